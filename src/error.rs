@@ -1,0 +1,58 @@
+//! One error type for the library, grouped by who is at fault (as the `image` crate does):
+//! the caller's input, an unsupported feature, a limit of the device, the file system, or the GPU.
+
+use std::path::PathBuf;
+
+/// Everything that can go wrong in voxaug. Every variant carries a message that names the problem.
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    /// Reading or writing a file failed at the operating-system level.
+    #[error("{path}: {source}")]
+    Io {
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+    /// A file exists but is not a valid volume of the expected format (truncated, wrong magic, ...).
+    #[error("{path}: {msg}")]
+    Format { path: PathBuf, msg: String },
+    /// A pipeline (JSON or built in code) is malformed: unknown transform, unknown field, bad range.
+    #[error("pipeline: {0}")]
+    Pipeline(String),
+    /// The data or arguments cannot be processed as asked (crop outside the volume, NaN spacing, ...).
+    #[error("invalid input: {0}")]
+    InvalidInput(String),
+    /// A valid request that this build does not support (a data type, a format variant, ...).
+    #[error("unsupported: {0}")]
+    Unsupported(String),
+    /// A request that exceeds a limit of the device or of the library.
+    #[error("limit exceeded: {0}")]
+    Limits(String),
+    /// No GPU adapter, a validation error, out of memory or a lost device.
+    #[error("gpu: {0}")]
+    Gpu(String),
+}
+
+/// Result alias used across the crate.
+pub type Result<T> = std::result::Result<T, Error>;
+
+impl Error {
+    pub(crate) fn io(path: impl Into<PathBuf>, source: std::io::Error) -> Self {
+        Error::Io {
+            path: path.into(),
+            source,
+        }
+    }
+    pub(crate) fn format(path: impl Into<PathBuf>, msg: impl Into<String>) -> Self {
+        Error::Format {
+            path: path.into(),
+            msg: msg.into(),
+        }
+    }
+    pub(crate) fn invalid(msg: impl Into<String>) -> Self {
+        Error::InvalidInput(msg.into())
+    }
+    pub(crate) fn pipeline(msg: impl Into<String>) -> Self {
+        Error::Pipeline(msg.into())
+    }
+}

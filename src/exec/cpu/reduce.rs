@@ -1,0 +1,210 @@
+//! Reductions (CPU twin of `shaders/reduce.wgsl`): statistics over all voxels or a mask, min/max, and
+//! exact percentiles through a value histogram followed by a selection inside one bin.
+
+use crate::volume::Stats;
+use rayon::prelude::*;
+
+/// Voxels per parallel chunk; each chunk is reduced in cache, then chunks are merged (Chan et al.).
+const CHUNK: usize = 1 << 16;
+
+#[derive(Clone, Copy)]
+struct Acc {
+    n: f64,
+    mean: f64,
+    m2: f64,
+    min: f64,
+    max: f64,
+}
+
+impl Acc {
+    const EMPTY: Acc = Acc {
+        n: 0.0,
+        mean: 0.0,
+        m2: 0.0,
+        min: f64::INFINITY,
+        max: f64::NEG_INFINITY,
+    };
+    fn merge(a: Acc, b: Acc) -> Acc {
+        if a.n == 0.0 {
+            return b;
+        }
+        if b.n == 0.0 {
+            return a;
+        }
+        let n = a.n + b.n;
+        let d = b.mean - a.mean;
+        Acc {
+            n,
+            mean: a.mean + d * b.n / n,
+            m2: a.m2 + b.m2 + d * d * a.n * b.n / n,
+            min: a.min.min(b.min),
+            max: a.max.max(b.max),
+        }
+    }
+}
+
+fn chunk_acc(xs: &[f32], nonzero_only: bool) -> Acc {
+    let (mut n, mut sum, mut lo, mut hi) = (0usize, 0.0f64, f32::INFINITY, f32::NEG_INFINITY);
+    for &x in xs {
+        if nonzero_only && x == 0.0 {
+            continue;
+        }
+        n += 1;
+        sum += x as f64;
+        lo = lo.min(x);
+        hi = hi.max(x);
+    }
+    if n == 0 {
+        return Acc::EMPTY;
+    }
+    let mean = sum / n as f64;
+    let mut m2 = 0.0f64;
+    for &x in xs {
+        if nonzero_only && x == 0.0 {
+            continue;
+        }
+        let d = x as f64 - mean;
+        m2 += d * d;
+    }
+    Acc {
+        n: n as f64,
+        mean,
+        m2,
+        min: lo as f64,
+        max: hi as f64,
+    }
+}
+
+/// Count, min, max, mean and population std over all voxels, or over nonzero voxels when
+/// `mask_nonzero` is `Some(true)`. An empty selection gives zeros.
+pub fn stats(data: &[f32], mask_nonzero: Option<bool>) -> Stats {
+    let nz = mask_nonzero.unwrap_or(false);
+    let acc = data
+        .par_chunks(CHUNK)
+        .map(|c| chunk_acc(c, nz))
+        .reduce(|| Acc::EMPTY, Acc::merge);
+    if acc.n == 0.0 {
+        return Stats {
+            count: 0,
+            min: 0.0,
+            max: 0.0,
+            mean: 0.0,
+            std: 0.0,
+        };
+    }
+    Stats {
+        count: acc.n as usize,
+        min: acc.min,
+        max: acc.max,
+        mean: acc.mean,
+        std: (acc.m2 / acc.n).max(0.0).sqrt(),
+    }
+}
+
+/// Minimum and maximum (parallel).
+pub fn min_max(data: &[f32]) -> (f32, f32) {
+    data.par_chunks(CHUNK)
+        .map(|c| {
+            c.iter()
+                .fold((f32::INFINITY, f32::NEG_INFINITY), |(a, b), &x| {
+                    (a.min(x), b.max(x))
+                })
+        })
+        .reduce(
+            || (f32::INFINITY, f32::NEG_INFINITY),
+            |a, b| (a.0.min(b.0), a.1.max(b.1)),
+        )
+}
+
+/// Number of histogram bins used to locate a percentile before the exact selection.
+pub const PERCENTILE_BINS: usize = 1 << 16;
+
+/// Bin of a value: monotonic in `x` (f32 subtraction and multiplication by a positive constant are
+/// monotonic), so bins partition the sorted order. Shared formula with the shader.
+#[inline]
+pub fn value_bin(x: f32, min: f32, scale: f32, bins: usize) -> usize {
+    (((x - min) * scale) as usize).min(bins - 1)
+}
+
+/// Histogram of `bins` equal-width bins over `[min, max]` (the percentile pass).
+pub fn histogram(data: &[f32], min: f32, max: f32, bins: usize) -> Vec<u64> {
+    let scale = if max > min {
+        bins as f32 / (max - min)
+    } else {
+        0.0
+    };
+    data.par_chunks(CHUNK * 4)
+        .fold(
+            || vec![0u64; bins],
+            |mut h, c| {
+                for &x in c {
+                    h[value_bin(x, min, scale, bins)] += 1;
+                }
+                h
+            },
+        )
+        .reduce(
+            || vec![0u64; bins],
+            |mut a, b| {
+                a.iter_mut().zip(b).for_each(|(x, y)| *x += y);
+                a
+            },
+        )
+}
+
+/// Exact percentiles (numpy's default "linear" method) of all voxels, for each `q` in percent.
+pub fn percentiles(data: &[f32], qs: &[f64]) -> Vec<f64> {
+    if data.is_empty() {
+        return vec![0.0; qs.len()];
+    }
+    let (min, max) = min_max(data);
+    if min == max {
+        return vec![min as f64; qs.len()];
+    }
+    let bins = PERCENTILE_BINS;
+    let hist = histogram(data, min, max, bins);
+    let scale = bins as f32 / (max - min);
+    let n = data.len();
+    // Ranks needed (lower and upper neighbour of each fractional rank).
+    let mut ranks: Vec<usize> = Vec::new();
+    for &q in qs {
+        let r = q / 100.0 * (n - 1) as f64;
+        let lo = r.floor() as usize;
+        ranks.push(lo.min(n - 1));
+        ranks.push((lo + 1).min(n - 1));
+    }
+    let mut cum = Vec::with_capacity(bins + 1);
+    cum.push(0u64);
+    for &h in &hist {
+        cum.push(cum.last().unwrap() + h);
+    }
+    let mut cache: std::collections::HashMap<usize, Vec<f32>> = Default::default();
+    let mut value_at = |rank: usize| -> f32 {
+        // Bin b holds sorted positions cum[b] .. cum[b + 1].
+        let b = cum.partition_point(|&c| c <= rank as u64) - 1;
+        let within = rank - cum[b] as usize;
+        let members = cache.entry(b).or_insert_with(|| {
+            let mut v: Vec<f32> = data
+                .par_chunks(CHUNK * 4)
+                .flat_map_iter(|c| {
+                    c.iter()
+                        .copied()
+                        .filter(move |&x| value_bin(x, min, scale, bins) == b)
+                })
+                .collect();
+            v.sort_unstable_by(f32::total_cmp);
+            v
+        });
+        members[within]
+    };
+    qs.iter()
+        .enumerate()
+        .map(|(i, &q)| {
+            let r = q / 100.0 * (n - 1) as f64;
+            let frac = r - r.floor();
+            let a = value_at(ranks[2 * i]) as f64;
+            let b = value_at(ranks[2 * i + 1]) as f64;
+            a + (b - a) * frac
+        })
+        .collect()
+}

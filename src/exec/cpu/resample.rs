@@ -1,0 +1,422 @@
+//! The fused resampler (CPU twin of `shaders/resample.wgsl`).
+//!
+//! For output voxel `(i, j, k)` the input coordinate is computed exactly as the shader does, in f32:
+//! `row = m[r][3] + m[r][1] * j + m[r][2] * k` once per row, then `x = row + m[r][0] * i`.
+//! Trilinear interpolation uses grid-constant semantics (outside neighbours take the fill and are
+//! blended) or edge replication; nearest rounds with `floor(x + 0.5)`.
+//!
+//! Speed: rows are split into an interior span, where all 8 neighbours are inside and no bounds checks are
+//! made, and border spans with checks. Maps that are signed permutations with integer offsets (flip, crop,
+//! pad) are copies and take a separate exact path.
+
+use crate::grid::{Grid, Mat4};
+use crate::transform::{Fill, SamplingMap};
+use crate::volume::{Kind, Subject, Volume};
+use rayon::prelude::*;
+
+/// Interpolation of one volume.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Interp {
+    Linear,
+    Nearest,
+}
+
+/// Outside handling of one volume, resolved to a number or edge replication.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub enum Outside {
+    Value(f32),
+    Edge,
+}
+
+/// Parameters of one resampling pass shared by every volume of a subject (the shader's uniform).
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct Params {
+    /// Rows 0..3 of the 4x4 pull-back, as f32.
+    pub m: [[f32; 4]; 3],
+    pub in_shape: [usize; 3],
+    pub out_shape: [usize; 3],
+}
+
+impl Params {
+    pub fn new(matrix: &Mat4, in_shape: [usize; 3], out_shape: [usize; 3]) -> Params {
+        let m = [0, 1, 2].map(|r| matrix[r].map(|v| v as f32));
+        Params {
+            m,
+            in_shape,
+            out_shape,
+        }
+    }
+
+    /// Input coordinate of the row start `(0, j, k)` for each axis (the shader's per-row term).
+    #[inline]
+    pub fn row_base(&self, j: usize, k: usize) -> [f32; 3] {
+        let (jf, kf) = (j as f32, k as f32);
+        [0, 1, 2].map(|r| self.m[r][3] + self.m[r][1] * jf + self.m[r][2] * kf)
+    }
+}
+
+/// Resolves the fill of a map for one volume: labels get 0 for numeric fills (never a new label).
+pub fn outside_for(fill: Fill, v: &Volume) -> Outside {
+    match (fill, v.kind) {
+        (Fill::Edge, _) => Outside::Edge,
+        (Fill::Min, _) => Outside::Value(super::reduce::min_max(&v.data).0),
+        (Fill::Value(x), Kind::Image) => Outside::Value(x as f32),
+        (Fill::Value(_), Kind::Label) => Outside::Value(0.0),
+    }
+}
+
+/// Interpolation used for a volume kind.
+pub fn interp_for(kind: Kind) -> Interp {
+    match kind {
+        Kind::Image => Interp::Linear,
+        Kind::Label => Interp::Nearest,
+    }
+}
+
+/// Resamples every image (trilinear) and label map (nearest) of a subject through one map.
+pub fn resample_subject(s: &Subject, map: &SamplingMap) -> Subject {
+    let in_grid = s.grid().expect("subject has volumes");
+    if map.is_identity(in_grid) {
+        let mut out = s.clone();
+        for v in out.images.iter_mut().chain(out.labels.iter_mut()) {
+            v.grid = map.grid.clone();
+        }
+        return out;
+    }
+    let vols: Vec<&Volume> = s.images.iter().chain(&s.labels).collect();
+    let specs: Vec<(&[f32], Interp, Outside)> = vols
+        .iter()
+        .map(|v| (&v.data[..], interp_for(v.kind), outside_for(map.fill, v)))
+        .collect();
+    let p = Params::new(&map.matrix, in_grid.shape, map.grid.shape);
+    let outs = resample_many(&specs, &p);
+    let mut it = outs.into_iter();
+    let mut rebuild = |v: &Volume| Volume {
+        data: it.next().unwrap(),
+        grid: map.grid.clone(),
+        kind: v.kind,
+        dtype: v.dtype,
+    };
+    Subject {
+        images: s.images.iter().map(&mut rebuild).collect(),
+        labels: s.labels.iter().map(&mut rebuild).collect(),
+    }
+}
+
+/// Resamples one array through a map onto `out_grid`.
+pub fn resample(
+    src: &[f32],
+    in_grid: &Grid,
+    matrix: &Mat4,
+    out_grid: &Grid,
+    interp: Interp,
+    outside: Outside,
+) -> Vec<f32> {
+    let p = Params::new(matrix, in_grid.shape, out_grid.shape);
+    resample_many(&[(src, interp, outside)], &p).pop().unwrap()
+}
+
+/// Signed-permutation map with integer offsets: `p_in[r] = sign[r] * p_out[axis[r]] + off[r]`.
+#[derive(Clone, Copy, Debug)]
+struct IntMap {
+    axis: [usize; 3],
+    sign: [i64; 3],
+    off: [i64; 3],
+}
+
+fn integer_map(p: &Params) -> Option<IntMap> {
+    let mut axis = [0usize; 3];
+    let mut sign = [0i64; 3];
+    let mut off = [0i64; 3];
+    let mut used = [false; 3];
+    for r in 0..3 {
+        let mut found = None;
+        for c in 0..3 {
+            let v = p.m[r][c];
+            if v == 1.0 || v == -1.0 {
+                if found.is_some() {
+                    return None;
+                }
+                found = Some((c, v as i64));
+            } else if v != 0.0 {
+                return None;
+            }
+        }
+        let (c, s) = found?;
+        if used[c] {
+            return None;
+        }
+        used[c] = true;
+        axis[r] = c;
+        sign[r] = s;
+        let t = p.m[r][3];
+        if t.fract() != 0.0 || t.abs() > 1e9 {
+            return None;
+        }
+        off[r] = t as i64;
+    }
+    Some(IntMap { axis, sign, off })
+}
+
+type Spec<'a> = (&'a [f32], Interp, Outside);
+
+/// Resamples several arrays of one input shape through the same map (one pass over the coordinates per
+/// row for all of them). Returns one output per input.
+pub fn resample_many(specs: &[Spec<'_>], p: &Params) -> Vec<Vec<f32>> {
+    let [nx, ny, nz] = p.out_shape;
+    let n = nx * ny * nz;
+    let mut outs: Vec<Vec<f32>> = specs.iter().map(|_| vec![0.0f32; n]).collect();
+    // Work unit: a block of rows (a whole slice when there are enough slices to share out).
+    let rows_per_block = if nz >= 8 { ny } else { 1.max(ny / 8).min(ny) };
+    let block = nx * rows_per_block;
+    let nblocks = n.div_ceil(block);
+    let mut blocks: Vec<Vec<&mut [f32]>> = (0..nblocks)
+        .map(|_| Vec::with_capacity(specs.len()))
+        .collect();
+    for o in outs.iter_mut() {
+        for (b, chunk) in o.chunks_mut(block).enumerate() {
+            blocks[b].push(chunk);
+        }
+    }
+    let imap = integer_map(p);
+    blocks
+        .into_par_iter()
+        .enumerate()
+        .for_each(|(b, mut outs_b)| {
+            let first_row = b * rows_per_block;
+            let rows = outs_b[0].len() / nx;
+            for r in 0..rows {
+                let row = first_row + r;
+                let (j, k) = (row % ny, row / ny);
+                for (s, out) in specs.iter().zip(outs_b.iter_mut()) {
+                    let dst = &mut out[r * nx..(r + 1) * nx];
+                    match imap {
+                        Some(im) => row_integer(s, p, &im, j, k, dst),
+                        None => match s.1 {
+                            Interp::Linear => row_linear(s.0, s.2, p, j, k, dst),
+                            Interp::Nearest => row_nearest(s.0, s.2, p, j, k, dst),
+                        },
+                    }
+                }
+            }
+        });
+    outs
+}
+
+/// Range of `i` in `0..nx` for which `lo <= base + step * i <= hi` holds for sure in f32 (conservative:
+/// one voxel and a small margin are given up at each end; the checked path handles those).
+fn safe_span(base: f32, step: f32, lo: f64, hi: f64, nx: usize) -> (usize, usize) {
+    let (b, s) = (base as f64, step as f64);
+    let margin = 1e-3;
+    let (lo, hi) = (lo + margin, hi - margin);
+    if hi < lo {
+        return (0, 0);
+    }
+    if s.abs() < 1e-12 {
+        return if b >= lo && b <= hi { (0, nx) } else { (0, 0) };
+    }
+    let (t0, t1) = ((lo - b) / s, (hi - b) / s);
+    let (a, c) = if t0 < t1 { (t0, t1) } else { (t1, t0) };
+    let start = (a.ceil() + 1.0).max(0.0);
+    let end = (c.floor() - 1.0).min(nx as f64 - 1.0);
+    if end < start {
+        (0, 0)
+    } else {
+        (start as usize, end as usize + 1)
+    }
+}
+
+fn interior(p: &Params, base: [f32; 3], lo: f64, hi_off: f64) -> (usize, usize) {
+    let nx = p.out_shape[0];
+    let mut span = (0usize, nx);
+    for r in 0..3 {
+        let hi = p.in_shape[r] as f64 - 1.0 + hi_off;
+        let s = safe_span(base[r], p.m[r][0], lo, hi, nx);
+        span = (span.0.max(s.0), span.1.min(s.1));
+        if span.0 >= span.1 {
+            return (0, 0);
+        }
+    }
+    span
+}
+
+#[inline(always)]
+fn lerp(a: f32, b: f32, t: f32) -> f32 {
+    a + (b - a) * t
+}
+
+/// Checked trilinear sample (shared with the border spans; the shader does the same per voxel).
+#[inline]
+pub fn sample_linear_checked(src: &[f32], shape: [usize; 3], c: [f32; 3], outside: Outside) -> f32 {
+    let [nx, ny, nz] = shape.map(|n| n as i64);
+    let f = c.map(f32::floor);
+    let (x0, y0, z0) = (f[0] as i64, f[1] as i64, f[2] as i64);
+    let (fx, fy, fz) = (c[0] - f[0], c[1] - f[1], c[2] - f[2]);
+    if let Outside::Value(v) = outside {
+        if x0 < -1 || y0 < -1 || z0 < -1 || x0 >= nx || y0 >= ny || z0 >= nz {
+            return v;
+        }
+    }
+    let get = |x: i64, y: i64, z: i64| -> f32 {
+        let inside = x >= 0 && y >= 0 && z >= 0 && x < nx && y < ny && z < nz;
+        if inside {
+            src[(x + nx * (y + ny * z)) as usize]
+        } else {
+            match outside {
+                Outside::Value(v) => v,
+                Outside::Edge => {
+                    let (x, y, z) = (x.clamp(0, nx - 1), y.clamp(0, ny - 1), z.clamp(0, nz - 1));
+                    src[(x + nx * (y + ny * z)) as usize]
+                }
+            }
+        }
+    };
+    let c00 = lerp(get(x0, y0, z0), get(x0 + 1, y0, z0), fx);
+    let c10 = lerp(get(x0, y0 + 1, z0), get(x0 + 1, y0 + 1, z0), fx);
+    let c01 = lerp(get(x0, y0, z0 + 1), get(x0 + 1, y0, z0 + 1), fx);
+    let c11 = lerp(get(x0, y0 + 1, z0 + 1), get(x0 + 1, y0 + 1, z0 + 1), fx);
+    lerp(lerp(c00, c10, fy), lerp(c01, c11, fy), fz)
+}
+
+/// Checked nearest sample: `floor(x + 0.5)`.
+#[inline]
+pub fn sample_nearest_checked(
+    src: &[f32],
+    shape: [usize; 3],
+    c: [f32; 3],
+    outside: Outside,
+) -> f32 {
+    let [nx, ny, nz] = shape.map(|n| n as i64);
+    let r = c.map(|v| (v + 0.5).floor());
+    let (mut x, mut y, mut z) = (r[0] as i64, r[1] as i64, r[2] as i64);
+    let inside = x >= 0 && y >= 0 && z >= 0 && x < nx && y < ny && z < nz;
+    if !inside {
+        match outside {
+            Outside::Value(v) => return v,
+            Outside::Edge => {
+                x = x.clamp(0, nx - 1);
+                y = y.clamp(0, ny - 1);
+                z = z.clamp(0, nz - 1);
+            }
+        }
+    }
+    src[(x + nx * (y + ny * z)) as usize]
+}
+
+fn row_linear(src: &[f32], outside: Outside, p: &Params, j: usize, k: usize, dst: &mut [f32]) {
+    let base = p.row_base(j, k);
+    let step = [p.m[0][0], p.m[1][0], p.m[2][0]];
+    let (a, b) = interior(p, base, 0.0, 0.0);
+    let coord = |i: usize| {
+        let fi = i as f32;
+        [
+            base[0] + step[0] * fi,
+            base[1] + step[1] * fi,
+            base[2] + step[2] * fi,
+        ]
+    };
+    for i in (0..a).chain(b..dst.len()) {
+        dst[i] = sample_linear_checked(src, p.in_shape, coord(i), outside);
+    }
+    if a >= b {
+        return;
+    }
+    let [sx, sy, _] = p.in_shape;
+    let sxy = sx * sy;
+    for (i, d) in dst[a..b].iter_mut().enumerate() {
+        let c = coord(a + i);
+        // Inside the interior span every coordinate is in [0, n - 1): truncation is floor and all eight
+        // neighbours exist.
+        let (x0, y0, z0) = (c[0] as usize, c[1] as usize, c[2] as usize);
+        let (fx, fy, fz) = (c[0] - x0 as f32, c[1] - y0 as f32, c[2] - z0 as f32);
+        let i0 = x0 + sx * y0 + sxy * z0;
+        // SAFETY-free indexing: the span guarantees i0 + 1 + sx + sxy < src.len().
+        let v = &src[i0..i0 + sxy + sx + 2];
+        let c00 = lerp(v[0], v[1], fx);
+        let c10 = lerp(v[sx], v[sx + 1], fx);
+        let c01 = lerp(v[sxy], v[sxy + 1], fx);
+        let c11 = lerp(v[sxy + sx], v[sxy + sx + 1], fx);
+        *d = lerp(lerp(c00, c10, fy), lerp(c01, c11, fy), fz);
+    }
+}
+
+fn row_nearest(src: &[f32], outside: Outside, p: &Params, j: usize, k: usize, dst: &mut [f32]) {
+    let base = p.row_base(j, k);
+    let step = [p.m[0][0], p.m[1][0], p.m[2][0]];
+    // Interior for nearest: every coordinate in [-0.5, n - 0.5), rounding stays inside.
+    let (a, b) = interior(p, base, -0.5, 0.5);
+    let coord = |i: usize| {
+        let fi = i as f32;
+        [
+            base[0] + step[0] * fi,
+            base[1] + step[1] * fi,
+            base[2] + step[2] * fi,
+        ]
+    };
+    for i in (0..a).chain(b..dst.len()) {
+        dst[i] = sample_nearest_checked(src, p.in_shape, coord(i), outside);
+    }
+    let [sx, sy, _] = p.in_shape;
+    for (i, d) in dst[a..b.max(a)].iter_mut().enumerate() {
+        let c = coord(a + i);
+        // c + 0.5 >= 0 inside the span, so truncation equals floor.
+        let (x, y, z) = (
+            (c[0] + 0.5) as usize,
+            (c[1] + 0.5) as usize,
+            (c[2] + 0.5) as usize,
+        );
+        *d = src[x + sx * (y + sy * z)];
+    }
+}
+
+fn row_integer(s: &Spec<'_>, p: &Params, im: &IntMap, j: usize, k: usize, dst: &mut [f32]) {
+    let (src, _, outside) = *s;
+    let out_idx = [0i64, j as i64, k as i64];
+    let shape = p.in_shape.map(|n| n as i64);
+    // Input coordinate at i = 0 and its change per step of i.
+    let mut start = [0i64; 3];
+    let mut step = [0i64; 3];
+    for r in 0..3 {
+        start[r] = im.sign[r] * out_idx[im.axis[r]] + im.off[r];
+        step[r] = if im.axis[r] == 0 { im.sign[r] } else { 0 };
+    }
+    let stride = [1i64, shape[0], shape[0] * shape[1]];
+    let nx = dst.len() as i64;
+    // Valid span of i: 0 <= start + step * i < n on every axis.
+    let (mut lo, mut hi) = (0i64, nx);
+    for r in 0..3 {
+        let (s0, st, n) = (start[r], step[r], shape[r]);
+        if st == 0 {
+            if s0 < 0 || s0 >= n {
+                lo = 0;
+                hi = 0;
+            }
+        } else if st > 0 {
+            lo = lo.max(-s0);
+            hi = hi.min(n - s0);
+        } else {
+            lo = lo.max(s0 - n + 1);
+            hi = hi.min(s0 + 1);
+        }
+    }
+    let lin = |i: i64| -> i64 { (0..3).map(|r| (start[r] + step[r] * i) * stride[r]).sum() };
+    let hi = hi.max(lo);
+    for i in (0..lo.min(nx)).chain(hi..nx) {
+        let c = [0, 1, 2].map(|r| (start[r] + step[r] * i) as f32);
+        dst[i as usize] = sample_nearest_checked(src, p.in_shape, c, outside);
+    }
+    if lo >= hi {
+        return;
+    }
+    let first = lin(lo);
+    let d: i64 = (0..3).map(|r| step[r] * stride[r]).sum();
+    let len = (hi - lo) as usize;
+    let out = &mut dst[lo as usize..hi as usize];
+    if d == 1 {
+        out.copy_from_slice(&src[first as usize..first as usize + len]);
+    } else {
+        for (t, o) in out.iter_mut().enumerate() {
+            *o = src[(first + d * t as i64) as usize];
+        }
+    }
+}

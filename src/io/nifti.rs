@@ -1,0 +1,486 @@
+//! NIfTI-1 (`.nii`, `.nii.gz`, `.hdr`/`.img` pair). Headers are parsed with the `nifti` crate; voxel data
+//! are converted here (all integer and float types, either endianness, `scl_slope`/`scl_inter`), and files
+//! are written here (so that sform *and* qform carry the updated affine and labels keep their type).
+
+use crate::error::{Error, Result};
+use crate::grid::{Grid, Mat4};
+use crate::volume::{DType, Kind, Volume};
+use byteorder::{ByteOrder, LittleEndian, WriteBytesExt};
+use flate2::read::GzDecoder;
+use std::io::{Cursor, Read};
+use std::path::{Path, PathBuf};
+
+const HEADER_SIZE: usize = 348;
+
+/// Reads the file, transparently un-gzipping it (detected by content, not extension).
+fn read_bytes(path: &Path) -> Result<Vec<u8>> {
+    let raw = std::fs::read(path).map_err(|e| Error::io(path, e))?;
+    if raw.len() >= 2 && raw[0] == 0x1f && raw[1] == 0x8b {
+        let mut out = Vec::with_capacity(raw.len() * 3);
+        GzDecoder::new(&raw[..]).read_to_end(&mut out).map_err(|e| {
+            Error::format(
+                path,
+                format!("gzip stream is corrupt or truncated ({e}); the file is not a complete .nii.gz"),
+            )
+        })?;
+        Ok(out)
+    } else {
+        Ok(raw)
+    }
+}
+
+fn dtype_of(code: i16) -> Option<(DType, usize)> {
+    Some(match code {
+        2 => (DType::U8, 1),
+        4 => (DType::I16, 2),
+        8 => (DType::I32, 4),
+        16 => (DType::F32, 4),
+        64 => (DType::F64, 8),
+        256 => (DType::I8, 1),
+        512 => (DType::U16, 2),
+        768 => (DType::U32, 4),
+        _ => return None,
+    })
+}
+
+fn dtype_code(d: DType) -> (i16, i16) {
+    match d {
+        DType::U8 => (2, 8),
+        DType::I16 => (4, 16),
+        DType::I32 => (8, 32),
+        DType::F32 => (16, 32),
+        DType::F64 => (64, 64),
+        DType::I8 => (256, 8),
+        DType::U16 => (512, 16),
+        DType::U32 => (768, 32),
+    }
+}
+
+/// Reads a NIfTI-1 volume as an image or a label map.
+pub fn read(path: &Path, kind: Kind) -> Result<Volume> {
+    let bytes = read_bytes(path)?;
+    if bytes.len() < HEADER_SIZE {
+        return Err(Error::format(
+            path,
+            format!(
+                "file is {} bytes long, too short for a NIfTI-1 header (348 bytes): truncated or not NIfTI",
+                bytes.len()
+            ),
+        ));
+    }
+    let sizeof_le = LittleEndian::read_i32(&bytes[0..4]);
+    let sizeof_be = byteorder::BigEndian::read_i32(&bytes[0..4]);
+    if sizeof_le == 540 || sizeof_be == 540 {
+        return Err(Error::Unsupported(format!(
+            "{}: NIfTI-2 files are not supported yet (only NIfTI-1)",
+            path.display()
+        )));
+    }
+    let magic = &bytes[344..348];
+    let pair = magic == b"ni1\0";
+    if (sizeof_le != 348 && sizeof_be != 348) || !(magic == b"n+1\0" || pair) {
+        return Err(Error::format(
+            path,
+            "not a NIfTI-1 file (no 348-byte header with magic 'n+1' or 'ni1')",
+        ));
+    }
+    let header = nifti::NiftiHeader::from_reader(Cursor::new(&bytes[..]))
+        .map_err(|e| Error::format(path, format!("invalid NIfTI-1 header: {e}")))?;
+
+    let ndim = header.dim[0] as usize;
+    if !(1..=7).contains(&ndim) {
+        return Err(Error::format(path, format!("invalid dim[0] = {ndim}")));
+    }
+    let dims: Vec<usize> = (1..=7)
+        .map(|d| if d <= ndim { header.dim[d] as usize } else { 1 })
+        .collect();
+    if dims.iter().take(ndim).any(|&d| d == 0) {
+        return Err(Error::format(
+            path,
+            format!(
+                "header has an empty dimension: dim = {:?}",
+                &header.dim[..=ndim]
+            ),
+        ));
+    }
+    let frames: usize = dims[3..].iter().product();
+    if frames > 1 {
+        return Err(Error::Unsupported(format!(
+            "{}: {}D volume with {frames} frames; voxaug works on single 3D volumes (dim = {:?})",
+            path.display(),
+            ndim,
+            &header.dim[1..=ndim]
+        )));
+    }
+    let shape = [dims[0], dims[1], dims[2]];
+    let (dtype, bpp) = dtype_of(header.datatype).ok_or_else(|| {
+        Error::Unsupported(format!(
+            "{}: NIfTI datatype code {} (only int8/16/32, uint8/16/32, float32/64)",
+            path.display(),
+            header.datatype
+        ))
+    })?;
+    let n: usize = shape.iter().product();
+    let need = n * bpp;
+
+    // Voxel data: after vox_offset in a single file, or in the sibling .img of a pair.
+    let data_bytes: Vec<u8>;
+    let data: &[u8] = if pair {
+        let img = pair_image_path(path);
+        data_bytes = read_bytes(&img)?;
+        &data_bytes[..]
+    } else {
+        let off = header.vox_offset as usize;
+        if off < HEADER_SIZE || off > bytes.len() {
+            return Err(Error::format(
+                path,
+                format!(
+                    "truncated: data offset {off} is beyond the end of the file ({} bytes)",
+                    bytes.len()
+                ),
+            ));
+        }
+        &bytes[off..]
+    };
+    if data.len() < need {
+        return Err(Error::format(
+            path,
+            format!(
+                "truncated: {} bytes of voxel data, the header declares {need} ({shape:?} x {bpp} bytes)",
+                data.len()
+            ),
+        ));
+    }
+    let big = matches!(header.endianness, nifti::Endianness::Big);
+    let mut values = convert(&data[..need], dtype, big);
+    let (slope, inter) = (header.scl_slope as f64, header.scl_inter as f64);
+    let scaled =
+        slope != 0.0 && slope.is_finite() && inter.is_finite() && (slope != 1.0 || inter != 0.0);
+    if scaled {
+        for v in values.iter_mut() {
+            *v = (*v as f64 * slope + inter) as f32;
+        }
+    }
+
+    let affine = header_affine(&header).map_err(|m| Error::format(path, m))?;
+    let grid = Grid::new(shape, affine).map_err(|e| Error::format(path, e.to_string()))?;
+    let mut vol = Volume {
+        data: values,
+        grid,
+        kind,
+        dtype: if scaled { DType::F32 } else { dtype },
+    };
+    vol.check_values()
+        .map_err(|e| Error::format(path, e.to_string()))?;
+    if kind == Kind::Label && vol.dtype == DType::F64 {
+        vol.dtype = DType::F32;
+    }
+    Ok(vol)
+}
+
+fn pair_image_path(hdr: &Path) -> PathBuf {
+    let s = hdr.to_string_lossy();
+    for (from, to) in [(".hdr.gz", ".img.gz"), (".hdr", ".img"), (".HDR", ".IMG")] {
+        if let Some(stem) = s.strip_suffix(from) {
+            return PathBuf::from(format!("{stem}{to}"));
+        }
+    }
+    hdr.with_extension("img")
+}
+
+fn convert(raw: &[u8], dtype: DType, big: bool) -> Vec<f32> {
+    macro_rules! conv {
+        ($size:expr, $le:expr, $be:expr) => {
+            raw.chunks_exact($size)
+                .map(|c| if big { $be(c) } else { $le(c) })
+                .collect()
+        };
+    }
+    use byteorder::BigEndian as B;
+    use byteorder::LittleEndian as L;
+    match dtype {
+        DType::U8 => raw.iter().map(|&b| b as f32).collect(),
+        DType::I8 => raw.iter().map(|&b| b as i8 as f32).collect(),
+        DType::I16 => conv!(2, |c| L::read_i16(c) as f32, |c| B::read_i16(c) as f32),
+        DType::U16 => conv!(2, |c| L::read_u16(c) as f32, |c| B::read_u16(c) as f32),
+        DType::I32 => conv!(4, |c| L::read_i32(c) as f32, |c| B::read_i32(c) as f32),
+        DType::U32 => conv!(4, |c| L::read_u32(c) as f32, |c| B::read_u32(c) as f32),
+        DType::F32 => conv!(4, L::read_f32, B::read_f32),
+        DType::F64 => conv!(8, |c| L::read_f64(c) as f32, |c| B::read_f64(c) as f32),
+    }
+}
+
+/// The voxel -> world affine a NIfTI reader should use: sform when `sform_code > 0`, else qform when
+/// `qform_code > 0`, else nibabel's fallback for files without either (LAS, centred).
+pub fn header_affine(h: &nifti::NiftiHeader) -> std::result::Result<Mat4, String> {
+    let pix = [h.pixdim[1] as f64, h.pixdim[2] as f64, h.pixdim[3] as f64];
+    if h.sform_code > 0 {
+        let r = |row: [f32; 4]| row.map(|v| v as f64);
+        return Ok([r(h.srow_x), r(h.srow_y), r(h.srow_z), [0.0, 0.0, 0.0, 1.0]]);
+    }
+    if pix.iter().any(|p| !p.is_finite() || *p == 0.0) {
+        return Err(format!(
+            "voxel spacing (pixdim) {pix:?} has a zero or NaN entry; the volume has no valid geometry"
+        ));
+    }
+    let pix = pix.map(f64::abs);
+    if h.qform_code > 0 {
+        let (b, c, d) = (h.quatern_b as f64, h.quatern_c as f64, h.quatern_d as f64);
+        let mut a = 1.0 - (b * b + c * c + d * d);
+        let (b, c, d) = if a < 1e-7 {
+            let n = (b * b + c * c + d * d).sqrt();
+            a = 0.0;
+            (b / n, c / n, d / n)
+        } else {
+            a = a.sqrt();
+            (b, c, d)
+        };
+        let r = [
+            [
+                a * a + b * b - c * c - d * d,
+                2.0 * (b * c - a * d),
+                2.0 * (b * d + a * c),
+            ],
+            [
+                2.0 * (b * c + a * d),
+                a * a + c * c - b * b - d * d,
+                2.0 * (c * d - a * b),
+            ],
+            [
+                2.0 * (b * d - a * c),
+                2.0 * (c * d + a * b),
+                a * a + d * d - c * c - b * b,
+            ],
+        ];
+        let qfac = if h.pixdim[0] < 0.0 { -1.0 } else { 1.0 };
+        let s = [pix[0], pix[1], pix[2] * qfac];
+        let off = [h.quatern_x as f64, h.quatern_y as f64, h.quatern_z as f64];
+        let mut m = [[0.0; 4]; 4];
+        for i in 0..3 {
+            for j in 0..3 {
+                m[i][j] = r[i][j] * s[j];
+            }
+            m[i][3] = off[i];
+        }
+        m[3][3] = 1.0;
+        return Ok(m);
+    }
+    let dims = [h.dim[1] as f64, h.dim[2] as f64, h.dim[3].max(1) as f64];
+    let c = dims.map(|n| (n - 1.0) / 2.0);
+    Ok([
+        [-pix[0], 0.0, 0.0, c[0] * pix[0]],
+        [0.0, pix[1], 0.0, -c[1] * pix[1]],
+        [0.0, 0.0, pix[2], -c[2] * pix[2]],
+        [0.0, 0.0, 0.0, 1.0],
+    ])
+}
+
+/// Quaternion parameters (b, c, d), offsets, spacing and qfac for the qform of an affine (as
+/// `nifti_mat44_to_quatern` does; shear is removed by polar decomposition).
+pub fn affine_to_qform(m: &Mat4) -> ([f64; 3], [f64; 3], [f64; 3], f64) {
+    let mut r = [[0.0; 3]; 3];
+    let mut sp = [0.0; 3];
+    for (j, s) in sp.iter_mut().enumerate() {
+        *s = (0..3).map(|i| m[i][j] * m[i][j]).sum::<f64>().sqrt();
+        for i in 0..3 {
+            r[i][j] = m[i][j] / *s;
+        }
+    }
+    let det = |r: &[[f64; 3]; 3]| {
+        r[0][0] * (r[1][1] * r[2][2] - r[1][2] * r[2][1])
+            - r[0][1] * (r[1][0] * r[2][2] - r[1][2] * r[2][0])
+            + r[0][2] * (r[1][0] * r[2][1] - r[1][1] * r[2][0])
+    };
+    let qfac = if det(&r) < 0.0 {
+        for row in r.iter_mut() {
+            row[2] = -row[2];
+        }
+        -1.0
+    } else {
+        1.0
+    };
+    // Polar decomposition by Newton iteration: R <- (R + R^-T) / 2 converges to the nearest rotation.
+    for _ in 0..50 {
+        let d = det(&r);
+        let mut inv_t = [[0.0; 3]; 3];
+        for i in 0..3 {
+            for j in 0..3 {
+                let (i1, i2, j1, j2) = ((i + 1) % 3, (i + 2) % 3, (j + 1) % 3, (j + 2) % 3);
+                inv_t[i][j] = (r[i1][j1] * r[i2][j2] - r[i1][j2] * r[i2][j1]) / d;
+            }
+        }
+        let mut delta = 0.0f64;
+        for i in 0..3 {
+            for j in 0..3 {
+                let v = 0.5 * (r[i][j] + inv_t[i][j]);
+                delta = delta.max((v - r[i][j]).abs());
+                r[i][j] = v;
+            }
+        }
+        if delta < 1e-15 {
+            break;
+        }
+    }
+    let (r11, r12, r13) = (r[0][0], r[0][1], r[0][2]);
+    let (r21, r22, r23) = (r[1][0], r[1][1], r[1][2]);
+    let (r31, r32, r33) = (r[2][0], r[2][1], r[2][2]);
+    let t = r11 + r22 + r33 + 1.0;
+    let (mut a, mut b, mut c, mut d);
+    if t > 0.5 {
+        a = 0.5 * t.sqrt();
+        b = 0.25 * (r32 - r23) / a;
+        c = 0.25 * (r13 - r31) / a;
+        d = 0.25 * (r21 - r12) / a;
+    } else {
+        let xd = 1.0 + r11 - (r22 + r33);
+        let yd = 1.0 + r22 - (r11 + r33);
+        let zd = 1.0 + r33 - (r11 + r22);
+        if xd > 1.0 {
+            b = 0.5 * xd.sqrt();
+            c = 0.25 * (r12 + r21) / b;
+            d = 0.25 * (r13 + r31) / b;
+            a = 0.25 * (r32 - r23) / b;
+        } else if yd > 1.0 {
+            c = 0.5 * yd.sqrt();
+            b = 0.25 * (r12 + r21) / c;
+            d = 0.25 * (r23 + r32) / c;
+            a = 0.25 * (r13 - r31) / c;
+        } else {
+            d = 0.5 * zd.sqrt();
+            b = 0.25 * (r13 + r31) / d;
+            c = 0.25 * (r23 + r32) / d;
+            a = 0.25 * (r21 - r12) / d;
+        }
+        if a < 0.0 {
+            b = -b;
+            c = -c;
+            d = -d;
+            a = -a;
+        }
+    }
+    let _ = a;
+    ([b, c, d], [m[0][3], m[1][3], m[2][3]], sp, qfac)
+}
+
+/// The type a volume is written with: its own type when every value fits it exactly, else float32.
+pub fn output_dtype(v: &Volume) -> DType {
+    match v.dtype.int_range() {
+        Some((lo, hi)) => {
+            let exact = v
+                .data
+                .iter()
+                .all(|&x| x.fract() == 0.0 && (x as f64) >= lo && (x as f64) <= hi);
+            if exact {
+                v.dtype
+            } else {
+                DType::F32
+            }
+        }
+        None => DType::F32,
+    }
+}
+
+/// Encodes a volume as a single-file NIfTI-1 (optionally gzipped), affine in both sform and qform.
+pub fn encode(v: &Volume, gzip: bool) -> Result<Vec<u8>> {
+    let dtype = output_dtype(v);
+    let (code, bitpix) = dtype_code(dtype);
+    let shape = v.grid.shape;
+    if shape.iter().any(|&n| n > i16::MAX as usize) {
+        return Err(Error::Limits(format!(
+            "shape {shape:?} exceeds NIfTI-1's 32767 voxels per axis"
+        )));
+    }
+    let mut h: Vec<u8> = Vec::with_capacity(352 + v.data.len() * 4);
+    let w = &mut h;
+    let (quat, off, sp, qfac) = affine_to_qform(&v.grid.affine);
+    let wr = |w: &mut Vec<u8>, x: f32| w.write_f32::<LittleEndian>(x).unwrap();
+    w.write_i32::<LittleEndian>(348).unwrap();
+    w.extend_from_slice(&[0u8; 28]); // data_type, db_name
+    w.write_i32::<LittleEndian>(0).unwrap(); // extents
+    w.write_i16::<LittleEndian>(0).unwrap(); // session_error
+    w.push(b'r'); // regular
+    w.push(0); // dim_info
+    let dims = [
+        3i16,
+        shape[0] as i16,
+        shape[1] as i16,
+        shape[2] as i16,
+        1,
+        1,
+        1,
+        1,
+    ];
+    for d in dims {
+        w.write_i16::<LittleEndian>(d).unwrap();
+    }
+    for _ in 0..3 {
+        wr(w, 0.0); // intent_p1..3
+    }
+    w.write_i16::<LittleEndian>(0).unwrap(); // intent_code
+    w.write_i16::<LittleEndian>(code).unwrap();
+    w.write_i16::<LittleEndian>(bitpix).unwrap();
+    w.write_i16::<LittleEndian>(0).unwrap(); // slice_start
+    for p in [qfac, sp[0], sp[1], sp[2], 1.0, 1.0, 1.0, 1.0] {
+        wr(w, p as f32);
+    }
+    wr(w, 352.0); // vox_offset
+    wr(w, 1.0); // scl_slope
+    wr(w, 0.0); // scl_inter
+    w.write_i16::<LittleEndian>(0).unwrap(); // slice_end
+    w.push(0); // slice_code
+    w.push(2 | 8); // xyzt_units: mm, s
+    for _ in 0..4 {
+        wr(w, 0.0); // cal_max, cal_min, slice_duration, toffset
+    }
+    w.write_i32::<LittleEndian>(0).unwrap(); // glmax
+    w.write_i32::<LittleEndian>(0).unwrap(); // glmin
+    let mut descrip = [0u8; 80];
+    let text = b"voxaug";
+    descrip[..text.len()].copy_from_slice(text);
+    w.extend_from_slice(&descrip);
+    w.extend_from_slice(&[0u8; 24]); // aux_file
+    w.write_i16::<LittleEndian>(1).unwrap(); // qform_code: scanner
+    w.write_i16::<LittleEndian>(1).unwrap(); // sform_code: scanner
+    for q in quat.iter().chain(off.iter()) {
+        wr(w, *q as f32);
+    }
+    for row in &v.grid.affine[..3] {
+        for x in row {
+            wr(w, *x as f32);
+        }
+    }
+    w.extend_from_slice(&[0u8; 16]); // intent_name
+    w.extend_from_slice(b"n+1\0");
+    debug_assert_eq!(w.len(), 348);
+    w.extend_from_slice(&[0u8; 4]); // no extensions
+    let d = &v.data;
+    match dtype {
+        DType::U8 => w.extend(d.iter().map(|&x| x as u8)),
+        DType::I8 => w.extend(d.iter().map(|&x| x as i8 as u8)),
+        DType::I16 => d
+            .iter()
+            .for_each(|&x| w.extend_from_slice(&(x as i16).to_le_bytes())),
+        DType::U16 => d
+            .iter()
+            .for_each(|&x| w.extend_from_slice(&(x as u16).to_le_bytes())),
+        DType::I32 => d
+            .iter()
+            .for_each(|&x| w.extend_from_slice(&(x as i32).to_le_bytes())),
+        DType::U32 => d
+            .iter()
+            .for_each(|&x| w.extend_from_slice(&(x as u32).to_le_bytes())),
+        DType::F32 | DType::F64 => d
+            .iter()
+            .for_each(|&x| w.extend_from_slice(&x.to_le_bytes())),
+    }
+    if gzip {
+        use std::io::Write;
+        let mut enc = flate2::write::GzEncoder::new(
+            Vec::with_capacity(h.len() / 2),
+            flate2::Compression::new(1),
+        );
+        enc.write_all(&h).expect("in-memory write");
+        return Ok(enc.finish().expect("in-memory write"));
+    }
+    Ok(h)
+}

@@ -1,0 +1,25 @@
+//! voxaug: augmentation and preprocessing of 3D medical volumes, on the CPU (reference) and the GPU.
+//!
+//! ```no_run
+//! use voxaug::{io, Executor, Kind, Pipeline, Subject};
+//! let image = io::read_volume("t1.nii.gz", Kind::Image)?;
+//! let label = io::read_volume("seg.nii.gz", Kind::Label)?;
+//! let subject = Subject::new(vec![image], vec![label])?;
+//! let pipeline = Pipeline::from_json(r#"{"transforms": [{"type": "rotate", "degrees": [0, 0, 15]}]}"#)?;
+//! let out = Executor::Cpu.apply(&subject, &pipeline.transforms)?;
+//! io::write_volume("t1_rot.nii.gz", &out.images[0])?;
+//! # Ok::<(), voxaug::Error>(())
+//! ```
+
+pub mod error;
+pub mod exec;
+pub mod grid;
+pub mod io;
+pub mod transform;
+pub mod volume;
+
+pub use error::{Error, Result};
+pub use exec::Executor;
+pub use grid::{Grid, Mat4};
+pub use transform::{Fill, Pipeline, Transform};
+pub use volume::{DType, Kind, Stats, Subject, Volume};

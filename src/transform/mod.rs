@@ -1,0 +1,9 @@
+//! Transforms: the pipeline format (public JSON contract), the geometry of each spatial transform, and
+//! the fusion of consecutive spatial transforms into one sampling map.
+
+pub mod fuse;
+pub mod spatial;
+pub mod spec;
+
+pub use fuse::{compile, SamplingMap, Stage};
+pub use spec::{Fill, IntensityOp, Margins, Pipeline, Transform, Vec3, ZMask};

@@ -1,0 +1,214 @@
+//! Geometry of each spatial transform: given the grid it receives, the grid it produces and its voxel
+//! pull-back (output voxel index -> index in the received grid).
+
+use super::spec::{Fill, Margins, Transform};
+use crate::error::{Error, Result};
+use crate::grid::{self, mat_inv, mat_mul, Grid, Mat4};
+
+/// What one spatial transform does to the grid it receives.
+#[derive(Clone, Debug)]
+pub struct Step {
+    /// Output voxel index -> received voxel index.
+    pub pull: Mat4,
+    /// Output grid (shape and affine).
+    pub grid: Grid,
+    /// The fill this step asks for: explicit, its default, or `None` when it never samples outside
+    /// (flip, crop).
+    pub fill: FillChoice,
+}
+
+/// Fill wish of a step, used to choose the fill of a fused group.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub enum FillChoice {
+    Explicit(Fill),
+    Default(Fill),
+    Neutral,
+}
+
+fn fill_or(f: &Option<Fill>, default: Fill) -> FillChoice {
+    match f {
+        Some(f) => FillChoice::Explicit(*f),
+        None => FillChoice::Default(default),
+    }
+}
+
+/// Pull-back in voxels for a forward world map `W` applied about the world centre:
+/// `p_in = A^-1 * C * W^-1 * C^-1 * A * p_out`.
+fn world_about_center(g: &Grid, forward: &Mat4) -> Result<Mat4> {
+    let inv = mat_inv(forward)
+        .ok_or_else(|| Error::invalid("transform is singular (cannot be inverted)"))?;
+    let c = g.world_center();
+    let to_c = grid::translation(c);
+    let from_c = grid::translation(c.map(|x| -x));
+    let world_pull = mat_mul(&to_c, &mat_mul(&inv, &from_c));
+    Ok(mat_mul(
+        &g.inverse_affine(),
+        &mat_mul(&world_pull, &g.affine),
+    ))
+}
+
+fn margins_voxels(m: &Margins, shape: [usize; 3], percent: bool) -> [[usize; 2]; 3] {
+    let mut out = [[0usize; 2]; 3];
+    for a in 0..3 {
+        for s in 0..2 {
+            out[a][s] = if percent {
+                (m.0[a][s] * shape[a] as f64).round() as usize
+            } else {
+                m.0[a][s] as usize
+            };
+        }
+    }
+    out
+}
+
+/// Sub-grid starting at `start` with `size` voxels (pull-back = translation).
+fn subgrid(g: &Grid, start: [i64; 3], size: [usize; 3]) -> Result<(Mat4, Grid)> {
+    let pull = grid::translation(start.map(|s| s as f64));
+    let out = Grid::new(size, mat_mul(&g.affine, &pull))?;
+    Ok((pull, out))
+}
+
+fn check_crop(g: &Grid, start: [usize; 3], size: [usize; 3], what: &str) -> Result<()> {
+    for a in 0..3 {
+        if size[a] == 0 || start[a] + size[a] > g.shape[a] {
+            return Err(Error::invalid(format!(
+                "{what}: crop of start {start:?} size {size:?} does not fit in the volume of shape {:?} (axis {a})",
+                g.shape
+            )));
+        }
+    }
+    Ok(())
+}
+
+/// The step of a spatial transform on grid `g`; `None` for an intensity transform.
+pub fn step(t: &Transform, g: &Grid) -> Result<Option<Step>> {
+    let same = |pull: Mat4, fill: FillChoice| Step {
+        pull,
+        grid: g.clone(),
+        fill,
+    };
+    let zero = Fill::Value(0.0);
+    Ok(Some(match t {
+        Transform::Affine { matrix, fill } => {
+            if mat_inv(matrix).is_none() {
+                return Err(Error::invalid("affine.matrix is singular"));
+            }
+            same(*matrix, fill_or(fill, zero))
+        }
+        Transform::Rotate { degrees, fill } => same(
+            world_about_center(g, &grid::rotation_xyz(degrees.0))?,
+            fill_or(fill, zero),
+        ),
+        Transform::Zoom { factors, fill } => same(
+            world_about_center(g, &grid::scaling(factors.0))?,
+            fill_or(fill, zero),
+        ),
+        Transform::Shear { degrees, fill } => same(
+            world_about_center(g, &grid::shear(degrees.0))?,
+            fill_or(fill, zero),
+        ),
+        Transform::Shift { mm, fill } => same(
+            world_about_center(g, &grid::translation(mm.0))?,
+            fill_or(fill, zero),
+        ),
+        Transform::Flip { axes } => {
+            let mut pull = grid::IDENTITY;
+            for &a in axes {
+                pull[a][a] = -pull[a][a];
+                pull[a][3] = if pull[a][a] < 0.0 {
+                    g.shape[a] as f64 - 1.0
+                } else {
+                    0.0
+                };
+            }
+            same(pull, FillChoice::Neutral)
+        }
+        Transform::Crop {
+            start,
+            size,
+            margins,
+            percent,
+        } => {
+            let (start, size) = match (start, size, margins) {
+                (Some(st), Some(sz), _) => (*st, *sz),
+                (_, _, Some(m)) => {
+                    let mv = margins_voxels(m, g.shape, *percent);
+                    let mut size = [0usize; 3];
+                    for a in 0..3 {
+                        let cut = mv[a][0] + mv[a][1];
+                        if cut >= g.shape[a] {
+                            return Err(Error::invalid(format!(
+                                "crop: margins {:?} remove all of axis {a} (size {})",
+                                mv[a], g.shape[a]
+                            )));
+                        }
+                        size[a] = g.shape[a] - cut;
+                    }
+                    ([mv[0][0], mv[1][0], mv[2][0]], size)
+                }
+                _ => return Err(Error::pipeline("crop needs start+size or margins")),
+            };
+            check_crop(g, start, size, "crop")?;
+            let (pull, grid) = subgrid(g, start.map(|s| s as i64), size)?;
+            Step {
+                pull,
+                grid,
+                fill: FillChoice::Neutral,
+            }
+        }
+        Transform::CenterCrop { size } => {
+            for a in 0..3 {
+                if size[a] > g.shape[a] {
+                    return Err(Error::invalid(format!(
+                        "center_crop: size {size:?} is larger than the volume {:?} (axis {a})",
+                        g.shape
+                    )));
+                }
+            }
+            let start = [0, 1, 2].map(|a| (g.shape[a] - size[a]) / 2);
+            check_crop(g, start, *size, "center_crop")?;
+            let (pull, grid) = subgrid(g, start.map(|s| s as i64), *size)?;
+            Step {
+                pull,
+                grid,
+                fill: FillChoice::Neutral,
+            }
+        }
+        Transform::Pad { margins, fill } => {
+            let mv = margins_voxels(margins, g.shape, false);
+            let size = [0, 1, 2].map(|a| g.shape[a] + mv[a][0] + mv[a][1]);
+            let (pull, grid) = subgrid(g, [0, 1, 2].map(|a| -(mv[a][0] as i64)), size)?;
+            Step {
+                pull,
+                grid,
+                fill: fill_or(fill, zero),
+            }
+        }
+        Transform::Resize { shape, fill } => resize(g, *shape, fill_or(fill, Fill::Edge))?,
+        Transform::Resample { spacing, fill } => {
+            let sp = g.spacing();
+            let shape = [0, 1, 2]
+                .map(|a| ((g.shape[a] as f64 * sp[a] / spacing.0[a]).round() as usize).max(1));
+            let limit = 1usize << 31;
+            if shape.iter().product::<usize>() >= limit {
+                return Err(Error::Limits(format!(
+                    "resample to {:?} mm gives shape {shape:?}, over 2^31 voxels",
+                    spacing.0
+                )));
+            }
+            resize(g, shape, fill_or(fill, Fill::Edge))?
+        }
+        _ => return Ok(None),
+    }))
+}
+
+/// Half-voxel aligned resize that keeps the physical extent: `p_in = (p_out + 0.5) * n_in / n_out - 0.5`.
+fn resize(g: &Grid, shape: [usize; 3], fill: FillChoice) -> Result<Step> {
+    let r = [0, 1, 2].map(|a| g.shape[a] as f64 / shape[a] as f64);
+    let mut pull = grid::scaling(r);
+    for a in 0..3 {
+        pull[a][3] = 0.5 * r[a] - 0.5;
+    }
+    let grid = Grid::new(shape, mat_mul(&g.affine, &pull))?;
+    Ok(Step { pull, grid, fill })
+}

@@ -1,0 +1,476 @@
+//! The pipeline file format. The `type` names and field names here are a public contract: users'
+//! scripts depend on them. Unknown types and unknown fields are errors that name them.
+//!
+//! ```json
+//! {"seed": 0, "transforms": [{"type": "rotate", "degrees": [0, 0, 15]}, {"type": "zscore"}]}
+//! ```
+
+use crate::error::{Error, Result};
+use crate::grid::Mat4;
+use serde::{de, Deserialize, Deserializer, Serialize, Serializer};
+use std::path::Path;
+
+/// Three numbers (one per axis); in JSON either one number for all axes or a list of three.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct Vec3(pub [f64; 3]);
+
+impl Serialize for Vec3 {
+    fn serialize<S: Serializer>(&self, s: S) -> std::result::Result<S::Ok, S::Error> {
+        self.0.serialize(s)
+    }
+}
+
+impl<'de> Deserialize<'de> for Vec3 {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> std::result::Result<Self, D::Error> {
+        let v = serde_json::Value::deserialize(d)?;
+        let num = |x: &serde_json::Value| x.as_f64();
+        match &v {
+            serde_json::Value::Number(_) => Ok(Vec3([num(&v).unwrap(); 3])),
+            serde_json::Value::Array(a) if a.len() == 3 && a.iter().all(|x| x.is_number()) => {
+                Ok(Vec3([
+                    num(&a[0]).unwrap(),
+                    num(&a[1]).unwrap(),
+                    num(&a[2]).unwrap(),
+                ]))
+            }
+            _ => Err(de::Error::custom(format!(
+                "expected a number or a list of 3 numbers, got {v}"
+            ))),
+        }
+    }
+}
+
+/// Value given to output voxels whose sample falls outside the input.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub enum Fill {
+    /// A constant (grid-constant semantics: outside neighbours take it and are blended).
+    Value(f64),
+    /// The minimum of each image (label maps: their minimum label).
+    Min,
+    /// Replicate the nearest border voxel.
+    Edge,
+}
+
+impl Serialize for Fill {
+    fn serialize<S: Serializer>(&self, s: S) -> std::result::Result<S::Ok, S::Error> {
+        match self {
+            Fill::Value(v) => v.serialize(s),
+            Fill::Min => s.serialize_str("min"),
+            Fill::Edge => s.serialize_str("edge"),
+        }
+    }
+}
+
+impl<'de> Deserialize<'de> for Fill {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> std::result::Result<Self, D::Error> {
+        let v = serde_json::Value::deserialize(d)?;
+        match &v {
+            serde_json::Value::Number(n) => Ok(Fill::Value(n.as_f64().unwrap())),
+            serde_json::Value::String(s) if s == "min" => Ok(Fill::Min),
+            serde_json::Value::String(s) if s == "edge" => Ok(Fill::Edge),
+            _ => Err(de::Error::custom(format!(
+                "fill must be a number, \"min\" or \"edge\", got {v}"
+            ))),
+        }
+    }
+}
+
+/// Per-side margins: one number for every side, `[a, b, c]` (both sides of each axis), or
+/// `[[i0, i1], [j0, j1], [k0, k1]]`.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct Margins(pub [[f64; 2]; 3]);
+
+impl Serialize for Margins {
+    fn serialize<S: Serializer>(&self, s: S) -> std::result::Result<S::Ok, S::Error> {
+        self.0.serialize(s)
+    }
+}
+
+impl<'de> Deserialize<'de> for Margins {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> std::result::Result<Self, D::Error> {
+        let v = serde_json::Value::deserialize(d)?;
+        let bad = || {
+            de::Error::custom(format!(
+                "margins must be a number, [i, j, k] or [[i0, i1], [j0, j1], [k0, k1]], got {v}"
+            ))
+        };
+        if let Some(x) = v.as_f64() {
+            return Ok(Margins([[x; 2]; 3]));
+        }
+        let a = v.as_array().filter(|a| a.len() == 3).ok_or_else(bad)?;
+        let mut m = [[0.0; 2]; 3];
+        for (axis, item) in a.iter().enumerate() {
+            if let Some(x) = item.as_f64() {
+                m[axis] = [x, x];
+            } else {
+                let p = item.as_array().filter(|p| p.len() == 2).ok_or_else(bad)?;
+                m[axis] = [
+                    p[0].as_f64().ok_or_else(bad)?,
+                    p[1].as_f64().ok_or_else(bad)?,
+                ];
+            }
+        }
+        Ok(Margins(m))
+    }
+}
+
+/// Voxels a z-score is computed over.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ZMask {
+    /// Nonzero voxels; zero voxels stay 0 (nnU-Net style).
+    #[default]
+    Nonzero,
+    /// Every voxel.
+    All,
+}
+
+fn default_max() -> f64 {
+    1.0
+}
+
+fn is_false(b: &bool) -> bool {
+    !*b
+}
+
+/// One deterministic transform. `type` names and fields are the public contract.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "type", rename_all = "snake_case", deny_unknown_fields)]
+pub enum Transform {
+    /// Explicit voxel pull-back: output index -> input index (like `scipy.ndimage.affine_transform`).
+    Affine {
+        matrix: Mat4,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        fill: Option<Fill>,
+    },
+    /// Rotation in degrees about world x, then y, then z, through the volume centre.
+    Rotate {
+        degrees: Vec3,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        fill: Option<Fill>,
+    },
+    /// Content scale factors along world x, y, z about the volume centre (2 = twice as large).
+    Zoom {
+        #[serde(alias = "scales")]
+        factors: Vec3,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        fill: Option<Fill>,
+    },
+    /// Translation of the content in world millimetres.
+    Shift {
+        #[serde(alias = "translation_mm")]
+        mm: Vec3,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        fill: Option<Fill>,
+    },
+    /// Shear of the content in degrees, about the centre: `x += tan(xy) y + tan(xz) z`, `y += tan(yz) z`.
+    Shear {
+        degrees: Vec3,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        fill: Option<Fill>,
+    },
+    /// Mirror along voxel axes.
+    Flip { axes: Vec<usize> },
+    /// Sub-volume: `start` + `size` in voxels, or per-side `margins` (voxels, or fractions with `percent`).
+    Crop {
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        start: Option<[usize; 3]>,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        size: Option<[usize; 3]>,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        margins: Option<Margins>,
+        #[serde(default, skip_serializing_if = "is_false")]
+        percent: bool,
+    },
+    /// Centred sub-volume of `size` voxels.
+    CenterCrop { size: [usize; 3] },
+    /// Adds per-side margins (voxels) filled with `fill` (default 0).
+    Pad {
+        margins: Margins,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        fill: Option<Fill>,
+    },
+    /// New shape, same physical extent (half-voxel aligned); fill defaults to edge replication.
+    Resize {
+        shape: [usize; 3],
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        fill: Option<Fill>,
+    },
+    /// New voxel spacing in mm, same physical extent (shape rounded, spacing adjusted to keep the extent).
+    Resample {
+        spacing: Vec3,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        fill: Option<Fill>,
+    },
+    /// Clamp intensities to `[min, max]`.
+    Clip { min: f64, max: f64 },
+    /// Clamp intensities to the `low` and `high` percentiles (numpy's linear definition).
+    PercentileClip { low: f64, high: f64 },
+    /// (x - mean) / std over a mask (population std); masked-out voxels stay 0.
+    Zscore {
+        #[serde(default)]
+        mask: ZMask,
+    },
+    /// Linear rescale of [image min, image max] to `[min, max]` (default 0..1).
+    Minmax {
+        #[serde(default)]
+        min: f64,
+        #[serde(default = "default_max")]
+        max: f64,
+    },
+}
+
+/// The intensity transforms, as the executors see them.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub enum IntensityOp {
+    Clip { min: f64, max: f64 },
+    PercentileClip { low: f64, high: f64 },
+    Zscore { mask: ZMask },
+    Minmax { min: f64, max: f64 },
+}
+
+impl Transform {
+    /// The intensity op, or `None` for a spatial transform.
+    pub fn intensity(&self) -> Option<IntensityOp> {
+        Some(match *self {
+            Transform::Clip { min, max } => IntensityOp::Clip { min, max },
+            Transform::PercentileClip { low, high } => IntensityOp::PercentileClip { low, high },
+            Transform::Zscore { mask } => IntensityOp::Zscore { mask },
+            Transform::Minmax { min, max } => IntensityOp::Minmax { min, max },
+            _ => return None,
+        })
+    }
+
+    /// The JSON `type` name.
+    pub fn type_name(&self) -> String {
+        serde_json::to_value(self)
+            .ok()
+            .and_then(|v| v.get("type").and_then(|t| t.as_str()).map(str::to_owned))
+            .unwrap_or_default()
+    }
+
+    /// Checks parameters that do not depend on the volume (ranges, finite numbers).
+    pub fn validate(&self) -> Result<()> {
+        let finite = |name: &str, xs: &[f64]| -> Result<()> {
+            if xs.iter().all(|x| x.is_finite()) {
+                Ok(())
+            } else {
+                Err(Error::pipeline(format!(
+                    "{name}: values must be finite numbers, got {xs:?}"
+                )))
+            }
+        };
+        let fill_ok = |f: &Option<Fill>| -> Result<()> {
+            match f {
+                Some(Fill::Value(v)) if !v.is_finite() => {
+                    Err(Error::pipeline("fill must be finite"))
+                }
+                _ => Ok(()),
+            }
+        };
+        match self {
+            Transform::Affine { matrix, fill } => {
+                finite("affine.matrix", &matrix.concat())?;
+                if matrix[3] != [0.0, 0.0, 0.0, 1.0] {
+                    return Err(Error::pipeline("affine.matrix: last row must be [0, 0, 0, 1]"));
+                }
+                fill_ok(fill)
+            }
+            Transform::Rotate { degrees, fill } => {
+                finite("rotate.degrees", &degrees.0)?;
+                fill_ok(fill)
+            }
+            Transform::Zoom { factors, fill } => {
+                finite("zoom.factors", &factors.0)?;
+                if factors.0.iter().any(|&f| f <= 0.0) {
+                    return Err(Error::pipeline(format!(
+                        "zoom.factors must be > 0, got {:?}",
+                        factors.0
+                    )));
+                }
+                fill_ok(fill)
+            }
+            Transform::Shift { mm, fill } => {
+                finite("shift.mm", &mm.0)?;
+                fill_ok(fill)
+            }
+            Transform::Shear { degrees, fill } => {
+                finite("shear.degrees", &degrees.0)?;
+                if degrees.0.iter().any(|d| d.abs() >= 89.0) {
+                    return Err(Error::pipeline("shear.degrees must be within (-89, 89)"));
+                }
+                fill_ok(fill)
+            }
+            Transform::Flip { axes } => {
+                if let Some(a) = axes.iter().find(|&&a| a > 2) {
+                    return Err(Error::pipeline(format!("flip.axes: axis {a} is not 0, 1 or 2")));
+                }
+                Ok(())
+            }
+            Transform::Crop {
+                start,
+                size,
+                margins,
+                percent,
+            } => match (start, size, margins) {
+                (Some(_), Some(_), None) if !percent => Ok(()),
+                (None, None, Some(m)) => {
+                    let flat: Vec<f64> = m.0.concat();
+                    finite("crop.margins", &flat)?;
+                    if flat.iter().any(|&x| x < 0.0) {
+                        return Err(Error::pipeline("crop.margins must be >= 0"));
+                    }
+                    if *percent && flat.iter().any(|&x| x >= 1.0) {
+                        return Err(Error::pipeline(
+                            "crop.margins with \"percent\": true are fractions of the size, each < 1",
+                        ));
+                    }
+                    if !percent && flat.iter().any(|x| x.fract() != 0.0) {
+                        return Err(Error::pipeline("crop.margins in voxels must be whole numbers"));
+                    }
+                    Ok(())
+                }
+                _ => Err(Error::pipeline(
+                    "crop takes either \"start\" and \"size\", or \"margins\" (with optional \"percent\")",
+                )),
+            },
+            Transform::CenterCrop { size } => {
+                if size.contains(&0) {
+                    return Err(Error::pipeline("center_crop.size must be >= 1"));
+                }
+                Ok(())
+            }
+            Transform::Pad { margins, fill } => {
+                let flat: Vec<f64> = margins.0.concat();
+                finite("pad.margins", &flat)?;
+                if flat.iter().any(|&x| x < 0.0 || x.fract() != 0.0) {
+                    return Err(Error::pipeline("pad.margins must be whole numbers >= 0"));
+                }
+                fill_ok(fill)
+            }
+            Transform::Resize { shape, fill } => {
+                if shape.contains(&0) {
+                    return Err(Error::pipeline("resize.shape must be >= 1 on every axis"));
+                }
+                fill_ok(fill)
+            }
+            Transform::Resample { spacing, fill } => {
+                finite("resample.spacing", &spacing.0)?;
+                if spacing.0.iter().any(|&s| s <= 0.0) {
+                    return Err(Error::pipeline(format!(
+                        "resample.spacing must be > 0 mm, got {:?}",
+                        spacing.0
+                    )));
+                }
+                fill_ok(fill)
+            }
+            Transform::Clip { min, max } => {
+                finite("clip", &[*min, *max])?;
+                if min > max {
+                    return Err(Error::pipeline(format!("clip: min {min} > max {max}")));
+                }
+                Ok(())
+            }
+            Transform::PercentileClip { low, high } => {
+                finite("percentile_clip", &[*low, *high])?;
+                if !(0.0..=100.0).contains(low) || !(0.0..=100.0).contains(high) || low > high {
+                    return Err(Error::pipeline(format!(
+                        "percentile_clip: need 0 <= low <= high <= 100, got low {low}, high {high}"
+                    )));
+                }
+                Ok(())
+            }
+            Transform::Zscore { .. } => Ok(()),
+            Transform::Minmax { min, max } => {
+                finite("minmax", &[*min, *max])?;
+                if min > max {
+                    return Err(Error::pipeline(format!("minmax: min {min} > max {max}")));
+                }
+                Ok(())
+            }
+        }
+    }
+}
+
+/// A pipeline file: a seed and a list of transforms.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct Pipeline {
+    pub seed: u64,
+    pub transforms: Vec<Transform>,
+}
+
+impl Pipeline {
+    /// Parses a pipeline from JSON text; errors name the transform index, type and field.
+    pub fn from_json(text: &str) -> Result<Pipeline> {
+        let v: serde_json::Value = serde_json::from_str(text)
+            .map_err(|e| Error::pipeline(format!("not valid JSON: {e}")))?;
+        let obj = v
+            .as_object()
+            .ok_or_else(|| Error::pipeline("expected a JSON object with \"transforms\""))?;
+        for key in obj.keys() {
+            if key != "seed" && key != "transforms" {
+                return Err(Error::pipeline(format!(
+                    "unknown field `{key}` at the top level (expected `seed`, `transforms`)"
+                )));
+            }
+        }
+        let seed = match obj.get("seed") {
+            None => 0,
+            Some(s) => s.as_u64().ok_or_else(|| {
+                Error::pipeline(format!("seed must be a non-negative integer, got {s}"))
+            })?,
+        };
+        let list = obj
+            .get("transforms")
+            .and_then(|t| t.as_array())
+            .ok_or_else(|| Error::pipeline("missing \"transforms\": a list of transforms"))?;
+        let transforms = list
+            .iter()
+            .enumerate()
+            .map(|(i, t)| parse_transform(i, t))
+            .collect::<Result<Vec<_>>>()?;
+        Ok(Pipeline { seed, transforms })
+    }
+
+    /// Reads and parses a pipeline file.
+    pub fn from_file(path: impl AsRef<Path>) -> Result<Pipeline> {
+        let path = path.as_ref();
+        let text = std::fs::read_to_string(path).map_err(|e| Error::io(path, e))?;
+        Pipeline::from_json(&text).map_err(|e| match e {
+            Error::Pipeline(m) => Error::Pipeline(format!("{}: {m}", path.display())),
+            other => other,
+        })
+    }
+
+    /// The pipeline as JSON (valid input for `from_json`).
+    pub fn to_json(&self) -> String {
+        serde_json::to_string_pretty(self).expect("serialisable")
+    }
+}
+
+fn parse_transform(index: usize, v: &serde_json::Value) -> Result<Transform> {
+    let ty = v
+        .get("type")
+        .and_then(|t| t.as_str())
+        .ok_or_else(|| Error::pipeline(format!("transforms[{index}]: missing \"type\"")))?;
+    let t: Transform = serde_json::from_value(v.clone()).map_err(|e| {
+        let msg = e.to_string();
+        if msg.starts_with("unknown variant") {
+            Error::pipeline(format!(
+                "transforms[{index}]: unknown transform type `{ty}`: {msg}"
+            ))
+        } else {
+            Error::pipeline(format!("transforms[{index}] ({ty}): {msg}"))
+        }
+    })?;
+    t.validate()
+        .map_err(|e| Error::pipeline(format!("transforms[{index}] ({ty}): {}", strip(e))))?;
+    Ok(t)
+}
+
+fn strip(e: Error) -> String {
+    match e {
+        Error::Pipeline(m) => m,
+        other => other.to_string(),
+    }
+}

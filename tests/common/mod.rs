@@ -1,0 +1,84 @@
+//! Helpers shared by the integration tests.
+#![allow(dead_code)]
+
+use voxaug::{Grid, Kind, Volume};
+
+/// Path of a file in `tests/data`.
+pub fn data(name: &str) -> std::path::PathBuf {
+    std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("tests/data")
+        .join(name)
+}
+
+/// Nested `[i][j][k]` JSON list -> (shape, i-fastest data).
+pub fn nested_to_volume(v: &serde_json::Value) -> ([usize; 3], Vec<f32>) {
+    let a = v.as_array().unwrap();
+    let ni = a.len();
+    let nj = a[0].as_array().unwrap().len();
+    let nk = a[0][0].as_array().unwrap().len();
+    let mut out = vec![0.0f32; ni * nj * nk];
+    for i in 0..ni {
+        for j in 0..nj {
+            for k in 0..nk {
+                out[i + ni * (j + nj * k)] = a[i][j][k].as_f64().unwrap() as f32;
+            }
+        }
+    }
+    ([ni, nj, nk], out)
+}
+
+pub fn mat4(v: &serde_json::Value) -> [[f64; 4]; 4] {
+    let mut m = [[0.0; 4]; 4];
+    for r in 0..4 {
+        for c in 0..4 {
+            m[r][c] = v[r][c].as_f64().unwrap();
+        }
+    }
+    m
+}
+
+/// Deterministic pseudo-random values in [0, 1) (splitmix64), for test inputs.
+pub fn noise(n: usize, seed: u64) -> Vec<f32> {
+    let mut s = seed;
+    (0..n)
+        .map(|_| {
+            s = s.wrapping_add(0x9E3779B97F4A7C15);
+            let mut z = s;
+            z = (z ^ (z >> 30)).wrapping_mul(0xBF58476D1CE4E5B9);
+            z = (z ^ (z >> 27)).wrapping_mul(0x94D049BB133111EB);
+            z ^= z >> 31;
+            (z >> 40) as f32 / (1u64 << 24) as f32
+        })
+        .collect()
+}
+
+/// An image volume filled by a function of the voxel index.
+pub fn image_from(grid: &Grid, f: impl Fn(usize, usize, usize) -> f32) -> Volume {
+    let [ni, nj, nk] = grid.shape;
+    let mut d = vec![0.0; grid.len()];
+    for k in 0..nk {
+        for j in 0..nj {
+            for i in 0..ni {
+                d[i + ni * (j + nj * k)] = f(i, j, k);
+            }
+        }
+    }
+    Volume::new(d, grid.clone(), Kind::Image).unwrap()
+}
+
+/// A label volume filled by a function of the voxel index.
+pub fn label_from(grid: &Grid, f: impl Fn(usize, usize, usize) -> f32) -> Volume {
+    let v = image_from(grid, f);
+    Volume::label(v.data, grid.clone()).unwrap()
+}
+
+/// An oblique, anisotropic affine (rotation about z by 30 degrees, spacing 1.5 x 0.75 x 3).
+pub fn oblique_affine() -> [[f64; 4]; 4] {
+    let (c, s) = (30f64.to_radians().cos(), 30f64.to_radians().sin());
+    [
+        [1.5 * c, -0.75 * s, 0.0, -10.0],
+        [1.5 * s, 0.75 * c, 0.0, 5.0],
+        [0.0, 0.0, 3.0, 2.5],
+        [0.0, 0.0, 0.0, 1.0],
+    ]
+}
