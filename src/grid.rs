@@ -69,6 +69,21 @@ pub fn mat_inv(m: &Mat4) -> Option<Mat4> {
     Some(inv)
 }
 
+/// Rounds entries within `1e-9` of an integer to it: compositions such as four quarter turns or
+/// crop-then-pad then give exact identity/permutation maps instead of ones off by rounding noise.
+pub fn snap(m: &Mat4) -> Mat4 {
+    m.map(|row| {
+        row.map(|v| {
+            let r = v.round();
+            if (v - r).abs() < 1e-9 {
+                r
+            } else {
+                v
+            }
+        })
+    })
+}
+
 /// Translation by `t`.
 pub fn translation(t: [f64; 3]) -> Mat4 {
     let mut m = IDENTITY;
@@ -87,24 +102,40 @@ pub fn scaling(s: [f64; 3]) -> Mat4 {
     m
 }
 
+/// `(sin, cos)` of an angle in degrees, exact for multiples of 90 degrees (so that quarter turns are
+/// exact voxel permutations).
+pub fn sin_cos_degrees(d: f64) -> (f64, f64) {
+    let q = d / 90.0;
+    if q == q.round() {
+        match (q.round() as i64).rem_euclid(4) {
+            0 => (0.0, 1.0),
+            1 => (1.0, 0.0),
+            2 => (0.0, -1.0),
+            _ => (-1.0, 0.0),
+        }
+    } else {
+        d.to_radians().sin_cos()
+    }
+}
+
 /// Rotation about world x, then y, then z (angles in degrees): `Rz * Ry * Rx`.
 pub fn rotation_xyz(degrees: [f64; 3]) -> Mat4 {
-    let [a, b, c] = degrees.map(f64::to_radians);
+    let [(sa, ca), (sb, cb), (sc, cc)] = degrees.map(sin_cos_degrees);
     let rx = [
         [1.0, 0.0, 0.0, 0.0],
-        [0.0, a.cos(), -a.sin(), 0.0],
-        [0.0, a.sin(), a.cos(), 0.0],
+        [0.0, ca, -sa, 0.0],
+        [0.0, sa, ca, 0.0],
         [0.0, 0.0, 0.0, 1.0],
     ];
     let ry = [
-        [b.cos(), 0.0, b.sin(), 0.0],
+        [cb, 0.0, sb, 0.0],
         [0.0, 1.0, 0.0, 0.0],
-        [-b.sin(), 0.0, b.cos(), 0.0],
+        [-sb, 0.0, cb, 0.0],
         [0.0, 0.0, 0.0, 1.0],
     ];
     let rz = [
-        [c.cos(), -c.sin(), 0.0, 0.0],
-        [c.sin(), c.cos(), 0.0, 0.0],
+        [cc, -sc, 0.0, 0.0],
+        [sc, cc, 0.0, 0.0],
         [0.0, 0.0, 1.0, 0.0],
         [0.0, 0.0, 0.0, 1.0],
     ];

@@ -4,7 +4,7 @@
 use super::spatial::{self, FillChoice};
 use super::spec::{Fill, IntensityOp, Transform};
 use crate::error::Result;
-use crate::grid::{mat_mul, Grid, Mat4, IDENTITY};
+use crate::grid::{mat_mul, snap, Grid, Mat4, IDENTITY};
 
 /// One resampling pass: for each output voxel `p`, the input voxel sampled is `matrix * p`.
 #[derive(Clone, Debug, PartialEq)]
@@ -44,7 +44,7 @@ pub fn compile(transforms: &[Transform], input: &Grid) -> Result<Vec<Stage>> {
         match spatial::step(t, &grid)? {
             Some(step) => {
                 let (m, fills) = run.get_or_insert_with(|| (IDENTITY, Vec::new()));
-                *m = mat_mul(m, &step.pull);
+                *m = snap(&mat_mul(m, &step.pull));
                 fills.push(step.fill);
                 grid = step.grid;
             }

@@ -13,6 +13,7 @@ use crate::grid::{Grid, Mat4};
 use crate::transform::{Fill, SamplingMap};
 use crate::volume::{Kind, Subject, Volume};
 use rayon::prelude::*;
+use std::ops::Range;
 
 /// Interpolation of one volume.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -160,15 +161,26 @@ fn integer_map(p: &Params) -> Option<IntMap> {
 
 type Spec<'a> = (&'a [f32], Interp, Outside);
 
-/// Resamples several arrays of one input shape through the same map (one pass over the coordinates per
-/// row for all of them). Returns one output per input.
+/// Output tile edge lengths (i, j) walked inside each slab of slices: a rotated tile reads a compact
+/// region of the input, so gathers hit cache and the TLB instead of striding over whole slices.
+const TILE_I: usize = 32;
+const TILE_J: usize = 8;
+
+/// Resamples several arrays of one input shape through the same map. Returns one output per input.
+/// Work is split into slabs of whole slices (contiguous output, one rayon task each) and, inside a slab,
+/// into `TILE_I x TILE_J x slab` tiles processed for all volumes before moving on.
 pub fn resample_many(specs: &[Spec<'_>], p: &Params) -> Vec<Vec<f32>> {
     let [nx, ny, nz] = p.out_shape;
     let n = nx * ny * nz;
-    let mut outs: Vec<Vec<f32>> = specs.iter().map(|_| vec![0.0f32; n]).collect();
-    // Work unit: a block of rows (a whole slice when there are enough slices to share out).
-    let rows_per_block = if nz >= 8 { ny } else { 1.max(ny / 8).min(ny) };
-    let block = nx * rows_per_block;
+    let mut outs: Vec<Vec<f32>> = specs.iter().map(|_| super::alloc::zeroed(n)).collect();
+    let slab = if nz >= 32 {
+        8
+    } else if nz >= 8 {
+        2
+    } else {
+        1
+    };
+    let block = nx * ny * slab;
     let nblocks = n.div_ceil(block);
     let mut blocks: Vec<Vec<&mut [f32]>> = (0..nblocks)
         .map(|_| Vec::with_capacity(specs.len()))
@@ -183,19 +195,60 @@ pub fn resample_many(specs: &[Spec<'_>], p: &Params) -> Vec<Vec<f32>> {
         .into_par_iter()
         .enumerate()
         .for_each(|(b, mut outs_b)| {
-            let first_row = b * rows_per_block;
-            let rows = outs_b[0].len() / nx;
-            for r in 0..rows {
-                let row = first_row + r;
-                let (j, k) = (row % ny, row / ny);
-                for (s, out) in specs.iter().zip(outs_b.iter_mut()) {
-                    let dst = &mut out[r * nx..(r + 1) * nx];
-                    match imap {
-                        Some(im) => row_integer(s, p, &im, j, k, dst),
-                        None => match s.1 {
-                            Interp::Linear => row_linear(s.0, s.2, p, j, k, dst),
-                            Interp::Nearest => row_nearest(s.0, s.2, p, j, k, dst),
-                        },
+            let k0 = b * slab;
+            let slices = outs_b[0].len() / (nx * ny);
+            let (ti, tj) = if imap.is_some() {
+                (nx, ny)
+            } else {
+                (TILE_I, TILE_J)
+            };
+            // Interior spans of every row of the slab, computed once (not once per tile).
+            let full = 0..nx;
+            let spans = |lo: f64, hi: f64| -> Vec<RowSpan> {
+                if imap.is_some() {
+                    return Vec::new();
+                }
+                (0..slices * ny)
+                    .map(|r| {
+                        let base = p.row_base(r % ny, k0 + r / ny);
+                        RowSpan {
+                            inner: interior(p, base, lo, hi, &full),
+                            reach: reach(p, base),
+                        }
+                    })
+                    .collect()
+            };
+            let need = |i: Interp| specs.iter().any(|s| s.1 == i);
+            let lin_spans = if need(Interp::Linear) {
+                spans(0.0, 0.0)
+            } else {
+                Vec::new()
+            };
+            let near_spans = if need(Interp::Nearest) {
+                spans(-0.5, 0.5)
+            } else {
+                Vec::new()
+            };
+            for j0 in (0..ny).step_by(tj) {
+                for i0 in (0..nx).step_by(ti) {
+                    let (i1, j1) = ((i0 + ti).min(nx), (j0 + tj).min(ny));
+                    for (s, out) in specs.iter().zip(outs_b.iter_mut()) {
+                        for dk in 0..slices {
+                            for j in j0..j1 {
+                                let r = dk * ny + j;
+                                let row = &mut out[r * nx..(r + 1) * nx];
+                                let k = k0 + dk;
+                                match (imap, s.1) {
+                                    (Some(im), _) => row_integer(s, p, &im, j, k, row),
+                                    (None, Interp::Linear) => {
+                                        row_linear(s.0, s.2, p, j, k, i0..i1, lin_spans[r], row)
+                                    }
+                                    (None, Interp::Nearest) => {
+                                        row_nearest(s.0, s.2, p, j, k, i0..i1, near_spans[r], row)
+                                    }
+                                }
+                            }
+                        }
                     }
                 }
             }
@@ -226,9 +279,15 @@ fn safe_span(base: f32, step: f32, lo: f64, hi: f64, nx: usize) -> (usize, usize
     }
 }
 
-fn interior(p: &Params, base: [f32; 3], lo: f64, hi_off: f64) -> (usize, usize) {
+fn interior(
+    p: &Params,
+    base: [f32; 3],
+    lo: f64,
+    hi_off: f64,
+    range: &Range<usize>,
+) -> (usize, usize) {
     let nx = p.out_shape[0];
-    let mut span = (0usize, nx);
+    let mut span = (range.start, range.end);
     for r in 0..3 {
         let hi = p.in_shape[r] as f64 - 1.0 + hi_off;
         let s = safe_span(base[r], p.m[r][0], lo, hi, nx);
@@ -240,6 +299,17 @@ fn interior(p: &Params, base: [f32; 3], lo: f64, hi_off: f64) -> (usize, usize) 
     span
 }
 
+/// `floor` for |x| < 2^31 without a libm call (the default x86-64 target has no SSE4.1 `roundss`).
+#[inline(always)]
+pub fn floor(x: f32) -> f32 {
+    let t = x as i32 as f32;
+    if t > x {
+        t - 1.0
+    } else {
+        t
+    }
+}
+
 #[inline(always)]
 fn lerp(a: f32, b: f32, t: f32) -> f32 {
     a + (b - a) * t
@@ -249,7 +319,10 @@ fn lerp(a: f32, b: f32, t: f32) -> f32 {
 #[inline]
 pub fn sample_linear_checked(src: &[f32], shape: [usize; 3], c: [f32; 3], outside: Outside) -> f32 {
     let [nx, ny, nz] = shape.map(|n| n as i64);
-    let f = c.map(f32::floor);
+    // Clamped first so that the integer conversion cannot overflow; beyond one voxel outside only the
+    // fill or the edge matters.
+    let c = [0, 1, 2].map(|a| c[a].clamp(-2.0, shape[a] as f32 + 1.0));
+    let f = c.map(floor);
     let (x0, y0, z0) = (f[0] as i64, f[1] as i64, f[2] as i64);
     let (fx, fy, fz) = (c[0] - f[0], c[1] - f[1], c[2] - f[2]);
     if let Outside::Value(v) = outside {
@@ -287,7 +360,7 @@ pub fn sample_nearest_checked(
     outside: Outside,
 ) -> f32 {
     let [nx, ny, nz] = shape.map(|n| n as i64);
-    let r = c.map(|v| (v + 0.5).floor());
+    let r = [0, 1, 2].map(|a| floor(c[a].clamp(-2.0, shape[a] as f32 + 1.0) + 0.5));
     let (mut x, mut y, mut z) = (r[0] as i64, r[1] as i64, r[2] as i64);
     let inside = x >= 0 && y >= 0 && z >= 0 && x < nx && y < ny && z < nz;
     if !inside {
@@ -303,10 +376,74 @@ pub fn sample_nearest_checked(
     src[(x + nx * (y + ny * z)) as usize]
 }
 
-fn row_linear(src: &[f32], outside: Outside, p: &Params, j: usize, k: usize, dst: &mut [f32]) {
+/// Spans of one output row: `inner`, where no bounds checks are needed, and `reach`, outside of which the
+/// sample lies more than one voxel outside the input (the result is the fill value).
+#[derive(Clone, Copy, Debug)]
+struct RowSpan {
+    inner: (usize, usize),
+    reach: (usize, usize),
+}
+
+/// Range of `i` whose coordinate may lie in `[-1, n]` on every axis (conservative: widened by a voxel).
+fn reach(p: &Params, base: [f32; 3]) -> (usize, usize) {
+    let nx = p.out_shape[0] as f64;
+    let (mut a, mut b) = (0.0f64, nx);
+    for r in 0..3 {
+        let (b0, s) = (base[r] as f64, p.m[r][0] as f64);
+        let (lo, hi) = (-1.0 - 1e-3, p.in_shape[r] as f64 + 1e-3);
+        if s.abs() < 1e-12 {
+            if b0 < lo || b0 > hi {
+                return (0, 0);
+            }
+            continue;
+        }
+        let (t0, t1) = ((lo - b0) / s, (hi - b0) / s);
+        let (u, v) = if t0 < t1 { (t0, t1) } else { (t1, t0) };
+        a = a.max(u.floor() - 1.0);
+        b = b.min(v.ceil() + 2.0);
+    }
+    if b <= a {
+        (0, 0)
+    } else {
+        (a.max(0.0) as usize, b.min(nx) as usize)
+    }
+}
+
+/// Splits a tile's range of a row into fill / checked / interior / checked / fill zones:
+/// returns `(reach_start, inner_start, inner_end, reach_end)`, all inside `range`, in order.
+fn zones(span: RowSpan, range: &Range<usize>, outside: Outside) -> (usize, usize, usize, usize) {
+    let clamp = |x: usize| x.clamp(range.start, range.end);
+    let (ra, rb) = match outside {
+        Outside::Value(_) => (clamp(span.reach.0), clamp(span.reach.1)),
+        Outside::Edge => (range.start, range.end),
+    };
+    let rb = rb.max(ra);
+    let (a, b) = (clamp(span.inner.0).max(ra), clamp(span.inner.1).min(rb));
+    if a >= b {
+        (ra, rb, rb, rb)
+    } else {
+        (ra, a, b, rb)
+    }
+}
+
+#[allow(clippy::too_many_arguments)]
+fn row_linear(
+    src: &[f32],
+    outside: Outside,
+    p: &Params,
+    j: usize,
+    k: usize,
+    range: Range<usize>,
+    span: RowSpan,
+    dst: &mut [f32],
+) {
     let base = p.row_base(j, k);
     let step = [p.m[0][0], p.m[1][0], p.m[2][0]];
-    let (a, b) = interior(p, base, 0.0, 0.0);
+    let (ra, a, b, rb) = zones(span, &range, outside);
+    if let Outside::Value(v) = outside {
+        dst[range.start..ra].fill(v);
+        dst[rb..range.end].fill(v);
+    }
     let coord = |i: usize| {
         let fi = i as f32;
         [
@@ -315,11 +452,8 @@ fn row_linear(src: &[f32], outside: Outside, p: &Params, j: usize, k: usize, dst
             base[2] + step[2] * fi,
         ]
     };
-    for i in (0..a).chain(b..dst.len()) {
+    for i in (ra..a).chain(b..rb) {
         dst[i] = sample_linear_checked(src, p.in_shape, coord(i), outside);
-    }
-    if a >= b {
-        return;
     }
     let [sx, sy, _] = p.in_shape;
     let sxy = sx * sy;
@@ -327,7 +461,14 @@ fn row_linear(src: &[f32], outside: Outside, p: &Params, j: usize, k: usize, dst
         let c = coord(a + i);
         // Inside the interior span every coordinate is in [0, n - 1): truncation is floor and all eight
         // neighbours exist.
-        let (x0, y0, z0) = (c[0] as usize, c[1] as usize, c[2] as usize);
+        // SAFETY: inside the span 0 <= c < n - 1 < 2^31, so the conversion is exact truncation.
+        let (x0, y0, z0) = unsafe {
+            (
+                c[0].to_int_unchecked::<i32>() as usize,
+                c[1].to_int_unchecked::<i32>() as usize,
+                c[2].to_int_unchecked::<i32>() as usize,
+            )
+        };
         let (fx, fy, fz) = (c[0] - x0 as f32, c[1] - y0 as f32, c[2] - z0 as f32);
         let i0 = x0 + sx * y0 + sxy * z0;
         // SAFETY-free indexing: the span guarantees i0 + 1 + sx + sxy < src.len().
@@ -340,11 +481,25 @@ fn row_linear(src: &[f32], outside: Outside, p: &Params, j: usize, k: usize, dst
     }
 }
 
-fn row_nearest(src: &[f32], outside: Outside, p: &Params, j: usize, k: usize, dst: &mut [f32]) {
+/// `span`: where every coordinate is in [-0.5, n - 0.5), so rounding stays inside.
+#[allow(clippy::too_many_arguments)]
+fn row_nearest(
+    src: &[f32],
+    outside: Outside,
+    p: &Params,
+    j: usize,
+    k: usize,
+    range: Range<usize>,
+    span: RowSpan,
+    dst: &mut [f32],
+) {
     let base = p.row_base(j, k);
     let step = [p.m[0][0], p.m[1][0], p.m[2][0]];
-    // Interior for nearest: every coordinate in [-0.5, n - 0.5), rounding stays inside.
-    let (a, b) = interior(p, base, -0.5, 0.5);
+    let (ra, a, b, rb) = zones(span, &range, outside);
+    if let Outside::Value(v) = outside {
+        dst[range.start..ra].fill(v);
+        dst[rb..range.end].fill(v);
+    }
     let coord = |i: usize| {
         let fi = i as f32;
         [
@@ -353,18 +508,21 @@ fn row_nearest(src: &[f32], outside: Outside, p: &Params, j: usize, k: usize, ds
             base[2] + step[2] * fi,
         ]
     };
-    for i in (0..a).chain(b..dst.len()) {
+    for i in (ra..a).chain(b..rb) {
         dst[i] = sample_nearest_checked(src, p.in_shape, coord(i), outside);
     }
     let [sx, sy, _] = p.in_shape;
-    for (i, d) in dst[a..b.max(a)].iter_mut().enumerate() {
+    for (i, d) in dst[a..b].iter_mut().enumerate() {
         let c = coord(a + i);
-        // c + 0.5 >= 0 inside the span, so truncation equals floor.
-        let (x, y, z) = (
-            (c[0] + 0.5) as usize,
-            (c[1] + 0.5) as usize,
-            (c[2] + 0.5) as usize,
-        );
+        // SAFETY: inside the span 0 <= c + 0.5 < n < 2^31, so the conversion is exact truncation
+        // (= floor for non-negative values).
+        let (x, y, z) = unsafe {
+            (
+                (c[0] + 0.5).to_int_unchecked::<i32>() as usize,
+                (c[1] + 0.5).to_int_unchecked::<i32>() as usize,
+                (c[2] + 0.5).to_int_unchecked::<i32>() as usize,
+            )
+        };
         *d = src[x + sx * (y + sy * z)];
     }
 }

@@ -1,0 +1,107 @@
+//! The command line end to end: `apply` writes the transformed inputs, `info` reports geometry.
+
+mod common;
+use common::*;
+use std::process::Command;
+use voxaug::{io, Kind};
+
+fn voxaug(args: &[&str]) -> String {
+    let o = Command::new(env!("CARGO_BIN_EXE_voxaug"))
+        .args(args)
+        .env("VOXAUG_DEVICE", "cpu")
+        .output()
+        .unwrap();
+    assert!(
+        o.status.success(),
+        "{args:?}: {}",
+        String::from_utf8_lossy(&o.stderr)
+    );
+    String::from_utf8_lossy(&o.stdout).into_owned()
+}
+
+#[test]
+fn apply_writes_each_input_under_its_name_with_updated_geometry() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    let p = d.join("p.json");
+    std::fs::write(
+        &p,
+        r#"{"seed": 0, "transforms": [{"type": "crop", "start": [2, 3, 4], "size": [20, 30, 15]},
+            {"type": "rotate", "degrees": [0, 0, 10]}, {"type": "zscore"}]}"#,
+    )
+    .unwrap();
+    let lab = d.join("seg.nii.gz");
+    let img = io::read_volume(data("anatomical.nii"), Kind::Image).unwrap();
+    let labv = voxaug::Volume::label(
+        img.data
+            .iter()
+            .map(|&v| {
+                if v > 9000.0 {
+                    2.0
+                } else if v > 5000.0 {
+                    1.0
+                } else {
+                    0.0
+                }
+            })
+            .collect(),
+        img.grid.clone(),
+    )
+    .unwrap();
+    io::write_volume(&lab, &labv).unwrap();
+    let out = d.join("out");
+    let text = voxaug(&[
+        "apply",
+        p.to_str().unwrap(),
+        "--image",
+        data("anatomical.nii").to_str().unwrap(),
+        "--label",
+        lab.to_str().unwrap(),
+        "--out",
+        out.to_str().unwrap(),
+    ]);
+    assert!(text.contains("output shape [20, 30, 15]"), "{text}");
+    let oi = io::read_volume(out.join("anatomical.nii"), Kind::Image).unwrap();
+    let ol = io::read_volume(out.join("seg.nii.gz"), Kind::Label).unwrap();
+    assert_eq!(oi.grid.shape, [20, 30, 15]);
+    assert_eq!(ol.grid, oi.grid);
+    assert_eq!(ol.dtype, voxaug::DType::U8);
+    assert!(ol.data.iter().all(|v| [0.0, 1.0, 2.0].contains(v)));
+    let want_origin = voxaug::grid::mat_apply(&img.grid.affine, [2.0, 3.0, 4.0]);
+    assert_eq!(oi.grid.origin(), want_origin);
+    let st = oi.stats();
+    assert!(st.min < -1.0 && st.max > 1.0, "z-scored: {st:?}");
+}
+
+#[test]
+fn info_reports_orientation_and_label_volumes() {
+    let text = voxaug(&["info", data("anatomical.nii").to_str().unwrap()]);
+    assert!(
+        text.contains("orientation: LAS")
+            && text.contains("[33, 41, 25]")
+            && text.contains("int16"),
+        "{text}"
+    );
+    let dir = tempfile::tempdir().unwrap();
+    let g = voxaug::Grid::with_spacing([10, 10, 10], [1.0, 1.0, 2.5]).unwrap();
+    let lab = label_from(&g, |i, _, _| {
+        if i < 3 {
+            1.0
+        } else if i < 4 {
+            5.0
+        } else {
+            0.0
+        }
+    });
+    let p = dir.path().join("l.nii");
+    io::write_volume(&p, &lab).unwrap();
+    let j: serde_json::Value =
+        serde_json::from_str(&voxaug(&["info", p.to_str().unwrap(), "--label", "--json"])).unwrap();
+    let labels = j["labels"].as_array().unwrap();
+    assert_eq!(labels.len(), 3);
+    assert_eq!(labels[1]["value"], 1.0);
+    assert_eq!(labels[1]["voxels"], 300);
+    assert_eq!(labels[1]["mm3"], 750.0);
+    assert_eq!(labels[2]["ml"], 0.25);
+    assert_eq!(j["orientation"], "RAS");
+}

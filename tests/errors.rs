@@ -1,0 +1,272 @@
+//! Bad input gets a clear error that names the problem (library and CLI); no partial output file.
+
+mod common;
+use common::*;
+use std::process::Command;
+use voxaug::{io, Executor, Grid, Kind, Pipeline, Subject};
+
+fn err_of<T: std::fmt::Debug>(r: voxaug::Result<T>) -> String {
+    r.unwrap_err().to_string()
+}
+
+fn cli(args: &[&str]) -> (i32, String, String) {
+    let o = Command::new(env!("CARGO_BIN_EXE_voxaug"))
+        .args(args)
+        .env("VOXAUG_DEVICE", "cpu")
+        .output()
+        .unwrap();
+    (
+        o.status.code().unwrap_or(-1),
+        String::from_utf8_lossy(&o.stdout).into_owned(),
+        String::from_utf8_lossy(&o.stderr).into_owned(),
+    )
+}
+
+#[test]
+fn truncated_and_non_nifti_files() {
+    let dir = tempfile::tempdir().unwrap();
+    let full = std::fs::read(data("anatomical.nii")).unwrap();
+    let t = dir.path().join("trunc.nii");
+    std::fs::write(&t, &full[..full.len() / 2]).unwrap();
+    let e = err_of(io::read_volume(&t, Kind::Image));
+    assert!(e.contains("truncated") && e.contains("trunc.nii"), "{e}");
+    let short = dir.path().join("short.nii");
+    std::fs::write(&short, &full[..100]).unwrap();
+    assert!(err_of(io::read_volume(&short, Kind::Image)).contains("too short"));
+    let gz = dir.path().join("cut.nii.gz");
+    let mut enc = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast());
+    std::io::Write::write_all(&mut enc, &full).unwrap();
+    let z = enc.finish().unwrap();
+    std::fs::write(&gz, &z[..z.len() / 2]).unwrap();
+    assert!(err_of(io::read_volume(&gz, Kind::Image)).contains("gzip"));
+    let txt = dir.path().join("notes.nii");
+    std::fs::write(&txt, "hello, this is not a volume".repeat(20)).unwrap();
+    let e = err_of(io::read_volume(&txt, Kind::Image));
+    assert!(e.contains("not a NIfTI-1 file"), "{e}");
+    let e = err_of(io::read_volume(dir.path().join("absent.nii"), Kind::Image));
+    assert!(e.contains("absent.nii"), "{e}");
+    let e = err_of(io::read_volume(data("example_nifti2.nii.gz"), Kind::Image));
+    assert!(e.contains("NIfTI-2"), "{e}");
+    let e = err_of(io::read_volume(data("example4d.nii.gz"), Kind::Image));
+    assert!(e.contains("frames"), "{e}");
+}
+
+#[test]
+fn zero_or_nan_spacing_is_refused() {
+    let g = Grid::with_spacing([3, 3, 3], [1.0; 3]).unwrap();
+    let v = image_from(&g, |i, _, _| i as f32);
+    let bytes = io::nifti::encode(&v, false).unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    for (what, val) in [("zero", 0.0f32), ("NaN", f32::NAN)] {
+        let mut b = bytes.clone();
+        b[254..256].copy_from_slice(&0i16.to_le_bytes()); // sform_code = 0: geometry from the qform
+        b[84..88].copy_from_slice(&val.to_le_bytes()); // pixdim[2]
+        let p = dir.path().join(format!("{what}.nii"));
+        std::fs::write(&p, &b).unwrap();
+        let e = err_of(io::read_volume(&p, Kind::Image));
+        assert!(
+            e.contains("spacing") && e.contains(&format!("{what}.nii")),
+            "{e}"
+        );
+        // A zero column in the sform is refused too.
+        let mut b = bytes.clone();
+        for o in [280usize, 296, 312] {
+            b[o + 4..o + 8].copy_from_slice(&val.to_le_bytes());
+        }
+        std::fs::write(&p, &b).unwrap();
+        let e = err_of(io::read_volume(&p, Kind::Image));
+        assert!(e.contains("spacing") || e.contains("NaN"), "{e}");
+    }
+    assert!(err_of(Grid::with_spacing([2, 2, 2], [1.0, 0.0, 1.0])).contains("spacing"));
+}
+
+#[test]
+fn nan_voxels_are_refused() {
+    let g = Grid::with_spacing([2, 2, 2], [1.0; 3]).unwrap();
+    let mut d = vec![1.0; 8];
+    d[3] = f32::NAN;
+    let e = err_of(voxaug::Volume::image(d, g));
+    assert!(e.contains("NaN"), "{e}");
+}
+
+#[test]
+fn pipeline_errors_name_the_problem() {
+    let cases = [
+        (
+            r#"{"transforms": [{"type": "rotat", "degrees": 3}]}"#,
+            "unknown transform type `rotat`",
+        ),
+        (
+            r#"{"transforms": [{"type": "rotate", "degres": 3}]}"#,
+            "unknown field `degres`",
+        ),
+        (
+            r#"{"transforms": [{"type": "rotate"}]}"#,
+            "missing field `degrees`",
+        ),
+        (
+            r#"{"transforms": [{"type": "clip", "min": 5, "max": 1}]}"#,
+            "min 5 > max 1",
+        ),
+        (
+            r#"{"transforms": [{"type": "percentile_clip", "low": 1, "high": 101}]}"#,
+            "percentile_clip",
+        ),
+        (
+            r#"{"transforms": [{"type": "zoom", "factors": [1, 0, 1]}]}"#,
+            "zoom.factors must be > 0",
+        ),
+        (
+            r#"{"transforms": [{"type": "flip", "axes": [3]}]}"#,
+            "axis 3",
+        ),
+        (
+            r#"{"transforms": [{"type": "crop", "size": [1, 2, 3]}]}"#,
+            "crop takes either",
+        ),
+        (r#"{"transforms": [], "sed": 1}"#, "unknown field `sed`"),
+        (
+            r#"{"transforms": [{"type": "rotate", "degrees": [1, 2]}]}"#,
+            "list of 3 numbers",
+        ),
+        (
+            r#"{"transforms": [{"type": "rotate", "degrees": 1, "fill": "mean"}]}"#,
+            "fill must be",
+        ),
+        ("{not json", "not valid JSON"),
+    ];
+    for (text, want) in cases {
+        let e = err_of(Pipeline::from_json(text));
+        assert!(e.contains(want), "{text}: {e}");
+    }
+    let e = err_of(Pipeline::from_json(
+        r#"{"transforms": [{"type": "clip", "min": 0, "max": 1}, {"type": "nope"}]}"#,
+    ));
+    assert!(e.contains("transforms[1]"), "{e}");
+}
+
+#[test]
+fn crop_outside_and_mismatched_grids() {
+    let g = Grid::with_spacing([10, 10, 10], [1.0; 3]).unwrap();
+    let s = Subject::new(vec![image_from(&g, |_, _, _| 1.0)], vec![]).unwrap();
+    let p = Pipeline::from_json(
+        r#"{"transforms": [{"type": "crop", "start": [5, 0, 0], "size": [6, 2, 2]}]}"#,
+    )
+    .unwrap();
+    let e = err_of(Executor::Cpu.apply(&s, &p.transforms));
+    assert!(
+        e.contains("does not fit") && e.contains("[10, 10, 10]"),
+        "{e}"
+    );
+    let p = Pipeline::from_json(r#"{"transforms": [{"type": "center_crop", "size": [11, 2, 2]}]}"#)
+        .unwrap();
+    assert!(err_of(Executor::Cpu.apply(&s, &p.transforms)).contains("larger than the volume"));
+    let g2 = Grid::with_spacing([10, 10, 10], [1.0, 1.0, 2.0]).unwrap();
+    let e = err_of(Subject::new(
+        vec![image_from(&g, |_, _, _| 1.0)],
+        vec![label_from(&g2, |_, _, _| 1.0)],
+    ));
+    assert!(e.contains("different grid"), "{e}");
+}
+
+#[test]
+fn cli_errors_exit_nonzero_and_write_nothing() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    let anat_path = data("anatomical.nii");
+    let anat = anat_path.to_str().unwrap();
+    let good = d.join("p.json");
+    std::fs::write(&good, r#"{"transforms": [{"type": "flip", "axes": [0]}]}"#).unwrap();
+    let bad = d.join("bad.json");
+    std::fs::write(
+        &bad,
+        r#"{"transforms": [{"type": "flip", "axes": [0]}, {"type": "twist"}]}"#,
+    )
+    .unwrap();
+    let big = d.join("big.json");
+    std::fs::write(
+        &big,
+        r#"{"transforms": [{"type": "crop", "start": [0, 0, 0], "size": [40, 5, 5]}]}"#,
+    )
+    .unwrap();
+    let trunc = d.join("t.nii");
+    std::fs::write(&trunc, &std::fs::read(anat).unwrap()[..5000]).unwrap();
+    let other = d.join("other.nii");
+    let g = Grid::with_spacing([4, 4, 4], [1.0; 3]).unwrap();
+    io::write_volume(&other, &label_from(&g, |_, _, _| 1.0)).unwrap();
+    let out = d.join("out");
+    let o = out.to_str().unwrap();
+    let nope = d.join("nope.nii");
+    let cases: Vec<(Vec<&str>, &str)> = vec![
+        (
+            vec!["apply", bad.to_str().unwrap(), "--image", anat, "--out", o],
+            "unknown transform type `twist`",
+        ),
+        (
+            vec!["apply", big.to_str().unwrap(), "--image", anat, "--out", o],
+            "does not fit",
+        ),
+        (
+            vec![
+                "apply",
+                good.to_str().unwrap(),
+                "--image",
+                trunc.to_str().unwrap(),
+                "--out",
+                o,
+            ],
+            "truncated",
+        ),
+        (
+            vec![
+                "apply",
+                good.to_str().unwrap(),
+                "--image",
+                anat,
+                "--label",
+                other.to_str().unwrap(),
+                "--out",
+                o,
+            ],
+            "different grid",
+        ),
+        (
+            vec![
+                "apply",
+                good.to_str().unwrap(),
+                "--image",
+                anat,
+                "--out",
+                o,
+                "--device",
+                "tpu",
+            ],
+            "unknown device",
+        ),
+        (vec!["info", nope.to_str().unwrap()], "nope.nii"),
+    ];
+    for (args, want) in cases {
+        let (code, _, err) = cli(&args);
+        assert_ne!(code, 0, "{args:?}");
+        assert!(err.contains(want), "{args:?}: {err}");
+        assert!(
+            !out.exists() || std::fs::read_dir(&out).unwrap().next().is_none(),
+            "{args:?} wrote output"
+        );
+    }
+    // Output over an input is refused, and the input stays as it was.
+    let copy = d.join("in.nii");
+    std::fs::copy(anat, &copy).unwrap();
+    let before = std::fs::read(&copy).unwrap();
+    let (code, _, err) = cli(&[
+        "apply",
+        good.to_str().unwrap(),
+        "--image",
+        copy.to_str().unwrap(),
+        "--out",
+        d.to_str().unwrap(),
+    ]);
+    assert_ne!(code, 0);
+    assert!(err.contains("overwrite an input"), "{err}");
+    assert_eq!(std::fs::read(&copy).unwrap(), before);
+}
