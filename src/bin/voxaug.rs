@@ -38,6 +38,12 @@ enum Cmd {
         #[arg(long)]
         adapter: Option<String>,
     },
+    /// List GPU adapters (name, backend, type, driver, key limits) and the one `auto` picks.
+    Devices {
+        /// Print JSON instead of text.
+        #[arg(long)]
+        json: bool,
+    },
     /// Print shape, type, geometry and statistics of a volume.
     Info {
         file: PathBuf,
@@ -56,6 +62,12 @@ fn main() -> ExitCode {
     unsafe {
         libc::signal(libc::SIGPIPE, libc::SIG_DFL);
     }
+    // Mesa's Vulkan drivers print an error line per process when this is unset (headless machines).
+    #[cfg(target_os = "linux")]
+    if std::env::var_os("XDG_RUNTIME_DIR").is_none() {
+        // SAFETY: single-threaded at this point; only this process's environment changes.
+        unsafe { std::env::set_var("XDG_RUNTIME_DIR", std::env::temp_dir()) };
+    }
     let cli = Cli::parse();
     let result = match cli.cmd {
         Cmd::Apply {
@@ -67,6 +79,7 @@ fn main() -> ExitCode {
             adapter,
         } => cmd_apply(&pipeline, &images, &labels, &out, device, adapter),
         Cmd::Info { file, label, json } => cmd_info(&file, label, json),
+        Cmd::Devices { json } => cmd_devices(json),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
@@ -229,5 +242,32 @@ fn cmd_info(file: &Path, label: bool, json: bool) -> Result<()> {
             println!("  {:>8} {:>12} {:>14.2} {:>10.3}", l, c, mm3, mm3 / 1000.0);
         }
     }
+    Ok(())
+}
+
+fn cmd_devices(json: bool) -> Result<()> {
+    let list = voxaug::exec::gpu::list_adapters();
+    if json {
+        println!("{}", serde_json::to_string_pretty(&list).unwrap());
+        return Ok(());
+    }
+    if list.is_empty() {
+        println!("{}", voxaug::exec::gpu::NO_ADAPTER);
+        println!("auto picks: cpu ({} threads)", rayon::current_num_threads());
+        return Ok(());
+    }
+    for (i, a) in list.iter().enumerate() {
+        println!(
+            "[{i}] {} ({}, {}) driver {} {}",
+            a.name, a.backend, a.device_type, a.driver, a.driver_info
+        );
+        println!(
+            "    max 3D texture {} voxels/axis, max storage binding {} MiB, max buffer {} MiB",
+            a.max_texture_dimension_3d,
+            a.max_storage_buffer_binding_size >> 20,
+            a.max_buffer_size >> 20
+        );
+    }
+    println!("auto picks: [0] {}", list[0].name);
     Ok(())
 }

@@ -1,16 +1,20 @@
 //! Executors: the CPU reference and the GPU (wgpu) backend run the same compiled stages.
 
 pub mod cpu;
+pub mod gpu;
 
-use crate::error::Result;
+use crate::error::{Error, Result};
 use crate::transform::{compile, Transform};
 use crate::volume::Subject;
+use std::sync::Arc;
 
 /// Which executor runs a pipeline.
 #[derive(Clone, Debug)]
 pub enum Executor {
     /// The CPU reference (rayon).
     Cpu,
+    /// A wgpu device (Vulkan, Metal or DX12; lavapipe on machines without a GPU).
+    Gpu(Arc<gpu::GpuContext>),
 }
 
 impl Executor {
@@ -18,6 +22,7 @@ impl Executor {
     pub fn name(&self) -> String {
         match self {
             Executor::Cpu => format!("cpu ({} threads)", rayon::current_num_threads()),
+            Executor::Gpu(g) => format!("gpu ({}, {})", g.adapter.name, g.adapter.backend),
         }
     }
 
@@ -28,24 +33,30 @@ impl Executor {
         let stages = compile(transforms, &grid)?;
         match self {
             Executor::Cpu => cpu::run(subject, &stages),
+            Executor::Gpu(g) => g.run(subject, &stages),
         }
     }
 }
 
-/// Chooses an executor from a device name (`auto`, `cpu`, `gpu`). Returns a note to print when `auto`
-/// falls back to the CPU.
+/// Opens the GPU executor (best adapter, or the first whose name contains `adapter`).
+pub fn gpu(adapter: Option<&str>) -> Result<Executor> {
+    Ok(Executor::Gpu(Arc::new(gpu::GpuContext::open(adapter)?)))
+}
+
+/// Chooses an executor from a device name (`auto`, `cpu`, `gpu`). `auto` takes the GPU when an adapter
+/// opens and otherwise falls back to the CPU, returning a one-line note that says why.
 pub fn select(device: &str, adapter: Option<&str>) -> Result<(Executor, Option<String>)> {
-    let _ = adapter;
     match device {
         "cpu" => Ok((Executor::Cpu, None)),
-        "auto" => Ok((
-            Executor::Cpu,
-            Some("voxaug: using the CPU executor".to_string()),
-        )),
-        "gpu" => Err(crate::Error::Gpu(
-            "the GPU executor is not available in this build".into(),
-        )),
-        other => Err(crate::Error::InvalidInput(format!(
+        "gpu" => Ok((gpu(adapter)?, None)),
+        "auto" => match gpu(adapter) {
+            Ok(e) => Ok((e, None)),
+            Err(e) => Ok((
+                Executor::Cpu,
+                Some(format!("voxaug: no usable GPU, running on the CPU ({e})")),
+            )),
+        },
+        other => Err(Error::InvalidInput(format!(
             "unknown device `{other}` (expected auto, cpu or gpu)"
         ))),
     }

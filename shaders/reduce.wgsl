@@ -1,0 +1,141 @@
+// Reductions over an image texture (CPU twin: src/exec/cpu/reduce.rs).
+// stats_partial: each workgroup reduces CHUNK consecutive voxels (linear index i + nx * (j + ny * k)) to
+//   (count, mean, M2, min, max) with per-thread Welford updates and a tree of Chan merges.
+// stats_final: one workgroup merges all partials the same way.
+// histogram: counts voxels per value bin (`value_bin`, the CPU formula); with `filter_bin >= 0` only
+//   voxels of that level-1 bin are counted, in sub-bins of it (the second level of the percentile search).
+
+struct Params {
+    shape: vec4<u32>,     // nx, ny, nz, n (voxel count)
+    mask_nonzero: u32,    // 1: only nonzero voxels
+    partials: u32,        // number of partials (stats_final)
+    groups_x: u32,        // workgroups along x in the 2D dispatch
+    filter_bin: i32,      // histogram: -1 or the level-1 bin to refine
+    hmin: f32,            // histogram: lower edge
+    hscale: f32,          // histogram: bins per unit
+    h1min: f32,           // level-1 lower edge (to recompute the level-1 bin when filtering)
+    h1scale: f32,         // level-1 bins per unit
+}
+
+struct Partial {
+    count: u32,
+    mean: f32,
+    m2: f32,
+    vmin: f32,
+    vmax: f32,
+    pad0: u32,
+    pad1: u32,
+    pad2: u32,
+}
+
+const WG: u32 = 256u;
+const PER_THREAD: u32 = 16u;
+const CHUNK: u32 = 4096u; // WG * PER_THREAD
+const BINS: u32 = 65536u;
+
+@group(0) @binding(0) var<uniform> p: Params;
+@group(0) @binding(1) var src: texture_3d<f32>;
+@group(0) @binding(2) var<storage, read_write> partials: array<Partial>;
+@group(0) @binding(3) var<storage, read_write> result: array<Partial>;
+@group(0) @binding(4) var<storage, read_write> hist: array<atomic<u32>>;
+
+var<workgroup> sh: array<Partial, 256>;
+
+fn load(l: u32) -> f32 {
+    let nx = p.shape.x;
+    let ny = p.shape.y;
+    let i = l % nx;
+    let r = l / nx;
+    return textureLoad(src, vec3<u32>(i, r % ny, r / ny), 0).x;
+}
+
+fn empty() -> Partial {
+    return Partial(0u, 0.0, 0.0, 3.0e38, -3.0e38, 0u, 0u, 0u);
+}
+
+fn merge(a: Partial, b: Partial) -> Partial {
+    if (a.count == 0u) { return b; }
+    if (b.count == 0u) { return a; }
+    let n = a.count + b.count;
+    let fa = f32(a.count);
+    let fb = f32(b.count);
+    let fn_ = f32(n);
+    let d = b.mean - a.mean;
+    return Partial(n, a.mean + d * (fb / fn_), a.m2 + b.m2 + d * d * (fa * fb / fn_),
+                   min(a.vmin, b.vmin), max(a.vmax, b.vmax), 0u, 0u, 0u);
+}
+
+fn tree(t: u32, mine: Partial) -> Partial {
+    sh[t] = mine;
+    workgroupBarrier();
+    var s = WG / 2u;
+    loop {
+        if (s == 0u) { break; }
+        if (t < s) {
+            sh[t] = merge(sh[t], sh[t + s]);
+        }
+        workgroupBarrier();
+        s = s / 2u;
+    }
+    return sh[0];
+}
+
+@compute @workgroup_size(256)
+fn stats_partial(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_index) t: u32) {
+    let w = wg.x + wg.y * p.groups_x;
+    var acc = empty();
+    let base = w * CHUNK;
+    for (var q = 0u; q < PER_THREAD; q = q + 1u) {
+        let l = base + q * WG + t;
+        if (l < p.shape.w) {
+            let x = load(l);
+            if (p.mask_nonzero == 0u || x != 0.0) {
+                acc.count = acc.count + 1u;
+                let d = x - acc.mean;
+                acc.mean = acc.mean + d / f32(acc.count);
+                acc.m2 = acc.m2 + d * (x - acc.mean);
+                acc.vmin = min(acc.vmin, x);
+                acc.vmax = max(acc.vmax, x);
+            }
+        }
+    }
+    let total = tree(t, acc);
+    if (t == 0u && w * CHUNK < p.shape.w) {
+        partials[w] = total;
+    }
+}
+
+@compute @workgroup_size(256)
+fn stats_final(@builtin(local_invocation_index) t: u32) {
+    var acc = empty();
+    for (var q = t; q < p.partials; q = q + WG) {
+        acc = merge(acc, partials[q]);
+    }
+    let total = tree(t, acc);
+    if (t == 0u) {
+        result[0] = total;
+    }
+}
+
+fn value_bin(x: f32, lo: f32, scale: f32) -> u32 {
+    // Same formula as the CPU (truncation of a non-negative value, clamped to the last bin).
+    return min(u32(max((x - lo) * scale, 0.0)), BINS - 1u);
+}
+
+@compute @workgroup_size(256)
+fn histogram(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_index) t: u32) {
+    let w = wg.x + wg.y * p.groups_x;
+    let base = w * CHUNK;
+    for (var q = 0u; q < PER_THREAD; q = q + 1u) {
+        let l = base + q * WG + t;
+        if (l < p.shape.w) {
+            let x = load(l);
+            if (p.filter_bin >= 0) {
+                if (value_bin(x, p.h1min, p.h1scale) != u32(p.filter_bin)) {
+                    continue;
+                }
+            }
+            atomicAdd(&hist[value_bin(x, p.hmin, p.hscale)], 1u);
+        }
+    }
+}

@@ -1,0 +1,187 @@
+//! Adapter, device and error handling. One context per process (or per explicit handle); pipelines are
+//! built once when it is opened.
+
+use super::pipelines::Pipelines;
+use super::pool::Pool;
+use crate::error::{Error, Result};
+use std::sync::{Arc, Mutex};
+
+/// What `voxaug devices` shows of an adapter.
+#[derive(Clone, Debug, serde::Serialize)]
+pub struct AdapterSummary {
+    pub name: String,
+    pub backend: String,
+    pub device_type: String,
+    pub driver: String,
+    pub driver_info: String,
+    pub max_texture_dimension_3d: u32,
+    pub max_storage_buffer_binding_size: u64,
+    pub max_buffer_size: u64,
+}
+
+fn summary(a: &wgpu::Adapter) -> AdapterSummary {
+    let i = a.get_info();
+    let l = a.limits();
+    AdapterSummary {
+        name: i.name,
+        backend: format!("{:?}", i.backend),
+        device_type: format!("{:?}", i.device_type),
+        driver: i.driver,
+        driver_info: i.driver_info,
+        max_texture_dimension_3d: l.max_texture_dimension_3d,
+        max_storage_buffer_binding_size: l.max_storage_buffer_binding_size,
+        max_buffer_size: l.max_buffer_size,
+    }
+}
+
+/// Vulkan, Metal and DX12 only: wgpu's GL backend binds a single slice of 3D storage textures and gives
+/// wrong results without an error.
+const BACKENDS: wgpu::Backends = wgpu::Backends::VULKAN
+    .union(wgpu::Backends::METAL)
+    .union(wgpu::Backends::DX12);
+
+fn instance() -> wgpu::Instance {
+    let mut desc = wgpu::InstanceDescriptor::new_without_display_handle();
+    desc.backends = BACKENDS;
+    wgpu::Instance::new(desc)
+}
+
+fn rank(t: wgpu::DeviceType) -> u8 {
+    match t {
+        wgpu::DeviceType::DiscreteGpu => 0,
+        wgpu::DeviceType::IntegratedGpu => 1,
+        wgpu::DeviceType::VirtualGpu => 2,
+        wgpu::DeviceType::Cpu => 3,
+        wgpu::DeviceType::Other => 4,
+    }
+}
+
+fn adapters() -> Vec<wgpu::Adapter> {
+    let mut v = pollster::block_on(instance().enumerate_adapters(BACKENDS));
+    v.sort_by_key(|a| rank(a.get_info().device_type));
+    v
+}
+
+/// Every adapter found, best first (the one `auto` picks is first).
+pub fn list_adapters() -> Vec<AdapterSummary> {
+    adapters().iter().map(summary).collect()
+}
+
+/// The message given when no adapter exists.
+pub const NO_ADAPTER: &str = "no GPU adapter found (Vulkan, Metal or DX12). On Linux without a GPU, \
+install Mesa's software driver lavapipe: `apt-get install mesa-vulkan-drivers`; or use --device cpu";
+
+/// An open GPU: device, queue, pipelines and a pool of textures and buffers.
+pub struct GpuContext {
+    pub device: wgpu::Device,
+    pub queue: wgpu::Queue,
+    pub adapter: AdapterSummary,
+    pub limits: wgpu::Limits,
+    pub(crate) pipes: Pipelines,
+    pub(crate) pool: Mutex<Pool>,
+    /// Errors raised outside error scopes (recorded instead of wgpu's default panic).
+    uncaptured: Arc<Mutex<Vec<String>>>,
+    lost: Arc<Mutex<Option<String>>>,
+    /// One run at a time: error scopes are per thread and the pool is shared.
+    pub(crate) run_lock: Mutex<()>,
+}
+
+impl std::fmt::Debug for GpuContext {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("GpuContext")
+            .field("adapter", &self.adapter.name)
+            .finish()
+    }
+}
+
+impl GpuContext {
+    /// Opens the best adapter, or the first whose name contains `filter` (case-insensitive).
+    pub fn open(filter: Option<&str>) -> Result<GpuContext> {
+        let all = adapters();
+        let adapter = match filter {
+            Some(f) => {
+                let f = f.to_lowercase();
+                all.into_iter()
+                    .find(|a| a.get_info().name.to_lowercase().contains(&f))
+                    .ok_or_else(|| {
+                        let names: Vec<String> =
+                            list_adapters().into_iter().map(|a| a.name).collect();
+                        Error::Gpu(format!(
+                            "no GPU adapter matches `{f}` (found: {})",
+                            if names.is_empty() {
+                                "none".to_string()
+                            } else {
+                                names.join(", ")
+                            }
+                        ))
+                    })?
+            }
+            None => all
+                .into_iter()
+                .next()
+                .ok_or_else(|| Error::Gpu(NO_ADAPTER.into()))?,
+        };
+        let limits = adapter.limits();
+        let desc = wgpu::DeviceDescriptor {
+            label: Some("voxaug"),
+            required_features: wgpu::Features::empty(),
+            required_limits: limits.clone(),
+            memory_hints: wgpu::MemoryHints::Performance,
+            ..Default::default()
+        };
+        let (device, queue) = pollster::block_on(adapter.request_device(&desc))
+            .map_err(|e| Error::Gpu(format!("could not open the device: {e}")))?;
+        let uncaptured: Arc<Mutex<Vec<String>>> = Arc::default();
+        let sink = uncaptured.clone();
+        device.on_uncaptured_error(Arc::new(move |e: wgpu::Error| {
+            sink.lock().unwrap().push(e.to_string());
+        }));
+        let lost: Arc<Mutex<Option<String>>> = Arc::default();
+        let lost_sink = lost.clone();
+        device.set_device_lost_callback(move |reason, msg| {
+            *lost_sink.lock().unwrap() = Some(format!("device lost ({reason:?}): {msg}"));
+        });
+        let pipes = Pipelines::new(&device);
+        Ok(GpuContext {
+            adapter: summary(&adapter),
+            device,
+            queue,
+            limits,
+            pipes,
+            pool: Mutex::new(Pool::default()),
+            uncaptured,
+            lost,
+            run_lock: Mutex::new(()),
+        })
+    }
+
+    /// A GPU error message, completed by a device-lost or uncaptured error if one was recorded.
+    pub(crate) fn gpu_error(&self, msg: String) -> Error {
+        if let Some(l) = self.lost.lock().unwrap().clone() {
+            return Error::Gpu(format!("{msg}; {l}"));
+        }
+        Error::Gpu(msg)
+    }
+
+    /// Runs `f` inside validation and out-of-memory error scopes; any error becomes ours.
+    pub(crate) fn scoped<T>(&self, what: &str, f: impl FnOnce() -> Result<T>) -> Result<T> {
+        let oom = self.device.push_error_scope(wgpu::ErrorFilter::OutOfMemory);
+        let val = self.device.push_error_scope(wgpu::ErrorFilter::Validation);
+        let r = f();
+        let v = pollster::block_on(val.pop());
+        let o = pollster::block_on(oom.pop());
+        if let Some(e) = o {
+            return Err(self.gpu_error(format!("{what}: out of GPU memory: {e}")));
+        }
+        if let Some(e) = v {
+            return Err(self.gpu_error(format!("{what}: {e}")));
+        }
+        if let Some(e) = self.uncaptured.lock().unwrap().drain(..).next() {
+            return Err(self.gpu_error(format!("{what}: {e}")));
+        }
+        if let Some(l) = self.lost.lock().unwrap().clone() {
+            return Err(Error::Gpu(format!("{what}: {l}")));
+        }
+        r
+    }
+}

@@ -1,0 +1,883 @@
+//! The GPU executor (wgpu, WGSL compute shaders). Volumes are uploaded once as 3D textures (R32Float for
+//! images, R32Uint for label maps); each stage reads textures and writes z-slabs of a row-padded storage
+//! buffer, which is copied into the next texture or read back. Slabs keep every storage binding under
+//! the device's limit (128 MiB on lavapipe), so volume size is bounded by texture limits only.
+
+mod context;
+mod pipelines;
+mod pool;
+
+pub use context::{list_adapters, AdapterSummary, GpuContext, NO_ADAPTER};
+
+use crate::error::{Error, Result};
+use crate::exec::cpu::intensity::{self as cpu_int, Affine1};
+use crate::exec::cpu::resample::Outside;
+use crate::transform::{Fill, IntensityOp, SamplingMap, Stage, ZMask};
+use crate::volume::{Kind, Subject, Volume};
+use bytemuck::{Pod, Zeroable};
+use wgpu::util::DeviceExt;
+
+/// Largest slab buffer, whatever the device allows.
+const MAX_SLAB_BYTES: u64 = 256 << 20;
+/// Row pitch alignment of buffers that are copied to or from textures, in f32/u32 elements.
+const PITCH_ELEMS: usize = (wgpu::COPY_BYTES_PER_ROW_ALIGNMENT / 4) as usize;
+
+#[repr(C)]
+#[derive(Clone, Copy, Pod, Zeroable)]
+struct ResampleParams {
+    m: [[f32; 4]; 3],
+    in_shape: [u32; 4],
+    out_shape: [u32; 4],
+    fill: f32,
+    edge: u32,
+    pitch: u32,
+    slab: u32,
+}
+
+#[repr(C)]
+#[derive(Clone, Copy, Pod, Zeroable)]
+struct ReduceParams {
+    shape: [u32; 4],
+    mask_nonzero: u32,
+    partials: u32,
+    groups_x: u32,
+    filter_bin: i32,
+    hmin: f32,
+    hscale: f32,
+    h1min: f32,
+    h1scale: f32,
+}
+
+#[repr(C)]
+#[derive(Clone, Copy, Pod, Zeroable)]
+struct ElementParams {
+    shape: [u32; 4],
+    sub: f32,
+    mul: f32,
+    add: f32,
+    lo: f32,
+    hi: f32,
+    skip_zero: u32,
+    pitch: u32,
+    slab: u32,
+}
+
+#[repr(C)]
+#[derive(Clone, Copy, Pod, Zeroable, Debug)]
+struct Partial {
+    count: u32,
+    mean: f32,
+    m2: f32,
+    min: f32,
+    max: f32,
+    pad: [u32; 3],
+}
+
+/// A volume living on the GPU.
+struct GpuVolume {
+    tex: wgpu::Texture,
+    shape: [usize; 3],
+    kind: Kind,
+    /// Label texels hold i32 bits (some label is negative).
+    signed: bool,
+}
+
+/// Where a kernel's output goes.
+enum Dest {
+    /// Into a new texture (input of a later stage).
+    Texture,
+    /// Back to the host.
+    Read,
+}
+
+enum Output {
+    Texture(wgpu::Texture),
+    Host(Vec<u32>),
+}
+
+fn pitch(nx: usize) -> usize {
+    nx.div_ceil(PITCH_ELEMS) * PITCH_ELEMS
+}
+
+fn extent(s: [usize; 3]) -> wgpu::Extent3d {
+    wgpu::Extent3d {
+        width: s[0] as u32,
+        height: s[1] as u32,
+        depth_or_array_layers: s[2] as u32,
+    }
+}
+
+impl GpuContext {
+    fn check_shape(&self, s: [usize; 3]) -> Result<()> {
+        let max = self.limits.max_texture_dimension_3d as usize;
+        if s.iter().any(|&n| n > max) {
+            return Err(Error::Limits(format!(
+                "volume shape {s:?} exceeds this GPU's 3D texture limit of {max} voxels per axis \
+                 (adapter {}); use --device cpu",
+                self.adapter.name
+            )));
+        }
+        Ok(())
+    }
+
+    /// Slices per slab so that one slab buffer fits every storage binding and buffer limit.
+    fn slab_slices(&self, s: [usize; 3]) -> Result<usize> {
+        let slice = (pitch(s[0]) * s[1] * 4) as u64;
+        let cap = self
+            .limits
+            .max_storage_buffer_binding_size
+            .min(self.limits.max_buffer_size)
+            .min(MAX_SLAB_BYTES);
+        if slice > cap {
+            return Err(Error::Limits(format!(
+                "one slice of {}x{} voxels ({slice} bytes) exceeds the GPU's storage binding limit of {cap} bytes",
+                s[0], s[1]
+            )));
+        }
+        Ok(((cap / slice) as usize).clamp(1, s[2]))
+    }
+
+    fn upload(&self, v: &Volume) -> Result<GpuVolume> {
+        let s = v.grid.shape;
+        self.check_shape(s)?;
+        let (format, signed) = match v.kind {
+            Kind::Image => (wgpu::TextureFormat::R32Float, false),
+            Kind::Label => (
+                wgpu::TextureFormat::R32Uint,
+                v.data.iter().any(|&x| x < 0.0),
+            ),
+        };
+        let tex = self
+            .pool
+            .lock()
+            .unwrap()
+            .texture(&self.device, s.map(|n| n as u32), format);
+        // Upload slab by slab: write_texture stages its data, and whole 512^3 volumes would double memory.
+        let per_slab = ((64usize << 20) / (s[0] * s[1] * 4)).max(1);
+        let slice = s[0] * s[1];
+        let mut words: Vec<u32> = Vec::new();
+        for z0 in (0..s[2]).step_by(per_slab) {
+            let nz = per_slab.min(s[2] - z0);
+            let part = &v.data[z0 * slice..(z0 + nz) * slice];
+            let bytes: &[u8] = match v.kind {
+                Kind::Image => bytemuck::cast_slice(part),
+                Kind::Label => {
+                    words.clear();
+                    words.extend(
+                        part.iter()
+                            .map(|&x| if signed { x as i32 as u32 } else { x as u32 }),
+                    );
+                    bytemuck::cast_slice(&words)
+                }
+            };
+            self.queue.write_texture(
+                wgpu::TexelCopyTextureInfo {
+                    texture: &tex,
+                    mip_level: 0,
+                    origin: wgpu::Origin3d {
+                        x: 0,
+                        y: 0,
+                        z: z0 as u32,
+                    },
+                    aspect: wgpu::TextureAspect::All,
+                },
+                bytes,
+                wgpu::TexelCopyBufferLayout {
+                    offset: 0,
+                    bytes_per_row: Some(s[0] as u32 * 4),
+                    rows_per_image: Some(s[1] as u32),
+                },
+                extent([s[0], s[1], nz]),
+            );
+        }
+        Ok(GpuVolume {
+            tex,
+            shape: s,
+            kind: v.kind,
+            signed,
+        })
+    }
+
+    fn uniform<T: Pod>(&self, v: &T) -> wgpu::Buffer {
+        self.device
+            .create_buffer_init(&wgpu::util::BufferInitDescriptor {
+                label: Some("voxaug params"),
+                contents: bytemuck::bytes_of(v),
+                usage: wgpu::BufferUsages::UNIFORM,
+            })
+    }
+
+    /// Runs a slab kernel over an output of `shape` and sends the slabs to `dest`. `encode` records the
+    /// dispatch for slices `z0 .. z0 + slab` into the given slab buffer (row pitch `pitch(nx)`).
+    fn slabs(
+        &self,
+        shape: [usize; 3],
+        format: wgpu::TextureFormat,
+        dest: Dest,
+        mut encode: impl FnMut(&mut wgpu::ComputePass<'_>, &wgpu::Buffer, u32, u32),
+    ) -> Result<Output> {
+        let per = self.slab_slices(shape)?;
+        let [nx, ny, nz] = shape;
+        let p = pitch(nx);
+        let slab_bytes = (p * ny * per * 4) as u64;
+        let storage = wgpu::BufferUsages::STORAGE | wgpu::BufferUsages::COPY_SRC;
+        let buf = self
+            .pool
+            .lock()
+            .unwrap()
+            .buffer(&self.device, slab_bytes, storage);
+        let result = match dest {
+            Dest::Texture => {
+                let tex = self.pool.lock().unwrap().texture(
+                    &self.device,
+                    shape.map(|n| n as u32),
+                    format,
+                );
+                let mut enc = self.device.create_command_encoder(&Default::default());
+                for z0 in (0..nz).step_by(per) {
+                    let slab = per.min(nz - z0);
+                    {
+                        let mut pass = enc.begin_compute_pass(&Default::default());
+                        encode(&mut pass, &buf, z0 as u32, slab as u32);
+                    }
+                    enc.copy_buffer_to_texture(
+                        wgpu::TexelCopyBufferInfo {
+                            buffer: &buf,
+                            layout: wgpu::TexelCopyBufferLayout {
+                                offset: 0,
+                                bytes_per_row: Some(p as u32 * 4),
+                                rows_per_image: Some(ny as u32),
+                            },
+                        },
+                        wgpu::TexelCopyTextureInfo {
+                            texture: &tex,
+                            mip_level: 0,
+                            origin: wgpu::Origin3d {
+                                x: 0,
+                                y: 0,
+                                z: z0 as u32,
+                            },
+                            aspect: wgpu::TextureAspect::All,
+                        },
+                        extent([nx, ny, slab]),
+                    );
+                }
+                self.queue.submit([enc.finish()]);
+                Output::Texture(tex)
+            }
+            Dest::Read => {
+                let mut out = vec![0u32; nx * ny * nz];
+                let read = wgpu::BufferUsages::MAP_READ | wgpu::BufferUsages::COPY_DST;
+                // Two staging buffers in flight: the GPU works on slab s + 1 while slab s is copied out.
+                let mut pending: std::collections::VecDeque<(
+                    wgpu::Buffer,
+                    usize,
+                    usize,
+                    wgpu::SubmissionIndex,
+                )> = Default::default();
+                for z0 in (0..nz).step_by(per) {
+                    let slab = per.min(nz - z0);
+                    let staging = self
+                        .pool
+                        .lock()
+                        .unwrap()
+                        .buffer(&self.device, slab_bytes, read);
+                    let mut enc = self.device.create_command_encoder(&Default::default());
+                    {
+                        let mut pass = enc.begin_compute_pass(&Default::default());
+                        encode(&mut pass, &buf, z0 as u32, slab as u32);
+                    }
+                    enc.copy_buffer_to_buffer(&buf, 0, &staging, 0, (p * ny * slab * 4) as u64);
+                    let idx = self.queue.submit([enc.finish()]);
+                    pending.push_back((staging, z0, slab, idx));
+                    if pending.len() == 2 {
+                        let (s, z, n, i) = pending.pop_front().unwrap();
+                        self.read_slab(s, i, [nx, ny], p, z, n, &mut out)?;
+                    }
+                }
+                while let Some((s, z, n, i)) = pending.pop_front() {
+                    self.read_slab(s, i, [nx, ny], p, z, n, &mut out)?;
+                }
+                Output::Host(out)
+            }
+        };
+        self.pool.lock().unwrap().give_buffer(buf);
+        Ok(result)
+    }
+
+    /// Maps a staging buffer once its submission is done and copies its rows (without padding) out.
+    #[allow(clippy::too_many_arguments)]
+    fn read_slab(
+        &self,
+        staging: wgpu::Buffer,
+        idx: wgpu::SubmissionIndex,
+        nxy: [usize; 2],
+        p: usize,
+        z0: usize,
+        slab: usize,
+        out: &mut [u32],
+    ) -> Result<()> {
+        let [nx, ny] = nxy;
+        let bytes = (p * ny * slab * 4) as u64;
+        let words = self.map_read(&staging, bytes, Some(idx))?;
+        for r in 0..ny * slab {
+            let dst = (z0 * ny + r) * nx;
+            out[dst..dst + nx].copy_from_slice(&words[r * p..r * p + nx]);
+        }
+        self.pool.lock().unwrap().give_buffer(staging);
+        Ok(())
+    }
+
+    /// Maps the first `bytes` of a MAP_READ buffer and returns them as words.
+    fn map_read(
+        &self,
+        staging: &wgpu::Buffer,
+        bytes: u64,
+        idx: Option<wgpu::SubmissionIndex>,
+    ) -> Result<Vec<u32>> {
+        let slice = staging.slice(..bytes);
+        let (tx, rx) = futures_intrusive::channel::shared::oneshot_channel();
+        slice.map_async(wgpu::MapMode::Read, move |r| {
+            let _ = tx.send(r);
+        });
+        self.device
+            .poll(wgpu::PollType::Wait {
+                submission_index: idx,
+                timeout: None,
+            })
+            .map_err(|e| self.gpu_error(format!("waiting for the GPU failed: {e}")))?;
+        match pollster::block_on(rx.receive()) {
+            Some(Ok(())) => {}
+            _ => return Err(self.gpu_error("could not map a readback buffer".into())),
+        }
+        let words = {
+            let view = slice
+                .get_mapped_range()
+                .map_err(|e| self.gpu_error(format!("mapping a readback buffer: {e}")))?;
+            bytemuck::cast_slice::<u8, u32>(&view).to_vec()
+        };
+        staging.unmap();
+        Ok(words)
+    }
+
+    fn resample(
+        &self,
+        v: &GpuVolume,
+        map: &SamplingMap,
+        outside: Outside,
+        dest: Dest,
+    ) -> Result<Output> {
+        let out_shape = map.grid.shape;
+        self.check_shape(out_shape)?;
+        let m = [0, 1, 2].map(|r| map.matrix[r].map(|x| x as f32));
+        let (fill, edge) = match outside {
+            Outside::Value(x) => (x, 0),
+            Outside::Edge => (0.0, 1),
+        };
+        let view = v.tex.create_view(&Default::default());
+        let (pipe, layout, format) = match v.kind {
+            Kind::Image => (
+                &self.pipes.resample_image,
+                &self.pipes.resample_image_layout,
+                wgpu::TextureFormat::R32Float,
+            ),
+            Kind::Label => (
+                &self.pipes.resample_label,
+                &self.pipes.resample_label_layout,
+                wgpu::TextureFormat::R32Uint,
+            ),
+        };
+        let p = pitch(out_shape[0]);
+        self.slabs(out_shape, format, dest, |pass, buf, z0, slab| {
+            let params = ResampleParams {
+                m,
+                in_shape: [v.shape[0] as u32, v.shape[1] as u32, v.shape[2] as u32, 0],
+                out_shape: [
+                    out_shape[0] as u32,
+                    out_shape[1] as u32,
+                    out_shape[2] as u32,
+                    z0,
+                ],
+                fill,
+                edge,
+                pitch: p as u32,
+                slab,
+            };
+            let ub = self.uniform(&params);
+            let bg = self.device.create_bind_group(&wgpu::BindGroupDescriptor {
+                label: Some("resample"),
+                layout,
+                entries: &[
+                    wgpu::BindGroupEntry {
+                        binding: 0,
+                        resource: ub.as_entire_binding(),
+                    },
+                    wgpu::BindGroupEntry {
+                        binding: 1,
+                        resource: wgpu::BindingResource::TextureView(&view),
+                    },
+                    wgpu::BindGroupEntry {
+                        binding: 2,
+                        resource: buf.as_entire_binding(),
+                    },
+                ],
+            });
+            pass.set_pipeline(pipe);
+            pass.set_bind_group(0, &bg, &[]);
+            pass.dispatch_workgroups(
+                (out_shape[0] as u32).div_ceil(8),
+                (out_shape[1] as u32).div_ceil(8),
+                slab.div_ceil(4),
+            );
+        })
+    }
+
+    fn elementwise(&self, v: &GpuVolume, k: &Affine1, dest: Dest) -> Result<Output> {
+        let s = v.shape;
+        let view = v.tex.create_view(&Default::default());
+        let p = pitch(s[0]);
+        self.slabs(
+            s,
+            wgpu::TextureFormat::R32Float,
+            dest,
+            |pass, buf, z0, slab| {
+                let params = ElementParams {
+                    shape: [s[0] as u32, s[1] as u32, s[2] as u32, z0],
+                    sub: k.sub,
+                    mul: k.mul,
+                    add: k.add,
+                    lo: k.lo,
+                    hi: k.hi,
+                    skip_zero: k.skip_zero as u32,
+                    pitch: p as u32,
+                    slab,
+                };
+                let ub = self.uniform(&params);
+                let bg = self.device.create_bind_group(&wgpu::BindGroupDescriptor {
+                    label: Some("elementwise"),
+                    layout: &self.pipes.elementwise_layout,
+                    entries: &[
+                        wgpu::BindGroupEntry {
+                            binding: 0,
+                            resource: ub.as_entire_binding(),
+                        },
+                        wgpu::BindGroupEntry {
+                            binding: 1,
+                            resource: wgpu::BindingResource::TextureView(&view),
+                        },
+                        wgpu::BindGroupEntry {
+                            binding: 2,
+                            resource: buf.as_entire_binding(),
+                        },
+                    ],
+                });
+                pass.set_pipeline(&self.pipes.elementwise);
+                pass.set_bind_group(0, &bg, &[]);
+                pass.dispatch_workgroups(
+                    (s[0] as u32).div_ceil(8),
+                    (s[1] as u32).div_ceil(8),
+                    slab.div_ceil(4),
+                );
+            },
+        )
+    }
+
+    /// Workgroup grid for `n` voxels in chunks of 4096, as (x, y) under the 65535 per-dimension limit.
+    fn reduce_groups(n: usize) -> (u32, u32, u32) {
+        let groups = n.div_ceil(4096) as u32;
+        let gx = groups.min(65535);
+        (groups, gx, groups.div_ceil(gx))
+    }
+
+    fn reduce_bind_group(
+        &self,
+        params: &ReduceParams,
+        view: &wgpu::TextureView,
+        partials: &wgpu::Buffer,
+        result: &wgpu::Buffer,
+        hist: &wgpu::Buffer,
+    ) -> wgpu::BindGroup {
+        let ub = self.uniform(params);
+        self.device.create_bind_group(&wgpu::BindGroupDescriptor {
+            label: Some("reduce"),
+            layout: &self.pipes.reduce_layout,
+            entries: &[
+                wgpu::BindGroupEntry {
+                    binding: 0,
+                    resource: ub.as_entire_binding(),
+                },
+                wgpu::BindGroupEntry {
+                    binding: 1,
+                    resource: wgpu::BindingResource::TextureView(view),
+                },
+                wgpu::BindGroupEntry {
+                    binding: 2,
+                    resource: partials.as_entire_binding(),
+                },
+                wgpu::BindGroupEntry {
+                    binding: 3,
+                    resource: result.as_entire_binding(),
+                },
+                wgpu::BindGroupEntry {
+                    binding: 4,
+                    resource: hist.as_entire_binding(),
+                },
+            ],
+        })
+    }
+
+    fn scratch(&self, bytes: u64, read: bool) -> wgpu::Buffer {
+        let usage = if read {
+            wgpu::BufferUsages::MAP_READ | wgpu::BufferUsages::COPY_DST
+        } else {
+            wgpu::BufferUsages::STORAGE
+                | wgpu::BufferUsages::COPY_SRC
+                | wgpu::BufferUsages::COPY_DST
+        };
+        self.pool
+            .lock()
+            .unwrap()
+            .buffer(&self.device, bytes.max(32), usage)
+    }
+
+    /// Count, mean, M2, min, max of an image (all voxels or nonzero ones): workgroup partials, then one
+    /// final merge pass, both on the GPU.
+    fn stats(&self, v: &GpuVolume, nonzero: bool) -> Result<Partial> {
+        let n = v.shape.iter().product::<usize>();
+        let (groups, gx, gy) = Self::reduce_groups(n);
+        let params = ReduceParams {
+            shape: [
+                v.shape[0] as u32,
+                v.shape[1] as u32,
+                v.shape[2] as u32,
+                n as u32,
+            ],
+            mask_nonzero: nonzero as u32,
+            partials: groups,
+            groups_x: gx,
+            filter_bin: -1,
+            hmin: 0.0,
+            hscale: 0.0,
+            h1min: 0.0,
+            h1scale: 0.0,
+        };
+        let view = v.tex.create_view(&Default::default());
+        let partials = self.scratch(groups as u64 * 32, false);
+        let result = self.scratch(32, false);
+        let hist = self.scratch(4, false);
+        let staging = self.scratch(32, true);
+        let bg = self.reduce_bind_group(&params, &view, &partials, &result, &hist);
+        let mut enc = self.device.create_command_encoder(&Default::default());
+        {
+            let mut pass = enc.begin_compute_pass(&Default::default());
+            pass.set_bind_group(0, &bg, &[]);
+            pass.set_pipeline(&self.pipes.stats_partial);
+            pass.dispatch_workgroups(gx, gy, 1);
+            pass.set_pipeline(&self.pipes.stats_final);
+            pass.dispatch_workgroups(1, 1, 1);
+        }
+        enc.copy_buffer_to_buffer(&result, 0, &staging, 0, 32);
+        let idx = self.queue.submit([enc.finish()]);
+        let words = self.map_read(&staging, 32, Some(idx))?;
+        let mut pool = self.pool.lock().unwrap();
+        for b in [partials, result, hist, staging] {
+            pool.give_buffer(b);
+        }
+        Ok(*bytemuck::from_bytes::<Partial>(bytemuck::cast_slice(
+            &words[..8],
+        )))
+    }
+
+    /// Histogram of 65536 bins (`filter`: restrict to one level-1 bin, counted in sub-bins of it).
+    fn histogram(
+        &self,
+        v: &GpuVolume,
+        lo: f32,
+        scale: f32,
+        filter: Option<(u32, f32, f32)>,
+    ) -> Result<Vec<u32>> {
+        const BINS: u64 = 65536;
+        let n = v.shape.iter().product::<usize>();
+        let (_, gx, gy) = Self::reduce_groups(n);
+        let (fb, h1min, h1scale) = match filter {
+            Some((b, m, s)) => (b as i32, m, s),
+            None => (-1, 0.0, 0.0),
+        };
+        let params = ReduceParams {
+            shape: [
+                v.shape[0] as u32,
+                v.shape[1] as u32,
+                v.shape[2] as u32,
+                n as u32,
+            ],
+            mask_nonzero: 0,
+            partials: 0,
+            groups_x: gx,
+            filter_bin: fb,
+            hmin: lo,
+            hscale: scale,
+            h1min,
+            h1scale,
+        };
+        let view = v.tex.create_view(&Default::default());
+        let dummy = self.scratch(32, false);
+        let dummy2 = self.scratch(32, false);
+        let hist = self.scratch(BINS * 4, false);
+        let staging = self.scratch(BINS * 4, true);
+        let bg = self.reduce_bind_group(&params, &view, &dummy, &dummy2, &hist);
+        let mut enc = self.device.create_command_encoder(&Default::default());
+        enc.clear_buffer(&hist, 0, None);
+        {
+            let mut pass = enc.begin_compute_pass(&Default::default());
+            pass.set_bind_group(0, &bg, &[]);
+            pass.set_pipeline(&self.pipes.histogram);
+            pass.dispatch_workgroups(gx, gy, 1);
+        }
+        enc.copy_buffer_to_buffer(&hist, 0, &staging, 0, BINS * 4);
+        let idx = self.queue.submit([enc.finish()]);
+        let words = self.map_read(&staging, BINS * 4, Some(idx))?;
+        let mut pool = self.pool.lock().unwrap();
+        for b in [dummy, dummy2, hist, staging] {
+            pool.give_buffer(b);
+        }
+        Ok(words)
+    }
+
+    /// Percentiles (numpy's linear definition) from a two-level histogram: a level-1 histogram over
+    /// [min, max] locates the bin of each needed rank, a level-2 histogram of that bin locates its
+    /// sub-bin; the value is the sub-bin centre. Error against the exact value: at most
+    /// (max - min) / 2^33, reported as the GPU tolerance.
+    fn percentiles(&self, v: &GpuVolume, qs: &[f64]) -> Result<Vec<f64>> {
+        let st = self.stats(v, false)?;
+        let (min, max) = (st.min, st.max);
+        let n = st.count as usize;
+        if n == 0 || min == max {
+            return Ok(vec![min as f64; qs.len()]);
+        }
+        let bins = crate::exec::cpu::reduce::PERCENTILE_BINS;
+        let scale = bins as f32 / (max - min);
+        let h1 = self.histogram(v, min, scale, None)?;
+        let cum1 = cumulative(&h1);
+        let mut level2: std::collections::HashMap<usize, (f32, f32, Vec<u64>)> = Default::default();
+        let mut value_at = |rank: usize| -> Result<f64> {
+            let b = cum1.partition_point(|&c| c <= rank as u64) - 1;
+            if let std::collections::hash_map::Entry::Vacant(e) = level2.entry(b) {
+                let edge = min + b as f32 / scale;
+                let sub_scale = scale * bins as f32;
+                let h2 = self.histogram(v, edge, sub_scale, Some((b as u32, min, scale)))?;
+                e.insert((edge, sub_scale, cumulative(&h2)));
+            }
+            let (edge, sub_scale, cum2) = &level2[&b];
+            let within = (rank as u64 - cum1[b]).min(cum2[cum2.len() - 1].saturating_sub(1));
+            let s = cum2.partition_point(|&c| c <= within) - 1;
+            Ok(*edge as f64 + (s as f64 + 0.5) / *sub_scale as f64)
+        };
+        let mut out = Vec::with_capacity(qs.len());
+        for &q in qs {
+            let r = q / 100.0 * (n - 1) as f64;
+            let lo = r.floor() as usize;
+            let a = value_at(lo.min(n - 1))?;
+            let b = value_at((lo + 1).min(n - 1))?;
+            out.push((a + (b - a) * (r - r.floor())).clamp(min as f64, max as f64));
+        }
+        Ok(out)
+    }
+
+    /// The element-wise kernel of an intensity op, from GPU statistics.
+    fn intensity_kernel(&self, v: &GpuVolume, op: &IntensityOp) -> Result<Affine1> {
+        Ok(match *op {
+            IntensityOp::Clip { min, max } => cpu_int::clip_params(min, max),
+            IntensityOp::PercentileClip { low, high } => {
+                let p = self.percentiles(v, &[low, high])?;
+                cpu_int::clip_params(p[0], p[1])
+            }
+            IntensityOp::Zscore { mask } => {
+                let nz = mask == ZMask::Nonzero;
+                let s = self.stats(v, nz)?;
+                let std = if s.count > 0 {
+                    (s.m2 as f64 / s.count as f64).max(0.0).sqrt()
+                } else {
+                    0.0
+                };
+                cpu_int::zscore_params(s.count as usize, s.mean as f64, std, nz)
+            }
+            IntensityOp::Minmax { min, max } => {
+                let s = self.stats(v, false)?;
+                cpu_int::minmax_params(s.min, s.max, min, max)
+            }
+        })
+    }
+
+    /// Fill of a map for a volume on the GPU (same rules as the CPU's `outside_for`).
+    fn outside(&self, fill: Fill, v: &GpuVolume, host: Option<&Volume>) -> Result<Outside> {
+        Ok(match (fill, v.kind) {
+            (Fill::Edge, _) => Outside::Edge,
+            (Fill::Value(x), Kind::Image) => Outside::Value(x as f32),
+            (Fill::Value(_), Kind::Label) => Outside::Value(0.0),
+            (Fill::Min, Kind::Image) => Outside::Value(self.stats(v, false)?.min),
+            (Fill::Min, Kind::Label) => {
+                // Label textures are integer: take the minimum on the host (read back if needed).
+                let m = match host {
+                    Some(h) => crate::exec::cpu::reduce::min_max(&h.data).0,
+                    None => {
+                        let data = self.read_texture(v)?;
+                        data.iter().fold(f32::INFINITY, |a, &b| a.min(b))
+                    }
+                };
+                Outside::Value(m)
+            }
+        })
+    }
+
+    /// Reads a whole texture back (rare path: label minimum after an earlier resampling).
+    fn read_texture(&self, v: &GpuVolume) -> Result<Vec<f32>> {
+        let [nx, ny, nz] = v.shape;
+        let p = pitch(nx);
+        let bytes = (p * ny * nz * 4) as u64;
+        let staging = self.scratch(bytes, true);
+        let mut enc = self.device.create_command_encoder(&Default::default());
+        enc.copy_texture_to_buffer(
+            wgpu::TexelCopyTextureInfo {
+                texture: &v.tex,
+                mip_level: 0,
+                origin: wgpu::Origin3d::ZERO,
+                aspect: wgpu::TextureAspect::All,
+            },
+            wgpu::TexelCopyBufferInfo {
+                buffer: &staging,
+                layout: wgpu::TexelCopyBufferLayout {
+                    offset: 0,
+                    bytes_per_row: Some(p as u32 * 4),
+                    rows_per_image: Some(ny as u32),
+                },
+            },
+            extent(v.shape),
+        );
+        let idx = self.queue.submit([enc.finish()]);
+        let words = self.map_read(&staging, bytes, Some(idx))?;
+        self.pool.lock().unwrap().give_buffer(staging);
+        let mut out = Vec::with_capacity(nx * ny * nz);
+        for r in 0..ny * nz {
+            out.extend(
+                words[r * p..r * p + nx]
+                    .iter()
+                    .map(|&w| word_to_f32(w, v.kind, v.signed)),
+            );
+        }
+        Ok(out)
+    }
+
+    /// Runs compiled stages on the GPU. Each volume's last kernel writes straight to host memory.
+    pub fn run(&self, subject: &Subject, stages: &[Stage]) -> Result<Subject> {
+        let _one_at_a_time = self.run_lock.lock().unwrap();
+        let r = self.scoped("GPU pipeline", || self.run_inner(subject, stages));
+        if r.is_err() {
+            // Resources touched by a failed run are not reused.
+            self.pool.lock().unwrap().clear();
+        }
+        r
+    }
+
+    fn run_inner(&self, subject: &Subject, stages: &[Stage]) -> Result<Subject> {
+        let host: Vec<&Volume> = subject.images.iter().chain(&subject.labels).collect();
+        // Index of the last stage that changes each volume (images: any stage; labels: spatial ones).
+        let last_touch: Vec<Option<usize>> = host
+            .iter()
+            .map(|v| {
+                stages
+                    .iter()
+                    .rposition(|s| matches!(s, Stage::Spatial(_)) || v.kind == Kind::Image)
+            })
+            .collect();
+        let mut gpu: Vec<Option<GpuVolume>> = Vec::with_capacity(host.len());
+        for (v, lt) in host.iter().zip(&last_touch) {
+            gpu.push(match lt {
+                Some(_) => Some(self.upload(v)?),
+                None => None,
+            });
+        }
+        let mut results: Vec<Option<Vec<f32>>> = vec![None; host.len()];
+        let mut grid = subject.grid().expect("subject has volumes").clone();
+        let mut first_spatial = true;
+        for (si, stage) in stages.iter().enumerate() {
+            for vi in 0..host.len() {
+                let Some(v) = gpu[vi].as_ref() else { continue };
+                let dest = if last_touch[vi] == Some(si) {
+                    Dest::Read
+                } else {
+                    Dest::Texture
+                };
+                let out = match stage {
+                    Stage::Spatial(map) => {
+                        let h = if first_spatial { Some(host[vi]) } else { None };
+                        let outside = self.outside(map.fill, v, h)?;
+                        Some(self.resample(v, map, outside, dest)?)
+                    }
+                    Stage::Intensity(op) if v.kind == Kind::Image => {
+                        let k = self.intensity_kernel(v, op)?;
+                        Some(self.elementwise(v, &k, dest)?)
+                    }
+                    Stage::Intensity(_) => None,
+                };
+                let new_shape = match stage {
+                    Stage::Spatial(map) => map.grid.shape,
+                    _ => v.shape,
+                };
+                match out {
+                    None => {}
+                    Some(Output::Texture(tex)) => {
+                        let old = gpu[vi].take().unwrap();
+                        self.pool.lock().unwrap().give_texture(old.tex);
+                        gpu[vi] = Some(GpuVolume {
+                            tex,
+                            shape: new_shape,
+                            ..old
+                        });
+                    }
+                    Some(Output::Host(words)) => {
+                        let old = gpu[vi].take().unwrap();
+                        results[vi] = Some(
+                            words
+                                .iter()
+                                .map(|&w| word_to_f32(w, old.kind, old.signed))
+                                .collect(),
+                        );
+                        self.pool.lock().unwrap().give_texture(old.tex);
+                    }
+                }
+            }
+            if let Stage::Spatial(map) = stage {
+                grid = map.grid.clone();
+                first_spatial = false;
+            }
+        }
+        let mut it = host.iter().zip(results).map(|(v, r)| Volume {
+            data: r.unwrap_or_else(|| v.data.clone()),
+            grid: grid.clone(),
+            kind: v.kind,
+            dtype: v.dtype,
+        });
+        let images = (0..subject.images.len())
+            .map(|_| it.next().unwrap())
+            .collect();
+        let labels = it.collect();
+        Ok(Subject { images, labels })
+    }
+}
+
+fn cumulative(h: &[u32]) -> Vec<u64> {
+    let mut c = Vec::with_capacity(h.len() + 1);
+    c.push(0u64);
+    for &x in h {
+        c.push(c.last().unwrap() + x as u64);
+    }
+    c
+}
+
+fn word_to_f32(w: u32, kind: Kind, signed: bool) -> f32 {
+    match kind {
+        Kind::Image => f32::from_bits(w),
+        Kind::Label if signed => w as i32 as f32,
+        Kind::Label => w as f32,
+    }
+}

@@ -1,0 +1,139 @@
+//! Compute pipelines and their bind-group layouts, built once per device. Shaders live in `shaders/`.
+
+const RESAMPLE_COMMON: &str = include_str!("../../../shaders/resample.wgsl");
+const RESAMPLE_IMAGE: &str = include_str!("../../../shaders/resample_image.wgsl");
+const RESAMPLE_LABEL: &str = include_str!("../../../shaders/resample_label.wgsl");
+const REDUCE: &str = include_str!("../../../shaders/reduce.wgsl");
+const INTENSITY: &str = include_str!("../../../shaders/intensity.wgsl");
+
+pub struct Pipelines {
+    pub resample_image: wgpu::ComputePipeline,
+    pub resample_label: wgpu::ComputePipeline,
+    pub resample_image_layout: wgpu::BindGroupLayout,
+    pub resample_label_layout: wgpu::BindGroupLayout,
+    pub stats_partial: wgpu::ComputePipeline,
+    pub stats_final: wgpu::ComputePipeline,
+    pub histogram: wgpu::ComputePipeline,
+    pub reduce_layout: wgpu::BindGroupLayout,
+    pub elementwise: wgpu::ComputePipeline,
+    pub elementwise_layout: wgpu::BindGroupLayout,
+}
+
+fn uniform(binding: u32) -> wgpu::BindGroupLayoutEntry {
+    wgpu::BindGroupLayoutEntry {
+        binding,
+        visibility: wgpu::ShaderStages::COMPUTE,
+        ty: wgpu::BindingType::Buffer {
+            ty: wgpu::BufferBindingType::Uniform,
+            has_dynamic_offset: false,
+            min_binding_size: None,
+        },
+        count: None,
+    }
+}
+
+fn texture(binding: u32, sample_type: wgpu::TextureSampleType) -> wgpu::BindGroupLayoutEntry {
+    wgpu::BindGroupLayoutEntry {
+        binding,
+        visibility: wgpu::ShaderStages::COMPUTE,
+        ty: wgpu::BindingType::Texture {
+            sample_type,
+            view_dimension: wgpu::TextureViewDimension::D3,
+            multisampled: false,
+        },
+        count: None,
+    }
+}
+
+fn storage(binding: u32) -> wgpu::BindGroupLayoutEntry {
+    wgpu::BindGroupLayoutEntry {
+        binding,
+        visibility: wgpu::ShaderStages::COMPUTE,
+        ty: wgpu::BindingType::Buffer {
+            ty: wgpu::BufferBindingType::Storage { read_only: false },
+            has_dynamic_offset: false,
+            min_binding_size: None,
+        },
+        count: None,
+    }
+}
+
+const FLOAT: wgpu::TextureSampleType = wgpu::TextureSampleType::Float { filterable: false };
+
+impl Pipelines {
+    pub fn new(device: &wgpu::Device) -> Pipelines {
+        let layout = |label: &str, entries: &[wgpu::BindGroupLayoutEntry]| {
+            device.create_bind_group_layout(&wgpu::BindGroupLayoutDescriptor {
+                label: Some(label),
+                entries,
+            })
+        };
+        let module = |label: &str, src: String| {
+            device.create_shader_module(wgpu::ShaderModuleDescriptor {
+                label: Some(label),
+                source: wgpu::ShaderSource::Wgsl(src.into()),
+            })
+        };
+        let pipeline = |bgl: &wgpu::BindGroupLayout, m: &wgpu::ShaderModule, entry: &str| {
+            let pl = device.create_pipeline_layout(&wgpu::PipelineLayoutDescriptor {
+                label: Some(entry),
+                bind_group_layouts: &[Some(bgl)],
+                immediate_size: 0,
+            });
+            device.create_compute_pipeline(&wgpu::ComputePipelineDescriptor {
+                label: Some(entry),
+                layout: Some(&pl),
+                module: m,
+                entry_point: Some(entry),
+                compilation_options: Default::default(),
+                cache: None,
+            })
+        };
+        let resample_image_layout = layout(
+            "resample_image",
+            &[uniform(0), texture(1, FLOAT), storage(2)],
+        );
+        let resample_label_layout = layout(
+            "resample_label",
+            &[
+                uniform(0),
+                texture(1, wgpu::TextureSampleType::Uint),
+                storage(2),
+            ],
+        );
+        let ri = module(
+            "resample_image",
+            format!("{RESAMPLE_COMMON}\n{RESAMPLE_IMAGE}"),
+        );
+        let rl = module(
+            "resample_label",
+            format!("{RESAMPLE_COMMON}\n{RESAMPLE_LABEL}"),
+        );
+        let reduce_layout = layout(
+            "reduce",
+            &[
+                uniform(0),
+                texture(1, FLOAT),
+                storage(2),
+                storage(3),
+                storage(4),
+            ],
+        );
+        let rd = module("reduce", REDUCE.to_string());
+        let elementwise_layout =
+            layout("elementwise", &[uniform(0), texture(1, FLOAT), storage(2)]);
+        let ew = module("intensity", INTENSITY.to_string());
+        Pipelines {
+            resample_image: pipeline(&resample_image_layout, &ri, "resample_image"),
+            resample_label: pipeline(&resample_label_layout, &rl, "resample_label"),
+            stats_partial: pipeline(&reduce_layout, &rd, "stats_partial"),
+            stats_final: pipeline(&reduce_layout, &rd, "stats_final"),
+            histogram: pipeline(&reduce_layout, &rd, "histogram"),
+            elementwise: pipeline(&elementwise_layout, &ew, "elementwise"),
+            resample_image_layout,
+            resample_label_layout,
+            reduce_layout,
+            elementwise_layout,
+        }
+    }
+}
