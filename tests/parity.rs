@@ -129,6 +129,11 @@ both! {
     zscore_nonzero: |e: &Executor| check(e, r#"{"type": "zscore", "mask": "nonzero"}"#, T);
     zscore_all: |e: &Executor| check(e, r#"{"type": "zscore", "mask": "all"}"#, T);
     minmax: |e: &Executor| check(e, r#"{"type": "minmax", "min": -1, "max": 1}"#, T);
+    gamma: |e: &Executor| check(e, r#"{"type": "gamma", "gamma": 1.7}"#, T);
+    noise: |e: &Executor| check(e, r#"{"type": "noise", "std": 5.0, "mean": 1.0, "seed": 1234567890123}"#, T);
+    blur: |e: &Executor| check(e, r#"{"type": "blur", "sigma": [1.5, 0.0, 2.0]}"#, T);
+    bias_field: |e: &Executor| check(e, r#"{"type": "bias_field", "order": 2, "coefficients": [0.1, -0.2, 0.05, 0.3, 0.0, -0.1, 0.2, 0.1, -0.05, 0.15]}"#, T);
+    contrast_brightness_shift: |e: &Executor| check(e, r#"{"type": "contrast", "factor": 1.3}, {"type": "brightness", "factor": 0.8}, {"type": "intensity_shift", "offset": -4.5}"#, T);
     constant_image: |e: &Executor| {
         let g = Grid::with_spacing([9, 8, 7], [1.0; 3]).unwrap();
         let s = Subject::new(vec![image_from(&g, |_, _, _| 4.0)], vec![]).unwrap();

@@ -204,6 +204,26 @@ pub enum Transform {
     },
     /// Clamp intensities to `[min, max]`.
     Clip { min: f64, max: f64 },
+    /// Gamma on the image's own range: `((x - min) / range) ^ gamma * range + min`.
+    Gamma { gamma: f64 },
+    /// Additive Gaussian noise from a counter-based generator (same values on CPU and GPU).
+    Noise {
+        std: f64,
+        #[serde(default)]
+        mean: f64,
+        seed: u64,
+    },
+    /// Gaussian blur, sigma in mm per world-aligned voxel axis (converted with the voxel spacing).
+    Blur { sigma: Vec3 },
+    /// Multiplicative polynomial bias field `exp(sum c * u^a v^b w^c)`, u, v, w in [-1, 1] across the
+    /// volume, terms ordered by a, then b, then c with `a + b + c <= order`.
+    BiasField { order: u32, coefficients: Vec<f64> },
+    /// `(x - mean) * factor + mean` (mean over all voxels).
+    Contrast { factor: f64 },
+    /// `x * factor`.
+    Brightness { factor: f64 },
+    /// `x + offset`.
+    IntensityShift { offset: f64 },
     /// Clamp intensities to the `low` and `high` percentiles (numpy's linear definition).
     PercentileClip { low: f64, high: f64 },
     /// (x - mean) / std over a mask (population std); masked-out voxels stay 0.
@@ -221,12 +241,19 @@ pub enum Transform {
 }
 
 /// The intensity transforms, as the executors see them.
-#[derive(Clone, Copy, Debug, PartialEq)]
+#[derive(Clone, Debug, PartialEq)]
 pub enum IntensityOp {
     Clip { min: f64, max: f64 },
     PercentileClip { low: f64, high: f64 },
     Zscore { mask: ZMask },
     Minmax { min: f64, max: f64 },
+    Gamma { gamma: f64 },
+    Noise { std: f64, mean: f64, seed: u64 },
+    Blur { sigma_mm: [f64; 3] },
+    BiasField { order: u32, coefficients: Vec<f64> },
+    Contrast { factor: f64 },
+    Brightness { factor: f64 },
+    IntensityShift { offset: f64 },
 }
 
 impl Transform {
@@ -237,6 +264,19 @@ impl Transform {
             Transform::PercentileClip { low, high } => IntensityOp::PercentileClip { low, high },
             Transform::Zscore { mask } => IntensityOp::Zscore { mask },
             Transform::Minmax { min, max } => IntensityOp::Minmax { min, max },
+            Transform::Gamma { gamma } => IntensityOp::Gamma { gamma },
+            Transform::Noise { std, mean, seed } => IntensityOp::Noise { std, mean, seed },
+            Transform::Blur { sigma } => IntensityOp::Blur { sigma_mm: sigma.0 },
+            Transform::BiasField {
+                order,
+                ref coefficients,
+            } => IntensityOp::BiasField {
+                order,
+                coefficients: coefficients.clone(),
+            },
+            Transform::Contrast { factor } => IntensityOp::Contrast { factor },
+            Transform::Brightness { factor } => IntensityOp::Brightness { factor },
+            Transform::IntensityShift { offset } => IntensityOp::IntensityShift { offset },
             _ => return None,
         })
     }
@@ -381,6 +421,48 @@ impl Transform {
                 Ok(())
             }
             Transform::Zscore { .. } => Ok(()),
+            Transform::Gamma { gamma } => {
+                finite("gamma", &[*gamma])?;
+                if *gamma <= 0.0 {
+                    return Err(Error::pipeline(format!("gamma must be > 0, got {gamma}")));
+                }
+                Ok(())
+            }
+            Transform::Noise { std, mean, .. } => {
+                finite("noise", &[*std, *mean])?;
+                if *std < 0.0 {
+                    return Err(Error::pipeline(format!("noise.std must be >= 0, got {std}")));
+                }
+                Ok(())
+            }
+            Transform::Blur { sigma } => {
+                finite("blur.sigma", &sigma.0)?;
+                if sigma.0.iter().any(|&x| !(0.0..=100.0).contains(&x)) {
+                    return Err(Error::pipeline(format!(
+                        "blur.sigma must be within 0..100 mm, got {:?}",
+                        sigma.0
+                    )));
+                }
+                Ok(())
+            }
+            Transform::BiasField { order, coefficients } => {
+                finite("bias_field.coefficients", coefficients)?;
+                if *order > 5 {
+                    return Err(Error::pipeline("bias_field.order must be <= 5"));
+                }
+                let want = crate::exec::cpu::intensity::bias_terms(*order);
+                if coefficients.len() != want {
+                    return Err(Error::pipeline(format!(
+                        "bias_field of order {order} needs {want} coefficients, got {}",
+                        coefficients.len()
+                    )));
+                }
+                Ok(())
+            }
+            Transform::Contrast { factor } | Transform::Brightness { factor } => {
+                finite("factor", &[*factor])
+            }
+            Transform::IntensityShift { offset } => finite("intensity_shift.offset", &[*offset]),
             Transform::Minmax { min, max } => {
                 finite("minmax", &[*min, *max])?;
                 if min > max {

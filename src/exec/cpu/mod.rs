@@ -23,7 +23,7 @@ pub fn run(subject: &Subject, stages: &[Stage]) -> Result<Subject> {
             Stage::Intensity(op) => {
                 let mut owned = cur.take().unwrap_or_else(|| subject.clone());
                 for img in owned.images.iter_mut() {
-                    intensity::apply(op, &mut img.data);
+                    intensity::apply(op, &mut img.data, &img.grid);
                 }
                 cur = Some(owned);
             }

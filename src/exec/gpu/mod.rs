@@ -10,9 +10,9 @@ mod pool;
 pub use context::{list_adapters, AdapterSummary, GpuContext, NO_ADAPTER};
 
 use crate::error::{Error, Result};
-use crate::exec::cpu::intensity::{self as cpu_int, Affine1};
+use crate::exec::cpu::intensity::{self as cpu_int, Needs, PointKernel};
 use crate::exec::cpu::resample::Outside;
-use crate::transform::{Fill, IntensityOp, SamplingMap, Stage, ZMask};
+use crate::transform::{Fill, IntensityOp, SamplingMap, Stage};
 use crate::volume::{Kind, Subject, Volume};
 use bytemuck::{Pod, Zeroable};
 use wgpu::util::DeviceExt;
@@ -60,6 +60,24 @@ struct ElementParams {
     skip_zero: u32,
     pitch: u32,
     slab: u32,
+    gamma: f32,
+    post: f32,
+    noise_std: f32,
+    noise_mean: f32,
+    seed: [u32; 2],
+    bias_order: u32,
+    pad: u32,
+    bias: [[f32; 4]; 14],
+}
+
+#[repr(C)]
+#[derive(Clone, Copy, Pod, Zeroable)]
+struct BlurParams {
+    shape: [u32; 4],
+    axis: u32,
+    radius: u32,
+    pitch: u32,
+    slab: u32,
 }
 
 #[repr(C)]
@@ -83,6 +101,7 @@ struct GpuVolume {
 }
 
 /// Where a kernel's output goes.
+#[derive(Clone, Copy, PartialEq, Eq)]
 enum Dest {
     /// Into a new texture (input of a later stage).
     Texture,
@@ -432,10 +451,14 @@ impl GpuContext {
         })
     }
 
-    fn elementwise(&self, v: &GpuVolume, k: &Affine1, dest: Dest) -> Result<Output> {
+    fn elementwise(&self, v: &GpuVolume, k: &PointKernel, dest: Dest) -> Result<Output> {
         let s = v.shape;
         let view = v.tex.create_view(&Default::default());
         let p = pitch(s[0]);
+        let mut bias = [[0.0f32; 4]; 14];
+        for (t, c) in k.bias.iter().enumerate().take(cpu_int::MAX_BIAS_TERMS) {
+            bias[t / 4][t % 4] = *c;
+        }
         self.slabs(
             s,
             wgpu::TextureFormat::R32Float,
@@ -451,6 +474,14 @@ impl GpuContext {
                     skip_zero: k.skip_zero as u32,
                     pitch: p as u32,
                     slab,
+                    gamma: k.gamma,
+                    post: k.post,
+                    noise_std: k.noise_std,
+                    noise_mean: k.noise_mean,
+                    seed: k.noise_seed,
+                    bias_order: k.bias_order,
+                    pad: 0,
+                    bias,
                 };
                 let ub = self.uniform(&params);
                 let bg = self.device.create_bind_group(&wgpu::BindGroupDescriptor {
@@ -683,29 +714,131 @@ impl GpuContext {
         Ok(out)
     }
 
-    /// The element-wise kernel of an intensity op, from GPU statistics.
-    fn intensity_kernel(&self, v: &GpuVolume, op: &IntensityOp) -> Result<Affine1> {
-        Ok(match *op {
-            IntensityOp::Clip { min, max } => cpu_int::clip_params(min, max),
-            IntensityOp::PercentileClip { low, high } => {
-                let p = self.percentiles(v, &[low, high])?;
-                cpu_int::clip_params(p[0], p[1])
-            }
-            IntensityOp::Zscore { mask } => {
-                let nz = mask == ZMask::Nonzero;
-                let s = self.stats(v, nz)?;
-                let std = if s.count > 0 {
-                    (s.m2 as f64 / s.count as f64).max(0.0).sqrt()
-                } else {
-                    0.0
+    /// One separable Gaussian pass along `axis`.
+    fn blur_pass(&self, v: &GpuVolume, axis: usize, w: &[f32], dest: Dest) -> Result<Output> {
+        let s = v.shape;
+        let view = v.tex.create_view(&Default::default());
+        let p = pitch(s[0]);
+        let weights = self
+            .device
+            .create_buffer_init(&wgpu::util::BufferInitDescriptor {
+                label: Some("blur weights"),
+                contents: bytemuck::cast_slice(w),
+                usage: wgpu::BufferUsages::STORAGE,
+            });
+        self.slabs(
+            s,
+            wgpu::TextureFormat::R32Float,
+            dest,
+            |pass, buf, z0, slab| {
+                let params = BlurParams {
+                    shape: [s[0] as u32, s[1] as u32, s[2] as u32, z0],
+                    axis: axis as u32,
+                    radius: (w.len() / 2) as u32,
+                    pitch: p as u32,
+                    slab,
                 };
-                cpu_int::zscore_params(s.count as usize, s.mean as f64, std, nz)
-            }
-            IntensityOp::Minmax { min, max } => {
-                let s = self.stats(v, false)?;
-                cpu_int::minmax_params(s.min, s.max, min, max)
-            }
+                let ub = self.uniform(&params);
+                let bg = self.device.create_bind_group(&wgpu::BindGroupDescriptor {
+                    label: Some("blur"),
+                    layout: &self.pipes.blur_layout,
+                    entries: &[
+                        wgpu::BindGroupEntry {
+                            binding: 0,
+                            resource: ub.as_entire_binding(),
+                        },
+                        wgpu::BindGroupEntry {
+                            binding: 1,
+                            resource: wgpu::BindingResource::TextureView(&view),
+                        },
+                        wgpu::BindGroupEntry {
+                            binding: 2,
+                            resource: buf.as_entire_binding(),
+                        },
+                        wgpu::BindGroupEntry {
+                            binding: 3,
+                            resource: weights.as_entire_binding(),
+                        },
+                    ],
+                });
+                pass.set_pipeline(&self.pipes.blur);
+                pass.set_bind_group(0, &bg, &[]);
+                pass.dispatch_workgroups(
+                    (s[0] as u32).div_ceil(8),
+                    (s[1] as u32).div_ceil(8),
+                    slab.div_ceil(4),
+                );
+            },
+        )
+    }
+
+    /// Statistics in the CPU's form.
+    fn host_stats(&self, v: &GpuVolume, nonzero: bool) -> Result<crate::volume::Stats> {
+        let s = self.stats(v, nonzero)?;
+        let std = if s.count > 0 {
+            (s.m2 as f64 / s.count as f64).max(0.0).sqrt()
+        } else {
+            0.0
+        };
+        Ok(crate::volume::Stats {
+            count: s.count as usize,
+            min: s.min as f64,
+            max: s.max as f64,
+            mean: s.mean as f64,
+            std,
         })
+    }
+
+    /// Applies an intensity op to an image on the GPU: statistics on the device, then one point kernel
+    /// (or, for blur, up to three separable passes).
+    fn intensity(
+        &self,
+        v: GpuVolume,
+        op: &IntensityOp,
+        spacing: [f64; 3],
+        dest: Dest,
+    ) -> Result<(GpuVolume, Option<Output>)> {
+        let k = match cpu_int::needs(op) {
+            Needs::None(k) => k,
+            Needs::Stats { nonzero } => {
+                cpu_int::kernel_from(op, &self.host_stats(&v, nonzero)?, None)
+            }
+            Needs::MinMax => cpu_int::kernel_from(op, &self.host_stats(&v, false)?, None),
+            Needs::Percentiles(q) => {
+                let p = self.percentiles(&v, &q)?;
+                cpu_int::kernel_from(op, &self.host_stats(&v, false)?, Some([p[0], p[1]]))
+            }
+            Needs::Blur => {
+                let IntensityOp::Blur { sigma_mm } = op else {
+                    unreachable!()
+                };
+                let axes: Vec<usize> = (0..3)
+                    .filter(|&a| sigma_mm[a] / spacing[a] > 0.0 && v.shape[a] > 1)
+                    .collect();
+                if axes.is_empty() {
+                    let out = self.elementwise(&v, &cpu_int::identity(), dest)?;
+                    return Ok((v, Some(out)));
+                }
+                let mut cur = v;
+                for (n, &a) in axes.iter().enumerate() {
+                    let w = cpu_int::gaussian_weights(sigma_mm[a] / spacing[a]);
+                    let last = n + 1 == axes.len();
+                    let d = if last { dest } else { Dest::Texture };
+                    let out = self.blur_pass(&cur, a, &w, d)?;
+                    if last {
+                        return Ok((cur, Some(out)));
+                    }
+                    let Output::Texture(tex) = out else {
+                        unreachable!()
+                    };
+                    let old = std::mem::replace(&mut cur.tex, tex);
+                    self.pool.lock().unwrap().give_texture(old);
+                }
+                unreachable!("the last axis returns")
+            }
+        };
+        let out = self.elementwise(&v, &k, dest)?;
+        Ok((v, Some(out)))
     }
 
     /// Fill of a map for a volume on the GPU (same rules as the CPU's `outside_for`).
@@ -802,6 +935,7 @@ impl GpuContext {
         for (si, stage) in stages.iter().enumerate() {
             for vi in 0..host.len() {
                 let Some(v) = gpu[vi].as_ref() else { continue };
+                let v_shape = v.shape;
                 let dest = if last_touch[vi] == Some(si) {
                     Dest::Read
                 } else {
@@ -813,15 +947,17 @@ impl GpuContext {
                         let outside = self.outside(map.fill, v, h)?;
                         Some(self.resample(v, map, outside, dest)?)
                     }
-                    Stage::Intensity(op) if v.kind == Kind::Image => {
-                        let k = self.intensity_kernel(v, op)?;
-                        Some(self.elementwise(v, &k, dest)?)
+                    Stage::Intensity(op) if host[vi].kind == Kind::Image => {
+                        let owned = gpu[vi].take().unwrap();
+                        let (back, out) = self.intensity(owned, op, grid.spacing(), dest)?;
+                        gpu[vi] = Some(back);
+                        out
                     }
                     Stage::Intensity(_) => None,
                 };
                 let new_shape = match stage {
                     Stage::Spatial(map) => map.grid.shape,
-                    _ => v.shape,
+                    _ => v_shape,
                 };
                 match out {
                     None => {}

@@ -5,6 +5,7 @@ const RESAMPLE_IMAGE: &str = include_str!("../../../shaders/resample_image.wgsl"
 const RESAMPLE_LABEL: &str = include_str!("../../../shaders/resample_label.wgsl");
 const REDUCE: &str = include_str!("../../../shaders/reduce.wgsl");
 const INTENSITY: &str = include_str!("../../../shaders/intensity.wgsl");
+const BLUR: &str = include_str!("../../../shaders/blur.wgsl");
 
 pub struct Pipelines {
     pub resample_image: wgpu::ComputePipeline,
@@ -17,6 +18,8 @@ pub struct Pipelines {
     pub reduce_layout: wgpu::BindGroupLayout,
     pub elementwise: wgpu::ComputePipeline,
     pub elementwise_layout: wgpu::BindGroupLayout,
+    pub blur: wgpu::ComputePipeline,
+    pub blur_layout: wgpu::BindGroupLayout,
 }
 
 fn uniform(binding: u32) -> wgpu::BindGroupLayoutEntry {
@@ -51,6 +54,19 @@ fn storage(binding: u32) -> wgpu::BindGroupLayoutEntry {
         visibility: wgpu::ShaderStages::COMPUTE,
         ty: wgpu::BindingType::Buffer {
             ty: wgpu::BufferBindingType::Storage { read_only: false },
+            has_dynamic_offset: false,
+            min_binding_size: None,
+        },
+        count: None,
+    }
+}
+
+fn storage_ro(binding: u32) -> wgpu::BindGroupLayoutEntry {
+    wgpu::BindGroupLayoutEntry {
+        binding,
+        visibility: wgpu::ShaderStages::COMPUTE,
+        ty: wgpu::BindingType::Buffer {
+            ty: wgpu::BufferBindingType::Storage { read_only: true },
             has_dynamic_offset: false,
             min_binding_size: None,
         },
@@ -123,6 +139,11 @@ impl Pipelines {
         let elementwise_layout =
             layout("elementwise", &[uniform(0), texture(1, FLOAT), storage(2)]);
         let ew = module("intensity", INTENSITY.to_string());
+        let blur_layout = layout(
+            "blur",
+            &[uniform(0), texture(1, FLOAT), storage(2), storage_ro(3)],
+        );
+        let bl = module("blur", BLUR.to_string());
         Pipelines {
             resample_image: pipeline(&resample_image_layout, &ri, "resample_image"),
             resample_label: pipeline(&resample_label_layout, &rl, "resample_label"),
@@ -130,6 +151,8 @@ impl Pipelines {
             stats_final: pipeline(&reduce_layout, &rd, "stats_final"),
             histogram: pipeline(&reduce_layout, &rd, "histogram"),
             elementwise: pipeline(&elementwise_layout, &ew, "elementwise"),
+            blur: pipeline(&blur_layout, &bl, "blur"),
+            blur_layout,
             resample_image_layout,
             resample_label_layout,
             reduce_layout,
