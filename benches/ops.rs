@@ -50,7 +50,8 @@ pub fn phantom(n: usize) -> Subject {
 fn t(json: &str) -> Vec<Transform> {
     Pipeline::from_json(&format!("{{\"transforms\": [{json}]}}"))
         .unwrap()
-        .transforms
+        .fixed_transforms()
+        .unwrap()
 }
 
 fn bench(c: &mut Criterion) {

@@ -25,13 +25,18 @@ fn main() {
         r#"{{"transforms": [{{"type": "rotate", "degrees": {deg}}}]}}"#
     ))
     .unwrap();
-    let Stage::Spatial(map) = compile(&p.transforms, &g).unwrap().remove(0) else {
+    let Stage::Spatial(map) = compile(&p.fixed_transforms().unwrap(), &g)
+        .unwrap()
+        .remove(0)
+    else {
         unreachable!()
     };
     let params = Params::new(&map.matrix, g.shape, map.grid.shape);
     for _ in 0..3 {
         let t = std::time::Instant::now();
-        let out = Executor::Cpu.apply(&s, &p.transforms).unwrap();
+        let out = Executor::Cpu
+            .apply(&s, &p.fixed_transforms().unwrap())
+            .unwrap();
         let total = ms(t);
         let t = std::time::Instant::now();
         let a = resample_many(

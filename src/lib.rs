@@ -6,20 +6,22 @@
 //! let label = io::read_volume("seg.nii.gz", Kind::Label)?;
 //! let subject = Subject::new(vec![image], vec![label])?;
 //! let pipeline = Pipeline::from_json(r#"{"transforms": [{"type": "rotate", "degrees": [0, 0, 15]}]}"#)?;
-//! let out = Executor::Cpu.apply(&subject, &pipeline.transforms)?;
+//! let (out, plan) = pipeline.sample(&Executor::Cpu, &subject, 0)?;
 //! io::write_volume("t1_rot.nii.gz", &out.images[0])?;
 //! # Ok::<(), voxaug::Error>(())
 //! ```
 
+pub mod augment;
 pub mod error;
 pub mod exec;
 pub mod grid;
 pub mod io;
+pub mod phantom;
 pub mod transform;
 pub mod volume;
 
 pub use error::{Error, Result};
 pub use exec::Executor;
 pub use grid::{Grid, Mat4};
-pub use transform::{Fill, Pipeline, Transform};
+pub use transform::{Fill, Pipeline, Plan, Transform};
 pub use volume::{DType, Kind, Stats, Subject, Volume};

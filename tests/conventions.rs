@@ -23,7 +23,9 @@ fn conventions_test_vectors() {
         let pipeline =
             Pipeline::from_json(&serde_json::json!({"transforms": case["transforms"]}).to_string())
                 .unwrap();
-        let out = Executor::Cpu.apply(&subject, &pipeline.transforms).unwrap();
+        let out = Executor::Cpu
+            .apply(&subject, &pipeline.fixed_transforms().unwrap())
+            .unwrap();
         let (eshape, eimg) = nested_to_volume(&case["expected_image"]);
         let (_, elab) = nested_to_volume(&case["expected_label"]);
         let eaff = mat4(&case["expected_affine"]);

@@ -153,14 +153,17 @@ fn crop_outside_and_mismatched_grids() {
         r#"{"transforms": [{"type": "crop", "start": [5, 0, 0], "size": [6, 2, 2]}]}"#,
     )
     .unwrap();
-    let e = err_of(Executor::Cpu.apply(&s, &p.transforms));
+    let e = err_of(Executor::Cpu.apply(&s, &p.fixed_transforms().unwrap()));
     assert!(
         e.contains("does not fit") && e.contains("[10, 10, 10]"),
         "{e}"
     );
     let p = Pipeline::from_json(r#"{"transforms": [{"type": "center_crop", "size": [11, 2, 2]}]}"#)
         .unwrap();
-    assert!(err_of(Executor::Cpu.apply(&s, &p.transforms)).contains("larger than the volume"));
+    assert!(
+        err_of(Executor::Cpu.apply(&s, &p.fixed_transforms().unwrap()))
+            .contains("larger than the volume")
+    );
     let g2 = Grid::with_spacing([10, 10, 10], [1.0, 1.0, 2.0]).unwrap();
     let e = err_of(Subject::new(
         vec![image_from(&g, |_, _, _| 1.0)],

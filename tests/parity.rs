@@ -31,7 +31,8 @@ fn cpu() -> Executor {
 fn transforms(json: &str) -> Vec<voxaug::Transform> {
     Pipeline::from_json(&format!("{{\"transforms\": [{json}]}}"))
         .unwrap()
-        .transforms
+        .fixed_transforms()
+        .unwrap()
 }
 
 /// Odd shapes, thin volumes, anisotropic oblique grids, integer-typed images.

@@ -38,6 +38,42 @@ enum Cmd {
         #[arg(long)]
         adapter: Option<String>,
     },
+    /// Augment: N random samples of a pipeline; writes DIR/0000/<input names> + plan.json, ...
+    Augment {
+        /// Pipeline JSON file (random transforms allowed).
+        pipeline: PathBuf,
+        #[arg(long = "image")]
+        images: Vec<PathBuf>,
+        #[arg(long = "label")]
+        labels: Vec<PathBuf>,
+        #[arg(long)]
+        out: PathBuf,
+        /// Number of samples.
+        #[arg(short = 'n', long = "num", default_value_t = 1)]
+        n: u64,
+        /// Seed (default: the pipeline's).
+        #[arg(long)]
+        seed: Option<u64>,
+        #[arg(long)]
+        device: Option<String>,
+        #[arg(long)]
+        adapter: Option<String>,
+    },
+    /// Built-in demo: augments a synthetic head phantom with the nnU-Net-like default pipeline.
+    Demo {
+        /// Output folder.
+        #[arg(long, default_value = "voxaug-demo")]
+        out: PathBuf,
+        /// Number of samples.
+        #[arg(short = 'n', long = "num", default_value_t = 4)]
+        n: u64,
+        #[arg(long, default_value_t = 0)]
+        seed: u64,
+        #[arg(long)]
+        device: Option<String>,
+        #[arg(long)]
+        adapter: Option<String>,
+    },
     /// List GPU adapters (name, backend, type, driver, key limits) and the one `auto` picks.
     Devices {
         /// Print JSON instead of text.
@@ -80,6 +116,31 @@ fn main() -> ExitCode {
         } => cmd_apply(&pipeline, &images, &labels, &out, device, adapter),
         Cmd::Info { file, label, json } => cmd_info(&file, label, json),
         Cmd::Devices { json } => cmd_devices(json),
+        Cmd::Augment {
+            pipeline,
+            images,
+            labels,
+            out,
+            n,
+            seed,
+            device,
+            adapter,
+        } => (|| {
+            let p = Pipeline::from_file(&pipeline)?;
+            let seed = seed.unwrap_or(p.seed);
+            let exec = executor(device, adapter)?;
+            let subject = read_subject(&images, &labels)?;
+            let names = input_names(&images, &labels)?;
+            let inputs: Vec<&PathBuf> = images.iter().chain(&labels).collect();
+            augment(&p, seed, &exec, &subject, &names, &inputs, &out, n)
+        })(),
+        Cmd::Demo {
+            out,
+            n,
+            seed,
+            device,
+            adapter,
+        } => cmd_demo(&out, n, seed, device, adapter),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
@@ -146,12 +207,21 @@ fn cmd_apply(
     let exec = executor(device, adapter)?;
     let inputs: Vec<&PathBuf> = images.iter().chain(labels).collect();
     let outs = output_paths(&inputs, out)?;
-    let read = |ps: &[PathBuf], kind| -> Result<Vec<Volume>> {
-        ps.iter().map(|p| io::read_volume(p, kind)).collect()
-    };
-    let subject = Subject::new(read(images, Kind::Image)?, read(labels, Kind::Label)?)?;
+    let subject = read_subject(images, labels)?;
+    let input = voxaug::transform::SampleInput::new(
+        subject.grid().unwrap().clone(),
+        subject.labels.first(),
+    );
+    let index = pipeline.sample.unwrap_or(0);
+    let plan = pipeline.plan(&input, index)?;
+    if !pipeline.is_fixed() {
+        eprintln!(
+            "voxaug: random pipeline, applying sample {index} of seed {}",
+            pipeline.seed
+        );
+    }
     let t0 = std::time::Instant::now();
-    let result = exec.apply(&subject, &pipeline.transforms)?;
+    let result = exec.apply(&subject, &plan.transforms)?;
     let secs = t0.elapsed().as_secs_f64();
     std::fs::create_dir_all(out).map_err(|e| Error::Io {
         path: out.to_path_buf(),
@@ -175,6 +245,191 @@ fn cmd_apply(
         exec.name(),
         g.shape,
         fmt3(g.spacing())
+    );
+    Ok(())
+}
+
+fn read_subject(images: &[PathBuf], labels: &[PathBuf]) -> Result<Subject> {
+    if images.is_empty() && labels.is_empty() {
+        return Err(Error::InvalidInput(
+            "give at least one --image or --label".into(),
+        ));
+    }
+    let read = |ps: &[PathBuf], kind| -> Result<Vec<Volume>> {
+        ps.iter().map(|p| io::read_volume(p, kind)).collect()
+    };
+    Subject::new(read(images, Kind::Image)?, read(labels, Kind::Label)?)
+}
+
+/// File names of the inputs (outputs keep them), refusing duplicates.
+fn input_names(images: &[PathBuf], labels: &[PathBuf]) -> Result<Vec<String>> {
+    let mut names: Vec<String> = Vec::new();
+    for p in images.iter().chain(labels) {
+        let n = p
+            .file_name()
+            .ok_or_else(|| Error::InvalidInput(format!("{}: not a file", p.display())))?
+            .to_string_lossy()
+            .into_owned();
+        if names.contains(&n) {
+            return Err(Error::InvalidInput(format!(
+                "two inputs share the file name {n}; their outputs would collide"
+            )));
+        }
+        names.push(n);
+    }
+    Ok(names)
+}
+
+/// Progress on a terminal (a bar with samples/s), plain lines otherwise.
+struct Progress {
+    n: u64,
+    tty: bool,
+    t0: std::time::Instant,
+}
+
+impl Progress {
+    fn new(n: u64) -> Progress {
+        use std::io::IsTerminal;
+        Progress {
+            n,
+            tty: std::io::stderr().is_terminal(),
+            t0: std::time::Instant::now(),
+        }
+    }
+    fn tick(&self, done: u64) {
+        let secs = self.t0.elapsed().as_secs_f64().max(1e-9);
+        let rate = done as f64 / secs;
+        if self.tty {
+            let w = 30usize;
+            let filled = (w as u64 * done / self.n.max(1)) as usize;
+            eprint!(
+                "\r[{}{}] {done}/{} {rate:.2} samples/s",
+                "#".repeat(filled),
+                " ".repeat(w - filled),
+                self.n
+            );
+            if done == self.n {
+                eprintln!();
+            }
+        } else {
+            eprintln!("sample {done}/{} ({rate:.2} samples/s)", self.n);
+        }
+    }
+}
+
+/// Samples and writes `n` augmented samples; every plan is sampled (and checked) before any output.
+#[allow(clippy::too_many_arguments)]
+fn augment(
+    pipeline: &Pipeline,
+    seed: u64,
+    exec: &Executor,
+    subject: &Subject,
+    names: &[String],
+    inputs: &[&PathBuf],
+    out: &Path,
+    n: u64,
+) -> Result<()> {
+    let samples = pipeline.samples(exec, subject, seed)?;
+    let plans: Vec<voxaug::Plan> = (0..n).map(|i| samples.plan(i)).collect::<Result<_>>()?;
+    for i in 0..n {
+        output_paths(inputs, &out.join(format!("{i:04}")))?;
+    }
+    let progress = Progress::new(n);
+    let t0 = std::time::Instant::now();
+    let mut compute = 0.0f64;
+    // A writer thread compresses and writes sample i while sample i + 1 is computed.
+    std::thread::scope(|scope| -> Result<()> {
+        let (tx, rx) = std::sync::mpsc::sync_channel::<(u64, Subject, String)>(1);
+        let writer = scope.spawn(move || -> Result<()> {
+            for (i, s, plan) in rx {
+                let dir = out.join(format!("{i:04}"));
+                std::fs::create_dir_all(&dir).map_err(|e| Error::Io {
+                    path: dir.clone(),
+                    source: e,
+                })?;
+                for (v, name) in s.images.iter().chain(&s.labels).zip(names) {
+                    io::write_volume(dir.join(name), v)?;
+                }
+                io::write_atomic(&dir.join("plan.json"), plan.as_bytes())?;
+                progress.tick(i + 1);
+            }
+            Ok(())
+        });
+        for (i, plan) in plans.iter().enumerate() {
+            let c0 = std::time::Instant::now();
+            let result = exec.apply(subject, &plan.transforms)?;
+            compute += c0.elapsed().as_secs_f64();
+            if tx.send((i as u64, result, plan.to_json())).is_err() {
+                break;
+            }
+        }
+        drop(tx);
+        writer.join().expect("writer thread")
+    })?;
+    let secs = t0.elapsed().as_secs_f64();
+    println!(
+        "{n} samples in {secs:.2} s ({:.2} samples/s; augmentation alone {:.3} s/sample) on {} -> {}",
+        n as f64 / secs,
+        compute / n.max(1) as f64,
+        exec.name(),
+        out.display()
+    );
+    Ok(())
+}
+
+/// The demo's pipeline: nnU-Net-like spatial and intensity augmentation.
+const DEMO_PIPELINE: &str = include_str!("../../examples/pipelines/nnunet_default.json");
+
+fn cmd_demo(
+    out: &Path,
+    n: u64,
+    seed: u64,
+    device: Option<String>,
+    adapter: Option<String>,
+) -> Result<()> {
+    let exec = executor(device, adapter)?;
+    let pipeline = Pipeline::from_json(DEMO_PIPELINE)?;
+    let subject = voxaug::phantom::head([128, 128, 64], [1.5, 1.5, 3.0]);
+    let input_dir = out.join("input");
+    std::fs::create_dir_all(&input_dir).map_err(|e| Error::Io {
+        path: input_dir.clone(),
+        source: e,
+    })?;
+    let names = vec!["image.nii.gz".to_string(), "label.nii.gz".to_string()];
+    io::write_volume(input_dir.join(&names[0]), &subject.images[0])?;
+    io::write_volume(input_dir.join(&names[1]), &subject.labels[0])?;
+    io::write_atomic(&out.join("pipeline.json"), DEMO_PIPELINE.as_bytes())?;
+    let g = subject.grid().unwrap();
+    println!(
+        "phantom {:?} voxels at {} mm (labels: background, scalp, brain, ventricles, lesion) -> {}",
+        g.shape,
+        fmt3(g.spacing()),
+        input_dir.display()
+    );
+    let inputs: Vec<PathBuf> = names.iter().map(|n| input_dir.join(n)).collect();
+    let input_refs: Vec<&PathBuf> = inputs.iter().collect();
+    augment(
+        &pipeline,
+        seed,
+        &exec,
+        &subject,
+        &names,
+        &input_refs,
+        out,
+        n,
+    )?;
+    println!(
+        "samples: {}/0000 .. {}/{:04} (image.nii.gz, label.nii.gz, plan.json); pipeline: {}",
+        out.display(),
+        out.display(),
+        n.saturating_sub(1),
+        out.join("pipeline.json").display()
+    );
+    println!(
+        "re-apply a sample exactly: voxaug apply {}/0000/plan.json --image {} --label {} --out OUT",
+        out.display(),
+        inputs[0].display(),
+        inputs[1].display()
     );
     Ok(())
 }

@@ -2,8 +2,10 @@
 //! the fusion of consecutive spatial transforms into one sampling map.
 
 pub mod fuse;
+pub mod random;
 pub mod spatial;
 pub mod spec;
 
 pub use fuse::{compile, SamplingMap, Stage};
-pub use spec::{Fill, IntensityOp, Margins, Pipeline, Transform, Vec3, ZMask};
+pub use random::{RandomTransform, SampleInput, Step};
+pub use spec::{Fill, IntensityOp, Margins, Pipeline, Plan, Transform, Vec3, ZMask};

@@ -5,6 +5,7 @@
 //! {"seed": 0, "transforms": [{"type": "rotate", "degrees": [0, 0, 15]}, {"type": "zscore"}]}
 //! ```
 
+use super::random::{parse_step, SampleInput, Sampler, Step, RANDOM_TYPES};
 use crate::error::{Error, Result};
 use crate::grid::Mat4;
 use serde::{de, Deserialize, Deserializer, Serialize, Serializer};
@@ -474,14 +475,43 @@ impl Transform {
     }
 }
 
-/// A pipeline file: a seed and a list of transforms.
+/// A pipeline file: a seed, an optional sample index, and a list of transforms (deterministic, random,
+/// or combinators). A Plan (all deterministic) is a valid pipeline too.
 #[derive(Clone, Debug, PartialEq, Serialize)]
 pub struct Pipeline {
     pub seed: u64,
+    /// Sample index used when the pipeline is applied once (`voxaug apply`); plans record theirs.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub sample: Option<u64>,
+    pub transforms: Vec<Step>,
+}
+
+/// The deterministic transforms sampled for one sample, with where they came from; written as
+/// `plan.json` and re-applied exactly by `voxaug apply`.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct Plan {
+    pub seed: u64,
+    pub sample: u64,
     pub transforms: Vec<Transform>,
 }
 
+impl Plan {
+    /// The plan as pipeline JSON.
+    pub fn to_json(&self) -> String {
+        serde_json::to_string_pretty(self).expect("serialisable")
+    }
+}
+
 impl Pipeline {
+    /// A pipeline of deterministic transforms.
+    pub fn fixed(seed: u64, transforms: Vec<Transform>) -> Pipeline {
+        Pipeline {
+            seed,
+            sample: None,
+            transforms: transforms.into_iter().map(Step::Fixed).collect(),
+        }
+    }
+
     /// Parses a pipeline from JSON text; errors name the transform index, type and field.
     pub fn from_json(text: &str) -> Result<Pipeline> {
         let v: serde_json::Value = serde_json::from_str(text)
@@ -490,18 +520,22 @@ impl Pipeline {
             .as_object()
             .ok_or_else(|| Error::pipeline("expected a JSON object with \"transforms\""))?;
         for key in obj.keys() {
-            if key != "seed" && key != "transforms" {
+            if !["seed", "sample", "transforms"].contains(&key.as_str()) {
                 return Err(Error::pipeline(format!(
-                    "unknown field `{key}` at the top level (expected `seed`, `transforms`)"
+                    "unknown field `{key}` at the top level (expected `seed`, `sample`, `transforms`)"
                 )));
             }
         }
-        let seed = match obj.get("seed") {
-            None => 0,
-            Some(s) => s.as_u64().ok_or_else(|| {
-                Error::pipeline(format!("seed must be a non-negative integer, got {s}"))
-            })?,
+        let uint = |name: &str| -> Result<Option<u64>> {
+            match obj.get(name) {
+                None => Ok(None),
+                Some(s) => s.as_u64().map(Some).ok_or_else(|| {
+                    Error::pipeline(format!("{name} must be a non-negative integer, got {s}"))
+                }),
+            }
         };
+        let seed = uint("seed")?.unwrap_or(0);
+        let sample = uint("sample")?;
         let list = obj
             .get("transforms")
             .and_then(|t| t.as_array())
@@ -509,9 +543,13 @@ impl Pipeline {
         let transforms = list
             .iter()
             .enumerate()
-            .map(|(i, t)| parse_transform(i, t))
+            .map(|(i, t)| parse_step(&format!("transforms[{i}]"), t))
             .collect::<Result<Vec<_>>>()?;
-        Ok(Pipeline { seed, transforms })
+        Ok(Pipeline {
+            seed,
+            sample,
+            transforms,
+        })
     }
 
     /// Reads and parses a pipeline file.
@@ -528,25 +566,65 @@ impl Pipeline {
     pub fn to_json(&self) -> String {
         serde_json::to_string_pretty(self).expect("serialisable")
     }
+
+    /// True when no transform is random (the pipeline is its own plan).
+    pub fn is_fixed(&self) -> bool {
+        self.transforms.iter().all(|s| matches!(s, Step::Fixed(_)))
+    }
+
+    /// The transforms of a pipeline without random ones; errors otherwise.
+    pub fn fixed_transforms(&self) -> Result<Vec<Transform>> {
+        self.transforms
+            .iter()
+            .map(|s| match s {
+                Step::Fixed(t) => Ok(t.clone()),
+                Step::Random(r) => Err(Error::pipeline(format!(
+                    "`{}` is random: sample a plan first",
+                    serde_json::to_value(r)
+                        .ok()
+                        .and_then(|v| v["type"].as_str().map(str::to_owned))
+                        .unwrap_or_default()
+                ))),
+            })
+            .collect()
+    }
+
+    /// Samples the plan of sample `index` (RNG seeded from `(self.seed, index)` only).
+    pub fn plan(&self, input: &SampleInput<'_>, index: u64) -> Result<Plan> {
+        let transforms = Sampler::new(input, self.seed, index).run(&self.transforms)?;
+        Ok(Plan {
+            seed: self.seed,
+            sample: index,
+            transforms,
+        })
+    }
 }
 
-fn parse_transform(index: usize, v: &serde_json::Value) -> Result<Transform> {
+/// Parses one deterministic transform; `at` names it in errors.
+pub(crate) fn parse_transform(at: &str, v: &serde_json::Value) -> Result<Transform> {
     let ty = v
         .get("type")
         .and_then(|t| t.as_str())
-        .ok_or_else(|| Error::pipeline(format!("transforms[{index}]: missing \"type\"")))?;
+        .ok_or_else(|| Error::pipeline(format!("{at}: missing \"type\"")))?;
     let t: Transform = serde_json::from_value(v.clone()).map_err(|e| {
         let msg = e.to_string();
         if msg.starts_with("unknown variant") {
+            let fixed = msg
+                .split("expected one of ")
+                .nth(1)
+                .unwrap_or("")
+                .to_string();
+            let random: Vec<String> = RANDOM_TYPES.iter().map(|t| format!("`{t}`")).collect();
             Error::pipeline(format!(
-                "transforms[{index}]: unknown transform type `{ty}`: {msg}"
+                "{at}: unknown transform type `{ty}` (known: {fixed}, {})",
+                random.join(", ")
             ))
         } else {
-            Error::pipeline(format!("transforms[{index}] ({ty}): {msg}"))
+            Error::pipeline(format!("{at} ({ty}): {msg}"))
         }
     })?;
     t.validate()
-        .map_err(|e| Error::pipeline(format!("transforms[{index}] ({ty}): {}", strip(e))))?;
+        .map_err(|e| Error::pipeline(format!("{at} ({ty}): {}", strip(e))))?;
     Ok(t)
 }
 
