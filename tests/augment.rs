@@ -1,0 +1,343 @@
+//! Random pipelines: reproducibility, probabilities, ranges, label/image consistency, plans, errors.
+
+use std::process::Command;
+use voxaug::transform::{SampleInput, Transform};
+use voxaug::{Executor, Pipeline, Subject};
+
+fn phantom() -> Subject {
+    voxaug::phantom::head([40, 44, 20], [1.2, 1.2, 2.5])
+}
+
+const PIPE: &str = r#"{"seed": 7, "transforms": [
+    {"type": "random_affine", "degrees": 15, "scales": [0.9, 1.2], "translation_mm": 3, "shear_degrees": 2, "p": 0.9},
+    {"type": "random_flip", "axes": ["LR", 1], "p": 0.5},
+    {"type": "random_noise", "std": [0, 20], "p": 0.5},
+    {"type": "random_gamma", "log_gamma": 0.3},
+    {"type": "random_blur", "sigma": [0.2, 1.0], "p": 0.3},
+    {"type": "random_bias_field", "coefficients": 0.2, "order": 2, "p": 0.3},
+    {"type": "zscore"}]}"#;
+
+fn plans(p: &Pipeline, s: &Subject, n: u64) -> Vec<voxaug::Plan> {
+    let input = SampleInput::new(s.grid().unwrap().clone(), s.labels.first());
+    (0..n).map(|i| p.plan(&input, i).unwrap()).collect()
+}
+
+#[test]
+fn same_seed_same_plan_and_different_indices_differ() {
+    let s = phantom();
+    let p = Pipeline::from_json(PIPE).unwrap();
+    let a = plans(&p, &s, 20);
+    let b = plans(&p, &s, 20);
+    assert_eq!(a, b);
+    let distinct: std::collections::HashSet<String> = a
+        .iter()
+        .map(|x| serde_json::to_string(&x.transforms).unwrap())
+        .collect();
+    assert_eq!(
+        distinct.len(),
+        20,
+        "every sample index gets its own parameters"
+    );
+    let (o1, _) = p.sample(&Executor::Cpu, &s, 3).unwrap();
+    let (o2, _) = p.sample(&Executor::Cpu, &s, 3).unwrap();
+    assert_eq!(o1, o2);
+    let (o3, _) = p.sample(&Executor::Cpu, &s, 4).unwrap();
+    assert_ne!(o1, o3);
+}
+
+#[test]
+fn probability_rate_is_binomial() {
+    let s = phantom();
+    let p =
+        Pipeline::from_json(r#"{"seed": 1, "transforms": [{"type": "random_gamma", "p": 0.3}]}"#)
+            .unwrap();
+    let hits = plans(&p, &s, 500)
+        .iter()
+        .filter(|pl| !pl.transforms.is_empty())
+        .count() as f64;
+    // mean 150, sd sqrt(500 * 0.3 * 0.7) = 10.2; 4 sd.
+    assert!((hits - 150.0).abs() < 41.0, "{hits} of 500");
+    let per_axis = Pipeline::from_json(
+        r#"{"seed": 2, "transforms": [{"type": "random_flip", "axes": [0, 1, 2], "p": 0.3}]}"#,
+    )
+    .unwrap();
+    let mut flips = 0usize;
+    for pl in plans(&per_axis, &s, 500) {
+        if let Some(Transform::Flip { axes }) = pl.transforms.first() {
+            flips += axes.len();
+        }
+    }
+    assert!(
+        (flips as f64 - 450.0).abs() < 4.0 * (1500.0f64 * 0.21).sqrt(),
+        "{flips} of 1500 axis draws"
+    );
+}
+
+#[test]
+fn sampled_parameters_stay_in_their_ranges() {
+    let s = phantom();
+    let p = Pipeline::from_json(PIPE).unwrap();
+    for pl in plans(&p, &s, 300) {
+        for t in &pl.transforms {
+            match t {
+                Transform::Rotate { degrees, .. } => {
+                    assert!(degrees.0.iter().all(|d| d.abs() <= 15.0))
+                }
+                Transform::Zoom { factors, .. } => {
+                    assert!(factors.0.iter().all(|f| (0.9..=1.2).contains(f)))
+                }
+                Transform::Shift { mm, .. } => assert!(mm.0.iter().all(|d| d.abs() <= 3.0)),
+                Transform::Shear { degrees, .. } => {
+                    assert!(degrees.0.iter().all(|d| d.abs() <= 2.0))
+                }
+                Transform::Noise { std, .. } => assert!((0.0..=20.0).contains(std)),
+                Transform::Gamma { gamma } => {
+                    assert!(((-0.3f64).exp()..=0.3f64.exp()).contains(gamma))
+                }
+                Transform::Blur { sigma } => {
+                    assert!(sigma.0.iter().all(|x| (0.2..=1.0).contains(x)))
+                }
+                Transform::BiasField {
+                    coefficients,
+                    order,
+                } => {
+                    assert_eq!((*order, coefficients.len()), (2, 10));
+                    assert!(coefficients.iter().all(|c| c.abs() <= 0.2));
+                }
+                Transform::Flip { axes } => assert!(axes.iter().all(|a| *a <= 1)),
+                Transform::Zscore { .. } => {}
+                other => panic!("unexpected {other:?}"),
+            }
+        }
+    }
+}
+
+#[test]
+fn image_equal_to_its_labels_agrees_with_nearest_labels_away_from_borders() {
+    let s0 = phantom();
+    let lab = s0.labels[0].clone();
+    let img = voxaug::Volume::image(lab.data.clone(), lab.grid.clone()).unwrap();
+    let s = Subject::new(vec![img], vec![lab]).unwrap();
+    let p = Pipeline::from_json(r#"{"seed": 3, "transforms": [{"type": "random_affine", "degrees": 20, "scales": 0.2}, {"type": "random_flip", "axes": [0]}]}"#).unwrap();
+    for i in 0..5 {
+        let (o, _) = p.sample(&Executor::Cpu, &s, i).unwrap();
+        let (im, lb) = (&o.images[0], &o.labels[0]);
+        let [nx, ny, nz] = im.grid.shape;
+        let mut checked = 0;
+        for k in 1..nz - 1 {
+            for j in 1..ny - 1 {
+                for x in 1..nx - 1 {
+                    let v = im.at(x, j, k);
+                    if v.fract() != 0.0 {
+                        continue;
+                    }
+                    let uniform = (0..27)
+                        .all(|q| lb.at(x + q % 3 - 1, j + q / 3 % 3 - 1, k + q / 9 - 1) == v);
+                    if uniform {
+                        assert_eq!(lb.at(x, j, k), v);
+                        checked += 1;
+                    }
+                }
+            }
+        }
+        assert!(checked > 1000, "{checked}");
+        let allowed: Vec<f32> = vec![0.0, 1.0, 2.0, 3.0, 4.0];
+        assert!(
+            lb.data.iter().all(|v| allowed.contains(v)),
+            "labels never get new values"
+        );
+    }
+}
+
+#[test]
+fn plan_json_reapplies_exactly_and_gpu_matches_cpu() {
+    let s = phantom();
+    let p = Pipeline::from_json(PIPE).unwrap();
+    for i in [0u64, 5, 9] {
+        let (out, plan) = p.sample(&Executor::Cpu, &s, i).unwrap();
+        let back = Pipeline::from_json(&plan.to_json()).unwrap();
+        assert!(back.is_fixed());
+        let again = Executor::Cpu
+            .apply(&s, &back.fixed_transforms().unwrap())
+            .unwrap();
+        assert_eq!(again, out, "sample {i}");
+    }
+    let gpu = voxaug::exec::gpu(None).expect("GPU tests need an adapter (CI installs lavapipe)");
+    for i in 0..4 {
+        let (c, pc) = p.sample(&Executor::Cpu, &s, i).unwrap();
+        let (g, pg) = p.sample(&gpu, &s, i).unwrap();
+        assert_eq!(pc, pg, "same parameters on both executors");
+        assert_eq!(c.labels, g.labels);
+        let worst = c.images[0]
+            .data
+            .iter()
+            .zip(&g.images[0].data)
+            .map(|(a, b)| (a - b).abs())
+            .fold(0.0f32, f32::max);
+        assert!(
+            worst < 1e-4,
+            "sample {i}: z-scored images differ by {worst}"
+        );
+    }
+}
+
+#[test]
+fn label_crop_centres_on_foreground() {
+    let s = phantom();
+    let p = Pipeline::from_json(r#"{"transforms": [{"type": "random_affine", "degrees": 10}, {"type": "label_crop", "size": [8, 8, 4], "foreground_p": 1.0}]}"#).unwrap();
+    let mut with_fg = 0;
+    for i in 0..20 {
+        let (o, _) = p.sample(&Executor::Cpu, &s, i).unwrap();
+        assert_eq!(o.labels[0].grid.shape, [8, 8, 4]);
+        if o.labels[0].data.iter().any(|&v| v > 0.0) {
+            with_fg += 1;
+        }
+    }
+    assert_eq!(with_fg, 20);
+}
+
+fn voxaug_cli(args: &[&str], threads: &str) -> std::process::Output {
+    Command::new(env!("CARGO_BIN_EXE_voxaug"))
+        .args(args)
+        .env("RAYON_NUM_THREADS", threads)
+        .output()
+        .unwrap()
+}
+
+#[test]
+fn augment_cli_is_byte_identical_across_runs_and_thread_counts() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    let s = phantom();
+    let (img, lab) = (d.join("img.nii.gz"), d.join("lab.nii.gz"));
+    voxaug::io::write_volume(&img, &s.images[0]).unwrap();
+    voxaug::io::write_volume(&lab, &s.labels[0]).unwrap();
+    let pj = d.join("p.json");
+    std::fs::write(&pj, PIPE).unwrap();
+    let mut outs = Vec::new();
+    for (run, threads) in [("a", "1"), ("b", "2"), ("c", "2")] {
+        let out = d.join(run);
+        let o = voxaug_cli(
+            &[
+                "augment",
+                pj.to_str().unwrap(),
+                "--image",
+                img.to_str().unwrap(),
+                "--label",
+                lab.to_str().unwrap(),
+                "--out",
+                out.to_str().unwrap(),
+                "-n",
+                "3",
+                "--device",
+                "cpu",
+            ],
+            threads,
+        );
+        assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+        let text = String::from_utf8_lossy(&o.stdout);
+        assert!(
+            text.contains("3 samples in") && text.contains("samples/s"),
+            "{text}"
+        );
+        outs.push(out);
+    }
+    for i in 0..3 {
+        for f in ["img.nii.gz", "lab.nii.gz", "plan.json"] {
+            let a = std::fs::read(outs[0].join(format!("{i:04}")).join(f)).unwrap();
+            for o in &outs[1..] {
+                assert_eq!(
+                    a,
+                    std::fs::read(o.join(format!("{i:04}")).join(f)).unwrap(),
+                    "{i} {f}"
+                );
+            }
+        }
+    }
+    assert_ne!(
+        std::fs::read(outs[0].join("0000/img.nii.gz")).unwrap(),
+        std::fs::read(outs[0].join("0001/img.nii.gz")).unwrap()
+    );
+}
+
+#[test]
+fn bad_pipelines_fail_before_any_output() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    let s = phantom();
+    let img = d.join("img.nii");
+    voxaug::io::write_volume(&img, &s.images[0]).unwrap();
+    let cases = [
+        (
+            r#"{"transforms": [{"type": "random_gamma", "log_gamma": [0.5, -0.5]}]}"#,
+            "range min 0.5 > max -0.5",
+        ),
+        (
+            r#"{"transforms": [{"type": "random_noise", "p": -0.1}]}"#,
+            "probability p must be within [0, 1]",
+        ),
+        (
+            r#"{"transforms": [{"type": "random_crop", "size": [41, 8, 8]}]}"#,
+            "larger than the volume",
+        ),
+        (
+            r#"{"transforms": [{"type": "random_twist"}]}"#,
+            "unknown transform type `random_twist`",
+        ),
+        (
+            r#"{"transforms": [{"type": "one_of", "transforms": [{"type": "random_gamma"}], "weights": [1, 2]}]}"#,
+            "2 weights for 1 transforms",
+        ),
+        (
+            r#"{"transforms": [{"type": "some_of", "n": [1, 3], "transforms": [{"type": "random_gamma"}]}]}"#,
+            "some_of",
+        ),
+        (
+            r#"{"transforms": [[{"type": "random_flip", "axes": ["XY"]}]]}"#,
+            "unknown axis name `XY`",
+        ),
+    ];
+    for (k, (text, want)) in cases.iter().enumerate() {
+        let pj = d.join(format!("p{k}.json"));
+        std::fs::write(&pj, text).unwrap();
+        let out = d.join(format!("out{k}"));
+        let o = voxaug_cli(
+            &[
+                "augment",
+                pj.to_str().unwrap(),
+                "--image",
+                img.to_str().unwrap(),
+                "--out",
+                out.to_str().unwrap(),
+                "-n",
+                "2",
+                "--device",
+                "cpu",
+            ],
+            "2",
+        );
+        let err = String::from_utf8_lossy(&o.stderr);
+        assert!(!o.status.success() && err.contains(want), "{text}: {err}");
+        assert!(!out.exists(), "{text}: output written");
+    }
+}
+
+#[test]
+fn combinators_choose_as_specified() {
+    let s = phantom();
+    let one = Pipeline::from_json(r#"{"transforms": [{"type": "one_of", "weights": [3, 1], "transforms": [{"type": "brightness", "factor": 2}, {"type": "intensity_shift", "offset": 1}]}]}"#).unwrap();
+    let firsts = plans(&one, &s, 400)
+        .iter()
+        .filter(|p| matches!(p.transforms[0], Transform::Brightness { .. }))
+        .count() as f64;
+    assert!(
+        (firsts - 300.0).abs() < 4.0 * (400.0f64 * 0.75 * 0.25).sqrt(),
+        "{firsts}"
+    );
+    let some = Pipeline::from_json(r#"{"transforms": [{"type": "some_of", "n": [1, 2], "transforms": [{"type": "brightness", "factor": 2}, {"type": "intensity_shift", "offset": 1}, {"type": "contrast", "factor": 1.5}]}, [{"type": "gamma", "gamma": 2}]]}"#).unwrap();
+    for pl in plans(&some, &s, 100) {
+        let n = pl.transforms.len() - 1;
+        assert!((1..=2).contains(&n));
+        assert_eq!(pl.transforms.last(), Some(&Transform::Gamma { gamma: 2.0 }));
+    }
+}
