@@ -16,14 +16,79 @@ struct Params {
     edge: u32,             // 1: replicate the border, 0: constant fill
     pitch: u32,            // row pitch of the output buffer, in elements
     slab: u32,             // slices in this slab
+    // Displacement field (elastic): c = M * (q + d(q)), q = post * p. fshape.w = 1 when present.
+    post0: vec4<f32>,
+    post1: vec4<f32>,
+    post2: vec4<f32>,
+    fshape: vec4<u32>,
+    fstep: vec4<f32>,
+    foffset: vec4<f32>,
+    fscale: vec4<f32>,
 }
 
+@group(0) @binding(3) var field_x: texture_3d<f32>;
+@group(0) @binding(4) var field_y: texture_3d<f32>;
+@group(0) @binding(5) var field_z: texture_3d<f32>;
+
 // Shared by resample_image.wgsl and resample_label.wgsl (concatenated after this file).
+
+fn lerp3(tex_a: f32, tex_b: f32, t: f32) -> f32 {
+    return tex_a + (tex_b - tex_a) * t;
+}
+
+// Trilinear on the coarse field grid, edges clamped (CPU twin: Field::at).
+fn field_component(c: u32, i0: vec3<i32>, i1: vec3<i32>, t: vec3<f32>) -> f32 {
+    var v: array<f32, 8>;
+    for (var q = 0u; q < 8u; q = q + 1u) {
+        let x = select(i0.x, i1.x, (q & 1u) != 0u);
+        let y = select(i0.y, i1.y, (q & 2u) != 0u);
+        let z = select(i0.z, i1.z, (q & 4u) != 0u);
+        let at = vec3<i32>(x, y, z);
+        if (c == 0u) {
+            v[q] = textureLoad(field_x, at, 0).x;
+        } else if (c == 1u) {
+            v[q] = textureLoad(field_y, at, 0).x;
+        } else {
+            v[q] = textureLoad(field_z, at, 0).x;
+        }
+    }
+    let c00 = lerp3(v[0], v[1], t.x);
+    let c10 = lerp3(v[2], v[3], t.x);
+    let c01 = lerp3(v[4], v[5], t.x);
+    let c11 = lerp3(v[6], v[7], t.x);
+    return lerp3(lerp3(c00, c10, t.y), lerp3(c01, c11, t.y), t.z);
+}
+
+fn field_at(q: vec3<f32>) -> vec3<f32> {
+    let n = vec3<i32>(p.fshape.xyz);
+    let u = clamp(q / p.fstep.xyz + p.foffset.xyz, vec3<f32>(0.0), vec3<f32>(n - vec3<i32>(1)));
+    let f = floor(u);
+    let i0 = vec3<i32>(f);
+    let i1 = min(i0 + vec3<i32>(1), n - vec3<i32>(1));
+    let t = u - f;
+    return vec3<f32>(
+        field_component(0u, i0, i1, t) * p.fscale.x,
+        field_component(1u, i0, i1, t) * p.fscale.y,
+        field_component(2u, i0, i1, t) * p.fscale.z,
+    );
+}
 
 fn coord(i: u32, j: u32, k: u32) -> vec3<f32> {
     let fi = f32(i);
     let fj = f32(j);
     let fk = f32(k);
+    if (p.fshape.w == 1u) {
+        let qx = p.post0.w + p.post0.y * fj + p.post0.z * fk;
+        let qy = p.post1.w + p.post1.y * fj + p.post1.z * fk;
+        let qz = p.post2.w + p.post2.y * fj + p.post2.z * fk;
+        let q = vec3<f32>(qx + p.post0.x * fi, qy + p.post1.x * fi, qz + p.post2.x * fi);
+        let qd = q + field_at(q);
+        return vec3<f32>(
+            p.m0.x * qd.x + p.m0.y * qd.y + p.m0.z * qd.z + p.m0.w,
+            p.m1.x * qd.x + p.m1.y * qd.y + p.m1.z * qd.z + p.m1.w,
+            p.m2.x * qd.x + p.m2.y * qd.y + p.m2.z * qd.z + p.m2.w,
+        );
+    }
     let rx = p.m0.w + p.m0.y * fj + p.m0.z * fk;
     let ry = p.m1.w + p.m1.y * fj + p.m1.z * fk;
     let rz = p.m2.w + p.m2.y * fj + p.m2.z * fk;

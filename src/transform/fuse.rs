@@ -1,16 +1,47 @@
 //! Fusion: consecutive spatial transforms collapse into one [`SamplingMap`] so that each run of spatial
-//! transforms costs one interpolation of the *original* data (DESIGN.md section 1).
+//! transforms costs one interpolation of the *original* data (DESIGN.md section 1). A run may hold one
+//! displacement field (elastic): `p_in = matrix * (q + d(q))` with `q = post * p_out`.
 
 use super::spatial::{self, FillChoice};
-use super::spec::{Fill, IntensityOp, Transform};
+use super::spec::{Fill, IntensityOp, Transform, Units};
 use crate::error::Result;
 use crate::grid::{mat_mul, snap, Grid, Mat4, IDENTITY};
 
-/// One resampling pass: for each output voxel `p`, the input voxel sampled is `matrix * p`.
+/// A displacement field, resolved to voxels of the grid it is defined on.
+#[derive(Clone, Debug, PartialEq)]
+pub enum FieldSpec {
+    /// Gaussian-smoothed uniform noise (`elastic`).
+    Gaussian {
+        sigma_vox: [f64; 3],
+        alpha_vox: [f64; 3],
+        seed: u64,
+    },
+    /// Cubic B-spline of random control-point displacements (`elastic_bspline`).
+    Bspline {
+        control_points: [usize; 3],
+        max_disp_mm: [f64; 3],
+        locked: u8,
+        seed: u64,
+    },
+}
+
+/// A displacement field on a grid.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Displacement {
+    pub spec: FieldSpec,
+    /// Grid the field is defined on (its voxels are the `q` of the map).
+    pub grid: Grid,
+}
+
+/// One resampling pass: for each output voxel `p`, the input voxel sampled is
+/// `matrix * (q + d(q))` with `q = post * p` (no field: `matrix * post * p`, and `post` is the identity).
 #[derive(Clone, Debug, PartialEq)]
 pub struct SamplingMap {
-    /// Output voxel index -> input voxel index (4x4, last row `[0, 0, 0, 1]`).
+    /// Field-grid voxel -> input voxel (the whole map when there is no field).
     pub matrix: Mat4,
+    /// Output voxel -> field-grid voxel.
+    pub post: Mat4,
+    pub field: Option<Displacement>,
     /// Grid of the output.
     pub grid: Grid,
     /// Fill for images (label maps use 0 for a numeric fill, their minimum for `min`, edge for `edge`).
@@ -20,7 +51,12 @@ pub struct SamplingMap {
 impl SamplingMap {
     /// True when the map reads every output voxel from the same input voxel (no resampling needed).
     pub fn is_identity(&self, input: &Grid) -> bool {
-        self.grid.shape == input.shape && self.matrix == IDENTITY
+        self.grid.shape == input.shape && self.matrix == IDENTITY && self.field.is_none()
+    }
+
+    /// The whole map when there is no field.
+    pub fn total(&self) -> Mat4 {
+        mat_mul(&self.matrix, &self.post)
     }
 }
 
@@ -31,43 +67,131 @@ pub enum Stage {
     Intensity(IntensityOp),
 }
 
+fn field_of(t: &Transform, g: &Grid) -> Option<(Displacement, FillChoice)> {
+    let sp = g.spacing();
+    let fill = |f: &Option<Fill>| match f {
+        Some(f) => FillChoice::Explicit(*f),
+        None => FillChoice::Default(Fill::Value(0.0)),
+    };
+    let (spec, f) = match t {
+        Transform::Elastic {
+            sigma,
+            alpha,
+            units,
+            seed,
+            fill: f,
+        } => {
+            let conv = |v: [f64; 3]| match units {
+                Units::Voxels => v,
+                Units::Mm => [0, 1, 2].map(|a| v[a] / sp[a]),
+            };
+            (
+                FieldSpec::Gaussian {
+                    sigma_vox: conv(sigma.0),
+                    alpha_vox: conv(alpha.0),
+                    seed: *seed,
+                },
+                fill(f),
+            )
+        }
+        Transform::ElasticBspline {
+            control_points,
+            max_displacement_mm,
+            locked_borders,
+            seed,
+            fill: f,
+        } => (
+            FieldSpec::Bspline {
+                control_points: *control_points,
+                max_disp_mm: max_displacement_mm.0,
+                locked: *locked_borders,
+                seed: *seed,
+            },
+            fill(f),
+        ),
+        _ => return None,
+    };
+    Some((
+        Displacement {
+            spec,
+            grid: g.clone(),
+        },
+        f,
+    ))
+}
+
+#[derive(Default)]
+struct Run {
+    matrix: Option<Mat4>,
+    post: Option<Mat4>,
+    field: Option<Displacement>,
+    fills: Vec<FillChoice>,
+}
+
+impl Run {
+    fn open(&self) -> bool {
+        self.matrix.is_some()
+    }
+    fn close(&mut self, grid: &Grid, stages: &mut Vec<Stage>) {
+        if let Some(m) = self.matrix.take() {
+            stages.push(Stage::Spatial(SamplingMap {
+                matrix: m,
+                post: self.post.take().unwrap_or(IDENTITY),
+                field: self.field.take(),
+                grid: grid.clone(),
+                fill: choose_fill(&self.fills),
+            }));
+        }
+        *self = Run::default();
+    }
+}
+
 /// Compiles deterministic transforms on an input grid into stages. Each maximal run of spatial transforms
 /// becomes one [`SamplingMap`]; parameters of each transform refer to the grid the previous one produced.
+/// A second displacement field in a run starts a new run (one more interpolation).
 ///
 /// Fill of a fused run: the last fill given explicitly in the run; otherwise 0 if some transform in it
-/// defaults to 0 (affine, rotate, zoom, shift, shear, pad), else edge replication (resize, resample).
+/// defaults to 0 (affine, rotate, zoom, shift, shear, pad, elastic), else edge replication (resize,
+/// resample).
 pub fn compile(transforms: &[Transform], input: &Grid) -> Result<Vec<Stage>> {
     let mut stages = Vec::new();
     let mut grid = input.clone();
-    let mut run: Option<(Mat4, Vec<FillChoice>)> = None;
+    let mut run = Run::default();
     for t in transforms {
+        if let Some((field, fill)) = field_of(t, &grid) {
+            if run.field.is_some() {
+                run.close(&grid, &mut stages);
+            }
+            run.matrix.get_or_insert(IDENTITY);
+            run.post = Some(IDENTITY);
+            run.field = Some(field);
+            run.fills.push(fill);
+            continue;
+        }
         match spatial::step(t, &grid)? {
             Some(step) => {
-                let (m, fills) = run.get_or_insert_with(|| (IDENTITY, Vec::new()));
-                *m = snap(&mat_mul(m, &step.pull));
-                fills.push(step.fill);
+                if run.field.is_some() {
+                    let p = run.post.get_or_insert(IDENTITY);
+                    *p = snap(&mat_mul(p, &step.pull));
+                } else {
+                    let m = run.matrix.get_or_insert(IDENTITY);
+                    *m = snap(&mat_mul(m, &step.pull));
+                }
+                run.fills.push(step.fill);
                 grid = step.grid;
             }
             None => {
-                if let Some((m, fills)) = run.take() {
-                    stages.push(Stage::Spatial(SamplingMap {
-                        matrix: m,
-                        grid: grid.clone(),
-                        fill: choose_fill(&fills),
-                    }));
+                if run.open() {
+                    run.close(&grid, &mut stages);
                 }
-                let op = t.intensity().expect("not spatial, so intensity");
+                let op = t
+                    .intensity()
+                    .expect("neither spatial nor elastic, so intensity");
                 stages.push(Stage::Intensity(op));
             }
         }
     }
-    if let Some((m, fills)) = run.take() {
-        stages.push(Stage::Spatial(SamplingMap {
-            matrix: m,
-            grid,
-            fill: choose_fill(&fills),
-        }));
-    }
+    run.close(&grid, &mut stages);
     Ok(stages)
 }
 

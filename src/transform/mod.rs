@@ -8,4 +8,4 @@ pub mod spec;
 
 pub use fuse::{compile, SamplingMap, Stage};
 pub use random::{RandomTransform, SampleInput, Step};
-pub use spec::{Fill, IntensityOp, Margins, Pipeline, Plan, Transform, Vec3, ZMask};
+pub use spec::{Fill, IntensityOp, Margins, Pipeline, Plan, Transform, Units, Vec3, ZMask};

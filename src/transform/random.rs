@@ -58,6 +58,8 @@ enum Around {
     One,
     /// `x` -> `[0, x]`
     FromZero,
+    /// `x` -> `[x, x]`
+    Exact,
 }
 
 impl RangeArg {
@@ -67,6 +69,7 @@ impl RangeArg {
             (RangeArg::One(x), Around::Zero) => [-x.abs(), x.abs()],
             (RangeArg::One(x), Around::One) => [1.0 - x, 1.0 + x],
             (RangeArg::One(x), Around::FromZero) => [0.0, x],
+            (RangeArg::One(x), Around::Exact) => [x, x],
         }
     }
 }
@@ -291,6 +294,31 @@ pub enum RandomTransform {
         #[serde(default = "one")]
         p: f64,
     },
+    /// `elastic` without a `seed`: `sigma` and `alpha` may be ranges; a seed is drawn per sample.
+    #[serde(rename = "elastic")]
+    RandomElastic {
+        sigma: Range3,
+        alpha: Range3,
+        #[serde(default)]
+        units: super::spec::Units,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        fill: Option<Fill>,
+        #[serde(default = "one")]
+        p: f64,
+    },
+    /// `elastic_bspline` without a `seed`: `max_displacement_mm` may be a range; a seed is drawn per sample.
+    #[serde(rename = "elastic_bspline")]
+    RandomElasticBspline {
+        #[serde(default = "seven")]
+        control_points: [usize; 3],
+        max_displacement_mm: Range3,
+        #[serde(default = "two_u8")]
+        locked_borders: u8,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        fill: Option<Fill>,
+        #[serde(default = "one")]
+        p: f64,
+    },
     /// One of `transforms`, chosen with `weights` (default equal).
     OneOf {
         #[serde(deserialize_with = "steps")]
@@ -315,6 +343,13 @@ pub enum RandomTransform {
         #[serde(default = "one")]
         p: f64,
     },
+}
+
+fn seven() -> [usize; 3] {
+    [7, 7, 7]
+}
+fn two_u8() -> u8 {
+    2
 }
 
 fn all_axes() -> Vec<AxisName> {
@@ -387,7 +422,9 @@ pub fn parse_step(at: &str, v: &serde_json::Value) -> Result<Step> {
         .get("type")
         .and_then(|t| t.as_str())
         .ok_or_else(|| Error::pipeline(format!("{at}: missing \"type\"")))?;
-    if RANDOM_TYPES.contains(&ty) {
+    // Elastic transforms with a seed are deterministic (as written in plans); without, they are sampled.
+    let seeded = v.get("seed").is_some();
+    if RANDOM_TYPES.contains(&ty) || (["elastic", "elastic_bspline"].contains(&ty) && !seeded) {
         let r: RandomTransform = serde_json::from_value(v.clone())
             .map_err(|e| Error::pipeline(format!("{at} ({ty}): {e}")))?;
         r.validate()
@@ -442,6 +479,8 @@ impl RandomTransform {
             | RandomContrast { p, .. }
             | RandomBrightness { p, .. }
             | RandomIntensityShift { p, .. }
+            | RandomElastic { p, .. }
+            | RandomElasticBspline { p, .. }
             | OneOf { p, .. }
             | SomeOf { p, .. }
             | Compose { p, .. } => *p,
@@ -583,6 +622,30 @@ impl RandomTransform {
                         "some_of: n {r:?} must be whole numbers within 0..={}",
                         transforms.len()
                     )));
+                }
+            }
+            RandomElastic { sigma, alpha, .. } => {
+                let s = sigma.resolve(Around::Exact);
+                check_range3("sigma", s)?;
+                if s.iter().flatten().any(|&x| x <= 0.0 || x > 1000.0) {
+                    return Err(Error::pipeline("sigma must be within (0, 1000]"));
+                }
+                check_range3("alpha", alpha.resolve(Around::Exact))?;
+            }
+            RandomElasticBspline {
+                control_points,
+                max_displacement_mm,
+                locked_borders,
+                ..
+            } => {
+                check_range3(
+                    "max_displacement_mm",
+                    max_displacement_mm.resolve(Around::Exact),
+                )?;
+                if control_points.iter().any(|&c| !(4..=64).contains(&c)) || *locked_borders > 2 {
+                    return Err(Error::pipeline(
+                        "control_points must be within 4..=64 per axis and locked_borders 0, 1 or 2",
+                    ));
                 }
             }
             Compose { .. } => {}
@@ -963,6 +1026,44 @@ impl<'a> Sampler<'a> {
                 }
             }
             Compose { transforms, .. } => self.steps(transforms)?,
+            RandomElastic {
+                sigma,
+                alpha,
+                units,
+                fill,
+                ..
+            } => {
+                let s = sigma.resolve(Around::Exact);
+                let a = alpha.resolve(Around::Exact);
+                let sigma = [self.uniform(s[0]), self.uniform(s[1]), self.uniform(s[2])];
+                let alpha = [self.uniform(a[0]), self.uniform(a[1]), self.uniform(a[2])];
+                let seed = self.rng.next_u64();
+                self.emit(Transform::Elastic {
+                    sigma: Vec3(sigma),
+                    alpha: Vec3(alpha),
+                    units: *units,
+                    seed,
+                    fill: *fill,
+                })?;
+            }
+            RandomElasticBspline {
+                control_points,
+                max_displacement_mm,
+                locked_borders,
+                fill,
+                ..
+            } => {
+                let r = max_displacement_mm.resolve(Around::Exact);
+                let m = [self.uniform(r[0]), self.uniform(r[1]), self.uniform(r[2])];
+                let seed = self.rng.next_u64();
+                self.emit(Transform::ElasticBspline {
+                    control_points: *control_points,
+                    max_displacement_mm: Vec3(m),
+                    locked_borders: *locked_borders,
+                    seed,
+                    fill: *fill,
+                })?;
+            }
         }
         Ok(())
     }

@@ -130,6 +130,20 @@ fn default_max() -> f64 {
     1.0
 }
 
+fn two() -> u8 {
+    2
+}
+
+/// Units of elastic `sigma` and `alpha`.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Units {
+    #[default]
+    Voxels,
+    /// Millimetres: anisotropic spacing is honoured (physically isotropic displacements).
+    Mm,
+}
+
 fn is_false(b: &bool) -> bool {
     !*b
 }
@@ -200,6 +214,30 @@ pub enum Transform {
     /// New voxel spacing in mm, same physical extent (shape rounded, spacing adjusted to keep the extent).
     Resample {
         spacing: Vec3,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        fill: Option<Fill>,
+    },
+    /// Elastic deformation (Simard et al.): uniform noise in [-1, 1] per component, smoothed by a
+    /// Gaussian of `sigma`, scaled by `alpha`; `units` voxels or mm. Fused with the other spatial
+    /// transforms of its run: `p_in = M_before * (q + d(q))`, `q = M_after * p_out`.
+    Elastic {
+        sigma: Vec3,
+        alpha: Vec3,
+        #[serde(default)]
+        units: Units,
+        seed: u64,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        fill: Option<Fill>,
+    },
+    /// Elastic deformation from a coarse grid of `control_points` with random displacements up to
+    /// `max_displacement_mm`, interpolated by cubic B-splines (TorchIO style); `locked_borders` 1 keeps the
+    /// outer control points still, 2 also those on the volume border.
+    ElasticBspline {
+        control_points: [usize; 3],
+        max_displacement_mm: Vec3,
+        #[serde(default = "two")]
+        locked_borders: u8,
+        seed: u64,
         #[serde(default, skip_serializing_if = "Option::is_none")]
         fill: Option<Fill>,
     },
@@ -422,6 +460,36 @@ impl Transform {
                 Ok(())
             }
             Transform::Zscore { .. } => Ok(()),
+            Transform::Elastic {
+                sigma, alpha, fill, ..
+            } => {
+                finite("elastic", &[sigma.0, alpha.0].concat())?;
+                if sigma.0.iter().any(|&x| x <= 0.0 || x > 1000.0) {
+                    return Err(Error::pipeline(format!(
+                        "elastic.sigma must be within (0, 1000], got {:?}",
+                        sigma.0
+                    )));
+                }
+                fill_ok(fill)
+            }
+            Transform::ElasticBspline {
+                control_points,
+                max_displacement_mm,
+                locked_borders,
+                fill,
+                ..
+            } => {
+                finite("elastic_bspline.max_displacement_mm", &max_displacement_mm.0)?;
+                if control_points.iter().any(|&c| !(4..=64).contains(&c)) {
+                    return Err(Error::pipeline(format!(
+                        "elastic_bspline.control_points must be within 4..=64 per axis, got {control_points:?}"
+                    )));
+                }
+                if *locked_borders > 2 {
+                    return Err(Error::pipeline("elastic_bspline.locked_borders must be 0, 1 or 2"));
+                }
+                fill_ok(fill)
+            }
             Transform::Gamma { gamma } => {
                 finite("gamma", &[*gamma])?;
                 if *gamma <= 0.0 {

@@ -304,10 +304,15 @@ pub fn apply_kernel(k: &PointKernel, data: &mut [f32], shape: [usize; 3]) {
 /// Normalised Gaussian weights for `sigma` voxels, radius `ceil(3 sigma)` (at least 1 tap each side
 /// when sigma > 0). Shared with the GPU, which receives these weights.
 pub fn gaussian_weights(sigma: f64) -> Vec<f32> {
+    gaussian_weights_truncated(sigma, 3.0)
+}
+
+/// Normalised Gaussian weights, radius `ceil(truncate * sigma)` (at least 1).
+pub fn gaussian_weights_truncated(sigma: f64, truncate: f64) -> Vec<f32> {
     if sigma <= 0.0 {
         return vec![1.0];
     }
-    let r = (3.0 * sigma).ceil().max(1.0) as i64;
+    let r = (truncate * sigma).ceil().max(1.0) as i64;
     let w: Vec<f64> = (-r..=r)
         .map(|x| (-(x * x) as f64 / (2.0 * sigma * sigma)).exp())
         .collect();

@@ -2,6 +2,7 @@
 //! shader in `shaders/` and takes the same parameters.
 
 pub mod alloc;
+pub mod field;
 pub mod intensity;
 pub mod reduce;
 pub mod resample;

@@ -89,8 +89,16 @@ pub fn resample_subject(s: &Subject, map: &SamplingMap) -> Subject {
         .iter()
         .map(|v| (&v.data[..], interp_for(v.kind), outside_for(map.fill, v)))
         .collect();
-    let p = Params::new(&map.matrix, in_grid.shape, map.grid.shape);
-    let outs = resample_many(&specs, &p);
+    let outs = match &map.field {
+        None => resample_many(
+            &specs,
+            &Params::new(&map.total(), in_grid.shape, map.grid.shape),
+        ),
+        Some(d) => {
+            let field = super::field::build(&d.spec, d.grid.shape, d.grid.spacing());
+            resample_many_field(&specs, map, in_grid.shape, &field)
+        }
+    };
     let mut it = outs.into_iter();
     let mut rebuild = |v: &Volume| Volume {
         data: it.next().unwrap(),
@@ -577,4 +585,82 @@ fn row_integer(s: &Spec<'_>, p: &Params, im: &IntMap, j: usize, k: usize, dst: &
             *o = src[(first + d * t as i64) as usize];
         }
     }
+}
+
+/// Resampling through a map with a displacement field: `c = matrix * (q + d(q))`, `q = post * p`, each
+/// in the same f32 operation order as the shader. Coordinates of a row are computed once and shared by
+/// every volume.
+pub fn resample_many_field(
+    specs: &[Spec<'_>],
+    map: &SamplingMap,
+    in_shape: [usize; 3],
+    field: &super::field::Field,
+) -> Vec<Vec<f32>> {
+    let [nx, ny, nz] = map.grid.shape;
+    let n = nx * ny * nz;
+    let post = Params::new(&map.post, in_shape, map.grid.shape);
+    let pre = [0, 1, 2].map(|r| map.matrix[r].map(|v| v as f32));
+    let mut outs: Vec<Vec<f32>> = specs.iter().map(|_| super::alloc::zeroed(n)).collect();
+    let slice = nx * ny;
+    let mut blocks: Vec<Vec<&mut [f32]>> =
+        (0..nz).map(|_| Vec::with_capacity(specs.len())).collect();
+    for o in outs.iter_mut() {
+        for (b, chunk) in o.chunks_mut(slice).enumerate() {
+            blocks[b].push(chunk);
+        }
+    }
+    let [sx, sy, sz] = in_shape;
+    let lim = [sx, sy, sz].map(|v| v as f32 - 1.0);
+    blocks
+        .into_par_iter()
+        .enumerate()
+        .for_each(|(k, mut outs_k)| {
+            let mut coords = vec![[0f32; 3]; nx];
+            for j in 0..ny {
+                let base = post.row_base(j, k);
+                for (i, c) in coords.iter_mut().enumerate() {
+                    let fi = i as f32;
+                    let q = [
+                        base[0] + post.m[0][0] * fi,
+                        base[1] + post.m[1][0] * fi,
+                        base[2] + post.m[2][0] * fi,
+                    ];
+                    let d = field.at(q);
+                    let qd = [q[0] + d[0], q[1] + d[1], q[2] + d[2]];
+                    *c = [0, 1, 2].map(|r| {
+                        pre[r][0] * qd[0] + pre[r][1] * qd[1] + pre[r][2] * qd[2] + pre[r][3]
+                    });
+                }
+                for (s, out) in specs.iter().zip(outs_k.iter_mut()) {
+                    let row = &mut out[j * nx..(j + 1) * nx];
+                    for (o, c) in row.iter_mut().zip(&coords) {
+                        *o = match s.1 {
+                            Interp::Linear => {
+                                if (0..3).all(|a| c[a] >= 0.0 && c[a] < lim[a]) {
+                                    sample_linear_interior(s.0, sx, sx * sy, *c)
+                                } else {
+                                    sample_linear_checked(s.0, in_shape, *c, s.2)
+                                }
+                            }
+                            Interp::Nearest => sample_nearest_checked(s.0, in_shape, *c, s.2),
+                        };
+                    }
+                }
+            }
+        });
+    outs
+}
+
+/// Trilinear sample known to have all eight neighbours inside (`0 <= c < n - 1`).
+#[inline(always)]
+fn sample_linear_interior(src: &[f32], sx: usize, sxy: usize, c: [f32; 3]) -> f32 {
+    let (x0, y0, z0) = (c[0] as usize, c[1] as usize, c[2] as usize);
+    let (fx, fy, fz) = (c[0] - x0 as f32, c[1] - y0 as f32, c[2] - z0 as f32);
+    let i0 = x0 + sx * y0 + sxy * z0;
+    let v = &src[i0..i0 + sxy + sx + 2];
+    let c00 = lerp(v[0], v[1], fx);
+    let c10 = lerp(v[sx], v[sx + 1], fx);
+    let c01 = lerp(v[sxy], v[sxy + 1], fx);
+    let c11 = lerp(v[sxy + sx], v[sxy + sx + 1], fx);
+    lerp(lerp(c00, c10, fy), lerp(c01, c11, fy), fz)
 }

@@ -32,6 +32,28 @@ struct ResampleParams {
     edge: u32,
     pitch: u32,
     slab: u32,
+    post: [[f32; 4]; 3],
+    fshape: [u32; 4],
+    fstep: [f32; 4],
+    foffset: [f32; 4],
+    fscale: [f32; 4],
+}
+
+#[repr(C)]
+#[derive(Clone, Copy, Pod, Zeroable)]
+struct NoiseParams {
+    shape: [u32; 4],
+    seed: [u32; 2],
+    stream: u32,
+    pitch: u32,
+    slab: u32,
+    pad: [u32; 3],
+}
+
+/// A displacement field on the device: three R32Float component textures and their layout.
+struct GpuField {
+    comp: [wgpu::Texture; 3],
+    layout: crate::exec::cpu::field::Layout,
 }
 
 #[repr(C)]
@@ -383,12 +405,43 @@ impl GpuContext {
         &self,
         v: &GpuVolume,
         map: &SamplingMap,
+        field: Option<&GpuField>,
         outside: Outside,
         dest: Dest,
     ) -> Result<Output> {
         let out_shape = map.grid.shape;
         self.check_shape(out_shape)?;
-        let m = [0, 1, 2].map(|r| map.matrix[r].map(|x| x as f32));
+        let (m, post) = match field {
+            None => (map.total(), crate::grid::IDENTITY),
+            Some(_) => (map.matrix, map.post),
+        };
+        let m = [0, 1, 2].map(|r| m[r].map(|x| x as f32));
+        let post = [0, 1, 2].map(|r| post[r].map(|x| x as f32));
+        let dummy = match field {
+            Some(_) => None,
+            None => Some(self.pool.lock().unwrap().texture(
+                &self.device,
+                [1, 1, 1],
+                wgpu::TextureFormat::R32Float,
+            )),
+        };
+        let field_views: [wgpu::TextureView; 3] = match (field, &dummy) {
+            (Some(f), _) => [0, 1, 2].map(|a| f.comp[a].create_view(&Default::default())),
+            (None, Some(d)) => [0, 1, 2].map(|_| d.create_view(&Default::default())),
+            (None, None) => unreachable!(),
+        };
+        let (fshape, fstep, foffset, fscale) = match field {
+            Some(f) => {
+                let l = &f.layout;
+                (
+                    [l.shape[0] as u32, l.shape[1] as u32, l.shape[2] as u32, 1],
+                    [l.step[0], l.step[1], l.step[2], 1.0],
+                    [l.offset[0], l.offset[1], l.offset[2], 0.0],
+                    [l.scale[0], l.scale[1], l.scale[2], 0.0],
+                )
+            }
+            None => ([1, 1, 1, 0], [1.0; 4], [0.0; 4], [0.0; 4]),
+        };
         let (fill, edge) = match outside {
             Outside::Value(x) => (x, 0),
             Outside::Edge => (0.0, 1),
@@ -407,7 +460,7 @@ impl GpuContext {
             ),
         };
         let p = pitch(out_shape[0]);
-        self.slabs(out_shape, format, dest, |pass, buf, z0, slab| {
+        let out = self.slabs(out_shape, format, dest, |pass, buf, z0, slab| {
             let params = ResampleParams {
                 m,
                 in_shape: [v.shape[0] as u32, v.shape[1] as u32, v.shape[2] as u32, 0],
@@ -421,6 +474,11 @@ impl GpuContext {
                 edge,
                 pitch: p as u32,
                 slab,
+                post,
+                fshape,
+                fstep,
+                foffset,
+                fscale,
             };
             let ub = self.uniform(&params);
             let bg = self.device.create_bind_group(&wgpu::BindGroupDescriptor {
@@ -439,6 +497,18 @@ impl GpuContext {
                         binding: 2,
                         resource: buf.as_entire_binding(),
                     },
+                    wgpu::BindGroupEntry {
+                        binding: 3,
+                        resource: wgpu::BindingResource::TextureView(&field_views[0]),
+                    },
+                    wgpu::BindGroupEntry {
+                        binding: 4,
+                        resource: wgpu::BindingResource::TextureView(&field_views[1]),
+                    },
+                    wgpu::BindGroupEntry {
+                        binding: 5,
+                        resource: wgpu::BindingResource::TextureView(&field_views[2]),
+                    },
                 ],
             });
             pass.set_pipeline(pipe);
@@ -448,6 +518,114 @@ impl GpuContext {
                 (out_shape[1] as u32).div_ceil(8),
                 slab.div_ceil(4),
             );
+        });
+        if let Some(d) = dummy {
+            self.pool.lock().unwrap().give_texture(d);
+        }
+        out
+    }
+
+    /// Builds a displacement field on the device. Gaussian fields are generated (counter-based noise)
+    /// and smoothed (separable passes of blur.wgsl) on the GPU; B-spline fields are evaluated on the host
+    /// (a small coarse grid) and uploaded.
+    fn build_field(&self, d: &crate::transform::fuse::Displacement) -> Result<GpuField> {
+        use crate::exec::cpu::field;
+        use crate::transform::fuse::FieldSpec;
+        let lay = field::layout(&d.spec, d.grid.shape);
+        self.check_shape(lay.shape)?;
+        let s = lay.shape;
+        let comp: Vec<wgpu::Texture> = match &d.spec {
+            FieldSpec::Gaussian {
+                sigma_vox, seed, ..
+            } => {
+                let mut out = Vec::with_capacity(3);
+                for axis in 0..3u32 {
+                    let p = pitch(s[0]);
+                    let noise = self.slabs(
+                        s,
+                        wgpu::TextureFormat::R32Float,
+                        Dest::Texture,
+                        |pass, buf, z0, slab| {
+                            let params = NoiseParams {
+                                shape: [s[0] as u32, s[1] as u32, s[2] as u32, z0],
+                                seed: [*seed as u32, (*seed >> 32) as u32],
+                                stream: 2 + axis,
+                                pitch: p as u32,
+                                slab,
+                                pad: [0; 3],
+                            };
+                            let ub = self.uniform(&params);
+                            let bg = self.device.create_bind_group(&wgpu::BindGroupDescriptor {
+                                label: Some("noise"),
+                                layout: &self.pipes.noise_layout,
+                                entries: &[
+                                    wgpu::BindGroupEntry {
+                                        binding: 0,
+                                        resource: ub.as_entire_binding(),
+                                    },
+                                    wgpu::BindGroupEntry {
+                                        binding: 1,
+                                        resource: buf.as_entire_binding(),
+                                    },
+                                ],
+                            });
+                            pass.set_pipeline(&self.pipes.noise);
+                            pass.set_bind_group(0, &bg, &[]);
+                            pass.dispatch_workgroups(
+                                (s[0] as u32).div_ceil(8),
+                                (s[1] as u32).div_ceil(8),
+                                slab.div_ceil(4),
+                            );
+                        },
+                    )?;
+                    let Output::Texture(tex) = noise else {
+                        unreachable!()
+                    };
+                    let mut cur = GpuVolume {
+                        tex,
+                        shape: s,
+                        kind: Kind::Image,
+                        signed: false,
+                    };
+                    for a in 0..3 {
+                        if s[a] > 1 {
+                            let w = cpu_int::gaussian_weights_truncated(
+                                sigma_vox[a] / lay.step[a] as f64,
+                                field::FIELD_TRUNCATE,
+                            );
+                            let Output::Texture(t) = self.blur_pass(&cur, a, &w, Dest::Texture)?
+                            else {
+                                unreachable!()
+                            };
+                            let old = std::mem::replace(&mut cur.tex, t);
+                            self.pool.lock().unwrap().give_texture(old);
+                        }
+                    }
+                    out.push(cur.tex);
+                }
+                out
+            }
+            FieldSpec::Bspline { .. } => {
+                let f = field::build(&d.spec, d.grid.shape, d.grid.spacing());
+                let g = crate::grid::Grid::with_spacing(s, [1.0; 3])?;
+                f.comp
+                    .iter()
+                    .map(|c| {
+                        self.upload(&Volume {
+                            data: c.clone(),
+                            grid: g.clone(),
+                            kind: Kind::Image,
+                            dtype: crate::DType::F32,
+                        })
+                        .map(|v| v.tex)
+                    })
+                    .collect::<Result<_>>()?
+            }
+        };
+        let mut it = comp.into_iter();
+        Ok(GpuField {
+            comp: [it.next().unwrap(), it.next().unwrap(), it.next().unwrap()],
+            layout: lay,
         })
     }
 
@@ -933,6 +1111,10 @@ impl GpuContext {
         let mut grid = subject.grid().expect("subject has volumes").clone();
         let mut first_spatial = true;
         for (si, stage) in stages.iter().enumerate() {
+            let field = match stage {
+                Stage::Spatial(SamplingMap { field: Some(d), .. }) => Some(self.build_field(d)?),
+                _ => None,
+            };
             for vi in 0..host.len() {
                 let Some(v) = gpu[vi].as_ref() else { continue };
                 let v_shape = v.shape;
@@ -945,7 +1127,7 @@ impl GpuContext {
                     Stage::Spatial(map) => {
                         let h = if first_spatial { Some(host[vi]) } else { None };
                         let outside = self.outside(map.fill, v, h)?;
-                        Some(self.resample(v, map, outside, dest)?)
+                        Some(self.resample(v, map, field.as_ref(), outside, dest)?)
                     }
                     Stage::Intensity(op) if host[vi].kind == Kind::Image => {
                         let owned = gpu[vi].take().unwrap();
@@ -980,6 +1162,12 @@ impl GpuContext {
                         );
                         self.pool.lock().unwrap().give_texture(old.tex);
                     }
+                }
+            }
+            if let Some(f) = field {
+                let mut pool = self.pool.lock().unwrap();
+                for t in f.comp {
+                    pool.give_texture(t);
                 }
             }
             if let Stage::Spatial(map) = stage {

@@ -6,6 +6,7 @@ const RESAMPLE_LABEL: &str = include_str!("../../../shaders/resample_label.wgsl"
 const REDUCE: &str = include_str!("../../../shaders/reduce.wgsl");
 const INTENSITY: &str = include_str!("../../../shaders/intensity.wgsl");
 const BLUR: &str = include_str!("../../../shaders/blur.wgsl");
+const FIELD: &str = include_str!("../../../shaders/field.wgsl");
 
 pub struct Pipelines {
     pub resample_image: wgpu::ComputePipeline,
@@ -20,6 +21,8 @@ pub struct Pipelines {
     pub elementwise_layout: wgpu::BindGroupLayout,
     pub blur: wgpu::ComputePipeline,
     pub blur_layout: wgpu::BindGroupLayout,
+    pub noise: wgpu::ComputePipeline,
+    pub noise_layout: wgpu::BindGroupLayout,
 }
 
 fn uniform(binding: u32) -> wgpu::BindGroupLayoutEntry {
@@ -105,9 +108,18 @@ impl Pipelines {
                 cache: None,
             })
         };
+        // Bindings 3..5: the three components of an optional displacement field.
+        let field = [texture(3, FLOAT), texture(4, FLOAT), texture(5, FLOAT)];
         let resample_image_layout = layout(
             "resample_image",
-            &[uniform(0), texture(1, FLOAT), storage(2)],
+            &[
+                uniform(0),
+                texture(1, FLOAT),
+                storage(2),
+                field[0],
+                field[1],
+                field[2],
+            ],
         );
         let resample_label_layout = layout(
             "resample_label",
@@ -115,6 +127,9 @@ impl Pipelines {
                 uniform(0),
                 texture(1, wgpu::TextureSampleType::Uint),
                 storage(2),
+                field[0],
+                field[1],
+                field[2],
             ],
         );
         let ri = module(
@@ -144,6 +159,8 @@ impl Pipelines {
             &[uniform(0), texture(1, FLOAT), storage(2), storage_ro(3)],
         );
         let bl = module("blur", BLUR.to_string());
+        let noise_layout = layout("noise", &[uniform(0), storage(1)]);
+        let nz = module("field", FIELD.to_string());
         Pipelines {
             resample_image: pipeline(&resample_image_layout, &ri, "resample_image"),
             resample_label: pipeline(&resample_label_layout, &rl, "resample_label"),
@@ -152,6 +169,8 @@ impl Pipelines {
             histogram: pipeline(&reduce_layout, &rd, "histogram"),
             elementwise: pipeline(&elementwise_layout, &ew, "elementwise"),
             blur: pipeline(&blur_layout, &bl, "blur"),
+            noise: pipeline(&noise_layout, &nz, "noise"),
+            noise_layout,
             blur_layout,
             resample_image_layout,
             resample_label_layout,
