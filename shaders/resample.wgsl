@@ -52,11 +52,10 @@ fn field_component(c: u32, i0: vec3<i32>, i1: vec3<i32>, t: vec3<f32>) -> f32 {
             v[q] = textureLoad(field_z, at, 0).x;
         }
     }
-    let c00 = lerp3(v[0], v[1], t.x);
-    let c10 = lerp3(v[2], v[3], t.x);
-    let c01 = lerp3(v[4], v[5], t.x);
-    let c11 = lerp3(v[6], v[7], t.x);
-    return lerp3(lerp3(c00, c10, t.y), lerp3(c01, c11, t.y), t.z);
+    // y, then z, then x (the CPU precomputes y/z per row: Field::line + Field::from_line).
+    let v0 = lerp3(lerp3(v[0], v[2], t.y), lerp3(v[4], v[6], t.y), t.z);
+    let v1 = lerp3(lerp3(v[1], v[3], t.y), lerp3(v[5], v[7], t.y), t.z);
+    return lerp3(v0, v1, t.x);
 }
 
 fn field_at(q: vec3<f32>) -> vec3<f32> {

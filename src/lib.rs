@@ -12,6 +12,7 @@
 //! ```
 
 pub mod augment;
+pub mod bench;
 pub mod error;
 pub mod exec;
 pub mod grid;

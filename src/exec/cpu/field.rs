@@ -197,53 +197,79 @@ pub fn build(spec: &FieldSpec, shape: [usize; 3], spacing: [f64; 3]) -> Field {
     }
 }
 
+/// Coarse cell of a coordinate along one axis: lower node, upper node (clamped) and fraction.
+#[inline]
+pub fn cell(q: f32, step: f32, offset: f32, n: usize) -> (usize, usize, f32) {
+    let u = (q / step + offset).clamp(0.0, (n - 1) as f32);
+    let f = super::resample::floor(u);
+    let i0 = f as usize;
+    (i0, (i0 + 1).min(n - 1), u - f)
+}
+
+#[inline(always)]
+fn lerp(p: f32, q: f32, s: f32) -> f32 {
+    p + (q - p) * s
+}
+
 impl Field {
-    /// Displacement (voxels) at fine coordinate `q`: trilinear on the coarse grid, edges clamped.
-    /// The shader computes the same expression.
+    /// The field along the coarse x nodes at fixed fine `(q_y, q_z)`: y then z interpolated, per
+    /// component, unscaled. `at` finishes with the x interpolation, so `line` + x-lerp == `at`.
+    pub fn line(&self, qy: f32, qz: f32, out: &mut Vec<[f32; 3]>) {
+        let l = &self.layout;
+        let [nx, ny, nz] = l.shape;
+        let (y0, y1, ty) = cell(qy, l.step[1], l.offset[1], ny);
+        let (z0, z1, tz) = cell(qz, l.step[2], l.offset[2], nz);
+        out.clear();
+        let (r00, r10, r01, r11) = (
+            nx * (y0 + ny * z0),
+            nx * (y1 + ny * z0),
+            nx * (y0 + ny * z1),
+            nx * (y1 + ny * z1),
+        );
+        for x in 0..nx {
+            out.push([0, 1, 2].map(|a| {
+                let c = &self.comp[a];
+                lerp(
+                    lerp(c[r00 + x], c[r10 + x], ty),
+                    lerp(c[r01 + x], c[r11 + x], ty),
+                    tz,
+                )
+            }));
+        }
+    }
+
+    /// Finishes a displacement from a `line` at fine `q_x`.
+    #[inline]
+    pub fn from_line(&self, line: &[[f32; 3]], qx: f32) -> [f32; 3] {
+        let l = &self.layout;
+        let (x0, x1, tx) = cell(qx, l.step[0], l.offset[0], l.shape[0]);
+        [0, 1, 2].map(|a| lerp(line[x0][a], line[x1][a], tx) * l.scale[a])
+    }
+
+    /// Displacement (voxels) at fine coordinate `q`: trilinear on the coarse grid (y, then z, then x),
+    /// edges clamped. The shader computes the same expression.
     #[inline]
     pub fn at(&self, q: [f32; 3]) -> [f32; 3] {
         let l = &self.layout;
         let [nx, ny, nz] = l.shape;
-        let mut i0 = [0usize; 3];
-        let mut t = [0f32; 3];
-        let mut i1 = [0usize; 3];
-        for a in 0..3 {
-            let n = l.shape[a];
-            let u = (q[a] / l.step[a] + l.offset[a]).clamp(0.0, (n - 1) as f32);
-            let f = super::resample::floor(u);
-            i0[a] = f as usize;
-            i1[a] = (i0[a] + 1).min(n - 1);
-            t[a] = u - f;
-        }
-        let _ = nz;
+        let (x0, x1, tx) = cell(q[0], l.step[0], l.offset[0], nx);
+        let (y0, y1, ty) = cell(q[1], l.step[1], l.offset[1], ny);
+        let (z0, z1, tz) = cell(q[2], l.step[2], l.offset[2], nz);
         let idx = |x: usize, y: usize, z: usize| x + nx * (y + ny * z);
-        let mut out = [0f32; 3];
-        for (a, o) in out.iter_mut().enumerate() {
+        [0, 1, 2].map(|a| {
             let c = &self.comp[a];
-            let lerp = |p: f32, q: f32, s: f32| p + (q - p) * s;
-            let c00 = lerp(
-                c[idx(i0[0], i0[1], i0[2])],
-                c[idx(i1[0], i0[1], i0[2])],
-                t[0],
+            let v0 = lerp(
+                lerp(c[idx(x0, y0, z0)], c[idx(x0, y1, z0)], ty),
+                lerp(c[idx(x0, y0, z1)], c[idx(x0, y1, z1)], ty),
+                tz,
             );
-            let c10 = lerp(
-                c[idx(i0[0], i1[1], i0[2])],
-                c[idx(i1[0], i1[1], i0[2])],
-                t[0],
+            let v1 = lerp(
+                lerp(c[idx(x1, y0, z0)], c[idx(x1, y1, z0)], ty),
+                lerp(c[idx(x1, y0, z1)], c[idx(x1, y1, z1)], ty),
+                tz,
             );
-            let c01 = lerp(
-                c[idx(i0[0], i0[1], i1[2])],
-                c[idx(i1[0], i0[1], i1[2])],
-                t[0],
-            );
-            let c11 = lerp(
-                c[idx(i0[0], i1[1], i1[2])],
-                c[idx(i1[0], i1[1], i1[2])],
-                t[0],
-            );
-            *o = lerp(lerp(c00, c10, t[1]), lerp(c01, c11, t[1]), t[2]) * l.scale[a];
-        }
-        out
+            lerp(v0, v1, tx) * l.scale[a]
+        })
     }
 
     /// Largest |displacement| per component (bounds the resampler's interior spans).

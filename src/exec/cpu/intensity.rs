@@ -327,27 +327,41 @@ pub fn blur_sigmas(sigma_mm: [f64; 3], grid: &Grid) -> [f64; 3] {
 }
 
 /// One separable pass along `axis` with edge replication: `out[p] = sum w[t] * in[clamp(p + t - r)]`,
-/// accumulated in f32 in tap order (as the shader does).
+/// accumulated in f32 in tap order (as the shader does). Vectorised across outputs: along y and z whole
+/// rows are accumulated; along x each row is edge-padded once.
 pub fn blur_axis(src: &[f32], shape: [usize; 3], axis: usize, w: &[f32]) -> Vec<f32> {
     let r = (w.len() / 2) as i64;
-    let [nx, ny, _] = shape;
-    let n = shape[axis] as i64;
-    let stride = [1, nx, nx * ny][axis];
+    let [nx, ny, nz] = shape;
     let mut out = super::alloc::zeroed(src.len());
     out.par_chunks_mut(nx * ny)
         .enumerate()
         .for_each(|(k, dst)| {
+            let mut pad = vec![0f32; nx + 2 * r as usize];
             for j in 0..ny {
-                for i in 0..nx {
-                    let pos = [i, j, k][axis] as i64;
-                    let l = k * nx * ny + j * nx + i;
-                    let base = l as i64 - pos * stride as i64;
-                    let mut acc = 0.0f32;
-                    for (t, wt) in w.iter().enumerate() {
-                        let q = (pos + t as i64 - r).clamp(0, n - 1);
-                        acc += wt * src[(base + q * stride as i64) as usize];
+                let row = &mut dst[j * nx..(j + 1) * nx];
+                match axis {
+                    0 => {
+                        let s = &src[(k * ny + j) * nx..(k * ny + j + 1) * nx];
+                        for (q, p) in pad.iter_mut().enumerate() {
+                            *p = s[(q as i64 - r).clamp(0, nx as i64 - 1) as usize];
+                        }
+                        for (t, wt) in w.iter().enumerate() {
+                            for (o, x) in row.iter_mut().zip(&pad[t..t + nx]) {
+                                *o += wt * x;
+                            }
+                        }
                     }
-                    dst[j * nx + i] = acc;
+                    _ => {
+                        let (pos, n) = if axis == 1 { (j, ny) } else { (k, nz) };
+                        for (t, wt) in w.iter().enumerate() {
+                            let q = (pos as i64 + t as i64 - r).clamp(0, n as i64 - 1) as usize;
+                            let (jj, kk) = if axis == 1 { (q, k) } else { (j, q) };
+                            let s = &src[(kk * ny + jj) * nx..(kk * ny + jj + 1) * nx];
+                            for (o, x) in row.iter_mut().zip(s) {
+                                *o += wt * x;
+                            }
+                        }
+                    }
                 }
             }
         });

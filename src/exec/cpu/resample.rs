@@ -616,8 +616,14 @@ pub fn resample_many_field(
         .enumerate()
         .for_each(|(k, mut outs_k)| {
             let mut coords = vec![[0f32; 3]; nx];
+            let mut line = Vec::new();
+            // When i moves q along x only, the field's y/z interpolation is shared by the whole row.
+            let row_aligned = post.m[1][0] == 0.0 && post.m[2][0] == 0.0;
             for j in 0..ny {
                 let base = post.row_base(j, k);
+                if row_aligned {
+                    field.line(base[1], base[2], &mut line);
+                }
                 for (i, c) in coords.iter_mut().enumerate() {
                     let fi = i as f32;
                     let q = [
@@ -625,7 +631,11 @@ pub fn resample_many_field(
                         base[1] + post.m[1][0] * fi,
                         base[2] + post.m[2][0] * fi,
                     ];
-                    let d = field.at(q);
+                    let d = if row_aligned {
+                        field.from_line(&line, q[0])
+                    } else {
+                        field.at(q)
+                    };
                     let qd = [q[0] + d[0], q[1] + d[1], q[2] + d[2]];
                     *c = [0, 1, 2].map(|r| {
                         pre[r][0] * qd[0] + pre[r][1] * qd[1] + pre[r][2] * qd[2] + pre[r][3]
@@ -642,7 +652,15 @@ pub fn resample_many_field(
                                     sample_linear_checked(s.0, in_shape, *c, s.2)
                                 }
                             }
-                            Interp::Nearest => sample_nearest_checked(s.0, in_shape, *c, s.2),
+                            Interp::Nearest => {
+                                if (0..3).all(|a| c[a] >= -0.5 && c[a] < lim[a] + 0.5) {
+                                    // c + 0.5 is in [0, n): truncation is floor.
+                                    let r = c.map(|v| (v + 0.5) as usize);
+                                    s.0[r[0] + sx * (r[1] + sy * r[2])]
+                                } else {
+                                    sample_nearest_checked(s.0, in_shape, *c, s.2)
+                                }
+                            }
                         };
                     }
                 }

@@ -1089,17 +1089,20 @@ impl GpuContext {
         r
     }
 
-    fn run_inner(&self, subject: &Subject, stages: &[Stage]) -> Result<Subject> {
-        let host: Vec<&Volume> = subject.images.iter().chain(&subject.labels).collect();
-        // Index of the last stage that changes each volume (images: any stage; labels: spatial ones).
-        let last_touch: Vec<Option<usize>> = host
-            .iter()
+    /// Index of the last stage that changes each volume (images: any stage; labels: spatial ones).
+    fn last_touch(host: &[&Volume], stages: &[Stage]) -> Vec<Option<usize>> {
+        host.iter()
             .map(|v| {
                 stages
                     .iter()
                     .rposition(|s| matches!(s, Stage::Spatial(_)) || v.kind == Kind::Image)
             })
-            .collect();
+            .collect()
+    }
+
+    fn run_inner(&self, subject: &Subject, stages: &[Stage]) -> Result<Subject> {
+        let host: Vec<&Volume> = subject.images.iter().chain(&subject.labels).collect();
+        let last_touch = Self::last_touch(&host, stages);
         let mut gpu: Vec<Option<GpuVolume>> = Vec::with_capacity(host.len());
         for (v, lt) in host.iter().zip(&last_touch) {
             gpu.push(match lt {
@@ -1107,6 +1110,86 @@ impl GpuContext {
                 None => None,
             });
         }
+        let (results, grid) = self.execute(subject, &host, gpu, stages, false)?;
+        let mut it = host.iter().zip(results).map(|(v, r)| Volume {
+            data: r.unwrap_or_else(|| v.data.clone()),
+            grid: grid.clone(),
+            kind: v.kind,
+            dtype: v.dtype,
+        });
+        let images = (0..subject.images.len())
+            .map(|_| it.next().unwrap())
+            .collect();
+        let labels = it.collect();
+        Ok(Subject { images, labels })
+    }
+
+    /// Device time of the stages with the data already on the GPU and left there (no upload, no
+    /// readback; statistics for intensity ops are still read back, as in a real run): `reps` timings in
+    /// seconds. Inputs are uploaded once and copied on the device before each repetition (not timed).
+    pub fn kernel_times(
+        &self,
+        subject: &Subject,
+        stages: &[Stage],
+        reps: usize,
+    ) -> Result<Vec<f64>> {
+        let _one_at_a_time = self.run_lock.lock().unwrap();
+        self.scoped("GPU kernel timing", || {
+            let host: Vec<&Volume> = subject.images.iter().chain(&subject.labels).collect();
+            let originals: Vec<GpuVolume> =
+                host.iter().map(|v| self.upload(v)).collect::<Result<_>>()?;
+            let mut times = Vec::with_capacity(reps);
+            for _ in 0..reps {
+                let mut enc = self.device.create_command_encoder(&Default::default());
+                let mut copies = Vec::with_capacity(originals.len());
+                for o in &originals {
+                    let t = self.pool.lock().unwrap().texture(
+                        &self.device,
+                        o.shape.map(|n| n as u32),
+                        o.tex.format(),
+                    );
+                    enc.copy_texture_to_texture(
+                        o.tex.as_image_copy(),
+                        t.as_image_copy(),
+                        extent(o.shape),
+                    );
+                    copies.push(Some(GpuVolume {
+                        tex: t,
+                        shape: o.shape,
+                        kind: o.kind,
+                        signed: o.signed,
+                    }));
+                }
+                let idx = self.queue.submit([enc.finish()]);
+                self.device
+                    .poll(wgpu::PollType::Wait {
+                        submission_index: Some(idx),
+                        timeout: None,
+                    })
+                    .map_err(|e| self.gpu_error(format!("waiting for the GPU failed: {e}")))?;
+                let t0 = std::time::Instant::now();
+                self.execute(subject, &host, copies, stages, true)?;
+                times.push(t0.elapsed().as_secs_f64());
+            }
+            let mut pool = self.pool.lock().unwrap();
+            for o in originals {
+                pool.give_texture(o.tex);
+            }
+            Ok(times)
+        })
+    }
+
+    /// Runs the stages over uploaded volumes. Each volume's last kernel writes to host memory unless
+    /// `resident` (then everything stays on the device and the call waits for completion).
+    fn execute(
+        &self,
+        subject: &Subject,
+        host: &[&Volume],
+        mut gpu: Vec<Option<GpuVolume>>,
+        stages: &[Stage],
+        resident: bool,
+    ) -> Result<(Vec<Option<Vec<f32>>>, crate::grid::Grid)> {
+        let last_touch = Self::last_touch(host, stages);
         let mut results: Vec<Option<Vec<f32>>> = vec![None; host.len()];
         let mut grid = subject.grid().expect("subject has volumes").clone();
         let mut first_spatial = true;
@@ -1118,7 +1201,7 @@ impl GpuContext {
             for vi in 0..host.len() {
                 let Some(v) = gpu[vi].as_ref() else { continue };
                 let v_shape = v.shape;
-                let dest = if last_touch[vi] == Some(si) {
+                let dest = if last_touch[vi] == Some(si) && !resident {
                     Dest::Read
                 } else {
                     Dest::Texture
@@ -1175,17 +1258,16 @@ impl GpuContext {
                 first_spatial = false;
             }
         }
-        let mut it = host.iter().zip(results).map(|(v, r)| Volume {
-            data: r.unwrap_or_else(|| v.data.clone()),
-            grid: grid.clone(),
-            kind: v.kind,
-            dtype: v.dtype,
-        });
-        let images = (0..subject.images.len())
-            .map(|_| it.next().unwrap())
-            .collect();
-        let labels = it.collect();
-        Ok(Subject { images, labels })
+        if resident {
+            self.device
+                .poll(wgpu::PollType::wait_indefinitely())
+                .map_err(|e| self.gpu_error(format!("waiting for the GPU failed: {e}")))?;
+        }
+        let mut pool = self.pool.lock().unwrap();
+        for v in gpu.into_iter().flatten() {
+            pool.give_texture(v.tex);
+        }
+        Ok((results, grid))
     }
 }
 

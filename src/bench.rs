@@ -1,0 +1,146 @@
+//! `voxaug bench`: the same operations timed the same way every time, next to this machine's memcpy
+//! bandwidth. Used by the CLI; criterion benches in `benches/` cover the same ops.
+
+use crate::error::{Error, Result};
+use crate::exec::Executor;
+use crate::transform::{compile, Pipeline, Transform};
+use crate::volume::Subject;
+use serde::Serialize;
+
+/// Operations `voxaug bench` knows, with the pipeline each one runs on an `n^3` phantom.
+pub fn op_transforms(op: &str, n: usize) -> Result<Vec<Transform>> {
+    let json = match op {
+        "rotate" => r#"{"type": "rotate", "degrees": [10, -5, 15]}"#.to_string(),
+        "flip" => r#"{"type": "flip", "axes": [0, 1]}"#.to_string(),
+        "crop" => format!(r#"{{"type": "crop", "margins": {}}}"#, n / 8),
+        "resize" => format!(r#"{{"type": "resize", "shape": [{m}, {m}, {m}]}}"#, m = n * 3 / 4),
+        "resample" => r#"{"type": "resample", "spacing": [1.3, 1.3, 1.3]}"#.to_string(),
+        "elastic" => r#"{"type": "rotate", "degrees": [0, 0, 10]}, {"type": "elastic", "sigma": 35, "alpha": 4, "seed": 1}"#.to_string(),
+        "elastic_nnunet" => r#"{"type": "rotate", "degrees": [0, 0, 10]}, {"type": "elastic", "sigma": 11, "alpha": 150, "seed": 1}"#.to_string(),
+        "zscore" => r#"{"type": "zscore"}"#.to_string(),
+        "minmax" => r#"{"type": "minmax"}"#.to_string(),
+        "percentile_clip" => r#"{"type": "percentile_clip", "low": 0.5, "high": 99.5}"#.to_string(),
+        "nnunet" => r#"{"type": "zscore"}, {"type": "zoom", "factors": 1.1}, {"type": "rotate", "degrees": [10, 5, -8]},
+            {"type": "elastic", "sigma": 11, "alpha": 150, "seed": 3}, {"type": "flip", "axes": [0]},
+            {"type": "noise", "std": 0.05, "seed": 4}, {"type": "gamma", "gamma": 1.2}"#.to_string(),
+        other => {
+            return Err(Error::InvalidInput(format!(
+                "unknown bench op `{other}` (known: {})",
+                OPS.join(", ")
+            )))
+        }
+    };
+    Pipeline::from_json(&format!("{{\"transforms\": [{json}]}}"))?.fixed_transforms()
+}
+
+/// Every op of `voxaug bench`, in table order.
+pub const OPS: &[&str] = &[
+    "rotate",
+    "flip",
+    "crop",
+    "resize",
+    "resample",
+    "elastic",
+    "elastic_nnunet",
+    "zscore",
+    "minmax",
+    "percentile_clip",
+    "nnunet",
+];
+
+/// Bytes a pass must read and write at least: every input and output voxel of every volume touched.
+pub fn min_bytes(subject: &Subject, out: &Subject, op: &str) -> f64 {
+    let spatial = !matches!(op, "zscore" | "minmax" | "percentile_clip");
+    let vols: Vec<(usize, usize)> = subject
+        .images
+        .iter()
+        .zip(&out.images)
+        .chain(subject.labels.iter().zip(&out.labels).filter(|_| spatial))
+        .map(|(a, b)| (a.data.len(), b.data.len()))
+        .collect();
+    vols.iter().map(|(a, b)| (a + b) as f64 * 4.0).sum()
+}
+
+/// Best-of-5 parallel memcpy bandwidth of a 256 MiB buffer (read + write bytes per second).
+pub fn memcpy_bandwidth() -> f64 {
+    use rayon::prelude::*;
+    let n = 64 << 20;
+    let src = vec![1.0f32; n];
+    let mut dst = vec![0.0f32; n];
+    let mut best = f64::INFINITY;
+    for _ in 0..5 {
+        let t = std::time::Instant::now();
+        dst.par_chunks_mut(1 << 20)
+            .zip(src.par_chunks(1 << 20))
+            .for_each(|(d, s)| d.copy_from_slice(s));
+        best = best.min(t.elapsed().as_secs_f64());
+        std::hint::black_box(&dst);
+    }
+    (2 * n * 4) as f64 / best
+}
+
+/// One measured row.
+#[derive(Clone, Debug, Serialize)]
+pub struct Row {
+    pub op: String,
+    pub size: usize,
+    pub device: String,
+    /// `end_to_end` (upload, compute, readback) or `kernel` (device-resident, GPU only).
+    pub mode: String,
+    pub runs: usize,
+    pub median_ms: f64,
+    pub min_ms: f64,
+    pub max_ms: f64,
+    pub voxels_per_s: f64,
+    pub bytes: f64,
+    pub gb_per_s: f64,
+    pub fraction_of_memcpy: f64,
+    /// CPU median / this median (only on GPU rows).
+    pub speedup_vs_cpu: Option<f64>,
+}
+
+fn stats(mut t: Vec<f64>) -> (f64, f64, f64) {
+    t.sort_by(f64::total_cmp);
+    (t[t.len() / 2], t[0], t[t.len() - 1])
+}
+
+/// Times `op` on an `n^3` phantom (f32 image + label map) with an executor.
+pub fn measure(exec: &Executor, op: &str, n: usize, runs: usize, memcpy: f64) -> Result<Vec<Row>> {
+    let s = crate::phantom::head([n; 3], [1.0, 1.0, 1.2]);
+    let t = op_transforms(op, n)?;
+    let out = exec.apply(&s, &t)?; // warm-up (pipelines, pools)
+    let bytes = min_bytes(&s, &out, op);
+    drop(out);
+    let mut times = Vec::with_capacity(runs);
+    for _ in 0..runs {
+        let t0 = std::time::Instant::now();
+        std::hint::black_box(exec.apply(&s, &t)?);
+        times.push(t0.elapsed().as_secs_f64());
+    }
+    let voxels = (n * n * n) as f64;
+    let row = |mode: &str, times: Vec<f64>| {
+        let k = times.len();
+        let (med, min, max) = stats(times);
+        Row {
+            op: op.to_string(),
+            size: n,
+            device: exec.name(),
+            mode: mode.to_string(),
+            runs: k,
+            median_ms: med * 1e3,
+            min_ms: min * 1e3,
+            max_ms: max * 1e3,
+            voxels_per_s: voxels / med,
+            bytes,
+            gb_per_s: bytes / med / 1e9,
+            fraction_of_memcpy: bytes / med / memcpy,
+            speedup_vs_cpu: None,
+        }
+    };
+    let mut rows = vec![row("end_to_end", times)];
+    if let Executor::Gpu(g) = exec {
+        let stages = compile(&t, s.grid().expect("volumes"))?;
+        rows.push(row("kernel", g.kernel_times(&s, &stages, runs)?));
+    }
+    Ok(rows)
+}
