@@ -48,9 +48,14 @@ pub const OPS: &[&str] = &[
     "nnunet",
 ];
 
+/// True for ops that only change intensities.
+pub fn is_intensity(op: &str) -> bool {
+    matches!(op, "zscore" | "minmax" | "percentile_clip")
+}
+
 /// Bytes a pass must read and write at least: every input and output voxel of every volume touched.
 pub fn min_bytes(subject: &Subject, out: &Subject, op: &str) -> f64 {
-    let spatial = !matches!(op, "zscore" | "minmax" | "percentile_clip");
+    let spatial = !is_intensity(op);
     let vols: Vec<(usize, usize)> = subject
         .images
         .iter()
@@ -106,7 +111,11 @@ fn stats(mut t: Vec<f64>) -> (f64, f64, f64) {
 
 /// Times `op` on an `n^3` phantom (f32 image + label map) with an executor.
 pub fn measure(exec: &Executor, op: &str, n: usize, runs: usize, memcpy: f64) -> Result<Vec<Row>> {
-    let s = crate::phantom::head([n; 3], [1.0, 1.0, 1.2]);
+    let mut s = crate::phantom::head([n; 3], [1.0, 1.0, 1.2]);
+    if is_intensity(op) {
+        // Intensity ops never touch label maps: time them on the image alone.
+        s.labels.clear();
+    }
     let t = op_transforms(op, n)?;
     let out = exec.apply(&s, &t)?; // warm-up (pipelines, pools)
     let bytes = min_bytes(&s, &out, op);

@@ -2,18 +2,20 @@
 //! (`madvise(MADV_HUGEPAGE)`) before first touch: fewer page faults when they are filled, and fewer TLB
 //! misses when a later resampling pass gathers from them. Elsewhere this is a plain zeroed `Vec`.
 
-/// A zeroed `Vec<f32>` of `n` elements, huge-page backed where the OS allows.
+/// A zeroed `Vec<f32>` of `n` elements, huge-page backed where the OS allows. Large allocations come
+/// zeroed and untouched from the OS (calloc maps fresh pages), so the advice is given before the first
+/// write and nothing is written twice.
 pub fn zeroed(n: usize) -> Vec<f32> {
+    let v = vec![0.0f32; n];
     #[cfg(target_os = "linux")]
     {
         const HUGE: usize = 2 << 20;
         if n * 4 >= 4 * HUGE {
-            let mut v: Vec<f32> = Vec::with_capacity(n);
-            let start = v.as_mut_ptr() as usize;
+            let start = v.as_ptr() as usize;
             let aligned = start.next_multiple_of(HUGE);
             let end = (start + n * 4) / HUGE * HUGE;
             if end > aligned {
-                // SAFETY: advisory call on a range inside our own, not yet touched allocation.
+                // SAFETY: advisory call on a range inside our own allocation; contents are unchanged.
                 unsafe {
                     libc::madvise(
                         aligned as *mut libc::c_void,
@@ -22,18 +24,23 @@ pub fn zeroed(n: usize) -> Vec<f32> {
                     );
                 }
             }
-            use rayon::prelude::*;
-            v.spare_capacity_mut()
-                .par_chunks_mut(1 << 16)
-                .for_each(|c| {
-                    c.iter_mut().for_each(|x| {
-                        x.write(0.0);
-                    })
-                });
-            // SAFETY: all n elements were initialised above.
-            unsafe { v.set_len(n) };
-            return v;
         }
     }
-    vec![0.0; n]
+    v
+}
+
+/// A copy of `src` in a fresh (huge-page backed where possible) buffer, copied in parallel.
+pub fn copy_of(src: &[f32]) -> Vec<f32> {
+    use rayon::prelude::*;
+    let mut v = zeroed_uninit(src.len());
+    v.par_chunks_mut(1 << 16)
+        .zip(src.par_chunks(1 << 16))
+        .for_each(|(d, s)| d.copy_from_slice(s));
+    v
+}
+
+/// A buffer of `n` elements for a caller that overwrites all of them (contents unspecified but
+/// initialised: zero pages from the OS).
+pub fn zeroed_uninit(n: usize) -> Vec<f32> {
+    zeroed(n)
 }

@@ -22,11 +22,31 @@ pub fn run(subject: &Subject, stages: &[Stage]) -> Result<Subject> {
                 cur = Some(resample::resample_subject(input, map));
             }
             Stage::Intensity(op) => {
-                let mut owned = cur.take().unwrap_or_else(|| subject.clone());
-                for img in owned.images.iter_mut() {
-                    intensity::apply(op, &mut img.data, &img.grid);
-                }
-                cur = Some(owned);
+                cur = Some(match cur.take() {
+                    // Later stages own their data: in place.
+                    Some(mut owned) => {
+                        for img in owned.images.iter_mut() {
+                            intensity::apply(op, &mut img.data, &img.grid);
+                        }
+                        owned
+                    }
+                    // First stage: images are computed out of place (one read, one write); label maps
+                    // are copied as they are.
+                    None => Subject {
+                        images: subject
+                            .images
+                            .iter()
+                            .map(|img| {
+                                img.with_data(intensity::apply_to_new(op, &img.data, &img.grid))
+                            })
+                            .collect(),
+                        labels: subject
+                            .labels
+                            .iter()
+                            .map(|l| l.with_data(alloc::copy_of(&l.data)))
+                            .collect(),
+                    },
+                });
             }
         }
     }

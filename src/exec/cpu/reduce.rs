@@ -178,24 +178,84 @@ pub fn percentiles(data: &[f32], qs: &[f64]) -> Vec<f64> {
     for &h in &hist {
         cum.push(cum.last().unwrap() + h);
     }
-    let mut cache: std::collections::HashMap<usize, Vec<f32>> = Default::default();
-    let mut value_at = |rank: usize| -> f32 {
+    // Bins holding the needed ranks, then one pass that collects the members of all of them.
+    let bin_of = |rank: usize| cum.partition_point(|&c| c <= rank as u64) - 1;
+    let mut wanted: Vec<usize> = ranks.iter().map(|&r| bin_of(r)).collect();
+    wanted.sort_unstable();
+    wanted.dedup();
+    // bin -> index in `wanted` (u8::MAX: not wanted); at most 2 bins per percentile.
+    let mut slot = vec![u8::MAX; bins];
+    for (i, &b) in wanted.iter().enumerate() {
+        slot[b] = i as u8;
+    }
+    // First the range of each wanted bin: a bin whose values are all equal (the background of a
+    // masked image, say) needs no collection at all.
+    let ranges: Vec<(f32, f32)> = data
+        .par_chunks(CHUNK * 4)
+        .fold(
+            || vec![(f32::INFINITY, f32::NEG_INFINITY); wanted.len()],
+            |mut acc, c| {
+                for &x in c {
+                    let w = slot[value_bin(x, min, scale, bins)];
+                    if w != u8::MAX {
+                        let r = &mut acc[w as usize];
+                        *r = (r.0.min(x), r.1.max(x));
+                    }
+                }
+                acc
+            },
+        )
+        .reduce(
+            || vec![(f32::INFINITY, f32::NEG_INFINITY); wanted.len()],
+            |mut a, b| {
+                for (x, y) in a.iter_mut().zip(b) {
+                    *x = (x.0.min(y.0), x.1.max(y.1));
+                }
+                a
+            },
+        );
+    for (i, r) in ranges.iter().enumerate() {
+        if r.0 == r.1 {
+            slot[wanted[i]] = u8::MAX;
+        }
+    }
+    let mut members: Vec<Vec<f32>> = vec![Vec::new(); wanted.len()];
+    if slot.iter().any(|&w| w != u8::MAX) {
+        members = data
+            .par_chunks(CHUNK * 4)
+            .fold(
+                || vec![Vec::new(); wanted.len()],
+                |mut acc, c| {
+                    for &x in c {
+                        let w = slot[value_bin(x, min, scale, bins)];
+                        if w != u8::MAX {
+                            acc[w as usize].push(x);
+                        }
+                    }
+                    acc
+                },
+            )
+            .reduce(
+                || vec![Vec::new(); wanted.len()],
+                |mut a, b| {
+                    for (x, y) in a.iter_mut().zip(b) {
+                        x.extend(y);
+                    }
+                    a
+                },
+            );
+        for m in members.iter_mut() {
+            m.sort_unstable_by(f32::total_cmp);
+        }
+    }
+    let value_at = |rank: usize| -> f32 {
         // Bin b holds sorted positions cum[b] .. cum[b + 1].
-        let b = cum.partition_point(|&c| c <= rank as u64) - 1;
-        let within = rank - cum[b] as usize;
-        let members = cache.entry(b).or_insert_with(|| {
-            let mut v: Vec<f32> = data
-                .par_chunks(CHUNK * 4)
-                .flat_map_iter(|c| {
-                    c.iter()
-                        .copied()
-                        .filter(move |&x| value_bin(x, min, scale, bins) == b)
-                })
-                .collect();
-            v.sort_unstable_by(f32::total_cmp);
-            v
-        });
-        members[within]
+        let b = bin_of(rank);
+        let w = wanted.binary_search(&b).expect("collected");
+        if ranges[w].0 == ranges[w].1 {
+            return ranges[w].0;
+        }
+        members[w][rank - cum[b] as usize]
     };
     qs.iter()
         .enumerate()
