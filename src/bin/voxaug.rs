@@ -69,6 +69,9 @@ enum Cmd {
         n: u64,
         #[arg(long, default_value_t = 0)]
         seed: u64,
+        /// Phantom shape in voxels.
+        #[arg(long, default_value = "128,128,64", value_delimiter = ',')]
+        shape: Vec<usize>,
         #[arg(long)]
         device: Option<String>,
         #[arg(long)]
@@ -166,9 +169,10 @@ fn main() -> ExitCode {
             out,
             n,
             seed,
+            shape,
             device,
             adapter,
-        } => cmd_demo(&out, n, seed, device, adapter),
+        } => cmd_demo(&out, n, seed, &shape, device, adapter),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
@@ -412,12 +416,23 @@ fn cmd_demo(
     out: &Path,
     n: u64,
     seed: u64,
+    shape: &[usize],
     device: Option<String>,
     adapter: Option<String>,
 ) -> Result<()> {
+    let shape: [usize; 3] = match shape {
+        [a, b, c] if [*a, *b, *c].iter().all(|&x| (4..=1024).contains(&x)) => [*a, *b, *c],
+        _ => {
+            return Err(Error::InvalidInput(format!(
+                "--shape takes three sizes within 4..=1024, got {shape:?}"
+            )))
+        }
+    };
     let exec = executor(device, adapter)?;
     let pipeline = Pipeline::from_json(DEMO_PIPELINE)?;
-    let subject = voxaug::phantom::head([128, 128, 64], [1.5, 1.5, 3.0]);
+    // The same 192 x 192 x 192 mm field of view whatever the shape (default 1.5 x 1.5 x 3 mm voxels).
+    let spacing = [0, 1, 2].map(|a| 192.0 / shape[a] as f64);
+    let subject = voxaug::phantom::head(shape, spacing);
     let input_dir = out.join("input");
     std::fs::create_dir_all(&input_dir).map_err(|e| Error::Io {
         path: input_dir.clone(),
