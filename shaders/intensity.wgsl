@@ -30,16 +30,7 @@ struct Params {
 @group(0) @binding(1) var src: texture_3d<f32>;
 @group(0) @binding(2) var<storage, read_write> dst: array<f32>;
 
-fn pcg(v: u32) -> u32 {
-    let state = v * 747796405u + 2891336453u;
-    let word = ((state >> ((state >> 28u) + 4u)) ^ state) * 277803737u;
-    return (word >> 22u) ^ word;
-}
-
-fn uniform01(index: u32, stream: u32) -> f32 {
-    let h = pcg(p.seed0 ^ pcg(index ^ pcg(p.seed1 ^ pcg(stream))));
-    return (f32(h >> 8u) + 0.5) * (1.0 / 16777216.0);
-}
+// pcg and uniform01 come from hash.wgsl (appended when the module is built).
 
 fn gauss(index: u32) -> f32 {
     let u1 = uniform01(index, 0u);

@@ -239,6 +239,54 @@ impl GpuContext {
         })
     }
 
+    /// Binds `params` (binding 0) and `resources` (bindings 1, 2, ...) and dispatches an (8, 8, 4)
+    /// workgroup kernel over `nx x ny x slab` voxels: the shape every slab kernel shares.
+    #[allow(clippy::too_many_arguments)]
+    fn dispatch_slab<T: Pod>(
+        &self,
+        pass: &mut wgpu::ComputePass<'_>,
+        pipe: &wgpu::ComputePipeline,
+        layout: &wgpu::BindGroupLayout,
+        params: &T,
+        resources: Vec<wgpu::BindingResource<'_>>,
+        nxy: [usize; 2],
+        slab: u32,
+    ) {
+        let bg = self.bind(layout, params, resources);
+        pass.set_pipeline(pipe);
+        pass.set_bind_group(0, &bg, &[]);
+        pass.dispatch_workgroups(
+            (nxy[0] as u32).div_ceil(8),
+            (nxy[1] as u32).div_ceil(8),
+            slab.div_ceil(4),
+        );
+    }
+
+    /// A bind group of `params` (binding 0, uniform) followed by `resources` (bindings 1, 2, ...).
+    fn bind<T: Pod>(
+        &self,
+        layout: &wgpu::BindGroupLayout,
+        params: &T,
+        resources: Vec<wgpu::BindingResource<'_>>,
+    ) -> wgpu::BindGroup {
+        let ub = self.uniform(params);
+        let mut entries = vec![wgpu::BindGroupEntry {
+            binding: 0,
+            resource: ub.as_entire_binding(),
+        }];
+        entries.extend(resources.into_iter().enumerate().map(|(i, resource)| {
+            wgpu::BindGroupEntry {
+                binding: i as u32 + 1,
+                resource,
+            }
+        }));
+        self.device.create_bind_group(&wgpu::BindGroupDescriptor {
+            label: None,
+            layout,
+            entries: &entries,
+        })
+    }
+
     fn uniform<T: Pod>(&self, v: &T) -> wgpu::Buffer {
         self.device
             .create_buffer_init(&wgpu::util::BufferInitDescriptor {
@@ -480,43 +528,20 @@ impl GpuContext {
                 foffset,
                 fscale,
             };
-            let ub = self.uniform(&params);
-            let bg = self.device.create_bind_group(&wgpu::BindGroupDescriptor {
-                label: Some("resample"),
+            self.dispatch_slab(
+                pass,
+                pipe,
                 layout,
-                entries: &[
-                    wgpu::BindGroupEntry {
-                        binding: 0,
-                        resource: ub.as_entire_binding(),
-                    },
-                    wgpu::BindGroupEntry {
-                        binding: 1,
-                        resource: wgpu::BindingResource::TextureView(&view),
-                    },
-                    wgpu::BindGroupEntry {
-                        binding: 2,
-                        resource: buf.as_entire_binding(),
-                    },
-                    wgpu::BindGroupEntry {
-                        binding: 3,
-                        resource: wgpu::BindingResource::TextureView(&field_views[0]),
-                    },
-                    wgpu::BindGroupEntry {
-                        binding: 4,
-                        resource: wgpu::BindingResource::TextureView(&field_views[1]),
-                    },
-                    wgpu::BindGroupEntry {
-                        binding: 5,
-                        resource: wgpu::BindingResource::TextureView(&field_views[2]),
-                    },
+                &params,
+                vec![
+                    wgpu::BindingResource::TextureView(&view),
+                    buf.as_entire_binding(),
+                    wgpu::BindingResource::TextureView(&field_views[0]),
+                    wgpu::BindingResource::TextureView(&field_views[1]),
+                    wgpu::BindingResource::TextureView(&field_views[2]),
                 ],
-            });
-            pass.set_pipeline(pipe);
-            pass.set_bind_group(0, &bg, &[]);
-            pass.dispatch_workgroups(
-                (out_shape[0] as u32).div_ceil(8),
-                (out_shape[1] as u32).div_ceil(8),
-                slab.div_ceil(4),
+                [out_shape[0], out_shape[1]],
+                slab,
             );
         });
         if let Some(d) = dummy {
@@ -554,27 +579,14 @@ impl GpuContext {
                                 slab,
                                 pad: [0; 3],
                             };
-                            let ub = self.uniform(&params);
-                            let bg = self.device.create_bind_group(&wgpu::BindGroupDescriptor {
-                                label: Some("noise"),
-                                layout: &self.pipes.noise_layout,
-                                entries: &[
-                                    wgpu::BindGroupEntry {
-                                        binding: 0,
-                                        resource: ub.as_entire_binding(),
-                                    },
-                                    wgpu::BindGroupEntry {
-                                        binding: 1,
-                                        resource: buf.as_entire_binding(),
-                                    },
-                                ],
-                            });
-                            pass.set_pipeline(&self.pipes.noise);
-                            pass.set_bind_group(0, &bg, &[]);
-                            pass.dispatch_workgroups(
-                                (s[0] as u32).div_ceil(8),
-                                (s[1] as u32).div_ceil(8),
-                                slab.div_ceil(4),
+                            self.dispatch_slab(
+                                pass,
+                                &self.pipes.noise,
+                                &self.pipes.noise_layout,
+                                &params,
+                                vec![buf.as_entire_binding()],
+                                [s[0], s[1]],
+                                slab,
                             );
                         },
                     )?;
@@ -661,31 +673,17 @@ impl GpuContext {
                     pad: 0,
                     bias,
                 };
-                let ub = self.uniform(&params);
-                let bg = self.device.create_bind_group(&wgpu::BindGroupDescriptor {
-                    label: Some("elementwise"),
-                    layout: &self.pipes.elementwise_layout,
-                    entries: &[
-                        wgpu::BindGroupEntry {
-                            binding: 0,
-                            resource: ub.as_entire_binding(),
-                        },
-                        wgpu::BindGroupEntry {
-                            binding: 1,
-                            resource: wgpu::BindingResource::TextureView(&view),
-                        },
-                        wgpu::BindGroupEntry {
-                            binding: 2,
-                            resource: buf.as_entire_binding(),
-                        },
+                self.dispatch_slab(
+                    pass,
+                    &self.pipes.elementwise,
+                    &self.pipes.elementwise_layout,
+                    &params,
+                    vec![
+                        wgpu::BindingResource::TextureView(&view),
+                        buf.as_entire_binding(),
                     ],
-                });
-                pass.set_pipeline(&self.pipes.elementwise);
-                pass.set_bind_group(0, &bg, &[]);
-                pass.dispatch_workgroups(
-                    (s[0] as u32).div_ceil(8),
-                    (s[1] as u32).div_ceil(8),
-                    slab.div_ceil(4),
+                    [s[0], s[1]],
+                    slab,
                 );
             },
         )
@@ -706,33 +704,16 @@ impl GpuContext {
         result: &wgpu::Buffer,
         hist: &wgpu::Buffer,
     ) -> wgpu::BindGroup {
-        let ub = self.uniform(params);
-        self.device.create_bind_group(&wgpu::BindGroupDescriptor {
-            label: Some("reduce"),
-            layout: &self.pipes.reduce_layout,
-            entries: &[
-                wgpu::BindGroupEntry {
-                    binding: 0,
-                    resource: ub.as_entire_binding(),
-                },
-                wgpu::BindGroupEntry {
-                    binding: 1,
-                    resource: wgpu::BindingResource::TextureView(view),
-                },
-                wgpu::BindGroupEntry {
-                    binding: 2,
-                    resource: partials.as_entire_binding(),
-                },
-                wgpu::BindGroupEntry {
-                    binding: 3,
-                    resource: result.as_entire_binding(),
-                },
-                wgpu::BindGroupEntry {
-                    binding: 4,
-                    resource: hist.as_entire_binding(),
-                },
+        self.bind(
+            &self.pipes.reduce_layout,
+            params,
+            vec![
+                wgpu::BindingResource::TextureView(view),
+                partials.as_entire_binding(),
+                result.as_entire_binding(),
+                hist.as_entire_binding(),
             ],
-        })
+        )
     }
 
     fn scratch(&self, bytes: u64, read: bool) -> wgpu::Buffer {
@@ -916,35 +897,18 @@ impl GpuContext {
                     pitch: p as u32,
                     slab,
                 };
-                let ub = self.uniform(&params);
-                let bg = self.device.create_bind_group(&wgpu::BindGroupDescriptor {
-                    label: Some("blur"),
-                    layout: &self.pipes.blur_layout,
-                    entries: &[
-                        wgpu::BindGroupEntry {
-                            binding: 0,
-                            resource: ub.as_entire_binding(),
-                        },
-                        wgpu::BindGroupEntry {
-                            binding: 1,
-                            resource: wgpu::BindingResource::TextureView(&view),
-                        },
-                        wgpu::BindGroupEntry {
-                            binding: 2,
-                            resource: buf.as_entire_binding(),
-                        },
-                        wgpu::BindGroupEntry {
-                            binding: 3,
-                            resource: weights.as_entire_binding(),
-                        },
+                self.dispatch_slab(
+                    pass,
+                    &self.pipes.blur,
+                    &self.pipes.blur_layout,
+                    &params,
+                    vec![
+                        wgpu::BindingResource::TextureView(&view),
+                        buf.as_entire_binding(),
+                        weights.as_entire_binding(),
                     ],
-                });
-                pass.set_pipeline(&self.pipes.blur);
-                pass.set_bind_group(0, &bg, &[]);
-                pass.dispatch_workgroups(
-                    (s[0] as u32).div_ceil(8),
-                    (s[1] as u32).div_ceil(8),
-                    slab.div_ceil(4),
+                    [s[0], s[1]],
+                    slab,
                 );
             },
         )

@@ -7,6 +7,7 @@ const REDUCE: &str = include_str!("../../../shaders/reduce.wgsl");
 const INTENSITY: &str = include_str!("../../../shaders/intensity.wgsl");
 const BLUR: &str = include_str!("../../../shaders/blur.wgsl");
 const FIELD: &str = include_str!("../../../shaders/field.wgsl");
+const HASH: &str = include_str!("../../../shaders/hash.wgsl");
 
 pub struct Pipelines {
     pub resample_image: wgpu::ComputePipeline,
@@ -153,14 +154,14 @@ impl Pipelines {
         let rd = module("reduce", REDUCE.to_string());
         let elementwise_layout =
             layout("elementwise", &[uniform(0), texture(1, FLOAT), storage(2)]);
-        let ew = module("intensity", INTENSITY.to_string());
+        let ew = module("intensity", format!("{INTENSITY}\n{HASH}"));
         let blur_layout = layout(
             "blur",
             &[uniform(0), texture(1, FLOAT), storage(2), storage_ro(3)],
         );
         let bl = module("blur", BLUR.to_string());
         let noise_layout = layout("noise", &[uniform(0), storage(1)]);
-        let nz = module("field", FIELD.to_string());
+        let nz = module("field", format!("{FIELD}\n{HASH}"));
         Pipelines {
             resample_image: pipeline(&resample_image_layout, &ri, "resample_image"),
             resample_label: pipeline(&resample_label_layout, &rl, "resample_label"),
