@@ -175,3 +175,28 @@ fn gpu_handles_a_512_cubed_volume() {
         .fold(0.0f32, f32::max);
     assert!(worst <= 1e-5 * range, "512^3 differs by {worst}");
 }
+
+/// Several samples in shared submissions (one upload) give exactly what one-at-a-time runs give.
+#[test]
+fn gpu_batch_equals_single_runs() {
+    let (_, s) = subjects().remove(0);
+    let plans: Vec<Vec<voxaug::Transform>> = [
+        r#"{"type": "rotate", "degrees": [5, 0, 20]}, {"type": "zscore"}"#,
+        r#"{"type": "elastic", "sigma": 4, "alpha": 200, "seed": 3}, {"type": "flip", "axes": [1]}, {"type": "gamma", "gamma": 1.3}"#,
+        r#"{"type": "crop", "margins": 3}, {"type": "percentile_clip", "low": 2, "high": 97}, {"type": "resize", "shape": [20, 20, 20]}"#,
+        r#"{"type": "noise", "std": 3, "seed": 9}"#,
+    ]
+    .iter()
+    .map(|j| transforms(j))
+    .collect();
+    let g = gpu();
+    let batch = g.apply_batch(&s, &plans).unwrap();
+    assert_eq!(batch.len(), plans.len());
+    for (t, b) in plans.iter().zip(&batch) {
+        assert_eq!(&g.apply(&s, t).unwrap(), b);
+    }
+    let cpu_batch = Executor::Cpu.apply_batch(&s, &plans).unwrap();
+    for ((b, c), t) in batch.iter().zip(&cpu_batch).zip(&plans) {
+        compare("batch", &format!("{t:?}"), b, c, &s, 1e-5);
+    }
+}

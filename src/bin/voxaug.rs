@@ -54,6 +54,9 @@ enum Cmd {
         /// Seed (default: the pipeline's).
         #[arg(long)]
         seed: Option<u64>,
+        /// Samples per executor call (GPU: one upload and shared submissions per batch).
+        #[arg(long, default_value_t = 4)]
+        batch: usize,
         #[arg(long)]
         device: Option<String>,
         #[arg(long)]
@@ -154,6 +157,7 @@ fn main() -> ExitCode {
             out,
             n,
             seed,
+            batch,
             device,
             adapter,
         } => (|| {
@@ -163,7 +167,7 @@ fn main() -> ExitCode {
             let subject = read_subject(&images, &labels)?;
             let names = input_names(&images, &labels)?;
             let inputs: Vec<&PathBuf> = images.iter().chain(&labels).collect();
-            augment(&p, seed, &exec, &subject, &names, &inputs, &out, n)
+            augment(&p, seed, &exec, &subject, &names, &inputs, &out, n, batch)
         })(),
         Cmd::Demo {
             out,
@@ -360,6 +364,7 @@ fn augment(
     inputs: &[&PathBuf],
     out: &Path,
     n: u64,
+    batch: usize,
 ) -> Result<()> {
     let samples = pipeline.samples(exec, subject, seed)?;
     let plans: Vec<voxaug::Plan> = (0..n).map(|i| samples.plan(i)).collect::<Result<_>>()?;
@@ -387,12 +392,19 @@ fn augment(
             }
             Ok(())
         });
-        for (i, plan) in plans.iter().enumerate() {
+        // Samples go to the executor in batches (on the GPU: one upload, shared submissions).
+        let mut i = 0u64;
+        'batches: for chunk in plans.chunks(batch.max(1)) {
             let c0 = std::time::Instant::now();
-            let result = exec.apply(subject, &plan.transforms)?;
+            let ts: Vec<Vec<voxaug::Transform>> =
+                chunk.iter().map(|p| p.transforms.clone()).collect();
+            let results = exec.apply_batch(subject, &ts)?;
             compute += c0.elapsed().as_secs_f64();
-            if tx.send((i as u64, result, plan.to_json())).is_err() {
-                break;
+            for (result, plan) in results.into_iter().zip(chunk) {
+                if tx.send((i, result, plan.to_json())).is_err() {
+                    break 'batches;
+                }
+                i += 1;
             }
         }
         drop(tx);
@@ -460,6 +472,7 @@ fn cmd_demo(
         &input_refs,
         out,
         n,
+        4,
     )?;
     println!(
         "samples: {}/0000 .. {}/{:04} (image.nii.gz, label.nii.gz, plan.json); pipeline: {}",

@@ -38,6 +38,25 @@ impl Executor {
     }
 }
 
+impl Executor {
+    /// Applies several deterministic plans to one subject (augmentation samples). On the GPU the subject
+    /// is uploaded once and the samples share submissions; on the CPU this is a loop.
+    pub fn apply_batch(&self, subject: &Subject, plans: &[Vec<Transform>]) -> Result<Vec<Subject>> {
+        subject.check_grids()?;
+        let grid = subject.grid().expect("checked non-empty").clone();
+        match self {
+            Executor::Cpu => plans.iter().map(|t| self.apply(subject, t)).collect(),
+            Executor::Gpu(g) => {
+                let stages = plans
+                    .iter()
+                    .map(|t| compile(t, &grid))
+                    .collect::<Result<Vec<_>>>()?;
+                g.run_batch(subject, &stages)
+            }
+        }
+    }
+}
+
 /// Opens the GPU executor (best adapter, or the first whose name contains `adapter`).
 pub fn gpu(adapter: Option<&str>) -> Result<Executor> {
     Ok(Executor::Gpu(Arc::new(gpu::GpuContext::open(adapter)?)))

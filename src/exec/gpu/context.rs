@@ -84,6 +84,8 @@ pub struct GpuContext {
     lost: Arc<Mutex<Option<String>>>,
     /// One run at a time: error scopes are per thread and the pool is shared.
     pub(crate) run_lock: Mutex<()>,
+    /// Set while several samples are recorded into shared submissions.
+    pub(crate) batch: Mutex<Option<super::Batch>>,
 }
 
 impl std::fmt::Debug for GpuContext {
@@ -152,6 +154,7 @@ impl GpuContext {
             uncaptured,
             lost,
             run_lock: Mutex::new(()),
+            batch: Mutex::new(None),
         })
     }
 

@@ -134,6 +134,29 @@ enum Dest {
 enum Output {
     Texture(wgpu::Texture),
     Host(Vec<u32>),
+    /// Read back later, when the batch it belongs to is resolved (index into `Batch::deferred`).
+    Deferred(usize),
+}
+
+/// A volume's host data after a run: ready, or waiting for its batch to be read back.
+enum HostData {
+    Ready(Vec<f32>),
+    Deferred { id: usize, kind: Kind, signed: bool },
+}
+
+/// Slabs of one output waiting in staging buffers.
+struct DeferredRead {
+    shape: [usize; 3],
+    pitch: usize,
+    slabs: Vec<(wgpu::Buffer, usize, usize)>,
+}
+
+/// Command buffers recorded while several samples are batched: submitted together when a statistic
+/// must be read back or the batch ends, outputs read back all at once at the end.
+#[derive(Default)]
+pub(crate) struct Batch {
+    cmds: Vec<wgpu::CommandBuffer>,
+    deferred: Vec<DeferredRead>,
 }
 
 fn pitch(nx: usize) -> usize {
@@ -287,6 +310,33 @@ impl GpuContext {
         })
     }
 
+    /// Submits now, or records into the current batch (then `None`).
+    fn submit(&self, cb: wgpu::CommandBuffer) -> Option<wgpu::SubmissionIndex> {
+        let mut batch = self.batch.lock().unwrap();
+        match batch.as_mut() {
+            Some(b) => {
+                b.cmds.push(cb);
+                None
+            }
+            None => Some(self.queue.submit([cb])),
+        }
+    }
+
+    /// Submits everything a batch recorded so far, in one submission.
+    fn flush(&self) {
+        let cmds: Vec<wgpu::CommandBuffer> = match self.batch.lock().unwrap().as_mut() {
+            Some(b) => b.cmds.drain(..).collect(),
+            None => return,
+        };
+        if !cmds.is_empty() {
+            self.queue.submit(cmds);
+        }
+    }
+
+    fn batching(&self) -> bool {
+        self.batch.lock().unwrap().is_some()
+    }
+
     fn uniform<T: Pod>(&self, v: &T) -> wgpu::Buffer {
         self.device
             .create_buffer_init(&wgpu::util::BufferInitDescriptor {
@@ -351,8 +401,36 @@ impl GpuContext {
                         extent([nx, ny, slab]),
                     );
                 }
-                self.queue.submit([enc.finish()]);
+                self.submit(enc.finish());
                 Output::Texture(tex)
+            }
+            Dest::Read if self.batching() => {
+                let read = wgpu::BufferUsages::MAP_READ | wgpu::BufferUsages::COPY_DST;
+                let mut slabs = Vec::new();
+                for z0 in (0..nz).step_by(per) {
+                    let slab = per.min(nz - z0);
+                    let staging = self
+                        .pool
+                        .lock()
+                        .unwrap()
+                        .buffer(&self.device, slab_bytes, read);
+                    let mut enc = self.device.create_command_encoder(&Default::default());
+                    {
+                        let mut pass = enc.begin_compute_pass(&Default::default());
+                        encode(&mut pass, &buf, z0 as u32, slab as u32);
+                    }
+                    enc.copy_buffer_to_buffer(&buf, 0, &staging, 0, (p * ny * slab * 4) as u64);
+                    self.submit(enc.finish());
+                    slabs.push((staging, z0, slab));
+                }
+                let mut batch = self.batch.lock().unwrap();
+                let b = batch.as_mut().expect("batching");
+                b.deferred.push(DeferredRead {
+                    shape,
+                    pitch: p,
+                    slabs,
+                });
+                Output::Deferred(b.deferred.len() - 1)
             }
             Dest::Read => {
                 let mut out = vec![0u32; nx * ny * nz];
@@ -424,6 +502,8 @@ impl GpuContext {
         bytes: u64,
         idx: Option<wgpu::SubmissionIndex>,
     ) -> Result<Vec<u32>> {
+        // Work a batch has recorded must run before anything it produced can be read.
+        self.flush();
         let slice = staging.slice(..bytes);
         let (tx, rx) = futures_intrusive::channel::shared::oneshot_channel();
         slice.map_async(wgpu::MapMode::Read, move |r| {
@@ -767,8 +847,8 @@ impl GpuContext {
             pass.dispatch_workgroups(1, 1, 1);
         }
         enc.copy_buffer_to_buffer(&result, 0, &staging, 0, 32);
-        let idx = self.queue.submit([enc.finish()]);
-        let words = self.map_read(&staging, 32, Some(idx))?;
+        let idx = self.submit(enc.finish());
+        let words = self.map_read(&staging, 32, idx)?;
         let mut pool = self.pool.lock().unwrap();
         for b in [partials, result, hist, staging] {
             pool.give_buffer(b);
@@ -824,8 +904,8 @@ impl GpuContext {
             pass.dispatch_workgroups(gx, gy, 1);
         }
         enc.copy_buffer_to_buffer(&hist, 0, &staging, 0, BINS * 4);
-        let idx = self.queue.submit([enc.finish()]);
-        let words = self.map_read(&staging, BINS * 4, Some(idx))?;
+        let idx = self.submit(enc.finish());
+        let words = self.map_read(&staging, BINS * 4, idx)?;
         let mut pool = self.pool.lock().unwrap();
         for b in [dummy, dummy2, hist, staging] {
             pool.give_buffer(b);
@@ -1028,8 +1108,8 @@ impl GpuContext {
             },
             extent(v.shape),
         );
-        let idx = self.queue.submit([enc.finish()]);
-        let words = self.map_read(&staging, bytes, Some(idx))?;
+        let idx = self.submit(enc.finish());
+        let words = self.map_read(&staging, bytes, idx)?;
         self.pool.lock().unwrap().give_buffer(staging);
         let mut out = Vec::with_capacity(nx * ny * nz);
         for r in 0..ny * nz {
@@ -1075,17 +1155,122 @@ impl GpuContext {
             });
         }
         let (results, grid) = self.execute(subject, &host, gpu, stages, false)?;
-        let mut it = host.iter().zip(results).map(|(v, r)| Volume {
-            data: r.unwrap_or_else(|| v.data.clone()),
-            grid: grid.clone(),
-            kind: v.kind,
-            dtype: v.dtype,
-        });
-        let images = (0..subject.images.len())
-            .map(|_| it.next().unwrap())
-            .collect();
-        let labels = it.collect();
-        Ok(Subject { images, labels })
+        Ok(assemble(subject, &host, results, grid, &mut Vec::new()))
+    }
+
+    /// Runs several samples' stages over one upload of `subject`: kernels of all samples are recorded
+    /// into shared submissions (split only where a statistic must be read back), and all outputs are read
+    /// back together at the end.
+    pub fn run_batch(&self, subject: &Subject, plans: &[Vec<Stage>]) -> Result<Vec<Subject>> {
+        let _one_at_a_time = self.run_lock.lock().unwrap();
+        *self.batch.lock().unwrap() = Some(Batch::default());
+        let r = self.scoped("GPU batch", || self.run_batch_inner(subject, plans));
+        self.batch.lock().unwrap().take();
+        if r.is_err() {
+            self.pool.lock().unwrap().clear();
+        }
+        r
+    }
+
+    fn run_batch_inner(&self, subject: &Subject, plans: &[Vec<Stage>]) -> Result<Vec<Subject>> {
+        let host: Vec<&Volume> = subject.images.iter().chain(&subject.labels).collect();
+        let originals: Vec<GpuVolume> =
+            host.iter().map(|v| self.upload(v)).collect::<Result<_>>()?;
+        let mut runs = Vec::with_capacity(plans.len());
+        for stages in plans {
+            let mut enc = self.device.create_command_encoder(&Default::default());
+            let mut copies = Vec::with_capacity(originals.len());
+            for o in &originals {
+                let t = self.pool.lock().unwrap().texture(
+                    &self.device,
+                    o.shape.map(|n| n as u32),
+                    o.tex.format(),
+                );
+                enc.copy_texture_to_texture(
+                    o.tex.as_image_copy(),
+                    t.as_image_copy(),
+                    extent(o.shape),
+                );
+                copies.push(Some(GpuVolume {
+                    tex: t,
+                    shape: o.shape,
+                    kind: o.kind,
+                    signed: o.signed,
+                }));
+            }
+            self.submit(enc.finish());
+            runs.push(self.execute(subject, &host, copies, stages, false)?);
+        }
+        self.flush();
+        let deferred = std::mem::take(
+            &mut self
+                .batch
+                .lock()
+                .unwrap()
+                .as_mut()
+                .expect("batching")
+                .deferred,
+        );
+        let mut words = self.read_deferred(deferred)?;
+        {
+            let mut pool = self.pool.lock().unwrap();
+            for o in originals {
+                pool.give_texture(o.tex);
+            }
+        }
+        Ok(runs
+            .into_iter()
+            .map(|(results, grid)| assemble(subject, &host, results, grid, &mut words))
+            .collect())
+    }
+
+    /// Maps every staging buffer of a batch at once, waits once, and copies the rows out.
+    fn read_deferred(&self, deferred: Vec<DeferredRead>) -> Result<Vec<Option<Vec<u32>>>> {
+        let mut receivers = Vec::new();
+        for d in &deferred {
+            for (staging, _, slab) in &d.slabs {
+                let bytes = (d.pitch * d.shape[1] * slab * 4) as u64;
+                let (tx, rx) = futures_intrusive::channel::shared::oneshot_channel();
+                staging
+                    .slice(..bytes)
+                    .map_async(wgpu::MapMode::Read, move |r| {
+                        let _ = tx.send(r);
+                    });
+                receivers.push(rx);
+            }
+        }
+        self.device
+            .poll(wgpu::PollType::wait_indefinitely())
+            .map_err(|e| self.gpu_error(format!("waiting for the GPU failed: {e}")))?;
+        for rx in receivers {
+            match pollster::block_on(rx.receive()) {
+                Some(Ok(())) => {}
+                _ => return Err(self.gpu_error("could not map a readback buffer".into())),
+            }
+        }
+        let mut out = Vec::with_capacity(deferred.len());
+        for d in deferred {
+            let [nx, ny, nz] = d.shape;
+            let mut words = vec![0u32; nx * ny * nz];
+            for (staging, z0, slab) in d.slabs {
+                let bytes = (d.pitch * ny * slab * 4) as u64;
+                {
+                    let view = staging
+                        .slice(..bytes)
+                        .get_mapped_range()
+                        .map_err(|e| self.gpu_error(format!("mapping a readback buffer: {e}")))?;
+                    let src: &[u32] = bytemuck::cast_slice(&view);
+                    for r in 0..ny * slab {
+                        let dst = (z0 * ny + r) * nx;
+                        words[dst..dst + nx].copy_from_slice(&src[r * d.pitch..r * d.pitch + nx]);
+                    }
+                }
+                staging.unmap();
+                self.pool.lock().unwrap().give_buffer(staging);
+            }
+            out.push(Some(words));
+        }
+        Ok(out)
     }
 
     /// Device time of the stages with the data already on the GPU and left there (no upload, no
@@ -1152,9 +1337,9 @@ impl GpuContext {
         mut gpu: Vec<Option<GpuVolume>>,
         stages: &[Stage],
         resident: bool,
-    ) -> Result<(Vec<Option<Vec<f32>>>, crate::grid::Grid)> {
+    ) -> Result<(Vec<Option<HostData>>, crate::grid::Grid)> {
         let last_touch = Self::last_touch(host, stages);
-        let mut results: Vec<Option<Vec<f32>>> = vec![None; host.len()];
+        let mut results: Vec<Option<HostData>> = (0..host.len()).map(|_| None).collect();
         let mut grid = subject.grid().expect("subject has volumes").clone();
         let mut first_spatial = true;
         for (si, stage) in stages.iter().enumerate() {
@@ -1201,12 +1386,21 @@ impl GpuContext {
                     }
                     Some(Output::Host(words)) => {
                         let old = gpu[vi].take().unwrap();
-                        results[vi] = Some(
+                        results[vi] = Some(HostData::Ready(
                             words
                                 .iter()
                                 .map(|&w| word_to_f32(w, old.kind, old.signed))
                                 .collect(),
-                        );
+                        ));
+                        self.pool.lock().unwrap().give_texture(old.tex);
+                    }
+                    Some(Output::Deferred(id)) => {
+                        let old = gpu[vi].take().unwrap();
+                        results[vi] = Some(HostData::Deferred {
+                            id,
+                            kind: old.kind,
+                            signed: old.signed,
+                        });
                         self.pool.lock().unwrap().give_texture(old.tex);
                     }
                 }
@@ -1233,6 +1427,36 @@ impl GpuContext {
         }
         Ok((results, grid))
     }
+}
+
+/// Builds the output subject of a run from its host data (deferred outputs taken from `words`).
+fn assemble(
+    subject: &Subject,
+    host: &[&Volume],
+    results: Vec<Option<HostData>>,
+    grid: crate::grid::Grid,
+    words: &mut [Option<Vec<u32>>],
+) -> Subject {
+    let mut it = host.iter().zip(results).map(|(v, r)| Volume {
+        data: match r {
+            None => v.data.clone(),
+            Some(HostData::Ready(d)) => d,
+            Some(HostData::Deferred { id, kind, signed }) => words[id]
+                .take()
+                .expect("each deferred output is read once")
+                .into_iter()
+                .map(|w| word_to_f32(w, kind, signed))
+                .collect(),
+        },
+        grid: grid.clone(),
+        kind: v.kind,
+        dtype: v.dtype,
+    });
+    let images = (0..subject.images.len())
+        .map(|_| it.next().unwrap())
+        .collect();
+    let labels = it.collect();
+    Subject { images, labels }
 }
 
 fn cumulative(h: &[u32]) -> Vec<u64> {
