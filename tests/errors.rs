@@ -273,3 +273,126 @@ fn cli_errors_exit_nonzero_and_write_nothing() {
     assert!(err.contains("overwrite an input"), "{err}");
     assert_eq!(std::fs::read(&copy).unwrap(), before);
 }
+
+#[test]
+fn gpu_without_adapter_is_a_clear_error_and_auto_falls_back() {
+    let dir = tempfile::tempdir().unwrap();
+    let p = dir.path().join("p.json");
+    std::fs::write(&p, r#"{"transforms": [{"type": "flip", "axes": [0]}]}"#).unwrap();
+    let anat = data("anatomical.nii");
+    let run = |device: &str, out: &str| {
+        Command::new(env!("CARGO_BIN_EXE_voxaug"))
+            .args([
+                "apply",
+                p.to_str().unwrap(),
+                "--image",
+                anat.to_str().unwrap(),
+                "--out",
+            ])
+            .arg(dir.path().join(out))
+            .args(["--device", device])
+            // No Vulkan driver manifest: the loader finds no adapter.
+            .env("VK_ICD_FILENAMES", "/nonexistent.json")
+            .env("VK_DRIVER_FILES", "/nonexistent.json")
+            .output()
+            .unwrap()
+    };
+    let o = run("gpu", "g");
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(!o.status.success(), "gpu without adapter must fail");
+    assert!(
+        err.contains("no GPU adapter") && err.contains("mesa-vulkan-drivers"),
+        "{err}"
+    );
+    assert!(!dir.path().join("g").exists());
+    let o = run("auto", "a");
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(o.status.success(), "{err}");
+    assert!(err.contains("running on the CPU"), "{err}");
+    assert!(dir.path().join("a/anatomical.nii").exists());
+    let (code, _, err) = cli(&[
+        "apply",
+        p.to_str().unwrap(),
+        "--image",
+        anat.to_str().unwrap(),
+        "--out",
+        dir.path().join("x").to_str().unwrap(),
+        "--device",
+        "gpu",
+        "--adapter",
+        "no-such-gpu",
+    ]);
+    assert_ne!(code, 0);
+    assert!(
+        err.contains("no GPU adapter matches `no-such-gpu`"),
+        "{err}"
+    );
+}
+
+#[test]
+fn volume_over_gpu_limits_is_refused_with_the_limit() {
+    let gpu = voxaug::exec::gpu(None).expect("GPU tests need an adapter (CI installs lavapipe)");
+    let voxaug::Executor::Gpu(ctx) = &gpu else {
+        unreachable!()
+    };
+    let max = ctx.limits.max_texture_dimension_3d as usize;
+    let g = Grid::with_spacing([max + 1, 1, 1], [1.0; 3]).unwrap();
+    let s = Subject::new(vec![image_from(&g, |i, _, _| i as f32)], vec![]).unwrap();
+    let t = Pipeline::from_json(r#"{"transforms": [{"type": "flip", "axes": [0]}]}"#)
+        .unwrap()
+        .fixed_transforms()
+        .unwrap();
+    let e = err_of(gpu.apply(&s, &t));
+    assert!(
+        e.contains("limit exceeded") && e.contains(&format!("{max}")),
+        "{e}"
+    );
+    // The CPU path has no such limit.
+    assert!(Executor::Cpu.apply(&s, &t).is_ok());
+}
+
+#[test]
+fn elastic_and_bench_and_demo_arguments_are_checked() {
+    for (text, want) in [
+        (
+            r#"{"transforms": [{"type": "elastic", "sigma": 0, "alpha": 1, "seed": 1}]}"#,
+            "elastic.sigma must be within",
+        ),
+        (
+            r#"{"transforms": [{"type": "elastic_bspline", "control_points": [3, 7, 7], "max_displacement_mm": 5, "seed": 1}]}"#,
+            "control_points must be within 4..=64",
+        ),
+        (
+            r#"{"transforms": [{"type": "elastic", "sigma": [5, 1], "alpha": 1}]}"#,
+            "range min 5 > max 1",
+        ),
+        (
+            r#"{"transforms": [{"type": "bias_field", "order": 2, "coefficients": [1, 2]}]}"#,
+            "needs 10 coefficients",
+        ),
+    ] {
+        let e = err_of(Pipeline::from_json(text));
+        assert!(e.contains(want), "{text}: {e}");
+    }
+    let (code, _, err) = cli(&["bench", "--ops", "twirl", "--device", "cpu"]);
+    assert!(
+        code != 0 && err.contains("unknown bench op `twirl`"),
+        "{err}"
+    );
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("d");
+    let (code, _, err) = cli(&[
+        "demo",
+        "--out",
+        out.to_str().unwrap(),
+        "--shape",
+        "2,64,64",
+        "--device",
+        "cpu",
+    ]);
+    assert!(
+        code != 0 && err.contains("--shape takes three sizes"),
+        "{err}"
+    );
+    assert!(!out.exists());
+}
