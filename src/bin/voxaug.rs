@@ -579,7 +579,15 @@ fn cmd_devices(json: bool) -> Result<()> {
             a.max_buffer_size >> 20
         );
     }
-    println!("auto picks: [0] {}", list[0].name);
+    if list[0].device_type == "Cpu" {
+        println!(
+            "auto picks: cpu ({} threads): [0] is a software renderer, slower than the CPU executor; \
+             --device gpu uses it",
+            rayon::current_num_threads()
+        );
+    } else {
+        println!("auto picks: [0] {}", list[0].name);
+    }
     Ok(())
 }
 

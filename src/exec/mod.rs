@@ -62,19 +62,37 @@ pub fn gpu(adapter: Option<&str>) -> Result<Executor> {
     Ok(Executor::Gpu(Arc::new(gpu::GpuContext::open(adapter)?)))
 }
 
-/// Chooses an executor from a device name (`auto`, `cpu`, `gpu`). `auto` takes the GPU when an adapter
-/// opens and otherwise falls back to the CPU, returning a one-line note that says why.
+/// Chooses an executor from a device name (`auto`, `cpu`, `gpu`). `auto` takes a hardware GPU when one
+/// opens; with none, or only a software renderer (lavapipe/llvmpipe, which runs on the same CPU cores
+/// and is slower than the CPU executor), it runs on the CPU and returns a one-line note saying why.
+/// `--adapter` or `gpu` use whatever adapter is named or found.
 pub fn select(device: &str, adapter: Option<&str>) -> Result<(Executor, Option<String>)> {
     match device {
         "cpu" => Ok((Executor::Cpu, None)),
         "gpu" => Ok((gpu(adapter)?, None)),
-        "auto" => match gpu(adapter) {
-            Ok(e) => Ok((e, None)),
-            Err(e) => Ok((
-                Executor::Cpu,
-                Some(format!("voxaug: no usable GPU, running on the CPU ({e})")),
-            )),
-        },
+        "auto" => {
+            if adapter.is_none() {
+                if let Some(best) = gpu::list_adapters().first() {
+                    if best.device_type == "Cpu" {
+                        return Ok((
+                            Executor::Cpu,
+                            Some(format!(
+                                "voxaug: the only GPU adapter is a software renderer ({}), slower than \
+                                 the CPU executor; running on the CPU (--device gpu uses it anyway)",
+                                best.name
+                            )),
+                        ));
+                    }
+                }
+            }
+            match gpu(adapter) {
+                Ok(e) => Ok((e, None)),
+                Err(e) => Ok((
+                    Executor::Cpu,
+                    Some(format!("voxaug: no usable GPU, running on the CPU ({e})")),
+                )),
+            }
+        }
         other => Err(Error::InvalidInput(format!(
             "unknown device `{other}` (expected auto, cpu or gpu)"
         ))),
