@@ -19,6 +19,7 @@ pub mod grid;
 pub mod io;
 pub mod phantom;
 pub mod transform;
+pub mod view;
 pub mod volume;
 
 pub use error::{Error, Result};

@@ -100,6 +100,49 @@ enum Cmd {
         #[arg(long)]
         adapter: Option<String>,
     },
+    /// PNG view of a volume: three planes (sagittal, coronal, axial mid-slices) or a slice grid.
+    Preview {
+        file: PathBuf,
+        /// Label map drawn over the image.
+        #[arg(long)]
+        label: Option<PathBuf>,
+        #[arg(long)]
+        out: PathBuf,
+        /// planes or grid.
+        #[arg(long, default_value = "planes")]
+        mode: String,
+        /// grid: voxel axis to slice along.
+        #[arg(long, default_value_t = 2)]
+        axis: usize,
+        /// grid: every N-th slice.
+        #[arg(long)]
+        every: Option<usize>,
+        /// grid: N evenly spread slices (default 16).
+        #[arg(long)]
+        count: Option<usize>,
+        /// grid: slices per row (default: about square).
+        #[arg(long)]
+        cols: Option<usize>,
+        /// CENTER,WIDTH or a CT preset (brain, subdural, stroke, lung, mediastinum, abdomen, liver, bone);
+        /// default: 0.5-99.5 percentile.
+        #[arg(long)]
+        window: Option<String>,
+        /// Label overlay opacity.
+        #[arg(long, default_value_t = 0.4)]
+        alpha: f32,
+        /// Radiological convention (patient's right on the left); default neurological.
+        #[arg(long)]
+        radiological: bool,
+    },
+    /// Per label value: voxels, mm^3, ml, centroid (world mm), bounding box, image intensities inside.
+    Stats {
+        /// Image (intensities are reported inside each label).
+        file: PathBuf,
+        #[arg(long)]
+        label: PathBuf,
+        #[arg(long)]
+        json: bool,
+    },
     /// List GPU adapters (name, backend, type, driver, key limits) and the one `auto` picks.
     Devices {
         /// Print JSON instead of text.
@@ -142,6 +185,90 @@ fn main() -> ExitCode {
         } => cmd_apply(&pipeline, &images, &labels, &out, device, adapter),
         Cmd::Info { file, label, json } => cmd_info(&file, label, json),
         Cmd::Devices { json } => cmd_devices(json),
+        Cmd::Preview {
+            file,
+            label,
+            out,
+            mode,
+            axis,
+            every,
+            count,
+            cols,
+            window,
+            alpha,
+            radiological,
+        } => (|| {
+            use voxaug::view;
+            if !(0.0..=1.0).contains(&alpha) {
+                return Err(Error::InvalidInput(format!(
+                    "--alpha must be within 0..1, got {alpha}"
+                )));
+            }
+            let opts = view::ViewOptions {
+                window: window.as_deref().map(view::Window::parse).transpose()?,
+                radiological,
+                alpha,
+                pixel_mm: None,
+            };
+            let img = io::read_volume(&file, Kind::Image)?;
+            let lab = label
+                .as_ref()
+                .map(|l| io::read_volume(l, Kind::Label))
+                .transpose()?;
+            let pic = match mode.as_str() {
+                "planes" => view::planes(&img, lab.as_ref(), &opts)?,
+                "grid" => {
+                    if axis > 2 {
+                        return Err(Error::InvalidInput(format!(
+                            "--axis {axis} is not 0, 1 or 2"
+                        )));
+                    }
+                    let slices = view::pick_slices(img.grid.shape[axis], every, count)?;
+                    let cols = cols.unwrap_or_else(|| (slices.len() as f64).sqrt().ceil() as usize);
+                    view::grid(&img, lab.as_ref(), axis, &slices, cols, &opts)?
+                }
+                other => {
+                    return Err(Error::InvalidInput(format!(
+                        "unknown --mode `{other}` (expected planes or grid)"
+                    )))
+                }
+            };
+            pic.write_png(&out)?;
+            println!(
+                "wrote {} ({} x {} px)",
+                out.display(),
+                pic.width,
+                pic.height
+            );
+            Ok(())
+        })(),
+        Cmd::Stats { file, label, json } => (|| {
+            let img = io::read_volume(&file, Kind::Image)?;
+            let lab = io::read_volume(&label, Kind::Label)?;
+            let st = voxaug::view::stats::label_stats(&lab, &[&img])?;
+            if json {
+                println!("{}", serde_json::to_string_pretty(&st).unwrap());
+                return Ok(());
+            }
+            println!(
+                "{:>6} {:>10} {:>14} {:>10} {:>28} {:>12} {:>12}",
+                "label", "voxels", "mm^3", "ml", "centroid (mm, RAS)", "image mean", "image std"
+            );
+            for l in st {
+                let c = l.centroid_mm;
+                println!(
+                    "{:>6} {:>10} {:>14.2} {:>10.3} {:>28} {:>12.3} {:>12.3}",
+                    l.value,
+                    l.voxels,
+                    l.mm3,
+                    l.ml,
+                    format!("({:.1}, {:.1}, {:.1})", c[0], c[1], c[2]),
+                    l.images[0].mean,
+                    l.images[0].std
+                );
+            }
+            Ok(())
+        })(),
         Cmd::Bench {
             size,
             device,
@@ -474,6 +601,21 @@ fn cmd_demo(
         n,
         4,
     )?;
+    // Before/after pictures: the input and the first sample, three planes with the labels over them.
+    let opts = voxaug::view::ViewOptions::default();
+    let before = voxaug::view::planes(&subject.images[0], Some(&subject.labels[0]), &opts)?;
+    before.write_png(out.join("preview_input.png"))?;
+    if n > 0 {
+        let s0 = out.join("0000");
+        let img = io::read_volume(s0.join(&names[0]), Kind::Image)?;
+        let lab = io::read_volume(s0.join(&names[1]), Kind::Label)?;
+        voxaug::view::planes(&img, Some(&lab), &opts)?.write_png(s0.join("preview.png"))?;
+    }
+    println!(
+        "previews: {} (input), {} (sample 0)",
+        out.join("preview_input.png").display(),
+        out.join("0000/preview.png").display()
+    );
     println!(
         "samples: {}/0000 .. {}/{:04} (image.nii.gz, label.nii.gz, plan.json); pipeline: {}",
         out.display(),

@@ -1,0 +1,135 @@
+//! Pictures and label measurements.
+
+mod common;
+use common::*;
+use voxaug::grid::{mat_apply, Grid};
+use voxaug::view::{self, stats::label_stats, ViewOptions, Window};
+
+fn opts(window: Window, alpha: f32) -> ViewOptions {
+    ViewOptions {
+        window: Some(window),
+        radiological: false,
+        alpha,
+        pixel_mm: Some(1.0),
+    }
+}
+
+#[test]
+fn planes_follow_physical_proportions() {
+    // 30 x 20 x 10 voxels of 1 x 1 x 3 mm: 30 x 20 x 30 mm.
+    let g = Grid::with_spacing([30, 20, 10], [1.0, 1.0, 3.0]).unwrap();
+    let img = image_from(&g, |i, _, _| i as f32);
+    let pic = view::planes(&img, None, &opts(Window { lo: 0.0, hi: 29.0 }, 0.4)).unwrap();
+    // sagittal 20 x 30, coronal 30 x 30, axial 30 x 20, 16 px apart.
+    assert_eq!((pic.width, pic.height), (20 + 30 + 30 + 32, 30));
+    // Coronal: patient's right (i grows towards R in this RAS grid) is on the right (neurological).
+    // (Row 28: below the orientation letters drawn at mid-height.)
+    let left = pic.get(36 + 3, 28)[0];
+    let right = pic.get(36 + 26, 28)[0];
+    assert!(
+        left < right,
+        "neurological: R on the right ({left} vs {right})"
+    );
+    let mut o = opts(Window { lo: 0.0, hi: 29.0 }, 0.4);
+    o.radiological = true;
+    let rad = view::planes(&img, None, &o).unwrap();
+    assert!(
+        rad.get(36 + 3, 28)[0] > rad.get(36 + 26, 28)[0],
+        "radiological: R on the left"
+    );
+}
+
+#[test]
+fn label_overlay_pixel_has_the_label_colour() {
+    let g = Grid::with_spacing([40, 40, 40], [1.0; 3]).unwrap();
+    let img = image_from(&g, |_, _, _| 0.0);
+    let lab = label_from(&g, |i, _, _| if i < 20 { 2.0 } else { 0.0 });
+    let pic = view::planes(&img, Some(&lab), &opts(Window { lo: 0.0, hi: 1.0 }, 1.0)).unwrap();
+    // Axial tile starts at 40 + 16 + 40 + 16 = 112; its left half is i < 20 (neurological: L on the
+    // left). Row 35 is below the letters.
+    assert_eq!(pic.get(112 + 15, 35), view::label_colour(2));
+    assert_eq!(pic.get(112 + 30, 35), [0, 0, 0]);
+    assert_ne!(view::label_colour(1), view::label_colour(2));
+}
+
+#[test]
+fn grid_picks_the_right_slices() {
+    // Value = k index; window 0..9 maps slice k to gray round(k / 9 * 255).
+    let g = Grid::with_spacing([8, 6, 10], [1.0; 3]).unwrap();
+    let img = image_from(&g, |_, _, k| k as f32);
+    let pic = view::grid(
+        &img,
+        None,
+        2,
+        &[0, 5, 9],
+        3,
+        &opts(Window { lo: 0.0, hi: 9.0 }, 0.4),
+    )
+    .unwrap();
+    assert_eq!((pic.width, pic.height), (3 * 8 + 2 * 2, 6));
+    for (t, k) in [0usize, 5, 9].iter().enumerate() {
+        let want = (*k as f64 / 9.0 * 255.0).round() as u8;
+        assert_eq!(pic.get(t * 10 + 3, 3), [want; 3], "slice {k}");
+    }
+    assert_eq!(view::pick_slices(10, Some(4), None).unwrap(), vec![0, 4, 8]);
+    assert_eq!(view::pick_slices(10, None, Some(2)).unwrap(), vec![2, 7]);
+    assert!(view::grid(&img, None, 2, &[10], 1, &ViewOptions::default())
+        .unwrap_err()
+        .to_string()
+        .contains("slice 10"));
+}
+
+#[test]
+fn windows_parse_presets_and_reject_nonsense() {
+    assert_eq!(
+        Window::parse("40,80").unwrap(),
+        Window { lo: 0.0, hi: 80.0 }
+    );
+    assert_eq!(
+        Window::parse("lung").unwrap(),
+        Window::center_width(-600.0, 1500.0)
+    );
+    assert!(Window::parse("40")
+        .unwrap_err()
+        .to_string()
+        .contains("CENTER,WIDTH"));
+    assert!(Window::parse("bones")
+        .unwrap_err()
+        .to_string()
+        .contains("preset"));
+}
+
+#[test]
+fn label_volumes_and_centroids() {
+    let g = Grid::new([40, 36, 20], oblique_affine()).unwrap();
+    let c = [19.5, 17.5, 9.5];
+    let lab = label_from(&g, |i, j, k| {
+        let d: f64 = [i, j, k]
+            .iter()
+            .zip(c)
+            .map(|(&x, c)| (x as f64 - c).powi(2))
+            .sum();
+        if d <= 36.0 {
+            3.0
+        } else {
+            0.0
+        }
+    });
+    let img = image_from(&g, |i, _, _| i as f32);
+    let st = label_stats(&lab, &[&img]).unwrap();
+    let s3 = st.iter().find(|s| s.value == 3).unwrap();
+    assert!((s3.mm3 - s3.voxels as f64 * g.voxel_volume()).abs() < 1e-9);
+    assert!((s3.ml - s3.mm3 / 1000.0).abs() < 1e-12);
+    let want = mat_apply(&g.affine, c);
+    for a in 0..3 {
+        assert!(
+            (s3.centroid_mm[a] - want[a]).abs() < 1e-9,
+            "{:?} vs {want:?}",
+            s3.centroid_mm
+        );
+    }
+    assert_eq!(s3.bbox_voxels, [[14, 25], [12, 23], [4, 15]]);
+    assert!((s3.images[0].mean - 19.5).abs() < 1e-9);
+    let total: usize = st.iter().map(|s| s.voxels).sum();
+    assert_eq!(total, g.len());
+}
