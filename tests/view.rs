@@ -133,3 +133,69 @@ fn label_volumes_and_centroids() {
     let total: usize = st.iter().map(|s| s.voxels).sum();
     assert_eq!(total, g.len());
 }
+
+#[test]
+fn histogram_counts_every_selected_voxel() {
+    use voxaug::view::histogram::{histogram, plot};
+    let g = Grid::with_spacing([10, 10, 10], [1.0; 3]).unwrap();
+    let img = image_from(&g, |i, _, _| if i < 4 { 0.0 } else { i as f32 });
+    let all = histogram(&img, 6, false).unwrap();
+    assert_eq!(all.total, 1000);
+    assert_eq!(all.counts.iter().sum::<u64>(), 1000);
+    assert_eq!((all.lo, all.hi), (0.0, 9.0));
+    assert_eq!(all.counts[0], 400, "zeros land in the first bin");
+    let nz = histogram(&img, 6, true).unwrap();
+    assert_eq!(nz.total, 600);
+    assert_eq!((nz.lo, nz.hi), (4.0, 9.0));
+    assert_eq!(nz.counts, vec![100; 6]);
+    let pic = plot(&[&all, &nz], 120, 50);
+    assert_eq!((pic.width, pic.height), (120, 50));
+    let empty = image_from(&g, |_, _, _| 0.0);
+    assert!(histogram(&empty, 4, true)
+        .unwrap_err()
+        .to_string()
+        .contains("mask is empty"));
+}
+
+#[test]
+fn batch_preview_of_an_augment_folder() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    let s = voxaug::phantom::head([24, 24, 12], [2.0, 2.0, 4.0]);
+    for i in 0..3 {
+        let sd = d.join(format!("{i:04}"));
+        std::fs::create_dir_all(&sd).unwrap();
+        voxaug::io::write_volume(sd.join("t1.nii.gz"), &s.images[0]).unwrap();
+        voxaug::io::write_volume(sd.join("seg.nii.gz"), &s.labels[0]).unwrap();
+    }
+    let (samples, image, label) = view::batch_layout(d).unwrap();
+    assert_eq!(
+        (samples.len(), image.as_str(), label.as_deref()),
+        (3, "t1.nii.gz", Some("seg.nii.gz"))
+    );
+    let out = d.join("batch.png");
+    let o = std::process::Command::new(env!("CARGO_BIN_EXE_voxaug"))
+        .args([
+            "preview",
+            d.to_str().unwrap(),
+            "--mode",
+            "batch",
+            "--out",
+            out.to_str().unwrap(),
+        ])
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let single = view::planes(&s.images[0], Some(&s.labels[0]), &ViewOptions::default()).unwrap();
+    let text = String::from_utf8_lossy(&o.stdout);
+    assert!(
+        text.contains(&format!(
+            "3 samples, {} x {} px",
+            single.width,
+            3 * single.height + 16
+        )),
+        "{text}"
+    );
+    let err = view::batch_layout(&d.join("0000")).unwrap_err().to_string();
+    assert!(err.contains("no sample folders"), "{err}");
+}

@@ -100,7 +100,8 @@ enum Cmd {
         #[arg(long)]
         adapter: Option<String>,
     },
-    /// PNG view of a volume: three planes (sagittal, coronal, axial mid-slices) or a slice grid.
+    /// PNG view of a volume: three planes (sagittal, coronal, axial mid-slices), a slice grid, or (batch,
+    /// FILE = an `augment` output folder) one row of planes per sample.
     Preview {
         file: PathBuf,
         /// Label map drawn over the image.
@@ -108,7 +109,7 @@ enum Cmd {
         label: Option<PathBuf>,
         #[arg(long)]
         out: PathBuf,
-        /// planes or grid.
+        /// planes, grid or batch.
         #[arg(long, default_value = "planes")]
         mode: String,
         /// grid: voxel axis to slice along.
@@ -117,7 +118,7 @@ enum Cmd {
         /// grid: every N-th slice.
         #[arg(long)]
         every: Option<usize>,
-        /// grid: N evenly spread slices (default 16).
+        /// grid: N evenly spread slices (default 16); batch: first N samples (default 16).
         #[arg(long)]
         count: Option<usize>,
         /// grid: slices per row (default: about square).
@@ -133,6 +134,23 @@ enum Cmd {
         /// Radiological convention (patient's right on the left); default neurological.
         #[arg(long)]
         radiological: bool,
+    },
+    /// Intensity histogram PNG (and numbers); a second file is drawn over the first (before/after).
+    Histogram {
+        file: PathBuf,
+        /// A second volume overlaid (e.g. after normalisation).
+        #[arg(long)]
+        overlay: Option<PathBuf>,
+        /// nonzero: count only nonzero voxels; all (default).
+        #[arg(long, default_value = "all")]
+        mask: String,
+        #[arg(long, default_value_t = 128)]
+        bins: usize,
+        #[arg(long)]
+        out: Option<PathBuf>,
+        /// Print the bins as JSON.
+        #[arg(long)]
+        json: bool,
     },
     /// Per label value: voxels, mm^3, ml, centroid (world mm), bounding box, image intensities inside.
     Stats {
@@ -210,6 +228,29 @@ fn main() -> ExitCode {
                 alpha,
                 pixel_mm: None,
             };
+            if mode == "batch" {
+                let (samples, image_name, label_name) = view::batch_layout(&file)?;
+                let take = count.unwrap_or(16);
+                let mut rows = Vec::new();
+                for dir in samples.iter().take(take) {
+                    let img = io::read_volume(dir.join(&image_name), Kind::Image)?;
+                    let lab = label_name
+                        .as_ref()
+                        .map(|l| io::read_volume(dir.join(l), Kind::Label))
+                        .transpose()?;
+                    rows.push(view::planes(&img, lab.as_ref(), &opts)?);
+                }
+                let pic = view::stack(&rows, 8);
+                pic.write_png(&out)?;
+                println!(
+                    "wrote {} ({} samples, {} x {} px)",
+                    out.display(),
+                    rows.len(),
+                    pic.width,
+                    pic.height
+                );
+                return Ok(());
+            }
             let img = io::read_volume(&file, Kind::Image)?;
             let lab = label
                 .as_ref()
@@ -229,7 +270,7 @@ fn main() -> ExitCode {
                 }
                 other => {
                     return Err(Error::InvalidInput(format!(
-                        "unknown --mode `{other}` (expected planes or grid)"
+                        "unknown --mode `{other}` (expected planes, grid or batch)"
                     )))
                 }
             };
@@ -240,6 +281,49 @@ fn main() -> ExitCode {
                 pic.width,
                 pic.height
             );
+            Ok(())
+        })(),
+        Cmd::Histogram {
+            file,
+            overlay,
+            mask,
+            bins,
+            out,
+            json,
+        } => (|| {
+            use voxaug::view::histogram as h;
+            let nonzero = match mask.as_str() {
+                "nonzero" => true,
+                "all" => false,
+                other => {
+                    return Err(Error::InvalidInput(format!(
+                        "unknown --mask `{other}` (expected nonzero or all)"
+                    )))
+                }
+            };
+            if out.is_none() && !json {
+                return Err(Error::InvalidInput("give --out PNG and/or --json".into()));
+            }
+            let mut hists = vec![h::histogram(
+                &io::read_volume(&file, Kind::Image)?,
+                bins,
+                nonzero,
+            )?];
+            if let Some(o) = &overlay {
+                hists.push(h::histogram(
+                    &io::read_volume(o, Kind::Image)?,
+                    bins,
+                    nonzero,
+                )?);
+            }
+            if let Some(o) = &out {
+                let refs: Vec<&h::Histogram> = hists.iter().collect();
+                h::plot(&refs, 512, 200).write_png(o)?;
+                println!("wrote {}", o.display());
+            }
+            if json {
+                println!("{}", serde_json::to_string_pretty(&hists).unwrap());
+            }
             Ok(())
         })(),
         Cmd::Stats { file, label, json } => (|| {

@@ -2,6 +2,7 @@
 //! with window/level, label overlays and orientation letters; plus per-label statistics.
 
 mod font;
+pub mod histogram;
 pub mod stats;
 
 use crate::error::{Error, Result};
@@ -427,4 +428,63 @@ pub fn pick_slices(n: usize, every: Option<usize>, count: Option<usize>) -> Resu
         (None, None) => pick_slices(n, None, Some(16.min(n))),
         (Some(_), Some(_)) => Err(Error::invalid("give --every or --count, not both")),
     }
+}
+
+/// Stacks pictures vertically (rows of a batch view), centred, `gap` pixels apart.
+pub fn stack(rows: &[Rgb], gap: usize) -> Rgb {
+    let width = rows.iter().map(|r| r.width).max().unwrap_or(1);
+    let height = rows.iter().map(|r| r.height).sum::<usize>() + gap * rows.len().saturating_sub(1);
+    let mut out = Rgb::new(width, height.max(1), [0, 0, 0]);
+    let mut y = 0;
+    for r in rows {
+        out.blit(r, (width - r.width) / 2, y);
+        y += r.height + gap;
+    }
+    out
+}
+
+/// In an `augment` output folder: the sample folders (`0000`, `0001`, ...) in order, and in the first one
+/// the image and label file names (label: a name containing "label", "seg" or "mask").
+pub fn batch_layout(dir: &Path) -> Result<(Vec<std::path::PathBuf>, String, Option<String>)> {
+    let mut samples: Vec<std::path::PathBuf> = std::fs::read_dir(dir)
+        .map_err(|e| Error::io(dir, e))?
+        .filter_map(|e| e.ok().map(|e| e.path()))
+        .filter(|p| {
+            p.is_dir()
+                && p.file_name()
+                    .and_then(|n| n.to_str())
+                    .is_some_and(|n| n.len() == 4 && n.chars().all(|c| c.is_ascii_digit()))
+        })
+        .collect();
+    samples.sort();
+    let first = samples.first().ok_or_else(|| {
+        Error::invalid(format!(
+            "{}: no sample folders (0000, 0001, ...) from `voxaug augment`",
+            dir.display()
+        ))
+    })?;
+    let mut names: Vec<String> = std::fs::read_dir(first)
+        .map_err(|e| Error::io(first, e))?
+        .filter_map(|e| e.ok()?.file_name().into_string().ok())
+        .filter(|n| n.ends_with(".nii") || n.ends_with(".nii.gz"))
+        .collect();
+    names.sort();
+    let is_label = |n: &str| {
+        ["label", "seg", "mask"]
+            .iter()
+            .any(|k| n.to_lowercase().contains(k))
+    };
+    let image = names
+        .iter()
+        .find(|n| !is_label(n))
+        .cloned()
+        .ok_or_else(|| {
+            Error::invalid(format!(
+                "{}: no image file in {}",
+                dir.display(),
+                first.display()
+            ))
+        })?;
+    let label = names.iter().find(|n| is_label(n)).cloned();
+    Ok((samples, image, label))
 }
