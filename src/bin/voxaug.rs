@@ -152,6 +152,28 @@ enum Cmd {
         #[arg(long)]
         json: bool,
     },
+    /// Surface mesh of a label (world mm) as STL, OBJ or PLY, optionally rendered to PNG.
+    Mesh {
+        label: PathBuf,
+        /// Output mesh (.stl, .obj or .ply).
+        #[arg(long)]
+        out: PathBuf,
+        /// Label value to mesh (default: every nonzero label).
+        #[arg(long)]
+        label_value: Option<i64>,
+        /// Smoother surface (mask blurred by 2 voxels instead of 1).
+        #[arg(long)]
+        smooth: bool,
+        /// Raw voxel boundary (no blur; staircase surface).
+        #[arg(long, conflicts_with = "smooth")]
+        raw: bool,
+        /// Shaded rendering to this PNG.
+        #[arg(long)]
+        render: Option<PathBuf>,
+        /// View of the rendering: anterior, posterior, left, right, superior, inferior.
+        #[arg(long, default_value = "anterior")]
+        view: String,
+    },
     /// Per label value: voxels, mm^3, ml, centroid (world mm), bounding box, image intensities inside.
     Stats {
         /// Image (intensities are reported inside each label).
@@ -323,6 +345,42 @@ fn main() -> ExitCode {
             }
             if json {
                 println!("{}", serde_json::to_string_pretty(&hists).unwrap());
+            }
+            Ok(())
+        })(),
+        Cmd::Mesh {
+            label,
+            out,
+            label_value,
+            smooth,
+            raw,
+            render,
+            view,
+        } => (|| {
+            use voxaug::view::mesh;
+            let dir = mesh::view_direction(&view)?;
+            let lab = io::read_volume(&label, Kind::Label)?;
+            let sigma = if raw {
+                0.0
+            } else if smooth {
+                2.0 * mesh::DEFAULT_SMOOTH_VOXELS
+            } else {
+                mesh::DEFAULT_SMOOTH_VOXELS
+            };
+            let m = mesh::surface(&lab, label_value, sigma)?;
+            m.write(&out)?;
+            println!(
+                "wrote {}: {} vertices, {} triangles, area {:.1} mm^2, volume {:.1} mm^3, {}",
+                out.display(),
+                m.vertices.len(),
+                m.triangles.len(),
+                m.area(),
+                m.volume(),
+                if m.is_closed() { "closed" } else { "open" }
+            );
+            if let Some(r) = render {
+                m.render(dir, 512).write_png(&r)?;
+                println!("wrote {}", r.display());
             }
             Ok(())
         })(),

@@ -3,6 +3,7 @@
 
 mod font;
 pub mod histogram;
+pub mod mesh;
 pub mod stats;
 
 use crate::error::{Error, Result};
