@@ -46,7 +46,7 @@ fn truncated_and_non_nifti_files() {
     let e = err_of(io::read_volume(dir.path().join("absent.nii"), Kind::Image));
     assert!(e.contains("absent.nii"), "{e}");
     let e = err_of(io::read_volume(data("example_nifti2.nii.gz"), Kind::Image));
-    assert!(e.contains("NIfTI-2"), "{e}");
+    assert!(e.contains("4D volume with 2 frames"), "{e}");
     let e = err_of(io::read_volume(data("example4d.nii.gz"), Kind::Image));
     assert!(e.contains("frames"), "{e}");
 }

@@ -189,6 +189,17 @@ enum Cmd {
         #[arg(long)]
         json: bool,
     },
+    /// Convert between formats (NIfTI-1/-2, Analyze, NRRD in; NIfTI-1, NRRD out), by extension or --format.
+    Convert {
+        input: PathBuf,
+        output: PathBuf,
+        /// nifti or nrrd (default: from the output extension).
+        #[arg(long)]
+        format: Option<String>,
+        /// Frame of a 4D input to extract.
+        #[arg(long)]
+        frame: Option<usize>,
+    },
     /// Print shape, type, geometry and statistics of a volume.
     Info {
         file: PathBuf,
@@ -225,6 +236,39 @@ fn main() -> ExitCode {
         } => cmd_apply(&pipeline, &images, &labels, &out, device, adapter),
         Cmd::Info { file, label, json } => cmd_info(&file, label, json),
         Cmd::Devices { json } => cmd_devices(json),
+        Cmd::Convert {
+            input,
+            output,
+            format,
+            frame,
+        } => (|| {
+            io::output_format(&output, format.as_deref())?;
+            let same = std::fs::canonicalize(&input).ok() == std::fs::canonicalize(&output).ok();
+            if same {
+                return Err(Error::InvalidInput(format!(
+                    "output {} would overwrite the input",
+                    output.display()
+                )));
+            }
+            let v = match frame {
+                None => io::read_volume(&input, Kind::Image)?,
+                Some(f) => match io::detect(&input)? {
+                    io::Format::Nifti => io::nifti::read_frame(&input, Kind::Image, Some(f))?,
+                    io::Format::Nrrd => {
+                        return Err(Error::Unsupported("--frame with NRRD input".into()));
+                    }
+                },
+            };
+            io::write_volume_as(&output, &v, format.as_deref())?;
+            println!(
+                "wrote {} ({:?}, {}, orientation {})",
+                output.display(),
+                v.grid.shape,
+                voxaug::io::nifti::output_dtype(&v).name(),
+                v.grid.orientation()
+            );
+            Ok(())
+        })(),
         Cmd::Preview {
             file,
             label,
@@ -477,6 +521,7 @@ fn output_paths(inputs: &[&PathBuf], out: &Path) -> Result<Vec<PathBuf>> {
             .file_name()
             .ok_or_else(|| Error::InvalidInput(format!("{}: not a file", p.display())))?;
         let o = out.join(name);
+        io::output_format(&o, None)?;
         let oc = canon(&o);
         if input_set.contains(&oc) {
             return Err(Error::InvalidInput(format!(

@@ -2,33 +2,117 @@
 //! and extension.
 
 pub mod nifti;
+pub mod nrrd;
 
 use crate::error::{Error, Result};
 use crate::volume::{Kind, Volume};
 use std::io::Write;
 use std::path::{Path, PathBuf};
 
-/// Reads a volume from any supported file (NIfTI-1 `.nii`, `.nii.gz`, `.hdr`/`.img` pairs).
+/// File formats voxaug reads (and, for NIfTI-1 and NRRD, writes).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Format {
+    /// NIfTI-1, NIfTI-2 and Analyze 7.5 (one reader).
+    Nifti,
+    Nrrd,
+}
+
+/// Detects the format by content (magic bytes), not by extension; names formats it recognises but
+/// cannot read.
+pub fn detect(path: &Path) -> Result<Format> {
+    if path.is_dir() {
+        return Err(Error::Unsupported(format!(
+            "{}: a folder (DICOM series are not supported yet)",
+            path.display()
+        )));
+    }
+    let mut head = [0u8; 132];
+    let n = {
+        use std::io::Read;
+        let mut f = std::fs::File::open(path).map_err(|e| Error::io(path, e))?;
+        let mut total = 0;
+        while total < head.len() {
+            match f.read(&mut head[total..]) {
+                Ok(0) => break,
+                Ok(k) => total += k,
+                Err(e) => return Err(Error::io(path, e)),
+            }
+        }
+        total
+    };
+    let h = &head[..n];
+    if h.starts_with(b"NRRD000") {
+        return Ok(Format::Nrrd);
+    }
+    if n >= 132 && &h[128..132] == b"DICM" {
+        return Err(Error::Unsupported(format!(
+            "{}: DICOM files are not supported yet",
+            path.display()
+        )));
+    }
+    if h.starts_with(b"\x89HDF\r\n\x1a\n") || h.starts_with(b"CDF\x01") || h.starts_with(b"CDF\x02")
+    {
+        return Err(Error::Unsupported(format!(
+            "{}: MINC (HDF5 / NetCDF) files are not supported",
+            path.display()
+        )));
+    }
+    Ok(Format::Nifti)
+}
+
+/// Reads a volume from any supported file, detected by content: NIfTI-1 (`.nii`, `.nii.gz`, `.hdr`/
+/// `.img` pairs), NIfTI-2, Analyze 7.5, NRRD (`.nrrd`, `.nhdr`).
 pub fn read_volume(path: impl AsRef<Path>, kind: Kind) -> Result<Volume> {
-    nifti::read(path.as_ref(), kind)
+    let path = path.as_ref();
+    match detect(path)? {
+        Format::Nifti => nifti::read(path, kind),
+        Format::Nrrd => nrrd::read(path, kind),
+    }
+}
+
+/// The output format of a path, from its extension (or `format` when given: `nifti`, `nrrd`).
+pub fn output_format(path: &Path, format: Option<&str>) -> Result<(Format, bool)> {
+    let name = path
+        .file_name()
+        .and_then(|n| n.to_str())
+        .unwrap_or("")
+        .to_ascii_lowercase();
+    match format {
+        Some("nifti") => return Ok((Format::Nifti, name.ends_with(".gz"))),
+        Some("nrrd") => return Ok((Format::Nrrd, true)),
+        Some(other) => {
+            return Err(Error::Unsupported(format!(
+                "output format `{other}` (writable: nifti, nrrd)"
+            )))
+        }
+        None => {}
+    }
+    if name.ends_with(".nii") {
+        Ok((Format::Nifti, false))
+    } else if name.ends_with(".nii.gz") {
+        Ok((Format::Nifti, true))
+    } else if name.ends_with(".nrrd") {
+        Ok((Format::Nrrd, true))
+    } else {
+        Err(Error::Unsupported(format!(
+            "{}: can only write NIfTI (.nii, .nii.gz) or NRRD (.nrrd)",
+            path.display()
+        )))
+    }
 }
 
 /// Writes a volume; the format follows the extension (`.nii` or `.nii.gz`). The write is atomic: data go
 /// to a temporary file in the same folder which is renamed over `path` only once complete.
 pub fn write_volume(path: impl AsRef<Path>, volume: &Volume) -> Result<()> {
-    let path = path.as_ref();
-    let name = path
-        .file_name()
-        .and_then(|n| n.to_str())
-        .ok_or_else(|| Error::invalid(format!("{}: not a file name", path.display())))?;
-    let lower = name.to_ascii_lowercase();
-    if !(lower.ends_with(".nii") || lower.ends_with(".nii.gz")) {
-        return Err(Error::Unsupported(format!(
-            "{}: can only write NIfTI (.nii or .nii.gz)",
-            path.display()
-        )));
-    }
-    let bytes = nifti::encode(volume, lower.ends_with(".gz"))?;
+    write_volume_as(path.as_ref(), volume, None)
+}
+
+/// Writes a volume in `format` (`nifti`, `nrrd`) or, when `None`, the format of the extension.
+pub fn write_volume_as(path: &Path, volume: &Volume, format: Option<&str>) -> Result<()> {
+    let bytes = match output_format(path, format)? {
+        (Format::Nifti, gz) => nifti::encode(volume, gz)?,
+        (Format::Nrrd, _) => nrrd::encode(volume)?,
+    };
     write_atomic(path, &bytes)
 }
 

@@ -56,8 +56,200 @@ fn dtype_code(d: DType) -> (i16, i16) {
     }
 }
 
-/// Reads a NIfTI-1 volume as an image or a label map.
+/// What the three header flavours (NIfTI-1, NIfTI-2, Analyze 7.5) have in common.
+struct Header {
+    /// Up to 7 dimension sizes (missing ones are 1).
+    dims: [usize; 7],
+    ndim: usize,
+    datatype: i16,
+    vox_offset: usize,
+    slope: f64,
+    inter: f64,
+    affine: std::result::Result<Mat4, String>,
+    big: bool,
+    /// Data live in a separate `.img` file.
+    pair: bool,
+}
+
+fn nifti1_header(path: &Path, bytes: &[u8]) -> Result<Header> {
+    let h = nifti::NiftiHeader::from_reader(Cursor::new(bytes))
+        .map_err(|e| Error::format(path, format!("invalid NIfTI-1 header: {e}")))?;
+    let ndim = h.dim[0] as usize;
+    let mut dims = [1usize; 7];
+    for d in 0..ndim.min(7) {
+        dims[d] = h.dim[d + 1] as usize;
+    }
+    Ok(Header {
+        dims,
+        ndim,
+        datatype: h.datatype,
+        vox_offset: h.vox_offset as usize,
+        slope: h.scl_slope as f64,
+        inter: h.scl_inter as f64,
+        affine: header_affine(&h),
+        big: matches!(h.endianness, nifti::Endianness::Big),
+        pair: &bytes[344..348] == b"ni1\0",
+    })
+}
+
+fn nifti2_header(path: &Path, b: &[u8], big: bool) -> Result<Header> {
+    if b.len() < 540 {
+        return Err(Error::format(
+            path,
+            "truncated NIfTI-2 header (540 bytes expected)",
+        ));
+    }
+    use byteorder::BigEndian as B;
+    use byteorder::LittleEndian as L;
+    let i16_ = |o: usize| {
+        if big {
+            B::read_i16(&b[o..])
+        } else {
+            L::read_i16(&b[o..])
+        }
+    };
+    let i32_ = |o: usize| {
+        if big {
+            B::read_i32(&b[o..])
+        } else {
+            L::read_i32(&b[o..])
+        }
+    };
+    let i64_ = |o: usize| {
+        if big {
+            B::read_i64(&b[o..])
+        } else {
+            L::read_i64(&b[o..])
+        }
+    };
+    let f64_ = |o: usize| {
+        if big {
+            B::read_f64(&b[o..])
+        } else {
+            L::read_f64(&b[o..])
+        }
+    };
+    if &b[4..7] != b"n+2" && &b[4..7] != b"ni2" {
+        return Err(Error::format(
+            path,
+            "540-byte header without the NIfTI-2 magic",
+        ));
+    }
+    let ndim = i64_(16).clamp(0, 7) as usize;
+    let mut dims = [1usize; 7];
+    for d in 0..ndim {
+        dims[d] = i64_(24 + 8 * d).max(0) as usize;
+    }
+    let pix = [f64_(112), f64_(120), f64_(128)];
+    let (qcode, scode) = (i32_(344), i32_(348));
+    let affine = if scode > 0 {
+        let row = |o: usize| [f64_(o), f64_(o + 8), f64_(o + 16), f64_(o + 24)];
+        Ok([row(400), row(432), row(464), [0.0, 0.0, 0.0, 1.0]])
+    } else {
+        // Reuse the NIfTI-1 qform / fallback logic through an equivalent NIfTI-1 header.
+        let mut h = nifti::NiftiHeader::default();
+        h.dim[0] = ndim as u16;
+        for d in 0..3 {
+            h.dim[d + 1] = dims[d].min(u16::MAX as usize) as u16;
+        }
+        h.pixdim = [
+            f64_(104) as f32,
+            pix[0] as f32,
+            pix[1] as f32,
+            pix[2] as f32,
+            1.0,
+            1.0,
+            1.0,
+            1.0,
+        ];
+        h.qform_code = qcode as i16;
+        h.sform_code = 0;
+        h.quatern_b = f64_(352) as f32;
+        h.quatern_c = f64_(360) as f32;
+        h.quatern_d = f64_(368) as f32;
+        h.quatern_x = f64_(376) as f32;
+        h.quatern_y = f64_(384) as f32;
+        h.quatern_z = f64_(392) as f32;
+        header_affine(&h)
+    };
+    Ok(Header {
+        dims,
+        ndim,
+        datatype: i16_(12),
+        vox_offset: i64_(168).max(0) as usize,
+        slope: f64_(176),
+        inter: f64_(184),
+        affine,
+        big,
+        pair: &b[4..7] == b"ni2",
+    })
+}
+
+/// Analyze 7.5 (.hdr/.img, no orientation): nibabel's convention, LAS centred on the volume (or on the
+/// SPM origin when the header has one), with SPM's scale factor (`funused1`) when set.
+fn analyze_header(b: &[u8], big: bool) -> Header {
+    use byteorder::BigEndian as B;
+    use byteorder::LittleEndian as L;
+    let i16_ = |o: usize| {
+        if big {
+            B::read_i16(&b[o..])
+        } else {
+            L::read_i16(&b[o..])
+        }
+    };
+    let f32_ = |o: usize| {
+        if big {
+            B::read_f32(&b[o..])
+        } else {
+            L::read_f32(&b[o..])
+        }
+    };
+    let ndim = i16_(40).clamp(0, 7) as usize;
+    let mut dims = [1usize; 7];
+    for d in 0..ndim {
+        dims[d] = i16_(42 + 2 * d).max(0) as usize;
+    }
+    let pix = [f32_(80) as f64, f32_(84) as f64, f32_(88) as f64].map(f64::abs);
+    let origin = [i16_(253), i16_(255), i16_(257)];
+    let affine = if pix.iter().any(|p| !p.is_finite() || *p == 0.0) {
+        Err(format!(
+            "voxel spacing (pixdim) {pix:?} has a zero or NaN entry"
+        ))
+    } else {
+        let c: [f64; 3] = if origin.iter().any(|&o| o != 0) {
+            origin.map(|o| o as f64 - 1.0)
+        } else {
+            [0, 1, 2].map(|a| (dims[a] as f64 - 1.0) / 2.0)
+        };
+        Ok([
+            [-pix[0], 0.0, 0.0, c[0] * pix[0]],
+            [0.0, pix[1], 0.0, -c[1] * pix[1]],
+            [0.0, 0.0, pix[2], -c[2] * pix[2]],
+            [0.0, 0.0, 0.0, 1.0],
+        ])
+    };
+    let scale = f32_(112) as f64;
+    Header {
+        dims,
+        ndim,
+        datatype: i16_(70),
+        vox_offset: f32_(108).max(0.0) as usize,
+        slope: if scale != 0.0 { scale } else { 1.0 },
+        inter: 0.0,
+        affine,
+        big,
+        pair: true,
+    }
+}
+
+/// Reads a NIfTI-1, NIfTI-2 or Analyze 7.5 volume as an image or a label map; 4D files are refused
+/// (see [`read_frame`]).
 pub fn read(path: &Path, kind: Kind) -> Result<Volume> {
+    read_frame(path, kind, None)
+}
+
+/// Reads frame `frame` of a 4D file (`None`: the file must be 3D).
+pub fn read_frame(path: &Path, kind: Kind, frame: Option<usize>) -> Result<Volume> {
     let bytes = read_bytes(path)?;
     if bytes.len() < HEADER_SIZE {
         return Err(Error::format(
@@ -70,67 +262,71 @@ pub fn read(path: &Path, kind: Kind) -> Result<Volume> {
     }
     let sizeof_le = LittleEndian::read_i32(&bytes[0..4]);
     let sizeof_be = byteorder::BigEndian::read_i32(&bytes[0..4]);
-    if sizeof_le == 540 || sizeof_be == 540 {
-        return Err(Error::Unsupported(format!(
-            "{}: NIfTI-2 files are not supported yet (only NIfTI-1)",
-            path.display()
-        )));
-    }
     let magic = &bytes[344..348];
-    let pair = magic == b"ni1\0";
-    if (sizeof_le != 348 && sizeof_be != 348) || !(magic == b"n+1\0" || pair) {
+    let h = if sizeof_le == 540 || sizeof_be == 540 {
+        nifti2_header(path, &bytes, sizeof_le != 540)?
+    } else if sizeof_le == 348 || sizeof_be == 348 {
+        if magic == b"n+1\0" || magic == b"ni1\0" {
+            nifti1_header(path, &bytes)?
+        } else {
+            analyze_header(&bytes, sizeof_le != 348)
+        }
+    } else {
         return Err(Error::format(
             path,
-            "not a NIfTI-1 file (no 348-byte header with magic 'n+1' or 'ni1')",
+            "not a NIfTI-1 file (no 348-byte header with magic 'n+1' or 'ni1', nor NIfTI-2 or Analyze)",
         ));
+    };
+    if !(1..=7).contains(&h.ndim) {
+        return Err(Error::format(path, format!("invalid dim[0] = {}", h.ndim)));
     }
-    let header = nifti::NiftiHeader::from_reader(Cursor::new(&bytes[..]))
-        .map_err(|e| Error::format(path, format!("invalid NIfTI-1 header: {e}")))?;
-
-    let ndim = header.dim[0] as usize;
-    if !(1..=7).contains(&ndim) {
-        return Err(Error::format(path, format!("invalid dim[0] = {ndim}")));
-    }
-    let dims: Vec<usize> = (1..=7)
-        .map(|d| if d <= ndim { header.dim[d] as usize } else { 1 })
-        .collect();
-    if dims.iter().take(ndim).any(|&d| d == 0) {
+    if h.dims.iter().take(h.ndim).any(|&d| d == 0) {
         return Err(Error::format(
             path,
             format!(
-                "header has an empty dimension: dim = {:?}",
-                &header.dim[..=ndim]
+                "header has an empty dimension: dims = {:?}",
+                &h.dims[..h.ndim]
             ),
         ));
     }
-    let frames: usize = dims[3..].iter().product();
-    if frames > 1 {
-        return Err(Error::Unsupported(format!(
-            "{}: {}D volume with {frames} frames; voxaug works on single 3D volumes (dim = {:?})",
-            path.display(),
-            ndim,
-            &header.dim[1..=ndim]
-        )));
-    }
-    let shape = [dims[0], dims[1], dims[2]];
-    let (dtype, bpp) = dtype_of(header.datatype).ok_or_else(|| {
+    let frames: usize = h.dims[3..].iter().product();
+    let frame = match frame {
+        None if frames > 1 => {
+            return Err(Error::Unsupported(format!(
+                "{}: {}D volume with {frames} frames; voxaug works on single 3D volumes (dims = {:?}; `voxaug convert --frame N` extracts one)",
+                path.display(),
+                h.ndim,
+                &h.dims[..h.ndim]
+            )))
+        }
+        None => 0,
+        Some(f) if f >= frames => {
+            return Err(Error::invalid(format!(
+                "{}: frame {f} does not exist ({frames} frames)",
+                path.display()
+            )))
+        }
+        Some(f) => f,
+    };
+    let shape = [h.dims[0], h.dims[1], h.dims[2]];
+    let (dtype, bpp) = dtype_of(h.datatype).ok_or_else(|| {
         Error::Unsupported(format!(
             "{}: NIfTI datatype code {} (only int8/16/32, uint8/16/32, float32/64)",
             path.display(),
-            header.datatype
+            h.datatype
         ))
     })?;
     let n: usize = shape.iter().product();
     let need = n * bpp;
-
+    let skip = frame * need;
     // Voxel data: after vox_offset in a single file, or in the sibling .img of a pair.
     let data_bytes: Vec<u8>;
-    let data: &[u8] = if pair {
+    let data: &[u8] = if h.pair {
         let img = pair_image_path(path);
         data_bytes = read_bytes(&img)?;
-        &data_bytes[..]
+        &data_bytes[h.vox_offset.min(data_bytes.len())..]
     } else {
-        let off = header.vox_offset as usize;
+        let off = h.vox_offset;
         if off < HEADER_SIZE || off > bytes.len() {
             return Err(Error::format(
                 path,
@@ -142,18 +338,19 @@ pub fn read(path: &Path, kind: Kind) -> Result<Volume> {
         }
         &bytes[off..]
     };
-    if data.len() < need {
+    if data.len() < skip + need {
         return Err(Error::format(
             path,
             format!(
-                "truncated: {} bytes of voxel data, the header declares {need} ({shape:?} x {bpp} bytes)",
-                data.len()
+                "truncated: {} bytes of voxel data, the header declares {} ({shape:?} x {bpp} bytes{})",
+                data.len(),
+                skip + need,
+                if frames > 1 { format!(", frame {frame} of {frames}") } else { String::new() }
             ),
         ));
     }
-    let big = matches!(header.endianness, nifti::Endianness::Big);
-    let mut values = convert(&data[..need], dtype, big);
-    let (slope, inter) = (header.scl_slope as f64, header.scl_inter as f64);
+    let mut values = convert(&data[skip..skip + need], dtype, h.big);
+    let (slope, inter) = (h.slope, h.inter);
     let scaled =
         slope != 0.0 && slope.is_finite() && inter.is_finite() && (slope != 1.0 || inter != 0.0);
     if scaled {
@@ -161,8 +358,7 @@ pub fn read(path: &Path, kind: Kind) -> Result<Volume> {
             *v = (*v as f64 * slope + inter) as f32;
         }
     }
-
-    let affine = header_affine(&header).map_err(|m| Error::format(path, m))?;
+    let affine = h.affine.map_err(|m| Error::format(path, m))?;
     let grid = Grid::new(shape, affine).map_err(|e| Error::format(path, e.to_string()))?;
     let mut vol = Volume {
         data: values,
@@ -172,7 +368,7 @@ pub fn read(path: &Path, kind: Kind) -> Result<Volume> {
     };
     vol.check_values()
         .map_err(|e| Error::format(path, e.to_string()))?;
-    if kind == Kind::Label && vol.dtype == DType::F64 {
+    if vol.dtype == DType::F64 {
         vol.dtype = DType::F32;
     }
     Ok(vol)
@@ -188,7 +384,7 @@ fn pair_image_path(hdr: &Path) -> PathBuf {
     hdr.with_extension("img")
 }
 
-fn convert(raw: &[u8], dtype: DType, big: bool) -> Vec<f32> {
+pub(crate) fn convert(raw: &[u8], dtype: DType, big: bool) -> Vec<f32> {
     macro_rules! conv {
         ($size:expr, $le:expr, $be:expr) => {
             raw.chunks_exact($size)
@@ -453,7 +649,23 @@ pub fn encode(v: &Volume, gzip: bool) -> Result<Vec<u8>> {
     w.extend_from_slice(b"n+1\0");
     debug_assert_eq!(w.len(), 348);
     w.extend_from_slice(&[0u8; 4]); // no extensions
+    w.extend(encode_data(v, dtype));
+    if gzip {
+        use std::io::Write;
+        let mut enc = flate2::write::GzEncoder::new(
+            Vec::with_capacity(h.len() / 2),
+            flate2::Compression::new(1),
+        );
+        enc.write_all(&h).expect("in-memory write");
+        return Ok(enc.finish().expect("in-memory write"));
+    }
+    Ok(h)
+}
+
+/// Voxel data as little-endian bytes of `dtype` (values already checked to fit by `output_dtype`).
+pub(crate) fn encode_data(v: &Volume, dtype: DType) -> Vec<u8> {
     let d = &v.data;
+    let mut w: Vec<u8> = Vec::with_capacity(d.len() * 4);
     match dtype {
         DType::U8 => w.extend(d.iter().map(|&x| x as u8)),
         DType::I8 => w.extend(d.iter().map(|&x| x as i8 as u8)),
@@ -473,14 +685,5 @@ pub fn encode(v: &Volume, gzip: bool) -> Result<Vec<u8>> {
             .iter()
             .for_each(|&x| w.extend_from_slice(&x.to_le_bytes())),
     }
-    if gzip {
-        use std::io::Write;
-        let mut enc = flate2::write::GzEncoder::new(
-            Vec::with_capacity(h.len() / 2),
-            flate2::Compression::new(1),
-        );
-        enc.write_all(&h).expect("in-memory write");
-        return Ok(enc.finish().expect("in-memory write"));
-    }
-    Ok(h)
+    w
 }
