@@ -13,10 +13,12 @@
 
 pub mod augment;
 pub mod bench;
+pub mod dataset;
 pub mod error;
 pub mod exec;
 pub mod grid;
 pub mod io;
+pub mod patches;
 pub mod phantom;
 pub mod transform;
 pub mod view;

@@ -200,6 +200,42 @@ enum Cmd {
         #[arg(long)]
         frame: Option<usize>,
     },
+    /// Cut a volume into patches (NIfTI with their own affines) plus index.json.
+    Patches {
+        input: PathBuf,
+        /// Patch size in voxels.
+        #[arg(long, value_delimiter = ',')]
+        size: Vec<usize>,
+        /// Stride in voxels (default: the size, no overlap).
+        #[arg(long, value_delimiter = ',')]
+        stride: Vec<usize>,
+        /// Overlap in voxels instead of a stride (stride = size - overlap).
+        #[arg(long, value_delimiter = ',', conflicts_with = "stride")]
+        overlap: Vec<usize>,
+        #[arg(long)]
+        out: PathBuf,
+        /// The input is a label map (kept as integers).
+        #[arg(long)]
+        label: bool,
+    },
+    /// Stitch the patches of a `voxaug patches` folder (possibly modified) back into a volume.
+    Stitch {
+        dir: PathBuf,
+        #[arg(long)]
+        out: PathBuf,
+        /// crop (keep each patch's centre), average or hann.
+        #[arg(long, default_value = "crop")]
+        mode: String,
+    },
+    /// Pooled statistics of a set of images (a folder or a `dir/*.nii.gz` glob), streamed.
+    DatasetStats {
+        images: String,
+        /// Label maps (folder or glob) for label frequencies.
+        #[arg(long)]
+        label_glob: Option<String>,
+        #[arg(long)]
+        json: bool,
+    },
     /// Print shape, type, geometry and statistics of a volume.
     Info {
         file: PathBuf,
@@ -236,6 +272,64 @@ fn main() -> ExitCode {
         } => cmd_apply(&pipeline, &images, &labels, &out, device, adapter),
         Cmd::Info { file, label, json } => cmd_info(&file, label, json),
         Cmd::Devices { json } => cmd_devices(json),
+        Cmd::DatasetStats {
+            images,
+            label_glob,
+            json,
+        } => (|| {
+            let files = voxaug::dataset::list_files(&images)?;
+            let labels = match &label_glob {
+                Some(g) => voxaug::dataset::list_files(g)?,
+                None => Vec::new(),
+            };
+            let st = voxaug::dataset::dataset_stats(&files, &labels, &|done, total| {
+                eprint!("\r{done}/{total} file reads");
+                if done == total {
+                    eprintln!();
+                }
+            })?;
+            if json {
+                println!("{}", serde_json::to_string_pretty(&st).unwrap());
+                return Ok(());
+            }
+            println!("files: {}, voxels: {}", st.files, st.voxels);
+            println!(
+                "intensity: min {:.4} max {:.4} mean {:.4} std {:.4}",
+                st.min, st.max, st.mean, st.std
+            );
+            let pcs: Vec<String> = st
+                .percentiles
+                .iter()
+                .map(|(p, v)| format!("p{p}={v:.3}"))
+                .collect();
+            println!("percentiles: {}", pcs.join(" "));
+            for (a, (sp, sh)) in st.spacing.iter().zip(&st.shape).enumerate() {
+                println!(
+                    "axis {a}: spacing median {:.3} [{:.3}, {:.3}] mm, shape median {} [{}, {}]",
+                    sp.median, sp.min, sp.max, sh.median, sh.min, sh.max
+                );
+            }
+            println!("suggested target spacing: {}", fmt3(st.suggested_spacing));
+            for l in &st.labels {
+                println!(
+                    "label {:>4}: {:>12} voxels ({:.4}%), in {} file(s)",
+                    l.value,
+                    l.voxels,
+                    l.fraction * 100.0,
+                    l.files
+                );
+            }
+            Ok(())
+        })(),
+        Cmd::Patches {
+            input,
+            size,
+            stride,
+            overlap,
+            out,
+            label,
+        } => cmd_patches(&input, &size, &stride, &overlap, &out, label),
+        Cmd::Stitch { dir, out, mode } => cmd_stitch(&dir, &out, &mode),
         Cmd::Convert {
             input,
             output,
@@ -1011,5 +1105,119 @@ fn cmd_bench(
         io::write_atomic(path, serde_json::to_string_pretty(&j).unwrap().as_bytes())?;
         println!("wrote {}", path.display());
     }
+    Ok(())
+}
+
+fn three(v: &[usize], what: &str) -> Result<[usize; 3]> {
+    match v {
+        [a] => Ok([*a; 3]),
+        [a, b, c] => Ok([*a, *b, *c]),
+        _ => Err(Error::InvalidInput(format!(
+            "{what} takes 1 or 3 numbers, got {v:?}"
+        ))),
+    }
+}
+
+fn cmd_patches(
+    input: &Path,
+    size: &[usize],
+    stride: &[usize],
+    overlap: &[usize],
+    out: &Path,
+    label: bool,
+) -> Result<()> {
+    use voxaug::patches;
+    let size = three(size, "--size")?;
+    let stride = if !overlap.is_empty() {
+        let o = three(overlap, "--overlap")?;
+        if (0..3).any(|a| o[a] >= size[a]) {
+            return Err(Error::InvalidInput(format!(
+                "--overlap {o:?} must be smaller than --size {size:?}"
+            )));
+        }
+        [0, 1, 2].map(|a| size[a] - o[a])
+    } else if stride.is_empty() {
+        size
+    } else {
+        three(stride, "--stride")?
+    };
+    let kind = if label { Kind::Label } else { Kind::Image };
+    let v = io::read_volume(input, kind)?;
+    let starts = patches::grid_starts(v.grid.shape, size, stride)?;
+    std::fs::create_dir_all(out).map_err(|e| Error::Io {
+        path: out.to_path_buf(),
+        source: e,
+    })?;
+    let mut entries = Vec::with_capacity(starts.len());
+    for (n, st) in starts.iter().enumerate() {
+        let p = patches::extract(&v, *st, size)?;
+        let file = format!("patch_{n:05}.nii.gz");
+        io::write_volume(out.join(&file), &p)?;
+        entries.push(patches::PatchEntry { file, start: *st });
+    }
+    let index = patches::Index {
+        source: input.display().to_string(),
+        shape: v.grid.shape,
+        affine: v.grid.affine,
+        size,
+        stride,
+        kind,
+        patches: entries,
+    };
+    io::write_atomic(
+        &out.join("index.json"),
+        serde_json::to_string_pretty(&index).unwrap().as_bytes(),
+    )?;
+    println!(
+        "wrote {} patches of {size:?} (stride {stride:?}) and index.json to {}",
+        starts.len(),
+        out.display()
+    );
+    Ok(())
+}
+
+fn cmd_stitch(dir: &Path, out: &Path, mode: &str) -> Result<()> {
+    use voxaug::patches::{Aggregator, Blend, Index};
+    let blend = match mode {
+        "crop" => Blend::Crop,
+        "average" => Blend::Average,
+        "hann" => Blend::Hann,
+        other => {
+            return Err(Error::InvalidInput(format!(
+                "unknown --mode `{other}` (expected crop, average or hann)"
+            )))
+        }
+    };
+    io::output_format(out, None)?;
+    let ip = dir.join("index.json");
+    let text = std::fs::read_to_string(&ip).map_err(|e| Error::Io {
+        path: ip.clone(),
+        source: e,
+    })?;
+    let index: Index = serde_json::from_str(&text)
+        .map_err(|e| Error::InvalidInput(format!("{}: not a patch index ({e})", ip.display())))?;
+    let mut agg = Aggregator::new(index.shape, index.size, index.stride, blend)?;
+    let mut dtype = None;
+    for e in &index.patches {
+        let p = io::read_volume(dir.join(&e.file), index.kind)?;
+        if p.grid.shape != index.size {
+            return Err(Error::InvalidInput(format!(
+                "{}: shape {:?}, the index says {:?}",
+                e.file, p.grid.shape, index.size
+            )));
+        }
+        dtype.get_or_insert(p.dtype);
+        agg.add(e.start, &p.data)?;
+    }
+    let grid = voxaug::Grid::new(index.shape, index.affine)?;
+    let mut v = Volume::new(agg.finish()?, grid, index.kind)?;
+    v.dtype = dtype.unwrap_or(voxaug::DType::F32);
+    io::write_volume(out, &v)?;
+    println!(
+        "wrote {} ({:?}) from {} patches ({mode})",
+        out.display(),
+        index.shape,
+        index.patches.len()
+    );
     Ok(())
 }

@@ -1,0 +1,220 @@
+//! Patches: a grid sampler that covers a volume with sub-volumes of a size and stride, and an aggregator
+//! that stitches per-patch outputs back (`crop`: each voxel from the patch whose centre is nearest,
+//! `average`, or `hann`-weighted blending).
+//!
+//! Border policy: when the stride does not divide the volume, the last patch along an axis is shifted
+//! inwards to end at the border (so every patch lies inside the volume and nothing is padded); a patch
+//! larger than the volume is an error (pad the volume first with the `pad` transform).
+
+use crate::error::{Error, Result};
+use crate::grid::{mat_mul, translation, Grid};
+use crate::volume::Volume;
+use serde::{Deserialize, Serialize};
+
+/// Start positions along one axis: `0, stride, 2 stride, ...` and a last one ending at the border.
+pub fn axis_starts(n: usize, size: usize, stride: usize) -> Result<Vec<usize>> {
+    if size == 0 || stride == 0 {
+        return Err(Error::invalid("patch size and stride must be >= 1"));
+    }
+    if size > n {
+        return Err(Error::invalid(format!(
+            "patch size {size} is larger than the volume ({n} voxels); pad the volume first"
+        )));
+    }
+    if stride > size {
+        return Err(Error::invalid(format!(
+            "stride {stride} is larger than the patch size {size}: voxels would be skipped"
+        )));
+    }
+    let mut s: Vec<usize> = (0..=n - size).step_by(stride).collect();
+    if *s.last().unwrap() != n - size {
+        s.push(n - size);
+    }
+    Ok(s)
+}
+
+/// Every patch start of a volume, i fastest.
+pub fn grid_starts(
+    shape: [usize; 3],
+    size: [usize; 3],
+    stride: [usize; 3],
+) -> Result<Vec<[usize; 3]>> {
+    let a: Vec<Vec<usize>> = (0..3)
+        .map(|d| axis_starts(shape[d], size[d], stride[d]))
+        .collect::<Result<_>>()?;
+    let mut out = Vec::with_capacity(a[0].len() * a[1].len() * a[2].len());
+    for &k in &a[2] {
+        for &j in &a[1] {
+            for &i in &a[0] {
+                out.push([i, j, k]);
+            }
+        }
+    }
+    Ok(out)
+}
+
+/// The patch of `v` at `start` (its affine places it in the world: `A * T(start)`).
+pub fn extract(v: &Volume, start: [usize; 3], size: [usize; 3]) -> Result<Volume> {
+    let s = v.grid.shape;
+    if (0..3).any(|a| start[a] + size[a] > s[a]) {
+        return Err(Error::invalid(format!(
+            "patch at {start:?} of size {size:?} does not fit in {s:?}"
+        )));
+    }
+    let mut data = Vec::with_capacity(size.iter().product());
+    for k in 0..size[2] {
+        for j in 0..size[1] {
+            let row = v.grid.index(start[0], start[1] + j, start[2] + k);
+            data.extend_from_slice(&v.data[row..row + size[0]]);
+        }
+    }
+    let grid = Grid::new(
+        size,
+        mat_mul(&v.grid.affine, &translation(start.map(|x| x as f64))),
+    )?;
+    Ok(Volume {
+        data,
+        grid,
+        kind: v.kind,
+        dtype: v.dtype,
+    })
+}
+
+/// How overlapping patches are combined.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Blend {
+    /// Each voxel from the patch whose centre is nearest (ties: the first patch).
+    Crop,
+    Average,
+    /// Weighted by a Hann window (never zero: `sin^2(pi (x + 0.5) / size)`), smooth seams.
+    Hann,
+}
+
+/// Stitches patches back into a volume of `shape`.
+pub struct Aggregator {
+    shape: [usize; 3],
+    size: [usize; 3],
+    blend: Blend,
+    sum: Vec<f64>,
+    weight: Vec<f64>,
+    /// Crop: per axis, the patch start that owns each coordinate.
+    owner: [Vec<usize>; 3],
+}
+
+impl Aggregator {
+    pub fn new(
+        shape: [usize; 3],
+        size: [usize; 3],
+        stride: [usize; 3],
+        blend: Blend,
+    ) -> Result<Aggregator> {
+        let mut owner: [Vec<usize>; 3] = Default::default();
+        for a in 0..3 {
+            let starts = axis_starts(shape[a], size[a], stride[a])?;
+            owner[a] = (0..shape[a])
+                .map(|x| {
+                    *starts
+                        .iter()
+                        .filter(|&&s| x >= s && x < s + size[a])
+                        .min_by(|&&p, &&q| {
+                            let dp = (x as f64 - (p as f64 + (size[a] as f64 - 1.0) / 2.0)).abs();
+                            let dq = (x as f64 - (q as f64 + (size[a] as f64 - 1.0) / 2.0)).abs();
+                            dp.total_cmp(&dq)
+                        })
+                        .expect("patches cover the volume")
+                })
+                .collect();
+        }
+        let n = shape.iter().product();
+        Ok(Aggregator {
+            shape,
+            size,
+            blend,
+            sum: vec![0.0; n],
+            weight: vec![0.0; n],
+            owner,
+        })
+    }
+
+    fn hann(x: usize, n: usize) -> f64 {
+        let s = (std::f64::consts::PI * (x as f64 + 0.5) / n as f64).sin();
+        s * s
+    }
+
+    /// Adds the output of the patch at `start` (i-fastest, `size` voxels).
+    pub fn add(&mut self, start: [usize; 3], data: &[f32]) -> Result<()> {
+        let size = self.size;
+        if data.len() != size.iter().product::<usize>()
+            || (0..3).any(|a| start[a] + size[a] > self.shape[a])
+        {
+            return Err(Error::invalid(format!(
+                "patch at {start:?} does not match the grid of patches"
+            )));
+        }
+        let [nx, ny, _] = self.shape;
+        for k in 0..size[2] {
+            for j in 0..size[1] {
+                for i in 0..size[0] {
+                    let v = data[i + size[0] * (j + size[1] * k)] as f64;
+                    let (x, y, z) = (start[0] + i, start[1] + j, start[2] + k);
+                    let l = x + nx * (y + ny * z);
+                    let w = match self.blend {
+                        Blend::Crop => {
+                            let own = self.owner[0][x] == start[0]
+                                && self.owner[1][y] == start[1]
+                                && self.owner[2][z] == start[2];
+                            if own {
+                                1.0
+                            } else {
+                                0.0
+                            }
+                        }
+                        Blend::Average => 1.0,
+                        Blend::Hann => {
+                            Self::hann(i, size[0]) * Self::hann(j, size[1]) * Self::hann(k, size[2])
+                        }
+                    };
+                    if w > 0.0 {
+                        self.sum[l] += w * v;
+                        self.weight[l] += w;
+                    }
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// The stitched voxels; errors if some voxel was covered by no patch.
+    pub fn finish(self) -> Result<Vec<f32>> {
+        if let Some(l) = self.weight.iter().position(|&w| w == 0.0) {
+            return Err(Error::invalid(format!(
+                "voxel {l} was covered by no patch (missing patches?)"
+            )));
+        }
+        Ok(self
+            .sum
+            .iter()
+            .zip(&self.weight)
+            .map(|(s, w)| (s / w) as f32)
+            .collect())
+    }
+}
+
+/// `index.json` written next to the patches of `voxaug patches`.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct Index {
+    pub source: String,
+    pub shape: [usize; 3],
+    pub affine: crate::grid::Mat4,
+    pub size: [usize; 3],
+    pub stride: [usize; 3],
+    pub kind: crate::volume::Kind,
+    pub patches: Vec<PatchEntry>,
+}
+
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct PatchEntry {
+    pub file: String,
+    pub start: [usize; 3],
+}

@@ -1,0 +1,197 @@
+//! Grid patches and stitching; pooled dataset statistics.
+
+mod common;
+use common::*;
+use voxaug::grid::{mat_apply, Grid};
+use voxaug::patches::{axis_starts, extract, grid_starts, Aggregator, Blend};
+
+fn stitch(v: &voxaug::Volume, size: [usize; 3], stride: [usize; 3], blend: Blend) -> Vec<f32> {
+    let mut agg = Aggregator::new(v.grid.shape, size, stride, blend).unwrap();
+    for st in grid_starts(v.grid.shape, size, stride).unwrap() {
+        agg.add(st, &extract(v, st, size).unwrap().data).unwrap();
+    }
+    agg.finish().unwrap()
+}
+
+#[test]
+fn stitching_unmodified_patches_gives_the_input_back() {
+    let g = Grid::new([23, 17, 11], oblique_affine()).unwrap();
+    let n = noise(g.len(), 5);
+    let v = image_from(&g, |i, j, k| n[g.index(i, j, k)] * 1000.0 - 300.0);
+    for (size, stride) in [
+        ([8, 8, 8], [8, 8, 8]),
+        ([8, 6, 5], [4, 3, 2]),
+        ([10, 9, 11], [7, 5, 3]),
+        ([23, 17, 11], [1, 1, 1]),
+    ] {
+        for blend in [Blend::Crop, Blend::Average, Blend::Hann] {
+            assert_eq!(
+                stitch(&v, size, stride, blend),
+                v.data,
+                "{size:?} {stride:?} {blend:?}"
+            );
+        }
+    }
+    assert_eq!(
+        axis_starts(23, 8, 8).unwrap(),
+        vec![0, 8, 15],
+        "the last patch is shifted to the border"
+    );
+    assert!(axis_starts(5, 8, 4)
+        .unwrap_err()
+        .to_string()
+        .contains("larger than the volume"));
+    assert!(axis_starts(20, 8, 9)
+        .unwrap_err()
+        .to_string()
+        .contains("skipped"));
+}
+
+#[test]
+fn crop_keeps_each_patch_centre() {
+    // Patches carry their index as value: with crop, each voxel shows the patch whose centre is nearest.
+    let g = Grid::with_spacing([20, 4, 4], [1.0; 3]).unwrap();
+    let size = [8, 4, 4];
+    let stride = [6, 4, 4];
+    let starts = grid_starts(g.shape, size, stride).unwrap();
+    assert_eq!(
+        starts.iter().map(|s| s[0]).collect::<Vec<_>>(),
+        vec![0, 6, 12]
+    );
+    let mut agg = Aggregator::new(g.shape, size, stride, Blend::Crop).unwrap();
+    for (n, st) in starts.iter().enumerate() {
+        agg.add(*st, &vec![n as f32; 128]).unwrap();
+    }
+    let out = agg.finish().unwrap();
+    let row: Vec<f32> = (0..20).map(|i| out[i]).collect();
+    // Centres at 3.5, 9.5, 15.5: boundaries at 6.5 and 12.5.
+    assert_eq!(
+        row,
+        [
+            0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 1.0, 1.0, 1.0, 1.0, 1.0, 1.0, 2.0, 2.0, 2.0, 2.0,
+            2.0, 2.0, 2.0
+        ]
+    );
+}
+
+#[test]
+fn patch_affines_place_patches_in_the_world() {
+    let g = Grid::new([20, 18, 9], oblique_affine()).unwrap();
+    let v = image_from(&g, |i, j, k| (i + 100 * j + 10000 * k) as f32);
+    let p = extract(&v, [4, 5, 2], [6, 6, 6]).unwrap();
+    for q in [[0usize, 0, 0], [5, 3, 1]] {
+        let w_patch = mat_apply(&p.grid.affine, q.map(|x| x as f64));
+        let w_vol = mat_apply(
+            &g.affine,
+            [4.0 + q[0] as f64, 5.0 + q[1] as f64, 2.0 + q[2] as f64],
+        );
+        assert!((0..3).all(|a| (w_patch[a] - w_vol[a]).abs() < 1e-9));
+        assert_eq!(p.at(q[0], q[1], q[2]), v.at(4 + q[0], 5 + q[1], 2 + q[2]));
+    }
+}
+
+#[test]
+fn cli_patches_then_stitch_round_trip() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    let run = |args: &[&str]| {
+        std::process::Command::new(env!("CARGO_BIN_EXE_voxaug"))
+            .args(args)
+            .output()
+            .unwrap()
+    };
+    let pd = d.join("p");
+    let o = run(&[
+        "patches",
+        data("anatomical.nii").to_str().unwrap(),
+        "--size",
+        "16",
+        "--overlap",
+        "5",
+        "--out",
+        pd.to_str().unwrap(),
+    ]);
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    for mode in ["crop", "average", "hann"] {
+        let out = d.join(format!("{mode}.nii"));
+        let o = run(&[
+            "stitch",
+            pd.to_str().unwrap(),
+            "--out",
+            out.to_str().unwrap(),
+            "--mode",
+            mode,
+        ]);
+        assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+        let a = voxaug::io::read_volume(data("anatomical.nii"), voxaug::Kind::Image).unwrap();
+        let b = voxaug::io::read_volume(&out, voxaug::Kind::Image).unwrap();
+        assert_eq!(
+            (a.data, a.grid, a.dtype),
+            (b.data, b.grid, b.dtype),
+            "{mode}"
+        );
+    }
+    let o = run(&[
+        "stitch",
+        d.to_str().unwrap(),
+        "--out",
+        d.join("x.nii").to_str().unwrap(),
+    ]);
+    assert!(!o.status.success() && String::from_utf8_lossy(&o.stderr).contains("index.json"));
+}
+
+#[test]
+fn pooled_statistics_equal_those_of_the_concatenated_voxels() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    let mut all: Vec<f64> = Vec::new();
+    let mut images = Vec::new();
+    let mut labels = Vec::new();
+    for f in 0..7usize {
+        let shape = [10 + f, 8, 6 + f % 3];
+        let g = Grid::with_spacing(shape, [1.0, 1.0 + f as f64 * 0.1, 3.0]).unwrap();
+        let n = noise(g.len(), f as u64 + 40);
+        let v = image_from(&g, |i, j, k| 100.0 * f as f32 + 50.0 * n[g.index(i, j, k)]);
+        all.extend(v.data.iter().map(|&x| x as f64));
+        let p = d.join(format!("img_{f}.nii.gz"));
+        voxaug::io::write_volume(&p, &v).unwrap();
+        images.push(p);
+        let l = label_from(&g, |i, _, _| if i < 3 { 1.0 } else { 0.0 });
+        let lp = d.join(format!("lab_{f}.nii.gz"));
+        voxaug::io::write_volume(&lp, &l).unwrap();
+        labels.push(lp);
+    }
+    let files = voxaug::dataset::list_files(d.join("img_*").to_str().unwrap()).unwrap();
+    assert_eq!(files, images);
+    let st = voxaug::dataset::dataset_stats(&files, &labels, &|_, _| {}).unwrap();
+    let mean = all.iter().sum::<f64>() / all.len() as f64;
+    let std = (all.iter().map(|x| (x - mean).powi(2)).sum::<f64>() / all.len() as f64).sqrt();
+    assert_eq!(st.voxels as usize, all.len());
+    assert!(
+        (st.mean - mean).abs() < 1e-9 * mean.abs() && (st.std - std).abs() < 1e-9 * std,
+        "{} {} vs {mean} {std}",
+        st.mean,
+        st.std
+    );
+    let mut sorted = all.clone();
+    sorted.sort_by(f64::total_cmp);
+    assert_eq!((st.min, st.max), (sorted[0], sorted[sorted.len() - 1]));
+    let bin = (st.max - st.min) / 4096.0;
+    for (p, v) in &st.percentiles {
+        let exact = sorted[((p / 100.0) * (sorted.len() - 1) as f64).round() as usize];
+        assert!(
+            (v - exact).abs() <= 2.0 * bin + 1e-9,
+            "p{p}: {v} vs {exact}"
+        );
+    }
+    // (Spacings pass through NIfTI's f32 header fields.)
+    assert!((st.spacing[1].median - 1.3).abs() < 1e-6);
+    let want = [1.0, 1.3, 3.0];
+    assert!(
+        (0..3).all(|a| (st.suggested_spacing[a] - want[a]).abs() < 1e-6),
+        "{:?}",
+        st.suggested_spacing
+    );
+    let l1 = st.labels.iter().find(|l| l.value == 1).unwrap();
+    assert_eq!(l1.files, 7);
+}
