@@ -304,3 +304,23 @@ pub fn dataset_stats(
             .collect(),
     })
 }
+
+/// Learns histogram-standardisation landmarks: each image's landmarks mapped so that the first is 0 and
+/// the last 100, averaged over the images (files read in parallel, one at a time per thread).
+pub fn learn_landmarks(images: &[PathBuf]) -> Result<Vec<f64>> {
+    if images.is_empty() {
+        return Err(Error::invalid("no image to learn landmarks from"));
+    }
+    let per: Vec<Vec<f64>> = images
+        .par_iter()
+        .map(|p| {
+            Ok(crate::exec::cpu::quantile::normalised_landmarks(
+                &io::read_volume(p, Kind::Image)?.data,
+            ))
+        })
+        .collect::<Result<_>>()?;
+    let n = per.len() as f64;
+    Ok((0..per[0].len())
+        .map(|i| per.iter().map(|l| l[i]).sum::<f64>() / n)
+        .collect())
+}

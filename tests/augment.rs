@@ -341,3 +341,32 @@ fn combinators_choose_as_specified() {
         assert_eq!(pl.transforms.last(), Some(&Transform::Gamma { gamma: 2.0 }));
     }
 }
+
+#[test]
+fn label_crop_balances_label_values_by_probability() {
+    let s = phantom();
+    // The lesion (4) is tiny; with probability 1 every crop centre is a lesion voxel.
+    let p = Pipeline::from_json(r#"{"transforms": [{"type": "label_crop", "size": [6, 6, 4], "label_probabilities": {"4": 1.0}}]}"#).unwrap();
+    for i in 0..10 {
+        let (o, _) = p.sample(&Executor::Cpu, &s, i).unwrap();
+        assert!(
+            o.labels[0].data.contains(&4.0),
+            "sample {i} misses the lesion"
+        );
+    }
+    // 50/50 between background and brain: the centre voxel's label follows the probabilities.
+    let p = Pipeline::from_json(r#"{"transforms": [{"type": "label_crop", "size": [5, 5, 3], "label_probabilities": {"0": 1, "2": 1}}]}"#).unwrap();
+    let mut brain = 0;
+    for i in 0..200 {
+        let (o, _) = p.sample(&Executor::Cpu, &s, i).unwrap();
+        if o.labels[0].at(2, 2, 1) == 2.0 {
+            brain += 1;
+        }
+    }
+    assert!(
+        (brain as f64 - 100.0).abs() < 4.0 * 50f64.sqrt() + 10.0,
+        "{brain} of 200 centred on the brain"
+    );
+    let e = Pipeline::from_json(r#"{"transforms": [{"type": "label_crop", "size": [5, 5, 3], "label_probabilities": {"x": 1}}]}"#).unwrap_err().to_string();
+    assert!(e.contains("key `x`"), "{e}");
+}

@@ -135,6 +135,8 @@ both! {
     blur: |e: &Executor| check(e, r#"{"type": "blur", "sigma": [1.5, 0.0, 2.0]}"#, T);
     bias_field: |e: &Executor| check(e, r#"{"type": "bias_field", "order": 2, "coefficients": [0.1, -0.2, 0.05, 0.3, 0.0, -0.1, 0.2, 0.1, -0.05, 0.15]}"#, T);
     contrast_brightness_shift: |e: &Executor| check(e, r#"{"type": "contrast", "factor": 1.3}, {"type": "brightness", "factor": 0.8}, {"type": "intensity_shift", "offset": -4.5}"#, T);
+    hist_scale: |e: &Executor| check(e, r#"{"type": "hist_scale", "bins": 50}"#, T);
+    histogram_standardize: |e: &Executor| check(e, r#"{"type": "histogram_standardize", "landmarks": [0, 8, 17, 26, 35, 46, 55, 64, 75, 86, 100]}"#, T);
     constant_image: |e: &Executor| {
         let g = Grid::with_spacing([9, 8, 7], [1.0; 3]).unwrap();
         let s = Subject::new(vec![image_from(&g, |_, _, _| 4.0)], vec![]).unwrap();

@@ -195,3 +195,100 @@ fn pooled_statistics_equal_those_of_the_concatenated_voxels() {
     let l1 = st.labels.iter().find(|l| l.value == 1).unwrap();
     assert_eq!(l1.files, 7);
 }
+
+#[test]
+fn landmarks_standardise_affinely_related_images_to_one_histogram() {
+    let dir = tempfile::tempdir().unwrap();
+    let g = Grid::with_spacing([30, 20, 10], [1.0; 3]).unwrap();
+    let n = noise(g.len(), 77);
+    let base: Vec<f32> = (0..g.len())
+        .map(|i| {
+            if i % 7 == 0 {
+                0.0
+            } else {
+                (n[i] * n[i]) * 500.0 + 20.0
+            }
+        })
+        .collect();
+    let mut files = Vec::new();
+    let mut vols = Vec::new();
+    for (f, (a, b)) in [(1.0f32, 0.0f32), (2.5, 100.0), (0.3, -40.0), (7.0, 3.0)]
+        .iter()
+        .enumerate()
+    {
+        let v = voxaug::Volume::image(base.iter().map(|x| a * x + b).collect(), g.clone()).unwrap();
+        let p = dir.path().join(format!("i{f}.nii"));
+        voxaug::io::write_volume(&p, &v).unwrap();
+        files.push(p);
+        vols.push(v);
+    }
+    let l = voxaug::dataset::learn_landmarks(&files).unwrap();
+    assert_eq!(l.len(), 11);
+    assert!((l[0] - 0.0).abs() < 1e-9 && (l[10] - 100.0).abs() < 1e-9);
+    let t = voxaug::Pipeline::from_json(&format!(
+        r#"{{"transforms": [{{"type": "histogram_standardize", "landmarks": {l:?}}}]}}"#
+    ))
+    .unwrap()
+    .fixed_transforms()
+    .unwrap();
+    let outs: Vec<Vec<f32>> = vols
+        .iter()
+        .map(|v| {
+            voxaug::Executor::Cpu
+                .apply(&voxaug::Subject::new(vec![v.clone()], vec![]).unwrap(), &t)
+                .unwrap()
+                .images[0]
+                .data
+                .clone()
+        })
+        .collect();
+    for o in &outs[1..] {
+        let worst = o
+            .iter()
+            .zip(&outs[0])
+            .map(|(a, b)| (a - b).abs())
+            .fold(0f32, f32::max);
+        assert!(worst < 1e-3, "standardised images differ by {worst}");
+    }
+    // From a landmarks file, as dataset-stats writes it.
+    let lf = dir.path().join("landmarks.json");
+    std::fs::write(&lf, serde_json::json!({ "landmarks": l }).to_string()).unwrap();
+    let p = voxaug::Pipeline::from_json(&format!(
+        r#"{{"transforms": [{{"type": "histogram_standardize", "landmarks": {:?}}}]}}"#,
+        lf.to_str().unwrap()
+    ))
+    .unwrap();
+    assert_eq!(p.fixed_transforms().unwrap(), t);
+    let e = voxaug::Pipeline::from_json(
+        r#"{"transforms": [{"type": "histogram_standardize", "landmarks": [3, 2, 1]}]}"#,
+    )
+    .unwrap_err()
+    .to_string();
+    assert!(e.contains("11 non-decreasing numbers"), "{e}");
+}
+
+#[test]
+fn hist_scale_follows_fastai() {
+    // 1000 values 0..999: freqhist_bins(4) -> quantiles 0.001, 0.125, 0.375, 0.625, 0.875, 0.999
+    // -> breaks [1, 125, 375, 625, 875, 999]; hist_scaled maps them to 0, 0.2, ..., 1 (clamped outside).
+    let g = Grid::with_spacing([10, 10, 10], [1.0; 3]).unwrap();
+    let v = image_from(&g, |i, j, k| (i + 10 * j + 100 * k) as f32);
+    let t = voxaug::Pipeline::from_json(r#"{"transforms": [{"type": "hist_scale", "bins": 4}]}"#)
+        .unwrap()
+        .fixed_transforms()
+        .unwrap();
+    let o = voxaug::Executor::Cpu
+        .apply(&voxaug::Subject::new(vec![v], vec![]).unwrap(), &t)
+        .unwrap();
+    let d = &o.images[0].data;
+    for (x, want) in [
+        (0usize, 0.0f32),
+        (1, 0.0),
+        (125, 0.2),
+        (250, 0.3),
+        (875, 0.8),
+        (999, 1.0),
+    ] {
+        assert!((d[x] - want).abs() < 1e-6, "x = {x}: {} vs {want}", d[x]);
+    }
+}

@@ -235,6 +235,9 @@ enum Cmd {
         label_glob: Option<String>,
         #[arg(long)]
         json: bool,
+        /// Also learn histogram-standardisation landmarks and write them here (JSON).
+        #[arg(long)]
+        landmarks: Option<PathBuf>,
     },
     /// Print shape, type, geometry and statistics of a volume.
     Info {
@@ -276,8 +279,23 @@ fn main() -> ExitCode {
             images,
             label_glob,
             json,
+            landmarks,
         } => (|| {
             let files = voxaug::dataset::list_files(&images)?;
+            if let Some(out) = &landmarks {
+                let l = voxaug::dataset::learn_landmarks(&files)?;
+                let j = serde_json::json!({
+                    "landmarks": l,
+                    "percents": voxaug::exec::cpu::quantile::LANDMARK_PERCENTS,
+                    "files": files.len(),
+                });
+                io::write_atomic(out, serde_json::to_string_pretty(&j).unwrap().as_bytes())?;
+                eprintln!(
+                    "wrote landmarks of {} images to {}",
+                    files.len(),
+                    out.display()
+                );
+            }
             let labels = match &label_glob {
                 Some(g) => voxaug::dataset::list_files(g)?,
                 None => Vec::new(),

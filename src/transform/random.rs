@@ -225,6 +225,10 @@ pub enum RandomTransform {
         size: [usize; 3],
         #[serde(default = "fg_default")]
         foreground_p: f64,
+        /// Probability of centring on each label value (`{"0": 0.2, "1": 0.4, "2": 0.4}`); replaces
+        /// `foreground_p` when given. A value absent from the label map gives a uniform crop.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        label_probabilities: Option<std::collections::BTreeMap<String, f64>>,
         #[serde(default = "one")]
         p: f64,
     },
@@ -531,8 +535,32 @@ impl RandomTransform {
                 if size.contains(&0) {
                     return Err(Error::pipeline("crop size must be >= 1"));
                 }
-                if let LabelCrop { foreground_p, .. } = self {
+                if let LabelCrop {
+                    foreground_p,
+                    label_probabilities,
+                    ..
+                } = self
+                {
                     check_p(*foreground_p)?;
+                    if let Some(m) = label_probabilities {
+                        for (k, v) in m {
+                            if k.parse::<i64>().is_err() {
+                                return Err(Error::pipeline(format!(
+                                    "label_probabilities: key `{k}` is not an integer label value"
+                                )));
+                            }
+                            if !v.is_finite() || *v < 0.0 {
+                                return Err(Error::pipeline(format!(
+                                    "label_probabilities: probability of label {k} must be >= 0, got {v}"
+                                )));
+                            }
+                        }
+                        if m.values().sum::<f64>() <= 0.0 {
+                            return Err(Error::pipeline(
+                                "label_probabilities must have a positive sum",
+                            ));
+                        }
+                    }
                 }
             }
             RandomResize { scale, .. } => {
@@ -670,6 +698,7 @@ pub struct SampleInput<'a> {
     pub grid: Grid,
     pub label: Option<&'a Volume>,
     foreground: OnceLock<Vec<u32>>,
+    by_value: OnceLock<std::collections::BTreeMap<i64, Vec<u32>>>,
 }
 
 impl<'a> SampleInput<'a> {
@@ -678,7 +707,22 @@ impl<'a> SampleInput<'a> {
             grid,
             label,
             foreground: OnceLock::new(),
+            by_value: OnceLock::new(),
         }
+    }
+
+    /// Voxel indices of each label value (first label map), found once.
+    fn voxels_of(&self, value: i64) -> &[u32] {
+        let m = self.by_value.get_or_init(|| {
+            let mut m: std::collections::BTreeMap<i64, Vec<u32>> = Default::default();
+            if let Some(l) = self.label {
+                for (i, v) in l.data.iter().enumerate() {
+                    m.entry(*v as i64).or_default().push(i as u32);
+                }
+            }
+            m
+        });
+        m.get(&value).map(|v| &v[..]).unwrap_or(&[])
     }
 
     fn foreground(&self) -> &[u32] {
@@ -881,13 +925,37 @@ impl<'a> Sampler<'a> {
                 })?;
             }
             LabelCrop {
-                size, foreground_p, ..
+                size,
+                foreground_p,
+                label_probabilities,
+                ..
             } => {
                 let max_start = self.crop_start(*size, "label_crop")?;
-                let use_fg = self.unit() < *foreground_p;
-                let fg = self.input.foreground();
-                let start = if use_fg && !fg.is_empty() {
-                    let pick = fg[self.int(0, fg.len() - 1)] as usize;
+                // Voxels to centre on: one label value's (by probability) or any foreground voxel.
+                let pool: &[u32] = match label_probabilities {
+                    Some(m) => {
+                        let total: f64 = m.values().sum();
+                        let mut x = self.unit() * total;
+                        let mut chosen = m.keys().last().expect("validated non-empty");
+                        for (k, w) in m {
+                            if x < *w {
+                                chosen = k;
+                                break;
+                            }
+                            x -= w;
+                        }
+                        self.input.voxels_of(chosen.parse().expect("validated"))
+                    }
+                    None => {
+                        if self.unit() < *foreground_p {
+                            self.input.foreground()
+                        } else {
+                            &[]
+                        }
+                    }
+                };
+                let start = if !pool.is_empty() {
+                    let pick = pool[self.int(0, pool.len() - 1)] as usize;
                     let [nx, ny, _] = self.input.grid.shape;
                     let p_in = [
                         (pick % nx) as f64,

@@ -134,6 +134,33 @@ fn two() -> u8 {
     2
 }
 
+fn hundred() -> usize {
+    100
+}
+
+/// Landmarks inline (`[...]`) or from a JSON file written by `dataset-stats --landmarks`.
+fn landmarks_arg<'de, D: Deserializer<'de>>(d: D) -> std::result::Result<Vec<f64>, D::Error> {
+    let v = serde_json::Value::deserialize(d)?;
+    let from = |v: &serde_json::Value| -> Option<Vec<f64>> {
+        let a = v.get("landmarks").unwrap_or(v).as_array()?;
+        a.iter().map(|x| x.as_f64()).collect()
+    };
+    match &v {
+        serde_json::Value::String(path) => {
+            let text = std::fs::read_to_string(path)
+                .map_err(|e| de::Error::custom(format!("landmarks file {path}: {e}")))?;
+            let j: serde_json::Value = serde_json::from_str(&text)
+                .map_err(|e| de::Error::custom(format!("landmarks file {path}: {e}")))?;
+            from(&j).ok_or_else(|| {
+                de::Error::custom(format!("landmarks file {path}: no list of numbers"))
+            })
+        }
+        _ => {
+            from(&v).ok_or_else(|| de::Error::custom("landmarks: a list of numbers or a file name"))
+        }
+    }
+}
+
 /// Units of elastic `sigma` and `alpha`.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
@@ -263,6 +290,19 @@ pub enum Transform {
     Brightness { factor: f64 },
     /// `x + offset`.
     IntensityShift { offset: f64 },
+    /// Nyul & Udupa histogram standardisation: the image's landmarks (percentiles 1, 10, 20, ..., 90, 99
+    /// of voxels above its mean) are mapped piecewise-linearly onto `landmarks` (learned with
+    /// `voxaug dataset-stats --landmarks`; a file name is read when the pipeline is parsed).
+    HistogramStandardize {
+        #[serde(deserialize_with = "landmarks_arg")]
+        landmarks: Vec<f64>,
+    },
+    /// fastai's `hist_scaled`: intensities mapped to [0, 1] through `bins` + 1 quantiles of the image
+    /// (`freqhist_bins`), piecewise-linearly, clamped outside.
+    HistScale {
+        #[serde(default = "hundred")]
+        bins: usize,
+    },
     /// Clamp intensities to the `low` and `high` percentiles (numpy's linear definition).
     PercentileClip { low: f64, high: f64 },
     /// (x - mean) / std over a mask (population std); masked-out voxels stay 0.
@@ -293,6 +333,8 @@ pub enum IntensityOp {
     Contrast { factor: f64 },
     Brightness { factor: f64 },
     IntensityShift { offset: f64 },
+    HistogramStandardize { landmarks: Vec<f64> },
+    HistScale { bins: usize },
 }
 
 impl Transform {
@@ -316,6 +358,12 @@ impl Transform {
             Transform::Contrast { factor } => IntensityOp::Contrast { factor },
             Transform::Brightness { factor } => IntensityOp::Brightness { factor },
             Transform::IntensityShift { offset } => IntensityOp::IntensityShift { offset },
+            Transform::HistogramStandardize { ref landmarks } => {
+                IntensityOp::HistogramStandardize {
+                    landmarks: landmarks.clone(),
+                }
+            }
+            Transform::HistScale { bins } => IntensityOp::HistScale { bins },
             _ => return None,
         })
     }
@@ -532,6 +580,22 @@ impl Transform {
                 finite("factor", &[*factor])
             }
             Transform::IntensityShift { offset } => finite("intensity_shift.offset", &[*offset]),
+            Transform::HistogramStandardize { landmarks } => {
+                finite("histogram_standardize.landmarks", landmarks)?;
+                let want = crate::exec::cpu::quantile::LANDMARK_PERCENTS.len();
+                if landmarks.len() != want || landmarks.windows(2).any(|w| w[0] > w[1]) {
+                    return Err(Error::pipeline(format!(
+                        "histogram_standardize.landmarks must be {want} non-decreasing numbers, got {landmarks:?}"
+                    )));
+                }
+                Ok(())
+            }
+            Transform::HistScale { bins } => {
+                if !(2..=10000).contains(bins) {
+                    return Err(Error::pipeline(format!("hist_scale.bins must be within 2..=10000, got {bins}")));
+                }
+                Ok(())
+            }
             Transform::Minmax { min, max } => {
                 finite("minmax", &[*min, *max])?;
                 if min > max {

@@ -213,10 +213,15 @@ pub fn gamma_params(lo: f32, hi: f32, gamma: f64) -> PointKernel {
 /// The statistics an op needs, and the kernel built from them (shared by both executors).
 pub enum Needs {
     None(PointKernel),
-    Stats { nonzero: bool },
+    Stats {
+        nonzero: bool,
+    },
     MinMax,
     Percentiles([f64; 2]),
     Blur,
+    /// Piecewise maps from the image's own quantiles (histogram standardisation, hist_scale): run on
+    /// the host by both executors.
+    Host,
 }
 
 /// Kernel of an op given statistics (`count, mean, std, min, max`) or percentiles.
@@ -264,7 +269,9 @@ pub fn kernel_from(
             add: offset as f32,
             ..identity()
         },
-        IntensityOp::Blur { .. } => identity(),
+        IntensityOp::Blur { .. }
+        | IntensityOp::HistogramStandardize { .. }
+        | IntensityOp::HistScale { .. } => identity(),
     }
 }
 
@@ -278,6 +285,7 @@ pub fn needs(op: &IntensityOp) -> Needs {
         IntensityOp::Contrast { .. } => Needs::Stats { nonzero: false },
         IntensityOp::Minmax { .. } | IntensityOp::Gamma { .. } => Needs::MinMax,
         IntensityOp::Blur { .. } => Needs::Blur,
+        IntensityOp::HistogramStandardize { .. } | IntensityOp::HistScale { .. } => Needs::Host,
         _ => Needs::None(kernel_from(op, &EMPTY_STATS, None)),
     }
 }
@@ -422,7 +430,7 @@ fn kernel_for(op: &IntensityOp, data: &[f32]) -> Option<PointKernel> {
             let p = reduce::percentiles(data, &q);
             kernel_from(op, &EMPTY_STATS, Some([p[0], p[1]]))
         }
-        Needs::Blur => return None,
+        Needs::Blur | Needs::Host => return None,
     })
 }
 
@@ -430,21 +438,28 @@ fn kernel_for(op: &IntensityOp, data: &[f32]) -> Option<PointKernel> {
 pub fn apply(op: &IntensityOp, data: &mut Vec<f32>, grid: &Grid) {
     match kernel_for(op, data) {
         Some(k) => apply_kernel(&k, data, grid.shape),
-        None => {
-            if let IntensityOp::Blur { sigma_mm } = op {
-                *data = blur(data, grid.shape, blur_sigmas(*sigma_mm, grid));
+        None => match op {
+            IntensityOp::Blur { sigma_mm } => {
+                *data = blur(data, grid.shape, blur_sigmas(*sigma_mm, grid))
             }
-        }
+            IntensityOp::HistogramStandardize { landmarks } => {
+                super::quantile::standardize(data, landmarks)
+            }
+            IntensityOp::HistScale { bins } => super::quantile::hist_scale(data, *bins),
+            _ => unreachable!("every other op has a point kernel"),
+        },
     }
 }
 
 /// Applies an intensity op to one image into a new buffer (the input is read once more, not copied).
 pub fn apply_to_new(op: &IntensityOp, data: &[f32], grid: &Grid) -> Vec<f32> {
     let Some(k) = kernel_for(op, data) else {
-        let IntensityOp::Blur { sigma_mm } = op else {
-            unreachable!("only blur has no point kernel")
-        };
-        return blur(data, grid.shape, blur_sigmas(*sigma_mm, grid));
+        if let IntensityOp::Blur { sigma_mm } = op {
+            return blur(data, grid.shape, blur_sigmas(*sigma_mm, grid));
+        }
+        let mut out = data.to_vec();
+        apply(op, &mut out, grid);
+        return out;
     };
     let shape = grid.shape;
     let mut out = super::alloc::zeroed(data.len());

@@ -4,6 +4,7 @@
 pub mod alloc;
 pub mod field;
 pub mod intensity;
+pub mod quantile;
 pub mod reduce;
 pub mod resample;
 

@@ -1022,6 +1022,23 @@ impl GpuContext {
     ) -> Result<(GpuVolume, Option<Output>)> {
         let k = match cpu_int::needs(op) {
             Needs::None(k) => k,
+            Needs::Host => {
+                // Quantile-based maps: read back, apply the host code, upload (same result as the CPU).
+                let mut data = self.read_texture(&v)?;
+                let g = crate::grid::Grid::with_spacing(v.shape, spacing)?;
+                cpu_int::apply(op, &mut data, &g);
+                let host = Volume {
+                    data,
+                    grid: g,
+                    kind: Kind::Image,
+                    dtype: crate::DType::F32,
+                };
+                let out = match dest {
+                    Dest::Texture => Output::Texture(self.upload(&host)?.tex),
+                    Dest::Read => Output::Host(host.data.iter().map(|x| x.to_bits()).collect()),
+                };
+                return Ok((v, Some(out)));
+            }
             Needs::Stats { nonzero } => {
                 cpu_int::kernel_from(op, &self.host_stats(&v, nonzero)?, None)
             }
