@@ -68,49 +68,17 @@ fn wildcard(pat: &str, s: &str) -> bool {
     dp[p.len()][t.len()]
 }
 
-#[derive(Clone, Copy, Debug)]
-struct Moments {
-    n: f64,
-    mean: f64,
-    m2: f64,
-    min: f64,
-    max: f64,
-}
+use crate::exec::cpu::reduce::Moments;
 
-impl Moments {
-    const EMPTY: Moments = Moments {
-        n: 0.0,
-        mean: 0.0,
-        m2: 0.0,
-        min: f64::INFINITY,
-        max: f64::NEG_INFINITY,
-    };
-    fn of(data: &[f32]) -> Moments {
-        let s = crate::exec::cpu::reduce::stats(data, None);
-        Moments {
-            n: s.count as f64,
-            mean: s.mean,
-            m2: s.std * s.std * s.count as f64,
-            min: s.min,
-            max: s.max,
-        }
-    }
-    fn merge(a: Moments, b: Moments) -> Moments {
-        if a.n == 0.0 {
-            return b;
-        }
-        if b.n == 0.0 {
-            return a;
-        }
-        let n = a.n + b.n;
-        let d = b.mean - a.mean;
-        Moments {
-            n,
-            mean: a.mean + d * b.n / n,
-            m2: a.m2 + b.m2 + d * d * a.n * b.n / n,
-            min: a.min.min(b.min),
-            max: a.max.max(b.max),
-        }
+/// Moments of one volume's voxels.
+fn moments_of(data: &[f32]) -> Moments {
+    let s = crate::exec::cpu::reduce::stats(data, None);
+    Moments {
+        n: s.count as f64,
+        mean: s.mean,
+        m2: s.std * s.std * s.count as f64,
+        min: s.min,
+        max: s.max,
     }
 }
 
@@ -190,7 +158,7 @@ pub fn dataset_stats(
         .par_iter()
         .map(|p| {
             let v = io::read_volume(p, Kind::Image)?;
-            let r = (Moments::of(&v.data), v.grid.spacing(), v.grid.shape);
+            let r = (moments_of(&v.data), v.grid.spacing(), v.grid.shape);
             tick();
             Ok(r)
         })

@@ -152,6 +152,29 @@ pub fn label_colour(v: i64) -> [u8; 3] {
     PALETTE[((v - 1).rem_euclid(PALETTE.len() as i64)) as usize]
 }
 
+/// Screen colour of voxel `ijk`: the windowed gray, blended with its label's colour (label 0 shows
+/// the gray only).
+fn voxel_colour(
+    img: &Volume,
+    label: Option<&Volume>,
+    ijk: [usize; 3],
+    win: Window,
+    alpha: f32,
+) -> [u8; 3] {
+    let g = win.gray(img.at(ijk[0], ijk[1], ijk[2]));
+    let mut c = [g, g, g];
+    if let Some(l) = label {
+        let lv = l.at(ijk[0], ijk[1], ijk[2]) as i64;
+        if lv != 0 {
+            let lc = label_colour(lv);
+            for k in 0..3 {
+                c[k] = (c[k] as f32 * (1.0 - alpha) + lc[k] as f32 * alpha).round() as u8;
+            }
+        }
+    }
+    c
+}
+
 /// Display options.
 #[derive(Clone, Debug)]
 pub struct ViewOptions {
@@ -241,19 +264,7 @@ fn render_plane(
             ijk[ha] = along_h;
             ijk[va] = along_v;
             ijk[depth_axis] = index;
-            let g = win.gray(img.at(ijk[0], ijk[1], ijk[2]));
-            let mut c = [g, g, g];
-            if let Some(l) = label {
-                let lv = l.at(ijk[0], ijk[1], ijk[2]) as i64;
-                if lv != 0 {
-                    let lc = label_colour(lv);
-                    for k in 0..3 {
-                        c[k] = (c[k] as f32 * (1.0 - opts.alpha) + lc[k] as f32 * opts.alpha)
-                            .round() as u8;
-                    }
-                }
-            }
-            out.set(x, y, c);
+            out.set(x, y, voxel_colour(img, label, ijk, win, opts.alpha));
         }
     }
     out
@@ -396,19 +407,11 @@ pub fn grid(
                 ijk[a] = ia;
                 ijk[b] = ib;
                 ijk[axis] = s;
-                let g = win.gray(image.at(ijk[0], ijk[1], ijk[2]));
-                let mut c = [g, g, g];
-                if let Some(l) = label {
-                    let lv = l.at(ijk[0], ijk[1], ijk[2]) as i64;
-                    if lv != 0 {
-                        let lc = label_colour(lv);
-                        for k in 0..3 {
-                            c[k] = (c[k] as f32 * (1.0 - opts.alpha) + lc[k] as f32 * opts.alpha)
-                                .round() as u8;
-                        }
-                    }
-                }
-                out.set(ox + x, oy + y, c);
+                out.set(
+                    ox + x,
+                    oy + y,
+                    voxel_colour(image, label, ijk, win, opts.alpha),
+                );
             }
         }
     }

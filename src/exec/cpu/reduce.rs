@@ -7,24 +7,26 @@ use rayon::prelude::*;
 /// Voxels per parallel chunk; each chunk is reduced in cache, then chunks are merged (Chan et al.).
 const CHUNK: usize = 1 << 16;
 
-#[derive(Clone, Copy)]
-struct Acc {
-    n: f64,
-    mean: f64,
-    m2: f64,
-    min: f64,
-    max: f64,
+/// Count, mean, sum of squared deviations, min and max of a set of values; merged pairwise (Chan et
+/// al.), so chunks, volumes or whole datasets combine without keeping their values.
+#[derive(Clone, Copy, Debug)]
+pub struct Moments {
+    pub n: f64,
+    pub mean: f64,
+    pub m2: f64,
+    pub min: f64,
+    pub max: f64,
 }
 
-impl Acc {
-    const EMPTY: Acc = Acc {
+impl Moments {
+    pub const EMPTY: Moments = Moments {
         n: 0.0,
         mean: 0.0,
         m2: 0.0,
         min: f64::INFINITY,
         max: f64::NEG_INFINITY,
     };
-    fn merge(a: Acc, b: Acc) -> Acc {
+    pub fn merge(a: Moments, b: Moments) -> Moments {
         if a.n == 0.0 {
             return b;
         }
@@ -33,7 +35,7 @@ impl Acc {
         }
         let n = a.n + b.n;
         let d = b.mean - a.mean;
-        Acc {
+        Moments {
             n,
             mean: a.mean + d * b.n / n,
             m2: a.m2 + b.m2 + d * d * a.n * b.n / n,
@@ -43,7 +45,7 @@ impl Acc {
     }
 }
 
-fn chunk_acc(xs: &[f32], nonzero_only: bool) -> Acc {
+fn chunk_acc(xs: &[f32], nonzero_only: bool) -> Moments {
     let (mut n, mut sum, mut lo, mut hi) = (0usize, 0.0f64, f32::INFINITY, f32::NEG_INFINITY);
     for &x in xs {
         if nonzero_only && x == 0.0 {
@@ -55,7 +57,7 @@ fn chunk_acc(xs: &[f32], nonzero_only: bool) -> Acc {
         hi = hi.max(x);
     }
     if n == 0 {
-        return Acc::EMPTY;
+        return Moments::EMPTY;
     }
     let mean = sum / n as f64;
     let mut m2 = 0.0f64;
@@ -66,7 +68,7 @@ fn chunk_acc(xs: &[f32], nonzero_only: bool) -> Acc {
         let d = x as f64 - mean;
         m2 += d * d;
     }
-    Acc {
+    Moments {
         n: n as f64,
         mean,
         m2,
@@ -82,7 +84,7 @@ pub fn stats(data: &[f32], mask_nonzero: Option<bool>) -> Stats {
     let acc = data
         .par_chunks(CHUNK)
         .map(|c| chunk_acc(c, nz))
-        .reduce(|| Acc::EMPTY, Acc::merge);
+        .reduce(|| Moments::EMPTY, Moments::merge);
     if acc.n == 0.0 {
         return Stats {
             count: 0,

@@ -1195,27 +1195,8 @@ impl GpuContext {
             host.iter().map(|v| self.upload(v)).collect::<Result<_>>()?;
         let mut runs = Vec::with_capacity(plans.len());
         for stages in plans {
-            let mut enc = self.device.create_command_encoder(&Default::default());
-            let mut copies = Vec::with_capacity(originals.len());
-            for o in &originals {
-                let t = self.pool.lock().unwrap().texture(
-                    &self.device,
-                    o.shape.map(|n| n as u32),
-                    o.tex.format(),
-                );
-                enc.copy_texture_to_texture(
-                    o.tex.as_image_copy(),
-                    t.as_image_copy(),
-                    extent(o.shape),
-                );
-                copies.push(Some(GpuVolume {
-                    tex: t,
-                    shape: o.shape,
-                    kind: o.kind,
-                    signed: o.signed,
-                }));
-            }
-            self.submit(enc.finish());
+            let (cb, copies) = self.device_copies(&originals);
+            self.submit(cb);
             runs.push(self.execute(subject, &host, copies, stages, false)?);
         }
         self.flush();
@@ -1239,6 +1220,31 @@ impl GpuContext {
             .into_iter()
             .map(|(results, grid)| assemble(subject, &host, results, grid, &mut words))
             .collect())
+    }
+
+    /// Commands copying uploaded volumes into fresh pooled textures (each run consumes its inputs, so
+    /// repeated runs over one upload start from copies made on the device).
+    fn device_copies(
+        &self,
+        originals: &[GpuVolume],
+    ) -> (wgpu::CommandBuffer, Vec<Option<GpuVolume>>) {
+        let mut enc = self.device.create_command_encoder(&Default::default());
+        let mut copies = Vec::with_capacity(originals.len());
+        for o in originals {
+            let t = self.pool.lock().unwrap().texture(
+                &self.device,
+                o.shape.map(|n| n as u32),
+                o.tex.format(),
+            );
+            enc.copy_texture_to_texture(o.tex.as_image_copy(), t.as_image_copy(), extent(o.shape));
+            copies.push(Some(GpuVolume {
+                tex: t,
+                shape: o.shape,
+                kind: o.kind,
+                signed: o.signed,
+            }));
+        }
+        (enc.finish(), copies)
     }
 
     /// Maps every staging buffer of a batch at once, waits once, and copies the rows out.
@@ -1306,27 +1312,8 @@ impl GpuContext {
                 host.iter().map(|v| self.upload(v)).collect::<Result<_>>()?;
             let mut times = Vec::with_capacity(reps);
             for _ in 0..reps {
-                let mut enc = self.device.create_command_encoder(&Default::default());
-                let mut copies = Vec::with_capacity(originals.len());
-                for o in &originals {
-                    let t = self.pool.lock().unwrap().texture(
-                        &self.device,
-                        o.shape.map(|n| n as u32),
-                        o.tex.format(),
-                    );
-                    enc.copy_texture_to_texture(
-                        o.tex.as_image_copy(),
-                        t.as_image_copy(),
-                        extent(o.shape),
-                    );
-                    copies.push(Some(GpuVolume {
-                        tex: t,
-                        shape: o.shape,
-                        kind: o.kind,
-                        signed: o.signed,
-                    }));
-                }
-                let idx = self.queue.submit([enc.finish()]);
+                let (cb, copies) = self.device_copies(&originals);
+                let idx = self.queue.submit([cb]);
                 self.device
                     .poll(wgpu::PollType::Wait {
                         submission_index: Some(idx),
