@@ -128,16 +128,26 @@ fn formats_are_detected_by_content_and_the_unreadable_named() {
             .data,
         a.data
     );
-    let e = io::read_volume(data("CT_small.dcm"), Kind::Image)
-        .unwrap_err()
-        .to_string();
-    assert!(e.contains("DICOM files are not supported yet"), "{e}");
+    // A DICOM file is found by its DICM magic whatever its name.
+    std::fs::copy(data("dicom/single/CT_small.dcm"), d.join("ct.nii")).unwrap();
+    assert_eq!(
+        io::read_volume(d.join("ct.nii"), Kind::Image)
+            .unwrap()
+            .grid
+            .shape,
+        [128, 128, 1]
+    );
     let e = io::read_volume(data("minc2_1_scale.mnc"), Kind::Image)
         .unwrap_err()
         .to_string();
     assert!(e.contains("MINC"), "{e}");
-    let e = io::read_volume(d, Kind::Image).unwrap_err().to_string();
-    assert!(e.contains("a folder"), "{e}");
+    let empty = d.join("empty");
+    std::fs::create_dir(&empty).unwrap();
+    std::fs::write(empty.join("notes.txt"), "not DICOM").unwrap();
+    let e = io::read_volume(&empty, Kind::Image)
+        .unwrap_err()
+        .to_string();
+    assert!(e.contains("no readable DICOM image file"), "{e}");
     let mut bad = std::fs::read(data("anatomical.nrrd")).unwrap();
     bad.truncate(bad.len() / 2);
     std::fs::write(d.join("cut.nrrd"), bad).unwrap();

@@ -248,6 +248,9 @@ enum Cmd {
         /// Print JSON instead of text.
         #[arg(long)]
         json: bool,
+        /// DICOM folder: the series to read (`voxaug info DIR` lists them).
+        #[arg(long)]
+        series: Option<String>,
     },
 }
 
@@ -273,7 +276,12 @@ fn main() -> ExitCode {
             device,
             adapter,
         } => cmd_apply(&pipeline, &images, &labels, &out, device, adapter),
-        Cmd::Info { file, label, json } => cmd_info(&file, label, json),
+        Cmd::Info {
+            file,
+            label,
+            json,
+            series,
+        } => cmd_info(&file, label, json, series.as_deref()),
         Cmd::Devices { json } => cmd_devices(json),
         Cmd::DatasetStats {
             images,
@@ -366,8 +374,10 @@ fn main() -> ExitCode {
                 None => io::read_volume(&input, Kind::Image)?,
                 Some(f) => match io::detect(&input)? {
                     io::Format::Nifti => io::nifti::read_frame(&input, Kind::Image, Some(f))?,
-                    io::Format::Nrrd => {
-                        return Err(Error::Unsupported("--frame with NRRD input".into()));
+                    io::Format::Nrrd | io::Format::Dicom => {
+                        return Err(Error::Unsupported(
+                            "--frame applies to 4D NIfTI input only".into(),
+                        ));
                     }
                 },
             };
@@ -935,9 +945,24 @@ fn fmt3(v: [f64; 3]) -> String {
     format!("[{:.4}, {:.4}, {:.4}]", v[0], v[1], v[2])
 }
 
-fn cmd_info(file: &Path, label: bool, json: bool) -> Result<()> {
+fn cmd_info(file: &Path, label: bool, json: bool, series: Option<&str>) -> Result<()> {
     let kind = if label { Kind::Label } else { Kind::Image };
-    let v = io::read_volume(file, kind)?;
+    let v = if io::detect(file)? == io::Format::Dicom {
+        if file.is_dir() && !json {
+            let list = io::dicom::list_series(file)?;
+            println!("DICOM series in {}:", file.display());
+            for (uid, n, desc) in &list {
+                println!("  {uid}  {n} file(s)  {desc}");
+            }
+            if list.len() > 1 && series.is_none() {
+                println!("choose one with --series UID");
+                return Ok(());
+            }
+        }
+        io::dicom::read(file, kind, series)?
+    } else {
+        io::read_volume(file, kind)?
+    };
     let g = &v.grid;
     let s = v.stats();
     let vox = g.voxel_volume();

@@ -1,6 +1,7 @@
 //! Reading and writing volumes. One module per format; [`read_volume`] / [`write_volume`] pick by content
 //! and extension.
 
+pub mod dicom;
 pub mod nifti;
 pub mod nrrd;
 
@@ -15,16 +16,15 @@ pub enum Format {
     /// NIfTI-1, NIfTI-2 and Analyze 7.5 (one reader).
     Nifti,
     Nrrd,
+    /// A DICOM file or a folder holding a series.
+    Dicom,
 }
 
 /// Detects the format by content (magic bytes), not by extension; names formats it recognises but
 /// cannot read.
 pub fn detect(path: &Path) -> Result<Format> {
     if path.is_dir() {
-        return Err(Error::Unsupported(format!(
-            "{}: a folder (DICOM series are not supported yet)",
-            path.display()
-        )));
+        return Ok(Format::Dicom);
     }
     let mut head = [0u8; 132];
     let n = {
@@ -45,10 +45,7 @@ pub fn detect(path: &Path) -> Result<Format> {
         return Ok(Format::Nrrd);
     }
     if n >= 132 && &h[128..132] == b"DICM" {
-        return Err(Error::Unsupported(format!(
-            "{}: DICOM files are not supported yet",
-            path.display()
-        )));
+        return Ok(Format::Dicom);
     }
     if h.starts_with(b"\x89HDF\r\n\x1a\n") || h.starts_with(b"CDF\x01") || h.starts_with(b"CDF\x02")
     {
@@ -61,12 +58,14 @@ pub fn detect(path: &Path) -> Result<Format> {
 }
 
 /// Reads a volume from any supported file, detected by content: NIfTI-1 (`.nii`, `.nii.gz`, `.hdr`/
-/// `.img` pairs), NIfTI-2, Analyze 7.5, NRRD (`.nrrd`, `.nhdr`).
+/// `.img` pairs), NIfTI-2, Analyze 7.5, NRRD (`.nrrd`, `.nhdr`), a DICOM series folder (one series) or
+/// a single DICOM file.
 pub fn read_volume(path: impl AsRef<Path>, kind: Kind) -> Result<Volume> {
     let path = path.as_ref();
     match detect(path)? {
         Format::Nifti => nifti::read(path, kind),
         Format::Nrrd => nrrd::read(path, kind),
+        Format::Dicom => dicom::read(path, kind, None),
     }
 }
 
@@ -112,6 +111,7 @@ pub fn write_volume_as(path: &Path, volume: &Volume, format: Option<&str>) -> Re
     let bytes = match output_format(path, format)? {
         (Format::Nifti, gz) => nifti::encode(volume, gz)?,
         (Format::Nrrd, _) => nrrd::encode(volume)?,
+        (Format::Dicom, _) => unreachable!("not an output format"),
     };
     write_atomic(path, &bytes)
 }

@@ -1,0 +1,311 @@
+//! DICOM series -> volume (dicom-rs): files grouped by SeriesInstanceUID, slices sorted along the slice
+//! normal (ImageOrientationPatient x ImagePositionPatient), slice spacing from the positions (not
+//! SliceThickness), RescaleSlope/Intercept applied, LPS converted to RAS. What is not one volume
+//! (missing slices or uneven spacing, mixed orientations or sizes) is refused with the reason.
+
+use crate::error::{Error, Result};
+use crate::grid::Grid;
+use crate::volume::{DType, Kind, Volume};
+use dicom_dictionary_std::tags;
+use dicom_object::{open_file, DefaultDicomObject};
+use dicom_pixeldata::PixelDecoder;
+use std::path::{Path, PathBuf};
+
+/// One file of a series, with what sorting and stacking need.
+struct Slice {
+    path: PathBuf,
+    obj: DefaultDicomObject,
+    series: String,
+    position: [f64; 3],
+    orientation: [f64; 6],
+    spacing: [f64; 2],
+    rows: usize,
+    cols: usize,
+}
+
+fn floats(obj: &DefaultDicomObject, tag: dicom_object::Tag) -> Option<Vec<f64>> {
+    obj.element(tag).ok()?.to_multi_float64().ok()
+}
+
+fn text(obj: &DefaultDicomObject, tag: dicom_object::Tag) -> String {
+    obj.element(tag)
+        .ok()
+        .and_then(|e| {
+            e.to_str()
+                .ok()
+                .map(|s| s.trim().trim_end_matches('\0').to_string())
+        })
+        .unwrap_or_default()
+}
+
+fn slice_of(path: &Path) -> Result<Slice> {
+    let obj = open_file(path).map_err(|e| {
+        Error::format(
+            path,
+            format!("not a readable DICOM file (truncated or not DICOM): {e}"),
+        )
+    })?;
+    let need = |tag, what: &str| {
+        floats(&obj, tag).ok_or_else(|| Error::format(path, format!("DICOM file has no {what}")))
+    };
+    let pos = need(tags::IMAGE_POSITION_PATIENT, "ImagePositionPatient")?;
+    let ori = need(tags::IMAGE_ORIENTATION_PATIENT, "ImageOrientationPatient")?;
+    let sp = need(tags::PIXEL_SPACING, "PixelSpacing")?;
+    if pos.len() < 3 || ori.len() < 6 || sp.len() < 2 {
+        return Err(Error::format(
+            path,
+            "malformed position, orientation or pixel spacing",
+        ));
+    }
+    let int = |tag| {
+        obj.element(tag)
+            .ok()
+            .and_then(|e| e.to_int::<u32>().ok())
+            .unwrap_or(0) as usize
+    };
+    let (rows, cols) = (int(tags::ROWS), int(tags::COLUMNS));
+    if rows == 0 || cols == 0 {
+        return Err(Error::format(path, "DICOM file has no Rows/Columns"));
+    }
+    Ok(Slice {
+        path: path.to_path_buf(),
+        series: text(&obj, tags::SERIES_INSTANCE_UID),
+        position: [pos[0], pos[1], pos[2]],
+        orientation: [ori[0], ori[1], ori[2], ori[3], ori[4], ori[5]],
+        spacing: [sp[0], sp[1]],
+        rows,
+        cols,
+        obj,
+    })
+}
+
+fn cross(a: [f64; 3], b: [f64; 3]) -> [f64; 3] {
+    [
+        a[1] * b[2] - a[2] * b[1],
+        a[2] * b[0] - a[0] * b[2],
+        a[0] * b[1] - a[1] * b[0],
+    ]
+}
+
+fn dot(a: [f64; 3], b: [f64; 3]) -> f64 {
+    a[0] * b[0] + a[1] * b[1] + a[2] * b[2]
+}
+
+/// Files of a folder that open as DICOM (others, e.g. DICOMDIR or notes, are skipped).
+fn series_files(dir: &Path) -> Result<Vec<Slice>> {
+    let mut paths: Vec<PathBuf> = std::fs::read_dir(dir)
+        .map_err(|e| Error::io(dir, e))?
+        .filter_map(|e| e.ok().map(|e| e.path()))
+        .filter(|p| p.is_file())
+        .collect();
+    paths.sort();
+    let slices: Vec<Slice> = paths.iter().filter_map(|p| slice_of(p).ok()).collect();
+    if slices.is_empty() {
+        return Err(Error::format(
+            dir,
+            "no readable DICOM image file in this folder",
+        ));
+    }
+    Ok(slices)
+}
+
+/// Series UIDs of a folder with their file counts and descriptions (for `voxaug info`).
+pub fn list_series(dir: &Path) -> Result<Vec<(String, usize, String)>> {
+    let slices = series_files(dir)?;
+    let mut out: Vec<(String, usize, String)> = Vec::new();
+    for s in &slices {
+        match out.iter_mut().find(|(u, _, _)| *u == s.series) {
+            Some(e) => e.1 += 1,
+            None => out.push((
+                s.series.clone(),
+                1,
+                format!(
+                    "{} | patient {} | study {} {} | series {} #{}",
+                    text(&s.obj, tags::MODALITY),
+                    text(&s.obj, tags::PATIENT_NAME),
+                    text(&s.obj, tags::STUDY_DATE),
+                    text(&s.obj, tags::STUDY_DESCRIPTION),
+                    text(&s.obj, tags::SERIES_DESCRIPTION),
+                    text(&s.obj, tags::SERIES_NUMBER)
+                ),
+            )),
+        }
+    }
+    Ok(out)
+}
+
+/// Reads a DICOM series (a folder, optionally one series of it) or a single DICOM file as a volume.
+pub fn read(path: &Path, kind: Kind, series: Option<&str>) -> Result<Volume> {
+    let mut slices = if path.is_dir() {
+        series_files(path)?
+    } else {
+        vec![slice_of(path)?]
+    };
+    let uids: Vec<String> = {
+        let mut u: Vec<String> = slices.iter().map(|s| s.series.clone()).collect();
+        u.sort();
+        u.dedup();
+        u
+    };
+    match series {
+        Some(uid) => {
+            slices.retain(|s| s.series == uid);
+            if slices.is_empty() {
+                return Err(Error::invalid(format!(
+                    "{}: no series {uid} (found: {})",
+                    path.display(),
+                    uids.join(", ")
+                )));
+            }
+        }
+        None if uids.len() > 1 => {
+            return Err(Error::invalid(format!(
+                "{}: {} series in this folder ({}); choose one with --series UID",
+                path.display(),
+                uids.len(),
+                uids.join(", ")
+            )))
+        }
+        None => {}
+    }
+    let first = &slices[0];
+    let row = [
+        first.orientation[0],
+        first.orientation[1],
+        first.orientation[2],
+    ];
+    let col = [
+        first.orientation[3],
+        first.orientation[4],
+        first.orientation[5],
+    ];
+    let normal = cross(row, col);
+    for s in &slices {
+        if s.orientation
+            .iter()
+            .zip(&first.orientation)
+            .any(|(a, b)| (a - b).abs() > 1e-4)
+        {
+            return Err(Error::format(
+                &s.path,
+                "mixed slice orientations in one series: not one volume",
+            ));
+        }
+        if (s.rows, s.cols) != (first.rows, first.cols)
+            || (0..2).any(|a| (s.spacing[a] - first.spacing[a]).abs() > 1e-4)
+        {
+            return Err(Error::format(
+                &s.path,
+                "mixed slice sizes or pixel spacings in one series: not one volume",
+            ));
+        }
+    }
+    let (spacing, (nx, ny)) = (first.spacing, (first.cols, first.rows));
+    slices.sort_by(|a, b| dot(a.position, normal).total_cmp(&dot(b.position, normal)));
+    let n = slices.len();
+    let d: Vec<f64> = slices
+        .windows(2)
+        .map(|w| dot(w[1].position, normal) - dot(w[0].position, normal))
+        .collect();
+    let step = if n > 1 {
+        let mut sorted = d.clone();
+        sorted.sort_by(f64::total_cmp);
+        let median = sorted[sorted.len() / 2];
+        if median <= 1e-6 {
+            return Err(Error::format(
+                path,
+                "several slices at the same position: not one volume",
+            ));
+        }
+        if let Some((i, gap)) = d
+            .iter()
+            .enumerate()
+            .find(|(_, g)| (**g - median).abs() > 0.01 * median + 1e-3)
+        {
+            let what = if *gap > 1.5 * median {
+                "a missing slice"
+            } else {
+                "uneven slice spacing"
+            };
+            return Err(Error::format(
+                path,
+                format!(
+                    "{what} between {} and {}: gap {gap:.4} mm where the series has {median:.4} mm",
+                    slices[i].path.display(),
+                    slices[i + 1].path.display()
+                ),
+            ));
+        }
+        let span = [0, 1, 2].map(|a| slices[n - 1].position[a] - slices[0].position[a]);
+        span.map(|x| x / (n - 1) as f64)
+    } else {
+        let thick = floats(&slices[0].obj, tags::SLICE_THICKNESS)
+            .and_then(|v| v.first().copied())
+            .unwrap_or(1.0);
+        normal.map(|x| x * thick)
+    };
+    // Voxel (i, j, k) = (column, row, slice) in LPS; then to RAS by negating x and y.
+    let (cs, rs) = (spacing[1], spacing[0]);
+    let o = slices[0].position;
+    let lps = [
+        [row[0] * cs, col[0] * rs, step[0], o[0]],
+        [row[1] * cs, col[1] * rs, step[1], o[1]],
+        [row[2] * cs, col[2] * rs, step[2], o[2]],
+        [0.0, 0.0, 0.0, 1.0],
+    ];
+    let mut affine = lps;
+    for c in 0..4 {
+        affine[0][c] = -affine[0][c];
+        affine[1][c] = -affine[1][c];
+    }
+    let mut data = Vec::with_capacity(nx * ny * n);
+    let mut integral = true;
+    for s in &slices {
+        let pix = s
+            .obj
+            .decode_pixel_data()
+            .map_err(|e| Error::format(&s.path, format!("cannot decode the pixel data: {e}")))?;
+        if pix.samples_per_pixel() != 1 {
+            return Err(Error::Unsupported(format!(
+                "{}: colour DICOM images",
+                s.path.display()
+            )));
+        }
+        let frames = pix.number_of_frames() as usize;
+        if frames != 1 {
+            return Err(Error::Unsupported(format!(
+                "{}: multi-frame DICOM ({frames} frames) is not supported yet",
+                s.path.display()
+            )));
+        }
+        let v: Vec<f32> = pix
+            .to_vec()
+            .map_err(|e| Error::format(&s.path, format!("cannot convert the pixel data: {e}")))?;
+        if v.len() != nx * ny {
+            return Err(Error::format(
+                &s.path,
+                format!("{} pixels, Rows x Columns is {}", v.len(), nx * ny),
+            ));
+        }
+        integral &= v.iter().all(|x| x.fract() == 0.0);
+        data.extend(v);
+    }
+    let grid = Grid::new([nx, ny, n], affine).map_err(|e| Error::format(path, e.to_string()))?;
+    let mut vol = Volume {
+        data,
+        grid,
+        kind,
+        dtype: DType::F32,
+    };
+    vol.check_values()
+        .map_err(|e| Error::format(path, e.to_string()))?;
+    if integral {
+        let (lo, hi) = crate::exec::cpu::reduce::min_max(&vol.data);
+        vol.dtype = if lo >= -32768.0 && hi <= 32767.0 {
+            DType::I16
+        } else {
+            DType::I32
+        };
+    }
+    Ok(vol)
+}
