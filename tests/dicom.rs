@@ -151,3 +151,26 @@ fn what_is_not_one_volume_is_refused_clearly() {
         .to_string();
     assert!(e.contains("2 series") && e.contains("--series"), "{e}");
 }
+
+#[test]
+fn enhanced_multiframe_geometry_from_per_frame_groups() {
+    // Gzip-compressed enhanced MR (176 frames of 256 x 256). Expected affine computed with pydicom from
+    // PerFrameFunctionalGroupsSequence (positions sorted along the normal, LPS -> RAS).
+    let v = io::read_volume(data("dicom/multiframe/philips_mprage.dcm.gz"), Kind::Image).unwrap();
+    assert_eq!(v.grid.shape, [256, 256, 176]);
+    let want = [
+        [0.0022, 0.03379, 0.99943, -92.70904],
+        [-0.99789, 0.065, -0.0, 125.12767],
+        [-0.06496, -0.99731, 0.03387, 136.49526],
+    ];
+    for r in 0..3 {
+        for c in 0..4 {
+            assert!(
+                (v.grid.affine[r][c] - want[r][c]).abs() < 1e-4,
+                "{:?}",
+                v.grid.affine
+            );
+        }
+    }
+    assert_eq!(v.grid.orientation(), "PIR");
+}

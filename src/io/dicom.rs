@@ -7,14 +7,17 @@ use crate::error::{Error, Result};
 use crate::grid::Grid;
 use crate::volume::{DType, Kind, Volume};
 use dicom_dictionary_std::tags;
-use dicom_object::{open_file, DefaultDicomObject};
+use dicom_object::{DefaultDicomObject, InMemDicomObject};
 use dicom_pixeldata::PixelDecoder;
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 
-/// One file of a series, with what sorting and stacking need.
+/// One slice of a series (a file, or one frame of an enhanced multi-frame file), with what sorting and
+/// stacking need.
 struct Slice {
     path: PathBuf,
-    obj: DefaultDicomObject,
+    obj: Arc<DefaultDicomObject>,
+    frame: u32,
     series: String,
     position: [f64; 3],
     orientation: [f64; 6],
@@ -23,11 +26,11 @@ struct Slice {
     cols: usize,
 }
 
-fn floats(obj: &DefaultDicomObject, tag: dicom_object::Tag) -> Option<Vec<f64>> {
+fn floats(obj: &InMemDicomObject, tag: dicom_object::Tag) -> Option<Vec<f64>> {
     obj.element(tag).ok()?.to_multi_float64().ok()
 }
 
-fn text(obj: &DefaultDicomObject, tag: dicom_object::Tag) -> String {
+fn text(obj: &InMemDicomObject, tag: dicom_object::Tag) -> String {
     obj.element(tag)
         .ok()
         .and_then(|e| {
@@ -38,25 +41,63 @@ fn text(obj: &DefaultDicomObject, tag: dicom_object::Tag) -> String {
         .unwrap_or_default()
 }
 
-fn slice_of(path: &Path) -> Result<Slice> {
-    let obj = open_file(path).map_err(|e| {
+/// Opens a DICOM file, gzip-compressed or not.
+fn open(path: &Path) -> Result<DefaultDicomObject> {
+    let bad = |e: String| {
         Error::format(
             path,
             format!("not a readable DICOM file (truncated or not DICOM): {e}"),
         )
-    })?;
-    let need = |tag, what: &str| {
-        floats(&obj, tag).ok_or_else(|| Error::format(path, format!("DICOM file has no {what}")))
     };
-    let pos = need(tags::IMAGE_POSITION_PATIENT, "ImagePositionPatient")?;
-    let ori = need(tags::IMAGE_ORIENTATION_PATIENT, "ImageOrientationPatient")?;
-    let sp = need(tags::PIXEL_SPACING, "PixelSpacing")?;
-    if pos.len() < 3 || ori.len() < 6 || sp.len() < 2 {
-        return Err(Error::format(
-            path,
-            "malformed position, orientation or pixel spacing",
-        ));
+    let raw = std::fs::read(path).map_err(|e| Error::io(path, e))?;
+    let bytes = if raw.starts_with(&[0x1f, 0x8b]) {
+        let mut out = Vec::new();
+        std::io::Read::read_to_end(&mut flate2::read::GzDecoder::new(&raw[..]), &mut out)
+            .map_err(|e| bad(format!("gzip: {e}")))?;
+        out
+    } else {
+        raw
+    };
+    if bytes.len() < 132 || &bytes[128..132] != b"DICM" {
+        return Err(bad("no DICM magic".into()));
     }
+    dicom_object::from_reader(&bytes[128..]).map_err(|e| bad(e.to_string()))
+}
+
+/// The first item of a sequence element.
+fn item(obj: &InMemDicomObject, tag: dicom_object::Tag) -> Option<&InMemDicomObject> {
+    obj.element(tag).ok()?.items()?.first()
+}
+
+/// Position, orientation and pixel spacing of frame `f` of an enhanced multi-frame object (per-frame
+/// functional groups, falling back to the shared ones).
+fn frame_geometry(obj: &InMemDicomObject, f: usize) -> Option<(Vec<f64>, Vec<f64>, Vec<f64>)> {
+    let per = obj
+        .element(tags::PER_FRAME_FUNCTIONAL_GROUPS_SEQUENCE)
+        .ok()?
+        .items()?
+        .get(f)?;
+    let shared = item(obj, tags::SHARED_FUNCTIONAL_GROUPS_SEQUENCE);
+    let group = |seq, tag| {
+        item(per, seq).and_then(|g| floats(g, tag)).or_else(|| {
+            shared
+                .and_then(|s| item(s, seq))
+                .and_then(|g| floats(g, tag))
+        })
+    };
+    Some((
+        group(tags::PLANE_POSITION_SEQUENCE, tags::IMAGE_POSITION_PATIENT)?,
+        group(
+            tags::PLANE_ORIENTATION_SEQUENCE,
+            tags::IMAGE_ORIENTATION_PATIENT,
+        )?,
+        group(tags::PIXEL_MEASURES_SEQUENCE, tags::PIXEL_SPACING)?,
+    ))
+}
+
+/// The slices of one file: one, or one per frame of an enhanced multi-frame file.
+fn slices_of(path: &Path) -> Result<Vec<Slice>> {
+    let obj = Arc::new(open(path)?);
     let int = |tag| {
         obj.element(tag)
             .ok()
@@ -67,16 +108,53 @@ fn slice_of(path: &Path) -> Result<Slice> {
     if rows == 0 || cols == 0 {
         return Err(Error::format(path, "DICOM file has no Rows/Columns"));
     }
-    Ok(Slice {
-        path: path.to_path_buf(),
-        series: text(&obj, tags::SERIES_INSTANCE_UID),
-        position: [pos[0], pos[1], pos[2]],
-        orientation: [ori[0], ori[1], ori[2], ori[3], ori[4], ori[5]],
-        spacing: [sp[0], sp[1]],
-        rows,
-        cols,
-        obj,
-    })
+    let series = text(&obj, tags::SERIES_INSTANCE_UID);
+    let frames = int(tags::NUMBER_OF_FRAMES).max(1);
+    let mut geoms = Vec::with_capacity(frames);
+    if frames > 1 {
+        for f in 0..frames {
+            let g = frame_geometry(&obj, f).ok_or_else(|| {
+                Error::format(
+                    path,
+                    format!("multi-frame DICOM without per-frame geometry for frame {f}"),
+                )
+            })?;
+            geoms.push(g);
+        }
+    } else {
+        let need = |tag, what: &str| {
+            floats(&obj, tag)
+                .ok_or_else(|| Error::format(path, format!("DICOM file has no {what}")))
+        };
+        geoms.push((
+            need(tags::IMAGE_POSITION_PATIENT, "ImagePositionPatient")?,
+            need(tags::IMAGE_ORIENTATION_PATIENT, "ImageOrientationPatient")?,
+            need(tags::PIXEL_SPACING, "PixelSpacing")?,
+        ));
+    }
+    geoms
+        .into_iter()
+        .enumerate()
+        .map(|(f, (pos, ori, sp))| {
+            if pos.len() < 3 || ori.len() < 6 || sp.len() < 2 {
+                return Err(Error::format(
+                    path,
+                    "malformed position, orientation or pixel spacing",
+                ));
+            }
+            Ok(Slice {
+                path: path.to_path_buf(),
+                obj: obj.clone(),
+                frame: f as u32,
+                series: series.clone(),
+                position: [pos[0], pos[1], pos[2]],
+                orientation: [ori[0], ori[1], ori[2], ori[3], ori[4], ori[5]],
+                spacing: [sp[0], sp[1]],
+                rows,
+                cols,
+            })
+        })
+        .collect()
 }
 
 fn cross(a: [f64; 3], b: [f64; 3]) -> [f64; 3] {
@@ -99,7 +177,11 @@ fn series_files(dir: &Path) -> Result<Vec<Slice>> {
         .filter(|p| p.is_file())
         .collect();
     paths.sort();
-    let slices: Vec<Slice> = paths.iter().filter_map(|p| slice_of(p).ok()).collect();
+    let slices: Vec<Slice> = paths
+        .iter()
+        .filter_map(|p| slices_of(p).ok())
+        .flatten()
+        .collect();
     if slices.is_empty() {
         return Err(Error::format(
             dir,
@@ -113,7 +195,7 @@ fn series_files(dir: &Path) -> Result<Vec<Slice>> {
 pub fn list_series(dir: &Path) -> Result<Vec<(String, usize, String)>> {
     let slices = series_files(dir)?;
     let mut out: Vec<(String, usize, String)> = Vec::new();
-    for s in &slices {
+    for s in slices.iter().filter(|s| s.frame == 0) {
         match out.iter_mut().find(|(u, _, _)| *u == s.series) {
             Some(e) => e.1 += 1,
             None => out.push((
@@ -139,7 +221,7 @@ pub fn read(path: &Path, kind: Kind, series: Option<&str>) -> Result<Volume> {
     let mut slices = if path.is_dir() {
         series_files(path)?
     } else {
-        vec![slice_of(path)?]
+        slices_of(path)?
     };
     let uids: Vec<String> = {
         let mut u: Vec<String> = slices.iter().map(|s| s.series.clone()).collect();
@@ -263,18 +345,11 @@ pub fn read(path: &Path, kind: Kind, series: Option<&str>) -> Result<Volume> {
     for s in &slices {
         let pix = s
             .obj
-            .decode_pixel_data()
+            .decode_pixel_data_frame(s.frame)
             .map_err(|e| Error::format(&s.path, format!("cannot decode the pixel data: {e}")))?;
         if pix.samples_per_pixel() != 1 {
             return Err(Error::Unsupported(format!(
                 "{}: colour DICOM images",
-                s.path.display()
-            )));
-        }
-        let frames = pix.number_of_frames() as usize;
-        if frames != 1 {
-            return Err(Error::Unsupported(format!(
-                "{}: multi-frame DICOM ({frames} frames) is not supported yet",
                 s.path.display()
             )));
         }

@@ -41,6 +41,15 @@ pub fn detect(path: &Path) -> Result<Format> {
         total
     };
     let h = &head[..n];
+    // Gzip-compressed DICOM: look at the decompressed start.
+    if h.starts_with(&[0x1f, 0x8b]) {
+        let mut inner = [0u8; 132];
+        let f = std::fs::File::open(path).map_err(|e| Error::io(path, e))?;
+        let mut dec = flate2::read::GzDecoder::new(f);
+        if std::io::Read::read_exact(&mut dec, &mut inner).is_ok() && &inner[128..132] == b"DICM" {
+            return Ok(Format::Dicom);
+        }
+    }
     if h.starts_with(b"NRRD000") {
         return Ok(Format::Nrrd);
     }
