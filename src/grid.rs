@@ -84,6 +84,20 @@ pub fn snap(m: &Mat4) -> Mat4 {
     })
 }
 
+/// Cross product of 3-vectors.
+pub fn cross(a: [f64; 3], b: [f64; 3]) -> [f64; 3] {
+    [
+        a[1] * b[2] - a[2] * b[1],
+        a[2] * b[0] - a[0] * b[2],
+        a[0] * b[1] - a[1] * b[0],
+    ]
+}
+
+/// Dot product of 3-vectors.
+pub fn dot(a: [f64; 3], b: [f64; 3]) -> f64 {
+    a[0] * b[0] + a[1] * b[1] + a[2] * b[2]
+}
+
 /// Translation by `t`.
 pub fn translation(t: [f64; 3]) -> Mat4 {
     let mut m = IDENTITY;

@@ -4,7 +4,7 @@
 //! (missing slices or uneven spacing, mixed orientations or sizes) is refused with the reason.
 
 use crate::error::{Error, Result};
-use crate::grid::Grid;
+use crate::grid::{cross, dot, Grid};
 use crate::volume::{DType, Kind, Volume};
 use dicom_dictionary_std::tags;
 use dicom_object::{DefaultDicomObject, InMemDicomObject};
@@ -155,18 +155,6 @@ fn slices_of(path: &Path) -> Result<Vec<Slice>> {
             })
         })
         .collect()
-}
-
-fn cross(a: [f64; 3], b: [f64; 3]) -> [f64; 3] {
-    [
-        a[1] * b[2] - a[2] * b[1],
-        a[2] * b[0] - a[0] * b[2],
-        a[0] * b[1] - a[1] * b[0],
-    ]
-}
-
-fn dot(a: [f64; 3], b: [f64; 3]) -> f64 {
-    a[0] * b[0] + a[1] * b[1] + a[2] * b[2]
 }
 
 /// Files of a folder that open as DICOM (others, e.g. DICOMDIR or notes, are skipped).

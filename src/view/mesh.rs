@@ -4,7 +4,7 @@
 
 use super::Rgb;
 use crate::error::{Error, Result};
-use crate::grid::mat_apply;
+use crate::grid::{cross, dot, mat_apply};
 use crate::volume::Volume;
 use std::collections::HashMap;
 use std::path::Path;
@@ -39,16 +39,6 @@ const TETS: [[usize; 4]; 6] = [
 
 fn sub(a: [f64; 3], b: [f64; 3]) -> [f64; 3] {
     [a[0] - b[0], a[1] - b[1], a[2] - b[2]]
-}
-fn cross(a: [f64; 3], b: [f64; 3]) -> [f64; 3] {
-    [
-        a[1] * b[2] - a[2] * b[1],
-        a[2] * b[0] - a[0] * b[2],
-        a[0] * b[1] - a[1] * b[0],
-    ]
-}
-fn dot(a: [f64; 3], b: [f64; 3]) -> f64 {
-    a[0] * b[0] + a[1] * b[1] + a[2] * b[2]
 }
 
 /// Gaussian blur (voxels) applied to the mask before extraction by default: it removes the voxel

@@ -434,6 +434,37 @@ fn zones(span: RowSpan, range: &Range<usize>, outside: Outside) -> (usize, usize
     }
 }
 
+/// Shared start of a row: fills the zones far outside with the fill value, returns the coordinate of
+/// output voxel `i` (the shader's expression) and the zones (`reach_start, inner_start, inner_end,
+/// reach_end`).
+#[allow(clippy::type_complexity)]
+fn row_setup(
+    p: &Params,
+    j: usize,
+    k: usize,
+    range: &Range<usize>,
+    span: RowSpan,
+    outside: Outside,
+    dst: &mut [f32],
+) -> (impl Fn(usize) -> [f32; 3], (usize, usize, usize, usize)) {
+    let base = p.row_base(j, k);
+    let step = [p.m[0][0], p.m[1][0], p.m[2][0]];
+    let z = zones(span, range, outside);
+    if let Outside::Value(v) = outside {
+        dst[range.start..z.0].fill(v);
+        dst[z.3..range.end].fill(v);
+    }
+    let coord = move |i: usize| {
+        let fi = i as f32;
+        [
+            base[0] + step[0] * fi,
+            base[1] + step[1] * fi,
+            base[2] + step[2] * fi,
+        ]
+    };
+    (coord, z)
+}
+
 #[allow(clippy::too_many_arguments)]
 fn row_linear(
     src: &[f32],
@@ -445,21 +476,7 @@ fn row_linear(
     span: RowSpan,
     dst: &mut [f32],
 ) {
-    let base = p.row_base(j, k);
-    let step = [p.m[0][0], p.m[1][0], p.m[2][0]];
-    let (ra, a, b, rb) = zones(span, &range, outside);
-    if let Outside::Value(v) = outside {
-        dst[range.start..ra].fill(v);
-        dst[rb..range.end].fill(v);
-    }
-    let coord = |i: usize| {
-        let fi = i as f32;
-        [
-            base[0] + step[0] * fi,
-            base[1] + step[1] * fi,
-            base[2] + step[2] * fi,
-        ]
-    };
+    let (coord, (ra, a, b, rb)) = row_setup(p, j, k, &range, span, outside, dst);
     for i in (ra..a).chain(b..rb) {
         dst[i] = sample_linear_checked(src, p.in_shape, coord(i), outside);
     }
@@ -501,21 +518,7 @@ fn row_nearest(
     span: RowSpan,
     dst: &mut [f32],
 ) {
-    let base = p.row_base(j, k);
-    let step = [p.m[0][0], p.m[1][0], p.m[2][0]];
-    let (ra, a, b, rb) = zones(span, &range, outside);
-    if let Outside::Value(v) = outside {
-        dst[range.start..ra].fill(v);
-        dst[rb..range.end].fill(v);
-    }
-    let coord = |i: usize| {
-        let fi = i as f32;
-        [
-            base[0] + step[0] * fi,
-            base[1] + step[1] * fi,
-            base[2] + step[2] * fi,
-        ]
-    };
+    let (coord, (ra, a, b, rb)) = row_setup(p, j, k, &range, span, outside, dst);
     for i in (ra..a).chain(b..rb) {
         dst[i] = sample_nearest_checked(src, p.in_shape, coord(i), outside);
     }
