@@ -15,19 +15,11 @@ use std::sync::OnceLock;
 
 /// A range argument: one number (whose meaning depends on the field: `x` -> `[-x, x]`, `[1 - x, 1 + x]`
 /// or `[0, x]`) or `[min, max]`.
-#[derive(Clone, Copy, Debug, PartialEq)]
+#[derive(Clone, Copy, Debug, PartialEq, Serialize)]
+#[serde(untagged)]
 pub enum RangeArg {
     One(f64),
     Two([f64; 2]),
-}
-
-impl Serialize for RangeArg {
-    fn serialize<S: Serializer>(&self, s: S) -> std::result::Result<S::Ok, S::Error> {
-        match self {
-            RangeArg::One(x) => x.serialize(s),
-            RangeArg::Two(r) => r.serialize(s),
-        }
-    }
 }
 
 fn range_from_value(v: &serde_json::Value) -> Option<RangeArg> {
@@ -75,19 +67,11 @@ impl RangeArg {
 }
 
 /// A range per axis: one range for all axes, or three (`[x, y, z]` of numbers or `[min, max]` pairs).
-#[derive(Clone, Copy, Debug, PartialEq)]
+#[derive(Clone, Copy, Debug, PartialEq, Serialize)]
+#[serde(untagged)]
 pub enum Range3 {
     All(RangeArg),
     Each([RangeArg; 3]),
-}
-
-impl Serialize for Range3 {
-    fn serialize<S: Serializer>(&self, s: S) -> std::result::Result<S::Ok, S::Error> {
-        match self {
-            Range3::All(r) => r.serialize(s),
-            Range3::Each(r) => r.serialize(s),
-        }
-    }
 }
 
 impl<'de> Deserialize<'de> for Range3 {

@@ -405,22 +405,12 @@ impl GpuContext {
                 Output::Texture(tex)
             }
             Dest::Read if self.batching() => {
-                let read = wgpu::BufferUsages::MAP_READ | wgpu::BufferUsages::COPY_DST;
                 let mut slabs = Vec::new();
                 for z0 in (0..nz).step_by(per) {
                     let slab = per.min(nz - z0);
-                    let staging = self
-                        .pool
-                        .lock()
-                        .unwrap()
-                        .buffer(&self.device, slab_bytes, read);
-                    let mut enc = self.device.create_command_encoder(&Default::default());
-                    {
-                        let mut pass = enc.begin_compute_pass(&Default::default());
-                        encode(&mut pass, &buf, z0 as u32, slab as u32);
-                    }
-                    enc.copy_buffer_to_buffer(&buf, 0, &staging, 0, (p * ny * slab * 4) as u64);
-                    self.submit(enc.finish());
+                    let (staging, cb) =
+                        self.slab_to_staging(&mut encode, &buf, z0, slab, p * ny, slab_bytes);
+                    self.submit(cb);
                     slabs.push((staging, z0, slab));
                 }
                 let mut batch = self.batch.lock().unwrap();
@@ -434,7 +424,6 @@ impl GpuContext {
             }
             Dest::Read => {
                 let mut out = vec![0u32; nx * ny * nz];
-                let read = wgpu::BufferUsages::MAP_READ | wgpu::BufferUsages::COPY_DST;
                 // Two staging buffers in flight: the GPU works on slab s + 1 while slab s is copied out.
                 let mut pending: std::collections::VecDeque<(
                     wgpu::Buffer,
@@ -444,18 +433,9 @@ impl GpuContext {
                 )> = Default::default();
                 for z0 in (0..nz).step_by(per) {
                     let slab = per.min(nz - z0);
-                    let staging = self
-                        .pool
-                        .lock()
-                        .unwrap()
-                        .buffer(&self.device, slab_bytes, read);
-                    let mut enc = self.device.create_command_encoder(&Default::default());
-                    {
-                        let mut pass = enc.begin_compute_pass(&Default::default());
-                        encode(&mut pass, &buf, z0 as u32, slab as u32);
-                    }
-                    enc.copy_buffer_to_buffer(&buf, 0, &staging, 0, (p * ny * slab * 4) as u64);
-                    let idx = self.queue.submit([enc.finish()]);
+                    let (staging, cb) =
+                        self.slab_to_staging(&mut encode, &buf, z0, slab, p * ny, slab_bytes);
+                    let idx = self.queue.submit([cb]);
                     pending.push_back((staging, z0, slab, idx));
                     if pending.len() == 2 {
                         let (s, z, n, i) = pending.pop_front().unwrap();
@@ -470,6 +450,32 @@ impl GpuContext {
         };
         self.pool.lock().unwrap().give_buffer(buf);
         Ok(result)
+    }
+
+    /// Commands computing slab `z0 .. z0 + slab` into `buf` and copying it into a new staging buffer.
+    #[allow(clippy::too_many_arguments)]
+    fn slab_to_staging(
+        &self,
+        encode: &mut impl FnMut(&mut wgpu::ComputePass<'_>, &wgpu::Buffer, u32, u32),
+        buf: &wgpu::Buffer,
+        z0: usize,
+        slab: usize,
+        slice_elems: usize,
+        slab_bytes: u64,
+    ) -> (wgpu::Buffer, wgpu::CommandBuffer) {
+        let read = wgpu::BufferUsages::MAP_READ | wgpu::BufferUsages::COPY_DST;
+        let staging = self
+            .pool
+            .lock()
+            .unwrap()
+            .buffer(&self.device, slab_bytes, read);
+        let mut enc = self.device.create_command_encoder(&Default::default());
+        {
+            let mut pass = enc.begin_compute_pass(&Default::default());
+            encode(&mut pass, buf, z0 as u32, slab as u32);
+        }
+        enc.copy_buffer_to_buffer(buf, 0, &staging, 0, (slice_elems * slab * 4) as u64);
+        (staging, enc.finish())
     }
 
     /// Maps a staging buffer once its submission is done and copies its rows (without padding) out.
