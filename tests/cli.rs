@@ -105,3 +105,31 @@ fn info_reports_orientation_and_label_volumes() {
     assert_eq!(labels[2]["ml"], 0.25);
     assert_eq!(j["orientation"], "RAS");
 }
+
+#[test]
+fn inputs_in_unwritable_formats_get_nifti_output_names() {
+    let dir = tempfile::tempdir().unwrap();
+    let p = dir.path().join("p.json");
+    std::fs::write(&p, r#"{"transforms": [{"type": "flip", "axes": [0]}]}"#).unwrap();
+    let out = dir.path().join("out");
+    voxaug(&[
+        "apply",
+        p.to_str().unwrap(),
+        "--image",
+        data("dicom/series_anatomical").to_str().unwrap(),
+        "--out",
+        out.to_str().unwrap(),
+    ]);
+    let v = io::read_volume(out.join("series_anatomical.nii.gz"), Kind::Image).unwrap();
+    assert_eq!(v.grid.shape, [33, 41, 25]);
+    let out2 = dir.path().join("out2");
+    voxaug(&[
+        "apply",
+        p.to_str().unwrap(),
+        "--image",
+        data("anatomical_pair.hdr").to_str().unwrap(),
+        "--out",
+        out2.to_str().unwrap(),
+    ]);
+    assert!(out2.join("anatomical_pair.nii.gz").exists());
+}

@@ -639,11 +639,8 @@ fn output_paths(inputs: &[&PathBuf], out: &Path) -> Result<Vec<PathBuf>> {
     let input_set: Vec<PathBuf> = inputs.iter().map(|p| canon(p)).collect();
     let mut outs: Vec<PathBuf> = Vec::new();
     for p in inputs {
-        let name = p
-            .file_name()
-            .ok_or_else(|| Error::InvalidInput(format!("{}: not a file", p.display())))?;
-        let o = out.join(name);
-        io::output_format(&o, None)?;
+        let name = output_name(p)?;
+        let o = out.join(&name);
         let oc = canon(&o);
         if input_set.contains(&oc) {
             return Err(Error::InvalidInput(format!(
@@ -653,8 +650,7 @@ fn output_paths(inputs: &[&PathBuf], out: &Path) -> Result<Vec<PathBuf>> {
         }
         if outs.contains(&o) {
             return Err(Error::InvalidInput(format!(
-                "two inputs share the file name {}; their outputs would collide",
-                name.to_string_lossy()
+                "two inputs share the file name {name}; their outputs would collide"
             )));
         }
         outs.push(o);
@@ -734,14 +730,34 @@ fn read_subject(images: &[PathBuf], labels: &[PathBuf]) -> Result<Subject> {
 }
 
 /// File names of the inputs (outputs keep them), refusing duplicates.
+/// The output file name of an input: its own name when voxaug writes that format (`.nii`, `.nii.gz`,
+/// `.nrrd`), else its stem with `.nii.gz` (DICOM folders and files, Analyze/NIfTI pairs, `.nhdr`).
+fn output_name(input: &Path) -> Result<String> {
+    let name = input
+        .file_name()
+        .ok_or_else(|| {
+            Error::InvalidInput(format!("{}: not a file or folder name", input.display()))
+        })?
+        .to_string_lossy()
+        .into_owned();
+    if io::output_format(Path::new(&name), None).is_ok() {
+        return Ok(name);
+    }
+    let lower = name.to_ascii_lowercase();
+    let stem = [
+        ".hdr.gz", ".img.gz", ".hdr", ".img", ".nhdr", ".dcm.gz", ".dcm", ".gz",
+    ]
+    .iter()
+    .find(|e| lower.ends_with(*e))
+    .map(|e| &name[..name.len() - e.len()])
+    .unwrap_or(&name);
+    Ok(format!("{stem}.nii.gz"))
+}
+
 fn input_names(images: &[PathBuf], labels: &[PathBuf]) -> Result<Vec<String>> {
     let mut names: Vec<String> = Vec::new();
     for p in images.iter().chain(labels) {
-        let n = p
-            .file_name()
-            .ok_or_else(|| Error::InvalidInput(format!("{}: not a file", p.display())))?
-            .to_string_lossy()
-            .into_owned();
+        let n = output_name(p)?;
         if names.contains(&n) {
             return Err(Error::InvalidInput(format!(
                 "two inputs share the file name {n}; their outputs would collide"
