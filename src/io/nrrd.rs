@@ -213,14 +213,10 @@ pub fn read(path: &Path, kind: Kind) -> Result<Volume> {
 /// Encodes a volume as NRRD (attached, gzip), LPS space like most NRRD producers.
 pub fn encode(v: &Volume) -> Result<Vec<u8>> {
     let dtype = super::nifti::output_dtype(v);
+    // NRRD shares numpy's integer names; its float32 is "float".
     let t = match dtype {
-        DType::U8 => "uint8",
-        DType::I8 => "int8",
-        DType::U16 => "uint16",
-        DType::I16 => "int16",
-        DType::U32 => "uint32",
-        DType::I32 => "int32",
         DType::F32 | DType::F64 => "float",
+        d => d.name(),
     };
     let a = &v.grid.affine;
     let lps = |r: usize, x: f64| if r < 2 { -x } else { x };

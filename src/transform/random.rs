@@ -764,6 +764,21 @@ impl<'a> Sampler<'a> {
         r[0] + (r[1] - r[0]) * self.unit()
     }
 
+    /// One uniform draw per axis, x then y then z.
+    fn uniform3(&mut self, r: [[f64; 2]; 3]) -> [f64; 3] {
+        r.map(|a| self.uniform(a))
+    }
+
+    /// Scale factors: one draw for every axis when `isotropic`, else one per axis (x first either way).
+    fn factors(&mut self, r: [[f64; 2]; 3], isotropic: bool) -> [f64; 3] {
+        let f0 = self.uniform(r[0]);
+        if isotropic {
+            [f0; 3]
+        } else {
+            [f0, self.uniform(r[1]), self.uniform(r[2])]
+        }
+    }
+
     /// Uniform integer in `lo..=hi`.
     fn int(&mut self, lo: usize, hi: usize) -> usize {
         lo + (self.unit() * (hi - lo + 1) as f64) as usize
@@ -814,23 +829,10 @@ impl<'a> Sampler<'a> {
                 fill,
                 ..
             } => {
-                let s = scales.resolve(Around::One);
-                let f0 = self.uniform(s[0]);
-                let factors = if *isotropic {
-                    [f0; 3]
-                } else {
-                    [f0, self.uniform(s[1]), self.uniform(s[2])]
-                };
-                let sh = shear_degrees.resolve(Around::Zero);
-                let shear = [
-                    self.uniform(sh[0]),
-                    self.uniform(sh[1]),
-                    self.uniform(sh[2]),
-                ];
-                let d = degrees.resolve(Around::Zero);
-                let rot = [self.uniform(d[0]), self.uniform(d[1]), self.uniform(d[2])];
-                let t = translation_mm.resolve(Around::Zero);
-                let mm = [self.uniform(t[0]), self.uniform(t[1]), self.uniform(t[2])];
+                let factors = self.factors(scales.resolve(Around::One), *isotropic);
+                let shear = self.uniform3(shear_degrees.resolve(Around::Zero));
+                let rot = self.uniform3(degrees.resolve(Around::Zero));
+                let mm = self.uniform3(translation_mm.resolve(Around::Zero));
                 match center {
                     Center::Image => {
                         if factors != [1.0; 3] {
@@ -966,13 +968,7 @@ impl<'a> Sampler<'a> {
             RandomResize {
                 scale, isotropic, ..
             } => {
-                let r = scale.resolve(Around::One);
-                let f0 = self.uniform(r);
-                let f = if *isotropic {
-                    [f0; 3]
-                } else {
-                    [f0, self.uniform(r), self.uniform(r)]
-                };
+                let f = self.factors([scale.resolve(Around::One); 3], *isotropic);
                 let shape =
                     [0, 1, 2].map(|a| ((self.grid.shape[a] as f64 * f[a]).round() as usize).max(1));
                 self.emit(Transform::Resize { shape, fill: None })?;
@@ -983,13 +979,7 @@ impl<'a> Sampler<'a> {
                 fill,
                 ..
             } => {
-                let r = factors.resolve(Around::One);
-                let f0 = self.uniform(r[0]);
-                let f = if *isotropic {
-                    [f0; 3]
-                } else {
-                    [f0, self.uniform(r[1]), self.uniform(r[2])]
-                };
+                let f = self.factors(factors.resolve(Around::One), *isotropic);
                 self.emit(Transform::Zoom {
                     factors: Vec3(f),
                     fill: *fill,
@@ -1011,7 +1001,7 @@ impl<'a> Sampler<'a> {
             }
             RandomBlur { sigma, .. } => {
                 let r = sigma.resolve(Around::FromZero);
-                let s = [self.uniform(r[0]), self.uniform(r[1]), self.uniform(r[2])];
+                let s = self.uniform3(r);
                 self.emit(Transform::Blur { sigma: Vec3(s) })?;
             }
             RandomBiasField {
@@ -1087,8 +1077,8 @@ impl<'a> Sampler<'a> {
             } => {
                 let s = sigma.resolve(Around::Exact);
                 let a = alpha.resolve(Around::Exact);
-                let sigma = [self.uniform(s[0]), self.uniform(s[1]), self.uniform(s[2])];
-                let alpha = [self.uniform(a[0]), self.uniform(a[1]), self.uniform(a[2])];
+                let sigma = self.uniform3(s);
+                let alpha = self.uniform3(a);
                 let seed = self.rng.next_u64();
                 self.emit(Transform::Elastic {
                     sigma: Vec3(sigma),
@@ -1106,7 +1096,7 @@ impl<'a> Sampler<'a> {
                 ..
             } => {
                 let r = max_displacement_mm.resolve(Around::Exact);
-                let m = [self.uniform(r[0]), self.uniform(r[1]), self.uniform(r[2])];
+                let m = self.uniform3(r);
                 let seed = self.rng.next_u64();
                 self.emit(Transform::ElasticBspline {
                     control_points: *control_points,

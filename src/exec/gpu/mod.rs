@@ -159,6 +159,20 @@ pub(crate) struct Batch {
     deferred: Vec<DeferredRead>,
 }
 
+/// A 3D texture addressed from slice `z` on (copies of whole slices).
+fn slice_of(tex: &wgpu::Texture, z: usize) -> wgpu::TexelCopyTextureInfo<'_> {
+    wgpu::TexelCopyTextureInfo {
+        texture: tex,
+        mip_level: 0,
+        origin: wgpu::Origin3d {
+            x: 0,
+            y: 0,
+            z: z as u32,
+        },
+        aspect: wgpu::TextureAspect::All,
+    }
+}
+
 fn pitch(nx: usize) -> usize {
     nx.div_ceil(PITCH_ELEMS) * PITCH_ELEMS
 }
@@ -235,16 +249,7 @@ impl GpuContext {
                 }
             };
             self.queue.write_texture(
-                wgpu::TexelCopyTextureInfo {
-                    texture: &tex,
-                    mip_level: 0,
-                    origin: wgpu::Origin3d {
-                        x: 0,
-                        y: 0,
-                        z: z0 as u32,
-                    },
-                    aspect: wgpu::TextureAspect::All,
-                },
+                slice_of(&tex, z0),
                 bytes,
                 wgpu::TexelCopyBufferLayout {
                     offset: 0,
@@ -388,16 +393,7 @@ impl GpuContext {
                                 rows_per_image: Some(ny as u32),
                             },
                         },
-                        wgpu::TexelCopyTextureInfo {
-                            texture: &tex,
-                            mip_level: 0,
-                            origin: wgpu::Origin3d {
-                                x: 0,
-                                y: 0,
-                                z: z0 as u32,
-                            },
-                            aspect: wgpu::TextureAspect::All,
-                        },
+                        slice_of(&tex, z0),
                         extent([nx, ny, slab]),
                     );
                 }
@@ -1115,12 +1111,7 @@ impl GpuContext {
         let staging = self.scratch(bytes, true);
         let mut enc = self.device.create_command_encoder(&Default::default());
         enc.copy_texture_to_buffer(
-            wgpu::TexelCopyTextureInfo {
-                texture: &v.tex,
-                mip_level: 0,
-                origin: wgpu::Origin3d::ZERO,
-                aspect: wgpu::TextureAspect::All,
-            },
+            slice_of(&v.tex, 0),
             wgpu::TexelCopyBufferInfo {
                 buffer: &staging,
                 layout: wgpu::TexelCopyBufferLayout {
