@@ -1,9 +1,12 @@
-//! Augmentation of subjects: sample a plan per sample index, apply it with an executor.
+//! Augmentation of subjects: sample a plan per sample index, apply it with an executor; sample folders
+//! (`voxaug augment`'s output) and output naming shared by the CLI and the Python package.
 
-use crate::error::Result;
+use crate::error::{Error, Result};
 use crate::exec::Executor;
-use crate::transform::{Pipeline, Plan, SampleInput};
-use crate::volume::Subject;
+use crate::io;
+use crate::transform::{Pipeline, Plan, SampleInput, Transform};
+use crate::volume::{Kind, Subject, Volume};
+use std::path::{Path, PathBuf};
 
 impl Pipeline {
     /// Sample `index` of this pipeline (seed `self.seed`): its plan and the augmented subject.
@@ -75,4 +78,166 @@ impl Iterator for Samples<'_> {
                 .and_then(|plan| Ok((self.exec.apply(self.subject, &plan.transforms)?, plan))),
         )
     }
+}
+
+/// The output file name of an input: its own name when voxaug writes that format (`.nii`, `.nii.gz`,
+/// `.nrrd`), else its stem with `.nii.gz` (DICOM folders and files, Analyze/NIfTI pairs, `.nhdr`).
+pub fn output_name(input: &Path) -> Result<String> {
+    let name = input
+        .file_name()
+        .ok_or_else(|| Error::invalid(format!("{}: not a file or folder name", input.display())))?
+        .to_string_lossy()
+        .into_owned();
+    if io::output_format(Path::new(&name), None).is_ok() {
+        return Ok(name);
+    }
+    let lower = name.to_ascii_lowercase();
+    let stem = [
+        ".hdr.gz", ".img.gz", ".hdr", ".img", ".nhdr", ".dcm.gz", ".dcm", ".gz",
+    ]
+    .iter()
+    .find(|e| lower.ends_with(*e))
+    .map(|e| &name[..name.len() - e.len()])
+    .unwrap_or(&name);
+    Ok(format!("{stem}.nii.gz"))
+}
+
+/// Output file names of the inputs (images then labels), refusing two inputs that would share one.
+pub fn output_names(inputs: &[PathBuf]) -> Result<Vec<String>> {
+    let mut names: Vec<String> = Vec::new();
+    for p in inputs {
+        let n = output_name(p)?;
+        if names.contains(&n) {
+            return Err(Error::invalid(format!(
+                "two inputs share the file name {n}; their outputs would collide"
+            )));
+        }
+        names.push(n);
+    }
+    Ok(names)
+}
+
+/// Output paths of the inputs in folder `out`, refusing collisions with an input and with each other.
+pub fn output_paths(inputs: &[PathBuf], out: &Path) -> Result<Vec<PathBuf>> {
+    let canon = |p: &Path| std::fs::canonicalize(p).unwrap_or_else(|_| p.to_path_buf());
+    let input_set: Vec<PathBuf> = inputs.iter().map(|p| canon(p)).collect();
+    let names = output_names(inputs)?;
+    let mut outs = Vec::with_capacity(names.len());
+    for name in names {
+        let o = out.join(&name);
+        if input_set.contains(&canon(&o)) {
+            return Err(Error::invalid(format!(
+                "output {} would overwrite an input; choose another --out folder",
+                o.display()
+            )));
+        }
+        outs.push(o);
+    }
+    Ok(outs)
+}
+
+/// Reads a subject from image and label files (at least one of them).
+pub fn read_subject(images: &[PathBuf], labels: &[PathBuf]) -> Result<Subject> {
+    if images.is_empty() && labels.is_empty() {
+        return Err(Error::invalid("give at least one --image or --label"));
+    }
+    let read = |ps: &[PathBuf], kind| -> Result<Vec<Volume>> {
+        ps.iter().map(|p| io::read_volume(p, kind)).collect()
+    };
+    Subject::new(read(images, Kind::Image)?, read(labels, Kind::Label)?)
+}
+
+/// Writes one augmented sample into `dir` (created): each volume under its name, then `plan.json`.
+pub fn write_sample(dir: &Path, sample: &Subject, names: &[String], plan: &Plan) -> Result<()> {
+    std::fs::create_dir_all(dir).map_err(|e| Error::io(dir, e))?;
+    for (v, name) in sample.images.iter().chain(&sample.labels).zip(names) {
+        io::write_volume(dir.join(name), v)?;
+    }
+    io::write_atomic(&dir.join("plan.json"), plan.to_json().as_bytes())
+}
+
+/// What [`augment_to_dir`] did: sample folders written, wall time and time spent augmenting.
+#[derive(Clone, Debug)]
+pub struct AugmentReport {
+    /// `out/0000`, `out/0001`, ... in sample order.
+    pub dirs: Vec<PathBuf>,
+    /// Wall-clock seconds, reading excluded.
+    pub seconds: f64,
+    /// Seconds spent in the executor.
+    pub compute_seconds: f64,
+}
+
+/// `voxaug augment`: `n` samples of `pipeline` with seed `seed` written as `out/0000/<input names>` +
+/// `plan.json`, ... Every plan is sampled (and checked) and every output path checked before anything
+/// is written; samples go to the executor `batch` at a time while a second thread compresses and
+/// writes the previous ones. `progress(done)` is called after each written sample.
+#[allow(clippy::too_many_arguments)]
+pub fn augment_to_dir(
+    pipeline: &Pipeline,
+    seed: u64,
+    exec: &Executor,
+    subject: &Subject,
+    inputs: &[PathBuf],
+    out: &Path,
+    n: u64,
+    batch: usize,
+    progress: &(dyn Fn(u64) + Sync),
+) -> Result<AugmentReport> {
+    let names = output_names(inputs)?;
+    if names.len() != subject.images.len() + subject.labels.len() {
+        return Err(Error::invalid(format!(
+            "{} input paths for {} volumes",
+            names.len(),
+            subject.images.len() + subject.labels.len()
+        )));
+    }
+    let samples = pipeline.samples(exec, subject, seed)?;
+    let plans: Vec<Plan> = (0..n).map(|i| samples.plan(i)).collect::<Result<_>>()?;
+    let dirs: Vec<PathBuf> = (0..n).map(|i| out.join(format!("{i:04}"))).collect();
+    for d in &dirs {
+        output_paths(inputs, d)?;
+    }
+    let t0 = std::time::Instant::now();
+    let mut compute = 0.0f64;
+    std::thread::scope(|scope| -> Result<()> {
+        let (tx, rx) = std::sync::mpsc::sync_channel::<(usize, Subject)>(1);
+        let (names, dirs, plans) = (&names, &dirs, &plans);
+        let writer = scope.spawn(move || -> Result<()> {
+            for (i, s) in rx {
+                write_sample(&dirs[i], &s, names, &plans[i])?;
+                progress(i as u64 + 1);
+            }
+            Ok(())
+        });
+        let mut i = 0usize;
+        'batches: for chunk in plans.chunks(batch.max(1)) {
+            let c0 = std::time::Instant::now();
+            let ts: Vec<Vec<Transform>> = chunk.iter().map(|p| p.transforms.clone()).collect();
+            let results = exec.apply_batch(subject, &ts);
+            compute += c0.elapsed().as_secs_f64();
+            let results = match results {
+                Ok(r) => r,
+                Err(e) => {
+                    drop(tx);
+                    let _ = writer.join();
+                    return Err(e);
+                }
+            };
+            for result in results {
+                if tx.send((i, result)).is_err() {
+                    break 'batches;
+                }
+                i += 1;
+            }
+        }
+        drop(tx);
+        writer
+            .join()
+            .map_err(|_| Error::invalid("the writer thread panicked"))?
+    })?;
+    Ok(AugmentReport {
+        dirs,
+        seconds: t0.elapsed().as_secs_f64(),
+        compute_seconds: compute,
+    })
 }

@@ -3,7 +3,7 @@
 use clap::{Parser, Subcommand};
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
-use voxaug::{io, Error, Executor, Kind, Pipeline, Result, Subject, Volume};
+use voxaug::{augment, io, Error, Executor, Kind, Pipeline, Result, Subject, Volume};
 
 #[derive(Parser)]
 #[command(
@@ -599,10 +599,9 @@ fn main() -> ExitCode {
             let p = Pipeline::from_file(&pipeline)?;
             let seed = seed.unwrap_or(p.seed);
             let exec = executor(device, adapter)?;
-            let subject = read_subject(&images, &labels)?;
-            let names = input_names(&images, &labels)?;
-            let inputs: Vec<&PathBuf> = images.iter().chain(&labels).collect();
-            augment(&p, seed, &exec, &subject, &names, &inputs, &out, n, batch)
+            let subject = augment::read_subject(&images, &labels)?;
+            let inputs: Vec<PathBuf> = images.iter().chain(&labels).cloned().collect();
+            augment(&p, seed, &exec, &subject, &inputs, &out, n, batch)
         })(),
         Cmd::Demo {
             out,
@@ -633,31 +632,6 @@ fn executor(device: Option<String>, adapter: Option<String>) -> Result<Executor>
     Ok(exec)
 }
 
-/// Output paths for the inputs, refusing collisions with inputs and with each other.
-fn output_paths(inputs: &[&PathBuf], out: &Path) -> Result<Vec<PathBuf>> {
-    let canon = |p: &Path| std::fs::canonicalize(p).unwrap_or_else(|_| p.to_path_buf());
-    let input_set: Vec<PathBuf> = inputs.iter().map(|p| canon(p)).collect();
-    let mut outs: Vec<PathBuf> = Vec::new();
-    for p in inputs {
-        let name = output_name(p)?;
-        let o = out.join(&name);
-        let oc = canon(&o);
-        if input_set.contains(&oc) {
-            return Err(Error::InvalidInput(format!(
-                "output {} would overwrite an input; choose another --out folder",
-                o.display()
-            )));
-        }
-        if outs.contains(&o) {
-            return Err(Error::InvalidInput(format!(
-                "two inputs share the file name {name}; their outputs would collide"
-            )));
-        }
-        outs.push(o);
-    }
-    Ok(outs)
-}
-
 fn cmd_apply(
     pipeline: &Path,
     images: &[PathBuf],
@@ -673,9 +647,9 @@ fn cmd_apply(
     }
     let pipeline = Pipeline::from_file(pipeline)?;
     let exec = executor(device, adapter)?;
-    let inputs: Vec<&PathBuf> = images.iter().chain(labels).collect();
-    let outs = output_paths(&inputs, out)?;
-    let subject = read_subject(images, labels)?;
+    let inputs: Vec<PathBuf> = images.iter().chain(labels).cloned().collect();
+    let outs = augment::output_paths(&inputs, out)?;
+    let subject = augment::read_subject(images, labels)?;
     let input = voxaug::transform::SampleInput::new(
         subject.grid().unwrap().clone(),
         subject.labels.first(),
@@ -717,57 +691,6 @@ fn cmd_apply(
     Ok(())
 }
 
-fn read_subject(images: &[PathBuf], labels: &[PathBuf]) -> Result<Subject> {
-    if images.is_empty() && labels.is_empty() {
-        return Err(Error::InvalidInput(
-            "give at least one --image or --label".into(),
-        ));
-    }
-    let read = |ps: &[PathBuf], kind| -> Result<Vec<Volume>> {
-        ps.iter().map(|p| io::read_volume(p, kind)).collect()
-    };
-    Subject::new(read(images, Kind::Image)?, read(labels, Kind::Label)?)
-}
-
-/// File names of the inputs (outputs keep them), refusing duplicates.
-/// The output file name of an input: its own name when voxaug writes that format (`.nii`, `.nii.gz`,
-/// `.nrrd`), else its stem with `.nii.gz` (DICOM folders and files, Analyze/NIfTI pairs, `.nhdr`).
-fn output_name(input: &Path) -> Result<String> {
-    let name = input
-        .file_name()
-        .ok_or_else(|| {
-            Error::InvalidInput(format!("{}: not a file or folder name", input.display()))
-        })?
-        .to_string_lossy()
-        .into_owned();
-    if io::output_format(Path::new(&name), None).is_ok() {
-        return Ok(name);
-    }
-    let lower = name.to_ascii_lowercase();
-    let stem = [
-        ".hdr.gz", ".img.gz", ".hdr", ".img", ".nhdr", ".dcm.gz", ".dcm", ".gz",
-    ]
-    .iter()
-    .find(|e| lower.ends_with(*e))
-    .map(|e| &name[..name.len() - e.len()])
-    .unwrap_or(&name);
-    Ok(format!("{stem}.nii.gz"))
-}
-
-fn input_names(images: &[PathBuf], labels: &[PathBuf]) -> Result<Vec<String>> {
-    let mut names: Vec<String> = Vec::new();
-    for p in images.iter().chain(labels) {
-        let n = output_name(p)?;
-        if names.contains(&n) {
-            return Err(Error::InvalidInput(format!(
-                "two inputs share the file name {n}; their outputs would collide"
-            )));
-        }
-        names.push(n);
-    }
-    Ok(names)
-}
-
 /// Progress on a terminal (a bar with samples/s), plain lines otherwise.
 struct Progress {
     n: u64,
@@ -805,68 +728,35 @@ impl Progress {
     }
 }
 
-/// Samples and writes `n` augmented samples; every plan is sampled (and checked) before any output.
+/// Samples and writes `n` augmented samples (the library's `augment_to_dir`) with a progress bar.
 #[allow(clippy::too_many_arguments)]
 fn augment(
     pipeline: &Pipeline,
     seed: u64,
     exec: &Executor,
     subject: &Subject,
-    names: &[String],
-    inputs: &[&PathBuf],
+    inputs: &[PathBuf],
     out: &Path,
     n: u64,
     batch: usize,
 ) -> Result<()> {
-    let samples = pipeline.samples(exec, subject, seed)?;
-    let plans: Vec<voxaug::Plan> = (0..n).map(|i| samples.plan(i)).collect::<Result<_>>()?;
-    for i in 0..n {
-        output_paths(inputs, &out.join(format!("{i:04}")))?;
-    }
     let progress = Progress::new(n);
-    let t0 = std::time::Instant::now();
-    let mut compute = 0.0f64;
-    // A writer thread compresses and writes sample i while sample i + 1 is computed.
-    std::thread::scope(|scope| -> Result<()> {
-        let (tx, rx) = std::sync::mpsc::sync_channel::<(u64, Subject, String)>(1);
-        let writer = scope.spawn(move || -> Result<()> {
-            for (i, s, plan) in rx {
-                let dir = out.join(format!("{i:04}"));
-                std::fs::create_dir_all(&dir).map_err(|e| Error::Io {
-                    path: dir.clone(),
-                    source: e,
-                })?;
-                for (v, name) in s.images.iter().chain(&s.labels).zip(names) {
-                    io::write_volume(dir.join(name), v)?;
-                }
-                io::write_atomic(&dir.join("plan.json"), plan.as_bytes())?;
-                progress.tick(i + 1);
-            }
-            Ok(())
-        });
-        // Samples go to the executor in batches (on the GPU: one upload, shared submissions).
-        let mut i = 0u64;
-        'batches: for chunk in plans.chunks(batch.max(1)) {
-            let c0 = std::time::Instant::now();
-            let ts: Vec<Vec<voxaug::Transform>> =
-                chunk.iter().map(|p| p.transforms.clone()).collect();
-            let results = exec.apply_batch(subject, &ts)?;
-            compute += c0.elapsed().as_secs_f64();
-            for (result, plan) in results.into_iter().zip(chunk) {
-                if tx.send((i, result, plan.to_json())).is_err() {
-                    break 'batches;
-                }
-                i += 1;
-            }
-        }
-        drop(tx);
-        writer.join().expect("writer thread")
-    })?;
-    let secs = t0.elapsed().as_secs_f64();
+    let report = augment::augment_to_dir(
+        pipeline,
+        seed,
+        exec,
+        subject,
+        inputs,
+        out,
+        n,
+        batch,
+        &|done| progress.tick(done),
+    )?;
     println!(
-        "{n} samples in {secs:.2} s ({:.2} samples/s; augmentation alone {:.3} s/sample) on {} -> {}",
-        n as f64 / secs,
-        compute / n.max(1) as f64,
+        "{n} samples in {:.2} s ({:.2} samples/s; augmentation alone {:.3} s/sample) on {} -> {}",
+        report.seconds,
+        n as f64 / report.seconds.max(1e-9),
+        report.compute_seconds / n.max(1) as f64,
         exec.name(),
         out.display()
     );
@@ -902,7 +792,7 @@ fn cmd_demo(
         path: input_dir.clone(),
         source: e,
     })?;
-    let names = vec!["image.nii.gz".to_string(), "label.nii.gz".to_string()];
+    let names = ["image.nii.gz".to_string(), "label.nii.gz".to_string()];
     io::write_volume(input_dir.join(&names[0]), &subject.images[0])?;
     io::write_volume(input_dir.join(&names[1]), &subject.labels[0])?;
     io::write_atomic(&out.join("pipeline.json"), DEMO_PIPELINE.as_bytes())?;
@@ -914,18 +804,7 @@ fn cmd_demo(
         input_dir.display()
     );
     let inputs: Vec<PathBuf> = names.iter().map(|n| input_dir.join(n)).collect();
-    let input_refs: Vec<&PathBuf> = inputs.iter().collect();
-    augment(
-        &pipeline,
-        seed,
-        &exec,
-        &subject,
-        &names,
-        &input_refs,
-        out,
-        n,
-        4,
-    )?;
+    augment(&pipeline, seed, &exec, &subject, &inputs, out, n, 4)?;
     // Before/after pictures: the input and the first sample, three planes with the labels over them.
     let opts = voxaug::view::ViewOptions::default();
     let before = voxaug::view::planes(&subject.images[0], Some(&subject.labels[0]), &opts)?;

@@ -1,0 +1,146 @@
+//! Python <-> voxaug conversions: volumes as `(array, affine, kind, dtype)` tuples, errors as the
+//! exception classes of `voxaug._errors`.
+//!
+//! Copies: a volume entering voxaug is copied once into voxaug's f32 buffer (in i-fastest order);
+//! images leaving voxaug are handed to numpy without a copy (a Fortran-ordered float32 array over
+//! voxaug's buffer); label maps are converted to their integer dtype (one pass).
+
+use ndarray::{Array3, ArrayView3, ShapeBuilder};
+use numpy::{PyArray3, PyReadonlyArray3};
+use pyo3::prelude::*;
+use pyo3::types::PyAnyMethods;
+use voxaug::{DType, Error, Grid, Kind, Volume};
+
+/// A volume as Python sees it: `(array, affine 4x4, kind, dtype name)`. Arrays given to voxaug are
+/// float32 (the Python half converts); arrays returned are float32 (images) or the label's dtype.
+pub type PyVolume = (Py<PyAny>, [[f64; 4]; 4], String, String);
+
+/// The exception for a voxaug error: a class of `voxaug._errors` (all subclasses of `VoxaugError`;
+/// I/O failures are `OSError`s, a missing file a `FileNotFoundError`, bad input `ValueError`s).
+pub fn to_py_error(e: Error) -> PyErr {
+    let class = match &e {
+        Error::Io { source, .. } if source.kind() == std::io::ErrorKind::NotFound => {
+            "VoxaugFileNotFoundError"
+        }
+        Error::Io { .. } => "VoxaugOSError",
+        Error::Gpu(_) => "VoxaugRuntimeError",
+        _ => "VoxaugValueError",
+    };
+    let msg = e.to_string();
+    Python::attach(|py| {
+        match py
+            .import("voxaug._errors")
+            .and_then(|m| m.getattr(class))
+            .and_then(|c| c.call1((msg.clone(),)))
+        {
+            Ok(obj) => PyErr::from_value(obj),
+            Err(err) => err,
+        }
+    })
+}
+
+pub fn dtype_of(name: &str) -> Result<DType, Error> {
+    Ok(match name {
+        "uint8" => DType::U8,
+        "int8" => DType::I8,
+        "uint16" => DType::U16,
+        "int16" => DType::I16,
+        "uint32" => DType::U32,
+        "int32" => DType::I32,
+        "float32" => DType::F32,
+        "float64" => DType::F64,
+        other => {
+            return Err(Error::Unsupported(format!(
+                "voxel type {other} (voxaug stores uint8, int8, uint16, int16, uint32, int32, float32, float64)"
+            )))
+        }
+    })
+}
+
+/// The voxels of a 3D view in i-fastest (Fortran) order: a plain copy when the view is Fortran
+/// contiguous, else a strided walk.
+pub fn fortran_vec(a: ArrayView3<'_, f32>) -> Vec<f32> {
+    let t = a.reversed_axes();
+    if let Some(s) = t.as_slice() {
+        return s.to_vec();
+    }
+    t.iter().copied().collect()
+}
+
+/// A Fortran-ordered numpy array over `data` (no copy).
+pub fn fortran_array<T: numpy::Element>(
+    py: Python<'_>,
+    shape: [usize; 3],
+    data: Vec<T>,
+) -> Bound<'_, PyArray3<T>> {
+    let a = Array3::from_shape_vec((shape[0], shape[1], shape[2]).f(), data)
+        .expect("length matches the shape");
+    PyArray3::from_owned_array(py, a)
+}
+
+/// A Python volume tuple to a voxaug volume (checks shape, affine, values).
+pub fn volume_from_py(v: PyVolume) -> PyResult<Volume> {
+    let (array, affine, kind, dtype) = v;
+    let kind = match kind.as_str() {
+        "image" => Kind::Image,
+        "label" => Kind::Label,
+        other => {
+            return Err(to_py_error(Error::InvalidInput(format!(
+                "kind must be \"image\" or \"label\", got {other:?}"
+            ))))
+        }
+    };
+    let dtype = dtype_of(&dtype).map_err(to_py_error)?;
+    let data = Python::attach(|py| -> PyResult<(Vec<f32>, [usize; 3])> {
+        let arr: PyReadonlyArray3<'_, f32> = array.bind(py).extract().map_err(|_| {
+            to_py_error(Error::InvalidInput(
+                "volume arrays must be 3D float32 (voxaug.Volume converts)".into(),
+            ))
+        })?;
+        let view = arr.as_array();
+        let shape = [view.shape()[0], view.shape()[1], view.shape()[2]];
+        Ok((fortran_vec(view), shape))
+    })?;
+    let (data, shape) = data;
+    let grid = Grid::new(shape, affine).map_err(to_py_error)?;
+    let mut v = Volume::new(data, grid, kind).map_err(to_py_error)?;
+    v.dtype = dtype;
+    Ok(v)
+}
+
+/// Voxels converted to an integer type (label maps: values are integers within the type's range).
+fn cast<T: numpy::Element + Copy>(data: &[f32], f: impl Fn(f32) -> T) -> Vec<T> {
+    data.iter().map(|&x| f(x)).collect()
+}
+
+/// The voxels of a volume as a numpy array: float32 for images (no copy), the label's own integer
+/// dtype for label maps.
+pub fn volume_array(py: Python<'_>, v: Volume) -> Bound<'_, PyAny> {
+    let shape = v.grid.shape;
+    if v.kind == Kind::Image {
+        return fortran_array(py, shape, v.data).into_any();
+    }
+    let d = &v.data;
+    match v.dtype {
+        DType::U8 => fortran_array(py, shape, cast(d, |x| x as u8)).into_any(),
+        DType::I8 => fortran_array(py, shape, cast(d, |x| x as i8)).into_any(),
+        DType::U16 => fortran_array(py, shape, cast(d, |x| x as u16)).into_any(),
+        DType::I16 => fortran_array(py, shape, cast(d, |x| x as i16)).into_any(),
+        DType::U32 => fortran_array(py, shape, cast(d, |x| x as u32)).into_any(),
+        DType::I32 => fortran_array(py, shape, cast(d, |x| x as i32)).into_any(),
+        DType::F32 | DType::F64 => fortran_array(py, shape, v.data).into_any(),
+    }
+}
+
+/// A voxaug volume to the Python tuple.
+pub fn volume_to_py(py: Python<'_>, v: Volume) -> PyResult<PyVolume> {
+    let affine = v.grid.affine;
+    let kind = match v.kind {
+        Kind::Image => "image",
+        Kind::Label => "label",
+    }
+    .to_string();
+    let dtype = v.dtype.name().to_string();
+    let arr = volume_array(py, v).unbind();
+    Ok((arr, affine, kind, dtype))
+}

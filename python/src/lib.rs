@@ -1,0 +1,285 @@
+//! `voxaug._voxaug`: the native half of the Python package. Thin adapters from Python values to the
+//! voxaug library; the Python half (`python/voxaug/`) holds the user-facing classes.
+//!
+//! Every call that does work releases the GIL (`Python::detach`) and runs on a rayon pool owned by the
+//! current process: a process forked by a PyTorch `DataLoader` gets a fresh pool (and fresh GPU
+//! executors) instead of inheriting threads that do not exist in the child.
+
+mod convert;
+mod loader;
+
+use convert::{to_py_error, volume_from_py, volume_to_py, PyVolume};
+use pyo3::prelude::*;
+use std::collections::HashMap;
+use std::path::PathBuf;
+use std::sync::{Arc, Mutex};
+use voxaug::{io, Executor, Kind, Pipeline, Subject};
+
+/// The rayon pool of this process (recreated after a fork).
+pub(crate) fn pool() -> Arc<rayon::ThreadPool> {
+    static POOL: Mutex<Option<(u32, Arc<rayon::ThreadPool>)>> = Mutex::new(None);
+    let pid = std::process::id();
+    let mut g = POOL.lock().unwrap_or_else(|e| e.into_inner());
+    if let Some((p, pool)) = g.as_ref() {
+        if *p == pid {
+            return pool.clone();
+        }
+    }
+    let threads = std::env::var("VOXAUG_NUM_THREADS")
+        .ok()
+        .and_then(|s| s.parse::<usize>().ok())
+        .unwrap_or(0);
+    let pool = Arc::new(
+        rayon::ThreadPoolBuilder::new()
+            .num_threads(threads)
+            .thread_name(|i| format!("voxaug-{i}"))
+            .build()
+            .expect("a rayon pool"),
+    );
+    *g = Some((pid, pool.clone()));
+    pool
+}
+
+/// The executor for a device name (`auto`, `cpu`, `gpu`), opened once per process.
+pub(crate) fn executor(device: &str) -> voxaug::Result<Executor> {
+    type Cache = Option<(u32, HashMap<String, Executor>)>;
+    static EXECS: Mutex<Cache> = Mutex::new(None);
+    let pid = std::process::id();
+    let mut g = EXECS.lock().unwrap_or_else(|e| e.into_inner());
+    if g.as_ref().map(|(p, _)| *p) != Some(pid) {
+        *g = Some((pid, HashMap::new()));
+    }
+    let map = &mut g.as_mut().expect("set above").1;
+    if let Some(e) = map.get(device) {
+        return Ok(e.clone());
+    }
+    let (exec, note) = voxaug::exec::select(device, None)?;
+    if let Some(note) = note {
+        eprintln!("{note}");
+    }
+    map.insert(device.to_string(), exec.clone());
+    Ok(exec)
+}
+
+fn kind_of(kind: &str) -> PyResult<Kind> {
+    match kind {
+        "image" => Ok(Kind::Image),
+        "label" => Ok(Kind::Label),
+        other => Err(to_py_error(voxaug::Error::InvalidInput(format!(
+            "kind must be \"image\" or \"label\", got {other:?}"
+        )))),
+    }
+}
+
+/// Reads a volume (any format voxaug reads, DICOM folders too): `(array, affine, kind, dtype)`.
+#[pyfunction]
+fn read(py: Python<'_>, path: PathBuf, kind: &str) -> PyResult<PyVolume> {
+    let kind = kind_of(kind)?;
+    let v = py
+        .detach(|| pool().install(|| io::read_volume(&path, kind)))
+        .map_err(to_py_error)?;
+    volume_to_py(py, v)
+}
+
+/// Writes a volume (format from the extension: `.nii`, `.nii.gz`, `.nrrd`), atomically.
+#[pyfunction]
+fn write(py: Python<'_>, path: PathBuf, volume: PyVolume) -> PyResult<()> {
+    let v = volume_from_py(volume)?;
+    py.detach(|| io::write_volume(&path, &v))
+        .map_err(to_py_error)
+}
+
+/// Parses a pipeline; returns its canonical JSON (errors name the transform and field).
+#[pyfunction]
+fn parse_pipeline(text: &str) -> PyResult<(String, bool)> {
+    let p = Pipeline::from_json(text).map_err(to_py_error)?;
+    Ok((p.to_json(), p.is_fixed()))
+}
+
+/// Samples (or applies) a pipeline on one subject. `seed` None: the pipeline's; `index` None: the
+/// pipeline's `sample` field or 0 (what `voxaug apply` does). Returns `(images, labels, plan JSON)`.
+#[pyfunction]
+#[pyo3(signature = (pipeline, images, labels, seed, index, device))]
+fn run(
+    py: Python<'_>,
+    pipeline: &str,
+    images: Vec<PyVolume>,
+    labels: Vec<PyVolume>,
+    seed: Option<u64>,
+    index: Option<u64>,
+    device: &str,
+) -> PyResult<(Vec<PyVolume>, Vec<PyVolume>, String)> {
+    let mut pipe = Pipeline::from_json(pipeline).map_err(to_py_error)?;
+    if let Some(s) = seed {
+        pipe.seed = s;
+    }
+    let index = index.or(pipe.sample).unwrap_or(0);
+    let images = images
+        .into_iter()
+        .map(volume_from_py)
+        .collect::<PyResult<Vec<_>>>()?;
+    let labels = labels
+        .into_iter()
+        .map(volume_from_py)
+        .collect::<PyResult<Vec<_>>>()?;
+    let device = device.to_string();
+    let (out, plan) = py
+        .detach(|| {
+            let subject = Subject::new(images, labels)?;
+            let exec = executor(&device)?;
+            pool().install(|| pipe.sample(&exec, &subject, index))
+        })
+        .map_err(to_py_error)?;
+    let to_py = |vs: Vec<voxaug::Volume>| -> PyResult<Vec<PyVolume>> {
+        vs.into_iter().map(|v| volume_to_py(py, v)).collect()
+    };
+    Ok((to_py(out.images)?, to_py(out.labels)?, plan.to_json()))
+}
+
+/// `voxaug augment` from Python (the Ray workers' job): writes `out/0000/...` exactly as the CLI does
+/// and returns the sample folders.
+#[pyfunction]
+#[pyo3(signature = (pipeline, images, labels, out, n, seed, device, batch=4))]
+#[allow(clippy::too_many_arguments)]
+fn augment_files(
+    py: Python<'_>,
+    pipeline: &str,
+    images: Vec<PathBuf>,
+    labels: Vec<PathBuf>,
+    out: PathBuf,
+    n: u64,
+    seed: Option<u64>,
+    device: &str,
+    batch: usize,
+) -> PyResult<Vec<String>> {
+    let pipe = Pipeline::from_json(pipeline).map_err(to_py_error)?;
+    let seed = seed.unwrap_or(pipe.seed);
+    let device = device.to_string();
+    let report = py
+        .detach(|| {
+            let exec = executor(&device)?;
+            pool().install(|| {
+                let subject = voxaug::augment::read_subject(&images, &labels)?;
+                let inputs: Vec<PathBuf> = images.iter().chain(&labels).cloned().collect();
+                voxaug::augment::augment_to_dir(
+                    &pipe,
+                    seed,
+                    &exec,
+                    &subject,
+                    &inputs,
+                    &out,
+                    n,
+                    batch,
+                    &|_| {},
+                )
+            })
+        })
+        .map_err(to_py_error)?;
+    Ok(report
+        .dirs
+        .iter()
+        .map(|d| d.display().to_string())
+        .collect())
+}
+
+/// Patch starts of a grid sampler: per axis, starts every `stride`, the last one shifted to end at the
+/// border (the `voxaug patches` layout).
+#[pyfunction]
+fn grid_starts(
+    shape: [usize; 3],
+    size: [usize; 3],
+    stride: [usize; 3],
+) -> PyResult<Vec<[usize; 3]>> {
+    voxaug::patches::grid_starts(shape, size, stride).map_err(to_py_error)
+}
+
+/// Stitches patch outputs back onto a grid (`crop`, `average`, `hann`), one channel.
+#[pyclass(module = "voxaug._voxaug")]
+struct Aggregator {
+    inner: Option<voxaug::patches::Aggregator>,
+    size: [usize; 3],
+}
+
+#[pymethods]
+impl Aggregator {
+    #[new]
+    fn new(shape: [usize; 3], size: [usize; 3], stride: [usize; 3], mode: &str) -> PyResult<Self> {
+        use voxaug::patches::Blend;
+        let blend = match mode {
+            "crop" => Blend::Crop,
+            "average" => Blend::Average,
+            "hann" => Blend::Hann,
+            other => {
+                return Err(to_py_error(voxaug::Error::InvalidInput(format!(
+                    "unknown overlap mode `{other}` (expected crop, average or hann)"
+                ))))
+            }
+        };
+        let inner =
+            voxaug::patches::Aggregator::new(shape, size, stride, blend).map_err(to_py_error)?;
+        Ok(Aggregator {
+            inner: Some(inner),
+            size,
+        })
+    }
+
+    /// Adds one patch output (float32, shape `size`, any memory order) at `start`.
+    fn add(
+        &mut self,
+        py: Python<'_>,
+        start: [usize; 3],
+        data: numpy::PyReadonlyArray3<'_, f32>,
+    ) -> PyResult<()> {
+        let a = data.as_array();
+        if a.shape() != self.size {
+            return Err(to_py_error(voxaug::Error::InvalidInput(format!(
+                "patch output of shape {:?}, the sampler's patches are {:?}",
+                a.shape(),
+                self.size
+            ))));
+        }
+        let flat = convert::fortran_vec(a);
+        let inner = self.inner.as_mut().ok_or_else(|| {
+            to_py_error(voxaug::Error::InvalidInput(
+                "this aggregator was already finished".into(),
+            ))
+        })?;
+        py.detach(|| inner.add(start, &flat)).map_err(to_py_error)
+    }
+
+    /// The stitched volume (float32, Fortran order, indexed `[i, j, k]`).
+    fn finish<'py>(
+        &mut self,
+        py: Python<'py>,
+        shape: [usize; 3],
+    ) -> PyResult<Bound<'py, numpy::PyArray3<f32>>> {
+        let inner = self.inner.take().ok_or_else(|| {
+            to_py_error(voxaug::Error::InvalidInput(
+                "this aggregator was already finished".into(),
+            ))
+        })?;
+        let data = py.detach(|| inner.finish()).map_err(to_py_error)?;
+        Ok(convert::fortran_array(py, shape, data))
+    }
+}
+
+/// Number of worker threads of this process's pool.
+#[pyfunction]
+fn num_threads() -> usize {
+    pool().current_num_threads()
+}
+
+#[pymodule]
+fn _voxaug(m: &Bound<'_, PyModule>) -> PyResult<()> {
+    m.add_function(wrap_pyfunction!(read, m)?)?;
+    m.add_function(wrap_pyfunction!(write, m)?)?;
+    m.add_function(wrap_pyfunction!(parse_pipeline, m)?)?;
+    m.add_function(wrap_pyfunction!(run, m)?)?;
+    m.add_function(wrap_pyfunction!(augment_files, m)?)?;
+    m.add_function(wrap_pyfunction!(grid_starts, m)?)?;
+    m.add_function(wrap_pyfunction!(num_threads, m)?)?;
+    m.add_class::<Aggregator>()?;
+    m.add_class::<loader::NativeLoader>()?;
+    m.add_class::<loader::Stream>()?;
+    Ok(())
+}

@@ -1,0 +1,486 @@
+//! The loader's native half: a decoded-subject cache bounded in bytes, and per-epoch streams that
+//! compute samples on Rust threads ahead of the consumer (a bounded prefetch window) and assemble
+//! batches as C-ordered `(B, 1, X, Y, Z)` arrays. Which samples an epoch holds, in which order, is
+//! decided by the Python half (`voxaug/_loader.py`); a job is `(subject, seed, sample index)` and its
+//! result depends on nothing else.
+
+use crate::convert::{to_py_error, volume_from_py, PyVolume};
+use crate::{executor, pool};
+use ndarray::{ArrayD, IxDyn};
+use numpy::PyArrayDyn;
+use pyo3::prelude::*;
+use rayon::prelude::*;
+use std::collections::{HashMap, VecDeque};
+use std::path::PathBuf;
+use std::sync::{Arc, Condvar, Mutex};
+use voxaug::{DType, Error, Executor, Pipeline, Plan, Result, Subject, Volume};
+
+/// Image and label paths of one subject (cache key: the same files are decoded once).
+type Key = (Vec<PathBuf>, Vec<PathBuf>);
+
+#[derive(Default)]
+struct CacheState {
+    slots: HashMap<Key, Arc<Mutex<Option<Arc<Subject>>>>>,
+    order: VecDeque<(Key, usize)>,
+    bytes: usize,
+}
+
+/// Decoded subjects, least recently inserted evicted first once over `budget` bytes. One thread
+/// decodes a given subject while the others wanting it wait for it.
+struct Cache {
+    budget: usize,
+    state: Mutex<CacheState>,
+}
+
+fn subject_bytes(s: &Subject) -> usize {
+    s.images
+        .iter()
+        .chain(&s.labels)
+        .map(|v| v.data.len() * 4)
+        .sum()
+}
+
+impl Cache {
+    fn get(&self, key: &Key) -> Result<Arc<Subject>> {
+        let slot = {
+            let mut st = self.state.lock().unwrap_or_else(|e| e.into_inner());
+            st.slots.entry(key.clone()).or_default().clone()
+        };
+        let mut value = slot.lock().unwrap_or_else(|e| e.into_inner());
+        if let Some(s) = value.as_ref() {
+            return Ok(s.clone());
+        }
+        let subject = match voxaug::augment::read_subject(&key.0, &key.1) {
+            Ok(s) => Arc::new(s),
+            Err(e) => {
+                drop(value);
+                self.state
+                    .lock()
+                    .unwrap_or_else(|e| e.into_inner())
+                    .slots
+                    .remove(key);
+                return Err(e);
+            }
+        };
+        let bytes = subject_bytes(&subject);
+        let mut st = self.state.lock().unwrap_or_else(|e| e.into_inner());
+        if bytes > self.budget {
+            st.slots.remove(key);
+            return Ok(subject);
+        }
+        *value = Some(subject.clone());
+        st.order.push_back((key.clone(), bytes));
+        st.bytes += bytes;
+        while st.bytes > self.budget {
+            let Some((old, b)) = st.order.pop_front() else {
+                break;
+            };
+            st.slots.remove(&old);
+            st.bytes -= b;
+        }
+        Ok(subject)
+    }
+
+    fn bytes(&self) -> usize {
+        self.state.lock().unwrap_or_else(|e| e.into_inner()).bytes
+    }
+}
+
+/// Default cache budget: a quarter of the machine's memory (1 GiB where it cannot be read).
+fn default_budget() -> usize {
+    let total = std::fs::read_to_string("/proc/meminfo")
+        .ok()
+        .and_then(|s| {
+            s.lines()
+                .find(|l| l.starts_with("MemTotal:"))
+                .and_then(|l| l.split_whitespace().nth(1))
+                .and_then(|kb| kb.parse::<usize>().ok())
+        })
+        .map(|kb| kb * 1024);
+    total.map(|b| b / 4).unwrap_or(1 << 30)
+}
+
+/// An in-memory subject from Python: `(images, labels)`.
+type MemorySubject = (Vec<PyVolume>, Vec<PyVolume>);
+
+/// Where a subject's volumes come from: files (decoded through the cache) or memory.
+enum Source {
+    Files(Key),
+    Memory(Arc<Subject>),
+}
+
+/// Subjects, pipeline and cache of one `voxaug.Loader` in one process.
+#[pyclass(module = "voxaug._voxaug")]
+pub struct NativeLoader {
+    pipeline: Arc<Pipeline>,
+    subjects: Arc<Vec<Source>>,
+    cache: Arc<Cache>,
+    device: String,
+    threads: usize,
+}
+
+#[pymethods]
+impl NativeLoader {
+    #[new]
+    #[pyo3(signature = (pipeline, subjects, device, num_threads, cache_bytes=None, memory=None))]
+    fn new(
+        pipeline: &str,
+        subjects: Vec<(Vec<PathBuf>, Vec<PathBuf>)>,
+        device: &str,
+        num_threads: usize,
+        cache_bytes: Option<usize>,
+        memory: Option<Vec<Option<MemorySubject>>>,
+    ) -> PyResult<Self> {
+        let pipeline = Pipeline::from_json(pipeline).map_err(to_py_error)?;
+        let mut memory = memory.unwrap_or_default();
+        memory.resize_with(subjects.len(), || None);
+        let mut sources = Vec::with_capacity(subjects.len());
+        for (n, ((images, labels), mem)) in subjects.into_iter().zip(memory).enumerate() {
+            if let Some((mi, ml)) = mem {
+                let conv = |vs: Vec<PyVolume>| -> PyResult<Vec<Volume>> {
+                    vs.into_iter().map(volume_from_py).collect()
+                };
+                let s = Subject::new(conv(mi)?, conv(ml)?).map_err(to_py_error)?;
+                sources.push(Source::Memory(Arc::new(s)));
+                continue;
+            }
+            if images.is_empty() && labels.is_empty() {
+                return Err(to_py_error(Error::InvalidInput(format!(
+                    "subject {n} has no volume"
+                ))));
+            }
+            sources.push(Source::Files((images, labels)));
+        }
+        Ok(NativeLoader {
+            pipeline: Arc::new(pipeline),
+            subjects: Arc::new(sources),
+            cache: Arc::new(Cache {
+                budget: cache_bytes.unwrap_or_else(default_budget),
+                state: Mutex::new(CacheState::default()),
+            }),
+            device: device.to_string(),
+            threads: num_threads.max(1),
+        })
+    }
+
+    /// Bytes of decoded subjects held in the cache.
+    fn cached_bytes(&self) -> usize {
+        self.cache.bytes()
+    }
+
+    /// The executor's name (`cpu (N threads)` or the GPU adapter).
+    fn executor_name(&self, py: Python<'_>) -> PyResult<String> {
+        let device = self.device.clone();
+        py.detach(|| executor(&device).map(|e| e.name()))
+            .map_err(to_py_error)
+    }
+
+    /// Starts computing `jobs` (`(subject, seed, sample index)`, in batch order) on this loader's
+    /// threads, at most `prefetch` batches ahead of the consumer.
+    fn epoch(
+        &self,
+        py: Python<'_>,
+        jobs: Vec<(usize, u64, u64)>,
+        batch_size: usize,
+        prefetch: usize,
+    ) -> PyResult<Stream> {
+        if let Some((s, _, _)) = jobs.iter().find(|j| j.0 >= self.subjects.len()) {
+            return Err(to_py_error(Error::InvalidInput(format!(
+                "job for subject {s} of {}",
+                self.subjects.len()
+            ))));
+        }
+        let device = self.device.clone();
+        let exec = py.detach(|| executor(&device)).map_err(to_py_error)?;
+        let batch_size = batch_size.max(1);
+        let shared = Arc::new(Shared {
+            state: Mutex::new(StreamState::default()),
+            cv: Condvar::new(),
+        });
+        let ctx = Arc::new(Ctx {
+            pipeline: self.pipeline.clone(),
+            subjects: self.subjects.clone(),
+            cache: self.cache.clone(),
+            exec,
+            jobs,
+            batch_size,
+            window: prefetch.max(1),
+        });
+        let workers = (0..self.threads.min(ctx.jobs.len().max(1)))
+            .map(|n| {
+                let (ctx, shared) = (ctx.clone(), shared.clone());
+                std::thread::Builder::new()
+                    .name(format!("voxaug-loader-{n}"))
+                    .spawn(move || worker(&ctx, &shared))
+                    .expect("a loader thread")
+            })
+            .collect();
+        Ok(Stream {
+            ctx,
+            shared,
+            workers,
+            done: false,
+        })
+    }
+}
+
+struct Ctx {
+    pipeline: Arc<Pipeline>,
+    subjects: Arc<Vec<Source>>,
+    cache: Arc<Cache>,
+    exec: Executor,
+    jobs: Vec<(usize, u64, u64)>,
+    batch_size: usize,
+    /// Batches that may be computed ahead of the one being consumed.
+    window: usize,
+}
+
+type Sample = Result<(Subject, Plan)>;
+
+#[derive(Default)]
+struct StreamState {
+    next_job: usize,
+    consumed_batches: usize,
+    results: HashMap<usize, Sample>,
+    stop: bool,
+}
+
+struct Shared {
+    state: Mutex<StreamState>,
+    cv: Condvar,
+}
+
+fn compute(ctx: &Ctx, job: (usize, u64, u64)) -> Sample {
+    let (s, seed, index) = job;
+    let subject = match &ctx.subjects[s] {
+        Source::Files(key) => ctx.cache.get(key)?,
+        Source::Memory(subject) => subject.clone(),
+    };
+    let mut pipe = (*ctx.pipeline).clone();
+    pipe.seed = seed;
+    pool().install(|| pipe.sample(&ctx.exec, &subject, index))
+}
+
+fn worker(ctx: &Ctx, shared: &Shared) {
+    loop {
+        let j = {
+            let mut st = shared.state.lock().unwrap_or_else(|e| e.into_inner());
+            loop {
+                if st.stop || st.next_job >= ctx.jobs.len() {
+                    return;
+                }
+                let limit = (st.consumed_batches + ctx.window) * ctx.batch_size;
+                if st.next_job < limit {
+                    break;
+                }
+                st = shared.cv.wait(st).unwrap_or_else(|e| e.into_inner());
+            }
+            st.next_job += 1;
+            st.next_job - 1
+        };
+        let r = compute(ctx, ctx.jobs[j]);
+        let mut st = shared.state.lock().unwrap_or_else(|e| e.into_inner());
+        st.results.insert(j, r);
+        shared.cv.notify_all();
+    }
+}
+
+/// One epoch's samples, computed ahead on Rust threads; `next_batch` hands them out in order.
+#[pyclass(module = "voxaug._voxaug")]
+pub struct Stream {
+    ctx: Arc<Ctx>,
+    shared: Arc<Shared>,
+    workers: Vec<std::thread::JoinHandle<()>>,
+    done: bool,
+}
+
+impl Drop for Stream {
+    fn drop(&mut self) {
+        {
+            let mut st = self.shared.state.lock().unwrap_or_else(|e| e.into_inner());
+            st.stop = true;
+        }
+        self.shared.cv.notify_all();
+        for w in self.workers.drain(..) {
+            let _ = w.join();
+        }
+    }
+}
+
+/// One assembled batch: per member a C-ordered `(B, 1, X, Y, Z)` array (as a boxed numpy maker).
+struct Batch {
+    images: Vec<Member>,
+    labels: Vec<Member>,
+    plans: Vec<String>,
+}
+
+enum Member {
+    F32(ArrayD<f32>),
+    U8(ArrayD<u8>),
+    I8(ArrayD<i8>),
+    U16(ArrayD<u16>),
+    I16(ArrayD<i16>),
+    U32(ArrayD<u32>),
+    I32(ArrayD<i32>),
+    I64(ArrayD<i64>),
+}
+
+impl Member {
+    fn into_py(self, py: Python<'_>) -> Py<PyAny> {
+        match self {
+            Member::F32(a) => PyArrayDyn::from_owned_array(py, a).into_any().unbind(),
+            Member::U8(a) => PyArrayDyn::from_owned_array(py, a).into_any().unbind(),
+            Member::I8(a) => PyArrayDyn::from_owned_array(py, a).into_any().unbind(),
+            Member::U16(a) => PyArrayDyn::from_owned_array(py, a).into_any().unbind(),
+            Member::I16(a) => PyArrayDyn::from_owned_array(py, a).into_any().unbind(),
+            Member::U32(a) => PyArrayDyn::from_owned_array(py, a).into_any().unbind(),
+            Member::I32(a) => PyArrayDyn::from_owned_array(py, a).into_any().unbind(),
+            Member::I64(a) => PyArrayDyn::from_owned_array(py, a).into_any().unbind(),
+        }
+    }
+}
+
+/// Stacks the volumes of one member into a C-ordered `(B, 1, X, Y, Z)` buffer: voxaug's i-fastest
+/// voxels are transposed in tiles of 16 along i (reads of 16 neighbours, 16 contiguous write streams).
+fn stack<T: Copy + Send + Sync + Default>(
+    vols: &[&Volume],
+    f: impl Fn(f32) -> T + Sync,
+) -> ArrayD<T> {
+    let [nx, ny, nz] = vols[0].grid.shape;
+    let n = nx * ny * nz;
+    let mut out = vec![T::default(); vols.len() * n];
+    const TILE: usize = 16;
+    out.par_chunks_mut(n)
+        .zip(vols.par_iter())
+        .for_each(|(dst, v)| {
+            let src = &v.data;
+            dst.par_chunks_mut(TILE * ny * nz)
+                .enumerate()
+                .for_each(|(t, block)| {
+                    let i0 = t * TILE;
+                    let ni = block.len() / (ny * nz);
+                    for k in 0..nz {
+                        for j in 0..ny {
+                            let s = i0 + nx * (j + ny * k);
+                            for di in 0..ni {
+                                block[k + nz * (j + ny * di)] = f(src[s + di]);
+                            }
+                        }
+                    }
+                });
+        });
+    ArrayD::from_shape_vec(IxDyn(&[vols.len(), 1, nx, ny, nz]), out).expect("sizes match")
+}
+
+fn member(vols: &[&Volume]) -> Member {
+    let first = vols[0].dtype;
+    let same = vols.iter().all(|v| v.dtype == first);
+    if vols[0].kind == voxaug::Kind::Image {
+        return Member::F32(stack(vols, |x| x));
+    }
+    match if same { first } else { DType::F64 } {
+        DType::U8 => Member::U8(stack(vols, |x| x as u8)),
+        DType::I8 => Member::I8(stack(vols, |x| x as i8)),
+        DType::U16 => Member::U16(stack(vols, |x| x as u16)),
+        DType::I16 => Member::I16(stack(vols, |x| x as i16)),
+        DType::U32 => Member::U32(stack(vols, |x| x as u32)),
+        DType::I32 => Member::I32(stack(vols, |x| x as i32)),
+        DType::F32 => Member::F32(stack(vols, |x| x)),
+        // Label maps of different integer types in one batch: int64 holds them all.
+        DType::F64 => Member::I64(stack(vols, |x| x as i64)),
+    }
+}
+
+fn assemble(samples: Vec<(Subject, Plan)>, first_job: usize, ctx: &Ctx) -> Result<Batch> {
+    let shape = samples[0].0.grid().map(|g| g.shape);
+    for (n, (s, _)) in samples.iter().enumerate() {
+        if s.grid().map(|g| g.shape) != shape {
+            let (subj, _, index) = ctx.jobs[first_job + n];
+            return Err(Error::InvalidInput(format!(
+                "the samples of one batch have different shapes: {:?} (first sample) and {:?} \
+                 (subject {subj}, sample {index}); add a crop or pad to a fixed size to the \
+                 pipeline (e.g. {{\"type\": \"center_crop\", \"size\": [128, 128, 128]}}) or use batch_size=1",
+                shape.unwrap_or_default(),
+                s.grid().map(|g| g.shape).unwrap_or_default()
+            )));
+        }
+    }
+    let n_img = samples[0].0.images.len();
+    let n_lab = samples[0].0.labels.len();
+    let images = (0..n_img)
+        .map(|m| {
+            member(
+                &samples
+                    .iter()
+                    .map(|(s, _)| &s.images[m])
+                    .collect::<Vec<_>>(),
+            )
+        })
+        .collect();
+    let labels = (0..n_lab)
+        .map(|m| {
+            member(
+                &samples
+                    .iter()
+                    .map(|(s, _)| &s.labels[m])
+                    .collect::<Vec<_>>(),
+            )
+        })
+        .collect();
+    let plans = samples.iter().map(|(_, p)| p.to_json()).collect();
+    Ok(Batch {
+        images,
+        labels,
+        plans,
+    })
+}
+
+/// `(image arrays, label arrays, plan JSON texts)` of one batch.
+type PyBatch = (Vec<Py<PyAny>>, Vec<Py<PyAny>>, Vec<String>);
+
+#[pymethods]
+impl Stream {
+    /// The next batch, or None at the end of the epoch. Blocks (without the GIL) until its samples are
+    /// computed.
+    fn next_batch(&mut self, py: Python<'_>) -> PyResult<Option<PyBatch>> {
+        if self.done {
+            return Ok(None);
+        }
+        let ctx = self.ctx.clone();
+        let shared = self.shared.clone();
+        let batch = py.detach(|| -> Option<Result<Batch>> {
+            let mut st = shared.state.lock().unwrap_or_else(|e| e.into_inner());
+            let b = st.consumed_batches;
+            let lo = b * ctx.batch_size;
+            if lo >= ctx.jobs.len() {
+                return None;
+            }
+            let hi = (lo + ctx.batch_size).min(ctx.jobs.len());
+            while !(lo..hi).all(|j| st.results.contains_key(&j)) {
+                st = shared.cv.wait(st).unwrap_or_else(|e| e.into_inner());
+            }
+            let samples: Result<Vec<(Subject, Plan)>> = (lo..hi)
+                .map(|j| st.results.remove(&j).expect("present"))
+                .collect();
+            st.consumed_batches += 1;
+            drop(st);
+            shared.cv.notify_all();
+            Some(samples.and_then(|s| pool().install(|| assemble(s, lo, &ctx))))
+        });
+        match batch {
+            None => {
+                self.done = true;
+                Ok(None)
+            }
+            Some(Err(e)) => {
+                self.done = true;
+                Err(to_py_error(e))
+            }
+            Some(Ok(b)) => {
+                let images = b.images.into_iter().map(|m| m.into_py(py)).collect();
+                let labels = b.labels.into_iter().map(|m| m.into_py(py)).collect();
+                Ok(Some((images, labels, b.plans)))
+            }
+        }
+    }
+}

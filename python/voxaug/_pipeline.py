@@ -1,0 +1,104 @@
+"""Pipelines: the JSON format of ``voxaug apply`` / ``voxaug augment``, sampled and applied from Python."""
+import json
+import os
+
+from . import _voxaug
+from ._errors import VoxaugFileNotFoundError, VoxaugOSError, VoxaugValueError
+from ._volume import Subject, Volume
+
+
+def _as_subject(subject):
+    if isinstance(subject, Subject):
+        return subject
+    if isinstance(subject, Volume):
+        return Subject(image=subject) if subject.kind == "image" else Subject(label=subject)
+    if isinstance(subject, dict):
+        return Subject(subject)
+    raise VoxaugValueError(f"expected a voxaug.Subject (or a dict of Volumes), got {type(subject).__name__}")
+
+
+class Pipeline:
+    """A parsed pipeline (``{"seed": 0, "transforms": [...]}``). Errors name the transform and field.
+
+    ``sample(subject, seed, index)`` draws sample ``index`` of seed ``seed`` (the same bytes as
+    ``voxaug augment --seed seed`` writes for that sample) and returns ``(Subject, plan dict)``; the plan
+    re-applies exactly with ``Pipeline.from_dict(plan).apply(subject)``.
+    """
+
+    def __init__(self, text):
+        canonical, fixed = _voxaug.parse_pipeline(text)
+        self._json = canonical
+        self._dict = json.loads(canonical)
+        self.is_random = not fixed
+
+    @classmethod
+    def from_json(cls, text):
+        """Parses pipeline JSON text."""
+        return cls(text)
+
+    @classmethod
+    def from_dict(cls, d):
+        """From a dict (e.g. a plan returned by ``sample``)."""
+        try:
+            text = json.dumps(d)
+        except (TypeError, ValueError) as e:
+            raise VoxaugValueError(f"pipeline: not JSON-serialisable ({e})") from None
+        return cls(text)
+
+    @classmethod
+    def from_file(cls, path):
+        """Reads a pipeline file."""
+        path = os.fspath(path)
+        try:
+            with open(path, encoding="utf-8") as f:
+                text = f.read()
+        except FileNotFoundError:
+            raise VoxaugFileNotFoundError(f"{path}: no such pipeline file") from None
+        except OSError as e:
+            raise VoxaugOSError(f"{path}: {e.strerror or e}") from None
+        except UnicodeDecodeError as e:
+            raise VoxaugValueError(f"pipeline: {path}: not UTF-8 text ({e})") from None
+        try:
+            return cls(text)
+        except VoxaugValueError as e:
+            msg = str(e)
+            raise VoxaugValueError(msg.replace("pipeline: ", f"pipeline: {path}: ", 1)) from None
+
+    @property
+    def seed(self):
+        """The pipeline's seed."""
+        return self._dict["seed"]
+
+    def to_dict(self):
+        """The pipeline as a dict (valid input for ``from_dict``)."""
+        return json.loads(self._json)
+
+    def to_json(self):
+        """The pipeline as JSON text."""
+        return self._json
+
+    def _run(self, subject, seed, index, device):
+        subject = _as_subject(subject)
+        names_i, names_l = subject.images(), subject.labels()
+        images = [subject[n]._to_native() for n in names_i]
+        labels = [subject[n]._to_native() for n in names_l]
+        out_i, out_l, plan = _voxaug.run(self._json, images, labels, seed, index, str(device))
+        vols = {}
+        for n, t in zip(names_i, out_i):
+            vols[n] = Volume._from_native(t)
+        for n, t in zip(names_l, out_l):
+            vols[n] = Volume._from_native(t)
+        ordered = Subject({n: vols[n] for n in subject})
+        return ordered, json.loads(plan)
+
+    def sample(self, subject, seed=None, index=0, device="cpu"):
+        """Sample ``index`` of seed ``seed`` (default: the pipeline's): ``(Subject, plan dict)``."""
+        return self._run(subject, None if seed is None else int(seed), int(index), device)
+
+    def apply(self, subject, device="cpu"):
+        """Applies the pipeline once (a random pipeline: its sample ``sample`` or 0, as ``voxaug apply``)."""
+        return self._run(subject, None, None, device)[0]
+
+    def __repr__(self):
+        kinds = [t.get("type") for t in self._dict["transforms"]]
+        return f"Pipeline(seed={self.seed}, transforms={kinds})"
