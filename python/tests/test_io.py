@@ -1,0 +1,93 @@
+import os
+
+import nibabel as nib
+import numpy as np
+import pytest
+
+import voxaug
+from conftest import DATA, T1
+
+
+@pytest.mark.parametrize("name", ["anatomical.nii", "anatomical_pair.hdr", "anatomical_analyze.hdr"])
+def test_read_equals_nibabel(name):
+    path = os.path.join(DATA, name)
+    img = nib.load(path)
+    want = img.get_fdata(dtype=np.float32)
+    if want.ndim == 4:
+        want = want[..., 0]
+    v = voxaug.read(path)
+    assert v.kind == "image"
+    assert v.array.dtype == np.float32
+    np.testing.assert_array_equal(v.array, want)
+    np.testing.assert_allclose(v.affine, img.affine, atol=1e-5)
+    np.testing.assert_allclose(v.spacing, img.header.get_zooms()[:3], rtol=1e-6)
+
+
+def test_label_read_and_write_roundtrip(data, tmp_path):
+    seg = voxaug.read(data["seg"], kind="label")
+    assert seg.kind == "label" and seg.array.dtype == np.uint8 and seg.dtype == "uint8"
+    np.testing.assert_array_equal(seg.array, np.asarray(nib.load(data["seg"]).dataobj))
+    out = tmp_path / "seg_out.nii.gz"
+    voxaug.write(out, seg)
+    back = nib.load(out)
+    assert back.get_data_dtype() == np.uint8
+    np.testing.assert_array_equal(np.asarray(back.dataobj), seg.array)
+    np.testing.assert_allclose(back.affine, seg.affine, atol=1e-5)
+
+
+def test_write_image_nibabel_reads_it_back(tmp_path):
+    t1 = voxaug.read(T1)
+    out = tmp_path / "t1.nii.gz"
+    voxaug.write(out, t1)
+    img = nib.load(out)
+    np.testing.assert_array_equal(img.get_fdata(dtype=np.float32), t1.array)
+    np.testing.assert_allclose(img.affine, t1.affine, atol=1e-5)
+
+
+def test_volume_from_numpy_any_order(tmp_path):
+    a = np.random.default_rng(0).normal(size=(7, 5, 3)).astype(np.float32)
+    aff = np.diag([2.0, 3.0, 4.0, 1.0])
+    for arr in (a, np.asfortranarray(a), a[::-1, :, ::2].copy(), a.astype(np.float64)):
+        v = voxaug.Volume(arr, affine=aff)
+        out = tmp_path / "v.nii"
+        voxaug.write(out, v)
+        np.testing.assert_array_equal(voxaug.read(out).array, arr.astype(np.float32))
+    v = voxaug.Volume(a)
+    np.testing.assert_array_equal(v.affine, np.eye(4))
+    assert v.array is a  # float32 input is not copied
+
+
+def test_label_volume_from_numpy():
+    v = voxaug.Volume(np.array([[[0.0, 1.0], [2.0, 300.0]]]), kind="label")
+    assert v.dtype == "uint16" and v.array.dtype == np.uint16
+    with pytest.raises(voxaug.VoxaugError, match="non-integer"):
+        voxaug.Volume(np.full((2, 2, 2), 0.5), kind="label")
+
+
+def test_errors_are_voxaug_errors(tmp_path):
+    with pytest.raises(FileNotFoundError) as e:
+        voxaug.read(tmp_path / "missing.nii.gz")
+    assert isinstance(e.value, voxaug.VoxaugError) and isinstance(e.value, OSError)
+    assert "missing.nii.gz" in str(e.value)
+    bad = tmp_path / "truncated.nii"
+    bad.write_bytes(open(T1, "rb").read()[:400])
+    with pytest.raises(voxaug.VoxaugError) as e:
+        voxaug.read(bad)
+    assert isinstance(e.value, ValueError) and "truncated.nii" in str(e.value)
+    with pytest.raises(ValueError):
+        voxaug.read(T1, kind="mask")
+    with pytest.raises(voxaug.VoxaugError):
+        voxaug.Volume(np.zeros((2, 2)))
+    with pytest.raises(voxaug.VoxaugError, match="NaN"):
+        voxaug.Pipeline.from_dict({"transforms": [{"type": "zscore"}]}).apply(
+            voxaug.Subject(t1=voxaug.Volume(np.full((3, 3, 3), np.nan, np.float32))))
+
+
+def test_subject_checks_grids(data):
+    t1 = voxaug.read(T1)
+    seg = voxaug.read(data["seg"], kind="label")
+    s = voxaug.Subject(t1=t1, seg=seg)
+    assert list(s) == ["t1", "seg"] and s.images() == ["t1"] and s.labels() == ["seg"]
+    small = voxaug.Volume(np.zeros((3, 3, 3), np.float32))
+    with pytest.raises(ValueError, match="different shapes"):
+        voxaug.Subject(t1=t1, small=small)

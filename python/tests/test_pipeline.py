@@ -1,0 +1,95 @@
+import json
+import os
+import threading
+import time
+
+import numpy as np
+import pytest
+
+import voxaug
+from conftest import PIPELINE, T1, run_cli
+
+
+def subject(data):
+    return voxaug.Subject(t1=voxaug.read(data["t1"]), seg=voxaug.read(data["seg"], kind="label"))
+
+
+def test_sample_matches_cli_augment_bytes(data, tmp_path):
+    out = tmp_path / "cli"
+    run_cli("augment", data["pipeline"], "--image", data["t1"], "--label", data["seg"], "--out", out,
+            "-n", 3, "--seed", 5, "--device", "cpu")
+    pipe = voxaug.Pipeline.from_file(data["pipeline"])
+    sub = subject(data)
+    for i in range(3):
+        got, plan = pipe.sample(sub, seed=5, index=i, device="cpu")
+        assert plan == json.load(open(out / f"{i:04d}" / "plan.json"))
+        assert plan["seed"] == 5 and plan["sample"] == i
+        assert got["t1"].array.shape == (24, 32, 20) and got["seg"].array.dtype == np.uint8
+        mine = tmp_path / f"py{i}"
+        mine.mkdir()
+        voxaug.write(mine / "anatomical.nii", got["t1"])
+        voxaug.write(mine / "anatomical_seg.nii.gz", got["seg"])
+        for name in ("anatomical.nii", "anatomical_seg.nii.gz"):
+            assert (mine / name).read_bytes() == (out / f"{i:04d}" / name).read_bytes(), (i, name)
+
+
+def test_plan_reapplies_exactly_and_matches_cli_apply(data, tmp_path):
+    pipe = voxaug.Pipeline.from_dict(PIPELINE)
+    sub = subject(data)
+    out, plan = pipe.sample(sub, seed=0, index=3)
+    same = voxaug.Pipeline.from_dict(plan).apply(sub, device="cpu")
+    for n in ("t1", "seg"):
+        np.testing.assert_array_equal(same[n].array, out[n].array)
+    p = tmp_path / "plan.json"
+    p.write_text(json.dumps(plan))
+    run_cli("apply", p, "--image", data["t1"], "--label", data["seg"], "--out", tmp_path / "cli", "--device", "cpu")
+    voxaug.write(tmp_path / "mine.nii.gz", same["seg"])
+    assert (tmp_path / "mine.nii.gz").read_bytes() == (tmp_path / "cli" / "anatomical_seg.nii.gz").read_bytes()
+
+
+def test_labels_keep_their_values(data):
+    sub = subject(data)
+    values = set(np.unique(sub["seg"].array))
+    for i in range(4):
+        out, _ = voxaug.Pipeline.from_dict(PIPELINE).sample(sub, seed=1, index=i)
+        assert set(np.unique(out["seg"].array)) <= values
+
+
+def test_pipeline_errors(data, tmp_path):
+    with pytest.raises(voxaug.VoxaugError) as e:
+        voxaug.Pipeline.from_dict({"transforms": [{"type": "rotatee", "degrees": 3}]})
+    assert isinstance(e.value, ValueError) and "unknown transform type `rotatee`" in str(e.value)
+    with pytest.raises(ValueError, match="unknown field"):
+        voxaug.Pipeline.from_json('{"transforms": [{"type": "rotate", "degres": 3}]}')
+    with pytest.raises(FileNotFoundError):
+        voxaug.Pipeline.from_file(tmp_path / "nope.json")
+    crop = voxaug.Pipeline.from_dict({"transforms": [{"type": "crop", "start": [0, 0, 0], "size": [100, 10, 10]}]})
+    with pytest.raises(voxaug.VoxaugError, match="crop"):
+        crop.apply(subject(data))
+
+
+def test_sample_releases_the_gil():
+    rng = np.random.default_rng(0)
+    big = voxaug.Subject(t1=voxaug.Volume(rng.normal(size=(128, 128, 128)).astype(np.float32)))
+    pipe = voxaug.Pipeline.from_dict({"transforms": [
+        {"type": "elastic_bspline", "max_displacement_mm": 5},
+        {"type": "blur", "sigma": [2, 2, 2]},
+        {"type": "random_affine", "degrees": 10}]})
+    done = {}
+
+    def work():
+        t = time.perf_counter()
+        for i in range(3):
+            pipe.sample(big, seed=0, index=i)
+        done["secs"] = time.perf_counter() - t
+
+    th = threading.Thread(target=work)
+    ticks = 0
+    th.start()
+    while th.is_alive():
+        ticks += 1
+        time.sleep(0.001)
+    th.join()
+    # With the GIL held the main thread would not run at all until the work ended.
+    assert done["secs"] > 0.05
+    assert ticks >= 0.2 * done["secs"] / 0.0011, (ticks, done)
