@@ -36,7 +36,10 @@ pub(crate) fn pool() -> Arc<rayon::ThreadPool> {
             .build()
             .expect("a rayon pool"),
     );
-    *g = Some((pid, pool.clone()));
+    // After a fork the parent's pool has no threads here: leak it rather than run its destructor.
+    if let Some(old) = g.replace((pid, pool.clone())) {
+        std::mem::forget(old);
+    }
     pool
 }
 
@@ -47,7 +50,11 @@ pub(crate) fn executor(device: &str) -> voxaug::Result<Executor> {
     let pid = std::process::id();
     let mut g = EXECS.lock().unwrap_or_else(|e| e.into_inner());
     if g.as_ref().map(|(p, _)| *p) != Some(pid) {
-        *g = Some((pid, HashMap::new()));
+        // Executors inherited through a fork (a GPU device whose driver threads stayed in the parent)
+        // must not be dropped here: their destructors would wait on threads that do not exist.
+        if let Some(old) = g.replace((pid, HashMap::new())) {
+            std::mem::forget(old);
+        }
     }
     let map = &mut g.as_mut().expect("set above").1;
     if let Some(e) = map.get(device) {

@@ -220,6 +220,7 @@ impl NativeLoader {
             shared,
             workers,
             done: false,
+            pid: std::process::id(),
         })
     }
 }
@@ -292,10 +293,16 @@ pub struct Stream {
     shared: Arc<Shared>,
     workers: Vec<std::thread::JoinHandle<()>>,
     done: bool,
+    /// The process that started the threads (a forked child must not join them).
+    pid: u32,
 }
 
 impl Drop for Stream {
     fn drop(&mut self) {
+        if std::process::id() != self.pid {
+            std::mem::forget(std::mem::take(&mut self.workers));
+            return;
+        }
         {
             let mut st = self.shared.state.lock().unwrap_or_else(|e| e.into_inner());
             st.stop = true;
