@@ -8,7 +8,7 @@
 
 use crate::error::{Error, Result};
 use crate::grid::{mat_mul, translation, Grid};
-use crate::volume::Volume;
+use crate::volume::{DType, Volume};
 use serde::{Deserialize, Serialize};
 
 /// Start positions along one axis: `0, stride, 2 stride, ...` and a last one ending at the border.
@@ -217,4 +217,69 @@ pub struct Index {
 pub struct PatchEntry {
     pub file: String,
     pub start: [usize; 3],
+}
+
+/// `voxaug patches`: writes the patches of `v` (`size`, `stride`) as `out/patch_00000.nii.gz`, ... with
+/// their own affines, plus `out/index.json` (which names `source`). Returns the index.
+pub fn write_folder(
+    v: &Volume,
+    source: &str,
+    size: [usize; 3],
+    stride: [usize; 3],
+    out: &std::path::Path,
+) -> Result<Index> {
+    let starts = grid_starts(v.grid.shape, size, stride)?;
+    std::fs::create_dir_all(out).map_err(|e| Error::io(out, e))?;
+    let mut entries = Vec::with_capacity(starts.len());
+    for (n, st) in starts.iter().enumerate() {
+        let p = extract(v, *st, size)?;
+        let file = format!("patch_{n:05}.nii.gz");
+        crate::io::write_volume(out.join(&file), &p)?;
+        entries.push(PatchEntry { file, start: *st });
+    }
+    let index = Index {
+        source: source.to_string(),
+        shape: v.grid.shape,
+        affine: v.grid.affine,
+        size,
+        stride,
+        kind: v.kind,
+        patches: entries,
+    };
+    let text = serde_json::to_string_pretty(&index).expect("serialisable");
+    crate::io::write_atomic(&out.join("index.json"), text.as_bytes())?;
+    Ok(index)
+}
+
+/// `voxaug stitch`: reads a patch folder (`index.json` + patches, possibly modified) and stitches it
+/// back onto the original grid. Unmodified patches give the input back exactly.
+pub fn stitch_folder(dir: &std::path::Path, blend: Blend) -> Result<(Volume, Index)> {
+    let ip = dir.join("index.json");
+    let text = std::fs::read_to_string(&ip).map_err(|e| Error::io(&ip, e))?;
+    let index: Index = serde_json::from_str(&text)
+        .map_err(|e| Error::invalid(format!("{}: not a patch index ({e})", ip.display())))?;
+    let mut agg = Aggregator::new(index.shape, index.size, index.stride, blend)?;
+    let mut dtype = None;
+    for e in &index.patches {
+        if std::path::Path::new(&e.file).components().count() != 1 {
+            return Err(Error::invalid(format!(
+                "{}: patch file {:?} is not a plain file name in the folder",
+                ip.display(),
+                e.file
+            )));
+        }
+        let p = crate::io::read_volume(dir.join(&e.file), index.kind)?;
+        if p.grid.shape != index.size {
+            return Err(Error::invalid(format!(
+                "{}: shape {:?}, the index says {:?}",
+                e.file, p.grid.shape, index.size
+            )));
+        }
+        dtype.get_or_insert(p.dtype);
+        agg.add(e.start, &p.data)?;
+    }
+    let grid = Grid::new(index.shape, index.affine)?;
+    let mut v = Volume::new(agg.finish()?, grid, index.kind)?;
+    v.dtype = dtype.unwrap_or(DType::F32);
+    Ok((v, index))
 }

@@ -1,0 +1,199 @@
+//! `voxaug info`, `voxaug devices` and `voxaug convert`.
+
+use crate::common::fmt3;
+use clap::Args;
+use std::path::PathBuf;
+use voxaug::{io, Error, Kind, Result};
+
+#[derive(Args)]
+pub struct InfoArgs {
+    /// Volume file or DICOM folder.
+    file: PathBuf,
+    /// Treat the file as a label map: voxel count and volume per label value.
+    #[arg(long)]
+    label: bool,
+    /// Print JSON instead of text.
+    #[arg(long)]
+    json: bool,
+    /// DICOM folder: the series to read (`voxaug info DIR` lists them).
+    #[arg(long)]
+    series: Option<String>,
+}
+
+impl InfoArgs {
+    pub fn run(self) -> Result<()> {
+        let (file, label, json, series) = (
+            self.file.as_path(),
+            self.label,
+            self.json,
+            self.series.as_deref(),
+        );
+        let kind = if label { Kind::Label } else { Kind::Image };
+        let v = if io::detect(file)? == io::Format::Dicom {
+            if file.is_dir() && !json {
+                let list = io::dicom::list_series(file)?;
+                println!("DICOM series in {}:", file.display());
+                for (uid, n, desc) in &list {
+                    println!("  {uid}  {n} file(s)  {desc}");
+                }
+                if list.len() > 1 && series.is_none() {
+                    println!("choose one with --series UID");
+                    return Ok(());
+                }
+            }
+            io::dicom::read(file, kind, series)?
+        } else {
+            io::read_volume(file, kind)?
+        };
+        let g = &v.grid;
+        let s = v.stats();
+        let vox = g.voxel_volume();
+        let labels: Vec<(f32, usize)> = if label { v.label_counts() } else { vec![] };
+        if json {
+            let labels_json: Vec<serde_json::Value> = labels
+                .iter()
+                .map(|(l, c)| {
+                    serde_json::json!({"value": l, "voxels": c, "mm3": *c as f64 * vox, "ml": *c as f64 * vox / 1000.0})
+                })
+                .collect();
+            let mut j = serde_json::json!({
+                "file": file.display().to_string(),
+                "shape": g.shape,
+                "dtype": v.dtype.name(),
+                "spacing": g.spacing(),
+                "origin": g.origin(),
+                "affine": g.affine,
+                "orientation": g.orientation(),
+                "voxel_volume_mm3": vox,
+                "min": s.min, "max": s.max, "mean": s.mean, "std": s.std,
+            });
+            if label {
+                j["labels"] = serde_json::Value::Array(labels_json);
+            }
+            println!("{}", serde_json::to_string_pretty(&j).unwrap());
+            return Ok(());
+        }
+        println!("file:        {}", file.display());
+        println!("shape:       {:?}", g.shape);
+        println!("dtype:       {}", v.dtype.name());
+        println!("spacing:     {} mm", fmt3(g.spacing()));
+        println!("origin:      {} mm", fmt3(g.origin()));
+        println!("orientation: {}", g.orientation());
+        println!("affine:");
+        for row in &g.affine {
+            println!(
+                "  [{:>10.4} {:>10.4} {:>10.4} {:>10.4}]",
+                row[0], row[1], row[2], row[3]
+            );
+        }
+        println!(
+            "intensity:   min {:.4}  max {:.4}  mean {:.4}  std {:.4}",
+            s.min, s.max, s.mean, s.std
+        );
+        if label {
+            println!("labels ({} distinct, voxel {:.4} mm^3):", labels.len(), vox);
+            println!(
+                "  {:>8} {:>12} {:>14} {:>10}",
+                "value", "voxels", "mm^3", "ml"
+            );
+            for (l, c) in labels {
+                let mm3 = c as f64 * vox;
+                println!("  {:>8} {:>12} {:>14.2} {:>10.3}", l, c, mm3, mm3 / 1000.0);
+            }
+        }
+        Ok(())
+    }
+}
+
+#[derive(Args)]
+pub struct DevicesArgs {
+    /// Print JSON instead of text.
+    #[arg(long)]
+    json: bool,
+}
+
+impl DevicesArgs {
+    pub fn run(self) -> Result<()> {
+        let json = self.json;
+        let list = voxaug::exec::gpu::list_adapters();
+        if json {
+            println!("{}", serde_json::to_string_pretty(&list).unwrap());
+            return Ok(());
+        }
+        if list.is_empty() {
+            println!("{}", voxaug::exec::gpu::NO_ADAPTER);
+            println!("auto picks: cpu ({} threads)", rayon::current_num_threads());
+            return Ok(());
+        }
+        for (i, a) in list.iter().enumerate() {
+            println!(
+                "[{i}] {} ({}, {}) driver {} {}",
+                a.name, a.backend, a.device_type, a.driver, a.driver_info
+            );
+            println!(
+                "    max 3D texture {} voxels/axis, max storage binding {} MiB, max buffer {} MiB",
+                a.max_texture_dimension_3d,
+                a.max_storage_buffer_binding_size >> 20,
+                a.max_buffer_size >> 20
+            );
+        }
+        if list[0].device_type == "Cpu" {
+            println!(
+                "auto picks: cpu ({} threads): [0] is a software renderer, slower than the CPU executor; \
+                 --device gpu uses it",
+                rayon::current_num_threads()
+            );
+        } else {
+            println!("auto picks: [0] {}", list[0].name);
+        }
+        Ok(())
+    }
+}
+
+#[derive(Args)]
+pub struct ConvertArgs {
+    /// Input volume (any format voxaug reads).
+    input: PathBuf,
+    /// Output file (.nii, .nii.gz or .nrrd).
+    output: PathBuf,
+    /// nifti or nrrd (default: from the output extension).
+    #[arg(long)]
+    format: Option<String>,
+    /// Frame of a 4D input to extract.
+    #[arg(long)]
+    frame: Option<usize>,
+}
+
+impl ConvertArgs {
+    pub fn run(self) -> Result<()> {
+        let (input, output, format, frame) = (&self.input, &self.output, &self.format, self.frame);
+        io::output_format(output, format.as_deref())?;
+        let same = std::fs::canonicalize(input).ok() == std::fs::canonicalize(output).ok();
+        if same {
+            return Err(Error::InvalidInput(format!(
+                "output {} would overwrite the input",
+                output.display()
+            )));
+        }
+        let v = match frame {
+            None => io::read_volume(input, Kind::Image)?,
+            Some(f) => match io::detect(input)? {
+                io::Format::Nifti => io::nifti::read_frame(input, Kind::Image, Some(f))?,
+                io::Format::Nrrd | io::Format::Dicom => {
+                    return Err(Error::Unsupported(
+                        "--frame applies to 4D NIfTI input only".into(),
+                    ));
+                }
+            },
+        };
+        io::write_volume_as(output, &v, format.as_deref())?;
+        println!(
+            "wrote {} ({:?}, {}, orientation {})",
+            output.display(),
+            v.grid.shape,
+            voxaug::io::nifti::output_dtype(&v).name(),
+            v.grid.orientation()
+        );
+        Ok(())
+    }
+}

@@ -1,0 +1,95 @@
+//! The `voxaug` command line: one file per command, each a thin adapter from clap arguments to a
+//! library call and its printing. No processing lives here.
+
+mod apply;
+mod augment;
+mod bench;
+mod common;
+mod dataset;
+mod info;
+mod patches;
+mod view;
+
+use clap::{Parser, Subcommand};
+use std::process::ExitCode;
+
+#[derive(Parser)]
+#[command(
+    name = "voxaug",
+    version,
+    about = "Augment and preprocess 3D medical volumes on the GPU or CPU"
+)]
+struct Cli {
+    #[command(subcommand)]
+    cmd: Cmd,
+}
+
+#[derive(Subcommand)]
+enum Cmd {
+    /// Apply a pipeline to images and label maps; writes DIR/<same file name> for each input.
+    Apply(apply::ApplyArgs),
+    /// Augment: N random samples of a pipeline; writes DIR/0000/<input names> + plan.json, ...
+    Augment(augment::AugmentArgs),
+    /// Built-in demo: augments a synthetic head phantom with the nnU-Net-like default pipeline.
+    Demo(augment::DemoArgs),
+    /// Time ops on CPU and GPU: median, voxels/s and bandwidth next to this machine's memcpy.
+    Bench(bench::BenchArgs),
+    /// PNG view of a volume: three planes (sagittal, coronal, axial mid-slices), a slice grid, or (batch,
+    /// FILE = an `augment` output folder) one row of planes per sample.
+    Preview(view::PreviewArgs),
+    /// Intensity histogram PNG (and numbers); a second file is drawn over the first (before/after).
+    Histogram(view::HistogramArgs),
+    /// Surface mesh of a label (world mm) as STL, OBJ or PLY, optionally rendered to PNG.
+    Mesh(view::MeshArgs),
+    /// Per label value: voxels, mm^3, ml, centroid (world mm), bounding box, image intensities inside.
+    Stats(view::StatsArgs),
+    /// List GPU adapters (name, backend, type, driver, key limits) and the one `auto` picks.
+    Devices(info::DevicesArgs),
+    /// Convert between formats (NIfTI-1/-2, Analyze, NRRD in; NIfTI-1, NRRD out), by extension or --format.
+    Convert(info::ConvertArgs),
+    /// Cut a volume into patches (NIfTI with their own affines) plus index.json.
+    Patches(patches::PatchesArgs),
+    /// Stitch the patches of a `voxaug patches` folder (possibly modified) back into a volume.
+    Stitch(patches::StitchArgs),
+    /// Pooled statistics of a set of images (a folder or a `dir/*.nii.gz` glob), streamed.
+    DatasetStats(dataset::DatasetStatsArgs),
+    /// Print shape, type, geometry and statistics of a volume.
+    Info(info::InfoArgs),
+}
+
+fn main() -> ExitCode {
+    // Behave like other Unix tools when the reader of our output goes away (`voxaug info f | head`).
+    #[cfg(unix)]
+    unsafe {
+        libc::signal(libc::SIGPIPE, libc::SIG_DFL);
+    }
+    // Mesa's Vulkan drivers print an error line per process when this is unset (headless machines).
+    #[cfg(target_os = "linux")]
+    if std::env::var_os("XDG_RUNTIME_DIR").is_none() {
+        // SAFETY: single-threaded at this point; only this process's environment changes.
+        unsafe { std::env::set_var("XDG_RUNTIME_DIR", std::env::temp_dir()) };
+    }
+    let result = match Cli::parse().cmd {
+        Cmd::Apply(a) => a.run(),
+        Cmd::Augment(a) => a.run(),
+        Cmd::Demo(a) => a.run(),
+        Cmd::Bench(a) => a.run(),
+        Cmd::Preview(a) => a.run(),
+        Cmd::Histogram(a) => a.run(),
+        Cmd::Mesh(a) => a.run(),
+        Cmd::Stats(a) => a.run(),
+        Cmd::Devices(a) => a.run(),
+        Cmd::Convert(a) => a.run(),
+        Cmd::Patches(a) => a.run(),
+        Cmd::Stitch(a) => a.run(),
+        Cmd::DatasetStats(a) => a.run(),
+        Cmd::Info(a) => a.run(),
+    };
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("error: {e}");
+            ExitCode::FAILURE
+        }
+    }
+}
