@@ -1,0 +1,170 @@
+//! Intensity stages on the GPU: point kernels and the separable blur (`shaders/intensity.wgsl`,
+//! `shaders/blur.wgsl`; CPU twin `exec/cpu/intensity.rs`).
+
+use super::*;
+
+impl GpuContext {
+    pub(super) fn elementwise(&self, v: &GpuVolume, k: &PointKernel, dest: Dest) -> Result<Output> {
+        let s = v.shape;
+        let view = v.tex.create_view(&Default::default());
+        let p = pitch(s[0]);
+        let mut bias = [[0.0f32; 4]; 14];
+        for (t, c) in k.bias.iter().enumerate().take(cpu_int::MAX_BIAS_TERMS) {
+            bias[t / 4][t % 4] = *c;
+        }
+        self.slabs(
+            s,
+            wgpu::TextureFormat::R32Float,
+            dest,
+            |pass, buf, z0, slab| {
+                let params = ElementParams {
+                    shape: [s[0] as u32, s[1] as u32, s[2] as u32, z0],
+                    sub: k.sub,
+                    mul: k.mul,
+                    add: k.add,
+                    lo: k.lo,
+                    hi: k.hi,
+                    skip_zero: k.skip_zero as u32,
+                    pitch: p as u32,
+                    slab,
+                    gamma: k.gamma,
+                    post: k.post,
+                    noise_std: k.noise_std,
+                    noise_mean: k.noise_mean,
+                    seed: k.noise_seed,
+                    bias_order: k.bias_order,
+                    pad: 0,
+                    bias,
+                };
+                self.dispatch_slab(
+                    pass,
+                    &self.pipes.elementwise,
+                    &self.pipes.elementwise_layout,
+                    &params,
+                    vec![
+                        wgpu::BindingResource::TextureView(&view),
+                        buf.as_entire_binding(),
+                    ],
+                    [s[0], s[1]],
+                    slab,
+                );
+            },
+        )
+    }
+
+    /// One separable Gaussian pass along `axis`.
+    pub(super) fn blur_pass(
+        &self,
+        v: &GpuVolume,
+        axis: usize,
+        w: &[f32],
+        dest: Dest,
+    ) -> Result<Output> {
+        let s = v.shape;
+        let view = v.tex.create_view(&Default::default());
+        let p = pitch(s[0]);
+        let weights = self
+            .device
+            .create_buffer_init(&wgpu::util::BufferInitDescriptor {
+                label: Some("blur weights"),
+                contents: bytemuck::cast_slice(w),
+                usage: wgpu::BufferUsages::STORAGE,
+            });
+        self.slabs(
+            s,
+            wgpu::TextureFormat::R32Float,
+            dest,
+            |pass, buf, z0, slab| {
+                let params = BlurParams {
+                    shape: [s[0] as u32, s[1] as u32, s[2] as u32, z0],
+                    axis: axis as u32,
+                    radius: (w.len() / 2) as u32,
+                    pitch: p as u32,
+                    slab,
+                };
+                self.dispatch_slab(
+                    pass,
+                    &self.pipes.blur,
+                    &self.pipes.blur_layout,
+                    &params,
+                    vec![
+                        wgpu::BindingResource::TextureView(&view),
+                        buf.as_entire_binding(),
+                        weights.as_entire_binding(),
+                    ],
+                    [s[0], s[1]],
+                    slab,
+                );
+            },
+        )
+    }
+
+    /// Applies an intensity op to an image on the GPU: statistics on the device, then one point kernel
+    /// (or, for blur, up to three separable passes).
+    pub(super) fn intensity(
+        &self,
+        v: GpuVolume,
+        op: &IntensityOp,
+        spacing: [f64; 3],
+        dest: Dest,
+    ) -> Result<(GpuVolume, Option<Output>)> {
+        let k = match cpu_int::needs(op) {
+            Needs::None(k) => k,
+            Needs::Host => {
+                // Quantile-based maps: read back, apply the host code, upload (same result as the CPU).
+                let mut data = self.read_texture(&v)?;
+                let g = crate::grid::Grid::with_spacing(v.shape, spacing)?;
+                cpu_int::apply(op, &mut data, &g);
+                let host = Volume {
+                    data,
+                    grid: g,
+                    kind: Kind::Image,
+                    dtype: crate::DType::F32,
+                };
+                let out = match dest {
+                    Dest::Texture => Output::Texture(self.upload(&host)?.tex),
+                    Dest::Read => Output::Host(host.data.iter().map(|x| x.to_bits()).collect()),
+                };
+                return Ok((v, Some(out)));
+            }
+            Needs::Stats { nonzero } => {
+                cpu_int::kernel_from(op, &self.host_stats(&v, nonzero)?, None)
+            }
+            Needs::MinMax => cpu_int::kernel_from(op, &self.host_stats(&v, false)?, None),
+            Needs::Percentiles(q) => {
+                let p = self.percentiles(&v, &q)?;
+                cpu_int::kernel_from(op, &self.host_stats(&v, false)?, Some([p[0], p[1]]))
+            }
+            Needs::Blur => {
+                let IntensityOp::Blur { sigma_mm } = op else {
+                    unreachable!()
+                };
+                let axes: Vec<usize> = (0..3)
+                    .filter(|&a| sigma_mm[a] / spacing[a] > 0.0 && v.shape[a] > 1)
+                    .collect();
+                if axes.is_empty() {
+                    let out = self.elementwise(&v, &cpu_int::identity(), dest)?;
+                    return Ok((v, Some(out)));
+                }
+                let mut cur = v;
+                for (n, &a) in axes.iter().enumerate() {
+                    let w = cpu_int::gaussian_weights(sigma_mm[a] / spacing[a]);
+                    let last = n + 1 == axes.len();
+                    let d = if last { dest } else { Dest::Texture };
+                    let out = self.blur_pass(&cur, a, &w, d)?;
+                    if last {
+                        return Ok((cur, Some(out)));
+                    }
+                    let Output::Texture(tex) = out else {
+                        unreachable!()
+                    };
+                    let old = std::mem::replace(&mut cur.tex, tex);
+                    self.pool.lock().unwrap().give_texture(old);
+                }
+                unreachable!("the last axis returns")
+            }
+        };
+        let out = self.elementwise(&v, &k, dest)?;
+        Ok((v, Some(out)))
+    }
+}

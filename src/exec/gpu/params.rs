@@ -1,0 +1,162 @@
+//! Uniform structs passed to the WGSL kernels (each mirrors a struct of a `shaders/*.wgsl` file; sizes
+//! and offsets are checked by the tests below) and the slab limits.
+
+use super::*;
+
+/// Largest slab buffer, whatever the device allows.
+pub(super) const MAX_SLAB_BYTES: u64 = 256 << 20;
+
+/// Row pitch alignment of buffers that are copied to or from textures, in f32/u32 elements.
+pub(super) const PITCH_ELEMS: usize = (wgpu::COPY_BYTES_PER_ROW_ALIGNMENT / 4) as usize;
+
+/// `Params` of `shaders/resample.wgsl` (the fused resampler).
+#[repr(C)]
+#[derive(Clone, Copy, Pod, Zeroable)]
+pub(super) struct ResampleParams {
+    pub(super) m: [[f32; 4]; 3],
+    pub(super) in_shape: [u32; 4],
+    pub(super) out_shape: [u32; 4],
+    pub(super) fill: f32,
+    pub(super) edge: u32,
+    pub(super) pitch: u32,
+    pub(super) slab: u32,
+    pub(super) post: [[f32; 4]; 3],
+    pub(super) fshape: [u32; 4],
+    pub(super) fstep: [f32; 4],
+    pub(super) foffset: [f32; 4],
+    pub(super) fscale: [f32; 4],
+}
+
+/// `Params` of `shaders/field.wgsl` (noise of the Gaussian displacement fields).
+#[repr(C)]
+#[derive(Clone, Copy, Pod, Zeroable)]
+pub(super) struct NoiseParams {
+    pub(super) shape: [u32; 4],
+    pub(super) seed: [u32; 2],
+    pub(super) stream: u32,
+    pub(super) pitch: u32,
+    pub(super) slab: u32,
+    pub(super) pad: [u32; 3],
+}
+
+/// A displacement field on the device: three R32Float component textures and their layout.
+pub(super) struct GpuField {
+    pub(super) comp: [wgpu::Texture; 3],
+    pub(super) layout: crate::exec::cpu::field::Layout,
+}
+
+/// `Params` of `shaders/reduce.wgsl` (moments, histograms).
+#[repr(C)]
+#[derive(Clone, Copy, Pod, Zeroable)]
+pub(super) struct ReduceParams {
+    pub(super) shape: [u32; 4],
+    pub(super) mask_nonzero: u32,
+    pub(super) partials: u32,
+    pub(super) groups_x: u32,
+    pub(super) filter_bin: i32,
+    pub(super) hmin: f32,
+    pub(super) hscale: f32,
+    pub(super) h1min: f32,
+    pub(super) h1scale: f32,
+}
+
+/// `Params` of `shaders/intensity.wgsl` (point kernels).
+#[repr(C)]
+#[derive(Clone, Copy, Pod, Zeroable)]
+pub(super) struct ElementParams {
+    pub(super) shape: [u32; 4],
+    pub(super) sub: f32,
+    pub(super) mul: f32,
+    pub(super) add: f32,
+    pub(super) lo: f32,
+    pub(super) hi: f32,
+    pub(super) skip_zero: u32,
+    pub(super) pitch: u32,
+    pub(super) slab: u32,
+    pub(super) gamma: f32,
+    pub(super) post: f32,
+    pub(super) noise_std: f32,
+    pub(super) noise_mean: f32,
+    pub(super) seed: [u32; 2],
+    pub(super) bias_order: u32,
+    pub(super) pad: u32,
+    pub(super) bias: [[f32; 4]; 14],
+}
+
+/// `Params` of `shaders/blur.wgsl` (one separable blur pass).
+#[repr(C)]
+#[derive(Clone, Copy, Pod, Zeroable)]
+pub(super) struct BlurParams {
+    pub(super) shape: [u32; 4],
+    pub(super) axis: u32,
+    pub(super) radius: u32,
+    pub(super) pitch: u32,
+    pub(super) slab: u32,
+}
+
+/// `Partial` of `shaders/reduce.wgsl` (one workgroup's moments).
+#[repr(C)]
+#[derive(Clone, Copy, Pod, Zeroable, Debug)]
+pub(super) struct Partial {
+    pub(super) count: u32,
+    pub(super) mean: f32,
+    pub(super) m2: f32,
+    pub(super) min: f32,
+    pub(super) max: f32,
+    pub(super) pad: [u32; 3],
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use wgpu::naga;
+
+    /// Size of the WGSL struct `name` declared in `source`, laid out by naga as the GPU sees it.
+    fn wgsl_size(source: &str, name: &str) -> u32 {
+        let start = source
+            .find(&format!("struct {name} {{"))
+            .expect("struct in shader");
+        let end = start + source[start..].find('}').expect("struct end") + 1;
+        let module = naga::front::wgsl::parse_str(&source[start..end]).expect("valid WGSL");
+        let (_, ty) = module
+            .types
+            .iter()
+            .find(|(_, t)| t.name.as_deref() == Some(name))
+            .expect("declared");
+        match ty.inner {
+            naga::TypeInner::Struct { span, .. } => span,
+            _ => panic!("{name} is not a struct"),
+        }
+    }
+
+    #[test]
+    fn uniform_structs_match_their_wgsl_twins() {
+        let sh = |f: &str| {
+            std::fs::read_to_string(format!("{}/shaders/{f}", env!("CARGO_MANIFEST_DIR"))).unwrap()
+        };
+        let cases = [
+            (
+                "resample.wgsl",
+                "Params",
+                std::mem::size_of::<ResampleParams>(),
+            ),
+            ("field.wgsl", "Params", std::mem::size_of::<NoiseParams>()),
+            ("reduce.wgsl", "Params", std::mem::size_of::<ReduceParams>()),
+            ("reduce.wgsl", "Partial", std::mem::size_of::<Partial>()),
+            (
+                "intensity.wgsl",
+                "Params",
+                std::mem::size_of::<ElementParams>(),
+            ),
+            ("blur.wgsl", "Params", std::mem::size_of::<BlurParams>()),
+        ];
+        for (file, name, rust) in cases {
+            assert_eq!(wgsl_size(&sh(file), name) as usize, rust, "{file} {name}");
+            assert_eq!(
+                rust % 16,
+                0,
+                "{file} {name}: uniform sizes are multiples of 16"
+            );
+        }
+    }
+}

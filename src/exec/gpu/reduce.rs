@@ -1,0 +1,207 @@
+//! Reductions on the GPU: moments, min/max, histograms and percentiles (`shaders/reduce.wgsl`; CPU twin
+//! `exec/cpu/reduce.rs`).
+
+use super::*;
+
+impl GpuContext {
+    /// Workgroup grid for `n` voxels in chunks of 4096, as (x, y) under the 65535 per-dimension limit.
+    pub(super) fn reduce_groups(n: usize) -> (u32, u32, u32) {
+        let groups = n.div_ceil(4096) as u32;
+        let gx = groups.min(65535);
+        (groups, gx, groups.div_ceil(gx))
+    }
+
+    pub(super) fn reduce_bind_group(
+        &self,
+        params: &ReduceParams,
+        view: &wgpu::TextureView,
+        partials: &wgpu::Buffer,
+        result: &wgpu::Buffer,
+        hist: &wgpu::Buffer,
+    ) -> wgpu::BindGroup {
+        self.bind(
+            &self.pipes.reduce_layout,
+            params,
+            vec![
+                wgpu::BindingResource::TextureView(view),
+                partials.as_entire_binding(),
+                result.as_entire_binding(),
+                hist.as_entire_binding(),
+            ],
+        )
+    }
+
+    pub(super) fn scratch(&self, bytes: u64, read: bool) -> wgpu::Buffer {
+        let usage = if read {
+            wgpu::BufferUsages::MAP_READ | wgpu::BufferUsages::COPY_DST
+        } else {
+            wgpu::BufferUsages::STORAGE
+                | wgpu::BufferUsages::COPY_SRC
+                | wgpu::BufferUsages::COPY_DST
+        };
+        self.pool
+            .lock()
+            .unwrap()
+            .buffer(&self.device, bytes.max(32), usage)
+    }
+
+    /// Count, mean, M2, min, max of an image (all voxels or nonzero ones): workgroup partials, then one
+    /// final merge pass, both on the GPU.
+    pub(super) fn stats(&self, v: &GpuVolume, nonzero: bool) -> Result<Partial> {
+        let n = v.shape.iter().product::<usize>();
+        let (groups, gx, gy) = Self::reduce_groups(n);
+        let params = ReduceParams {
+            shape: [
+                v.shape[0] as u32,
+                v.shape[1] as u32,
+                v.shape[2] as u32,
+                n as u32,
+            ],
+            mask_nonzero: nonzero as u32,
+            partials: groups,
+            groups_x: gx,
+            filter_bin: -1,
+            hmin: 0.0,
+            hscale: 0.0,
+            h1min: 0.0,
+            h1scale: 0.0,
+        };
+        let view = v.tex.create_view(&Default::default());
+        let partials = self.scratch(groups as u64 * 32, false);
+        let result = self.scratch(32, false);
+        let hist = self.scratch(4, false);
+        let staging = self.scratch(32, true);
+        let bg = self.reduce_bind_group(&params, &view, &partials, &result, &hist);
+        let mut enc = self.device.create_command_encoder(&Default::default());
+        {
+            let mut pass = enc.begin_compute_pass(&Default::default());
+            pass.set_bind_group(0, &bg, &[]);
+            pass.set_pipeline(&self.pipes.stats_partial);
+            pass.dispatch_workgroups(gx, gy, 1);
+            pass.set_pipeline(&self.pipes.stats_final);
+            pass.dispatch_workgroups(1, 1, 1);
+        }
+        enc.copy_buffer_to_buffer(&result, 0, &staging, 0, 32);
+        let idx = self.submit(enc.finish());
+        let words = self.map_read(&staging, 32, idx)?;
+        let mut pool = self.pool.lock().unwrap();
+        for b in [partials, result, hist, staging] {
+            pool.give_buffer(b);
+        }
+        Ok(*bytemuck::from_bytes::<Partial>(bytemuck::cast_slice(
+            &words[..8],
+        )))
+    }
+
+    /// Histogram of 65536 bins (`filter`: restrict to one level-1 bin, counted in sub-bins of it).
+    pub(super) fn histogram(
+        &self,
+        v: &GpuVolume,
+        lo: f32,
+        scale: f32,
+        filter: Option<(u32, f32, f32)>,
+    ) -> Result<Vec<u32>> {
+        const BINS: u64 = 65536;
+        let n = v.shape.iter().product::<usize>();
+        let (_, gx, gy) = Self::reduce_groups(n);
+        let (fb, h1min, h1scale) = match filter {
+            Some((b, m, s)) => (b as i32, m, s),
+            None => (-1, 0.0, 0.0),
+        };
+        let params = ReduceParams {
+            shape: [
+                v.shape[0] as u32,
+                v.shape[1] as u32,
+                v.shape[2] as u32,
+                n as u32,
+            ],
+            mask_nonzero: 0,
+            partials: 0,
+            groups_x: gx,
+            filter_bin: fb,
+            hmin: lo,
+            hscale: scale,
+            h1min,
+            h1scale,
+        };
+        let view = v.tex.create_view(&Default::default());
+        let dummy = self.scratch(32, false);
+        let dummy2 = self.scratch(32, false);
+        let hist = self.scratch(BINS * 4, false);
+        let staging = self.scratch(BINS * 4, true);
+        let bg = self.reduce_bind_group(&params, &view, &dummy, &dummy2, &hist);
+        let mut enc = self.device.create_command_encoder(&Default::default());
+        enc.clear_buffer(&hist, 0, None);
+        {
+            let mut pass = enc.begin_compute_pass(&Default::default());
+            pass.set_bind_group(0, &bg, &[]);
+            pass.set_pipeline(&self.pipes.histogram);
+            pass.dispatch_workgroups(gx, gy, 1);
+        }
+        enc.copy_buffer_to_buffer(&hist, 0, &staging, 0, BINS * 4);
+        let idx = self.submit(enc.finish());
+        let words = self.map_read(&staging, BINS * 4, idx)?;
+        let mut pool = self.pool.lock().unwrap();
+        for b in [dummy, dummy2, hist, staging] {
+            pool.give_buffer(b);
+        }
+        Ok(words)
+    }
+
+    /// Percentiles (numpy's linear definition) from a two-level histogram: a level-1 histogram over
+    /// [min, max] locates the bin of each needed rank, a level-2 histogram of that bin locates its
+    /// sub-bin; the value is the sub-bin centre. Error against the exact value: at most
+    /// (max - min) / 2^33, reported as the GPU tolerance.
+    pub(super) fn percentiles(&self, v: &GpuVolume, qs: &[f64]) -> Result<Vec<f64>> {
+        let st = self.stats(v, false)?;
+        let (min, max) = (st.min, st.max);
+        let n = st.count as usize;
+        if n == 0 || min == max {
+            return Ok(vec![min as f64; qs.len()]);
+        }
+        let bins = crate::exec::cpu::reduce::PERCENTILE_BINS;
+        let scale = bins as f32 / (max - min);
+        let h1 = self.histogram(v, min, scale, None)?;
+        let cum1 = cumulative(&h1);
+        let mut level2: std::collections::HashMap<usize, (f32, f32, Vec<u64>)> = Default::default();
+        let mut value_at = |rank: usize| -> Result<f64> {
+            let b = cum1.partition_point(|&c| c <= rank as u64) - 1;
+            if let std::collections::hash_map::Entry::Vacant(e) = level2.entry(b) {
+                let edge = min + b as f32 / scale;
+                let sub_scale = scale * bins as f32;
+                let h2 = self.histogram(v, edge, sub_scale, Some((b as u32, min, scale)))?;
+                e.insert((edge, sub_scale, cumulative(&h2)));
+            }
+            let (edge, sub_scale, cum2) = &level2[&b];
+            let within = (rank as u64 - cum1[b]).min(cum2[cum2.len() - 1].saturating_sub(1));
+            let s = cum2.partition_point(|&c| c <= within) - 1;
+            Ok(*edge as f64 + (s as f64 + 0.5) / *sub_scale as f64)
+        };
+        let mut out = Vec::with_capacity(qs.len());
+        for &q in qs {
+            let r = q / 100.0 * (n - 1) as f64;
+            let lo = r.floor() as usize;
+            let a = value_at(lo.min(n - 1))?;
+            let b = value_at((lo + 1).min(n - 1))?;
+            out.push((a + (b - a) * (r - r.floor())).clamp(min as f64, max as f64));
+        }
+        Ok(out)
+    }
+
+    /// Statistics in the CPU's form.
+    pub(super) fn host_stats(&self, v: &GpuVolume, nonzero: bool) -> Result<crate::volume::Stats> {
+        let s = self.stats(v, nonzero)?;
+        let std = if s.count > 0 {
+            (s.m2 as f64 / s.count as f64).max(0.0).sqrt()
+        } else {
+            0.0
+        };
+        Ok(crate::volume::Stats {
+            count: s.count as usize,
+            min: s.min as f64,
+            max: s.max as f64,
+            mean: s.mean as f64,
+            std,
+        })
+    }
+}

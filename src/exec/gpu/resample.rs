@@ -1,0 +1,224 @@
+//! The fused resampling pass on the GPU (`shaders/resample.wgsl`; CPU twin `exec/cpu/resample.rs`) and
+//! its displacement fields (`shaders/field.wgsl`; CPU twin `exec/cpu/field.rs`).
+
+use super::*;
+
+impl GpuContext {
+    pub(super) fn resample(
+        &self,
+        v: &GpuVolume,
+        map: &SamplingMap,
+        field: Option<&GpuField>,
+        outside: Outside,
+        dest: Dest,
+    ) -> Result<Output> {
+        let out_shape = map.grid.shape;
+        self.check_shape(out_shape)?;
+        let (m, post) = match field {
+            None => (map.total(), crate::grid::IDENTITY),
+            Some(_) => (map.matrix, map.post),
+        };
+        let m = [0, 1, 2].map(|r| m[r].map(|x| x as f32));
+        let post = [0, 1, 2].map(|r| post[r].map(|x| x as f32));
+        let dummy = match field {
+            Some(_) => None,
+            None => Some(self.pool.lock().unwrap().texture(
+                &self.device,
+                [1, 1, 1],
+                wgpu::TextureFormat::R32Float,
+            )),
+        };
+        let field_views: [wgpu::TextureView; 3] = match (field, &dummy) {
+            (Some(f), _) => [0, 1, 2].map(|a| f.comp[a].create_view(&Default::default())),
+            (None, Some(d)) => [0, 1, 2].map(|_| d.create_view(&Default::default())),
+            (None, None) => unreachable!(),
+        };
+        let (fshape, fstep, foffset, fscale) = match field {
+            Some(f) => {
+                let l = &f.layout;
+                (
+                    [l.shape[0] as u32, l.shape[1] as u32, l.shape[2] as u32, 1],
+                    [l.step[0], l.step[1], l.step[2], 1.0],
+                    [l.offset[0], l.offset[1], l.offset[2], 0.0],
+                    [l.scale[0], l.scale[1], l.scale[2], 0.0],
+                )
+            }
+            None => ([1, 1, 1, 0], [1.0; 4], [0.0; 4], [0.0; 4]),
+        };
+        let (fill, edge) = match outside {
+            Outside::Value(x) => (x, 0),
+            Outside::Edge => (0.0, 1),
+        };
+        let view = v.tex.create_view(&Default::default());
+        let (pipe, layout, format) = match v.kind {
+            Kind::Image => (
+                &self.pipes.resample_image,
+                &self.pipes.resample_image_layout,
+                wgpu::TextureFormat::R32Float,
+            ),
+            Kind::Label => (
+                &self.pipes.resample_label,
+                &self.pipes.resample_label_layout,
+                wgpu::TextureFormat::R32Uint,
+            ),
+        };
+        let p = pitch(out_shape[0]);
+        let out = self.slabs(out_shape, format, dest, |pass, buf, z0, slab| {
+            let params = ResampleParams {
+                m,
+                in_shape: [v.shape[0] as u32, v.shape[1] as u32, v.shape[2] as u32, 0],
+                out_shape: [
+                    out_shape[0] as u32,
+                    out_shape[1] as u32,
+                    out_shape[2] as u32,
+                    z0,
+                ],
+                fill,
+                edge,
+                pitch: p as u32,
+                slab,
+                post,
+                fshape,
+                fstep,
+                foffset,
+                fscale,
+            };
+            self.dispatch_slab(
+                pass,
+                pipe,
+                layout,
+                &params,
+                vec![
+                    wgpu::BindingResource::TextureView(&view),
+                    buf.as_entire_binding(),
+                    wgpu::BindingResource::TextureView(&field_views[0]),
+                    wgpu::BindingResource::TextureView(&field_views[1]),
+                    wgpu::BindingResource::TextureView(&field_views[2]),
+                ],
+                [out_shape[0], out_shape[1]],
+                slab,
+            );
+        });
+        if let Some(d) = dummy {
+            self.pool.lock().unwrap().give_texture(d);
+        }
+        out
+    }
+
+    /// Builds a displacement field on the device. Gaussian fields are generated (counter-based noise)
+    /// and smoothed (separable passes of blur.wgsl) on the GPU; B-spline fields are evaluated on the host
+    /// (a small coarse grid) and uploaded.
+    pub(super) fn build_field(&self, d: &crate::transform::fuse::Displacement) -> Result<GpuField> {
+        use crate::exec::cpu::field;
+        use crate::transform::fuse::FieldSpec;
+        let lay = field::layout(&d.spec, d.grid.shape);
+        self.check_shape(lay.shape)?;
+        let s = lay.shape;
+        let comp: Vec<wgpu::Texture> = match &d.spec {
+            FieldSpec::Gaussian {
+                sigma_vox, seed, ..
+            } => {
+                let mut out = Vec::with_capacity(3);
+                for axis in 0..3u32 {
+                    let p = pitch(s[0]);
+                    let noise = self.slabs(
+                        s,
+                        wgpu::TextureFormat::R32Float,
+                        Dest::Texture,
+                        |pass, buf, z0, slab| {
+                            let params = NoiseParams {
+                                shape: [s[0] as u32, s[1] as u32, s[2] as u32, z0],
+                                seed: [*seed as u32, (*seed >> 32) as u32],
+                                stream: 2 + axis,
+                                pitch: p as u32,
+                                slab,
+                                pad: [0; 3],
+                            };
+                            self.dispatch_slab(
+                                pass,
+                                &self.pipes.noise,
+                                &self.pipes.noise_layout,
+                                &params,
+                                vec![buf.as_entire_binding()],
+                                [s[0], s[1]],
+                                slab,
+                            );
+                        },
+                    )?;
+                    let Output::Texture(tex) = noise else {
+                        unreachable!()
+                    };
+                    let mut cur = GpuVolume {
+                        tex,
+                        shape: s,
+                        kind: Kind::Image,
+                        signed: false,
+                    };
+                    for a in 0..3 {
+                        if s[a] > 1 {
+                            let w = cpu_int::gaussian_weights_truncated(
+                                sigma_vox[a] / lay.step[a] as f64,
+                                field::FIELD_TRUNCATE,
+                            );
+                            let Output::Texture(t) = self.blur_pass(&cur, a, &w, Dest::Texture)?
+                            else {
+                                unreachable!()
+                            };
+                            let old = std::mem::replace(&mut cur.tex, t);
+                            self.pool.lock().unwrap().give_texture(old);
+                        }
+                    }
+                    out.push(cur.tex);
+                }
+                out
+            }
+            FieldSpec::Bspline { .. } => {
+                let f = field::build(&d.spec, d.grid.shape, d.grid.spacing());
+                let g = crate::grid::Grid::with_spacing(s, [1.0; 3])?;
+                f.comp
+                    .iter()
+                    .map(|c| {
+                        self.upload(&Volume {
+                            data: c.clone(),
+                            grid: g.clone(),
+                            kind: Kind::Image,
+                            dtype: crate::DType::F32,
+                        })
+                        .map(|v| v.tex)
+                    })
+                    .collect::<Result<_>>()?
+            }
+        };
+        let mut it = comp.into_iter();
+        Ok(GpuField {
+            comp: [it.next().unwrap(), it.next().unwrap(), it.next().unwrap()],
+            layout: lay,
+        })
+    }
+
+    /// Fill of a map for a volume on the GPU (same rules as the CPU's `outside_for`).
+    pub(super) fn outside(
+        &self,
+        fill: Fill,
+        v: &GpuVolume,
+        host: Option<&Volume>,
+    ) -> Result<Outside> {
+        Ok(match (fill, v.kind) {
+            (Fill::Edge, _) => Outside::Edge,
+            (Fill::Value(x), Kind::Image) => Outside::Value(x as f32),
+            (Fill::Value(_), Kind::Label) => Outside::Value(0.0),
+            (Fill::Min, Kind::Image) => Outside::Value(self.stats(v, false)?.min),
+            (Fill::Min, Kind::Label) => {
+                // Label textures are integer: take the minimum on the host (read back if needed).
+                let m = match host {
+                    Some(h) => crate::exec::cpu::reduce::min_max(&h.data).0,
+                    None => {
+                        let data = self.read_texture(v)?;
+                        data.iter().fold(f32::INFINITY, |a, &b| a.min(b))
+                    }
+                };
+                Outside::Value(m)
+            }
+        })
+    }
+}

@@ -1,0 +1,276 @@
+//! Running compiled stages on the GPU: one subject, or several samples over one upload (batched
+//! submissions), kernel timing for `voxaug bench`.
+
+use super::*;
+
+/// Builds the output subject of a run from its host data (deferred outputs taken from `words`).
+pub(super) fn assemble(
+    subject: &Subject,
+    host: &[&Volume],
+    results: Vec<Option<HostData>>,
+    grid: crate::grid::Grid,
+    words: &mut [Option<Vec<u32>>],
+) -> Subject {
+    let mut it = host.iter().zip(results).map(|(v, r)| Volume {
+        data: match r {
+            None => v.data.clone(),
+            Some(HostData::Ready(d)) => d,
+            Some(HostData::Deferred { id, kind, signed }) => words[id]
+                .take()
+                .expect("each deferred output is read once")
+                .into_iter()
+                .map(|w| word_to_f32(w, kind, signed))
+                .collect(),
+        },
+        grid: grid.clone(),
+        kind: v.kind,
+        dtype: v.dtype,
+    });
+    let images = (0..subject.images.len())
+        .map(|_| it.next().unwrap())
+        .collect();
+    let labels = it.collect();
+    Subject { images, labels }
+}
+
+pub(super) fn cumulative(h: &[u32]) -> Vec<u64> {
+    let mut c = Vec::with_capacity(h.len() + 1);
+    c.push(0u64);
+    for &x in h {
+        c.push(c.last().unwrap() + x as u64);
+    }
+    c
+}
+
+pub(super) fn word_to_f32(w: u32, kind: Kind, signed: bool) -> f32 {
+    match kind {
+        Kind::Image => f32::from_bits(w),
+        Kind::Label if signed => w as i32 as f32,
+        Kind::Label => w as f32,
+    }
+}
+
+impl GpuContext {
+    /// Runs compiled stages on the GPU. Each volume's last kernel writes straight to host memory.
+    pub fn run(&self, subject: &Subject, stages: &[Stage]) -> Result<Subject> {
+        let _one_at_a_time = self.run_lock.lock().unwrap();
+        let r = self.scoped("GPU pipeline", || self.run_inner(subject, stages));
+        if r.is_err() {
+            // Resources touched by a failed run are not reused.
+            self.pool.lock().unwrap().clear();
+        }
+        r
+    }
+
+    /// Index of the last stage that changes each volume (images: any stage; labels: spatial ones).
+    pub(super) fn last_touch(host: &[&Volume], stages: &[Stage]) -> Vec<Option<usize>> {
+        host.iter()
+            .map(|v| {
+                stages
+                    .iter()
+                    .rposition(|s| matches!(s, Stage::Spatial(_)) || v.kind == Kind::Image)
+            })
+            .collect()
+    }
+
+    pub(super) fn run_inner(&self, subject: &Subject, stages: &[Stage]) -> Result<Subject> {
+        let host: Vec<&Volume> = subject.images.iter().chain(&subject.labels).collect();
+        let last_touch = Self::last_touch(&host, stages);
+        let mut gpu: Vec<Option<GpuVolume>> = Vec::with_capacity(host.len());
+        for (v, lt) in host.iter().zip(&last_touch) {
+            gpu.push(match lt {
+                Some(_) => Some(self.upload(v)?),
+                None => None,
+            });
+        }
+        let (results, grid) = self.execute(subject, &host, gpu, stages, false)?;
+        Ok(assemble(subject, &host, results, grid, &mut Vec::new()))
+    }
+
+    /// Runs several samples' stages over one upload of `subject`: kernels of all samples are recorded
+    /// into shared submissions (split only where a statistic must be read back), and all outputs are read
+    /// back together at the end.
+    pub fn run_batch(&self, subject: &Subject, plans: &[Vec<Stage>]) -> Result<Vec<Subject>> {
+        let _one_at_a_time = self.run_lock.lock().unwrap();
+        *self.batch.lock().unwrap() = Some(Batch::default());
+        let r = self.scoped("GPU batch", || self.run_batch_inner(subject, plans));
+        self.batch.lock().unwrap().take();
+        if r.is_err() {
+            self.pool.lock().unwrap().clear();
+        }
+        r
+    }
+
+    pub(super) fn run_batch_inner(
+        &self,
+        subject: &Subject,
+        plans: &[Vec<Stage>],
+    ) -> Result<Vec<Subject>> {
+        let host: Vec<&Volume> = subject.images.iter().chain(&subject.labels).collect();
+        let originals: Vec<GpuVolume> =
+            host.iter().map(|v| self.upload(v)).collect::<Result<_>>()?;
+        let mut runs = Vec::with_capacity(plans.len());
+        for stages in plans {
+            let (cb, copies) = self.device_copies(&originals);
+            self.submit(cb);
+            runs.push(self.execute(subject, &host, copies, stages, false)?);
+        }
+        self.flush();
+        let deferred = std::mem::take(
+            &mut self
+                .batch
+                .lock()
+                .unwrap()
+                .as_mut()
+                .expect("batching")
+                .deferred,
+        );
+        let mut words = self.read_deferred(deferred)?;
+        {
+            let mut pool = self.pool.lock().unwrap();
+            for o in originals {
+                pool.give_texture(o.tex);
+            }
+        }
+        Ok(runs
+            .into_iter()
+            .map(|(results, grid)| assemble(subject, &host, results, grid, &mut words))
+            .collect())
+    }
+
+    /// Device time of the stages with the data already on the GPU and left there (no upload, no
+    /// readback; statistics for intensity ops are still read back, as in a real run): `reps` timings in
+    /// seconds. Inputs are uploaded once and copied on the device before each repetition (not timed).
+    pub fn kernel_times(
+        &self,
+        subject: &Subject,
+        stages: &[Stage],
+        reps: usize,
+    ) -> Result<Vec<f64>> {
+        let _one_at_a_time = self.run_lock.lock().unwrap();
+        self.scoped("GPU kernel timing", || {
+            let host: Vec<&Volume> = subject.images.iter().chain(&subject.labels).collect();
+            let originals: Vec<GpuVolume> =
+                host.iter().map(|v| self.upload(v)).collect::<Result<_>>()?;
+            let mut times = Vec::with_capacity(reps);
+            for _ in 0..reps {
+                let (cb, copies) = self.device_copies(&originals);
+                let idx = self.queue.submit([cb]);
+                self.device
+                    .poll(wgpu::PollType::Wait {
+                        submission_index: Some(idx),
+                        timeout: None,
+                    })
+                    .map_err(|e| self.gpu_error(format!("waiting for the GPU failed: {e}")))?;
+                let t0 = std::time::Instant::now();
+                self.execute(subject, &host, copies, stages, true)?;
+                times.push(t0.elapsed().as_secs_f64());
+            }
+            let mut pool = self.pool.lock().unwrap();
+            for o in originals {
+                pool.give_texture(o.tex);
+            }
+            Ok(times)
+        })
+    }
+
+    /// Runs the stages over uploaded volumes. Each volume's last kernel writes to host memory unless
+    /// `resident` (then everything stays on the device and the call waits for completion).
+    pub(super) fn execute(
+        &self,
+        subject: &Subject,
+        host: &[&Volume],
+        mut gpu: Vec<Option<GpuVolume>>,
+        stages: &[Stage],
+        resident: bool,
+    ) -> Result<(Vec<Option<HostData>>, crate::grid::Grid)> {
+        let last_touch = Self::last_touch(host, stages);
+        let mut results: Vec<Option<HostData>> = (0..host.len()).map(|_| None).collect();
+        let mut grid = subject.grid().expect("subject has volumes").clone();
+        let mut first_spatial = true;
+        for (si, stage) in stages.iter().enumerate() {
+            let field = match stage {
+                Stage::Spatial(SamplingMap { field: Some(d), .. }) => Some(self.build_field(d)?),
+                _ => None,
+            };
+            for vi in 0..host.len() {
+                let Some(v) = gpu[vi].as_ref() else { continue };
+                let v_shape = v.shape;
+                let dest = if last_touch[vi] == Some(si) && !resident {
+                    Dest::Read
+                } else {
+                    Dest::Texture
+                };
+                let out = match stage {
+                    Stage::Spatial(map) => {
+                        let h = if first_spatial { Some(host[vi]) } else { None };
+                        let outside = self.outside(map.fill, v, h)?;
+                        Some(self.resample(v, map, field.as_ref(), outside, dest)?)
+                    }
+                    Stage::Intensity(op) if host[vi].kind == Kind::Image => {
+                        let owned = gpu[vi].take().unwrap();
+                        let (back, out) = self.intensity(owned, op, grid.spacing(), dest)?;
+                        gpu[vi] = Some(back);
+                        out
+                    }
+                    Stage::Intensity(_) => None,
+                };
+                let new_shape = match stage {
+                    Stage::Spatial(map) => map.grid.shape,
+                    _ => v_shape,
+                };
+                match out {
+                    None => {}
+                    Some(Output::Texture(tex)) => {
+                        let old = gpu[vi].take().unwrap();
+                        self.pool.lock().unwrap().give_texture(old.tex);
+                        gpu[vi] = Some(GpuVolume {
+                            tex,
+                            shape: new_shape,
+                            ..old
+                        });
+                    }
+                    Some(Output::Host(words)) => {
+                        let old = gpu[vi].take().unwrap();
+                        results[vi] = Some(HostData::Ready(
+                            words
+                                .iter()
+                                .map(|&w| word_to_f32(w, old.kind, old.signed))
+                                .collect(),
+                        ));
+                        self.pool.lock().unwrap().give_texture(old.tex);
+                    }
+                    Some(Output::Deferred(id)) => {
+                        let old = gpu[vi].take().unwrap();
+                        results[vi] = Some(HostData::Deferred {
+                            id,
+                            kind: old.kind,
+                            signed: old.signed,
+                        });
+                        self.pool.lock().unwrap().give_texture(old.tex);
+                    }
+                }
+            }
+            if let Some(f) = field {
+                let mut pool = self.pool.lock().unwrap();
+                for t in f.comp {
+                    pool.give_texture(t);
+                }
+            }
+            if let Stage::Spatial(map) = stage {
+                grid = map.grid.clone();
+                first_spatial = false;
+            }
+        }
+        if resident {
+            self.device
+                .poll(wgpu::PollType::wait_indefinitely())
+                .map_err(|e| self.gpu_error(format!("waiting for the GPU failed: {e}")))?;
+        }
+        let mut pool = self.pool.lock().unwrap();
+        for v in gpu.into_iter().flatten() {
+            pool.give_texture(v.tex);
+        }
+        Ok((results, grid))
+    }
+}

@@ -1,0 +1,533 @@
+//! Volumes on the device: upload into 3D textures, z-slabs of storage buffers under the binding limit,
+//! dispatch and bind helpers, readback (immediate or deferred to the end of a batch).
+
+use super::*;
+
+/// A volume living on the GPU.
+pub(super) struct GpuVolume {
+    pub(super) tex: wgpu::Texture,
+    pub(super) shape: [usize; 3],
+    pub(super) kind: Kind,
+    /// Label texels hold i32 bits (some label is negative).
+    pub(super) signed: bool,
+}
+
+/// Where a kernel's output goes.
+#[derive(Clone, Copy, PartialEq, Eq)]
+pub(super) enum Dest {
+    /// Into a new texture (input of a later stage).
+    Texture,
+    /// Back to the host.
+    Read,
+}
+
+pub(super) enum Output {
+    Texture(wgpu::Texture),
+    Host(Vec<u32>),
+    /// Read back later, when the batch it belongs to is resolved (index into `Batch::deferred`).
+    Deferred(usize),
+}
+
+/// A volume's host data after a run: ready, or waiting for its batch to be read back.
+pub(super) enum HostData {
+    Ready(Vec<f32>),
+    Deferred { id: usize, kind: Kind, signed: bool },
+}
+
+/// Slabs of one output waiting in staging buffers.
+pub(super) struct DeferredRead {
+    pub(super) shape: [usize; 3],
+    pub(super) pitch: usize,
+    pub(super) slabs: Vec<(wgpu::Buffer, usize, usize)>,
+}
+
+/// Command buffers recorded while several samples are batched: submitted together when a statistic
+/// must be read back or the batch ends, outputs read back all at once at the end.
+#[derive(Default)]
+pub(crate) struct Batch {
+    pub(super) cmds: Vec<wgpu::CommandBuffer>,
+    pub(super) deferred: Vec<DeferredRead>,
+}
+
+/// A 3D texture addressed from slice `z` on (copies of whole slices).
+pub(super) fn slice_of(tex: &wgpu::Texture, z: usize) -> wgpu::TexelCopyTextureInfo<'_> {
+    wgpu::TexelCopyTextureInfo {
+        texture: tex,
+        mip_level: 0,
+        origin: wgpu::Origin3d {
+            x: 0,
+            y: 0,
+            z: z as u32,
+        },
+        aspect: wgpu::TextureAspect::All,
+    }
+}
+
+pub(super) fn pitch(nx: usize) -> usize {
+    nx.div_ceil(PITCH_ELEMS) * PITCH_ELEMS
+}
+
+pub(super) fn extent(s: [usize; 3]) -> wgpu::Extent3d {
+    wgpu::Extent3d {
+        width: s[0] as u32,
+        height: s[1] as u32,
+        depth_or_array_layers: s[2] as u32,
+    }
+}
+
+impl GpuContext {
+    pub(super) fn check_shape(&self, s: [usize; 3]) -> Result<()> {
+        let max = self.limits.max_texture_dimension_3d as usize;
+        if s.iter().any(|&n| n > max) {
+            return Err(Error::Limits(format!(
+                "volume shape {s:?} exceeds this GPU's 3D texture limit of {max} voxels per axis \
+                 (adapter {}); use --device cpu",
+                self.adapter.name
+            )));
+        }
+        Ok(())
+    }
+
+    /// Slices per slab so that one slab buffer fits every storage binding and buffer limit.
+    pub(super) fn slab_slices(&self, s: [usize; 3]) -> Result<usize> {
+        let slice = (pitch(s[0]) * s[1] * 4) as u64;
+        let cap = self
+            .limits
+            .max_storage_buffer_binding_size
+            .min(self.limits.max_buffer_size)
+            .min(MAX_SLAB_BYTES);
+        if slice > cap {
+            return Err(Error::Limits(format!(
+                "one slice of {}x{} voxels ({slice} bytes) exceeds the GPU's storage binding limit of {cap} bytes",
+                s[0], s[1]
+            )));
+        }
+        Ok(((cap / slice) as usize).clamp(1, s[2]))
+    }
+
+    pub(super) fn upload(&self, v: &Volume) -> Result<GpuVolume> {
+        let s = v.grid.shape;
+        self.check_shape(s)?;
+        let (format, signed) = match v.kind {
+            Kind::Image => (wgpu::TextureFormat::R32Float, false),
+            Kind::Label => (
+                wgpu::TextureFormat::R32Uint,
+                v.data.iter().any(|&x| x < 0.0),
+            ),
+        };
+        let tex = self
+            .pool
+            .lock()
+            .unwrap()
+            .texture(&self.device, s.map(|n| n as u32), format);
+        // Upload slab by slab: write_texture stages its data, and whole 512^3 volumes would double memory.
+        let per_slab = ((64usize << 20) / (s[0] * s[1] * 4)).max(1);
+        let slice = s[0] * s[1];
+        let mut words: Vec<u32> = Vec::new();
+        for z0 in (0..s[2]).step_by(per_slab) {
+            let nz = per_slab.min(s[2] - z0);
+            let part = &v.data[z0 * slice..(z0 + nz) * slice];
+            let bytes: &[u8] = match v.kind {
+                Kind::Image => bytemuck::cast_slice(part),
+                Kind::Label => {
+                    words.clear();
+                    words.extend(
+                        part.iter()
+                            .map(|&x| if signed { x as i32 as u32 } else { x as u32 }),
+                    );
+                    bytemuck::cast_slice(&words)
+                }
+            };
+            self.queue.write_texture(
+                slice_of(&tex, z0),
+                bytes,
+                wgpu::TexelCopyBufferLayout {
+                    offset: 0,
+                    bytes_per_row: Some(s[0] as u32 * 4),
+                    rows_per_image: Some(s[1] as u32),
+                },
+                extent([s[0], s[1], nz]),
+            );
+        }
+        Ok(GpuVolume {
+            tex,
+            shape: s,
+            kind: v.kind,
+            signed,
+        })
+    }
+
+    /// Binds `params` (binding 0) and `resources` (bindings 1, 2, ...) and dispatches an (8, 8, 4)
+    /// workgroup kernel over `nx x ny x slab` voxels: the shape every slab kernel shares.
+    #[allow(clippy::too_many_arguments)]
+    pub(super) fn dispatch_slab<T: Pod>(
+        &self,
+        pass: &mut wgpu::ComputePass<'_>,
+        pipe: &wgpu::ComputePipeline,
+        layout: &wgpu::BindGroupLayout,
+        params: &T,
+        resources: Vec<wgpu::BindingResource<'_>>,
+        nxy: [usize; 2],
+        slab: u32,
+    ) {
+        let bg = self.bind(layout, params, resources);
+        pass.set_pipeline(pipe);
+        pass.set_bind_group(0, &bg, &[]);
+        pass.dispatch_workgroups(
+            (nxy[0] as u32).div_ceil(8),
+            (nxy[1] as u32).div_ceil(8),
+            slab.div_ceil(4),
+        );
+    }
+
+    /// A bind group of `params` (binding 0, uniform) followed by `resources` (bindings 1, 2, ...).
+    pub(super) fn bind<T: Pod>(
+        &self,
+        layout: &wgpu::BindGroupLayout,
+        params: &T,
+        resources: Vec<wgpu::BindingResource<'_>>,
+    ) -> wgpu::BindGroup {
+        let ub = self.uniform(params);
+        let mut entries = vec![wgpu::BindGroupEntry {
+            binding: 0,
+            resource: ub.as_entire_binding(),
+        }];
+        entries.extend(resources.into_iter().enumerate().map(|(i, resource)| {
+            wgpu::BindGroupEntry {
+                binding: i as u32 + 1,
+                resource,
+            }
+        }));
+        self.device.create_bind_group(&wgpu::BindGroupDescriptor {
+            label: None,
+            layout,
+            entries: &entries,
+        })
+    }
+
+    /// Submits now, or records into the current batch (then `None`).
+    pub(super) fn submit(&self, cb: wgpu::CommandBuffer) -> Option<wgpu::SubmissionIndex> {
+        let mut batch = self.batch.lock().unwrap();
+        match batch.as_mut() {
+            Some(b) => {
+                b.cmds.push(cb);
+                None
+            }
+            None => Some(self.queue.submit([cb])),
+        }
+    }
+
+    /// Submits everything a batch recorded so far, in one submission.
+    pub(super) fn flush(&self) {
+        let cmds: Vec<wgpu::CommandBuffer> = match self.batch.lock().unwrap().as_mut() {
+            Some(b) => b.cmds.drain(..).collect(),
+            None => return,
+        };
+        if !cmds.is_empty() {
+            self.queue.submit(cmds);
+        }
+    }
+
+    pub(super) fn batching(&self) -> bool {
+        self.batch.lock().unwrap().is_some()
+    }
+
+    pub(super) fn uniform<T: Pod>(&self, v: &T) -> wgpu::Buffer {
+        self.device
+            .create_buffer_init(&wgpu::util::BufferInitDescriptor {
+                label: Some("voxaug params"),
+                contents: bytemuck::bytes_of(v),
+                usage: wgpu::BufferUsages::UNIFORM,
+            })
+    }
+
+    /// Runs a slab kernel over an output of `shape` and sends the slabs to `dest`. `encode` records the
+    /// dispatch for slices `z0 .. z0 + slab` into the given slab buffer (row pitch `pitch(nx)`).
+    pub(super) fn slabs(
+        &self,
+        shape: [usize; 3],
+        format: wgpu::TextureFormat,
+        dest: Dest,
+        mut encode: impl FnMut(&mut wgpu::ComputePass<'_>, &wgpu::Buffer, u32, u32),
+    ) -> Result<Output> {
+        let per = self.slab_slices(shape)?;
+        let [nx, ny, nz] = shape;
+        let p = pitch(nx);
+        let slab_bytes = (p * ny * per * 4) as u64;
+        let storage = wgpu::BufferUsages::STORAGE | wgpu::BufferUsages::COPY_SRC;
+        let buf = self
+            .pool
+            .lock()
+            .unwrap()
+            .buffer(&self.device, slab_bytes, storage);
+        let result = match dest {
+            Dest::Texture => {
+                let tex = self.pool.lock().unwrap().texture(
+                    &self.device,
+                    shape.map(|n| n as u32),
+                    format,
+                );
+                let mut enc = self.device.create_command_encoder(&Default::default());
+                for z0 in (0..nz).step_by(per) {
+                    let slab = per.min(nz - z0);
+                    {
+                        let mut pass = enc.begin_compute_pass(&Default::default());
+                        encode(&mut pass, &buf, z0 as u32, slab as u32);
+                    }
+                    enc.copy_buffer_to_texture(
+                        wgpu::TexelCopyBufferInfo {
+                            buffer: &buf,
+                            layout: wgpu::TexelCopyBufferLayout {
+                                offset: 0,
+                                bytes_per_row: Some(p as u32 * 4),
+                                rows_per_image: Some(ny as u32),
+                            },
+                        },
+                        slice_of(&tex, z0),
+                        extent([nx, ny, slab]),
+                    );
+                }
+                self.submit(enc.finish());
+                Output::Texture(tex)
+            }
+            Dest::Read if self.batching() => {
+                let mut slabs = Vec::new();
+                for z0 in (0..nz).step_by(per) {
+                    let slab = per.min(nz - z0);
+                    let (staging, cb) =
+                        self.slab_to_staging(&mut encode, &buf, z0, slab, p * ny, slab_bytes);
+                    self.submit(cb);
+                    slabs.push((staging, z0, slab));
+                }
+                let mut batch = self.batch.lock().unwrap();
+                let b = batch.as_mut().expect("batching");
+                b.deferred.push(DeferredRead {
+                    shape,
+                    pitch: p,
+                    slabs,
+                });
+                Output::Deferred(b.deferred.len() - 1)
+            }
+            Dest::Read => {
+                let mut out = vec![0u32; nx * ny * nz];
+                // Two staging buffers in flight: the GPU works on slab s + 1 while slab s is copied out.
+                let mut pending: std::collections::VecDeque<(
+                    wgpu::Buffer,
+                    usize,
+                    usize,
+                    wgpu::SubmissionIndex,
+                )> = Default::default();
+                for z0 in (0..nz).step_by(per) {
+                    let slab = per.min(nz - z0);
+                    let (staging, cb) =
+                        self.slab_to_staging(&mut encode, &buf, z0, slab, p * ny, slab_bytes);
+                    let idx = self.queue.submit([cb]);
+                    pending.push_back((staging, z0, slab, idx));
+                    if pending.len() == 2 {
+                        let (s, z, n, i) = pending.pop_front().unwrap();
+                        self.read_slab(s, i, [nx, ny], p, z, n, &mut out)?;
+                    }
+                }
+                while let Some((s, z, n, i)) = pending.pop_front() {
+                    self.read_slab(s, i, [nx, ny], p, z, n, &mut out)?;
+                }
+                Output::Host(out)
+            }
+        };
+        self.pool.lock().unwrap().give_buffer(buf);
+        Ok(result)
+    }
+
+    /// Commands computing slab `z0 .. z0 + slab` into `buf` and copying it into a new staging buffer.
+    #[allow(clippy::too_many_arguments)]
+    pub(super) fn slab_to_staging(
+        &self,
+        encode: &mut impl FnMut(&mut wgpu::ComputePass<'_>, &wgpu::Buffer, u32, u32),
+        buf: &wgpu::Buffer,
+        z0: usize,
+        slab: usize,
+        slice_elems: usize,
+        slab_bytes: u64,
+    ) -> (wgpu::Buffer, wgpu::CommandBuffer) {
+        let read = wgpu::BufferUsages::MAP_READ | wgpu::BufferUsages::COPY_DST;
+        let staging = self
+            .pool
+            .lock()
+            .unwrap()
+            .buffer(&self.device, slab_bytes, read);
+        let mut enc = self.device.create_command_encoder(&Default::default());
+        {
+            let mut pass = enc.begin_compute_pass(&Default::default());
+            encode(&mut pass, buf, z0 as u32, slab as u32);
+        }
+        enc.copy_buffer_to_buffer(buf, 0, &staging, 0, (slice_elems * slab * 4) as u64);
+        (staging, enc.finish())
+    }
+
+    /// Maps a staging buffer once its submission is done and copies its rows (without padding) out.
+    #[allow(clippy::too_many_arguments)]
+    pub(super) fn read_slab(
+        &self,
+        staging: wgpu::Buffer,
+        idx: wgpu::SubmissionIndex,
+        nxy: [usize; 2],
+        p: usize,
+        z0: usize,
+        slab: usize,
+        out: &mut [u32],
+    ) -> Result<()> {
+        let [nx, ny] = nxy;
+        let bytes = (p * ny * slab * 4) as u64;
+        let words = self.map_read(&staging, bytes, Some(idx))?;
+        for r in 0..ny * slab {
+            let dst = (z0 * ny + r) * nx;
+            out[dst..dst + nx].copy_from_slice(&words[r * p..r * p + nx]);
+        }
+        self.pool.lock().unwrap().give_buffer(staging);
+        Ok(())
+    }
+
+    /// Maps the first `bytes` of a MAP_READ buffer and returns them as words.
+    pub(super) fn map_read(
+        &self,
+        staging: &wgpu::Buffer,
+        bytes: u64,
+        idx: Option<wgpu::SubmissionIndex>,
+    ) -> Result<Vec<u32>> {
+        // Work a batch has recorded must run before anything it produced can be read.
+        self.flush();
+        let slice = staging.slice(..bytes);
+        let (tx, rx) = futures_intrusive::channel::shared::oneshot_channel();
+        slice.map_async(wgpu::MapMode::Read, move |r| {
+            let _ = tx.send(r);
+        });
+        self.device
+            .poll(wgpu::PollType::Wait {
+                submission_index: idx,
+                timeout: None,
+            })
+            .map_err(|e| self.gpu_error(format!("waiting for the GPU failed: {e}")))?;
+        match pollster::block_on(rx.receive()) {
+            Some(Ok(())) => {}
+            _ => return Err(self.gpu_error("could not map a readback buffer".into())),
+        }
+        let words = {
+            let view = slice
+                .get_mapped_range()
+                .map_err(|e| self.gpu_error(format!("mapping a readback buffer: {e}")))?;
+            bytemuck::cast_slice::<u8, u32>(&view).to_vec()
+        };
+        staging.unmap();
+        Ok(words)
+    }
+
+    /// Reads a whole texture back (rare path: label minimum after an earlier resampling).
+    pub(super) fn read_texture(&self, v: &GpuVolume) -> Result<Vec<f32>> {
+        let [nx, ny, nz] = v.shape;
+        let p = pitch(nx);
+        let bytes = (p * ny * nz * 4) as u64;
+        let staging = self.scratch(bytes, true);
+        let mut enc = self.device.create_command_encoder(&Default::default());
+        enc.copy_texture_to_buffer(
+            slice_of(&v.tex, 0),
+            wgpu::TexelCopyBufferInfo {
+                buffer: &staging,
+                layout: wgpu::TexelCopyBufferLayout {
+                    offset: 0,
+                    bytes_per_row: Some(p as u32 * 4),
+                    rows_per_image: Some(ny as u32),
+                },
+            },
+            extent(v.shape),
+        );
+        let idx = self.submit(enc.finish());
+        let words = self.map_read(&staging, bytes, idx)?;
+        self.pool.lock().unwrap().give_buffer(staging);
+        let mut out = Vec::with_capacity(nx * ny * nz);
+        for r in 0..ny * nz {
+            out.extend(
+                words[r * p..r * p + nx]
+                    .iter()
+                    .map(|&w| word_to_f32(w, v.kind, v.signed)),
+            );
+        }
+        Ok(out)
+    }
+
+    /// Commands copying uploaded volumes into fresh pooled textures (each run consumes its inputs, so
+    /// repeated runs over one upload start from copies made on the device).
+    pub(super) fn device_copies(
+        &self,
+        originals: &[GpuVolume],
+    ) -> (wgpu::CommandBuffer, Vec<Option<GpuVolume>>) {
+        let mut enc = self.device.create_command_encoder(&Default::default());
+        let mut copies = Vec::with_capacity(originals.len());
+        for o in originals {
+            let t = self.pool.lock().unwrap().texture(
+                &self.device,
+                o.shape.map(|n| n as u32),
+                o.tex.format(),
+            );
+            enc.copy_texture_to_texture(o.tex.as_image_copy(), t.as_image_copy(), extent(o.shape));
+            copies.push(Some(GpuVolume {
+                tex: t,
+                shape: o.shape,
+                kind: o.kind,
+                signed: o.signed,
+            }));
+        }
+        (enc.finish(), copies)
+    }
+
+    /// Maps every staging buffer of a batch at once, waits once, and copies the rows out.
+    pub(super) fn read_deferred(
+        &self,
+        deferred: Vec<DeferredRead>,
+    ) -> Result<Vec<Option<Vec<u32>>>> {
+        let mut receivers = Vec::new();
+        for d in &deferred {
+            for (staging, _, slab) in &d.slabs {
+                let bytes = (d.pitch * d.shape[1] * slab * 4) as u64;
+                let (tx, rx) = futures_intrusive::channel::shared::oneshot_channel();
+                staging
+                    .slice(..bytes)
+                    .map_async(wgpu::MapMode::Read, move |r| {
+                        let _ = tx.send(r);
+                    });
+                receivers.push(rx);
+            }
+        }
+        self.device
+            .poll(wgpu::PollType::wait_indefinitely())
+            .map_err(|e| self.gpu_error(format!("waiting for the GPU failed: {e}")))?;
+        for rx in receivers {
+            match pollster::block_on(rx.receive()) {
+                Some(Ok(())) => {}
+                _ => return Err(self.gpu_error("could not map a readback buffer".into())),
+            }
+        }
+        let mut out = Vec::with_capacity(deferred.len());
+        for d in deferred {
+            let [nx, ny, nz] = d.shape;
+            let mut words = vec![0u32; nx * ny * nz];
+            for (staging, z0, slab) in d.slabs {
+                let bytes = (d.pitch * ny * slab * 4) as u64;
+                {
+                    let view = staging
+                        .slice(..bytes)
+                        .get_mapped_range()
+                        .map_err(|e| self.gpu_error(format!("mapping a readback buffer: {e}")))?;
+                    let src: &[u32] = bytemuck::cast_slice(&view);
+                    for r in 0..ny * slab {
+                        let dst = (z0 * ny + r) * nx;
+                        words[dst..dst + nx].copy_from_slice(&src[r * d.pitch..r * d.pitch + nx]);
+                    }
+                }
+                staging.unmap();
+                self.pool.lock().unwrap().give_buffer(staging);
+            }
+            out.push(Some(words));
+        }
+        Ok(out)
+    }
+}
