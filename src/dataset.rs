@@ -68,11 +68,11 @@ fn wildcard(pat: &str, s: &str) -> bool {
     dp[p.len()][t.len()]
 }
 
-use crate::exec::cpu::reduce::Moments;
+use crate::stats::Moments;
 
 /// Moments of one volume's voxels.
 fn moments_of(data: &[f32]) -> Moments {
-    let s = crate::exec::cpu::reduce::stats(data, None);
+    let s = crate::stats::stats(data, None);
     Moments {
         n: s.count as f64,
         mean: s.mean,

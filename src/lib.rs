@@ -20,6 +20,7 @@ pub mod grid;
 pub mod io;
 pub mod patches;
 pub mod phantom;
+pub mod stats;
 pub mod transform;
 pub mod view;
 pub mod volume;

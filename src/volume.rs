@@ -5,6 +5,8 @@ use crate::grid::Grid;
 use ndarray::{ArrayView3, ShapeBuilder};
 use serde::{Deserialize, Serialize};
 
+pub use crate::stats::Stats;
+
 /// Whether a volume holds intensities (interpolated, intensity ops apply) or labels (nearest only).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
@@ -157,7 +159,7 @@ impl Volume {
 
     /// Basic statistics: min, max, mean, population std (f64 accumulation).
     pub fn stats(&self) -> Stats {
-        crate::exec::cpu::reduce::stats(&self.data, None)
+        crate::stats::stats(&self.data, None)
     }
 
     /// Sorted distinct label values with their voxel counts.
@@ -168,16 +170,6 @@ impl Volume {
         }
         m.into_iter().map(|(v, c)| (v as f32, c)).collect()
     }
-}
-
-/// min, max, mean and population std of a set of voxels.
-#[derive(Clone, Copy, Debug, PartialEq, Serialize)]
-pub struct Stats {
-    pub count: usize,
-    pub min: f64,
-    pub max: f64,
-    pub mean: f64,
-    pub std: f64,
 }
 
 /// Images and label maps of one subject, all on one grid.

@@ -2,6 +2,7 @@
 
 pub mod cpu;
 pub mod gpu;
+pub mod kernel;
 
 use crate::error::{Error, Result};
 use crate::transform::{compile, Transform};

@@ -363,7 +363,7 @@ pub fn read(path: &Path, kind: Kind, series: Option<&str>) -> Result<Volume> {
     vol.check_values()
         .map_err(|e| Error::format(path, e.to_string()))?;
     if integral {
-        let (lo, hi) = crate::exec::cpu::reduce::min_max(&vol.data);
+        let (lo, hi) = crate::stats::min_max(&vol.data);
         vol.dtype = if lo >= -32768.0 && hi <= 32767.0 {
             DType::I16
         } else {

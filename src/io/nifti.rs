@@ -1,6 +1,9 @@
 //! NIfTI-1 (`.nii`, `.nii.gz`, `.hdr`/`.img` pair). Headers are parsed with the `nifti` crate; voxel data
 //! are converted here (all integer and float types, either endianness, `scl_slope`/`scl_inter`), and files
 //! are written here (so that sform *and* qform carry the updated affine and labels keep their type).
+//!
+//! Over 600 lines on purpose: NIfTI-1, NIfTI-2 and Analyze 7.5 share one header model, one scaling and
+//! one orientation path (sform > qform > fallback) in reading, and writing mirrors them.
 
 use crate::error::{Error, Result};
 use crate::grid::{Grid, Mat4};

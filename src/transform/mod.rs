@@ -1,11 +1,22 @@
 //! Transforms: the pipeline format (public JSON contract), the geometry of each spatial transform, and
 //! the fusion of consecutive spatial transforms into one sampling map.
+//!
+//! `spec.rs` (deterministic transforms), `range.rs` (random parameter ranges and their checks),
+//! `random.rs` (random transforms, combinators and the step parser), `sampler.rs` (the per-sample random
+//! source), `pipeline.rs` (pipelines and plans), `spatial.rs` (geometry), `fuse.rs` (fusion). Imports go
+//! one way: spec <- range <- random <- sampler <- pipeline.
 
 pub mod fuse;
+pub mod pipeline;
 pub mod random;
+pub mod range;
+pub mod sampler;
 pub mod spatial;
 pub mod spec;
 
 pub use fuse::{compile, SamplingMap, Stage};
-pub use random::{RandomTransform, SampleInput, Step};
-pub use spec::{Fill, IntensityOp, Margins, Pipeline, Plan, Transform, Units, Vec3, ZMask};
+pub use pipeline::{Pipeline, Plan};
+pub use random::{RandomTransform, Step};
+pub use range::{AxisName, Center, Range3, RangeArg};
+pub use sampler::SampleInput;
+pub use spec::{Fill, IntensityOp, Margins, Transform, Units, Vec3, ZMask};

@@ -37,7 +37,7 @@ pub fn histogram(v: &Volume, bins: usize, nonzero: bool) -> Result<Histogram> {
     if sel.is_empty() {
         return Err(Error::invalid("no voxel to count (the mask is empty)"));
     }
-    let (lo, hi) = crate::exec::cpu::reduce::min_max(&sel);
+    let (lo, hi) = crate::stats::min_max(&sel);
     let (lo, hi) = (lo as f64, hi as f64);
     let mut counts = vec![0u64; bins];
     let scale = if hi > lo {

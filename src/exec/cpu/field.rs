@@ -14,21 +14,11 @@
 //! - B-spline (`elastic_bspline`): control-point displacements from the same hash, evaluated by cubic
 //!   B-splines on a grid `max(1, floor(cell / 4))` voxels apart, then interpolated.
 
-use super::intensity::{blur_axis, gaussian_weights_truncated, uniform01};
+use super::intensity::blur_axis;
+use crate::exec::kernel::{
+    bspline_cell, gaussian_weights_truncated, layout, uniform01, Layout, FIELD_TRUNCATE,
+};
 use crate::transform::fuse::FieldSpec;
-
-/// Gaussian truncation radius of the elastic field, in sigmas.
-pub const FIELD_TRUNCATE: f64 = 4.0;
-
-/// Coarse grid of a field: fine coordinate `q` maps to coarse coordinate `q / step + offset`.
-#[derive(Clone, Debug, PartialEq)]
-pub struct Layout {
-    pub shape: [usize; 3],
-    pub step: [f32; 3],
-    pub offset: [f32; 3],
-    /// Multiplies each interpolated component (alpha and the noise normalisation).
-    pub scale: [f32; 3],
-}
 
 /// A displacement field (in voxels of the grid it is defined on), stored coarse.
 #[derive(Clone, Debug, PartialEq)]
@@ -36,49 +26,6 @@ pub struct Field {
     pub layout: Layout,
     /// Components x, y, z, each i-fastest on `layout.shape`.
     pub comp: [Vec<f32>; 3],
-}
-
-/// The coarse layout of a field spec on a fine grid of `shape` (shared with the GPU).
-pub fn layout(spec: &FieldSpec, shape: [usize; 3]) -> Layout {
-    match spec {
-        FieldSpec::Gaussian {
-            sigma_vox,
-            alpha_vox,
-            ..
-        } => {
-            let f = sigma_vox.map(|s| (s / 4.0).floor().max(1.0));
-            let mut out_shape = [0usize; 3];
-            let mut offset = [0f32; 3];
-            for a in 0..3 {
-                let sc = sigma_vox[a] / f[a];
-                let margin = (FIELD_TRUNCATE * sc).ceil() as usize;
-                out_shape[a] = ((shape[a] as f64 - 1.0) / f[a]).ceil() as usize + 1 + 2 * margin;
-                offset[a] = margin as f32;
-            }
-            let norm = 1.0 / (f[0] * f[1] * f[2]).sqrt();
-            Layout {
-                shape: out_shape,
-                step: f.map(|x| x as f32),
-                offset,
-                scale: [0, 1, 2].map(|a| (alpha_vox[a] * norm) as f32),
-            }
-        }
-        FieldSpec::Bspline { control_points, .. } => {
-            let cell = bspline_cell(shape, *control_points);
-            let f = cell.map(|c| (c / 4.0).floor().max(1.0));
-            Layout {
-                shape: [0, 1, 2].map(|a| ((shape[a] as f64 - 1.0) / f[a]).ceil() as usize + 1),
-                step: f.map(|x| x as f32),
-                offset: [0.0; 3],
-                scale: [1.0; 3],
-            }
-        }
-    }
-}
-
-/// Fine voxels per control cell: the volume spans control points 1 ..= n - 2.
-pub fn bspline_cell(shape: [usize; 3], cp: [usize; 3]) -> [f64; 3] {
-    [0, 1, 2].map(|a| ((shape[a] as f64 - 1.0) / (cp[a] as f64 - 3.0)).max(1e-9))
 }
 
 /// Raw noise of component `axis` at coarse linear index `l`: uniform in [-1, 1].
@@ -201,7 +148,7 @@ pub fn build(spec: &FieldSpec, shape: [usize; 3], spacing: [f64; 3]) -> Field {
 #[inline]
 pub fn cell(q: f32, step: f32, offset: f32, n: usize) -> (usize, usize, f32) {
     let u = (q / step + offset).clamp(0.0, (n - 1) as f32);
-    let f = super::resample::floor(u);
+    let f = crate::exec::kernel::floor(u);
     let i0 = f as usize;
     (i0, (i0 + 1).min(n - 1), u - f)
 }

@@ -3,13 +3,7 @@
 //! the GPU executor reads the image back for these two ops.)
 
 use super::reduce;
-
-/// Percentiles of the standardisation landmarks (TorchIO's defaults: cutoffs 1 and 99, deciles between).
-pub const LANDMARK_PERCENTS: [f64; 11] = [
-    1.0, 10.0, 20.0, 30.0, 40.0, 50.0, 60.0, 70.0, 80.0, 90.0, 99.0,
-];
-/// Output range of learned landmarks (the first and last landmark of each image map here).
-pub const LANDMARK_RANGE: [f64; 2] = [0.0, 100.0];
+pub use crate::exec::kernel::{LANDMARK_PERCENTS, LANDMARK_RANGE};
 
 /// Voxels used for landmarks: those above the image mean (TorchIO's default foreground).
 pub fn foreground(data: &[f32]) -> Vec<f32> {

@@ -8,26 +8,18 @@
 //! Speed: rows are split into an interior span, where all 8 neighbours are inside and no bounds checks are
 //! made, and border spans with checks. Maps that are signed permutations with integer offsets (flip, crop,
 //! pad) are copies and take a separate exact path.
+//!
+//! Over 600 lines on purpose: the row kernels (linear, nearest, integer map, displacement field) share
+//! their span and zone set-up and mirror `shaders/resample*.wgsl` line for line; split, one algorithm
+//! would be read across files.
 
 use crate::grid::{Grid, Mat4};
-use crate::transform::{Fill, SamplingMap};
-use crate::volume::{Kind, Subject, Volume};
+use crate::transform::SamplingMap;
+use crate::volume::{Subject, Volume};
 use rayon::prelude::*;
 use std::ops::Range;
 
-/// Interpolation of one volume.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Interp {
-    Linear,
-    Nearest,
-}
-
-/// Outside handling of one volume, resolved to a number or edge replication.
-#[derive(Clone, Copy, Debug, PartialEq)]
-pub enum Outside {
-    Value(f32),
-    Edge,
-}
+pub use crate::exec::kernel::{floor, interp_for, outside_for, Interp, Outside};
 
 /// Parameters of one resampling pass shared by every volume of a subject (the shader's uniform).
 #[derive(Clone, Copy, Debug, PartialEq)]
@@ -53,24 +45,6 @@ impl Params {
     pub fn row_base(&self, j: usize, k: usize) -> [f32; 3] {
         let (jf, kf) = (j as f32, k as f32);
         [0, 1, 2].map(|r| self.m[r][3] + self.m[r][1] * jf + self.m[r][2] * kf)
-    }
-}
-
-/// Resolves the fill of a map for one volume: labels get 0 for numeric fills (never a new label).
-pub fn outside_for(fill: Fill, v: &Volume) -> Outside {
-    match (fill, v.kind) {
-        (Fill::Edge, _) => Outside::Edge,
-        (Fill::Min, _) => Outside::Value(super::reduce::min_max(&v.data).0),
-        (Fill::Value(x), Kind::Image) => Outside::Value(x as f32),
-        (Fill::Value(_), Kind::Label) => Outside::Value(0.0),
-    }
-}
-
-/// Interpolation used for a volume kind.
-pub fn interp_for(kind: Kind) -> Interp {
-    match kind {
-        Kind::Image => Interp::Linear,
-        Kind::Label => Interp::Nearest,
     }
 }
 
@@ -305,17 +279,6 @@ fn interior(
         }
     }
     span
-}
-
-/// `floor` for |x| < 2^31 without a libm call (the default x86-64 target has no SSE4.1 `roundss`).
-#[inline(always)]
-pub fn floor(x: f32) -> f32 {
-    let t = x as i32 as f32;
-    if t > x {
-        t - 1.0
-    } else {
-        t
-    }
 }
 
 #[inline(always)]

@@ -9,7 +9,7 @@ impl GpuContext {
         let view = v.tex.create_view(&Default::default());
         let p = pitch(s[0]);
         let mut bias = [[0.0f32; 4]; 14];
-        for (t, c) in k.bias.iter().enumerate().take(cpu_int::MAX_BIAS_TERMS) {
+        for (t, c) in k.bias.iter().enumerate().take(kernel::MAX_BIAS_TERMS) {
             bias[t / 4][t % 4] = *c;
         }
         self.slabs(
@@ -108,7 +108,7 @@ impl GpuContext {
         spacing: [f64; 3],
         dest: Dest,
     ) -> Result<(GpuVolume, Option<Output>)> {
-        let k = match cpu_int::needs(op) {
+        let k = match kernel::needs(op) {
             Needs::None(k) => k,
             Needs::Host => {
                 // Quantile-based maps: read back, apply the host code, upload (same result as the CPU).
@@ -128,12 +128,12 @@ impl GpuContext {
                 return Ok((v, Some(out)));
             }
             Needs::Stats { nonzero } => {
-                cpu_int::kernel_from(op, &self.host_stats(&v, nonzero)?, None)
+                kernel::kernel_from(op, &self.host_stats(&v, nonzero)?, None)
             }
-            Needs::MinMax => cpu_int::kernel_from(op, &self.host_stats(&v, false)?, None),
+            Needs::MinMax => kernel::kernel_from(op, &self.host_stats(&v, false)?, None),
             Needs::Percentiles(q) => {
                 let p = self.percentiles(&v, &q)?;
-                cpu_int::kernel_from(op, &self.host_stats(&v, false)?, Some([p[0], p[1]]))
+                kernel::kernel_from(op, &self.host_stats(&v, false)?, Some([p[0], p[1]]))
             }
             Needs::Blur => {
                 let IntensityOp::Blur { sigma_mm } = op else {
@@ -143,12 +143,12 @@ impl GpuContext {
                     .filter(|&a| sigma_mm[a] / spacing[a] > 0.0 && v.shape[a] > 1)
                     .collect();
                 if axes.is_empty() {
-                    let out = self.elementwise(&v, &cpu_int::identity(), dest)?;
+                    let out = self.elementwise(&v, &kernel::identity(), dest)?;
                     return Ok((v, Some(out)));
                 }
                 let mut cur = v;
                 for (n, &a) in axes.iter().enumerate() {
-                    let w = cpu_int::gaussian_weights(sigma_mm[a] / spacing[a]);
+                    let w = kernel::gaussian_weights(sigma_mm[a] / spacing[a]);
                     let last = n + 1 == axes.len();
                     let d = if last { dest } else { Dest::Texture };
                     let out = self.blur_pass(&cur, a, &w, d)?;

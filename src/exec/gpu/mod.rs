@@ -2,6 +2,12 @@
 //! images, R32Uint for label maps); each stage reads textures and writes z-slabs of a row-padded storage
 //! buffer, which is copied into the next texture or read back. Slabs keep every storage binding under
 //! the device's limit (128 MiB on lavapipe), so volume size is bounded by texture limits only.
+//!
+//! Files mirror `exec/cpu/`: `params.rs` (uniform structs), `slab.rs` (upload, slabs, readback),
+//! `resample.rs`, `intensity.rs`, `reduce.rs`, `run.rs`. Kernel descriptions come from `exec/kernel.rs`.
+//! Two host fallbacks call the CPU reference on purpose: B-spline displacement fields are evaluated on
+//! the host on their small evaluation grid and uploaded, and intensity ops without a GPU kernel run on
+//! read-back voxels (`exec/cpu/intensity.rs`).
 
 mod context;
 mod intensity;
@@ -16,8 +22,8 @@ mod slab;
 pub use context::{list_adapters, AdapterSummary, GpuContext, NO_ADAPTER};
 
 use crate::error::{Error, Result};
-use crate::exec::cpu::intensity::{self as cpu_int, Needs, PointKernel};
-use crate::exec::cpu::resample::Outside;
+use crate::exec::cpu::intensity as cpu_int;
+use crate::exec::kernel::{self, Needs, Outside, PointKernel};
 use crate::transform::{Fill, IntensityOp, SamplingMap, Stage};
 use crate::volume::{Kind, Subject, Volume};
 use bytemuck::{Pod, Zeroable};

@@ -42,7 +42,7 @@ pub(super) struct NoiseParams {
 /// A displacement field on the device: three R32Float component textures and their layout.
 pub(super) struct GpuField {
     pub(super) comp: [wgpu::Texture; 3],
-    pub(super) layout: crate::exec::cpu::field::Layout,
+    pub(super) layout: crate::exec::kernel::Layout,
 }
 
 /// `Params` of `shaders/reduce.wgsl` (moments, histograms).

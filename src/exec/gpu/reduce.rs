@@ -159,7 +159,7 @@ impl GpuContext {
         if n == 0 || min == max {
             return Ok(vec![min as f64; qs.len()]);
         }
-        let bins = crate::exec::cpu::reduce::PERCENTILE_BINS;
+        let bins = kernel::PERCENTILE_BINS;
         let scale = bins as f32 / (max - min);
         let h1 = self.histogram(v, min, scale, None)?;
         let cum1 = cumulative(&h1);

@@ -111,7 +111,7 @@ impl GpuContext {
     pub(super) fn build_field(&self, d: &crate::transform::fuse::Displacement) -> Result<GpuField> {
         use crate::exec::cpu::field;
         use crate::transform::fuse::FieldSpec;
-        let lay = field::layout(&d.spec, d.grid.shape);
+        let lay = kernel::layout(&d.spec, d.grid.shape);
         self.check_shape(lay.shape)?;
         let s = lay.shape;
         let comp: Vec<wgpu::Texture> = match &d.spec {
@@ -156,9 +156,9 @@ impl GpuContext {
                     };
                     for a in 0..3 {
                         if s[a] > 1 {
-                            let w = cpu_int::gaussian_weights_truncated(
+                            let w = kernel::gaussian_weights_truncated(
                                 sigma_vox[a] / lay.step[a] as f64,
-                                field::FIELD_TRUNCATE,
+                                kernel::FIELD_TRUNCATE,
                             );
                             let Output::Texture(t) = self.blur_pass(&cur, a, &w, Dest::Texture)?
                             else {
@@ -211,7 +211,7 @@ impl GpuContext {
             (Fill::Min, Kind::Label) => {
                 // Label textures are integer: take the minimum on the host (read back if needed).
                 let m = match host {
-                    Some(h) => crate::exec::cpu::reduce::min_max(&h.data).0,
+                    Some(h) => crate::stats::min_max(&h.data).0,
                     None => {
                         let data = self.read_texture(v)?;
                         data.iter().fold(f32::INFINITY, |a, &b| a.min(b))

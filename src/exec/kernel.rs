@@ -1,0 +1,443 @@
+//! Backend-neutral descriptions of the work both executors do: point kernels and what statistics they
+//! need, how samples outside the input are filled, blur weights, the counter-based noise hash shared with
+//! WGSL, percentile binning and the layout of displacement fields. The CPU executor evaluates them
+//! (`exec/cpu/`), the GPU executor hands them to its shaders (`exec/gpu/`); neither imports the other.
+
+use crate::grid::Grid;
+use crate::transform::fuse::FieldSpec;
+use crate::transform::{Fill, IntensityOp, ZMask};
+use crate::volume::{Kind, Volume};
+
+/// Maximum number of bias-field coefficients (polynomial order 5: 56 terms).
+pub const MAX_BIAS_TERMS: usize = 56;
+
+/// Point kernel parameters shared with the shader. For voxel value `x` at `(i, j, k)`, linear index `l`:
+/// ```text
+/// y = (x - sub) * mul
+/// if gamma != 1: y = max(y, 0) ^ gamma
+/// y = y * post + add
+/// if noise_std > 0: y += noise_mean + noise_std * gauss(noise_seed, l)
+/// if bias_order > 0: y *= exp(sum c[t] * u^a * v^b * w^c)   (u, v, w in [-1, 1] across the volume)
+/// out = clamp(y, lo, hi); with skip_zero, voxels equal to 0 stay 0
+/// ```
+/// All fields are finite: "no clamp" is `±f32::MAX`, "constant image" is `mul = 0`.
+#[derive(Clone, Debug, PartialEq)]
+pub struct PointKernel {
+    pub sub: f32,
+    pub mul: f32,
+    pub add: f32,
+    pub lo: f32,
+    pub hi: f32,
+    pub skip_zero: bool,
+    pub gamma: f32,
+    pub post: f32,
+    pub noise_std: f32,
+    pub noise_mean: f32,
+    pub noise_seed: [u32; 2],
+    pub bias_order: u32,
+    pub bias: Vec<f32>,
+}
+
+/// The identity kernel.
+pub fn identity() -> PointKernel {
+    PointKernel {
+        sub: 0.0,
+        mul: 1.0,
+        add: 0.0,
+        lo: -f32::MAX,
+        hi: f32::MAX,
+        skip_zero: false,
+        gamma: 1.0,
+        post: 1.0,
+        noise_std: 0.0,
+        noise_mean: 0.0,
+        noise_seed: [0, 0],
+        bias_order: 0,
+        bias: Vec::new(),
+    }
+}
+
+/// PCG hash (shared with WGSL, u32 wrapping arithmetic).
+#[inline]
+pub fn pcg(v: u32) -> u32 {
+    let state = v.wrapping_mul(747796405).wrapping_add(2891336453);
+    let word = ((state >> ((state >> 28) + 4)) ^ state).wrapping_mul(277803737);
+    (word >> 22) ^ word
+}
+
+/// Uniform in (0, 1) from `(seed, index, stream)`: counter-based, identical in Rust and WGSL.
+#[inline]
+pub fn uniform01(seed: [u32; 2], index: u32, stream: u32) -> f32 {
+    let h = pcg(seed[0] ^ pcg(index ^ pcg(seed[1] ^ pcg(stream))));
+    ((h >> 8) as f32 + 0.5) * (1.0 / 16777216.0)
+}
+
+/// Standard normal from `(seed, index)` by Box-Muller over two counter-based uniforms.
+#[inline]
+pub fn gauss(seed: [u32; 2], index: u32) -> f32 {
+    let u1 = uniform01(seed, index, 0);
+    let u2 = uniform01(seed, index, 1);
+    (-2.0 * u1.ln()).sqrt() * (std::f32::consts::TAU * u2).cos()
+}
+
+/// Normalised coordinate of voxel `i` of `n` in [-1, 1] (0 for a single voxel), as in the shader.
+#[inline]
+pub fn unit_coord(i: usize, n: usize) -> f32 {
+    if n > 1 {
+        -1.0 + 2.0 * i as f32 / (n - 1) as f32
+    } else {
+        0.0
+    }
+}
+
+/// Polynomial of the bias field at (u, v, w): terms ordered by `a` then `b` then `c`, `a + b + c <= order`.
+pub fn bias_poly(order: u32, coef: &[f32], u: f32, v: f32, w: f32) -> f32 {
+    let mut s = 0.0f32;
+    let mut t = 0usize;
+    let mut ua = 1.0f32;
+    for a in 0..=order {
+        let mut vb = 1.0f32;
+        for b in 0..=(order - a) {
+            let mut wc = 1.0f32;
+            for _c in 0..=(order - a - b) {
+                s += coef[t] * ua * vb * wc;
+                t += 1;
+                wc *= w;
+            }
+            vb *= v;
+        }
+        ua *= u;
+    }
+    s
+}
+
+/// Number of bias-field terms of an order.
+pub fn bias_terms(order: u32) -> usize {
+    let o = order as usize;
+    (o + 1) * (o + 2) * (o + 3) / 6
+}
+
+impl PointKernel {
+    /// Applies the kernel to one voxel.
+    #[inline]
+    pub fn eval(&self, x: f32, l: usize, ijk: [usize; 3], shape: [usize; 3]) -> f32 {
+        if self.skip_zero && x == 0.0 {
+            return 0.0;
+        }
+        let mut y = (x - self.sub) * self.mul;
+        if self.gamma != 1.0 {
+            y = y.max(0.0).powf(self.gamma);
+        }
+        y = y * self.post + self.add;
+        if self.noise_std > 0.0 {
+            y += self.noise_mean + self.noise_std * gauss(self.noise_seed, l as u32);
+        }
+        if self.bias_order > 0 {
+            let u = unit_coord(ijk[0], shape[0]);
+            let v = unit_coord(ijk[1], shape[1]);
+            let w = unit_coord(ijk[2], shape[2]);
+            y *= bias_poly(self.bias_order, &self.bias, u, v, w).exp();
+        }
+        y.clamp(self.lo, self.hi)
+    }
+
+    /// True when the kernel needs voxel positions (noise, bias field).
+    pub fn positional(&self) -> bool {
+        self.noise_std > 0.0 || self.bias_order > 0
+    }
+
+    /// Applies a kernel without noise, bias or gamma to a run of voxels (`out[i] = f(x[i])`), in a
+    /// branch-free form the compiler vectorises; same arithmetic as `eval`.
+    #[inline]
+    pub(crate) fn affine_run(&self, x: &[f32], out: &mut [f32]) {
+        debug_assert!(!self.positional() && self.gamma == 1.0);
+        let (sub, mul, post, add, lo, hi) =
+            (self.sub, self.mul, self.post, self.add, self.lo, self.hi);
+        let skip = self.skip_zero;
+        for (o, &v) in out.iter_mut().zip(x) {
+            let y = ((v - sub) * mul * post + add).max(lo).min(hi);
+            *o = if skip && v == 0.0 { 0.0 } else { y };
+        }
+    }
+}
+
+/// Clamp kernel.
+pub fn clip_params(lo: f64, hi: f64) -> PointKernel {
+    PointKernel {
+        lo: lo as f32,
+        hi: hi as f32,
+        ..identity()
+    }
+}
+
+/// z-score kernel from mask statistics; a constant (or empty) selection maps to 0, never NaN.
+pub fn zscore_params(count: usize, mean: f64, std: f64, skip_zero: bool) -> PointKernel {
+    let ok = count > 0 && std > 0.0 && std.is_finite();
+    PointKernel {
+        sub: mean as f32,
+        mul: if ok { (1.0 / std) as f32 } else { 0.0 },
+        skip_zero,
+        ..identity()
+    }
+}
+
+/// min-max kernel mapping `[lo, hi]` to `[a, b]`; a constant image maps to `a`.
+pub fn minmax_params(lo: f32, hi: f32, a: f64, b: f64) -> PointKernel {
+    let range = (hi - lo) as f64;
+    PointKernel {
+        sub: lo,
+        mul: if range > 0.0 {
+            ((b - a) / range) as f32
+        } else {
+            0.0
+        },
+        add: a as f32,
+        lo: a as f32,
+        hi: b as f32,
+        ..identity()
+    }
+}
+
+/// Gamma on the image's own range (nnU-Net style, works for negative intensities):
+/// `((x - min) / range) ^ gamma * range + min`.
+pub fn gamma_params(lo: f32, hi: f32, gamma: f64) -> PointKernel {
+    let range = hi - lo;
+    PointKernel {
+        sub: lo,
+        mul: if range > 0.0 { 1.0 / range } else { 0.0 },
+        gamma: gamma as f32,
+        post: range,
+        add: lo,
+        ..identity()
+    }
+}
+
+/// The statistics an op needs, and the kernel built from them (shared by both executors).
+pub enum Needs {
+    None(PointKernel),
+    Stats {
+        nonzero: bool,
+    },
+    MinMax,
+    Percentiles([f64; 2]),
+    Blur,
+    /// Piecewise maps from the image's own quantiles (histogram standardisation, hist_scale): run on
+    /// the host by both executors.
+    Host,
+}
+
+/// Kernel of an op given statistics (`count, mean, std, min, max`) or percentiles.
+pub fn kernel_from(
+    op: &IntensityOp,
+    st: &crate::volume::Stats,
+    pct: Option<[f64; 2]>,
+) -> PointKernel {
+    match *op {
+        IntensityOp::Clip { min, max } => clip_params(min, max),
+        IntensityOp::PercentileClip { .. } => {
+            let p = pct.expect("percentiles computed");
+            clip_params(p[0], p[1])
+        }
+        IntensityOp::Zscore { mask } => {
+            zscore_params(st.count, st.mean, st.std, mask == ZMask::Nonzero)
+        }
+        IntensityOp::Minmax { min, max } => minmax_params(st.min as f32, st.max as f32, min, max),
+        IntensityOp::Gamma { gamma } => gamma_params(st.min as f32, st.max as f32, gamma),
+        IntensityOp::Noise { std, mean, seed } => PointKernel {
+            noise_std: std as f32,
+            noise_mean: mean as f32,
+            noise_seed: [seed as u32, (seed >> 32) as u32],
+            ..identity()
+        },
+        IntensityOp::BiasField {
+            order,
+            ref coefficients,
+        } => PointKernel {
+            bias_order: order,
+            bias: coefficients.iter().map(|&c| c as f32).collect(),
+            ..identity()
+        },
+        IntensityOp::Contrast { factor } => PointKernel {
+            sub: st.mean as f32,
+            mul: factor as f32,
+            add: st.mean as f32,
+            ..identity()
+        },
+        IntensityOp::Brightness { factor } => PointKernel {
+            mul: factor as f32,
+            ..identity()
+        },
+        IntensityOp::IntensityShift { offset } => PointKernel {
+            add: offset as f32,
+            ..identity()
+        },
+        IntensityOp::Blur { .. }
+        | IntensityOp::HistogramStandardize { .. }
+        | IntensityOp::HistScale { .. } => identity(),
+    }
+}
+
+/// What an op needs computed from the data before its kernel can be built.
+pub fn needs(op: &IntensityOp) -> Needs {
+    match *op {
+        IntensityOp::PercentileClip { low, high } => Needs::Percentiles([low, high]),
+        IntensityOp::Zscore { mask } => Needs::Stats {
+            nonzero: mask == ZMask::Nonzero,
+        },
+        IntensityOp::Contrast { .. } => Needs::Stats { nonzero: false },
+        IntensityOp::Minmax { .. } | IntensityOp::Gamma { .. } => Needs::MinMax,
+        IntensityOp::Blur { .. } => Needs::Blur,
+        IntensityOp::HistogramStandardize { .. } | IntensityOp::HistScale { .. } => Needs::Host,
+        _ => Needs::None(kernel_from(op, &EMPTY_STATS, None)),
+    }
+}
+
+pub(crate) const EMPTY_STATS: crate::volume::Stats = crate::volume::Stats {
+    count: 0,
+    min: 0.0,
+    max: 0.0,
+    mean: 0.0,
+    std: 0.0,
+};
+
+/// Normalised Gaussian weights for `sigma` voxels, radius `ceil(3 sigma)` (at least 1 tap each side
+/// when sigma > 0). Shared with the GPU, which receives these weights.
+pub fn gaussian_weights(sigma: f64) -> Vec<f32> {
+    gaussian_weights_truncated(sigma, 3.0)
+}
+
+/// Normalised Gaussian weights, radius `ceil(truncate * sigma)` (at least 1).
+pub fn gaussian_weights_truncated(sigma: f64, truncate: f64) -> Vec<f32> {
+    if sigma <= 0.0 {
+        return vec![1.0];
+    }
+    let r = (truncate * sigma).ceil().max(1.0) as i64;
+    let w: Vec<f64> = (-r..=r)
+        .map(|x| (-(x * x) as f64 / (2.0 * sigma * sigma)).exp())
+        .collect();
+    let s: f64 = w.iter().sum();
+    w.iter().map(|x| (x / s) as f32).collect()
+}
+
+/// Gaussian sigma in voxels along each axis for a sigma in mm.
+pub fn blur_sigmas(sigma_mm: [f64; 3], grid: &Grid) -> [f64; 3] {
+    let sp = grid.spacing();
+    [0, 1, 2].map(|a| sigma_mm[a] / sp[a])
+}
+
+/// Interpolation of one volume.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Interp {
+    Linear,
+    Nearest,
+}
+
+/// Outside handling of one volume, resolved to a number or edge replication.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub enum Outside {
+    Value(f32),
+    Edge,
+}
+
+/// Resolves the fill of a map for one volume: labels get 0 for numeric fills (never a new label).
+pub fn outside_for(fill: Fill, v: &Volume) -> Outside {
+    match (fill, v.kind) {
+        (Fill::Edge, _) => Outside::Edge,
+        (Fill::Min, _) => Outside::Value(crate::stats::min_max(&v.data).0),
+        (Fill::Value(x), Kind::Image) => Outside::Value(x as f32),
+        (Fill::Value(_), Kind::Label) => Outside::Value(0.0),
+    }
+}
+
+/// Interpolation used for a volume kind.
+pub fn interp_for(kind: Kind) -> Interp {
+    match kind {
+        Kind::Image => Interp::Linear,
+        Kind::Label => Interp::Nearest,
+    }
+}
+
+/// Number of histogram bins used to locate a percentile before the exact selection.
+pub const PERCENTILE_BINS: usize = 1 << 16;
+
+/// Bin of a value: monotonic in `x` (f32 subtraction and multiplication by a positive constant are
+/// monotonic), so bins partition the sorted order. Shared formula with the shader.
+#[inline]
+pub fn value_bin(x: f32, min: f32, scale: f32, bins: usize) -> usize {
+    (((x - min) * scale) as usize).min(bins - 1)
+}
+
+/// Gaussian truncation radius of the elastic field, in sigmas.
+pub const FIELD_TRUNCATE: f64 = 4.0;
+
+/// Coarse grid of a field: fine coordinate `q` maps to coarse coordinate `q / step + offset`.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Layout {
+    pub shape: [usize; 3],
+    pub step: [f32; 3],
+    pub offset: [f32; 3],
+    /// Multiplies each interpolated component (alpha and the noise normalisation).
+    pub scale: [f32; 3],
+}
+
+/// The coarse layout of a field spec on a fine grid of `shape` (shared with the GPU).
+pub fn layout(spec: &FieldSpec, shape: [usize; 3]) -> Layout {
+    match spec {
+        FieldSpec::Gaussian {
+            sigma_vox,
+            alpha_vox,
+            ..
+        } => {
+            let f = sigma_vox.map(|s| (s / 4.0).floor().max(1.0));
+            let mut out_shape = [0usize; 3];
+            let mut offset = [0f32; 3];
+            for a in 0..3 {
+                let sc = sigma_vox[a] / f[a];
+                let margin = (FIELD_TRUNCATE * sc).ceil() as usize;
+                out_shape[a] = ((shape[a] as f64 - 1.0) / f[a]).ceil() as usize + 1 + 2 * margin;
+                offset[a] = margin as f32;
+            }
+            let norm = 1.0 / (f[0] * f[1] * f[2]).sqrt();
+            Layout {
+                shape: out_shape,
+                step: f.map(|x| x as f32),
+                offset,
+                scale: [0, 1, 2].map(|a| (alpha_vox[a] * norm) as f32),
+            }
+        }
+        FieldSpec::Bspline { control_points, .. } => {
+            let cell = bspline_cell(shape, *control_points);
+            let f = cell.map(|c| (c / 4.0).floor().max(1.0));
+            Layout {
+                shape: [0, 1, 2].map(|a| ((shape[a] as f64 - 1.0) / f[a]).ceil() as usize + 1),
+                step: f.map(|x| x as f32),
+                offset: [0.0; 3],
+                scale: [1.0; 3],
+            }
+        }
+    }
+}
+
+/// Fine voxels per control cell: the volume spans control points 1 ..= n - 2.
+pub fn bspline_cell(shape: [usize; 3], cp: [usize; 3]) -> [f64; 3] {
+    [0, 1, 2].map(|a| ((shape[a] as f64 - 1.0) / (cp[a] as f64 - 3.0)).max(1e-9))
+}
+
+/// `floor` for |x| < 2^31 without a libm call (the default x86-64 target has no SSE4.1 `roundss`).
+#[inline(always)]
+pub fn floor(x: f32) -> f32 {
+    let t = x as i32 as f32;
+    if t > x {
+        t - 1.0
+    } else {
+        t
+    }
+}
+
+/// Percentiles of the standardisation landmarks (TorchIO's defaults: cutoffs 1 and 99, deciles between).
+pub const LANDMARK_PERCENTS: [f64; 11] = [
+    1.0, 10.0, 20.0, 30.0, 40.0, 50.0, 60.0, 70.0, 80.0, 90.0, 99.0,
+];
+
+/// Output range of learned landmarks (the first and last landmark of each image map here).
+pub const LANDMARK_RANGE: [f64; 2] = [0.0, 100.0];

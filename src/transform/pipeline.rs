@@ -1,0 +1,134 @@
+//! Pipelines and plans: the top level of the pipeline JSON (`seed`, `sample`, `transforms`), parsing,
+//! and sampling the plan of one sample.
+
+use super::random::{parse_step, Step};
+use super::sampler::{SampleInput, Sampler};
+use super::spec::Transform;
+use crate::error::{Error, Result};
+use serde::Serialize;
+use std::path::Path;
+
+/// A pipeline file: a seed, an optional sample index, and a list of transforms (deterministic, random,
+/// or combinators). A Plan (all deterministic) is a valid pipeline too.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct Pipeline {
+    pub seed: u64,
+    /// Sample index used when the pipeline is applied once (`voxaug apply`); plans record theirs.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub sample: Option<u64>,
+    pub transforms: Vec<Step>,
+}
+
+/// The deterministic transforms sampled for one sample, with where they came from; written as
+/// `plan.json` and re-applied exactly by `voxaug apply`.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct Plan {
+    pub seed: u64,
+    pub sample: u64,
+    pub transforms: Vec<Transform>,
+}
+
+impl Plan {
+    /// The plan as pipeline JSON.
+    pub fn to_json(&self) -> String {
+        serde_json::to_string_pretty(self).expect("serialisable")
+    }
+}
+
+impl Pipeline {
+    /// A pipeline of deterministic transforms.
+    pub fn fixed(seed: u64, transforms: Vec<Transform>) -> Pipeline {
+        Pipeline {
+            seed,
+            sample: None,
+            transforms: transforms.into_iter().map(Step::Fixed).collect(),
+        }
+    }
+
+    /// Parses a pipeline from JSON text; errors name the transform index, type and field.
+    pub fn from_json(text: &str) -> Result<Pipeline> {
+        let v: serde_json::Value = serde_json::from_str(text)
+            .map_err(|e| Error::pipeline(format!("not valid JSON: {e}")))?;
+        let obj = v
+            .as_object()
+            .ok_or_else(|| Error::pipeline("expected a JSON object with \"transforms\""))?;
+        for key in obj.keys() {
+            if !["seed", "sample", "transforms"].contains(&key.as_str()) {
+                return Err(Error::pipeline(format!(
+                    "unknown field `{key}` at the top level (expected `seed`, `sample`, `transforms`)"
+                )));
+            }
+        }
+        let uint = |name: &str| -> Result<Option<u64>> {
+            match obj.get(name) {
+                None => Ok(None),
+                Some(s) => s.as_u64().map(Some).ok_or_else(|| {
+                    Error::pipeline(format!("{name} must be a non-negative integer, got {s}"))
+                }),
+            }
+        };
+        let seed = uint("seed")?.unwrap_or(0);
+        let sample = uint("sample")?;
+        let list = obj
+            .get("transforms")
+            .and_then(|t| t.as_array())
+            .ok_or_else(|| Error::pipeline("missing \"transforms\": a list of transforms"))?;
+        let transforms = list
+            .iter()
+            .enumerate()
+            .map(|(i, t)| parse_step(&format!("transforms[{i}]"), t))
+            .collect::<Result<Vec<_>>>()?;
+        Ok(Pipeline {
+            seed,
+            sample,
+            transforms,
+        })
+    }
+
+    /// Reads and parses a pipeline file.
+    pub fn from_file(path: impl AsRef<Path>) -> Result<Pipeline> {
+        let path = path.as_ref();
+        let text = std::fs::read_to_string(path).map_err(|e| Error::io(path, e))?;
+        Pipeline::from_json(&text).map_err(|e| match e {
+            Error::Pipeline(m) => Error::Pipeline(format!("{}: {m}", path.display())),
+            other => other,
+        })
+    }
+
+    /// The pipeline as JSON (valid input for `from_json`).
+    pub fn to_json(&self) -> String {
+        serde_json::to_string_pretty(self).expect("serialisable")
+    }
+
+    /// True when no transform is random (the pipeline is its own plan).
+    pub fn is_fixed(&self) -> bool {
+        self.transforms.iter().all(|s| matches!(s, Step::Fixed(_)))
+    }
+
+    /// The transforms of a pipeline without random ones; errors otherwise.
+    pub fn fixed_transforms(&self) -> Result<Vec<Transform>> {
+        self.transforms
+            .iter()
+            .map(|s| match s {
+                Step::Fixed(t) => Ok(t.clone()),
+                Step::Random(r) => Err(Error::pipeline(format!(
+                    "`{}` is random: sample a plan first",
+                    serde_json::to_value(r)
+                        .ok()
+                        .and_then(|v| v["type"].as_str().map(str::to_owned))
+                        .unwrap_or_default()
+                ))),
+            })
+            .collect()
+    }
+
+    /// Samples the plan of sample `index` (RNG seeded from `(self.seed, index)` only).
+    pub fn plan(&self, input: &SampleInput<'_>, index: u64) -> Result<Plan> {
+        let transforms = Sampler::new(input, self.seed, index).run(&self.transforms)?;
+        Ok(Plan {
+            seed: self.seed,
+            sample: index,
+            transforms,
+        })
+    }
+}
