@@ -11,6 +11,8 @@
 //! # Ok::<(), voxaug::Error>(())
 //! ```
 
+#![warn(missing_docs)]
+
 pub mod augment;
 pub mod bench;
 pub mod dataset;

@@ -1,12 +1,12 @@
 //! The shared convention test vectors (computed with scipy.ndimage): if these fail, our conventions and
 //! the design's differ.
 
+#[macro_use]
 mod common;
 use common::*;
 use voxaug::{Executor, Grid, Kind, Pipeline, Subject, Volume};
 
-#[test]
-fn conventions_test_vectors() {
+fn conventions_test_vectors(ex: &Executor) {
     let text = std::fs::read_to_string(data("conventions.json")).unwrap();
     let v: serde_json::Value = serde_json::from_str(&text).unwrap();
     let affine = mat4(&v["input_affine"]);
@@ -23,7 +23,7 @@ fn conventions_test_vectors() {
         let pipeline =
             Pipeline::from_json(&serde_json::json!({"transforms": case["transforms"]}).to_string())
                 .unwrap();
-        let out = Executor::Cpu
+        let out = ex
             .apply(&subject, &pipeline.fixed_transforms().unwrap())
             .unwrap();
         let (eshape, eimg) = nested_to_volume(&case["expected_image"]);
@@ -55,3 +55,5 @@ fn conventions_test_vectors() {
         }
     }
 }
+
+both_executors!(conventions_test_vectors);

@@ -1,24 +1,25 @@
 //! Geometry: grid-changing transforms update the affine; world-space transforms respect anisotropy.
 
+#[macro_use]
 mod common;
 use common::*;
 use voxaug::grid::{mat_apply, Grid};
 use voxaug::transform::{Margins, Transform, Vec3};
 use voxaug::{Executor, Subject};
 
-fn apply(s: &Subject, t: Transform) -> Subject {
-    Executor::Cpu.apply(s, &[t]).unwrap()
+fn apply(ex: &Executor, s: &Subject, t: Transform) -> Subject {
+    ex.apply(s, &[t]).unwrap()
 }
 
 fn subject(g: &Grid) -> Subject {
     Subject::new(vec![image_from(g, |i, j, k| (i + j + k) as f32)], vec![]).unwrap()
 }
 
-#[test]
-fn crop_moves_origin_by_affine_times_start() {
+fn crop_moves_origin_by_affine_times_start(ex: &Executor) {
     let g = Grid::new([20, 30, 10], oblique_affine()).unwrap();
     let start = [4, 7, 2];
     let out = apply(
+        ex,
         &subject(&g),
         Transform::Crop {
             start: Some(start),
@@ -40,6 +41,7 @@ fn crop_moves_origin_by_affine_times_start() {
     }
     // Percent margins: 10% of 20 = 2 voxels, 20% of 30 = 6, 0 of 10.
     let pc = apply(
+        ex,
         &subject(&g),
         Transform::Crop {
             start: None,
@@ -52,7 +54,11 @@ fn crop_moves_origin_by_affine_times_start() {
     let want = mat_apply(&g.affine, [2.0, 6.0, 0.0]);
     assert!((0..3).all(|a| (pc.images[0].grid.origin()[a] - want[a]).abs() < 1e-9));
     // center_crop
-    let cc = apply(&subject(&g), Transform::CenterCrop { size: [10, 10, 10] });
+    let cc = apply(
+        ex,
+        &subject(&g),
+        Transform::CenterCrop { size: [10, 10, 10] },
+    );
     let want = mat_apply(&g.affine, [5.0, 10.0, 0.0]);
     assert!((0..3).all(|a| (cc.images[0].grid.origin()[a] - want[a]).abs() < 1e-9));
 }
@@ -73,10 +79,10 @@ fn extent_corners(g: &Grid) -> Vec<[f64; 3]> {
     v
 }
 
-#[test]
-fn resize_and_resample_change_spacing_and_keep_world_extent() {
+fn resize_and_resample_change_spacing_and_keep_world_extent(ex: &Executor) {
     let g = Grid::new([9, 11, 7], oblique_affine()).unwrap();
     let r = apply(
+        ex,
         &subject(&g),
         Transform::Resize {
             shape: [5, 16, 10],
@@ -97,6 +103,7 @@ fn resize_and_resample_change_spacing_and_keep_world_extent() {
     }
     // Resample 1.5 x 0.75 x 3 mm -> 0.5 x 1.5 x 1 mm: shapes 27 x 5.5->6 x 21.
     let s = apply(
+        ex,
         &subject(&g),
         Transform::Resample {
             spacing: Vec3([0.5, 1.5, 1.0]),
@@ -115,8 +122,7 @@ fn resize_and_resample_change_spacing_and_keep_world_extent() {
     }
 }
 
-#[test]
-fn rotation_on_anisotropic_voxels_keeps_a_sphere_a_sphere() {
+fn rotation_on_anisotropic_voxels_keeps_a_sphere_a_sphere(ex: &Executor) {
     // 1 x 1 x 4 mm voxels, a sphere of radius 14 mm around the volume centre.
     let g = Grid::new(
         [48, 48, 12],
@@ -137,6 +143,7 @@ fn rotation_on_anisotropic_voxels_keeps_a_sphere_a_sphere() {
     let lab = label_from(&g, |i, j, k| if dist(i, j, k) <= r { 1.0 } else { 0.0 });
     let s = Subject::new(vec![], vec![lab]).unwrap();
     let out = apply(
+        ex,
         &s,
         Transform::Rotate {
             degrees: Vec3([50.0, 0.0, 0.0]),
@@ -165,8 +172,7 @@ fn rotation_on_anisotropic_voxels_keeps_a_sphere_a_sphere() {
     assert!(o.data.contains(&1.0));
 }
 
-#[test]
-fn rotation_after_crop_turns_about_the_cropped_centre_and_shows_real_anatomy() {
+fn rotation_after_crop_turns_about_the_cropped_centre_and_shows_real_anatomy(ex: &Executor) {
     let g = Grid::with_spacing([20, 20, 5], [1.0; 3]).unwrap();
     // A linear ramp: trilinear reproduces it exactly, so the sampled coordinate can be read back.
     let s = Subject::new(
@@ -184,10 +190,8 @@ fn rotation_after_crop_turns_about_the_cropped_centre_and_shows_real_anatomy() {
         degrees: Vec3([0.0, 0.0, 45.0]),
         fill: None,
     };
-    let fused = Executor::Cpu
-        .apply(&s, &[crop.clone(), rot.clone()])
-        .unwrap();
-    let stepwise = apply(&apply(&s, crop), rot);
+    let fused = ex.apply(&s, &[crop.clone(), rot.clone()]).unwrap();
+    let stepwise = apply(ex, &apply(ex, &s, crop), rot);
     let (c, h) = (9.5f64, std::f64::consts::FRAC_1_SQRT_2);
     for (i, j) in [(0usize, 0usize), (9, 0), (3, 7), (9, 9)] {
         // Pull-back about the cropped grid's centre (9.5, 9.5 in input voxels): rotate by -45 degrees.
@@ -207,8 +211,7 @@ fn rotation_after_crop_turns_about_the_cropped_centre_and_shows_real_anatomy() {
     );
 }
 
-#[test]
-fn fused_spatial_run_interpolates_once() {
+fn fused_spatial_run_interpolates_once(ex: &Executor) {
     // Two affine steps fused equal one affine of the product (one interpolation), not two.
     let g = Grid::with_spacing([16, 16, 16], [1.0; 3]).unwrap();
     let n = noise(g.len(), 11);
@@ -226,7 +229,7 @@ fn fused_spatial_run_interpolates_once() {
         [0.0, 0.0, 0.0, 1.0],
     ];
     let ab = voxaug::grid::mat_mul(&a, &b);
-    let two = Executor::Cpu
+    let two = ex
         .apply(
             &s,
             &[
@@ -242,6 +245,7 @@ fn fused_spatial_run_interpolates_once() {
         )
         .unwrap();
     let one = apply(
+        ex,
         &s,
         Transform::Affine {
             matrix: ab,
@@ -256,7 +260,9 @@ fn fused_spatial_run_interpolates_once() {
         .fold(0.0, f32::max);
     assert!(diff < 1e-5, "fused differs from single product by {diff}");
     let stepwise = apply(
+        ex,
         &apply(
+            ex,
             &s,
             Transform::Affine {
                 matrix: a,
@@ -279,3 +285,11 @@ fn fused_spatial_run_interpolates_once() {
         "step-by-step interpolates twice and must differ"
     );
 }
+
+both_executors!(
+    crop_moves_origin_by_affine_times_start,
+    resize_and_resample_change_spacing_and_keep_world_extent,
+    rotation_on_anisotropic_voxels_keeps_a_sphere_a_sphere,
+    rotation_after_crop_turns_about_the_cropped_centre_and_shows_real_anatomy,
+    fused_spatial_run_interpolates_once
+);

@@ -1,13 +1,15 @@
-//! Analytic oracles for the CPU reference: linear ramps, exact identities, constants, z-score moments.
+//! Analytic oracles, run on the CPU reference and on the GPU: linear ramps, exact identities, constants,
+//! z-score moments.
 
+#[macro_use]
 mod common;
 use common::*;
 use voxaug::grid::{mat_apply, Grid};
 use voxaug::transform::{Fill, Margins, Transform, Vec3, ZMask};
 use voxaug::{Executor, Subject};
 
-fn run(s: &Subject, t: &[Transform]) -> Subject {
-    Executor::Cpu.apply(s, t).unwrap()
+fn run(ex: &Executor, s: &Subject, t: &[Transform]) -> Subject {
+    ex.apply(s, t).unwrap()
 }
 
 fn ramp_subject(shape: [usize; 3], coef: [f32; 4]) -> Subject {
@@ -53,13 +55,13 @@ fn random_affines(n: usize, shape: [usize; 3]) -> Vec<[[f64; 4]; 4]> {
         .collect()
 }
 
-#[test]
-fn ramp_through_random_affines_equals_ramp_at_mapped_coordinates() {
+fn ramp_through_random_affines_equals_ramp_at_mapped_coordinates(ex: &Executor) {
     let shape = [37, 41, 29];
     let coef = [0.7f32, -1.3, 2.1, 5.0];
     let s = ramp_subject(shape, coef);
     for m in random_affines(6, shape) {
         let out = run(
+            ex,
             &s,
             &[Transform::Affine {
                 matrix: m,
@@ -93,8 +95,7 @@ fn ramp_through_random_affines_equals_ramp_at_mapped_coordinates() {
     }
 }
 
-#[test]
-fn identity_is_exact_for_images_and_labels() {
+fn identity_is_exact_for_images_and_labels(ex: &Executor) {
     let g = Grid::new([13, 8, 5], oblique_affine()).unwrap();
     let n = noise(g.len(), 1);
     let img = image_from(&g, |i, j, k| n[g.index(i, j, k)] * 100.0 - 20.0);
@@ -114,44 +115,42 @@ fn identity_is_exact_for_images_and_labels() {
             fill: None,
         },
     ] {
-        let out = run(&s, std::slice::from_ref(&t));
+        let out = run(ex, &s, std::slice::from_ref(&t));
         assert_eq!(out, s, "{t:?}");
     }
 }
 
-#[test]
-fn flip_twice_and_quarter_turns_are_exact() {
+fn flip_twice_and_quarter_turns_are_exact(ex: &Executor) {
     let g = Grid::with_spacing([12, 12, 12], [1.0; 3]).unwrap();
     let n = noise(g.len(), 2);
     let img = image_from(&g, |i, j, k| n[g.index(i, j, k)]);
     let lab = label_from(&g, |i, j, k| ((i * 3 + j + k * 7) % 5) as f32);
     let s = Subject::new(vec![img], vec![lab]).unwrap();
     let flip = Transform::Flip { axes: vec![0, 2] };
-    assert_eq!(run(&s, &[flip.clone(), flip.clone()]), s);
-    let once = run(&s, std::slice::from_ref(&flip));
+    assert_eq!(run(ex, &s, &[flip.clone(), flip.clone()]), s);
+    let once = run(ex, &s, std::slice::from_ref(&flip));
     assert_ne!(once, s);
     assert_eq!(once.images[0].at(0, 3, 0), s.images[0].at(11, 3, 11));
-    assert_eq!(run(&once, &[flip]), s);
+    assert_eq!(run(ex, &once, &[flip]), s);
 
     let quarter = Transform::Rotate {
         degrees: Vec3([0.0, 0.0, 90.0]),
         fill: None,
     };
     let four = vec![quarter.clone(); 4];
-    assert_eq!(run(&s, &four), s);
+    assert_eq!(run(ex, &s, &four), s);
     // Applied one at a time, each quarter turn is an exact permutation too.
     let mut cur = s.clone();
     for _ in 0..4 {
-        cur = run(&cur, std::slice::from_ref(&quarter));
+        cur = run(ex, &cur, std::slice::from_ref(&quarter));
     }
     assert_eq!(cur, s);
     // A quarter turn about z (RAS, counter-clockwise seen from above) maps (i, j) to (n-1-j, i).
-    let one = run(&s, &[quarter]);
+    let one = run(ex, &s, &[quarter]);
     assert_eq!(one.images[0].at(2, 5, 4), s.images[0].at(5, 11 - 2, 4));
 }
 
-#[test]
-fn crop_then_pad_is_exact() {
+fn crop_then_pad_is_exact(ex: &Executor) {
     let g = Grid::new([20, 17, 9], oblique_affine()).unwrap();
     let n = noise(g.len(), 3);
     let s = Subject::new(
@@ -170,11 +169,11 @@ fn crop_then_pad_is_exact() {
         fill: None,
     };
     // Fused: the map is the identity, so the original comes back (real anatomy, no fill).
-    assert_eq!(run(&s, &[crop.clone(), pad.clone()]), s);
+    assert_eq!(run(ex, &s, &[crop.clone(), pad.clone()]), s);
     // One at a time: the crop window is exact and the padding is the fill.
-    let c = run(&s, &[crop]);
+    let c = run(ex, &s, &[crop]);
     assert_eq!(c.images[0].grid.shape, [10, 11, 6]);
-    let p = run(&c, &[pad]);
+    let p = run(ex, &c, &[pad]);
     assert_eq!(p.images[0].grid, s.images[0].grid);
     for k in 0..9 {
         for j in 0..17 {
@@ -187,8 +186,7 @@ fn crop_then_pad_is_exact() {
     }
 }
 
-#[test]
-fn resize_of_constant_is_constant() {
+fn resize_of_constant_is_constant(ex: &Executor) {
     for (shape, new) in [
         ([9, 11, 7], [5, 16, 10]),
         ([1, 13, 4], [3, 5, 9]),
@@ -201,6 +199,7 @@ fn resize_of_constant_is_constant() {
         )
         .unwrap();
         let out = run(
+            ex,
             &s,
             &[Transform::Resize {
                 shape: new,
@@ -215,8 +214,7 @@ fn resize_of_constant_is_constant() {
     }
 }
 
-#[test]
-fn zscore_has_zero_mean_unit_std_over_the_mask() {
+fn zscore_has_zero_mean_unit_std_over_the_mask(ex: &Executor) {
     let g = Grid::with_spacing([30, 20, 10], [1.0, 1.0, 2.5]).unwrap();
     let n = noise(g.len(), 4);
     let img = image_from(&g, |i, j, k| {
@@ -228,6 +226,7 @@ fn zscore_has_zero_mean_unit_std_over_the_mask() {
     });
     let s = Subject::new(vec![img.clone()], vec![]).unwrap();
     let out = run(
+        ex,
         &s,
         &[Transform::Zscore {
             mask: ZMask::Nonzero,
@@ -255,12 +254,12 @@ fn zscore_has_zero_mean_unit_std_over_the_mask() {
         "masked-out voxels stay 0"
     );
 
-    let all = run(&s, &[Transform::Zscore { mask: ZMask::All }]).images[0].stats();
+    let all = run(ex, &s, &[Transform::Zscore { mask: ZMask::All }]).images[0].stats();
     assert!(all.mean.abs() < 1e-5 && (all.std - 1.0).abs() < 1e-5);
 
     let flat = Subject::new(vec![image_from(&g, |_, _, _| 7.0)], vec![]).unwrap();
     for mask in [ZMask::All, ZMask::Nonzero] {
-        let z = run(&flat, &[Transform::Zscore { mask }]);
+        let z = run(ex, &flat, &[Transform::Zscore { mask }]);
         assert!(
             z.images[0].data.iter().all(|&v| v == 0.0),
             "constant image -> zeros, never NaN"
@@ -268,13 +267,13 @@ fn zscore_has_zero_mean_unit_std_over_the_mask() {
     }
 }
 
-#[test]
-fn intensity_ops_leave_labels_untouched_and_clip_minmax_percentiles_work() {
+fn intensity_ops_leave_labels_untouched_and_clip_minmax_percentiles_work(ex: &Executor) {
     let g = Grid::with_spacing([10, 10, 10], [1.0; 3]).unwrap();
     let img = image_from(&g, |i, j, k| (i + 10 * j + 100 * k) as f32);
     let lab = label_from(&g, |i, _, _| (i % 2) as f32 * 7.0);
     let s = Subject::new(vec![img], vec![lab.clone()]).unwrap();
     let out = run(
+        ex,
         &s,
         &[
             Transform::Clip {
@@ -293,6 +292,7 @@ fn intensity_ops_leave_labels_untouched_and_clip_minmax_percentiles_work() {
     assert_eq!(out.images[0].at(0, 0, 0), -1.0);
     // numpy: np.percentile(np.arange(1000), [2.5, 97.3]) == [24.975, 972.027]
     let pc = run(
+        ex,
         &s,
         &[Transform::PercentileClip {
             low: 2.5,
@@ -307,8 +307,7 @@ fn intensity_ops_leave_labels_untouched_and_clip_minmax_percentiles_work() {
     );
 }
 
-#[test]
-fn percentiles_match_numpy_linear_definition() {
+fn percentiles_match_numpy_linear_definition(ex: &Executor) {
     use voxaug::exec::cpu::reduce::percentiles;
     // Values with ties and a heavy zero background, compared with a sort-based reference.
     let mut v: Vec<f32> = noise(200_003, 9)
@@ -338,8 +337,7 @@ fn percentiles_match_numpy_linear_definition() {
     }
 }
 
-#[test]
-fn fill_modes_min_and_edge_and_value() {
+fn fill_modes_min_and_edge_and_value(ex: &Executor) {
     let g = Grid::with_spacing([8, 8, 8], [1.0; 3]).unwrap();
     let img = image_from(&g, |i, _, _| 10.0 + i as f32);
     let s = Subject::new(vec![img], vec![label_from(&g, |_, _, _| 2.0)]).unwrap();
@@ -347,7 +345,7 @@ fn fill_modes_min_and_edge_and_value() {
         mm: Vec3([3.0, 0.0, 0.0]),
         fill,
     };
-    let v = run(&s, &[shift(Some(Fill::Value(-5.0)))]);
+    let v = run(ex, &s, &[shift(Some(Fill::Value(-5.0)))]);
     assert_eq!(v.images[0].at(0, 4, 4), -5.0);
     assert_eq!(v.images[0].at(5, 4, 4), 12.0);
     assert_eq!(
@@ -355,9 +353,21 @@ fn fill_modes_min_and_edge_and_value() {
         0.0,
         "labels get 0 for numeric fills"
     );
-    let m = run(&s, &[shift(Some(Fill::Min))]);
+    let m = run(ex, &s, &[shift(Some(Fill::Min))]);
     assert_eq!(m.images[0].at(0, 4, 4), 10.0);
-    let e = run(&s, &[shift(Some(Fill::Edge))]);
+    let e = run(ex, &s, &[shift(Some(Fill::Edge))]);
     assert_eq!(e.images[0].at(1, 4, 4), 10.0);
     assert_eq!(e.labels[0].at(0, 4, 4), 2.0);
 }
+
+both_executors!(
+    ramp_through_random_affines_equals_ramp_at_mapped_coordinates,
+    identity_is_exact_for_images_and_labels,
+    flip_twice_and_quarter_turns_are_exact,
+    crop_then_pad_is_exact,
+    resize_of_constant_is_constant,
+    zscore_has_zero_mean_unit_std_over_the_mask,
+    intensity_ops_leave_labels_untouched_and_clip_minmax_percentiles_work,
+    percentiles_match_numpy_linear_definition,
+    fill_modes_min_and_edge_and_value
+);

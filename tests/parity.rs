@@ -8,25 +8,10 @@
 //!
 //! GPU tests need an adapter: without one they fail (CI installs lavapipe), they never skip.
 
+#[macro_use]
 mod common;
 use common::*;
-use std::sync::{Arc, OnceLock};
-use voxaug::exec::gpu::GpuContext;
 use voxaug::{DType, Executor, Grid, Kind, Pipeline, Subject, Volume};
-
-fn gpu() -> Executor {
-    static CTX: OnceLock<Arc<GpuContext>> = OnceLock::new();
-    let ctx = CTX.get_or_init(|| {
-        Arc::new(
-            GpuContext::open(None).unwrap_or_else(|e| panic!("GPU tests need an adapter: {e}")),
-        )
-    });
-    Executor::Gpu(ctx.clone())
-}
-
-fn cpu() -> Executor {
-    Executor::Cpu
-}
 
 fn transforms(json: &str) -> Vec<voxaug::Transform> {
     Pipeline::from_json(&format!("{{\"transforms\": [{json}]}}"))
@@ -97,13 +82,6 @@ fn check(exec: &Executor, op: &str, tol: f32) {
         let got = exec.apply(&s, &t).unwrap();
         compare(name, op, &got, &want, &s, tol);
     }
-}
-
-macro_rules! both {
-    ($($name:ident: $body:expr;)*) => {
-        mod on_cpu { use super::*; $(#[test] fn $name() { ($body)(&cpu()) })* }
-        mod on_gpu { use super::*; $(#[test] fn $name() { ($body)(&gpu()) })* }
-    };
 }
 
 const T: f32 = 1e-5;

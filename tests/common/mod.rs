@@ -82,3 +82,50 @@ pub fn oblique_affine() -> [[f64; 4]; 4] {
         [0.0, 0.0, 0.0, 1.0],
     ]
 }
+
+/// The CPU reference executor.
+pub fn cpu() -> voxaug::Executor {
+    voxaug::Executor::Cpu
+}
+
+/// The GPU executor (one device per test binary). GPU tests need an adapter: without one they fail
+/// with this message (CI installs lavapipe), they never skip.
+pub fn gpu() -> voxaug::Executor {
+    use std::sync::{Arc, OnceLock};
+    use voxaug::exec::gpu::GpuContext;
+    static CTX: OnceLock<Arc<GpuContext>> = OnceLock::new();
+    let ctx = CTX.get_or_init(|| {
+        Arc::new(
+            GpuContext::open(None).unwrap_or_else(|e| panic!("GPU tests need an adapter: {e}")),
+        )
+    });
+    voxaug::Executor::Gpu(ctx.clone())
+}
+
+/// One test body per op, run on both executors (as cubecl's testgen does): `both! { name: |e| ...; }`
+/// makes `on_cpu::name` and `on_gpu::name`.
+#[macro_export]
+macro_rules! both {
+    ($($name:ident: $body:expr;)*) => {
+        mod on_cpu { use super::*; $(#[test] fn $name() { ($body)(&$crate::common::cpu()) })* }
+        mod on_gpu { use super::*; $(#[test] fn $name() { ($body)(&$crate::common::gpu()) })* }
+    };
+}
+
+/// Runs test functions `fn name(ex: &Executor)` on both executors: `both_executors!(a, b)` makes
+/// `on_cpu::a`, `on_gpu::a`, ...
+#[macro_export]
+macro_rules! both_executors {
+    ($($name:ident),* $(,)?) => {
+        mod on_cpu { $(#[test] fn $name() { super::$name(&$crate::common::cpu()) })* }
+        mod on_gpu { $(#[test] fn $name() { super::$name(&$crate::common::gpu()) })* }
+    };
+}
+
+/// Largest absolute difference between two voxel arrays of the same length.
+pub fn max_abs_diff(a: &[f32], b: &[f32]) -> f32 {
+    assert_eq!(a.len(), b.len(), "lengths differ");
+    a.iter()
+        .zip(b)
+        .fold(0.0f32, |m, (x, y)| m.max((x - y).abs()))
+}
