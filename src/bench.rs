@@ -87,18 +87,29 @@ pub fn memcpy_bandwidth() -> f64 {
 /// One measured row.
 #[derive(Clone, Debug, Serialize)]
 pub struct Row {
+    /// Op name.
     pub op: String,
+    /// Cube edge length in voxels.
     pub size: usize,
+    /// Executor (`cpu`, `gpu` end-to-end or `gpu-kernel`).
     pub device: String,
     /// `end_to_end` (upload, compute, readback) or `kernel` (device-resident, GPU only).
     pub mode: String,
+    /// Timed runs.
     pub runs: usize,
+    /// Median time in ms.
     pub median_ms: f64,
+    /// Fastest run in ms.
     pub min_ms: f64,
+    /// Slowest run in ms.
     pub max_ms: f64,
+    /// Output voxels per second at the median.
     pub voxels_per_s: f64,
+    /// Bytes read and written per run.
     pub bytes: f64,
+    /// `bytes` per second at the median, in GB/s.
     pub gb_per_s: f64,
+    /// `gb_per_s` over this machine's measured memcpy bandwidth.
     pub fraction_of_memcpy: f64,
     /// CPU median / this median (only on GPU rows).
     pub speedup_vs_cpu: Option<f64>,

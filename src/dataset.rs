@@ -85,8 +85,11 @@ fn moments_of(data: &[f32]) -> Moments {
 /// Median, min and max of a list.
 #[derive(Clone, Debug, Serialize)]
 pub struct Spread {
+    /// Median over the files.
     pub median: f64,
+    /// Smallest value.
     pub min: f64,
+    /// Largest value.
     pub max: f64,
 }
 
@@ -107,28 +110,41 @@ fn spread(mut v: Vec<f64>) -> Spread {
 /// Voxel count of one label value over the dataset.
 #[derive(Clone, Debug, Serialize)]
 pub struct LabelFrequency {
+    /// Label value.
     pub value: i64,
+    /// Voxels with this label over all files.
     pub voxels: u64,
+    /// `voxels` over all label-map voxels.
     pub fraction: f64,
+    /// Files in which the label occurs.
     pub files: usize,
 }
 
 /// Pooled statistics of a set of volumes.
 #[derive(Clone, Debug, Serialize)]
 pub struct DatasetStats {
+    /// Images read.
     pub files: usize,
+    /// Voxels pooled.
     pub voxels: u64,
+    /// Smallest intensity.
     pub min: f64,
+    /// Largest intensity.
     pub max: f64,
+    /// Pooled mean.
     pub mean: f64,
+    /// Pooled population std.
     pub std: f64,
     /// (percent, value) from a 4096-bin histogram over [min, max] (error below one bin width).
     pub percentiles: Vec<(f64, f64)>,
+    /// Spread of the voxel spacing per axis (mm).
     pub spacing: [Spread; 3],
+    /// Spread of the shape per axis.
     pub shape: [Spread; 3],
     /// nnU-Net-style target spacing: the median spacing; for an axis more than 3x coarser than the
     /// finest one, its 10th percentile instead.
     pub suggested_spacing: [f64; 3],
+    /// Label frequencies (when label maps were given).
     pub labels: Vec<LabelFrequency>,
 }
 

@@ -3,19 +3,28 @@
 
 use std::path::PathBuf;
 
-/// Everything that can go wrong in voxaug. Every variant carries a message that names the problem.
+/// Everything that can go wrong in voxaug. Every variant carries a message that names the problem; new
+/// variants may be added (match with a wildcard arm).
 #[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
 pub enum Error {
     /// Reading or writing a file failed at the operating-system level.
     #[error("{path}: {source}")]
     Io {
+        /// The file or folder.
         path: PathBuf,
+        /// The operating system's error.
         #[source]
         source: std::io::Error,
     },
     /// A file exists but is not a valid volume of the expected format (truncated, wrong magic, ...).
     #[error("{path}: {msg}")]
-    Format { path: PathBuf, msg: String },
+    Format {
+        /// The file.
+        path: PathBuf,
+        /// What is wrong with it.
+        msg: String,
+    },
     /// A pipeline (JSON or built in code) is malformed: unknown transform, unknown field, bad range.
     #[error("pipeline: {0}")]
     Pipeline(String),

@@ -86,6 +86,7 @@ pub fn extract(v: &Volume, start: [usize; 3], size: [usize; 3]) -> Result<Volume
 pub enum Blend {
     /// Each voxel from the patch whose centre is nearest (ties: the first patch).
     Crop,
+    /// Mean of the overlapping patches.
     Average,
     /// Weighted by a Hann window (never zero: `sin^2(pi (x + 0.5) / size)`), smooth seams.
     Hann,
@@ -103,6 +104,7 @@ pub struct Aggregator {
 }
 
 impl Aggregator {
+    /// An aggregator for a volume of `shape` covered by patches of `size` every `stride`.
     pub fn new(
         shape: [usize; 3],
         size: [usize; 3],
@@ -204,18 +206,28 @@ impl Aggregator {
 /// `index.json` written next to the patches of `voxaug patches`.
 #[derive(Clone, Debug, Serialize, Deserialize)]
 pub struct Index {
+    /// The file the patches were cut from.
     pub source: String,
+    /// Its shape.
     pub shape: [usize; 3],
+    /// Its affine.
     pub affine: crate::grid::Mat4,
+    /// Patch size.
     pub size: [usize; 3],
+    /// Patch stride.
     pub stride: [usize; 3],
+    /// Image or label map.
     pub kind: crate::volume::Kind,
+    /// The patches.
     pub patches: Vec<PatchEntry>,
 }
 
+/// One patch of a patch folder.
 #[derive(Clone, Debug, Serialize, Deserialize)]
 pub struct PatchEntry {
+    /// File name in the folder.
     pub file: String,
+    /// First voxel in the source volume.
     pub start: [usize; 3],
 }
 

@@ -7,10 +7,15 @@ use serde::Serialize;
 /// min, max, mean and population std of a set of voxels.
 #[derive(Clone, Copy, Debug, PartialEq, Serialize)]
 pub struct Stats {
+    /// Voxels counted.
     pub count: usize,
+    /// Smallest value.
     pub min: f64,
+    /// Largest value.
     pub max: f64,
+    /// Mean.
     pub mean: f64,
+    /// Population standard deviation.
     pub std: f64,
 }
 
@@ -21,14 +26,20 @@ pub(crate) const CHUNK: usize = 1 << 16;
 /// al.), so chunks, volumes or whole datasets combine without keeping their values.
 #[derive(Clone, Copy, Debug)]
 pub struct Moments {
+    /// Count.
     pub n: f64,
+    /// Mean.
     pub mean: f64,
+    /// Sum of squared deviations from the mean.
     pub m2: f64,
+    /// Smallest value.
     pub min: f64,
+    /// Largest value.
     pub max: f64,
 }
 
 impl Moments {
+    /// Moments of no values (the identity of `merge`).
     pub const EMPTY: Moments = Moments {
         n: 0.0,
         mean: 0.0,
@@ -36,6 +47,7 @@ impl Moments {
         min: f64::INFINITY,
         max: f64::NEG_INFINITY,
     };
+    /// Moments of the union of two sets (Chan et al.).
     pub fn merge(a: Moments, b: Moments) -> Moments {
         if a.n == 0.0 {
             return b;

@@ -11,7 +11,9 @@ pub use crate::stats::Stats;
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum Kind {
+    /// Intensities: interpolated, intensity ops apply.
     Image,
+    /// A label map: nearest sampling, never new values.
     Label,
 }
 
@@ -19,13 +21,21 @@ pub enum Kind {
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum DType {
+    /// 8-bit unsigned.
     U8,
+    /// 8-bit signed.
     I8,
+    /// 16-bit unsigned.
     U16,
+    /// 16-bit signed.
     I16,
+    /// 32-bit unsigned.
     U32,
+    /// 32-bit signed.
     I32,
+    /// 32-bit float.
     F32,
+    /// 64-bit float.
     F64,
 }
 
@@ -63,7 +73,9 @@ impl DType {
 pub struct Volume {
     /// Voxels in i-fastest order: `data[i + ni * (j + nj * k)]`.
     pub data: Vec<f32>,
+    /// Shape and voxel -> world affine.
     pub grid: Grid,
+    /// Image or label map.
     pub kind: Kind,
     /// Type the voxels were stored with on disk (for writing label maps back unchanged).
     pub dtype: DType,
@@ -175,7 +187,9 @@ impl Volume {
 /// Images and label maps of one subject, all on one grid.
 #[derive(Clone, Debug, Default, PartialEq)]
 pub struct Subject {
+    /// Intensity images.
     pub images: Vec<Volume>,
+    /// Label maps.
     pub labels: Vec<Volume>,
 }
 

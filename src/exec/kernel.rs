@@ -23,18 +23,31 @@ pub const MAX_BIAS_TERMS: usize = 56;
 /// All fields are finite: "no clamp" is `±f32::MAX`, "constant image" is `mul = 0`.
 #[derive(Clone, Debug, PartialEq)]
 pub struct PointKernel {
+    /// Subtracted first.
     pub sub: f32,
+    /// Then multiplied.
     pub mul: f32,
+    /// Added after `post`.
     pub add: f32,
+    /// Lower clamp.
     pub lo: f32,
+    /// Upper clamp.
     pub hi: f32,
+    /// Voxels equal to 0 stay 0.
     pub skip_zero: bool,
+    /// Exponent (1: none).
     pub gamma: f32,
+    /// Multiplier after the exponent.
     pub post: f32,
+    /// Std of the added Gaussian noise (0: none).
     pub noise_std: f32,
+    /// Mean of the added noise.
     pub noise_mean: f32,
+    /// Seed of the counter-based noise.
     pub noise_seed: [u32; 2],
+    /// Order of the bias-field polynomial (0: none).
     pub bias_order: u32,
+    /// Bias-field coefficients.
     pub bias: Vec<f32>,
 }
 
@@ -214,12 +227,18 @@ pub fn gamma_params(lo: f32, hi: f32, gamma: f64) -> PointKernel {
 
 /// The statistics an op needs, and the kernel built from them (shared by both executors).
 pub enum Needs {
+    /// A point kernel that needs no statistics.
     None(PointKernel),
+    /// Moments of the image.
     Stats {
+        /// Over nonzero voxels only.
         nonzero: bool,
     },
+    /// Minimum and maximum.
     MinMax,
+    /// Percentiles of the image.
     Percentiles([f64; 2]),
+    /// A blur, not a point kernel.
     Blur,
     /// Piecewise maps from the image's own quantiles (histogram standardisation, hist_scale): run on
     /// the host by both executors.
@@ -328,14 +347,18 @@ pub fn blur_sigmas(sigma_mm: [f64; 3], grid: &Grid) -> [f64; 3] {
 /// Interpolation of one volume.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Interp {
+    /// Trilinear (images).
     Linear,
+    /// Nearest neighbour (label maps).
     Nearest,
 }
 
 /// Outside handling of one volume, resolved to a number or edge replication.
 #[derive(Clone, Copy, Debug, PartialEq)]
 pub enum Outside {
+    /// A constant.
     Value(f32),
+    /// The nearest border voxel.
     Edge,
 }
 
@@ -373,8 +396,11 @@ pub const FIELD_TRUNCATE: f64 = 4.0;
 /// Coarse grid of a field: fine coordinate `q` maps to coarse coordinate `q / step + offset`.
 #[derive(Clone, Debug, PartialEq)]
 pub struct Layout {
+    /// Nodes per axis.
     pub shape: [usize; 3],
+    /// Output voxels between nodes per axis.
     pub step: [f32; 3],
+    /// Position of node 0 in output voxels.
     pub offset: [f32; 3],
     /// Multiplies each interpolated component (alpha and the noise normalisation).
     pub scale: [f32; 3],

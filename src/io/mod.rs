@@ -15,6 +15,7 @@ use std::path::{Path, PathBuf};
 pub enum Format {
     /// NIfTI-1, NIfTI-2 and Analyze 7.5 (one reader).
     Nifti,
+    /// NRRD (attached or detached header).
     Nrrd,
     /// A DICOM file or a folder holding a series.
     Dicom,

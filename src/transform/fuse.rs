@@ -12,15 +12,22 @@ use crate::grid::{mat_mul, snap, Grid, Mat4, IDENTITY};
 pub enum FieldSpec {
     /// Gaussian-smoothed uniform noise (`elastic`).
     Gaussian {
+        /// Field smoothing per axis, in voxels.
         sigma_vox: [f64; 3],
+        /// Displacement scale per axis, in voxels.
         alpha_vox: [f64; 3],
+        /// Noise seed.
         seed: u64,
     },
     /// Cubic B-spline of random control-point displacements (`elastic_bspline`).
     Bspline {
+        /// Control points per axis.
         control_points: [usize; 3],
+        /// Largest control-point displacement per axis, in mm.
         max_disp_mm: [f64; 3],
+        /// Border layers held at zero.
         locked: u8,
+        /// Seed of the control-point displacements.
         seed: u64,
     },
 }
@@ -28,6 +35,7 @@ pub enum FieldSpec {
 /// A displacement field on a grid.
 #[derive(Clone, Debug, PartialEq)]
 pub struct Displacement {
+    /// How the field is generated.
     pub spec: FieldSpec,
     /// Grid the field is defined on (its voxels are the `q` of the map).
     pub grid: Grid,
@@ -41,6 +49,7 @@ pub struct SamplingMap {
     pub matrix: Mat4,
     /// Output voxel -> field-grid voxel.
     pub post: Mat4,
+    /// Displacement field applied before the matrix, if any.
     pub field: Option<Displacement>,
     /// Grid of the output.
     pub grid: Grid,
@@ -63,7 +72,9 @@ impl SamplingMap {
 /// An executable step: a fused resampling pass or an intensity op (images only).
 #[derive(Clone, Debug, PartialEq)]
 pub enum Stage {
+    /// One fused resampling pass.
     Spatial(SamplingMap),
+    /// One intensity op (images only).
     Intensity(IntensityOp),
 }
 

@@ -12,10 +12,12 @@ use std::path::Path;
 /// or combinators). A Plan (all deterministic) is a valid pipeline too.
 #[derive(Clone, Debug, PartialEq, Serialize)]
 pub struct Pipeline {
+    /// Seed of every random draw (with the sample index).
     pub seed: u64,
     /// Sample index used when the pipeline is applied once (`voxaug apply`); plans record theirs.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub sample: Option<u64>,
+    /// The steps, applied in order.
     pub transforms: Vec<Step>,
 }
 
@@ -23,8 +25,11 @@ pub struct Pipeline {
 /// `plan.json` and re-applied exactly by `voxaug apply`.
 #[derive(Clone, Debug, PartialEq, Serialize)]
 pub struct Plan {
+    /// Seed the plan was sampled with.
     pub seed: u64,
+    /// Sample index the plan was sampled for.
     pub sample: u64,
+    /// The deterministic transforms of this sample.
     pub transforms: Vec<Transform>,
 }
 

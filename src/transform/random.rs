@@ -15,161 +15,224 @@ pub enum RandomTransform {
     /// Random rotation (`degrees`), scaling (`scales`, `isotropic`), translation (`translation_mm`) and
     /// shear (`shear_degrees`) about the image centre or the world origin.
     RandomAffine {
+        /// Rotation range per axis in degrees (one number `d`: `[-d, d]`).
         #[serde(default = "ten_degrees")]
         degrees: Range3,
+        /// Scale range per axis (one number `s`: `[1 - s, 1 + s]`).
         #[serde(default = "scales_default")]
         scales: Range3,
+        /// One scale factor for all axes.
         #[serde(default)]
         isotropic: bool,
+        /// Translation range per axis in mm.
         #[serde(default = "zero_range")]
         translation_mm: Range3,
+        /// Shear angle ranges `[xy, xz, yz]` in degrees.
         #[serde(default = "zero_range")]
         shear_degrees: Range3,
+        /// Centre of rotation, scaling and shear: the image centre or the world origin.
         #[serde(default)]
         center: Center,
+        /// Value for samples outside the input (a number, `"min"` or `"edge"`); default: the transform's own.
         #[serde(default, skip_serializing_if = "Option::is_none")]
         fill: Option<Fill>,
+        /// Probability that the transform is applied (default 1).
         #[serde(default = "one")]
         p: f64,
     },
     /// Flips each listed axis with probability `p` (default 0.5).
     RandomFlip {
+        /// Axes that may flip, each with probability `p`: voxel axes or anatomical names (`"LR"`, `"AP"`, `"IS"`).
         #[serde(default = "all_axes")]
         axes: Vec<AxisName>,
+        /// Probability of flipping each axis (default 0.5).
         #[serde(default = "half")]
         p: f64,
     },
     /// Crop of `size` at a uniformly random position.
     RandomCrop {
+        /// Crop size in voxels.
         size: [usize; 3],
+        /// Probability that the transform is applied (default 1).
         #[serde(default = "one")]
         p: f64,
     },
     /// Crop of `size`; a fraction `foreground_p` of crops is centred on a random foreground voxel of the
     /// first label map (nnU-Net style oversampling), the others are uniform.
     LabelCrop {
+        /// Crop size in voxels.
         size: [usize; 3],
+        /// Probability that the crop is centred on a foreground (nonzero label) voxel.
         #[serde(default = "fg_default")]
         foreground_p: f64,
         /// Probability of centring on each label value (`{"0": 0.2, "1": 0.4, "2": 0.4}`); replaces
         /// `foreground_p` when given. A value absent from the label map gives a uniform crop.
         #[serde(default, skip_serializing_if = "Option::is_none")]
         label_probabilities: Option<std::collections::BTreeMap<String, f64>>,
+        /// Probability that the transform is applied (default 1).
         #[serde(default = "one")]
         p: f64,
     },
     /// Resize the grid by a random factor (`scale`, same factor on every axis when `isotropic`).
     RandomResize {
+        /// Range of the resize factor.
         #[serde(default = "resize_default")]
         scale: RangeArg,
+        /// One factor for all axes.
         #[serde(default = "yes")]
         isotropic: bool,
+        /// Probability that the transform is applied (default 1).
         #[serde(default = "one")]
         p: f64,
     },
     /// Zoom the content by a random factor, same grid.
     RandomZoom {
+        /// Zoom factor range per axis.
         #[serde(default = "scales_default")]
         factors: Range3,
+        /// One factor for all axes.
         #[serde(default = "yes")]
         isotropic: bool,
+        /// Value for samples outside the input (a number, `"min"` or `"edge"`); default: the transform's own.
         #[serde(default, skip_serializing_if = "Option::is_none")]
         fill: Option<Fill>,
+        /// Probability that the transform is applied (default 1).
         #[serde(default = "one")]
         p: f64,
     },
+    /// Gamma with `log(gamma)` drawn from a range.
     RandomGamma {
+        /// Range of `log(gamma)`.
         #[serde(default = "log_gamma_default")]
         log_gamma: RangeArg,
+        /// Probability that the transform is applied (default 1).
         #[serde(default = "one")]
         p: f64,
     },
+    /// Gaussian noise with a random std and mean.
     RandomNoise {
+        /// Range of the noise std.
         #[serde(default = "noise_std_default")]
         std: RangeArg,
+        /// Range of the noise mean.
         #[serde(default = "zero_arg")]
         mean: RangeArg,
+        /// Probability that the transform is applied (default 1).
         #[serde(default = "one")]
         p: f64,
     },
+    /// Gaussian blur with random sigmas.
     RandomBlur {
+        /// Sigma range per axis in mm.
         #[serde(default = "blur_default")]
         sigma: Range3,
+        /// Probability that the transform is applied (default 1).
         #[serde(default = "one")]
         p: f64,
     },
+    /// Smooth multiplicative bias field with random coefficients.
     RandomBiasField {
+        /// Range of each coefficient.
         #[serde(default = "bias_default")]
         coefficients: RangeArg,
+        /// Polynomial order.
         #[serde(default = "order_default")]
         order: u32,
+        /// Probability that the transform is applied (default 1).
         #[serde(default = "one")]
         p: f64,
     },
+    /// Contrast about the mean with a random factor.
     RandomContrast {
+        /// Range of the factor.
         #[serde(default = "factor_default")]
         factor: RangeArg,
+        /// Probability that the transform is applied (default 1).
         #[serde(default = "one")]
         p: f64,
     },
+    /// Multiplicative brightness with a random factor.
     RandomBrightness {
+        /// Range of the factor.
         #[serde(default = "factor_default")]
         factor: RangeArg,
+        /// Probability that the transform is applied (default 1).
         #[serde(default = "one")]
         p: f64,
     },
+    /// Additive offset drawn from a range.
     RandomIntensityShift {
+        /// Range of the offset.
         #[serde(default = "offset_default")]
         offset: RangeArg,
+        /// Probability that the transform is applied (default 1).
         #[serde(default = "one")]
         p: f64,
     },
     /// `elastic` without a `seed`: `sigma` and `alpha` may be ranges; a seed is drawn per sample.
     #[serde(rename = "elastic")]
     RandomElastic {
+        /// Range of the field smoothing per axis (in `units`).
         sigma: Range3,
+        /// Range of the displacement scale per axis (in `units`).
         alpha: Range3,
+        /// Whether `sigma` and `alpha` are voxels or millimetres.
         #[serde(default)]
         units: super::spec::Units,
+        /// Value for samples outside the input (a number, `"min"` or `"edge"`); default: the transform's own.
         #[serde(default, skip_serializing_if = "Option::is_none")]
         fill: Option<Fill>,
+        /// Probability that the transform is applied (default 1).
         #[serde(default = "one")]
         p: f64,
     },
     /// `elastic_bspline` without a `seed`: `max_displacement_mm` may be a range; a seed is drawn per sample.
     #[serde(rename = "elastic_bspline")]
     RandomElasticBspline {
+        /// B-spline control points per axis.
         #[serde(default = "seven")]
         control_points: [usize; 3],
+        /// Range of the largest control-point displacement per axis, in mm.
         max_displacement_mm: Range3,
+        /// Control-point layers at each border held at zero (0, 1 or 2).
         #[serde(default = "two_u8")]
         locked_borders: u8,
+        /// Value for samples outside the input (a number, `"min"` or `"edge"`); default: the transform's own.
         #[serde(default, skip_serializing_if = "Option::is_none")]
         fill: Option<Fill>,
+        /// Probability that the transform is applied (default 1).
         #[serde(default = "one")]
         p: f64,
     },
     /// One of `transforms`, chosen with `weights` (default equal).
     OneOf {
+        /// The candidates.
         #[serde(deserialize_with = "steps")]
         transforms: Vec<Step>,
+        /// Relative weights of the candidates (default: equal).
         #[serde(default, skip_serializing_if = "Option::is_none")]
         weights: Option<Vec<f64>>,
+        /// Probability that the transform is applied (default 1).
         #[serde(default = "one")]
         p: f64,
     },
     /// `n` (a number or [min, max]) of `transforms`, distinct, applied in their listed order.
     SomeOf {
+        /// The candidates.
         #[serde(deserialize_with = "steps")]
         transforms: Vec<Step>,
+        /// Range of how many candidates are applied (in their order).
         n: RangeArg,
+        /// Probability that the transform is applied (default 1).
         #[serde(default = "one")]
         p: f64,
     },
     /// A nested list (a bare JSON list is read as this).
     Compose {
+        /// The transforms, applied in order.
         #[serde(deserialize_with = "steps")]
         transforms: Vec<Step>,
+        /// Probability that the transform is applied (default 1).
         #[serde(default = "one")]
         p: f64,
     },
@@ -209,7 +272,9 @@ fn strip(e: Error) -> String {
 /// One entry of a pipeline: a deterministic transform or a random transform / combinator.
 #[derive(Clone, Debug, PartialEq)]
 pub enum Step {
+    /// A deterministic transform.
     Fixed(Transform),
+    /// A random transform or combinator.
     Random(Box<RandomTransform>),
 }
 

@@ -9,7 +9,9 @@ use serde::{de, Deserialize, Deserializer, Serialize};
 #[derive(Clone, Copy, Debug, PartialEq, Serialize)]
 #[serde(untagged)]
 pub enum RangeArg {
+    /// One number, read according to the field (`x` -> `[-x, x]` or `[1 - x, 1 + x]`).
     One(f64),
+    /// `[min, max]`.
     Two([f64; 2]),
 }
 
@@ -61,7 +63,9 @@ impl RangeArg {
 #[derive(Clone, Copy, Debug, PartialEq, Serialize)]
 #[serde(untagged)]
 pub enum Range3 {
+    /// One range for every axis.
     All(RangeArg),
+    /// A range per axis.
     Each([RangeArg; 3]),
 }
 
@@ -95,7 +99,9 @@ impl Range3 {
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(untagged)]
 pub enum AxisName {
+    /// A voxel axis (0, 1 or 2).
     Voxel(usize),
+    /// An anatomical axis name (`"LR"`, `"AP"`, `"IS"`, or one letter).
     Named(String),
 }
 
@@ -103,8 +109,10 @@ pub enum AxisName {
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum Center {
+    /// The centre of the image.
     #[default]
     Image,
+    /// The world origin (0, 0, 0).
     Origin,
 }
 

@@ -15,13 +15,16 @@ use std::sync::OnceLock;
 /// What sampling may look at: the input grid and the first label map (for `label_crop`). Foreground
 /// positions are found once and shared by all samples.
 pub struct SampleInput<'a> {
+    /// The input grid.
     pub grid: Grid,
+    /// The first label map (for foreground crops).
     pub label: Option<&'a Volume>,
     foreground: OnceLock<Vec<u32>>,
     by_value: OnceLock<std::collections::BTreeMap<i64, Vec<u32>>>,
 }
 
 impl<'a> SampleInput<'a> {
+    /// What sampling may look at for a subject on `grid` with this label map.
     pub fn new(grid: Grid, label: Option<&'a Volume>) -> SampleInput<'a> {
         SampleInput {
             grid,
@@ -81,6 +84,7 @@ pub struct Sampler<'a> {
 }
 
 impl<'a> Sampler<'a> {
+    /// The random source of sample `index` of seed `seed` (ChaCha8 seeded from both).
     pub fn new(input: &'a SampleInput<'a>, seed: u64, index: u64) -> Sampler<'a> {
         Sampler {
             rng: ChaCha8Rng::seed_from_u64(mix(seed ^ mix(index))),

@@ -20,8 +20,11 @@ pub struct Step {
 /// Fill wish of a step, used to choose the fill of a fused group.
 #[derive(Clone, Copy, Debug, PartialEq)]
 pub enum FillChoice {
+    /// The transform set `fill`.
     Explicit(Fill),
+    /// The transform's default (`"edge"` for resize/resample).
     Default(Fill),
+    /// No fill needed: the transform never samples outside the input.
     Neutral,
 }
 

@@ -163,6 +163,7 @@ fn landmarks_arg<'de, D: Deserializer<'de>>(d: D) -> std::result::Result<Vec<f64
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum Units {
+    /// Displacements and sigmas in voxels of the input.
     #[default]
     Voxels,
     /// Millimetres: anisotropic spacing is honoured (physically isotropic displacements).
@@ -179,66 +180,92 @@ fn is_false(b: &bool) -> bool {
 pub enum Transform {
     /// Explicit voxel pull-back: output index -> input index (like `scipy.ndimage.affine_transform`).
     Affine {
+        /// Output voxel -> input voxel matrix (row-major 4x4, like `scipy.ndimage.affine_transform`).
         matrix: Mat4,
+        /// Value for samples outside the input (a number, `"min"` or `"edge"`); default: the transform's own.
         #[serde(default, skip_serializing_if = "Option::is_none")]
         fill: Option<Fill>,
     },
     /// Rotation in degrees about world x, then y, then z, through the volume centre.
     Rotate {
+        /// Rotation about the world x, y and z axes (RAS), applied x, then y, then z.
         degrees: Vec3,
+        /// Value for samples outside the input (a number, `"min"` or `"edge"`); default: the transform's own.
         #[serde(default, skip_serializing_if = "Option::is_none")]
         fill: Option<Fill>,
     },
     /// Content scale factors along world x, y, z about the volume centre (2 = twice as large).
     Zoom {
+        /// Content scale per axis about the centre (2 = twice as large).
         #[serde(alias = "scales")]
         factors: Vec3,
+        /// Value for samples outside the input (a number, `"min"` or `"edge"`); default: the transform's own.
         #[serde(default, skip_serializing_if = "Option::is_none")]
         fill: Option<Fill>,
     },
     /// Translation of the content in world millimetres.
     Shift {
+        /// Translation in world millimetres.
         #[serde(alias = "translation_mm")]
         mm: Vec3,
+        /// Value for samples outside the input (a number, `"min"` or `"edge"`); default: the transform's own.
         #[serde(default, skip_serializing_if = "Option::is_none")]
         fill: Option<Fill>,
     },
     /// Shear of the content in degrees, about the centre: `x += tan(xy) y + tan(xz) z`, `y += tan(yz) z`.
     Shear {
+        /// Shear angles `[xy, xz, yz]`: `x += tan(xy) y + tan(xz) z`, `y += tan(yz) z`.
         degrees: Vec3,
+        /// Value for samples outside the input (a number, `"min"` or `"edge"`); default: the transform's own.
         #[serde(default, skip_serializing_if = "Option::is_none")]
         fill: Option<Fill>,
     },
     /// Mirror along voxel axes.
-    Flip { axes: Vec<usize> },
+    Flip {
+        /// Voxel axes (0, 1, 2) to flip.
+        axes: Vec<usize>,
+    },
     /// Sub-volume: `start` + `size` in voxels, or per-side `margins` (voxels, or fractions with `percent`).
     Crop {
+        /// First voxel of the crop (with `size`).
         #[serde(default, skip_serializing_if = "Option::is_none")]
         start: Option<[usize; 3]>,
+        /// Voxels kept per axis (with `start`).
         #[serde(default, skip_serializing_if = "Option::is_none")]
         size: Option<[usize; 3]>,
+        /// Voxels (or fractions with `percent`) removed from each side, instead of `start` + `size`.
         #[serde(default, skip_serializing_if = "Option::is_none")]
         margins: Option<Margins>,
+        /// `margins` are fractions of the shape.
         #[serde(default, skip_serializing_if = "is_false")]
         percent: bool,
     },
     /// Centred sub-volume of `size` voxels.
-    CenterCrop { size: [usize; 3] },
+    CenterCrop {
+        /// Voxels kept per axis, centred.
+        size: [usize; 3],
+    },
     /// Adds per-side margins (voxels) filled with `fill` (default 0).
     Pad {
+        /// Voxels added before and after each axis.
         margins: Margins,
+        /// Value of the added voxels (default 0).
         #[serde(default, skip_serializing_if = "Option::is_none")]
         fill: Option<Fill>,
     },
     /// New shape, same physical extent (half-voxel aligned); fill defaults to edge replication.
     Resize {
+        /// Output shape; the physical extent is kept.
         shape: [usize; 3],
+        /// Value outside the input (default `"edge"`).
         #[serde(default, skip_serializing_if = "Option::is_none")]
         fill: Option<Fill>,
     },
     /// New voxel spacing in mm, same physical extent (shape rounded, spacing adjusted to keep the extent).
     Resample {
+        /// Output voxel size in mm; the shape is `round(n s / s')` and the extent is kept exactly.
         spacing: Vec3,
+        /// Value outside the input (default `"edge"`).
         #[serde(default, skip_serializing_if = "Option::is_none")]
         fill: Option<Fill>,
     },
@@ -246,11 +273,16 @@ pub enum Transform {
     /// Gaussian of `sigma`, scaled by `alpha`; `units` voxels or mm. Fused with the other spatial
     /// transforms of its run: `p_in = M_before * (q + d(q))`, `q = M_after * p_out`.
     Elastic {
+        /// Smoothing of the random field per axis (in `units`).
         sigma: Vec3,
+        /// Scale of the displacements per axis (in `units`).
         alpha: Vec3,
+        /// Whether `sigma` and `alpha` are voxels or millimetres.
         #[serde(default)]
         units: Units,
+        /// Seed of the field's counter-based noise.
         seed: u64,
+        /// Value for samples outside the input (a number, `"min"` or `"edge"`); default: the transform's own.
         #[serde(default, skip_serializing_if = "Option::is_none")]
         fill: Option<Fill>,
     },
@@ -258,60 +290,103 @@ pub enum Transform {
     /// `max_displacement_mm`, interpolated by cubic B-splines (TorchIO style); `locked_borders` 1 keeps the
     /// outer control points still, 2 also those on the volume border.
     ElasticBspline {
+        /// B-spline control points per axis (TorchIO's `num_control_points`).
         control_points: [usize; 3],
+        /// Largest displacement of a control point per axis, in mm.
         max_displacement_mm: Vec3,
+        /// Control-point layers at each border held at zero displacement (0, 1 or 2).
         #[serde(default = "two")]
         locked_borders: u8,
+        /// Seed of the control-point displacements.
         seed: u64,
+        /// Value for samples outside the input (a number, `"min"` or `"edge"`); default: the transform's own.
         #[serde(default, skip_serializing_if = "Option::is_none")]
         fill: Option<Fill>,
     },
     /// Clamp intensities to `[min, max]`.
-    Clip { min: f64, max: f64 },
+    Clip {
+        /// Lower bound.
+        min: f64,
+        /// Upper bound.
+        max: f64,
+    },
     /// Gamma on the image's own range: `((x - min) / range) ^ gamma * range + min`.
-    Gamma { gamma: f64 },
+    Gamma {
+        /// Exponent applied on the image's own range.
+        gamma: f64,
+    },
     /// Additive Gaussian noise from a counter-based generator (same values on CPU and GPU).
     Noise {
+        /// Standard deviation of the Gaussian noise.
         std: f64,
+        /// Mean of the Gaussian noise.
         #[serde(default)]
         mean: f64,
+        /// Seed of the counter-based noise (the same values on CPU and GPU).
         seed: u64,
     },
     /// Gaussian blur, sigma in mm per world-aligned voxel axis (converted with the voxel spacing).
-    Blur { sigma: Vec3 },
+    Blur {
+        /// Gaussian sigma in mm per axis.
+        sigma: Vec3,
+    },
     /// Multiplicative polynomial bias field `exp(sum c * u^a v^b w^c)`, u, v, w in [-1, 1] across the
     /// volume, terms ordered by a, then b, then c with `a + b + c <= order`.
-    BiasField { order: u32, coefficients: Vec<f64> },
+    BiasField {
+        /// Polynomial order of the log bias field.
+        order: u32,
+        /// Polynomial coefficients, terms ordered by the powers of u, then v, then w.
+        coefficients: Vec<f64>,
+    },
     /// `(x - mean) * factor + mean` (mean over all voxels).
-    Contrast { factor: f64 },
+    Contrast {
+        /// `(x - mean) * factor + mean`.
+        factor: f64,
+    },
     /// `x * factor`.
-    Brightness { factor: f64 },
+    Brightness {
+        /// `x * factor`.
+        factor: f64,
+    },
     /// `x + offset`.
-    IntensityShift { offset: f64 },
+    IntensityShift {
+        /// `x + offset`.
+        offset: f64,
+    },
     /// Nyul & Udupa histogram standardisation: the image's landmarks (percentiles 1, 10, 20, ..., 90, 99
     /// of voxels above its mean) are mapped piecewise-linearly onto `landmarks` (learned with
     /// `voxaug dataset-stats --landmarks`; a file name is read when the pipeline is parsed).
     HistogramStandardize {
+        /// Target intensities of the percentiles 1, 10, ..., 90, 99 (11 numbers).
         #[serde(deserialize_with = "landmarks_arg")]
         landmarks: Vec<f64>,
     },
     /// fastai's `hist_scaled`: intensities mapped to [0, 1] through `bins` + 1 quantiles of the image
     /// (`freqhist_bins`), piecewise-linearly, clamped outside.
     HistScale {
+        /// Number of histogram bins used for the scaling.
         #[serde(default = "hundred")]
         bins: usize,
     },
     /// Clamp intensities to the `low` and `high` percentiles (numpy's linear definition).
-    PercentileClip { low: f64, high: f64 },
+    PercentileClip {
+        /// Lower percentile (0-100).
+        low: f64,
+        /// Upper percentile (0-100).
+        high: f64,
+    },
     /// (x - mean) / std over a mask (population std); masked-out voxels stay 0.
     Zscore {
+        /// Voxels whose moments are used: nonzero (default) or all.
         #[serde(default)]
         mask: ZMask,
     },
     /// Linear rescale of [image min, image max] to `[min, max]` (default 0..1).
     Minmax {
+        /// Output minimum (default 0).
         #[serde(default)]
         min: f64,
+        /// Output maximum (default 1).
         #[serde(default = "default_max")]
         max: f64,
     },
@@ -320,19 +395,83 @@ pub enum Transform {
 /// The intensity transforms, as the executors see them.
 #[derive(Clone, Debug, PartialEq)]
 pub enum IntensityOp {
-    Clip { min: f64, max: f64 },
-    PercentileClip { low: f64, high: f64 },
-    Zscore { mask: ZMask },
-    Minmax { min: f64, max: f64 },
-    Gamma { gamma: f64 },
-    Noise { std: f64, mean: f64, seed: u64 },
-    Blur { sigma_mm: [f64; 3] },
-    BiasField { order: u32, coefficients: Vec<f64> },
-    Contrast { factor: f64 },
-    Brightness { factor: f64 },
-    IntensityShift { offset: f64 },
-    HistogramStandardize { landmarks: Vec<f64> },
-    HistScale { bins: usize },
+    /// Clamp to `[min, max]`.
+    Clip {
+        /// Lower bound.
+        min: f64,
+        /// Upper bound.
+        max: f64,
+    },
+    /// Clamp to the image's percentiles.
+    PercentileClip {
+        /// Lower percentile.
+        low: f64,
+        /// Upper percentile.
+        high: f64,
+    },
+    /// Zero mean, unit std over the mask.
+    Zscore {
+        /// Voxels whose moments are used.
+        mask: ZMask,
+    },
+    /// Linear rescale onto `[min, max]`.
+    Minmax {
+        /// Output minimum.
+        min: f64,
+        /// Output maximum.
+        max: f64,
+    },
+    /// Power law on the image's own range.
+    Gamma {
+        /// Exponent.
+        gamma: f64,
+    },
+    /// Additive Gaussian noise.
+    Noise {
+        /// Standard deviation.
+        std: f64,
+        /// Mean.
+        mean: f64,
+        /// Noise seed.
+        seed: u64,
+    },
+    /// Separable Gaussian blur.
+    Blur {
+        /// Sigma in mm per axis.
+        sigma_mm: [f64; 3],
+    },
+    /// Multiplicative smooth bias field.
+    BiasField {
+        /// Polynomial order.
+        order: u32,
+        /// Polynomial coefficients.
+        coefficients: Vec<f64>,
+    },
+    /// Contrast about the mean.
+    Contrast {
+        /// Contrast factor.
+        factor: f64,
+    },
+    /// Multiplicative brightness.
+    Brightness {
+        /// Brightness factor.
+        factor: f64,
+    },
+    /// Additive offset.
+    IntensityShift {
+        /// Offset.
+        offset: f64,
+    },
+    /// Nyul & Udupa histogram standardisation.
+    HistogramStandardize {
+        /// Target landmark intensities.
+        landmarks: Vec<f64>,
+    },
+    /// Histogram-based intensity scaling.
+    HistScale {
+        /// Histogram bins.
+        bins: usize,
+    },
 }
 
 impl Transform {

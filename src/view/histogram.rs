@@ -9,8 +9,11 @@ use serde::Serialize;
 /// Counts of equal-width bins over `[lo, hi]` (the last bin includes `hi`).
 #[derive(Clone, Debug, Serialize)]
 pub struct Histogram {
+    /// Left edge of the first bin.
     pub lo: f64,
+    /// Right edge of the last bin.
     pub hi: f64,
+    /// Voxels per bin.
     pub counts: Vec<u64>,
     /// Voxels counted (after the mask).
     pub total: u64,

@@ -12,7 +12,9 @@ use std::path::Path;
 /// A triangle mesh in world mm (RAS), triangles wound counter-clockwise seen from outside.
 #[derive(Clone, Debug, Default, PartialEq)]
 pub struct Mesh {
+    /// Vertex positions in world mm.
     pub vertices: Vec<[f64; 3]>,
+    /// Vertex indices, counter-clockwise seen from outside.
     pub triangles: Vec<[u32; 3]>,
 }
 

@@ -13,13 +13,16 @@ use std::path::Path;
 /// An 8-bit RGB picture.
 #[derive(Clone, Debug, PartialEq)]
 pub struct Rgb {
+    /// Width in pixels.
     pub width: usize,
+    /// Height in pixels.
     pub height: usize,
     /// Row-major, 3 bytes per pixel.
     pub data: Vec<u8>,
 }
 
 impl Rgb {
+    /// A picture filled with one colour.
     pub fn new(width: usize, height: usize, fill: [u8; 3]) -> Rgb {
         Rgb {
             width,
@@ -32,10 +35,12 @@ impl Rgb {
                 .collect(),
         }
     }
+    /// Colour of pixel `(x, y)`.
     pub fn get(&self, x: usize, y: usize) -> [u8; 3] {
         let i = 3 * (y * self.width + x);
         [self.data[i], self.data[i + 1], self.data[i + 2]]
     }
+    /// Sets pixel `(x, y)`.
     pub fn set(&mut self, x: usize, y: usize, c: [u8; 3]) {
         if x < self.width && y < self.height {
             let i = 3 * (y * self.width + x);
@@ -72,7 +77,9 @@ impl Rgb {
 /// Intensity window: values below `lo` are black, above `hi` white.
 #[derive(Clone, Copy, Debug, PartialEq)]
 pub struct Window {
+    /// Intensity drawn black.
     pub lo: f64,
+    /// Intensity drawn white.
     pub hi: f64,
 }
 

@@ -9,24 +9,34 @@ use serde::Serialize;
 /// Intensity statistics of one image inside one label.
 #[derive(Clone, Debug, Serialize)]
 pub struct Inside {
+    /// Index of the image.
     pub image: usize,
+    /// Mean inside the label.
     pub mean: f64,
+    /// Std inside the label.
     pub std: f64,
+    /// Smallest value inside.
     pub min: f64,
+    /// Largest value inside.
     pub max: f64,
 }
 
 /// Measurements of one label value.
 #[derive(Clone, Debug, Serialize)]
 pub struct LabelStats {
+    /// Label value.
     pub value: i64,
+    /// Voxels with the label.
     pub voxels: usize,
+    /// Volume in mm^3.
     pub mm3: f64,
+    /// Volume in ml.
     pub ml: f64,
     /// Mean world position (RAS mm) of the label's voxel centres.
     pub centroid_mm: [f64; 3],
     /// Inclusive voxel bounding box `[min, max]` per axis.
     pub bbox_voxels: [[usize; 2]; 3],
+    /// Intensities of each image inside the label.
     pub images: Vec<Inside>,
 }
 

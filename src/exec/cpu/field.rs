@@ -23,6 +23,7 @@ use crate::transform::fuse::FieldSpec;
 /// A displacement field (in voxels of the grid it is defined on), stored coarse.
 #[derive(Clone, Debug, PartialEq)]
 pub struct Field {
+    /// Where the field's nodes lie on the output grid.
     pub layout: Layout,
     /// Components x, y, z, each i-fastest on `layout.shape`.
     pub comp: [Vec<f32>; 3],

@@ -26,11 +26,14 @@ pub use crate::exec::kernel::{floor, interp_for, outside_for, Interp, Outside};
 pub struct Params {
     /// Rows 0..3 of the 4x4 pull-back, as f32.
     pub m: [[f32; 4]; 3],
+    /// Input shape.
     pub in_shape: [usize; 3],
+    /// Output shape.
     pub out_shape: [usize; 3],
 }
 
 impl Params {
+    /// Parameters of a pull-back by `matrix` (output voxel -> input voxel) between the shapes.
     pub fn new(matrix: &Mat4, in_shape: [usize; 3], out_shape: [usize; 3]) -> Params {
         let m = [0, 1, 2].map(|r| matrix[r].map(|v| v as f32));
         Params {

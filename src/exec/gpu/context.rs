@@ -9,13 +9,21 @@ use std::sync::{Arc, Mutex};
 /// What `voxaug devices` shows of an adapter.
 #[derive(Clone, Debug, serde::Serialize)]
 pub struct AdapterSummary {
+    /// Adapter name.
     pub name: String,
+    /// Graphics backend (Vulkan, Metal, Dx12).
     pub backend: String,
+    /// Discrete, integrated, virtual or CPU (software).
     pub device_type: String,
+    /// Driver name.
     pub driver: String,
+    /// Driver version text.
     pub driver_info: String,
+    /// Largest 3D texture edge.
     pub max_texture_dimension_3d: u32,
+    /// Largest storage binding in bytes.
     pub max_storage_buffer_binding_size: u64,
+    /// Largest buffer in bytes.
     pub max_buffer_size: u64,
 }
 
@@ -73,9 +81,13 @@ install Mesa's software driver lavapipe: `apt-get install mesa-vulkan-drivers`; 
 
 /// An open GPU: device, queue, pipelines and a pool of textures and buffers.
 pub struct GpuContext {
+    /// The wgpu device.
     pub device: wgpu::Device,
+    /// Its queue.
     pub queue: wgpu::Queue,
+    /// What the adapter is.
     pub adapter: AdapterSummary,
+    /// The limits the device was opened with.
     pub limits: wgpu::Limits,
     pub(crate) pipes: Pipelines,
     pub(crate) pool: Mutex<Pool>,
