@@ -24,6 +24,9 @@ pub enum Error {
         path: PathBuf,
         /// What is wrong with it.
         msg: String,
+        /// The underlying error (a decoder's), when there is one.
+        #[source]
+        source: Option<Box<dyn std::error::Error + Send + Sync>>,
     },
     /// A pipeline (JSON or built in code) is malformed: unknown transform, unknown field, bad range.
     #[error("pipeline: {0}")]
@@ -56,6 +59,19 @@ impl Error {
         Error::Format {
             path: path.into(),
             msg: msg.into(),
+            source: None,
+        }
+    }
+    /// A format error caused by an underlying error (kept as the `source`).
+    pub(crate) fn format_from(
+        path: impl Into<PathBuf>,
+        msg: impl Into<String>,
+        source: impl std::error::Error + Send + Sync + 'static,
+    ) -> Self {
+        Error::Format {
+            path: path.into(),
+            msg: msg.into(),
+            source: Some(Box::new(source)),
         }
     }
     pub(crate) fn invalid(msg: impl Into<String>) -> Self {

@@ -14,6 +14,8 @@
 #![warn(missing_docs)]
 
 pub mod augment;
+// Timing harness of `voxaug bench` and the criterion benches; not a stable API.
+#[doc(hidden)]
 pub mod bench;
 pub mod dataset;
 pub mod error;

@@ -1,6 +1,9 @@
 //! DICOM: series stacking (sorting, spacing from positions, rescale, LPS -> RAS), transfer syntaxes,
 //! and what is not one volume.
 
+// Index loops over the 3 axes and 4x4 matrices read better here than iterator chains.
+#![allow(clippy::needless_range_loop)]
+
 mod common;
 use common::*;
 use voxaug::io;

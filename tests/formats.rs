@@ -1,6 +1,9 @@
 //! Formats other than NIfTI-1: NRRD (read/write), NIfTI-2, Analyze 7.5, NIfTI pairs, detection by
 //! content, and clear errors for what is recognised but not read.
 
+// Index loops over the 3 axes and 4x4 matrices read better here than iterator chains.
+#![allow(clippy::needless_range_loop)]
+
 mod common;
 use common::*;
 use voxaug::io::{self, nifti::read_frame};

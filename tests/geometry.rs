@@ -1,5 +1,8 @@
 //! Geometry: grid-changing transforms update the affine; world-space transforms respect anisotropy.
 
+// Index loops over the 3 axes and 4x4 matrices read better here than iterator chains.
+#![allow(clippy::needless_range_loop)]
+
 #[macro_use]
 mod common;
 use common::*;

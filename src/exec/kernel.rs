@@ -8,6 +8,8 @@ use crate::transform::fuse::FieldSpec;
 use crate::transform::{Fill, IntensityOp, ZMask};
 use crate::volume::{Kind, Volume};
 
+pub use crate::transform::spec::{bias_terms, LANDMARK_PERCENTS, LANDMARK_RANGE};
+
 /// Maximum number of bias-field coefficients (polynomial order 5: 56 terms).
 pub const MAX_BIAS_TERMS: usize = 56;
 
@@ -122,12 +124,6 @@ pub fn bias_poly(order: u32, coef: &[f32], u: f32, v: f32, w: f32) -> f32 {
         ua *= u;
     }
     s
-}
-
-/// Number of bias-field terms of an order.
-pub fn bias_terms(order: u32) -> usize {
-    let o = order as usize;
-    (o + 1) * (o + 2) * (o + 3) / 6
 }
 
 impl PointKernel {
@@ -459,11 +455,3 @@ pub fn floor(x: f32) -> f32 {
         t
     }
 }
-
-/// Percentiles of the standardisation landmarks (TorchIO's defaults: cutoffs 1 and 99, deciles between).
-pub const LANDMARK_PERCENTS: [f64; 11] = [
-    1.0, 10.0, 20.0, 30.0, 40.0, 50.0, 60.0, 70.0, 80.0, 90.0, 99.0,
-];
-
-/// Output range of learned landmarks (the first and last landmark of each image map here).
-pub const LANDMARK_RANGE: [f64; 2] = [0.0, 100.0];

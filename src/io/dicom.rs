@@ -3,6 +3,9 @@
 //! SliceThickness), RescaleSlope/Intercept applied, LPS converted to RAS. What is not one volume
 //! (missing slices or uneven spacing, mixed orientations or sizes) is refused with the reason.
 
+// Index loops over the 3 axes and 4x4 matrices read better here than iterator chains.
+#![allow(clippy::needless_range_loop)]
+
 use crate::error::{Error, Result};
 use crate::grid::{cross, dot, Grid};
 use crate::volume::{DType, Kind, Volume};
@@ -331,19 +334,20 @@ pub fn read(path: &Path, kind: Kind, series: Option<&str>) -> Result<Volume> {
     let mut data = Vec::with_capacity(nx * ny * n);
     let mut integral = true;
     for s in &slices {
-        let pix = s
-            .obj
-            .decode_pixel_data_frame(s.frame)
-            .map_err(|e| Error::format(&s.path, format!("cannot decode the pixel data: {e}")))?;
+        let pix = s.obj.decode_pixel_data_frame(s.frame).map_err(|e| {
+            let msg = format!("cannot decode the pixel data: {e}");
+            Error::format_from(&s.path, msg, e)
+        })?;
         if pix.samples_per_pixel() != 1 {
             return Err(Error::Unsupported(format!(
                 "{}: colour DICOM images",
                 s.path.display()
             )));
         }
-        let v: Vec<f32> = pix
-            .to_vec()
-            .map_err(|e| Error::format(&s.path, format!("cannot convert the pixel data: {e}")))?;
+        let v: Vec<f32> = pix.to_vec().map_err(|e| {
+            let msg = format!("cannot convert the pixel data: {e}");
+            Error::format_from(&s.path, msg, e)
+        })?;
         if v.len() != nx * ny {
             return Err(Error::format(
                 &s.path,

@@ -5,6 +5,9 @@
 //! Over 600 lines on purpose: NIfTI-1, NIfTI-2 and Analyze 7.5 share one header model, one scaling and
 //! one orientation path (sform > qform > fallback) in reading, and writing mirrors them.
 
+// Index loops over the 3 axes and 4x4 matrices read better here than iterator chains.
+#![allow(clippy::needless_range_loop)]
+
 use crate::error::{Error, Result};
 use crate::grid::{Grid, Mat4};
 use crate::volume::{DType, Kind, Volume};
@@ -20,12 +23,14 @@ fn read_bytes(path: &Path) -> Result<Vec<u8>> {
     let raw = std::fs::read(path).map_err(|e| Error::io(path, e))?;
     if raw.len() >= 2 && raw[0] == 0x1f && raw[1] == 0x8b {
         let mut out = Vec::with_capacity(raw.len() * 3);
-        GzDecoder::new(&raw[..]).read_to_end(&mut out).map_err(|e| {
-            Error::format(
-                path,
-                format!("gzip stream is corrupt or truncated ({e}); the file is not a complete .nii.gz"),
-            )
-        })?;
+        GzDecoder::new(&raw[..])
+            .read_to_end(&mut out)
+            .map_err(|e| {
+                let msg = format!(
+                    "gzip stream is corrupt or truncated ({e}); the file is not a complete .nii.gz"
+                );
+                Error::format_from(path, msg, e)
+            })?;
         Ok(out)
     } else {
         Ok(raw)

@@ -164,10 +164,8 @@ pub fn read(path: &Path, kind: Kind) -> Result<Volume> {
             GzDecoder::new(&raw[..])
                 .read_to_end(&mut out)
                 .map_err(|e| {
-                    Error::format(
-                        path,
-                        format!("NRRD gzip data are corrupt or truncated ({e})"),
-                    )
+                    let msg = format!("NRRD gzip data are corrupt or truncated ({e})");
+                    Error::format_from(path, msg, e)
                 })?;
             out
         }

@@ -71,6 +71,8 @@ impl SamplingMap {
 
 /// An executable step: a fused resampling pass or an intensity op (images only).
 #[derive(Clone, Debug, PartialEq)]
+// Stages are few and short-lived; boxing the sampling map buys nothing.
+#[allow(clippy::large_enum_variant)]
 pub enum Stage {
     /// One fused resampling pass.
     Spatial(SamplingMap),

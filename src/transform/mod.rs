@@ -1,7 +1,8 @@
 //! Transforms: the pipeline format (public JSON contract), the geometry of each spatial transform, and
 //! the fusion of consecutive spatial transforms into one sampling map.
 //!
-//! `spec.rs` (deterministic transforms), `range.rs` (random parameter ranges and their checks),
+//! `values.rs` (values inside transforms: three numbers, fill, margins, masks, units), `spec.rs`
+//! (deterministic transforms), `range.rs` (random parameter ranges and their checks),
 //! `random.rs` (random transforms, combinators and the step parser), `sampler.rs` (the per-sample random
 //! source), `pipeline.rs` (pipelines and plans), `spatial.rs` (geometry), `fuse.rs` (fusion). Imports go
 //! one way: spec <- range <- random <- sampler <- pipeline.
@@ -13,6 +14,7 @@ pub mod range;
 pub mod sampler;
 pub mod spatial;
 pub mod spec;
+pub mod values;
 
 pub use fuse::{compile, SamplingMap, Stage};
 pub use pipeline::{Pipeline, Plan};

@@ -350,7 +350,7 @@ impl<'a> Sampler<'a> {
                 ..
             } => {
                 let r = coefficients.resolve(Around::Zero);
-                let n = crate::exec::kernel::bias_terms(*order);
+                let n = super::spec::bias_terms(*order);
                 let c: Vec<f64> = (0..n).map(|_| self.uniform(r)).collect();
                 self.emit(Transform::BiasField {
                     order: *order,

@@ -1,6 +1,9 @@
 //! Geometry of each spatial transform: given the grid it receives, the grid it produces and its voxel
 //! pull-back (output voxel index -> index in the received grid).
 
+// Index loops over the 3 axes and 4x4 matrices read better here than iterator chains.
+#![allow(clippy::needless_range_loop)]
+
 use super::spec::{Fill, Margins, Transform};
 use crate::error::{Error, Result};
 use crate::grid::{self, mat_inv, mat_mul, Grid, Mat4};

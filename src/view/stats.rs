@@ -1,6 +1,9 @@
 //! Per-label measurements: voxel count, volume (mm^3, ml), centroid in world mm, bounding box, and the
 //! intensities of each image inside each label.
 
+// Index loops over the 3 axes and 4x4 matrices read better here than iterator chains.
+#![allow(clippy::needless_range_loop)]
+
 use crate::error::{Error, Result};
 use crate::grid::mat_apply;
 use crate::volume::Volume;

@@ -14,6 +14,9 @@
 //! - B-spline (`elastic_bspline`): control-point displacements from the same hash, evaluated by cubic
 //!   B-splines on a grid `max(1, floor(cell / 4))` voxels apart, then interpolated.
 
+// Index loops over the 3 axes and 4x4 matrices read better here than iterator chains.
+#![allow(clippy::needless_range_loop)]
+
 use super::intensity::blur_axis;
 use crate::exec::kernel::{
     bspline_cell, gaussian_weights_truncated, layout, uniform01, Layout, FIELD_TRUNCATE,

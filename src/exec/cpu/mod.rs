@@ -1,11 +1,19 @@
 //! The CPU executor: the reference every other backend is tested against. Each module is the twin of a
 //! shader in `shaders/` and takes the same parameters.
 
+// The kernels below are public for the integration tests, benches and examples that check them one by
+// one; they are not a stable API (use `Executor`), so they stay out of the documentation.
+#[doc(hidden)]
 pub mod alloc;
+#[doc(hidden)]
 pub mod field;
+#[doc(hidden)]
 pub mod intensity;
+#[doc(hidden)]
 pub mod quantile;
+#[doc(hidden)]
 pub mod reduce;
+#[doc(hidden)]
 pub mod resample;
 
 use crate::error::Result;

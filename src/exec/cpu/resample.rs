@@ -13,6 +13,9 @@
 //! their span and zone set-up and mirror `shaders/resample*.wgsl` line for line; split, one algorithm
 //! would be read across files.
 
+// Index loops over the 3 axes and 4x4 matrices read better here than iterator chains.
+#![allow(clippy::needless_range_loop)]
+
 use crate::grid::{Grid, Mat4};
 use crate::transform::SamplingMap;
 use crate::volume::{Subject, Volume};
