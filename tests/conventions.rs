@@ -31,10 +31,7 @@ fn conventions_test_vectors(ex: &Executor) {
         let eaff = mat4(&case["expected_affine"]);
         let got = &out.images[0];
         assert_eq!(got.grid.shape, eshape, "{name}: shape");
-        let mut worst = 0.0f32;
-        for (a, b) in got.data.iter().zip(&eimg) {
-            worst = worst.max((a - b).abs());
-        }
+        let worst = max_abs_diff(&got.data, &eimg);
         assert!(worst < 1e-4, "{name}: image differs by up to {worst}");
         let lab_diff = out.labels[0]
             .data

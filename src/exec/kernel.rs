@@ -455,3 +455,9 @@ pub fn floor(x: f32) -> f32 {
         t
     }
 }
+
+/// `a + (b - a) t` in this operation order, as the shaders compute it (`lerp3` in `shaders/resample.wgsl`).
+#[inline(always)]
+pub fn lerp(a: f32, b: f32, t: f32) -> f32 {
+    a + (b - a) * t
+}

@@ -19,7 +19,7 @@
 
 use super::intensity::blur_axis;
 use crate::exec::kernel::{
-    bspline_cell, gaussian_weights_truncated, layout, uniform01, Layout, FIELD_TRUNCATE,
+    bspline_cell, gaussian_weights_truncated, layout, lerp, uniform01, Layout, FIELD_TRUNCATE,
 };
 use crate::transform::fuse::FieldSpec;
 
@@ -155,11 +155,6 @@ pub fn cell(q: f32, step: f32, offset: f32, n: usize) -> (usize, usize, f32) {
     let f = crate::exec::kernel::floor(u);
     let i0 = f as usize;
     (i0, (i0 + 1).min(n - 1), u - f)
-}
-
-#[inline(always)]
-fn lerp(p: f32, q: f32, s: f32) -> f32 {
-    p + (q - p) * s
 }
 
 impl Field {

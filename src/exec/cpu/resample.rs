@@ -22,7 +22,7 @@ use crate::volume::{Subject, Volume};
 use rayon::prelude::*;
 use std::ops::Range;
 
-pub use crate::exec::kernel::{floor, interp_for, outside_for, Interp, Outside};
+pub use crate::exec::kernel::{floor, interp_for, lerp, outside_for, Interp, Outside};
 
 /// Parameters of one resampling pass shared by every volume of a subject (the shader's uniform).
 #[derive(Clone, Copy, Debug, PartialEq)]
@@ -285,11 +285,6 @@ fn interior(
         }
     }
     span
-}
-
-#[inline(always)]
-fn lerp(a: f32, b: f32, t: f32) -> f32 {
-    a + (b - a) * t
 }
 
 /// Checked trilinear sample (shared with the border spans; the shader does the same per voxel).
