@@ -189,11 +189,26 @@ impl Grid {
         Grid::new(shape, scaling(spacing))
     }
 
-    /// Checks what every operation relies on: no empty axis, finite affine, non-zero spacing.
+    /// Checks what every operation relies on: no empty axis, a voxel count within [`max_voxels`]
+    /// (computed without overflow), finite affine, non-zero spacing. Every grid a reader or a transform
+    /// makes passes here before any voxel buffer is allocated.
     pub fn validate(&self) -> Result<()> {
         if self.shape.contains(&0) {
             return Err(Error::invalid(format!(
                 "volume shape {:?} has an empty axis",
+                self.shape
+            )));
+        }
+        let limit = max_voxels();
+        let count = self
+            .shape
+            .iter()
+            .try_fold(1u128, |n, &d| n.checked_mul(d as u128))
+            .unwrap_or(u128::MAX);
+        if count > limit as u128 {
+            return Err(Error::Limits(format!(
+                "volume shape {:?} has {count} voxels, over the limit of {limit} \
+                 (set VOXAUG_MAX_VOXELS to raise it if this is a real volume)",
                 self.shape
             )));
         }
@@ -213,7 +228,22 @@ impl Grid {
         }
         Ok(())
     }
+}
 
+/// Largest number of voxels a volume may have: `VOXAUG_MAX_VOXELS` if set (read once), else 2^31
+/// (a 1290^3 volume; real scans are far below). Checked before any voxel buffer is allocated.
+pub fn max_voxels() -> usize {
+    static LIMIT: std::sync::OnceLock<usize> = std::sync::OnceLock::new();
+    *LIMIT.get_or_init(|| {
+        std::env::var("VOXAUG_MAX_VOXELS")
+            .ok()
+            .and_then(|s| s.trim().parse::<usize>().ok())
+            .filter(|&n| n > 0)
+            .unwrap_or(1 << 31)
+    })
+}
+
+impl Grid {
     /// Number of voxels.
     pub fn len(&self) -> usize {
         self.shape.iter().product()

@@ -111,6 +111,8 @@ impl Aggregator {
         stride: [usize; 3],
         blend: Blend,
     ) -> Result<Aggregator> {
+        // The shape may come from a patch index file: bound it before allocating the sums.
+        Grid::with_spacing(shape, [1.0; 3])?;
         let mut owner: [Vec<usize>; 3] = Default::default();
         for a in 0..3 {
             let starts = axis_starts(shape[a], size[a], stride[a])?;

@@ -113,7 +113,17 @@ fn slices_of(path: &Path) -> Result<Vec<Slice>> {
     }
     let series = text(&obj, tags::SERIES_INSTANCE_UID);
     let frames = int(tags::NUMBER_OF_FRAMES).max(1);
-    let mut geoms = Vec::with_capacity(frames);
+    // Sizes from the header are checked before anything is reserved for them.
+    let voxels = (rows as u128) * (cols as u128) * (frames as u128);
+    if voxels > crate::grid::max_voxels() as u128 {
+        return Err(Error::Limits(format!(
+            "{}: {rows} x {cols} x {frames} frames is {voxels} voxels, over the limit of {} \
+             (set VOXAUG_MAX_VOXELS to raise it if this is a real series)",
+            path.display(),
+            crate::grid::max_voxels()
+        )));
+    }
+    let mut geoms = Vec::new();
     if frames > 1 {
         for f in 0..frames {
             let g = frame_geometry(&obj, f).ok_or_else(|| {
@@ -331,7 +341,9 @@ pub fn read(path: &Path, kind: Kind, series: Option<&str>) -> Result<Volume> {
         affine[0][c] = -affine[0][c];
         affine[1][c] = -affine[1][c];
     }
-    let mut data = Vec::with_capacity(nx * ny * n);
+    // The grid (voxel count within the limit) is checked before the voxel buffer is reserved.
+    let grid = Grid::new([nx, ny, n], affine).map_err(|e| Error::format(path, e.to_string()))?;
+    let mut data = Vec::with_capacity(grid.len());
     let mut integral = true;
     for s in &slices {
         let pix = s.obj.decode_pixel_data_frame(s.frame).map_err(|e| {
@@ -357,7 +369,6 @@ pub fn read(path: &Path, kind: Kind, series: Option<&str>) -> Result<Volume> {
         integral &= v.iter().all(|x| x.fract() == 0.0);
         data.extend(v);
     }
-    let grid = Grid::new([nx, ny, n], affine).map_err(|e| Error::format(path, e.to_string()))?;
     let mut vol = Volume {
         data,
         grid,

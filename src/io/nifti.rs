@@ -18,12 +18,22 @@ use std::path::{Path, PathBuf};
 
 const HEADER_SIZE: usize = 348;
 
-/// Reads the file, transparently un-gzipping it (detected by content, not extension).
-fn read_bytes(path: &Path) -> Result<Vec<u8>> {
-    let raw = std::fs::read(path).map_err(|e| Error::io(path, e))?;
-    if raw.len() >= 2 && raw[0] == 0x1f && raw[1] == 0x8b {
-        let mut out = Vec::with_capacity(raw.len() * 3);
-        GzDecoder::new(&raw[..])
+/// Reads the first `limit` bytes of the file, transparently un-gzipping it (detected by content, not
+/// extension). The limit comes from the header, so a small file cannot inflate into gigabytes and a
+/// device file cannot be read forever.
+fn read_bytes(path: &Path, limit: u64) -> Result<Vec<u8>> {
+    let file = std::fs::File::open(path).map_err(|e| Error::io(path, e))?;
+    let mut magic = Vec::with_capacity(2);
+    let mut f = std::io::BufReader::new(file);
+    (&mut f)
+        .take(2)
+        .read_to_end(&mut magic)
+        .map_err(|e| Error::io(path, e))?;
+    let rest = std::io::Read::chain(&magic[..], f);
+    if magic == [0x1f, 0x8b] {
+        let mut out = Vec::new();
+        GzDecoder::new(rest)
+            .take(limit)
             .read_to_end(&mut out)
             .map_err(|e| {
                 let msg = format!(
@@ -33,9 +43,18 @@ fn read_bytes(path: &Path) -> Result<Vec<u8>> {
             })?;
         Ok(out)
     } else {
-        Ok(raw)
+        let mut out = Vec::new();
+        rest.take(limit)
+            .read_to_end(&mut out)
+            .map_err(|e| Error::io(path, e))?;
+        Ok(out)
     }
 }
+
+/// Bytes of header read before the header says how much data follows (a NIfTI-2 header).
+const HEAD_BYTES: u64 = 540;
+/// Slack read past the bytes the header declares (extensions, padding).
+const SLACK_BYTES: u64 = 1 << 16;
 
 fn dtype_of(code: i16) -> Option<(DType, usize)> {
     Some(match code {
@@ -258,7 +277,7 @@ pub fn read(path: &Path, kind: Kind) -> Result<Volume> {
 
 /// Reads frame `frame` of a 4D file (`None`: the file must be 3D).
 pub fn read_frame(path: &Path, kind: Kind, frame: Option<usize>) -> Result<Volume> {
-    let bytes = read_bytes(path)?;
+    let bytes = read_bytes(path, HEAD_BYTES)?;
     if bytes.len() < HEADER_SIZE {
         return Err(Error::format(
             path,
@@ -324,14 +343,36 @@ pub fn read_frame(path: &Path, kind: Kind, frame: Option<usize>) -> Result<Volum
             h.datatype
         ))
     })?;
-    let n: usize = shape.iter().product();
+    // Sizes with checked arithmetic, the voxel count within the limit, before anything is read.
+    let n = shape
+        .iter()
+        .try_fold(1usize, |a, &d| a.checked_mul(d))
+        .filter(|&n| n <= crate::grid::max_voxels())
+        .ok_or_else(|| {
+            Error::Limits(format!(
+                "{}: shape {shape:?} is over the limit of {} voxels (set VOXAUG_MAX_VOXELS to raise it)",
+                path.display(),
+                crate::grid::max_voxels()
+            ))
+        })?;
     let need = n * bpp;
-    let skip = frame * need;
+    let skip = frame
+        .checked_mul(need)
+        .and_then(|s| s.checked_add(need))
+        .and_then(|s| s.checked_add(h.vox_offset))
+        .map(|end| end - need - h.vox_offset)
+        .ok_or_else(|| Error::format(path, "frame offset overflows"))?;
+    let end = (h.vox_offset + skip + need) as u64 + SLACK_BYTES;
+    let bytes = if h.pair {
+        bytes
+    } else {
+        read_bytes(path, end)?
+    };
     // Voxel data: after vox_offset in a single file, or in the sibling .img of a pair.
     let data_bytes: Vec<u8>;
     let data: &[u8] = if h.pair {
         let img = pair_image_path(path);
-        data_bytes = read_bytes(&img)?;
+        data_bytes = read_bytes(&img, end)?;
         &data_bytes[h.vox_offset.min(data_bytes.len())..]
     } else {
         let off = h.vox_offset;

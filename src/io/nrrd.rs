@@ -32,6 +32,34 @@ fn dtype_of(t: &str) -> Option<(DType, usize)> {
     })
 }
 
+/// The detached data file of a `.nhdr`: a relative path that stays inside the header's folder and names
+/// a regular file (no absolute path, no `..`, no device such as `/dev/zero`).
+fn detached_data_path(header: &Path, name: &str) -> Result<std::path::PathBuf> {
+    use std::path::Component;
+    let rel = Path::new(name);
+    if !rel
+        .components()
+        .all(|c| matches!(c, Component::Normal(_) | Component::CurDir))
+    {
+        return Err(Error::format(
+            header,
+            format!(
+                "data file `{name}` leaves the header's folder (absolute path or `..`); \
+                 detached data must sit next to the .nhdr"
+            ),
+        ));
+    }
+    let p = header.parent().unwrap_or(Path::new(".")).join(rel);
+    let meta = std::fs::metadata(&p).map_err(|e| Error::io(&p, e))?;
+    if !meta.is_file() {
+        return Err(Error::format(
+            header,
+            format!("data file `{name}` is not a regular file"),
+        ));
+    }
+    Ok(p)
+}
+
 /// Reads a NRRD file (attached or detached data).
 pub fn read(path: &Path, kind: Kind) -> Result<Volume> {
     let bytes = std::fs::read(path).map_err(|e| Error::io(path, e))?;
@@ -148,10 +176,13 @@ pub fn read(path: &Path, kind: Kind) -> Result<Volume> {
             affine[r][3] = flip[r] * v.get(r).copied().unwrap_or(0.0);
         }
     }
-    // Data: attached after the header, or in a detached file.
+    // The grid (and so the voxel count, within the limit) is checked before any data is read.
+    let grid = Grid::new(shape, affine).map_err(|e| Error::format(path, e.to_string()))?;
+    let n = grid.len();
+    // Data: attached after the header, or in a detached file inside the header's folder.
     let raw: Vec<u8> = match get("data file").or(get("datafile")) {
         Some(f) => {
-            let p = path.parent().unwrap_or(Path::new(".")).join(f);
+            let p = detached_data_path(path, f)?;
             std::fs::read(&p).map_err(|e| Error::io(&p, e))?
         }
         None => bytes[pos..].to_vec(),
@@ -160,8 +191,11 @@ pub fn read(path: &Path, kind: Kind) -> Result<Volume> {
     let data = match encoding.as_str() {
         "raw" => raw,
         "gzip" | "gz" => {
+            // Inflate no more than the header declares (plus a margin): a small file cannot expand
+            // into gigabytes.
             let mut out = Vec::new();
             GzDecoder::new(&raw[..])
+                .take((n * bpp) as u64 + 4096)
                 .read_to_end(&mut out)
                 .map_err(|e| {
                     let msg = format!("NRRD gzip data are corrupt or truncated ({e})");
@@ -176,7 +210,6 @@ pub fn read(path: &Path, kind: Kind) -> Result<Volume> {
             )))
         }
     };
-    let n: usize = shape.iter().product();
     if data.len() < n * bpp {
         return Err(Error::format(
             path,
@@ -189,7 +222,6 @@ pub fn read(path: &Path, kind: Kind) -> Result<Volume> {
     }
     let big = get("endian") == Some("big");
     let values = super::nifti::convert(&data[..n * bpp], dtype, big);
-    let grid = Grid::new(shape, affine).map_err(|e| Error::format(path, e.to_string()))?;
     let mut v = Volume {
         data: values,
         grid,

@@ -159,6 +159,25 @@ impl Run {
     }
 }
 
+/// Largest blur radius in voxels (3 sigma): past it a blur costs minutes and only flattens the volume.
+pub const MAX_BLUR_RADIUS: f64 = 4096.0;
+
+/// Refuses a blur whose radius (3 sigma, in voxels) exceeds [`MAX_BLUR_RADIUS`] along some axis.
+fn check_blur_radius(sigma_mm: [f64; 3], grid: &Grid) -> Result<()> {
+    let sp = grid.spacing();
+    for a in 0..3 {
+        let r = (3.0 * sigma_mm[a] / sp[a]).ceil();
+        if r > MAX_BLUR_RADIUS {
+            return Err(crate::error::Error::Limits(format!(
+                "blur sigma {} mm is a radius of {r} voxels along axis {a} (spacing {} mm), over the \
+                 limit of {MAX_BLUR_RADIUS}; use a smaller sigma (it is in mm, not voxels)",
+                sigma_mm[a], sp[a]
+            )));
+        }
+    }
+    Ok(())
+}
+
 /// Compiles deterministic transforms on an input grid into stages. Each maximal run of spatial transforms
 /// becomes one [`SamplingMap`]; parameters of each transform refer to the grid the previous one produced.
 /// A second displacement field in a run starts a new run (one more interpolation).
@@ -200,6 +219,9 @@ pub fn compile(transforms: &[Transform], input: &Grid) -> Result<Vec<Stage>> {
                 let op = t
                     .intensity()
                     .expect("neither spatial nor elastic, so intensity");
+                if let IntensityOp::Blur { sigma_mm } = &op {
+                    check_blur_radius(*sigma_mm, &grid)?;
+                }
                 stages.push(Stage::Intensity(op));
             }
         }

@@ -42,6 +42,11 @@ pub fn histogram(v: &Volume, bins: usize, nonzero: bool) -> Result<Histogram> {
     }
     let (lo, hi) = crate::stats::min_max(&sel);
     let (lo, hi) = (lo as f64, hi as f64);
+    if bins == 0 || bins > MAX_BINS {
+        return Err(Error::invalid(format!(
+            "{bins} bins: a histogram takes 1 to {MAX_BINS} bins"
+        )));
+    }
     let mut counts = vec![0u64; bins];
     let scale = if hi > lo {
         bins as f64 / (hi - lo)
@@ -88,3 +93,6 @@ pub fn plot(hists: &[&Histogram], width: usize, height: usize) -> Rgb {
     }
     img
 }
+
+/// Most bins a histogram may have (a million: far past what a picture or a JSON reader can use).
+pub const MAX_BINS: usize = 1 << 20;

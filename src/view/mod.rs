@@ -287,17 +287,22 @@ fn check_pair(image: &Volume, label: Option<&Volume>) -> Result<()> {
 }
 
 /// Screen pixel size in mm: the option, else the smallest voxel spacing, made smaller (magnified) when
-/// the volume's largest extent would span fewer than `min_px` pixels.
+/// the volume's largest extent would span fewer than `min_px` pixels. Never so small that the largest
+/// extent spans more than [`MAX_SIDE_PX`] pixels (very anisotropic voxels would make gigapixel images).
 fn pixel_mm(image: &Volume, opts: &ViewOptions, min_px: f64) -> f64 {
-    opts.pixel_mm.unwrap_or_else(|| {
-        let sp = image.grid.spacing();
+    let sp = image.grid.spacing();
+    let extent = (0..3)
+        .map(|a| image.grid.shape[a] as f64 * sp[a])
+        .fold(0.0, f64::max);
+    let px = opts.pixel_mm.unwrap_or_else(|| {
         let finest = sp.iter().cloned().fold(f64::INFINITY, f64::min);
-        let extent = (0..3)
-            .map(|a| image.grid.shape[a] as f64 * sp[a])
-            .fold(0.0, f64::max);
         finest.min(extent / min_px)
-    })
+    });
+    px.max(extent / MAX_SIDE_PX)
 }
+
+/// Most pixels along the largest extent of one view.
+pub const MAX_SIDE_PX: f64 = 4096.0;
 
 const LETTERS: [[char; 2]; 3] = [['L', 'R'], ['P', 'A'], ['I', 'S']];
 

@@ -1,0 +1,226 @@
+//! Crafted and oversized inputs: each case exits with status 1 and a message naming the problem, never
+//! a panic, an abort or a signal, and writes no output. Commands that must stay small in memory run under
+//! a virtual-memory limit (`ulimit -v`), so an allocation the header cannot justify fails the test.
+
+mod common;
+use common::*;
+use std::path::Path;
+use std::process::Command;
+
+/// Runs the CLI (CPU executor) under an address-space limit of `limit_mb`: (exit code, stderr).
+fn cli_limited(args: &[&str], limit_mb: u64) -> (i32, String) {
+    let exe = env!("CARGO_BIN_EXE_voxaug");
+    let quoted: Vec<String> = args.iter().map(|a| format!("'{a}'")).collect();
+    let o = Command::new("sh")
+        .arg("-c")
+        .arg(format!(
+            "ulimit -v {}; exec '{exe}' {}",
+            limit_mb * 1024,
+            quoted.join(" ")
+        ))
+        .env("VOXAUG_DEVICE", "cpu")
+        .output()
+        .unwrap();
+    (
+        o.status.code().unwrap_or(-1),
+        String::from_utf8_lossy(&o.stderr).into_owned(),
+    )
+}
+
+fn cli(args: &[&str]) -> (i32, String) {
+    cli_limited(args, 4096)
+}
+
+/// Exit code 1 (an error, not a signal or a panic) with `needle` in the message.
+fn refused(r: (i32, String), needle: &str) {
+    let (code, err) = r;
+    assert_eq!(code, 1, "expected a clean error, got exit {code}: {err}");
+    assert!(!err.contains("panicked"), "panic: {err}");
+    assert!(err.contains(needle), "message lacks `{needle}`: {err}");
+}
+
+fn write(path: &Path, bytes: &[u8]) {
+    std::fs::write(path, bytes).unwrap();
+}
+
+fn s(p: &Path) -> &str {
+    p.to_str().unwrap()
+}
+
+#[test]
+fn dims_whose_product_overflows_are_refused_before_allocation() {
+    let d = tempfile::tempdir().unwrap();
+    let nrrd = d.path().join("big.nrrd");
+    let mut b = b"NRRD0004\ntype: float\ndimension: 3\nsizes: 4611686018427387905 4 1\nencoding: raw\nendian: little\n\n".to_vec();
+    b.extend([0u8; 64]);
+    write(&nrrd, &b);
+    refused(cli(&["info", s(&nrrd)]), "over the limit");
+    let pipe = d.path().join("rot.json");
+    write(
+        &pipe,
+        br#"{"transforms": [{"type": "rotate", "degrees": [0, 0, 5]}]}"#,
+    );
+    let out = d.path().join("out");
+    refused(
+        cli(&["apply", s(&pipe), "--image", s(&nrrd), "--out", s(&out)]),
+        "over the limit",
+    );
+    assert!(!out.exists(), "no output folder for a refused input");
+    // NIfTI-1 with dims 32767^3 (3.5e13 voxels) and a few bytes of data.
+    let mut nii = std::fs::read(data("anatomical.nii")).unwrap();
+    for a in 1..=3 {
+        nii[40 + 2 * a..42 + 2 * a].copy_from_slice(&32767i16.to_le_bytes());
+    }
+    let big = d.path().join("big.nii");
+    write(&big, &nii);
+    refused(cli_limited(&["info", s(&big)], 1024), "over the limit");
+}
+
+#[test]
+fn a_small_gzip_cannot_inflate_past_its_header() {
+    // A valid 33x41x25 int16 header followed by 600 MB of zeros, gzip-compressed to well under 1 MB.
+    let d = tempfile::tempdir().unwrap();
+    let nii = std::fs::read(data("anatomical.nii")).unwrap();
+    let mut enc = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast());
+    std::io::Write::write_all(&mut enc, &nii).unwrap();
+    let zeros = vec![0u8; 1 << 20];
+    for _ in 0..600 {
+        std::io::Write::write_all(&mut enc, &zeros).unwrap();
+    }
+    let bomb = d.path().join("bomb.nii.gz");
+    write(&bomb, &enc.finish().unwrap());
+    // Reading inflates only what the header declares: it succeeds within 300 MB of address space.
+    let (code, err) = cli_limited(&["info", s(&bomb)], 300);
+    assert_eq!(code, 0, "{err}");
+}
+
+#[test]
+fn detached_nrrd_data_stays_in_its_folder() {
+    let d = tempfile::tempdir().unwrap();
+    let sub = d.path().join("hdr");
+    std::fs::create_dir(&sub).unwrap();
+    write(&d.path().join("secret.raw"), &[1u8; 8]);
+    for (name, data_file) in [
+        ("up.nhdr", "../secret.raw"),
+        ("abs.nhdr", "/etc/passwd"),
+        ("dev.nhdr", "/dev/zero"),
+    ] {
+        let h = sub.join(name);
+        write(
+            &h,
+            format!("NRRD0004\ntype: uchar\ndimension: 3\nsizes: 2 2 2\nencoding: raw\ndata file: {data_file}\n\n").as_bytes(),
+        );
+        refused(cli(&["info", s(&h)]), "leaves the header's folder");
+    }
+    // A link inside the folder to a device is not a regular file.
+    #[cfg(unix)]
+    {
+        std::os::unix::fs::symlink("/dev/zero", sub.join("zero.raw")).unwrap();
+        let h = sub.join("link.nhdr");
+        write(
+            &h,
+            b"NRRD0004\ntype: uchar\ndimension: 3\nsizes: 2 2 2\nencoding: raw\ndata file: zero.raw\n\n",
+        );
+        refused(cli(&["info", s(&h)]), "not a regular file");
+    }
+}
+
+#[test]
+fn oversized_outputs_are_refused_before_allocation() {
+    let d = tempfile::tempdir().unwrap();
+    let img = data("anatomical.nii");
+    for (name, json) in [
+        (
+            "resize",
+            r#"{"type": "resize", "shape": [100000, 100000, 100000]}"#,
+        ),
+        ("pad", r#"{"type": "pad", "margins": 100000}"#),
+        (
+            "random_resize",
+            r#"{"type": "random_resize", "scale": [1000, 1000]}"#,
+        ),
+    ] {
+        let p = d.path().join(format!("{name}.json"));
+        write(&p, format!(r#"{{"transforms": [{json}]}}"#).as_bytes());
+        let out = d.path().join(name);
+        refused(
+            cli_limited(
+                &["augment", s(&p), "--image", s(&img), "--out", s(&out)],
+                1024,
+            ),
+            "over the limit",
+        );
+        assert!(!out.exists(), "{name}: nothing written");
+    }
+    // 100 mm on 1e-4 mm voxels: a radius of 3 million voxels (it used to run for hours).
+    let tiny = d.path().join("tiny.nii");
+    let g = voxaug::Grid::with_spacing([8, 8, 8], [1e-4; 3]).unwrap();
+    voxaug::io::write_volume(&tiny, &image_from(&g, |i, _, _| i as f32)).unwrap();
+    let blur = d.path().join("blur.json");
+    write(
+        &blur,
+        br#"{"transforms": [{"type": "blur", "sigma": 100}]}"#,
+    );
+    refused(
+        cli(&[
+            "apply",
+            s(&blur),
+            "--image",
+            s(&tiny),
+            "--out",
+            s(&d.path().join("b")),
+        ]),
+        "blur sigma",
+    );
+    refused(
+        cli(&["histogram", s(&img), "--bins", "1000000000000", "--json"]),
+        "bins",
+    );
+}
+
+#[test]
+fn forged_patch_indexes_are_refused() {
+    let d = tempfile::tempdir().unwrap();
+    let pd = d.path().join("p");
+    let (code, err) = cli(&[
+        "patches",
+        s(&data("anatomical.nii")),
+        "--size",
+        "16",
+        "--out",
+        s(&pd),
+    ]);
+    assert_eq!(code, 0, "{err}");
+    let index = std::fs::read_to_string(pd.join("index.json")).unwrap();
+    let out = d.path().join("s.nii");
+    let huge = index.replacen("\"shape\": [\n    33,", "\"shape\": [\n    3300000,", 1);
+    assert_ne!(huge, index, "index layout changed");
+    write(&pd.join("index.json"), huge.as_bytes());
+    refused(
+        cli_limited(&["stitch", s(&pd), "--out", s(&out)], 1024),
+        "over the limit",
+    );
+    let escape = index.replacen("patch_00000.nii.gz", "../../etc/passwd", 1);
+    write(&pd.join("index.json"), escape.as_bytes());
+    refused(
+        cli(&["stitch", s(&pd), "--out", s(&out)]),
+        "plain file name",
+    );
+    assert!(!out.exists());
+}
+
+#[test]
+fn very_anisotropic_voxels_make_a_bounded_preview() {
+    let d = tempfile::tempdir().unwrap();
+    let g = voxaug::Grid::with_spacing([40, 40, 40], [0.001, 10.0, 10.0]).unwrap();
+    let v = image_from(&g, |i, j, k| (i + j + k) as f32);
+    let f = d.path().join("thin.nii");
+    voxaug::io::write_volume(&f, &v).unwrap();
+    let png = d.path().join("thin.png");
+    let (code, err) = cli_limited(&["preview", s(&f), "--out", s(&png)], 1024);
+    assert_eq!(code, 0, "{err}");
+    let dec = png::Decoder::new(std::io::BufReader::new(std::fs::File::open(&png).unwrap()));
+    let info = dec.read_info().unwrap();
+    let (w, h) = (info.info().width, info.info().height);
+    assert!(w <= 3 * 4096 + 64 && h <= 4096 + 64, "{w} x {h}");
+}
