@@ -224,3 +224,28 @@ fn very_anisotropic_voxels_make_a_bounded_preview() {
     let (w, h) = (info.info().width, info.info().height);
     assert!(w <= 3 * 4096 + 64 && h <= 4096 + 64, "{w} x {h}");
 }
+
+#[test]
+fn a_dicom_series_with_a_broken_file_is_refused_naming_it() {
+    let d = tempfile::tempdir().unwrap();
+    let src = data("dicom/series_anatomical");
+    let dst = d.path().join("series");
+    std::fs::create_dir(&dst).unwrap();
+    let mut names: Vec<_> = std::fs::read_dir(&src)
+        .unwrap()
+        .map(|e| e.unwrap().file_name())
+        .collect();
+    names.sort();
+    for n in &names {
+        std::fs::copy(src.join(n), dst.join(n)).unwrap();
+    }
+    // Notes and other non-DICOM files are still skipped.
+    write(&dst.join("README.txt"), b"scanned on Tuesday");
+    let (code, err) = cli(&["info", s(&dst)]);
+    assert_eq!(code, 0, "{err}");
+    // A truncated first slice used to be dropped: the volume came out one slice short, exit 0.
+    let first = dst.join(&names[0]);
+    let bytes = std::fs::read(&first).unwrap();
+    write(&first, &bytes[..bytes.len() / 3]);
+    refused(cli(&["info", s(&dst)]), names[0].to_str().unwrap());
+}

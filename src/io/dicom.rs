@@ -108,6 +108,10 @@ fn slices_of(path: &Path) -> Result<Vec<Slice>> {
             .unwrap_or(0) as usize
     };
     let (rows, cols) = (int(tags::ROWS), int(tags::COLUMNS));
+    if obj.element(tags::PIXEL_DATA).is_err() {
+        // Not an image (a DICOMDIR, a structured report, ...): no slice.
+        return Ok(Vec::new());
+    }
     if rows == 0 || cols == 0 {
         return Err(Error::format(path, "DICOM file has no Rows/Columns"));
     }
@@ -170,19 +174,39 @@ fn slices_of(path: &Path) -> Result<Vec<Slice>> {
         .collect()
 }
 
-/// Files of a folder that open as DICOM (others, e.g. DICOMDIR or notes, are skipped).
+/// Image slices of the DICOM files of a folder. Files that are not DICOM (no `DICM` marker: notes,
+/// thumbnails) and DICOM objects without pixel data (DICOMDIR, reports) are skipped; a DICOM file that
+/// cannot be read (truncated, no geometry, undecodable) is an error naming it, never silently dropped
+/// (the series would come out a slice short).
 fn series_files(dir: &Path) -> Result<Vec<Slice>> {
-    let mut paths: Vec<PathBuf> = std::fs::read_dir(dir)
-        .map_err(|e| Error::io(dir, e))?
-        .filter_map(|e| e.ok().map(|e| e.path()))
-        .filter(|p| p.is_file())
-        .collect();
+    let mut paths: Vec<PathBuf> = Vec::new();
+    for e in std::fs::read_dir(dir).map_err(|e| Error::io(dir, e))? {
+        let p = e.map_err(|e| Error::io(dir, e))?.path();
+        if p.is_file() {
+            paths.push(p);
+        }
+    }
     paths.sort();
-    let slices: Vec<Slice> = paths
-        .iter()
-        .filter_map(|p| slices_of(p).ok())
-        .flatten()
-        .collect();
+    let mut slices: Vec<Slice> = Vec::new();
+    for p in &paths {
+        if !matches!(super::detect(p), Ok(super::Format::Dicom)) {
+            continue;
+        }
+        let found = slices_of(p).map_err(|e| {
+            Error::format(
+                p,
+                format!(
+                    "{}; this file of the series cannot be read, so the volume would be incomplete \
+                     (remove or repair the file)",
+                    match e {
+                        Error::Format { msg, .. } => msg,
+                        other => other.to_string(),
+                    }
+                ),
+            )
+        })?;
+        slices.extend(found);
+    }
     if slices.is_empty() {
         return Err(Error::format(
             dir,
@@ -224,6 +248,12 @@ pub fn read(path: &Path, kind: Kind, series: Option<&str>) -> Result<Volume> {
     } else {
         slices_of(path)?
     };
+    if slices.is_empty() {
+        return Err(Error::format(
+            path,
+            "this DICOM object holds no image (no pixel data)",
+        ));
+    }
     let uids: Vec<String> = {
         let mut u: Vec<String> = slices.iter().map(|s| s.series.clone()).collect();
         u.sort();
