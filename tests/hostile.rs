@@ -249,3 +249,33 @@ fn a_dicom_series_with_a_broken_file_is_refused_naming_it() {
     write(&first, &bytes[..bytes.len() / 3]);
     refused(cli(&["info", s(&dst)]), names[0].to_str().unwrap());
 }
+
+#[cfg(unix)]
+#[test]
+fn a_link_planted_in_the_output_folder_is_not_followed() {
+    let d = tempfile::tempdir().unwrap();
+    let victim = d.path().join("victim.txt");
+    write(&victim, b"precious");
+    let out = d.path().join("out");
+    std::fs::create_dir(&out).unwrap();
+    // The old temporary name was predictable: `.<name>.voxaug-tmp-<pid>`; plant links for many pids.
+    for pid in 1..32768 {
+        let _ = std::os::unix::fs::symlink(
+            &victim,
+            out.join(format!(".anatomical.nii.voxaug-tmp-{pid}")),
+        );
+    }
+    let pipe = d.path().join("p.json");
+    write(&pipe, br#"{"transforms": [{"type": "flip", "axes": [0]}]}"#);
+    let (code, err) = cli(&[
+        "apply",
+        s(&pipe),
+        "--image",
+        s(&data("anatomical.nii")),
+        "--out",
+        s(&out),
+    ]);
+    assert_eq!(code, 0, "{err}");
+    assert_eq!(std::fs::read(&victim).unwrap(), b"precious");
+    assert!(out.join("anatomical.nii").is_file());
+}

@@ -127,6 +127,8 @@ pub fn write_volume_as(path: &Path, volume: &Volume, format: Option<&str>) -> Re
 }
 
 /// Writes `bytes` to `path` through a temporary file + rename, so that no partial file is ever visible.
+/// The temporary file has an unpredictable name and is created exclusively (`O_EXCL`, via the
+/// `tempfile` crate), so a link planted in a shared output folder cannot redirect the write.
 pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<()> {
     let dir = path
         .parent()
@@ -134,18 +136,15 @@ pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<()> {
         .map(Path::to_path_buf)
         .unwrap_or_else(|| PathBuf::from("."));
     let name = path.file_name().and_then(|n| n.to_str()).unwrap_or("out");
-    let tmp = dir.join(format!(".{name}.voxaug-tmp-{}", std::process::id()));
-    let result = (|| {
-        let mut f = std::fs::File::create(&tmp)?;
-        f.write_all(bytes)?;
-        f.sync_data()?;
-        drop(f);
-        std::fs::rename(&tmp, path)
-    })();
-    if let Err(e) = result {
-        let _ = std::fs::remove_file(&tmp);
-        return Err(Error::io(path, e));
-    }
+    let mut tmp = tempfile::Builder::new()
+        .prefix(&format!(".{name}."))
+        .suffix(".voxaug-tmp")
+        .tempfile_in(&dir)
+        .map_err(|e| Error::io(path, e))?;
+    tmp.write_all(bytes)
+        .and_then(|_| tmp.as_file().sync_data())
+        .map_err(|e| Error::io(path, e))?;
+    tmp.persist(path).map_err(|e| Error::io(path, e.error))?;
     Ok(())
 }
 
