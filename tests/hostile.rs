@@ -74,6 +74,12 @@ fn dims_whose_product_overflows_are_refused_before_allocation() {
     let big = d.path().join("big.nii");
     write(&big, &nii);
     refused(cli_limited(&["info", s(&big)], 1024), "over the limit");
+    // The limit is configurable per command.
+    let small = data("anatomical.nii");
+    refused(
+        cli(&["info", s(&small), "--max-voxels", "1000"]),
+        "over the limit of 1000",
+    );
 }
 
 #[test]
@@ -278,4 +284,53 @@ fn a_link_planted_in_the_output_folder_is_not_followed() {
     assert_eq!(code, 0, "{err}");
     assert_eq!(std::fs::read(&victim).unwrap(), b"precious");
     assert!(out.join("anatomical.nii").is_file());
+}
+
+#[test]
+fn augment_output_folders_are_never_mixed() {
+    let d = tempfile::tempdir().unwrap();
+    let img = data("anatomical.nii");
+    let pipe = d.path().join("p.json");
+    write(
+        &pipe,
+        br#"{"transforms": [{"type": "random_affine", "degrees": 10}, {"type": "random_gamma"}]}"#,
+    );
+    let out = d.path().join("aug");
+    let run = |extra: &[&str]| {
+        let mut a = vec!["augment", s(&pipe), "--image", s(&img), "--out", s(&out)];
+        a.extend_from_slice(extra);
+        cli(&a)
+    };
+    let (code, err) = run(&["-n", "3"]);
+    assert_eq!(code, 0, "{err}");
+    let first = std::fs::read(out.join("0001/anatomical.nii")).unwrap();
+    // A second run into the same folder is refused (it used to mix its samples with the first run's).
+    refused(run(&["-n", "2", "--seed", "9"]), "--overwrite");
+    // --resume with another seed is refused; with the same one it completes the run.
+    refused(run(&["-n", "5", "--seed", "9", "--resume"]), "same seed");
+    // A killed run leaves a temporary sample folder behind: --resume removes it.
+    std::fs::create_dir(out.join(".0003.abc.voxaug-tmp")).unwrap();
+    let (code, err) = run(&["-n", "5", "--resume"]);
+    assert_eq!(code, 0, "{err}");
+    assert_eq!(
+        std::fs::read(out.join("0001/anatomical.nii")).unwrap(),
+        first
+    );
+    assert!(out.join("0004/plan.json").is_file());
+    assert!(!out.join(".0003.abc.voxaug-tmp").exists());
+    // --overwrite with fewer samples leaves no stale sample behind.
+    let (code, err) = run(&["-n", "2", "--seed", "9", "--overwrite"]);
+    assert_eq!(code, 0, "{err}");
+    let mut left: Vec<String> = std::fs::read_dir(&out)
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .collect();
+    left.sort();
+    assert_eq!(left, ["0000", "0001", "voxaug-run.json"]);
+    // A run in progress holds a lock: a concurrent run is refused.
+    write(&out.join(".voxaug.lock"), b"12345");
+    refused(
+        run(&["-n", "2", "--seed", "9", "--overwrite"]),
+        "another voxaug run",
+    );
 }

@@ -146,7 +146,7 @@ fn run(
 /// `voxaug augment` from Python (the Ray workers' job): writes `out/0000/...` exactly as the CLI does
 /// and returns the sample folders.
 #[pyfunction]
-#[pyo3(signature = (pipeline, images, labels, out, n, seed, device, batch=4))]
+#[pyo3(signature = (pipeline, images, labels, out, n, seed, device, batch=4, mode="new"))]
 #[allow(clippy::too_many_arguments)]
 fn augment_files(
     py: Python<'_>,
@@ -158,7 +158,19 @@ fn augment_files(
     seed: Option<u64>,
     device: &str,
     batch: usize,
+    mode: &str,
 ) -> PyResult<Vec<String>> {
+    use voxaug::augment::OutputMode;
+    let mode = match mode {
+        "new" => OutputMode::New,
+        "overwrite" => OutputMode::Overwrite,
+        "resume" => OutputMode::Resume,
+        other => {
+            return Err(to_py_error(voxaug::Error::InvalidInput(format!(
+                "mode must be \"new\", \"overwrite\" or \"resume\", got {other:?}"
+            ))))
+        }
+    };
     let pipe = Pipeline::from_json(pipeline).map_err(to_py_error)?;
     let seed = seed.unwrap_or(pipe.seed);
     let device = device.to_string();
@@ -177,6 +189,7 @@ fn augment_files(
                     &out,
                     n,
                     batch,
+                    mode,
                     &|_| {},
                 )
             })

@@ -51,9 +51,9 @@ def _manifest(manifest):
 class _Augmenter:
     """A Ray actor: one executor, many rows."""
 
-    def __init__(self, pipeline, out_dir, n, seed, labels, device):
+    def __init__(self, pipeline, out_dir, n, seed, labels, device, mode):
         self.pipeline, self.out_dir, self.n, self.seed = pipeline, out_dir, n, seed
-        self.labels, self.device = labels, device
+        self.labels, self.device, self.mode = labels, device, mode
 
     def __call__(self, batch):
         dirs = []
@@ -63,16 +63,21 @@ class _Augmenter:
             labels = [p for k, p in row.items() if k != "name" and k in self.labels]
             out = os.path.join(self.out_dir, row["name"])
             written = _voxaug.augment_files(self.pipeline, images, labels, out, self.n,
-                                            self.seed + int(index), self.device)
+                                            self.seed + int(index), self.device, mode=self.mode)
             dirs.append(json.dumps(written))
         return {"index": list(batch["index"]), "dirs": dirs}
 
 
 def augment(manifest, pipeline, out_dir, samples_per_subject=1, seed=0, labels=("seg",), device="auto",
-            num_gpus=0, concurrency=None):
+            num_gpus=0, concurrency=None, overwrite=False, resume=False):
     """Augments every manifest row on the Ray cluster; returns the written sample folders (row order,
     then sample order). ``manifest``: list of dicts ``{"name": ..., member: path, ...}`` or a CSV file
-    with those columns (relative paths: from the CSV's folder; for a list, from the current folder)."""
+    with those columns (relative paths: from the CSV's folder; for a list, from the current folder).
+    A subject folder that holds an earlier run's samples is refused unless ``overwrite`` (replace them)
+    or ``resume`` (keep them, compute the missing ones), like ``voxaug augment --overwrite/--resume``."""
+    if overwrite and resume:
+        raise VoxaugValueError("overwrite and resume exclude each other")
+    mode = "overwrite" if overwrite else ("resume" if resume else "new")
     rows, base = _manifest(manifest)
     if isinstance(labels, str):
         labels = (labels,)
@@ -97,7 +102,7 @@ def augment(manifest, pipeline, out_dir, samples_per_subject=1, seed=0, labels=(
     ds = ds.map_batches(
         _Augmenter,
         fn_constructor_kwargs=dict(pipeline=pipe.to_json(), out_dir=out_dir, n=int(samples_per_subject),
-                                   seed=int(seed), labels=tuple(labels), device=device),
+                                   seed=int(seed), labels=tuple(labels), device=device, mode=mode),
         batch_size=1,
         concurrency=concurrency or max(1, min(len(items), int(ray.available_resources().get("CPU", 1)) if ray.is_initialized() else 1)),
         **kwargs,

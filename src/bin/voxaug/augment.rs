@@ -3,6 +3,7 @@
 use crate::common::{fmt3, DeviceArgs, Progress};
 use clap::Args;
 use std::path::{Path, PathBuf};
+use voxaug::augment::OutputMode;
 use voxaug::{augment, io, Error, Executor, Kind, Pipeline, Result, Subject};
 
 #[derive(Args)]
@@ -27,6 +28,13 @@ pub struct AugmentArgs {
     /// Samples per executor call (GPU: one upload and shared submissions per batch).
     #[arg(long, default_value_t = 4)]
     batch: usize,
+    /// Replace the samples of an earlier run in --out (default: refuse a folder that holds samples).
+    #[arg(long, conflicts_with = "resume")]
+    overwrite: bool,
+    /// Complete an earlier run in --out: keep its samples, compute the missing ones (same seed,
+    /// pipeline and inputs required).
+    #[arg(long)]
+    resume: bool,
     #[command(flatten)]
     device: DeviceArgs,
 }
@@ -38,8 +46,15 @@ impl AugmentArgs {
         let exec = self.device.executor()?;
         let subject = augment::read_subject(&self.images, &self.labels)?;
         let inputs: Vec<PathBuf> = self.images.iter().chain(&self.labels).cloned().collect();
+        let mode = if self.overwrite {
+            OutputMode::Overwrite
+        } else if self.resume {
+            OutputMode::Resume
+        } else {
+            OutputMode::New
+        };
         write_samples(
-            &p, seed, &exec, &subject, &inputs, &self.out, self.n, self.batch,
+            &p, seed, &exec, &subject, &inputs, &self.out, self.n, self.batch, mode,
         )
     }
 }
@@ -73,6 +88,7 @@ fn write_samples(
     out: &Path,
     n: u64,
     batch: usize,
+    mode: OutputMode,
 ) -> Result<()> {
     let progress = Progress::new(n);
     let report = augment::augment_to_dir(
@@ -84,6 +100,7 @@ fn write_samples(
         out,
         n,
         batch,
+        mode,
         &|done| progress.tick(done),
     )?;
     println!(
@@ -130,7 +147,18 @@ impl DemoArgs {
             input_dir.display()
         );
         let inputs: Vec<PathBuf> = names.iter().map(|n| input_dir.join(n)).collect();
-        write_samples(&pipeline, seed, &exec, &subject, &inputs, out, n, 4)?;
+        // The demo owns its folder: a rerun replaces the samples of the previous one.
+        write_samples(
+            &pipeline,
+            seed,
+            &exec,
+            &subject,
+            &inputs,
+            out,
+            n,
+            4,
+            OutputMode::Overwrite,
+        )?;
         // Before/after pictures: the input and the first sample, three planes with the labels over them.
         let opts = voxaug::view::ViewOptions::default();
         let before = voxaug::view::planes(&subject.images[0], Some(&subject.labels[0]), &opts)?;

@@ -22,6 +22,10 @@ use std::process::ExitCode;
 struct Cli {
     #[command(subcommand)]
     cmd: Cmd,
+    /// Largest number of voxels a volume may have (default 2^31, or $VOXAUG_MAX_VOXELS); sizes are
+    /// checked against it before anything is allocated.
+    #[arg(long, global = true)]
+    max_voxels: Option<u64>,
 }
 
 #[derive(Subcommand)]
@@ -69,7 +73,12 @@ fn main() -> ExitCode {
         // SAFETY: single-threaded at this point; only this process's environment changes.
         unsafe { std::env::set_var("XDG_RUNTIME_DIR", std::env::temp_dir()) };
     }
-    let result = match Cli::parse().cmd {
+    let cli = Cli::parse();
+    if let Some(n) = cli.max_voxels {
+        // SAFETY: still single-threaded; read once by voxaug::grid::max_voxels.
+        unsafe { std::env::set_var("VOXAUG_MAX_VOXELS", n.to_string()) };
+    }
+    let result = match cli.cmd {
         Cmd::Apply(a) => a.run(),
         Cmd::Augment(a) => a.run(),
         Cmd::Demo(a) => a.run(),
