@@ -70,7 +70,7 @@ impl Moments {
 fn chunk_acc(xs: &[f32], nonzero_only: bool) -> Moments {
     let (mut n, mut sum, mut lo, mut hi) = (0usize, 0.0f64, f32::INFINITY, f32::NEG_INFINITY);
     for &x in xs {
-        if nonzero_only && x == 0.0 {
+        if (nonzero_only && x == 0.0) || !x.is_finite() {
             continue;
         }
         n += 1;
@@ -84,7 +84,7 @@ fn chunk_acc(xs: &[f32], nonzero_only: bool) -> Moments {
     let mean = sum / n as f64;
     let mut m2 = 0.0f64;
     for &x in xs {
-        if nonzero_only && x == 0.0 {
+        if (nonzero_only && x == 0.0) || !x.is_finite() {
             continue;
         }
         let d = x as f64 - mean;
@@ -130,6 +130,7 @@ pub fn min_max(data: &[f32]) -> (f32, f32) {
     data.par_chunks(CHUNK)
         .map(|c| {
             c.iter()
+                .filter(|x| x.is_finite())
                 .fold((f32::INFINITY, f32::NEG_INFINITY), |(a, b), &x| {
                     (a.min(x), b.max(x))
                 })

@@ -103,7 +103,7 @@ impl Volume {
             kind,
             dtype,
         };
-        v.check_values()?;
+        v.check_labels()?;
         Ok(v)
     }
 
@@ -127,6 +127,15 @@ impl Volume {
             DType::U32
         };
         Ok(v)
+    }
+
+    /// Label maps hold finite integers. Images may hold NaN or infinite voxels (readers, `info`,
+    /// `convert` and the views accept them); operations refuse them unless `nan_to_num` comes first.
+    pub fn check_labels(&self) -> Result<()> {
+        if self.kind == Kind::Image {
+            return Ok(());
+        }
+        self.check_values()
     }
 
     /// Rejects NaN/infinite voxels, and non-integer values in label maps.

@@ -81,12 +81,45 @@ fn zero_or_nan_spacing_is_refused() {
 }
 
 #[test]
-fn nan_voxels_are_refused() {
+fn nan_voxels_are_refused_by_operations_unless_nan_to_num_comes_first() {
     let g = Grid::with_spacing([2, 2, 2], [1.0; 3]).unwrap();
     let mut d = vec![1.0; 8];
     d[3] = f32::NAN;
-    let e = err_of(voxaug::Volume::image(d, g));
-    assert!(e.contains("NaN"), "{e}");
+    d[5] = f32::INFINITY;
+    // Images may hold them (files from SPM do); label maps may not.
+    let img = voxaug::Volume::image(d.clone(), g.clone()).unwrap();
+    assert!(err_of(voxaug::Volume::label(d, g.clone())).contains("NaN"));
+    let s = Subject::new(vec![img], vec![]).unwrap();
+    let t = |json: &str| {
+        Pipeline::from_json(&format!("{{\"transforms\": [{json}]}}"))
+            .unwrap()
+            .fixed_transforms()
+            .unwrap()
+    };
+    for ex in [cpu(), gpu()] {
+        let e = err_of(ex.apply(&s, &t(r#"{"type": "zscore"}"#)));
+        assert!(
+            e.contains("2 NaN or infinite") && e.contains("nan_to_num"),
+            "{e}"
+        );
+        let ok = ex
+            .apply(
+                &s,
+                &t(r#"{"type": "nan_to_num", "value": -1}, {"type": "flip", "axes": [0]}"#),
+            )
+            .unwrap();
+        assert!(ok.images[0].data.iter().all(|x| x.is_finite()));
+        assert_eq!(ok.images[0].data.iter().filter(|&&x| x == -1.0).count(), 2);
+        let min = ex
+            .apply(&s, &t(r#"{"type": "nan_to_num", "value": "min"}"#))
+            .unwrap();
+        assert!(min.images[0].data.iter().all(|&x| x == 1.0));
+        let late = err_of(ex.apply(
+            &s,
+            &t(r#"{"type": "flip", "axes": [0]}, {"type": "nan_to_num"}"#),
+        ));
+        assert!(late.contains("must come first"), "{late}");
+    }
 }
 
 #[test]

@@ -334,3 +334,59 @@ fn augment_output_folders_are_never_mixed() {
         "another voxaug run",
     );
 }
+
+#[test]
+fn nan_voxels_are_read_and_viewed_but_operations_need_nan_to_num() {
+    // SPM writes NaN outside the brain: such files are read, shown and converted; `apply` names the fix.
+    let d = tempfile::tempdir().unwrap();
+    let g = voxaug::Grid::with_spacing([12, 10, 8], [1.0; 3]).unwrap();
+    let v = image_from(&g, |i, j, _| if i < 3 { f32::NAN } else { (i * j) as f32 });
+    let f = d.path().join("spm.nii");
+    voxaug::io::write_volume(&f, &v).unwrap();
+    let o = Command::new(env!("CARGO_BIN_EXE_voxaug"))
+        .args(["info", s(&f)])
+        .output()
+        .unwrap();
+    let text = String::from_utf8_lossy(&o.stdout);
+    assert!(
+        o.status.success() && text.contains("240 NaN or infinite"),
+        "{text}"
+    );
+    for args in [
+        vec!["convert", s(&f), s(&d.path().join("c.nrrd"))],
+        vec!["preview", s(&f), "--out", s(&d.path().join("p.png"))],
+        vec!["histogram", s(&f), "--json"],
+    ] {
+        let (code, err) = cli(&args);
+        assert_eq!(code, 0, "{args:?}: {err}");
+    }
+    let zs = d.path().join("z.json");
+    write(&zs, br#"{"transforms": [{"type": "zscore"}]}"#);
+    refused(
+        cli(&[
+            "apply",
+            s(&zs),
+            "--image",
+            s(&f),
+            "--out",
+            s(&d.path().join("a")),
+        ]),
+        "nan_to_num",
+    );
+    let fixed = d.path().join("n.json");
+    write(
+        &fixed,
+        br#"{"transforms": [{"type": "nan_to_num", "value": "min"}, {"type": "zscore"}]}"#,
+    );
+    let (code, err) = cli(&[
+        "apply",
+        s(&fixed),
+        "--image",
+        s(&f),
+        "--out",
+        s(&d.path().join("b")),
+    ]);
+    assert_eq!(code, 0, "{err}");
+    let out = voxaug::io::read_volume(d.path().join("b/spm.nii"), voxaug::Kind::Image).unwrap();
+    assert!(out.data.iter().all(|x| x.is_finite()));
+}

@@ -5,7 +5,7 @@ pub mod gpu;
 pub mod kernel;
 
 use crate::error::{Error, Result};
-use crate::transform::{compile, Transform};
+use crate::transform::{compile, NanValue, Transform};
 use crate::volume::Subject;
 use std::sync::Arc;
 
@@ -28,8 +28,11 @@ impl Executor {
     }
 
     /// Applies deterministic transforms to a subject (spatial runs fused into single passes).
+    /// Images with NaN or infinite voxels are refused unless the transforms begin with `nan_to_num`.
     pub fn apply(&self, subject: &Subject, transforms: &[Transform]) -> Result<Subject> {
         subject.check_grids()?;
+        let (prepared, transforms) = replace_non_finite(subject, transforms)?;
+        let subject = prepared.as_ref().unwrap_or(subject);
         let grid = subject.grid().expect("checked non-empty").clone();
         let stages = compile(transforms, &grid)?;
         match self {
@@ -44,6 +47,12 @@ impl Executor {
     /// is uploaded once and the samples share submissions; on the CPU this is a loop.
     pub fn apply_batch(&self, subject: &Subject, plans: &[Vec<Transform>]) -> Result<Vec<Subject>> {
         subject.check_grids()?;
+        let needs_host = plans
+            .iter()
+            .any(|p| matches!(p.first(), Some(Transform::NanToNum { .. })));
+        if needs_host || non_finite(subject).is_some() {
+            return plans.iter().map(|t| self.apply(subject, t)).collect();
+        }
         let grid = subject.grid().expect("checked non-empty").clone();
         match self {
             Executor::Cpu => plans.iter().map(|t| self.apply(subject, t)).collect(),
@@ -56,6 +65,70 @@ impl Executor {
             }
         }
     }
+}
+
+/// The first image with non-finite voxels: (image index, count).
+fn non_finite(subject: &Subject) -> Option<(usize, usize)> {
+    subject.images.iter().enumerate().find_map(|(i, v)| {
+        let n = v.data.iter().filter(|x| !x.is_finite()).count();
+        (n > 0).then_some((i, n))
+    })
+}
+
+/// Runs the leading `nan_to_num` transforms on the host (they come before anything else) and refuses
+/// non-finite image voxels otherwise, naming the transform that fixes them.
+fn replace_non_finite<'t>(
+    subject: &Subject,
+    transforms: &'t [Transform],
+) -> Result<(Option<Subject>, &'t [Transform])> {
+    let lead = transforms
+        .iter()
+        .take_while(|t| matches!(t, Transform::NanToNum { .. }))
+        .count();
+    if transforms[lead..]
+        .iter()
+        .any(|t| matches!(t, Transform::NanToNum { .. }))
+    {
+        return Err(Error::pipeline(
+            "nan_to_num must come first in the pipeline: it replaces NaN and infinite voxels before \
+             anything else runs",
+        ));
+    }
+    if lead == 0 {
+        if let Some((i, n)) = non_finite(subject) {
+            return Err(Error::InvalidInput(format!(
+                "image {i} has {n} NaN or infinite voxel(s); add {{\"type\": \"nan_to_num\", \"value\": 0}} \
+                 (or \"value\": \"min\") first in the pipeline to replace them"
+            )));
+        }
+        return Ok((None, transforms));
+    }
+    let mut out = subject.clone();
+    for t in &transforms[..lead] {
+        if let Transform::NanToNum { value } = t {
+            for v in &mut out.images {
+                let fill = match value {
+                    NanValue::Value(x) => *x as f32,
+                    NanValue::Min => {
+                        let m = v
+                            .data
+                            .iter()
+                            .filter(|x| x.is_finite())
+                            .fold(f32::INFINITY, |m, &x| m.min(x));
+                        if m.is_finite() {
+                            m
+                        } else {
+                            0.0
+                        }
+                    }
+                };
+                for x in v.data.iter_mut().filter(|x| !x.is_finite()) {
+                    *x = fill;
+                }
+            }
+        }
+    }
+    Ok((Some(out), &transforms[lead..]))
 }
 
 /// Opens the GPU executor (best adapter, or the first whose name contains `adapter`).

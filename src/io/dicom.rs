@@ -405,7 +405,7 @@ pub fn read(path: &Path, kind: Kind, series: Option<&str>) -> Result<Volume> {
         kind,
         dtype: DType::F32,
     };
-    vol.check_values()
+    vol.check_labels()
         .map_err(|e| Error::format(path, e.to_string()))?;
     if integral {
         let (lo, hi) = crate::stats::min_max(&vol.data);

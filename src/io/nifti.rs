@@ -415,7 +415,7 @@ pub fn read_frame(path: &Path, kind: Kind, frame: Option<usize>) -> Result<Volum
         kind,
         dtype: if scaled { DType::F32 } else { dtype },
     };
-    vol.check_values()
+    vol.check_labels()
         .map_err(|e| Error::format(path, e.to_string()))?;
     if vol.dtype == DType::F64 {
         vol.dtype = DType::F32;

@@ -232,7 +232,7 @@ pub fn read(path: &Path, kind: Kind) -> Result<Volume> {
             dtype
         },
     };
-    v.check_values()
+    v.check_labels()
         .map_err(|e| Error::format(path, e.to_string()))?;
     if dtype == DType::F64 {
         v.dtype = DType::F32;

@@ -11,7 +11,7 @@
 use crate::error::{Error, Result};
 use crate::grid::Mat4;
 
-pub use super::values::{Fill, Margins, Units, Vec3, ZMask};
+pub use super::values::{Fill, Margins, NanValue, Units, Vec3, ZMask};
 use serde::{de, Deserialize, Deserializer, Serialize};
 
 fn default_max() -> f64 {
@@ -57,6 +57,13 @@ fn is_false(b: &bool) -> bool {
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(tag = "type", rename_all = "snake_case", deny_unknown_fields)]
 pub enum Transform {
+    /// Replaces NaN and infinite image voxels (SPM writes NaN outside the brain); must come first in a
+    /// pipeline, before anything else runs. Label maps are never touched.
+    NanToNum {
+        /// The replacement: a number (default 0) or `"min"`.
+        #[serde(default)]
+        value: NanValue,
+    },
     /// Explicit voxel pull-back: output index -> input index (like `scipy.ndimage.affine_transform`).
     Affine {
         /// Output voxel -> input voxel matrix (row-major 4x4, like `scipy.ndimage.affine_transform`).
@@ -394,6 +401,16 @@ impl Transform {
 
     /// Checks parameters that do not depend on the volume (ranges, finite numbers).
     pub fn validate(&self) -> Result<()> {
+        if let Transform::NanToNum {
+            value: NanValue::Value(v),
+        } = self
+        {
+            if !v.is_finite() {
+                return Err(Error::pipeline(format!(
+                    "nan_to_num: value must be finite, got {v}"
+                )));
+            }
+        }
         let finite = |name: &str, xs: &[f64]| -> Result<()> {
             if xs.iter().all(|x| x.is_finite()) {
                 Ok(())
@@ -412,6 +429,7 @@ impl Transform {
             }
         };
         match self {
+            Transform::NanToNum { .. } => Ok(()),
             Transform::Affine { matrix, fill } => {
                 finite("affine.matrix", &matrix.concat())?;
                 if matrix[3] != [0.0, 0.0, 0.0, 1.0] {

@@ -128,3 +128,40 @@ pub enum Units {
     /// Millimetres: anisotropic spacing is honoured (physically isotropic displacements).
     Mm,
 }
+
+/// What `nan_to_num` puts in place of NaN and infinite voxels: a number, or `"min"` (the image's
+/// smallest finite voxel).
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub enum NanValue {
+    /// This value.
+    Value(f64),
+    /// The smallest finite voxel of the image (0 when none is finite).
+    Min,
+}
+
+impl Default for NanValue {
+    fn default() -> Self {
+        NanValue::Value(0.0)
+    }
+}
+
+impl Serialize for NanValue {
+    fn serialize<S: Serializer>(&self, s: S) -> std::result::Result<S::Ok, S::Error> {
+        match self {
+            NanValue::Value(v) => s.serialize_f64(*v),
+            NanValue::Min => s.serialize_str("min"),
+        }
+    }
+}
+
+impl<'de> Deserialize<'de> for NanValue {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> std::result::Result<Self, D::Error> {
+        match serde_json::Value::deserialize(d)? {
+            serde_json::Value::Number(n) => Ok(NanValue::Value(n.as_f64().unwrap_or(f64::NAN))),
+            serde_json::Value::String(s) if s == "min" => Ok(NanValue::Min),
+            other => Err(de::Error::custom(format!(
+                "value must be a number or \"min\", got {other}"
+            ))),
+        }
+    }
+}

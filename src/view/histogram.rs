@@ -35,7 +35,7 @@ pub fn histogram(v: &Volume, bins: usize, nonzero: bool) -> Result<Histogram> {
         .data
         .iter()
         .copied()
-        .filter(|&x| !nonzero || x != 0.0)
+        .filter(|&x| x.is_finite() && (!nonzero || x != 0.0))
         .collect();
     if sel.is_empty() {
         return Err(Error::invalid("no voxel to count (the mask is empty)"));

@@ -47,6 +47,7 @@ impl InfoArgs {
         };
         let g = &v.grid;
         let s = v.stats();
+        let non_finite = v.data.iter().filter(|x| !x.is_finite()).count();
         let vox = g.voxel_volume();
         let labels: Vec<(f32, usize)> = if label { v.label_counts() } else { vec![] };
         if json {
@@ -66,6 +67,7 @@ impl InfoArgs {
                 "orientation": g.orientation(),
                 "voxel_volume_mm3": vox,
                 "min": s.min, "max": s.max, "mean": s.mean, "std": s.std,
+                "non_finite_voxels": non_finite,
             });
             if label {
                 j["labels"] = serde_json::Value::Array(labels_json);
@@ -90,6 +92,12 @@ impl InfoArgs {
             "intensity:   min {:.4}  max {:.4}  mean {:.4}  std {:.4}",
             s.min, s.max, s.mean, s.std
         );
+        if non_finite > 0 {
+            println!(
+                "non-finite:  {non_finite} NaN or infinite voxel(s), left out of the statistics; \
+                 `apply`/`augment` need {{\"type\": \"nan_to_num\"}} first in the pipeline"
+            );
+        }
         if label {
             println!("labels ({} distinct, voxel {:.4} mm^3):", labels.len(), vox);
             println!(

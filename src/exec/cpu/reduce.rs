@@ -34,6 +34,11 @@ pub fn histogram(data: &[f32], min: f32, max: f32, bins: usize) -> Vec<u64> {
 
 /// Exact percentiles (numpy's default "linear" method) of all voxels, for each `q` in percent.
 pub fn percentiles(data: &[f32], qs: &[f64]) -> Vec<f64> {
+    if data.iter().any(|x| !x.is_finite()) {
+        // Non-finite voxels (views of files with NaN) are left out.
+        let finite: Vec<f32> = data.iter().copied().filter(|x| x.is_finite()).collect();
+        return percentiles(&finite, qs);
+    }
     if data.is_empty() {
         return vec![0.0; qs.len()];
     }
