@@ -234,16 +234,40 @@ pub struct PatchEntry {
 }
 
 /// `voxaug patches`: writes the patches of `v` (`size`, `stride`) as `out/patch_00000.nii.gz`, ... with
-/// their own affines, plus `out/index.json` (which names `source`). Returns the index.
+/// their own affines, plus `out/index.json` (which names `source`). Returns the index. A folder that
+/// already holds patches (an `index.json` or `patch_*` files) is refused unless `overwrite`, which
+/// removes them first (so no stale patch of an earlier cut stays behind).
 pub fn write_folder(
     v: &Volume,
     source: &str,
     size: [usize; 3],
     stride: [usize; 3],
     out: &std::path::Path,
+    overwrite: bool,
 ) -> Result<Index> {
     let starts = grid_starts(v.grid.shape, size, stride)?;
     std::fs::create_dir_all(out).map_err(|e| Error::io(out, e))?;
+    let mut old = Vec::new();
+    for e in std::fs::read_dir(out).map_err(|e| Error::io(out, e))? {
+        let p = e.map_err(|e| Error::io(out, e))?.path();
+        let name = p.file_name().and_then(|n| n.to_str()).unwrap_or("");
+        if name == "index.json" || (name.starts_with("patch_") && p.is_file()) {
+            old.push(p);
+        }
+    }
+    if !old.is_empty() {
+        if !overwrite {
+            return Err(Error::invalid(format!(
+                "{} already holds patches ({} files); pass --overwrite to replace them or choose \
+                 another --out",
+                out.display(),
+                old.len()
+            )));
+        }
+        for p in &old {
+            std::fs::remove_file(p).map_err(|e| Error::io(p, e))?;
+        }
+    }
     let mut entries = Vec::with_capacity(starts.len());
     for (n, st) in starts.iter().enumerate() {
         let p = extract(v, *st, size)?;

@@ -390,3 +390,32 @@ fn nan_voxels_are_read_and_viewed_but_operations_need_nan_to_num() {
     let out = voxaug::io::read_volume(d.path().join("b/spm.nii"), voxaug::Kind::Image).unwrap();
     assert!(out.data.iter().all(|x| x.is_finite()));
 }
+
+#[test]
+fn a_patch_folder_is_not_mixed_with_an_earlier_cut() {
+    let d = tempfile::tempdir().unwrap();
+    let pd = d.path().join("p");
+    let img = data("anatomical.nii");
+    let (code, err) = cli(&["patches", s(&img), "--size", "8", "--out", s(&pd)]);
+    assert_eq!(code, 0, "{err}");
+    let many = std::fs::read_dir(&pd).unwrap().count();
+    refused(
+        cli(&["patches", s(&img), "--size", "16", "--out", s(&pd)]),
+        "--overwrite",
+    );
+    let (code, err) = cli(&[
+        "patches",
+        s(&img),
+        "--size",
+        "16",
+        "--out",
+        s(&pd),
+        "--overwrite",
+    ]);
+    assert_eq!(code, 0, "{err}");
+    let few = std::fs::read_dir(&pd).unwrap().count();
+    assert!(
+        few < many,
+        "stale patches of the 8^3 cut were left: {few} vs {many}"
+    );
+}

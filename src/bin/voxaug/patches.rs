@@ -25,6 +25,9 @@ pub struct PatchesArgs {
     /// The input is a label map (kept as integers).
     #[arg(long)]
     label: bool,
+    /// Replace the patches of an earlier cut in --out (default: refuse a folder that holds patches).
+    #[arg(long)]
+    overwrite: bool,
 }
 
 impl PatchesArgs {
@@ -51,6 +54,7 @@ impl PatchesArgs {
             size,
             stride,
             &self.out,
+            self.overwrite,
         )?;
         println!(
             "wrote {} patches of {size:?} (stride {stride:?}) and index.json to {}",
