@@ -69,9 +69,13 @@ impl Executor {
 
 /// The first image with non-finite voxels: (image index, count).
 fn non_finite(subject: &Subject) -> Option<(usize, usize)> {
+    use rayon::prelude::*;
     subject.images.iter().enumerate().find_map(|(i, v)| {
-        let n = v.data.iter().filter(|x| !x.is_finite()).count();
-        (n > 0).then_some((i, n))
+        // One parallel pass (memory-bound); counted only when something is found.
+        if !v.data.par_iter().any(|x| !x.is_finite()) {
+            return None;
+        }
+        Some((i, v.data.iter().filter(|x| !x.is_finite()).count()))
     })
 }
 
