@@ -13,6 +13,7 @@ use rayon::prelude::*;
 use std::collections::{HashMap, VecDeque};
 use std::path::PathBuf;
 use std::sync::{Arc, Condvar, Mutex};
+use voxaug::transform::SampleInput;
 use voxaug::{DType, Error, Executor, Pipeline, Plan, Result, Subject, Volume};
 
 /// Image and label paths of one subject (cache key: the same files are decoded once).
@@ -20,9 +21,27 @@ type Key = (Vec<PathBuf>, Vec<PathBuf>);
 
 #[derive(Default)]
 struct CacheState {
-    slots: HashMap<Key, Arc<Mutex<Option<Arc<Subject>>>>>,
+    slots: HashMap<Key, Arc<Mutex<Option<Arc<Checked>>>>>,
     order: VecDeque<(Key, usize)>,
     bytes: usize,
+}
+
+/// A decoded subject and whether its images are all finite (checked once, not once per sample).
+struct Checked {
+    subject: Subject,
+    finite: bool,
+}
+
+impl Checked {
+    fn new(subject: Subject) -> Checked {
+        // Sequential on purpose: this runs outside the process's pool (the global rayon pool may
+        // belong to the parent of a forked DataLoader worker), once per decoded subject.
+        let finite = subject
+            .images
+            .iter()
+            .all(|v| v.data.iter().all(|x| x.is_finite()));
+        Checked { subject, finite }
+    }
 }
 
 /// Decoded subjects, least recently inserted evicted first once over `budget` bytes. One thread
@@ -41,7 +60,7 @@ fn subject_bytes(s: &Subject) -> usize {
 }
 
 impl Cache {
-    fn get(&self, key: &Key) -> Result<Arc<Subject>> {
+    fn get(&self, key: &Key) -> Result<Arc<Checked>> {
         let slot = {
             let mut st = self.state.lock().unwrap_or_else(|e| e.into_inner());
             st.slots.entry(key.clone()).or_default().clone()
@@ -51,7 +70,7 @@ impl Cache {
             return Ok(s.clone());
         }
         let subject = match voxaug::augment::read_subject(&key.0, &key.1) {
-            Ok(s) => Arc::new(s),
+            Ok(s) => Arc::new(Checked::new(s)),
             Err(e) => {
                 drop(value);
                 self.state
@@ -62,7 +81,7 @@ impl Cache {
                 return Err(e);
             }
         };
-        let bytes = subject_bytes(&subject);
+        let bytes = subject_bytes(&subject.subject);
         let mut st = self.state.lock().unwrap_or_else(|e| e.into_inner());
         if bytes > self.budget {
             st.slots.remove(key);
@@ -106,7 +125,7 @@ type MemorySubject = (Vec<PyVolume>, Vec<PyVolume>);
 /// Where a subject's volumes come from: files (decoded through the cache) or memory.
 enum Source {
     Files(Key),
-    Memory(Arc<Subject>),
+    Memory(Arc<Checked>),
 }
 
 /// Subjects, pipeline and cache of one `voxaug.Loader` in one process.
@@ -141,7 +160,7 @@ impl NativeLoader {
                     vs.into_iter().map(volume_from_py).collect()
                 };
                 let s = Subject::new(conv(mi)?, conv(ml)?).map_err(to_py_error)?;
-                sources.push(Source::Memory(Arc::new(s)));
+                sources.push(Source::Memory(Arc::new(Checked::new(s))));
                 continue;
             }
             if images.is_empty() && labels.is_empty() {
@@ -253,13 +272,26 @@ struct Shared {
 
 fn compute(ctx: &Ctx, job: (usize, u64, u64)) -> Sample {
     let (s, seed, index) = job;
-    let subject = match &ctx.subjects[s] {
+    let checked = match &ctx.subjects[s] {
         Source::Files(key) => ctx.cache.get(key)?,
         Source::Memory(subject) => subject.clone(),
     };
+    let subject = &checked.subject;
     let mut pipe = (*ctx.pipeline).clone();
     pipe.seed = seed;
-    pool().install(|| pipe.sample(&ctx.exec, &subject, index))
+    pool().install(|| {
+        let grid = subject
+            .grid()
+            .ok_or_else(|| Error::InvalidInput("subject has no volume".into()))?
+            .clone();
+        let plan = pipe.plan(&SampleInput::new(grid, subject.labels.first()), index)?;
+        let out = if checked.finite {
+            ctx.exec.apply_known_finite(subject, &plan.transforms)?
+        } else {
+            ctx.exec.apply(subject, &plan.transforms)?
+        };
+        Ok((out, plan))
+    })
 }
 
 fn worker(ctx: &Ctx, shared: &Shared) {

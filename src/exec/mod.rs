@@ -28,17 +28,46 @@ impl Executor {
     }
 
     /// Applies deterministic transforms to a subject (spatial runs fused into single passes).
-    /// Images with NaN or infinite voxels are refused unless the transforms begin with `nan_to_num`.
+    /// Leading `nan_to_num` transforms run first on the host; images with NaN or infinite voxels are
+    /// refused otherwise, with a message naming `nan_to_num`. A result with non-finite values (an
+    /// intensity parameter past the float range) is refused too, never returned.
     pub fn apply(&self, subject: &Subject, transforms: &[Transform]) -> Result<Subject> {
+        self.apply_checked(subject, transforms, true)
+    }
+
+    /// [`apply`](Self::apply) for a subject whose images the caller has already checked to be finite
+    /// (the Python loader checks each decoded subject once instead of once per sample).
+    #[doc(hidden)]
+    pub fn apply_known_finite(
+        &self,
+        subject: &Subject,
+        transforms: &[Transform],
+    ) -> Result<Subject> {
+        self.apply_checked(subject, transforms, false)
+    }
+
+    fn apply_checked(
+        &self,
+        subject: &Subject,
+        transforms: &[Transform],
+        scan: bool,
+    ) -> Result<Subject> {
         subject.check_grids()?;
         let (prepared, transforms) = replace_non_finite(subject, transforms)?;
         let subject = prepared.as_ref().unwrap_or(subject);
+        if scan && prepared.is_none() {
+            if let Some((i, n)) = non_finite(subject) {
+                return Err(nan_error(i, n));
+            }
+        }
         let grid = subject.grid().expect("checked non-empty").clone();
         let stages = compile(transforms, &grid)?;
-        match self {
+        let out = match self {
             Executor::Cpu => cpu::run(subject, &stages),
             Executor::Gpu(g) => g.run(subject, &stages),
-        }
+        }?;
+        check_output(&out)?;
+        Ok(out)
     }
 }
 
@@ -61,7 +90,11 @@ impl Executor {
                     .iter()
                     .map(|t| compile(t, &grid))
                     .collect::<Result<Vec<_>>>()?;
-                g.run_batch(subject, &stages)
+                let outs = g.run_batch(subject, &stages)?;
+                for o in &outs {
+                    check_output(o)?;
+                }
+                Ok(outs)
             }
         }
     }
@@ -79,8 +112,33 @@ fn non_finite(subject: &Subject) -> Option<(usize, usize)> {
     })
 }
 
-/// Runs the leading `nan_to_num` transforms on the host (they come before anything else) and refuses
-/// non-finite image voxels otherwise, naming the transform that fixes them.
+/// The error for non-finite input voxels, naming the transform that replaces them.
+fn nan_error(i: usize, n: usize) -> Error {
+    Error::InvalidInput(format!(
+        "image {i} has {n} NaN or infinite voxel(s); add {{\"type\": \"nan_to_num\", \"value\": 0}} \
+         (or \"value\": \"min\") first in the pipeline to replace them"
+    ))
+}
+
+/// Refuses a result with non-finite image values (the input was finite: a parameter overflowed).
+fn check_output(out: &Subject) -> Result<()> {
+    use rayon::prelude::*;
+    if out
+        .images
+        .iter()
+        .any(|v| v.data.par_iter().any(|x| !x.is_finite()))
+    {
+        return Err(Error::InvalidInput(
+            "the result holds NaN or infinite values: an intensity parameter (e.g. minmax bounds, a \
+             brightness factor or an offset) takes the values past the float range; use smaller \
+             parameters"
+                .into(),
+        ));
+    }
+    Ok(())
+}
+
+/// Runs the leading `nan_to_num` transforms on the host (they come before anything else).
 fn replace_non_finite<'t>(
     subject: &Subject,
     transforms: &'t [Transform],
@@ -99,12 +157,6 @@ fn replace_non_finite<'t>(
         ));
     }
     if lead == 0 {
-        if let Some((i, n)) = non_finite(subject) {
-            return Err(Error::InvalidInput(format!(
-                "image {i} has {n} NaN or infinite voxel(s); add {{\"type\": \"nan_to_num\", \"value\": 0}} \
-                 (or \"value\": \"min\") first in the pipeline to replace them"
-            )));
-        }
         return Ok((None, transforms));
     }
     let mut out = subject.clone();
