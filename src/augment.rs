@@ -149,7 +149,7 @@ pub fn read_subject(images: &[PathBuf], labels: &[PathBuf]) -> Result<Subject> {
 
 /// Writes one augmented sample into `dir` (created): each volume under its name, then `plan.json`.
 pub fn write_sample(dir: &Path, sample: &Subject, names: &[String], plan: &Plan) -> Result<()> {
-    std::fs::create_dir_all(dir).map_err(|e| Error::io(dir, e))?;
+    io::create_dir(dir)?;
     for (v, name) in sample.images.iter().chain(&sample.labels).zip(names) {
         io::write_volume(dir.join(name), v)?;
     }

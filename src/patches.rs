@@ -246,7 +246,7 @@ pub fn write_folder(
     overwrite: bool,
 ) -> Result<Index> {
     let starts = grid_starts(v.grid.shape, size, stride)?;
-    std::fs::create_dir_all(out).map_err(|e| Error::io(out, e))?;
+    crate::io::create_dir(out)?;
     let mut old = Vec::new();
     for e in std::fs::read_dir(out).map_err(|e| Error::io(out, e))? {
         let p = e.map_err(|e| Error::io(out, e))?.path();
@@ -293,7 +293,7 @@ pub fn write_folder(
 /// back onto the original grid. Unmodified patches give the input back exactly.
 pub fn stitch_folder(dir: &std::path::Path, blend: Blend) -> Result<(Volume, Index)> {
     let ip = dir.join("index.json");
-    let text = std::fs::read_to_string(&ip).map_err(|e| Error::io(&ip, e))?;
+    let text = crate::io::read_text(&ip)?;
     let index: Index = serde_json::from_str(&text)
         .map_err(|e| Error::invalid(format!("{}: not a patch index ({e})", ip.display())))?;
     let mut agg = Aggregator::new(index.shape, index.size, index.stride, blend)?;

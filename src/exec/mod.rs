@@ -82,9 +82,13 @@ impl Executor {
         if needs_host || non_finite(subject).is_some() {
             return plans.iter().map(|t| self.apply(subject, t)).collect();
         }
+        // The images were scanned just above: the samples need not scan them again.
         let grid = subject.grid().expect("checked non-empty").clone();
         match self {
-            Executor::Cpu => plans.iter().map(|t| self.apply(subject, t)).collect(),
+            Executor::Cpu => plans
+                .iter()
+                .map(|t| self.apply_known_finite(subject, t))
+                .collect(),
             Executor::Gpu(g) => {
                 let stages = plans
                     .iter()

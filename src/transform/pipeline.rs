@@ -93,7 +93,7 @@ impl Pipeline {
     /// Reads and parses a pipeline file.
     pub fn from_file(path: impl AsRef<Path>) -> Result<Pipeline> {
         let path = path.as_ref();
-        let text = std::fs::read_to_string(path).map_err(|e| Error::io(path, e))?;
+        let text = crate::io::read_text(path)?;
         Pipeline::from_json(&text).map_err(|e| match e {
             Error::Pipeline(m) => Error::Pipeline(format!("{}: {m}", path.display())),
             other => other,

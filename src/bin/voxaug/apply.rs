@@ -1,40 +1,29 @@
 //! `voxaug apply`.
 
-use crate::common::{fmt3, DeviceArgs};
+use crate::common::{fmt3, DeviceArgs, InputArgs};
 use clap::Args;
 use std::path::PathBuf;
-use voxaug::{augment, io, Error, Pipeline, Result};
+use voxaug::{augment, io, Pipeline, Result};
 
 #[derive(Args)]
 pub struct ApplyArgs {
     /// Pipeline JSON file: {"seed": 0, "transforms": [...]}.
     pipeline: PathBuf,
-    /// Intensity image (repeatable); trilinear, intensity ops apply.
-    #[arg(long = "image")]
-    images: Vec<PathBuf>,
-    /// Label map (repeatable); nearest, never intensity ops.
-    #[arg(long = "label")]
-    labels: Vec<PathBuf>,
-    /// Output folder (created if missing).
-    #[arg(long)]
-    out: PathBuf,
+    #[command(flatten)]
+    inputs: InputArgs,
     #[command(flatten)]
     device: DeviceArgs,
 }
 
 impl ApplyArgs {
     pub fn run(self) -> Result<()> {
-        let (images, labels, out) = (&self.images, &self.labels, &self.out);
-        if images.is_empty() && labels.is_empty() {
-            return Err(Error::InvalidInput(
-                "give at least one --image or --label".into(),
-            ));
-        }
+        self.inputs.check()?;
+        let out = &self.inputs.out;
         let pipeline = Pipeline::from_file(&self.pipeline)?;
         let exec = self.device.executor()?;
-        let inputs: Vec<PathBuf> = images.iter().chain(labels).cloned().collect();
+        let inputs = self.inputs.paths();
         let outs = augment::output_paths(&inputs, out)?;
-        let subject = augment::read_subject(images, labels)?;
+        let subject = self.inputs.subject()?;
         let index = pipeline.sample.unwrap_or(0);
         if !pipeline.is_fixed() {
             eprintln!(

@@ -1,6 +1,6 @@
 //! `voxaug augment` and `voxaug demo`.
 
-use crate::common::{fmt3, DeviceArgs, Progress};
+use crate::common::{fmt3, DeviceArgs, InputArgs, Progress};
 use clap::Args;
 use std::path::{Path, PathBuf};
 use voxaug::augment::OutputMode;
@@ -10,15 +10,8 @@ use voxaug::{augment, io, Error, Executor, Kind, Pipeline, Result, Subject};
 pub struct AugmentArgs {
     /// Pipeline JSON file (random transforms allowed).
     pipeline: PathBuf,
-    /// Intensity image (repeatable).
-    #[arg(long = "image")]
-    images: Vec<PathBuf>,
-    /// Label map (repeatable).
-    #[arg(long = "label")]
-    labels: Vec<PathBuf>,
-    /// Output folder.
-    #[arg(long)]
-    out: PathBuf,
+    #[command(flatten)]
+    inputs: InputArgs,
     /// Number of samples.
     #[arg(short = 'n', long = "num", default_value_t = 1)]
     n: u64,
@@ -44,8 +37,8 @@ impl AugmentArgs {
         let p = Pipeline::from_file(&self.pipeline)?;
         let seed = self.seed.unwrap_or(p.seed);
         let exec = self.device.executor()?;
-        let subject = augment::read_subject(&self.images, &self.labels)?;
-        let inputs: Vec<PathBuf> = self.images.iter().chain(&self.labels).cloned().collect();
+        let subject = self.inputs.subject()?;
+        let inputs = self.inputs.paths();
         let mode = if self.overwrite {
             OutputMode::Overwrite
         } else if self.resume {
@@ -54,7 +47,15 @@ impl AugmentArgs {
             OutputMode::New
         };
         write_samples(
-            &p, seed, &exec, &subject, &inputs, &self.out, self.n, self.batch, mode,
+            &p,
+            seed,
+            &exec,
+            &subject,
+            &inputs,
+            &self.inputs.out,
+            self.n,
+            self.batch,
+            mode,
         )
     }
 }

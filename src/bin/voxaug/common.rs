@@ -1,7 +1,8 @@
 //! What several commands share: the device arguments, number formatting, the progress line.
 
 use clap::Args;
-use voxaug::{Error, Executor, Result};
+use std::path::PathBuf;
+use voxaug::{Error, Executor, Result, Subject};
 
 /// `--device` / `--adapter`, flattened into every command that runs a pipeline.
 #[derive(Args, Clone, Debug)]
@@ -27,6 +28,42 @@ impl DeviceArgs {
             eprintln!("{note}");
         }
         Ok(exec)
+    }
+}
+
+/// `--image`, `--label` and `--out`, flattened into `apply` and `augment`.
+#[derive(Args, Clone, Debug)]
+pub struct InputArgs {
+    /// Intensity image (repeatable); trilinear, intensity ops apply.
+    #[arg(long = "image")]
+    pub images: Vec<PathBuf>,
+    /// Label map (repeatable); nearest, never intensity ops.
+    #[arg(long = "label")]
+    pub labels: Vec<PathBuf>,
+    /// Output folder (created if missing).
+    #[arg(long)]
+    pub out: PathBuf,
+}
+
+impl InputArgs {
+    /// Errors when neither an image nor a label map was given.
+    pub fn check(&self) -> Result<()> {
+        if self.images.is_empty() && self.labels.is_empty() {
+            return Err(Error::InvalidInput(
+                "give at least one --image or --label".into(),
+            ));
+        }
+        Ok(())
+    }
+
+    /// The input paths, images then label maps (the order of the subject's volumes).
+    pub fn paths(&self) -> Vec<PathBuf> {
+        self.images.iter().chain(&self.labels).cloned().collect()
+    }
+
+    /// Reads the subject.
+    pub fn subject(&self) -> Result<Subject> {
+        voxaug::augment::read_subject(&self.images, &self.labels)
     }
 }
 

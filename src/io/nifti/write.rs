@@ -1,0 +1,240 @@
+//! Writing NIfTI-1: the header with sform *and* qform carrying the volume's affine, label maps in their
+//! own integer type, images in theirs while every value fits, optional gzip.
+
+// Index loops over the 3 axes and 4x4 matrices read better here than iterator chains.
+#![allow(clippy::needless_range_loop)]
+
+use crate::error::{Error, Result};
+use crate::grid::Mat4;
+use crate::volume::{DType, Volume};
+use byteorder::{LittleEndian, WriteBytesExt};
+
+fn dtype_code(d: DType) -> (i16, i16) {
+    match d {
+        DType::U8 => (2, 8),
+        DType::I16 => (4, 16),
+        DType::I32 => (8, 32),
+        DType::F32 => (16, 32),
+        DType::F64 => (64, 64),
+        DType::I8 => (256, 8),
+        DType::U16 => (512, 16),
+        DType::U32 => (768, 32),
+    }
+}
+
+/// Quaternion parameters (b, c, d), offsets, spacing and qfac for the qform of an affine (as
+/// `nifti_mat44_to_quatern` does; shear is removed by polar decomposition).
+pub fn affine_to_qform(m: &Mat4) -> ([f64; 3], [f64; 3], [f64; 3], f64) {
+    let mut r = [[0.0; 3]; 3];
+    let mut sp = [0.0; 3];
+    for (j, s) in sp.iter_mut().enumerate() {
+        *s = (0..3).map(|i| m[i][j] * m[i][j]).sum::<f64>().sqrt();
+        for i in 0..3 {
+            r[i][j] = m[i][j] / *s;
+        }
+    }
+    let det = |r: &[[f64; 3]; 3]| {
+        r[0][0] * (r[1][1] * r[2][2] - r[1][2] * r[2][1])
+            - r[0][1] * (r[1][0] * r[2][2] - r[1][2] * r[2][0])
+            + r[0][2] * (r[1][0] * r[2][1] - r[1][1] * r[2][0])
+    };
+    let qfac = if det(&r) < 0.0 {
+        for row in r.iter_mut() {
+            row[2] = -row[2];
+        }
+        -1.0
+    } else {
+        1.0
+    };
+    // Polar decomposition by Newton iteration: R <- (R + R^-T) / 2 converges to the nearest rotation.
+    for _ in 0..50 {
+        let d = det(&r);
+        let mut inv_t = [[0.0; 3]; 3];
+        for i in 0..3 {
+            for j in 0..3 {
+                let (i1, i2, j1, j2) = ((i + 1) % 3, (i + 2) % 3, (j + 1) % 3, (j + 2) % 3);
+                inv_t[i][j] = (r[i1][j1] * r[i2][j2] - r[i1][j2] * r[i2][j1]) / d;
+            }
+        }
+        let mut delta = 0.0f64;
+        for i in 0..3 {
+            for j in 0..3 {
+                let v = 0.5 * (r[i][j] + inv_t[i][j]);
+                delta = delta.max((v - r[i][j]).abs());
+                r[i][j] = v;
+            }
+        }
+        if delta < 1e-15 {
+            break;
+        }
+    }
+    let (r11, r12, r13) = (r[0][0], r[0][1], r[0][2]);
+    let (r21, r22, r23) = (r[1][0], r[1][1], r[1][2]);
+    let (r31, r32, r33) = (r[2][0], r[2][1], r[2][2]);
+    let t = r11 + r22 + r33 + 1.0;
+    let (mut a, mut b, mut c, mut d);
+    if t > 0.5 {
+        a = 0.5 * t.sqrt();
+        b = 0.25 * (r32 - r23) / a;
+        c = 0.25 * (r13 - r31) / a;
+        d = 0.25 * (r21 - r12) / a;
+    } else {
+        let xd = 1.0 + r11 - (r22 + r33);
+        let yd = 1.0 + r22 - (r11 + r33);
+        let zd = 1.0 + r33 - (r11 + r22);
+        if xd > 1.0 {
+            b = 0.5 * xd.sqrt();
+            c = 0.25 * (r12 + r21) / b;
+            d = 0.25 * (r13 + r31) / b;
+            a = 0.25 * (r32 - r23) / b;
+        } else if yd > 1.0 {
+            c = 0.5 * yd.sqrt();
+            b = 0.25 * (r12 + r21) / c;
+            d = 0.25 * (r23 + r32) / c;
+            a = 0.25 * (r13 - r31) / c;
+        } else {
+            d = 0.5 * zd.sqrt();
+            b = 0.25 * (r13 + r31) / d;
+            c = 0.25 * (r23 + r32) / d;
+            a = 0.25 * (r21 - r12) / d;
+        }
+        if a < 0.0 {
+            b = -b;
+            c = -c;
+            d = -d;
+            a = -a;
+        }
+    }
+    let _ = a;
+    ([b, c, d], [m[0][3], m[1][3], m[2][3]], sp, qfac)
+}
+
+/// The type a volume is written with: its own type when every value fits it exactly, else float32.
+pub fn output_dtype(v: &Volume) -> DType {
+    match v.dtype.int_range() {
+        Some((lo, hi)) => {
+            let exact = v
+                .data
+                .iter()
+                .all(|&x| x.fract() == 0.0 && (x as f64) >= lo && (x as f64) <= hi);
+            if exact {
+                v.dtype
+            } else {
+                DType::F32
+            }
+        }
+        None => DType::F32,
+    }
+}
+
+/// Encodes a volume as a single-file NIfTI-1 (optionally gzipped), affine in both sform and qform.
+pub fn encode(v: &Volume, gzip: bool) -> Result<Vec<u8>> {
+    let dtype = output_dtype(v);
+    let (code, bitpix) = dtype_code(dtype);
+    let shape = v.grid.shape;
+    if shape.iter().any(|&n| n > i16::MAX as usize) {
+        return Err(Error::Limits(format!(
+            "shape {shape:?} exceeds NIfTI-1's 32767 voxels per axis"
+        )));
+    }
+    let mut h: Vec<u8> = Vec::with_capacity(352 + v.data.len() * 4);
+    let w = &mut h;
+    let (quat, off, sp, qfac) = affine_to_qform(&v.grid.affine);
+    let wr = |w: &mut Vec<u8>, x: f32| w.write_f32::<LittleEndian>(x).unwrap();
+    w.write_i32::<LittleEndian>(348).unwrap();
+    w.extend_from_slice(&[0u8; 28]); // data_type, db_name
+    w.write_i32::<LittleEndian>(0).unwrap(); // extents
+    w.write_i16::<LittleEndian>(0).unwrap(); // session_error
+    w.push(b'r'); // regular
+    w.push(0); // dim_info
+    let dims = [
+        3i16,
+        shape[0] as i16,
+        shape[1] as i16,
+        shape[2] as i16,
+        1,
+        1,
+        1,
+        1,
+    ];
+    for d in dims {
+        w.write_i16::<LittleEndian>(d).unwrap();
+    }
+    for _ in 0..3 {
+        wr(w, 0.0); // intent_p1..3
+    }
+    w.write_i16::<LittleEndian>(0).unwrap(); // intent_code
+    w.write_i16::<LittleEndian>(code).unwrap();
+    w.write_i16::<LittleEndian>(bitpix).unwrap();
+    w.write_i16::<LittleEndian>(0).unwrap(); // slice_start
+    for p in [qfac, sp[0], sp[1], sp[2], 1.0, 1.0, 1.0, 1.0] {
+        wr(w, p as f32);
+    }
+    wr(w, 352.0); // vox_offset
+    wr(w, 1.0); // scl_slope
+    wr(w, 0.0); // scl_inter
+    w.write_i16::<LittleEndian>(0).unwrap(); // slice_end
+    w.push(0); // slice_code
+    w.push(2 | 8); // xyzt_units: mm, s
+    for _ in 0..4 {
+        wr(w, 0.0); // cal_max, cal_min, slice_duration, toffset
+    }
+    w.write_i32::<LittleEndian>(0).unwrap(); // glmax
+    w.write_i32::<LittleEndian>(0).unwrap(); // glmin
+    let mut descrip = [0u8; 80];
+    let text = b"voxaug";
+    descrip[..text.len()].copy_from_slice(text);
+    w.extend_from_slice(&descrip);
+    w.extend_from_slice(&[0u8; 24]); // aux_file
+    w.write_i16::<LittleEndian>(1).unwrap(); // qform_code: scanner
+    w.write_i16::<LittleEndian>(1).unwrap(); // sform_code: scanner
+    for q in quat.iter().chain(off.iter()) {
+        wr(w, *q as f32);
+    }
+    for row in &v.grid.affine[..3] {
+        for x in row {
+            wr(w, *x as f32);
+        }
+    }
+    w.extend_from_slice(&[0u8; 16]); // intent_name
+    w.extend_from_slice(b"n+1\0");
+    debug_assert_eq!(w.len(), 348);
+    w.extend_from_slice(&[0u8; 4]); // no extensions
+    w.extend(encode_data(v, dtype));
+    if gzip {
+        use std::io::Write;
+        let mut enc = flate2::write::GzEncoder::new(
+            Vec::with_capacity(h.len() / 2),
+            flate2::Compression::new(1),
+        );
+        enc.write_all(&h).expect("in-memory write");
+        return Ok(enc.finish().expect("in-memory write"));
+    }
+    Ok(h)
+}
+
+/// Voxel data as little-endian bytes of `dtype` (values already checked to fit by `output_dtype`).
+pub(crate) fn encode_data(v: &Volume, dtype: DType) -> Vec<u8> {
+    let d = &v.data;
+    let mut w: Vec<u8> = Vec::with_capacity(d.len() * 4);
+    match dtype {
+        DType::U8 => w.extend(d.iter().map(|&x| x as u8)),
+        DType::I8 => w.extend(d.iter().map(|&x| x as i8 as u8)),
+        DType::I16 => d
+            .iter()
+            .for_each(|&x| w.extend_from_slice(&(x as i16).to_le_bytes())),
+        DType::U16 => d
+            .iter()
+            .for_each(|&x| w.extend_from_slice(&(x as u16).to_le_bytes())),
+        DType::I32 => d
+            .iter()
+            .for_each(|&x| w.extend_from_slice(&(x as i32).to_le_bytes())),
+        DType::U32 => d
+            .iter()
+            .for_each(|&x| w.extend_from_slice(&(x as u32).to_le_bytes())),
+        DType::F32 | DType::F64 => d
+            .iter()
+            .for_each(|&x| w.extend_from_slice(&x.to_le_bytes())),
+    }
+    w
+}
