@@ -1,6 +1,8 @@
 // Reductions over an image texture (CPU twin: src/exec/cpu/reduce.rs).
 // stats_partial: each workgroup reduces CHUNK consecutive voxels (linear index i + nx * (j + ny * k)) to
-//   (count, mean, M2, min, max) with per-thread Welford updates and a tree of Chan merges.
+//   (count, mean, M2, min, max) with per-thread Welford updates and a tree of Chan merges; mean and M2
+//   are of the values times `vscale` (the host retries with vscale < 1 when they overflow), min and
+//   max of the values themselves.
 // stats_final: one workgroup merges all partials the same way.
 // histogram: counts voxels per value bin (`value_bin`, the CPU formula); with `filter_bin >= 0` only
 //   voxels of that level-1 bin are counted, in sub-bins of it (the second level of the percentile search).
@@ -15,6 +17,11 @@ struct Params {
     hscale: f32,          // histogram: bins per unit
     h1min: f32,           // level-1 lower edge (to recompute the level-1 bin when filtering)
     h1scale: f32,         // level-1 bins per unit
+    vscale: f32,          // a power of two every value is multiplied by (1, or less when the values
+                          // span more than f32 can: moments and histogram edges are then in scaled units)
+    pad0: u32,
+    pad1: u32,
+    pad2: u32,
 }
 
 struct Partial {
@@ -88,14 +95,15 @@ fn stats_partial(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation
     for (var q = 0u; q < PER_THREAD; q = q + 1u) {
         let l = base + q * WG + t;
         if (l < p.shape.w) {
-            let x = load(l);
-            if (p.mask_nonzero == 0u || x != 0.0) {
+            let raw = load(l);
+            if (p.mask_nonzero == 0u || raw != 0.0) {
+                let x = raw * p.vscale;
                 acc.count = acc.count + 1u;
                 let d = x - acc.mean;
                 acc.mean = acc.mean + d / f32(acc.count);
                 acc.m2 = acc.m2 + d * (x - acc.mean);
-                acc.vmin = min(acc.vmin, x);
-                acc.vmax = max(acc.vmax, x);
+                acc.vmin = min(acc.vmin, raw);
+                acc.vmax = max(acc.vmax, raw);
             }
         }
     }
@@ -129,7 +137,7 @@ fn histogram(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_ind
     for (var q = 0u; q < PER_THREAD; q = q + 1u) {
         let l = base + q * WG + t;
         if (l < p.shape.w) {
-            let x = load(l);
+            let x = load(l) * p.vscale;
             if (p.filter_bin >= 0) {
                 if (value_bin(x, p.h1min, p.h1scale) != u32(p.filter_bin)) {
                     continue;

@@ -230,6 +230,20 @@ impl Grid {
     }
 }
 
+/// A shape computed in floating point (resample, random resize, zoom to a size), checked before it is
+/// used: finite, at least 1 and a voxel count within [`max_voxels`]; `what` names the operation.
+pub fn shape_from_f64(shape: [f64; 3], what: &str) -> Result<[usize; 3]> {
+    let limit = max_voxels() as f64;
+    let count: f64 = shape.iter().product();
+    if shape.iter().any(|s| !s.is_finite() || *s < 1.0) || count > limit {
+        return Err(Error::Limits(format!(
+            "{what} gives shape {shape:?}, {count:e} voxels, over the limit of {limit} \
+             (set VOXAUG_MAX_VOXELS to raise it if this is a real volume)"
+        )));
+    }
+    Ok(shape.map(|s| s as usize))
+}
+
 /// Largest number of voxels a volume may have: `VOXAUG_MAX_VOXELS` if set (read once), else 2^31
 /// (a 1290^3 volume; real scans are far below). Checked before any voxel buffer is allocated.
 pub fn max_voxels() -> usize {

@@ -145,6 +145,15 @@ fn oversized_outputs_are_refused_before_allocation() {
             "random_resize",
             r#"{"type": "random_resize", "scale": [1000, 1000]}"#,
         ),
+        // Sizes whose sums or products wrap around 2^64 (they used to give a small, wrong volume).
+        (
+            "pad_wrap",
+            r#"{"type": "pad", "margins": 9223372036854775808}"#,
+        ),
+        (
+            "resample_tiny",
+            r#"{"type": "resample", "spacing": [1e-300, 1, 1]}"#,
+        ),
     ] {
         let p = d.path().join(format!("{name}.json"));
         write(&p, format!(r#"{{"transforms": [{json}]}}"#).as_bytes());
@@ -157,6 +166,36 @@ fn oversized_outputs_are_refused_before_allocation() {
             "over the limit",
         );
         assert!(!out.exists(), "{name}: nothing written");
+    }
+    // A crop start near 2^64 wraps start + size to a small number: refused, not a shifted volume.
+    for (name, json, needle) in [
+        (
+            "crop_wrap",
+            r#"{"type": "crop", "start": [18446744073709551615, 0, 0], "size": [2, 2, 2]}"#,
+            "does not fit",
+        ),
+        (
+            "huge_matrix",
+            r#"{"type": "affine", "matrix": [[1e300, 0, 0, 0], [0, 1, 0, 0], [0, 0, 1, 0], [0, 0, 0, 1]]}"#,
+            "out of any useful range",
+        ),
+        (
+            "huge_shift",
+            r#"{"type": "shift", "mm": [1e300, 0, 0]}"#,
+            "out of any useful range",
+        ),
+    ] {
+        let p = d.path().join(format!("{name}.json"));
+        write(&p, format!(r#"{{"transforms": [{json}]}}"#).as_bytes());
+        let out = d.path().join(name);
+        refused(
+            cli(&["apply", s(&p), "--image", s(&img), "--out", s(&out)]),
+            needle,
+        );
+        assert!(
+            !out.join("anatomical.nii").exists(),
+            "{name}: nothing written"
+        );
     }
     // 100 mm on 1e-4 mm voxels: a radius of 3 million voxels (it used to run for hours).
     let tiny = d.path().join("tiny.nii");

@@ -124,6 +124,32 @@ both! {
             compare("constant", op, &out, &Executor::Cpu.apply(&s, &transforms(op)).unwrap(), &s, 0.0);
         }
     };
+    values_near_the_f32_limit: |e: &Executor| {
+        // Voxels spread over +-3e38: moments, percentiles and the min-max map stay finite and agree
+        // with the CPU (f64) reference; results past f32 are refused, never saturated silently.
+        let g = Grid::with_spacing([20, 21, 22], [1.0; 3]).unwrap();
+        let n = common::noise(g.len(), 7);
+        let img = Volume::new(n.iter().map(|v| (v * 2.0 - 1.0) * 3e38).collect(), g, Kind::Image).unwrap();
+        let s = Subject::new(vec![img], vec![]).unwrap();
+        for (op, tol) in [
+            (r#"{"type": "zscore"}"#, T),
+            (r#"{"type": "zscore", "mask": "nonzero"}"#, T),
+            (r#"{"type": "minmax", "min": 0, "max": 1}"#, T),
+            (r#"{"type": "percentile_clip", "low": 1, "high": 99}"#, 1e-6),
+        ] {
+            let want = Executor::Cpu.apply(&s, &transforms(op)).unwrap();
+            let got = e.apply(&s, &transforms(op)).unwrap();
+            assert!(got.images[0].data.iter().all(|v| v.is_finite()), "{op}: non-finite");
+            compare("f32-limit", op, &got, &want, &s, tol);
+        }
+        let z = e.apply(&s, &transforms(r#"{"type": "zscore"}"#)).unwrap();
+        let st = voxaug::stats::stats(&z.images[0].data, None);
+        assert!(st.mean.abs() < 1e-3 && (st.std - 1.0).abs() < 1e-3, "zscore: {st:?}");
+        for op in [r#"{"type": "contrast", "factor": 2}"#, r#"{"type": "gamma", "gamma": 2}"#, r#"{"type": "brightness", "factor": 10}"#] {
+            let err = e.apply(&s, &transforms(op)).unwrap_err().to_string();
+            assert!(err.contains("NaN or infinite") && err.contains("f32 range"), "{op}: {err}");
+        }
+    };
     negative_labels: |e: &Executor| {
         let g = Grid::with_spacing([10, 9, 8], [1.0; 3]).unwrap();
         let lab = Volume::new((0..720).map(|i| (i % 5) as f32 - 2.0).collect(), g, Kind::Label).unwrap();

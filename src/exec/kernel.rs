@@ -22,7 +22,8 @@ pub const MAX_BIAS_TERMS: usize = 56;
 /// if bias_order > 0: y *= exp(sum c[t] * u^a * v^b * w^c)   (u, v, w in [-1, 1] across the volume)
 /// out = clamp(y, lo, hi); with skip_zero, voxels equal to 0 stay 0
 /// ```
-/// All fields are finite: "no clamp" is `±f32::MAX`, "constant image" is `mul = 0`.
+/// "No clamp" is `±inf` (so an overflow stays infinite and the executor refuses the result instead of
+/// saturating it silently at `±f32::MAX`); "constant image" is `mul = 0`.
 #[derive(Clone, Debug, PartialEq)]
 pub struct PointKernel {
     /// Subtracted first.
@@ -59,8 +60,8 @@ pub fn identity() -> PointKernel {
         sub: 0.0,
         mul: 1.0,
         add: 0.0,
-        lo: -f32::MAX,
-        hi: f32::MAX,
+        lo: f32::NEG_INFINITY,
+        hi: f32::INFINITY,
         skip_zero: false,
         gamma: 1.0,
         post: 1.0,
@@ -190,17 +191,15 @@ pub fn zscore_params(count: usize, mean: f64, std: f64, skip_zero: bool) -> Poin
     }
 }
 
-/// min-max kernel mapping `[lo, hi]` to `[a, b]`; a constant image maps to `a`.
+/// min-max kernel mapping `[lo, hi]` to `[a, b]`; a constant image maps to `a`. Written as
+/// `x * mul + add` with both computed in f64, so an image spanning more than f32 can (values near
+/// +-3.4e38) still maps into `[a, b]` (`x - lo` would overflow).
 pub fn minmax_params(lo: f32, hi: f32, a: f64, b: f64) -> PointKernel {
-    let range = (hi - lo) as f64;
+    let range = hi as f64 - lo as f64;
+    let mul = if range > 0.0 { (b - a) / range } else { 0.0 };
     PointKernel {
-        sub: lo,
-        mul: if range > 0.0 {
-            ((b - a) / range) as f32
-        } else {
-            0.0
-        },
-        add: a as f32,
+        mul: mul as f32,
+        add: (a - lo as f64 * mul) as f32,
         lo: a as f32,
         hi: b as f32,
         ..identity()

@@ -133,9 +133,10 @@ fn check_output(out: &Subject) -> Result<()> {
         .any(|v| v.data.par_iter().any(|x| !x.is_finite()))
     {
         return Err(Error::InvalidInput(
-            "the result holds NaN or infinite values: an intensity parameter (e.g. minmax bounds, a \
-             brightness factor or an offset) takes the values past the float range; use smaller \
-             parameters"
+            "the result holds NaN or infinite values (past the f32 range of +-3.4e38): an intensity \
+             parameter (minmax bounds, a brightness factor, an offset, a gamma) takes the values past \
+             it, or the image's values span more than it; use smaller parameters, or rescale the \
+             image first (minmax to a smaller range)"
                 .into(),
         ));
     }

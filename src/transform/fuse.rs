@@ -178,6 +178,37 @@ fn check_blur_radius(sigma_mm: [f64; 3], grid: &Grid) -> Result<()> {
     Ok(())
 }
 
+/// Largest magnitude of an entry of a fused voxel map: past it (a shift of 10^12 voxels, a zoom of
+/// 10^-12) every output voxel is fill and f32 coordinates lose all precision.
+pub const MAX_MAP_ENTRY: f64 = 1e12;
+
+/// Refuses a fused voxel map that is not finite or has entries beyond [`MAX_MAP_ENTRY`], naming the
+/// transform that took it there.
+fn check_map(t: &Transform, run: &Run) -> Result<()> {
+    let worst = run
+        .matrix
+        .iter()
+        .chain(run.post.iter())
+        .flatten()
+        .flatten()
+        .fold(0.0f64, |m, &v| {
+            if v.is_finite() {
+                m.max(v.abs())
+            } else {
+                f64::INFINITY
+            }
+        });
+    if worst > MAX_MAP_ENTRY {
+        return Err(crate::error::Error::invalid(format!(
+            "{}: the spatial transforms so far map output voxels to input positions as far as {worst:e} \
+             voxels (limit {MAX_MAP_ENTRY:e}); a shift, zoom, shear or matrix entry is out of any useful \
+             range",
+            t.type_name()
+        )));
+    }
+    Ok(())
+}
+
 /// Compiles deterministic transforms on an input grid into stages. Each maximal run of spatial transforms
 /// becomes one [`SamplingMap`]; parameters of each transform refer to the grid the previous one produced.
 /// A second displacement field in a run starts a new run (one more interpolation).
@@ -210,6 +241,7 @@ pub fn compile(transforms: &[Transform], input: &Grid) -> Result<Vec<Stage>> {
                     *m = snap(&mat_mul(m, &step.pull));
                 }
                 run.fills.push(step.fill);
+                check_map(t, &run)?;
                 grid = step.grid;
             }
             None => {

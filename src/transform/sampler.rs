@@ -309,8 +309,10 @@ impl<'a> Sampler<'a> {
                 scale, isotropic, ..
             } => {
                 let f = self.factors([scale.resolve(Around::One); 3], *isotropic);
-                let shape =
-                    [0, 1, 2].map(|a| ((self.grid.shape[a] as f64 * f[a]).round() as usize).max(1));
+                let shape = crate::grid::shape_from_f64(
+                    [0, 1, 2].map(|a| (self.grid.shape[a] as f64 * f[a]).round().max(1.0)),
+                    "random_resize",
+                )?;
                 self.emit(Transform::Resize { shape, fill: None })?;
             }
             RandomZoom {

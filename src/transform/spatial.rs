@@ -76,7 +76,8 @@ fn subgrid(g: &Grid, start: [i64; 3], size: [usize; 3]) -> Result<(Mat4, Grid)> 
 
 fn check_crop(g: &Grid, start: [usize; 3], size: [usize; 3], what: &str) -> Result<()> {
     for a in 0..3 {
-        if size[a] == 0 || start[a] + size[a] > g.shape[a] {
+        let end = start[a].checked_add(size[a]);
+        if size[a] == 0 || end.is_none_or(|e| e > g.shape[a]) {
             return Err(Error::invalid(format!(
                 "{what}: crop of start {start:?} size {size:?} does not fit in the volume of shape {:?} (axis {a})",
                 g.shape
@@ -182,7 +183,20 @@ pub fn step(t: &Transform, g: &Grid) -> Result<Option<Step>> {
         }
         Transform::Pad { margins, fill } => {
             let mv = margins_voxels(margins, g.shape, false);
-            let size = [0, 1, 2].map(|a| g.shape[a] + mv[a][0] + mv[a][1]);
+            let mut size = [0usize; 3];
+            for a in 0..3 {
+                let cap = grid::max_voxels();
+                size[a] = g.shape[a]
+                    .checked_add(mv[a][0])
+                    .and_then(|s| s.checked_add(mv[a][1]))
+                    .filter(|&s| s <= cap)
+                    .ok_or_else(|| {
+                        Error::Limits(format!(
+                            "pad: margins {:?} make axis {a} longer than allowed, over the limit of {cap} voxels",
+                            mv[a]
+                        ))
+                    })?;
+            }
             let (pull, grid) = subgrid(g, [0, 1, 2].map(|a| -(mv[a][0] as i64)), size)?;
             Step {
                 pull,
@@ -193,15 +207,10 @@ pub fn step(t: &Transform, g: &Grid) -> Result<Option<Step>> {
         Transform::Resize { shape, fill } => resize(g, *shape, fill_or(fill, Fill::Edge))?,
         Transform::Resample { spacing, fill } => {
             let sp = g.spacing();
-            let shape = [0, 1, 2]
-                .map(|a| ((g.shape[a] as f64 * sp[a] / spacing.0[a]).round() as usize).max(1));
-            let limit = 1usize << 31;
-            if shape.iter().product::<usize>() >= limit {
-                return Err(Error::Limits(format!(
-                    "resample to {:?} mm gives shape {shape:?}, over 2^31 voxels",
-                    spacing.0
-                )));
-            }
+            let shape = grid::shape_from_f64(
+                [0, 1, 2].map(|a| (g.shape[a] as f64 * sp[a] / spacing.0[a]).round().max(1.0)),
+                &format!("resample to {:?} mm", spacing.0),
+            )?;
             resize(g, shape, fill_or(fill, Fill::Edge))?
         }
         _ => return Ok(None),

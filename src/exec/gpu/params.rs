@@ -58,6 +58,9 @@ pub(super) struct ReduceParams {
     pub(super) hscale: f32,
     pub(super) h1min: f32,
     pub(super) h1scale: f32,
+    /// Power of two the values are multiplied by (1 unless they span more than f32 can).
+    pub(super) vscale: f32,
+    pub(super) pad: [u32; 3],
 }
 
 /// `Params` of `shaders/intensity.wgsl` (point kernels).

@@ -46,8 +46,21 @@ impl GpuContext {
     }
 
     /// Count, mean, M2, min, max of an image (all voxels or nonzero ones): workgroup partials, then one
-    /// final merge pass, both on the GPU.
-    pub(super) fn stats(&self, v: &GpuVolume, nonzero: bool) -> Result<Partial> {
+    /// final merge pass, both on the GPU, in f32. When the moments overflow (values near the f32 limit)
+    /// the pass is rerun on the values times a power of two that brings them near 2^20 and the moments
+    /// are scaled back in f64, so the GPU agrees with the CPU (f64) over the whole f32 range.
+    pub(super) fn stats(&self, v: &GpuVolume, nonzero: bool) -> Result<GpuMoments> {
+        let p = self.stats_scaled(v, nonzero, 1.0)?;
+        let mut m = GpuMoments::from_partial(&p, 1.0);
+        if p.count > 0 && !(p.mean.is_finite() && p.m2.is_finite()) {
+            let big = (p.min.abs().max(p.max.abs()) as f64).max(1.0);
+            let vscale = 2f32.powi(20 - big.log2().ceil() as i32);
+            m = GpuMoments::from_partial(&self.stats_scaled(v, nonzero, vscale)?, vscale);
+        }
+        Ok(m)
+    }
+
+    fn stats_scaled(&self, v: &GpuVolume, nonzero: bool, vscale: f32) -> Result<Partial> {
         let n = v.shape.iter().product::<usize>();
         let (groups, gx, gy) = Self::reduce_groups(n);
         let params = ReduceParams {
@@ -65,6 +78,8 @@ impl GpuContext {
             hscale: 0.0,
             h1min: 0.0,
             h1scale: 0.0,
+            vscale,
+            pad: [0; 3],
         };
         let view = v.tex.create_view(&Default::default());
         let partials = self.scratch(groups as u64 * 32, false);
@@ -93,10 +108,12 @@ impl GpuContext {
         )))
     }
 
-    /// Histogram of 65536 bins (`filter`: restrict to one level-1 bin, counted in sub-bins of it).
+    /// Histogram of 65536 bins of the values times `vscale` (`filter`: restrict to one level-1 bin,
+    /// counted in sub-bins of it).
     pub(super) fn histogram(
         &self,
         v: &GpuVolume,
+        vscale: f32,
         lo: f32,
         scale: f32,
         filter: Option<(u32, f32, f32)>,
@@ -123,6 +140,8 @@ impl GpuContext {
             hscale: scale,
             h1min,
             h1scale,
+            vscale,
+            pad: [0; 3],
         };
         let view = v.tex.create_view(&Default::default());
         let dummy = self.scratch(32, false);
@@ -151,17 +170,20 @@ impl GpuContext {
     /// Percentiles (numpy's linear definition) from a two-level histogram: a level-1 histogram over
     /// [min, max] locates the bin of each needed rank, a level-2 histogram of that bin locates its
     /// sub-bin; the value is the sub-bin centre. Error against the exact value: at most
-    /// (max - min) / 2^33, reported as the GPU tolerance.
+    /// (max - min) / 2^33, reported as the GPU tolerance. Values whose range exceeds f32 are binned
+    /// at a quarter of their size (exact: a power of two).
     pub(super) fn percentiles(&self, v: &GpuVolume, qs: &[f64]) -> Result<Vec<f64>> {
         let st = self.stats(v, false)?;
-        let (min, max) = (st.min, st.max);
-        let n = st.count as usize;
-        if n == 0 || min == max {
-            return Ok(vec![min as f64; qs.len()]);
+        let (rmin, rmax) = (st.min, st.max);
+        let n = st.count;
+        if n == 0 || rmin == rmax {
+            return Ok(vec![rmin as f64; qs.len()]);
         }
+        let vscale: f32 = if (rmax - rmin).is_finite() { 1.0 } else { 0.25 };
+        let (min, max) = (rmin * vscale, rmax * vscale);
         let bins = kernel::PERCENTILE_BINS;
         let scale = bins as f32 / (max - min);
-        let h1 = self.histogram(v, min, scale, None)?;
+        let h1 = self.histogram(v, vscale, min, scale, None)?;
         let cum1 = cumulative(&h1);
         let mut level2: std::collections::HashMap<usize, (f32, f32, Vec<u64>)> = Default::default();
         let mut value_at = |rank: usize| -> Result<f64> {
@@ -169,13 +191,14 @@ impl GpuContext {
             if let std::collections::hash_map::Entry::Vacant(e) = level2.entry(b) {
                 let edge = min + b as f32 / scale;
                 let sub_scale = scale * bins as f32;
-                let h2 = self.histogram(v, edge, sub_scale, Some((b as u32, min, scale)))?;
+                let h2 =
+                    self.histogram(v, vscale, edge, sub_scale, Some((b as u32, min, scale)))?;
                 e.insert((edge, sub_scale, cumulative(&h2)));
             }
             let (edge, sub_scale, cum2) = &level2[&b];
             let within = (rank as u64 - cum1[b]).min(cum2[cum2.len() - 1].saturating_sub(1));
             let s = cum2.partition_point(|&c| c <= within) - 1;
-            Ok(*edge as f64 + (s as f64 + 0.5) / *sub_scale as f64)
+            Ok((*edge as f64 + (s as f64 + 0.5) / *sub_scale as f64) / vscale as f64)
         };
         let mut out = Vec::with_capacity(qs.len());
         for &q in qs {
@@ -183,7 +206,7 @@ impl GpuContext {
             let lo = r.floor() as usize;
             let a = value_at(lo.min(n - 1))?;
             let b = value_at((lo + 1).min(n - 1))?;
-            out.push((a + (b - a) * (r - r.floor())).clamp(min as f64, max as f64));
+            out.push((a + (b - a) * (r - r.floor())).clamp(rmin as f64, rmax as f64));
         }
         Ok(out)
     }
@@ -192,16 +215,38 @@ impl GpuContext {
     pub(super) fn host_stats(&self, v: &GpuVolume, nonzero: bool) -> Result<crate::volume::Stats> {
         let s = self.stats(v, nonzero)?;
         let std = if s.count > 0 {
-            (s.m2 as f64 / s.count as f64).max(0.0).sqrt()
+            (s.m2 / s.count as f64).max(0.0).sqrt()
         } else {
             0.0
         };
         Ok(crate::volume::Stats {
-            count: s.count as usize,
+            count: s.count,
             min: s.min as f64,
             max: s.max as f64,
-            mean: s.mean as f64,
+            mean: s.mean,
             std,
         })
+    }
+}
+
+/// Moments of an image computed on the GPU, unscaled on the host.
+pub(super) struct GpuMoments {
+    pub(super) count: usize,
+    pub(super) mean: f64,
+    pub(super) m2: f64,
+    pub(super) min: f32,
+    pub(super) max: f32,
+}
+
+impl GpuMoments {
+    fn from_partial(p: &Partial, vscale: f32) -> GpuMoments {
+        let k = vscale as f64;
+        GpuMoments {
+            count: p.count as usize,
+            mean: p.mean as f64 / k,
+            m2: p.m2 as f64 / (k * k),
+            min: p.min,
+            max: p.max,
+        }
     }
 }
