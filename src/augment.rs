@@ -156,11 +156,19 @@ pub fn write_sample(dir: &Path, sample: &Subject, names: &[String], plan: &Plan)
     io::write_atomic(&dir.join("plan.json"), plan.to_json().as_bytes())
 }
 
+/// The folder of sample `index` in an augment output folder: `out/0000`, `out/0001`, ...
+pub fn sample_dir(out: &Path, index: u64) -> PathBuf {
+    out.join(format!("{index:04}"))
+}
+
 /// What [`augment_to_dir`] did: sample folders written, wall time and time spent augmenting.
 #[derive(Clone, Debug)]
 pub struct AugmentReport {
-    /// `out/0000`, `out/0001`, ... in sample order.
-    pub dirs: Vec<PathBuf>,
+    /// Samples in the folder (`sample_dir(out, 0..samples)`), computed now or by an earlier run that
+    /// this one resumed.
+    pub samples: u64,
+    /// Samples computed by this run.
+    pub computed: u64,
     /// Wall-clock seconds, reading excluded.
     pub seconds: f64,
     /// Seconds spent in the executor.
@@ -192,27 +200,48 @@ impl FolderLock {
     fn take(out: &Path) -> Result<FolderLock> {
         io::create_dir(out)?;
         let p = out.join(LOCK_FILE);
-        match std::fs::OpenOptions::new()
-            .write(true)
-            .create_new(true)
-            .open(&p)
-        {
-            Ok(mut f) => {
-                use std::io::Write;
-                let _ = writeln!(f, "{}", std::process::id());
-                Ok(FolderLock(p))
+        for attempt in 0..2 {
+            match std::fs::OpenOptions::new()
+                .write(true)
+                .create_new(true)
+                .open(&p)
+            {
+                Ok(mut f) => {
+                    use std::io::Write;
+                    let _ = writeln!(f, "{}", std::process::id());
+                    return Ok(FolderLock(p));
+                }
+                Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {
+                    if attempt == 0 && stale_lock(&p) {
+                        // Left by a run that was killed: its process is gone.
+                        let _ = std::fs::remove_file(&p);
+                        continue;
+                    }
+                    return Err(Error::invalid(format!(
+                        "another voxaug run is writing into {} (lock file {}); wait for it, or \
+                         delete the lock file if no run is active",
+                        out.display(),
+                        p.display()
+                    )));
+                }
+                Err(e) => return Err(Error::io(&p, e)),
             }
-            Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {
-                Err(Error::invalid(format!(
-                "another voxaug run is writing into {} (lock file {}); wait for it, or delete the \
-                 lock file if no run is active (a run that was killed leaves it behind)",
-                out.display(),
-                p.display()
-            )))
-            }
-            Err(e) => Err(Error::io(&p, e)),
         }
+        unreachable!("the second attempt returns")
     }
+}
+
+/// True when a lock file names a process that no longer runs (Linux: no `/proc/<pid>`). A lock whose
+/// process cannot be checked (another system, an unreadable or empty file) is not stale.
+fn stale_lock(p: &Path) -> bool {
+    let pid = match std::fs::read_to_string(p)
+        .ok()
+        .and_then(|t| t.trim().parse::<u32>().ok())
+    {
+        Some(pid) => pid,
+        None => return false,
+    };
+    Path::new("/proc/self").exists() && !Path::new(&format!("/proc/{pid}")).exists()
 }
 
 impl Drop for FolderLock {
@@ -246,12 +275,15 @@ fn existing_samples(out: &Path) -> Result<(Vec<PathBuf>, Vec<PathBuf>)> {
 }
 
 /// `voxaug augment`: `n` samples of `pipeline` with seed `seed` written as `out/0000/<input names>` +
-/// `plan.json`, ... Every plan is sampled (and checked) and every output path checked before anything
-/// is written; samples go to the executor `batch` at a time while a second thread compresses and
-/// writes the previous ones. Each sample folder is written under a temporary name and renamed when
-/// complete, so a folder `0003` is always a whole sample; the output folder is locked for the run and
-/// records the run in [`RUN_RECORD`]; `mode` says what happens to samples of an earlier run.
-/// `progress(done)` is called after each written sample.
+/// `plan.json`, ... The pipeline is checked once against the input grid (sample 0's plan and the
+/// output paths) before anything is written; after that plans are sampled as the run goes (`-n` of a
+/// million starts writing at once and holds one batch of plans), each checked as it is sampled. A
+/// failure at sample k stops the run with an error naming k; the folders of the samples before it stay
+/// complete. Samples go to the executor `batch` at a time while a second thread compresses and writes
+/// the previous ones. Each sample folder is written under a temporary name and renamed when complete,
+/// so a folder `0003` is always a whole sample; the output folder is locked for the run and records the
+/// run in [`RUN_RECORD`]; `mode` says what happens to samples of an earlier run. `progress(done)` is
+/// called after each written sample.
 #[allow(clippy::too_many_arguments)]
 pub fn augment_to_dir(
     pipeline: &Pipeline,
@@ -274,10 +306,9 @@ pub fn augment_to_dir(
         )));
     }
     let samples = pipeline.samples(exec, subject, seed)?;
-    let plans: Vec<Plan> = (0..n).map(|i| samples.plan(i)).collect::<Result<_>>()?;
-    let dirs: Vec<PathBuf> = (0..n).map(|i| out.join(format!("{i:04}"))).collect();
-    for d in &dirs {
-        output_paths(inputs, d)?;
+    if n > 0 {
+        samples.plan(0).map_err(|e| e.context("sample 0"))?;
+        output_paths(inputs, &sample_dir(out, 0))?;
     }
     let _lock = FolderLock::take(out)?;
     let record = serde_json::json!({
@@ -332,61 +363,88 @@ pub fn augment_to_dir(
     }
     let text = serde_json::to_string_pretty(&record).expect("serialisable");
     io::write_atomic(&record_path, text.as_bytes())?;
-    let todo: Vec<usize> = (0..dirs.len()).filter(|&i| !dirs[i].is_dir()).collect();
     let t0 = std::time::Instant::now();
     let mut compute = 0.0f64;
-    let already = (dirs.len() - todo.len()) as u64;
-    std::thread::scope(|scope| -> Result<()> {
-        let (tx, rx) = std::sync::mpsc::sync_channel::<(usize, Subject)>(1);
-        let (names, dirs, plans) = (&names, &dirs, &plans);
-        let writer = scope.spawn(move || -> Result<()> {
+    let already = if mode == OutputMode::Resume {
+        (0..n).filter(|&i| sample_dir(out, i).is_dir()).count() as u64
+    } else {
+        0
+    };
+    let mut todo = (0..n).filter(|&i| !sample_dir(out, i).is_dir());
+    let batch = batch.max(1);
+    let computed = std::thread::scope(|scope| -> Result<u64> {
+        let (tx, rx) = std::sync::mpsc::sync_channel::<(u64, Subject, Plan)>(1);
+        let names = &names;
+        let writer = scope.spawn(move || -> Result<u64> {
             let mut written = already;
-            for (i, s) in rx {
+            for (i, s, plan) in rx {
+                let dir = sample_dir(out, i);
                 let tmp = tempfile::Builder::new()
                     .prefix(&format!(".{i:04}."))
                     .suffix(".voxaug-tmp")
                     .tempdir_in(out)
                     .map_err(|e| Error::io(out, e))?;
-                write_sample(tmp.path(), &s, names, &plans[i])?;
+                write_sample(tmp.path(), &s, names, &plan)?;
                 let tmp = tmp.keep();
-                std::fs::rename(&tmp, &dirs[i]).map_err(|e| Error::io(&dirs[i], e))?;
+                std::fs::rename(&tmp, &dir).map_err(|e| Error::io(&dir, e))?;
                 written += 1;
                 progress(written);
             }
-            Ok(())
+            Ok(written - already)
         });
-        let mut failed = None;
-        'batches: for chunk in todo.chunks(batch.max(1)) {
-            let c0 = std::time::Instant::now();
-            let ts: Vec<Vec<Transform>> =
-                chunk.iter().map(|&i| plans[i].transforms.clone()).collect();
-            let results = exec.apply_batch(subject, &ts);
-            compute += c0.elapsed().as_secs_f64();
-            match results {
-                Ok(r) => {
-                    for (&i, result) in chunk.iter().zip(r) {
-                        if tx.send((i, result)).is_err() {
-                            break 'batches;
+        let failed = (|| -> Result<()> {
+            loop {
+                let chunk: Vec<u64> = todo.by_ref().take(batch).collect();
+                if chunk.is_empty() {
+                    return Ok(());
+                }
+                // Plans up to the first that fails: the samples before it are still computed.
+                let mut plans = Vec::with_capacity(chunk.len());
+                let mut plan_error = None;
+                for &i in &chunk {
+                    match samples.plan(i) {
+                        Ok(p) => plans.push(p),
+                        Err(e) => {
+                            plan_error = Some(e.context(&format!("sample {i}")));
+                            break;
                         }
                     }
                 }
-                Err(e) => {
-                    failed = Some(e);
-                    break;
+                let chunk = &chunk[..plans.len()];
+                let c0 = std::time::Instant::now();
+                let ts: Vec<Vec<Transform>> = plans.iter().map(|p| p.transforms.clone()).collect();
+                let results = exec.apply_batch(subject, &ts).map_err(|e| {
+                    // Name the failing sample: one at a time finds it (only on failure).
+                    let k = chunk
+                        .iter()
+                        .zip(&ts)
+                        .find(|(_, t)| exec.apply(subject, t).is_err())
+                        .map_or(chunk[0], |(&i, _)| i);
+                    e.context(&format!("sample {k}"))
+                });
+                compute += c0.elapsed().as_secs_f64();
+                for ((&i, result), plan) in chunk.iter().zip(results?).zip(plans) {
+                    if tx.send((i, result, plan)).is_err() {
+                        // The writer stopped: its error is reported below.
+                        return Ok(());
+                    }
+                }
+                if let Some(e) = plan_error {
+                    return Err(e);
                 }
             }
-        }
+        })();
         drop(tx);
         let written = writer
             .join()
             .map_err(|_| Error::invalid("the writer thread panicked"))?;
-        match failed {
-            Some(e) => Err(e),
-            None => written,
-        }
+        // A writer error comes first: it is why the computation stopped sending.
+        let written = written?;
+        failed.map(|()| written)
     })?;
     Ok(AugmentReport {
-        dirs,
+        samples: already + computed,
+        computed,
         seconds: t0.elapsed().as_secs_f64(),
         compute_seconds: compute,
     })

@@ -77,6 +77,18 @@ impl Error {
     pub(crate) fn invalid(msg: impl Into<String>) -> Self {
         Error::InvalidInput(msg.into())
     }
+    /// The same error with `what: ` before its message (a sample index, a file); I/O and format errors,
+    /// which name their file already, are kept as they are.
+    pub(crate) fn context(self, what: &str) -> Self {
+        match self {
+            Error::Pipeline(m) => Error::Pipeline(format!("{what}: {m}")),
+            Error::InvalidInput(m) => Error::InvalidInput(format!("{what}: {m}")),
+            Error::Unsupported(m) => Error::Unsupported(format!("{what}: {m}")),
+            Error::Limits(m) => Error::Limits(format!("{what}: {m}")),
+            Error::Gpu(m) => Error::Gpu(format!("{what}: {m}")),
+            e => e,
+        }
+    }
     pub(crate) fn pipeline(msg: impl Into<String>) -> Self {
         Error::Pipeline(msg.into())
     }

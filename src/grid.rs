@@ -236,9 +236,17 @@ pub fn shape_from_f64(shape: [f64; 3], what: &str) -> Result<[usize; 3]> {
     let limit = max_voxels() as f64;
     let count: f64 = shape.iter().product();
     if shape.iter().any(|s| !s.is_finite() || *s < 1.0) || count > limit {
+        let shown = shape.map(|s| {
+            if s.is_finite() && s < 1e30 {
+                format!("{s:.0}")
+            } else {
+                format!("{s:e}")
+            }
+        });
         return Err(Error::Limits(format!(
-            "{what} gives shape {shape:?}, {count:e} voxels, over the limit of {limit} \
-             (set VOXAUG_MAX_VOXELS to raise it if this is a real volume)"
+            "{what} gives shape [{}], {count:.3e} voxels, over the limit of {limit} \
+             (set VOXAUG_MAX_VOXELS to raise it if this is a real volume)",
+            shown.join(", ")
         )));
     }
     Ok(shape.map(|s| s as usize))

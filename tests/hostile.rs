@@ -167,6 +167,26 @@ fn oversized_outputs_are_refused_before_allocation() {
         );
         assert!(!out.exists(), "{name}: nothing written");
     }
+    // Within the voxel limit but past the memory there is: the allocation is refused, not an abort.
+    let big = d.path().join("big.json");
+    write(
+        &big,
+        br#"{"transforms": [{"type": "resize", "shape": [1024, 1024, 1024]}]}"#,
+    );
+    refused(
+        cli_limited(
+            &[
+                "apply",
+                s(&big),
+                "--image",
+                s(&img),
+                "--out",
+                s(&d.path().join("big")),
+            ],
+            1024,
+        ),
+        "out of memory",
+    );
     // A crop start near 2^64 wraps start + size to a small number: refused, not a shifted volume.
     for (name, json, needle) in [
         (
@@ -366,12 +386,77 @@ fn augment_output_folders_are_never_mixed() {
         .collect();
     left.sort();
     assert_eq!(left, ["0000", "0001", "voxaug-run.json"]);
-    // A run in progress holds a lock: a concurrent run is refused.
-    write(&out.join(".voxaug.lock"), b"12345");
+    // A run in progress holds a lock: a concurrent run is refused (this test's process is alive).
+    write(
+        &out.join(".voxaug.lock"),
+        std::process::id().to_string().as_bytes(),
+    );
     refused(
         run(&["-n", "2", "--seed", "9", "--overwrite"]),
         "another voxaug run",
     );
+    // The lock of a killed run (its process is gone) is taken over.
+    let mut child = Command::new("true").spawn().unwrap();
+    let gone = child.id();
+    child.wait().unwrap();
+    write(&out.join(".voxaug.lock"), gone.to_string().as_bytes());
+    let (code, err) = run(&["-n", "2", "--seed", "9", "--overwrite"]);
+    assert_eq!(code, 0, "{err}");
+    assert!(!out.join(".voxaug.lock").exists());
+}
+
+#[test]
+fn augment_streams_plans_and_stops_at_the_failing_sample() {
+    // Plans are sampled as the run goes: a sample whose random size passes the voxel limit stops the
+    // run with its index; the samples before it are whole folders, nothing after it is written.
+    let d = tempfile::tempdir().unwrap();
+    let g = voxaug::Grid::with_spacing([32, 32, 32], [1.0; 3]).unwrap();
+    let img = d.path().join("img.nii");
+    voxaug::io::write_volume(&img, &image_from(&g, |i, j, k| (i + j + k) as f32)).unwrap();
+    let pipe = d.path().join("p.json");
+    write(
+        &pipe,
+        br#"{"transforms": [{"type": "random_resize", "scale": [0.8, 1.2]}]}"#,
+    );
+    let out = d.path().join("aug");
+    let (code, err) = cli(&[
+        "--max-voxels",
+        "40000",
+        "augment",
+        s(&pipe),
+        "--image",
+        s(&img),
+        "--out",
+        s(&out),
+        "-n",
+        "20",
+        "--batch",
+        "4",
+    ]);
+    assert_eq!(code, 1, "{err}");
+    assert!(!err.contains("panicked"), "{err}");
+    let k: u64 = err
+        .rsplit("error: ")
+        .next()
+        .unwrap()
+        .split("sample ")
+        .nth(1)
+        .and_then(|t| t.split(':').next())
+        .and_then(|t| t.parse().ok())
+        .unwrap_or_else(|| panic!("no sample index in {err}"));
+    assert!(k > 0 && err.contains("over the limit"), "{err}");
+    let mut left: Vec<String> = std::fs::read_dir(&out)
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .collect();
+    left.sort();
+    let mut want: Vec<String> = (0..k).map(|i| format!("{i:04}")).collect();
+    want.push("voxaug-run.json".into());
+    assert_eq!(left, want, "{err}");
+    for i in 0..k {
+        let dir = out.join(format!("{i:04}"));
+        assert!(dir.join("img.nii").is_file() && dir.join("plan.json").is_file());
+    }
 }
 
 #[test]

@@ -195,10 +195,8 @@ fn augment_files(
             })
         })
         .map_err(to_py_error)?;
-    Ok(report
-        .dirs
-        .iter()
-        .map(|d| d.display().to_string())
+    Ok((0..report.samples)
+        .map(|i| voxaug::augment::sample_dir(&out, i).display().to_string())
         .collect())
 }
 

@@ -273,7 +273,9 @@ pub fn read(path: &Path, kind: Kind, series: Option<&str>) -> Result<Volume> {
         }
         None if uids.len() > 1 => {
             return Err(Error::invalid(format!(
-                "{}: {} series in this folder ({}); choose one with --series UID",
+                "{}: {} series in this folder ({}); read one with `voxaug info DIR --series UID` \
+                 (`io::dicom::read` with a series in the library), or give each series its own \
+                 folder for the other commands",
                 path.display(),
                 uids.len(),
                 uids.join(", ")

@@ -104,13 +104,20 @@ fn write_samples(
         mode,
         &|done| progress.tick(done),
     )?;
+    let done = report.computed;
+    let kept = report.samples - done;
     println!(
-        "{n} samples in {:.2} s ({:.2} samples/s; augmentation alone {:.3} s/sample) on {} -> {}",
+        "{done} samples in {:.2} s ({:.2} samples/s; augmentation alone {:.3} s/sample) on {} -> {}{}",
         report.seconds,
-        n as f64 / report.seconds.max(1e-9),
-        report.compute_seconds / n.max(1) as f64,
+        done as f64 / report.seconds.max(1e-9),
+        report.compute_seconds / done.max(1) as f64,
         exec.name(),
-        out.display()
+        out.display(),
+        if kept > 0 {
+            format!(" ({kept} kept from the earlier run)")
+        } else {
+            String::new()
+        }
     );
     Ok(())
 }

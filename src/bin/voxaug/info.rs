@@ -176,7 +176,11 @@ impl ConvertArgs {
     pub fn run(self) -> Result<()> {
         let (input, output, format, frame) = (&self.input, &self.output, &self.format, self.frame);
         io::output_format(output, format.as_deref())?;
-        let same = std::fs::canonicalize(input).ok() == std::fs::canonicalize(output).ok();
+        // Compared only when both exist: a missing input is reported by the reader.
+        let same = matches!(
+            (std::fs::canonicalize(input), std::fs::canonicalize(output)),
+            (Ok(a), Ok(b)) if a == b
+        );
         if same {
             return Err(Error::InvalidInput(format!(
                 "output {} would overwrite the input",
