@@ -42,16 +42,18 @@ fn main() {
         let a = resample_many(
             &[(&s.images[0].data, Interp::Linear, Outside::Value(0.0))],
             &params,
-        );
+        )
+        .unwrap();
         let lin = ms(t);
         let t = std::time::Instant::now();
         let b = resample_many(
             &[(&s.labels[0].data, Interp::Nearest, Outside::Value(0.0))],
             &params,
-        );
+        )
+        .unwrap();
         let near = ms(t);
         let t = std::time::Instant::now();
-        let z = voxaug::exec::cpu::alloc::zeroed(n * n * n);
+        let z = voxaug::exec::cpu::alloc::zeroed(n * n * n).unwrap();
         let alloc = ms(t);
         std::hint::black_box(z);
         println!("alloc {alloc:.1} ms");

@@ -38,7 +38,7 @@ fn mean_std(v: &[f64]) -> (f64, f64) {
 fn field_has_zero_mean_bounded_gradients_and_scales_with_alpha() {
     let shape = [48, 48, 48];
     for sigma in [2.0, 4.0, 9.0] {
-        let f = field::build(&gaussian(sigma, 100.0, 11), shape, [1.0; 3]);
+        let f = field::build(&gaussian(sigma, 100.0, 11), shape, [1.0; 3]).unwrap();
         let v = samples(&f, shape, 0);
         let (m, s) = mean_std(&v);
         assert!(
@@ -59,7 +59,7 @@ fn field_has_zero_mean_bounded_gradients_and_scales_with_alpha() {
             rel < 1.5 / sigma,
             "sigma {sigma}: mean |d/dx| / std = {rel}"
         );
-        let f2 = field::build(&gaussian(sigma, 200.0, 11), shape, [1.0; 3]);
+        let f2 = field::build(&gaussian(sigma, 200.0, 11), shape, [1.0; 3]).unwrap();
         for q in [[3.0f32, 4.0, 5.0], [20.5, 31.25, 7.0]] {
             let (a, b) = (f.at(q), f2.at(q));
             for c in 0..3 {
@@ -94,7 +94,7 @@ fn fine_field_matches_a_direct_gaussian() {
     let shape = [10, 9, 8];
     let sigma = 3.0;
     let spec = gaussian(sigma, 1.0, 99);
-    let f = field::build(&spec, shape, [1.0; 3]);
+    let f = field::build(&spec, shape, [1.0; 3]).unwrap();
     let lay = &f.layout;
     assert_eq!(lay.step, [1.0; 3]);
     let [ex, ey, ez] = lay.shape;
@@ -135,7 +135,7 @@ fn coarse_field_interpolation_error_is_within_three_percent() {
     // nodes with the exact Gaussian smoothing of the coarse noise evaluated there.
     let shape = [40, 40, 40];
     let sigma = 16.0;
-    let f = field::build(&gaussian(sigma, 1.0, 3), shape, [1.0; 3]);
+    let f = field::build(&gaussian(sigma, 1.0, 3), shape, [1.0; 3]).unwrap();
     let lay = f.layout.clone();
     assert_eq!(lay.step, [4.0; 3]);
     let sc = sigma / 4.0;
@@ -203,7 +203,7 @@ fn mm_units_give_physically_isotropic_displacements() {
     };
     assert_eq!(sigma_vox, [8.0, 8.0, 2.0]);
     assert_eq!(alpha_vox, [400.0, 400.0, 100.0]);
-    let f = field::build(&d.spec, shape, g.spacing());
+    let f = field::build(&d.spec, shape, g.spacing()).unwrap();
     let sx = mean_std(&samples(&f, shape, 0)).1;
     let sz = mean_std(&samples(&f, shape, 2)).1;
     // In mm the two amplitudes agree (different noise, same statistics): z in voxels is ~1/4 of x.

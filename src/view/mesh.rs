@@ -79,7 +79,7 @@ pub fn surface(label: &Volume, value: Option<i64>, sigma_vox: f64) -> Result<Mes
     if sigma_vox > 0.0 {
         // More padding would be needed for wide blurs; one voxel of zeros plus edge replication keeps
         // the surface closed for the small sigmas used here.
-        f = crate::exec::cpu::intensity::blur(&f, [px, py, pz], [sigma_vox; 3]);
+        f = crate::exec::cpu::intensity::blur(&f, [px, py, pz], [sigma_vox; 3])?;
     }
     let iso = 0.5f32;
     let a = &label.grid.affine;

@@ -18,6 +18,7 @@
 #![allow(clippy::needless_range_loop)]
 
 use super::intensity::blur_axis;
+use crate::error::Result;
 use crate::exec::kernel::{
     bspline_cell, gaussian_weights_truncated, layout, lerp, uniform01, Layout, FIELD_TRUNCATE,
 };
@@ -69,14 +70,14 @@ pub fn control_displacement(
 }
 
 /// Builds the field of `spec` on a fine grid of `shape` with voxel `spacing` (the CPU reference).
-pub fn build(spec: &FieldSpec, shape: [usize; 3], spacing: [f64; 3]) -> Field {
+pub fn build(spec: &FieldSpec, shape: [usize; 3], spacing: [f64; 3]) -> Result<Field> {
     let lay = layout(spec, shape);
     let n: usize = lay.shape.iter().product();
     match spec {
         FieldSpec::Gaussian {
             sigma_vox, seed, ..
         } => {
-            let comp = [0u32, 1, 2].map(|axis| {
+            let component = |axis: u32| -> Result<Vec<f32>> {
                 let mut v: Vec<f32> = (0..n).map(|l| noise(*seed, l, axis)).collect();
                 for a in 0..3 {
                     if lay.shape[a] > 1 {
@@ -84,12 +85,13 @@ pub fn build(spec: &FieldSpec, shape: [usize; 3], spacing: [f64; 3]) -> Field {
                             sigma_vox[a] / lay.step[a] as f64,
                             FIELD_TRUNCATE,
                         );
-                        v = blur_axis(&v, lay.shape, a, &w);
+                        v = blur_axis(&v, lay.shape, a, &w)?;
                     }
                 }
-                v
-            });
-            Field { layout: lay, comp }
+                Ok(v)
+            };
+            let comp = [component(0)?, component(1)?, component(2)?];
+            Ok(Field { layout: lay, comp })
         }
         FieldSpec::Bspline {
             control_points: cp,
@@ -143,7 +145,7 @@ pub fn build(spec: &FieldSpec, shape: [usize; 3], spacing: [f64; 3]) -> Field {
                     }
                 }
             }
-            Field { layout: lay, comp }
+            Ok(Field { layout: lay, comp })
         }
     }
 }

@@ -2,6 +2,7 @@
 //! of `shaders/blur.wgsl`). Statistics come from `reduce`.
 
 use super::reduce;
+use crate::error::Result;
 use crate::exec::kernel::{
     blur_sigmas, gaussian_weights, kernel_from, needs, Needs, PointKernel, EMPTY_STATS,
 };
@@ -48,10 +49,10 @@ pub fn apply_kernel(k: &PointKernel, data: &mut [f32], shape: [usize; 3]) {
 /// One separable pass along `axis` with edge replication: `out[p] = sum w[t] * in[clamp(p + t - r)]`,
 /// accumulated in f32 in tap order (as the shader does). Vectorised across outputs: along y and z whole
 /// rows are accumulated; along x each row is edge-padded once.
-pub fn blur_axis(src: &[f32], shape: [usize; 3], axis: usize, w: &[f32]) -> Vec<f32> {
+pub fn blur_axis(src: &[f32], shape: [usize; 3], axis: usize, w: &[f32]) -> Result<Vec<f32>> {
     let r = (w.len() / 2) as i64;
     let [nx, ny, nz] = shape;
-    let mut out = super::alloc::zeroed(src.len());
+    let mut out = super::alloc::zeroed(src.len())?;
     out.par_chunks_mut(nx * ny)
         .enumerate()
         .for_each(|(k, dst)| {
@@ -84,18 +85,18 @@ pub fn blur_axis(src: &[f32], shape: [usize; 3], axis: usize, w: &[f32]) -> Vec<
                 }
             }
         });
-    out
+    Ok(out)
 }
 
 /// Separable Gaussian blur (sigma in voxels per axis), x then y then z.
-pub fn blur(data: &[f32], shape: [usize; 3], sigma_vox: [f64; 3]) -> Vec<f32> {
+pub fn blur(data: &[f32], shape: [usize; 3], sigma_vox: [f64; 3]) -> Result<Vec<f32>> {
     let mut cur = data.to_vec();
     for a in 0..3 {
         if sigma_vox[a] > 0.0 && shape[a] > 1 {
-            cur = blur_axis(&cur, shape, a, &gaussian_weights(sigma_vox[a]));
+            cur = blur_axis(&cur, shape, a, &gaussian_weights(sigma_vox[a]))?;
         }
     }
-    cur
+    Ok(cur)
 }
 
 /// The point kernel of an op from statistics of `data`, or `None` for blur.
@@ -121,12 +122,12 @@ fn kernel_for(op: &IntensityOp, data: &[f32]) -> Option<PointKernel> {
 }
 
 /// Applies an intensity op to one image in place.
-pub fn apply(op: &IntensityOp, data: &mut Vec<f32>, grid: &Grid) {
+pub fn apply(op: &IntensityOp, data: &mut Vec<f32>, grid: &Grid) -> Result<()> {
     match kernel_for(op, data) {
         Some(k) => apply_kernel(&k, data, grid.shape),
         None => match op {
             IntensityOp::Blur { sigma_mm } => {
-                *data = blur(data, grid.shape, blur_sigmas(*sigma_mm, grid))
+                *data = blur(data, grid.shape, blur_sigmas(*sigma_mm, grid))?
             }
             IntensityOp::HistogramStandardize { landmarks } => {
                 super::quantile::standardize(data, landmarks)
@@ -135,25 +136,26 @@ pub fn apply(op: &IntensityOp, data: &mut Vec<f32>, grid: &Grid) {
             _ => unreachable!("every other op has a point kernel"),
         },
     }
+    Ok(())
 }
 
 /// Applies an intensity op to one image into a new buffer (the input is read once more, not copied).
-pub fn apply_to_new(op: &IntensityOp, data: &[f32], grid: &Grid) -> Vec<f32> {
+pub fn apply_to_new(op: &IntensityOp, data: &[f32], grid: &Grid) -> Result<Vec<f32>> {
     let Some(k) = kernel_for(op, data) else {
         if let IntensityOp::Blur { sigma_mm } = op {
             return blur(data, grid.shape, blur_sigmas(*sigma_mm, grid));
         }
         let mut out = data.to_vec();
-        apply(op, &mut out, grid);
-        return out;
+        apply(op, &mut out, grid)?;
+        return Ok(out);
     };
     let shape = grid.shape;
-    let mut out = super::alloc::zeroed(data.len());
+    let mut out = super::alloc::zeroed(data.len())?;
     if !k.positional() && k.gamma == 1.0 {
         out.par_chunks_mut(1 << 16)
             .zip(data.par_chunks(1 << 16))
             .for_each(|(o, x)| k.affine_run(x, o));
-        return out;
+        return Ok(out);
     }
     if !k.positional() {
         out.par_chunks_mut(1 << 16)
@@ -163,9 +165,9 @@ pub fn apply_to_new(op: &IntensityOp, data: &[f32], grid: &Grid) -> Vec<f32> {
                     *o = k.eval(*x, 0, [0, 0, 0], shape);
                 }
             });
-        return out;
+        return Ok(out);
     }
     out.copy_from_slice(data);
     apply_kernel(&k, &mut out, shape);
-    out
+    Ok(out)
 }

@@ -28,14 +28,14 @@ pub fn run(subject: &Subject, stages: &[Stage]) -> Result<Subject> {
         let input = cur.as_ref().unwrap_or(subject);
         match stage {
             Stage::Spatial(map) => {
-                cur = Some(resample::resample_subject(input, map));
+                cur = Some(resample::resample_subject(input, map)?);
             }
             Stage::Intensity(op) => {
                 cur = Some(match cur.take() {
                     // Later stages own their data: in place.
                     Some(mut owned) => {
                         for img in owned.images.iter_mut() {
-                            intensity::apply(op, &mut img.data, &img.grid);
+                            intensity::apply(op, &mut img.data, &img.grid)?;
                         }
                         owned
                     }
@@ -46,14 +46,15 @@ pub fn run(subject: &Subject, stages: &[Stage]) -> Result<Subject> {
                             .images
                             .iter()
                             .map(|img| {
-                                img.with_data(intensity::apply_to_new(op, &img.data, &img.grid))
+                                Ok(img
+                                    .with_data(intensity::apply_to_new(op, &img.data, &img.grid)?))
                             })
-                            .collect(),
+                            .collect::<Result<_>>()?,
                         labels: subject
                             .labels
                             .iter()
-                            .map(|l| l.with_data(alloc::copy_of(&l.data)))
-                            .collect(),
+                            .map(|l| Ok(l.with_data(alloc::copy_of(&l.data)?)))
+                            .collect::<Result<_>>()?,
                     },
                 });
             }

@@ -16,6 +16,7 @@
 // Index loops over the 3 axes and 4x4 matrices read better here than iterator chains.
 #![allow(clippy::needless_range_loop)]
 
+use crate::error::Result;
 use crate::grid::{Grid, Mat4};
 use crate::transform::SamplingMap;
 use crate::volume::{Subject, Volume};
@@ -55,14 +56,14 @@ impl Params {
 }
 
 /// Resamples every image (trilinear) and label map (nearest) of a subject through one map.
-pub fn resample_subject(s: &Subject, map: &SamplingMap) -> Subject {
+pub fn resample_subject(s: &Subject, map: &SamplingMap) -> Result<Subject> {
     let in_grid = s.grid().expect("subject has volumes");
     if map.is_identity(in_grid) {
         let mut out = s.clone();
         for v in out.images.iter_mut().chain(out.labels.iter_mut()) {
             v.grid = map.grid.clone();
         }
-        return out;
+        return Ok(out);
     }
     let vols: Vec<&Volume> = s.images.iter().chain(&s.labels).collect();
     let specs: Vec<(&[f32], Interp, Outside)> = vols
@@ -73,10 +74,10 @@ pub fn resample_subject(s: &Subject, map: &SamplingMap) -> Subject {
         None => resample_many(
             &specs,
             &Params::new(&map.total(), in_grid.shape, map.grid.shape),
-        ),
+        )?,
         Some(d) => {
-            let field = super::field::build(&d.spec, d.grid.shape, d.grid.spacing());
-            resample_many_field(&specs, map, in_grid.shape, &field)
+            let field = super::field::build(&d.spec, d.grid.shape, d.grid.spacing())?;
+            resample_many_field(&specs, map, in_grid.shape, &field)?
         }
     };
     let mut it = outs.into_iter();
@@ -86,10 +87,10 @@ pub fn resample_subject(s: &Subject, map: &SamplingMap) -> Subject {
         kind: v.kind,
         dtype: v.dtype,
     };
-    Subject {
+    Ok(Subject {
         images: s.images.iter().map(&mut rebuild).collect(),
         labels: s.labels.iter().map(&mut rebuild).collect(),
-    }
+    })
 }
 
 /// Resamples one array through a map onto `out_grid`.
@@ -100,9 +101,9 @@ pub fn resample(
     out_grid: &Grid,
     interp: Interp,
     outside: Outside,
-) -> Vec<f32> {
+) -> Result<Vec<f32>> {
     let p = Params::new(matrix, in_grid.shape, out_grid.shape);
-    resample_many(&[(src, interp, outside)], &p).pop().unwrap()
+    Ok(resample_many(&[(src, interp, outside)], &p)?.pop().unwrap())
 }
 
 /// Signed-permutation map with integer offsets: `p_in[r] = sign[r] * p_out[axis[r]] + off[r]`.
@@ -157,10 +158,13 @@ const TILE_J: usize = 8;
 /// Resamples several arrays of one input shape through the same map. Returns one output per input.
 /// Work is split into slabs of whole slices (contiguous output, one rayon task each) and, inside a slab,
 /// into `TILE_I x TILE_J x slab` tiles processed for all volumes before moving on.
-pub fn resample_many(specs: &[Spec<'_>], p: &Params) -> Vec<Vec<f32>> {
+pub fn resample_many(specs: &[Spec<'_>], p: &Params) -> Result<Vec<Vec<f32>>> {
     let [nx, ny, nz] = p.out_shape;
     let n = nx * ny * nz;
-    let mut outs: Vec<Vec<f32>> = specs.iter().map(|_| super::alloc::zeroed(n)).collect();
+    let mut outs: Vec<Vec<f32>> = specs
+        .iter()
+        .map(|_| super::alloc::zeroed(n))
+        .collect::<Result<_>>()?;
     let slab = if nz >= 32 {
         8
     } else if nz >= 8 {
@@ -241,7 +245,7 @@ pub fn resample_many(specs: &[Spec<'_>], p: &Params) -> Vec<Vec<f32>> {
                 }
             }
         });
-    outs
+    Ok(outs)
 }
 
 /// Range of `i` in `0..nx` for which `lo <= base + step * i <= hi` holds for sure in f32 (conservative:
@@ -562,12 +566,15 @@ pub fn resample_many_field(
     map: &SamplingMap,
     in_shape: [usize; 3],
     field: &super::field::Field,
-) -> Vec<Vec<f32>> {
+) -> Result<Vec<Vec<f32>>> {
     let [nx, ny, nz] = map.grid.shape;
     let n = nx * ny * nz;
     let post = Params::new(&map.post, in_shape, map.grid.shape);
     let pre = [0, 1, 2].map(|r| map.matrix[r].map(|v| v as f32));
-    let mut outs: Vec<Vec<f32>> = specs.iter().map(|_| super::alloc::zeroed(n)).collect();
+    let mut outs: Vec<Vec<f32>> = specs
+        .iter()
+        .map(|_| super::alloc::zeroed(n))
+        .collect::<Result<_>>()?;
     let slice = nx * ny;
     let mut blocks: Vec<Vec<&mut [f32]>> =
         (0..nz).map(|_| Vec::with_capacity(specs.len())).collect();
@@ -633,7 +640,7 @@ pub fn resample_many_field(
                 }
             }
         });
-    outs
+    Ok(outs)
 }
 
 /// Trilinear sample known to have all eight neighbours inside (`0 <= c < n - 1`).

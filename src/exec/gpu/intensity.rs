@@ -114,7 +114,7 @@ impl GpuContext {
                 // Quantile-based maps: read back, apply the host code, upload (same result as the CPU).
                 let mut data = self.read_texture(&v)?;
                 let g = crate::grid::Grid::with_spacing(v.shape, spacing)?;
-                cpu_int::apply(op, &mut data, &g);
+                cpu_int::apply(op, &mut data, &g)?;
                 let host = Volume {
                     data,
                     grid: g,

@@ -173,7 +173,7 @@ impl GpuContext {
                 out
             }
             FieldSpec::Bspline { .. } => {
-                let f = field::build(&d.spec, d.grid.shape, d.grid.spacing());
+                let f = field::build(&d.spec, d.grid.shape, d.grid.spacing())?;
                 let g = crate::grid::Grid::with_spacing(s, [1.0; 3])?;
                 f.comp
                     .iter()
