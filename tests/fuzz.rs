@@ -314,3 +314,19 @@ fn run_pipeline(json: &str) {
         }
     }
 }
+
+/// Found by `dicom_bytes`: one byte of a JPEG 2000 codestream's size header changed made the decoder
+/// write past its buffer and panic. Now refused before decoding, naming the mismatch.
+#[test]
+fn jpeg2000_size_mismatch_is_refused() {
+    small_limit();
+    let mut b = std::fs::read(data("dicom").join("single").join("693_J2KI.dcm")).unwrap();
+    b[2047] = 1;
+    let d = tempfile::tempdir().unwrap();
+    let p = d.path().join("x.dcm");
+    std::fs::write(&p, &b).unwrap();
+    let err = voxaug::io::read_volume(&p, Kind::Image)
+        .unwrap_err()
+        .to_string();
+    assert!(err.contains("JPEG 2000 pixel data holds"), "{err}");
+}

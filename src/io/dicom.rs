@@ -44,6 +44,76 @@ fn text(obj: &InMemDicomObject, tag: dicom_object::Tag) -> String {
         .unwrap_or_default()
 }
 
+/// Checks the size header (SIZ marker) of every JPEG 2000 codestream in an encapsulated pixel data
+/// element against Rows, Columns and SamplesPerPixel before anything is decoded: the decoder writes a
+/// codestream's pixels into a buffer sized from the DICOM header and panics when they disagree (found
+/// by `tests/fuzz.rs`).
+fn check_codestreams(s: &Slice) -> Result<()> {
+    let Ok(e) = s.obj.element(tags::PIXEL_DATA) else {
+        return Ok(());
+    };
+    let Some(fragments) = e.value().fragments() else {
+        return Ok(());
+    };
+    let spp = s
+        .obj
+        .element(tags::SAMPLES_PER_PIXEL)
+        .ok()
+        .and_then(|e| e.to_int::<u32>().ok())
+        .unwrap_or(1);
+    for f in fragments {
+        let f: &[u8] = f.as_ref();
+        let Some(at) = f
+            .windows(4)
+            .take(4096)
+            .position(|w| w == [0xFF, 0x4F, 0xFF, 0x51])
+        else {
+            continue;
+        };
+        let siz = &f[at + 4..];
+        let be32 = |o: usize| -> Option<u32> {
+            Some(u32::from_be_bytes(siz.get(o..o + 4)?.try_into().ok()?))
+        };
+        let be16 = |o: usize| -> Option<u16> {
+            Some(u16::from_be_bytes(siz.get(o..o + 2)?.try_into().ok()?))
+        };
+        // Lsiz, Rsiz, Xsiz, Ysiz, XOsiz, YOsiz, XTsiz, YTsiz, XTOsiz, YTOsiz, Csiz, then per component
+        // Ssiz, XRsiz, YRsiz.
+        let parsed = (|| {
+            let (x, y, xo, yo) = (be32(4)?, be32(8)?, be32(12)?, be32(16)?);
+            let c = be16(36)? as usize;
+            let sub: Vec<(u8, u8)> = (0..c)
+                .map(|i| Some((*siz.get(39 + 3 * i)?, *siz.get(40 + 3 * i)?)))
+                .collect::<Option<_>>()?;
+            Some((x.checked_sub(xo)?, y.checked_sub(yo)?, c, sub))
+        })();
+        let ok = match &parsed {
+            Some((w, h, c, sub)) => {
+                *w as usize == s.cols
+                    && *h as usize == s.rows
+                    && *c == spp as usize
+                    && sub.iter().all(|&r| r == (1, 1))
+            }
+            None => false,
+        };
+        if !ok {
+            let found = match parsed {
+                Some((w, h, c, _)) => format!("{w} x {h} pixels with {c} component(s)"),
+                None => "a truncated size header".into(),
+            };
+            return Err(Error::format(
+                &s.path,
+                format!(
+                    "JPEG 2000 pixel data holds {found}, but the header says Columns {} x Rows {} \
+                     with {spp} sample(s) per pixel",
+                    s.cols, s.rows
+                ),
+            ));
+        }
+    }
+    Ok(())
+}
+
 /// Opens a DICOM file, gzip-compressed or not.
 fn open(path: &Path) -> Result<DefaultDicomObject> {
     let bad = |e: String| {
@@ -378,6 +448,7 @@ pub fn read(path: &Path, kind: Kind, series: Option<&str>) -> Result<Volume> {
     let mut data = Vec::with_capacity(grid.len());
     let mut integral = true;
     for s in &slices {
+        check_codestreams(s)?;
         let pix = s.obj.decode_pixel_data_frame(s.frame).map_err(|e| {
             let msg = format!("cannot decode the pixel data: {e}");
             Error::format_from(&s.path, msg, e)
