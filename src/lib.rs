@@ -24,6 +24,7 @@ pub mod grid;
 pub mod io;
 pub mod patches;
 pub mod phantom;
+pub mod simd;
 pub mod stats;
 pub mod transform;
 pub mod view;

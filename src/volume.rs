@@ -55,6 +55,16 @@ impl DType {
     }
 
     /// Range of values the type holds exactly (integers) or `None` for floats.
+    pub fn size(self) -> usize {
+        match self {
+            DType::U8 | DType::I8 => 1,
+            DType::I16 | DType::U16 => 2,
+            DType::I32 | DType::U32 | DType::F32 => 4,
+            DType::F64 => 8,
+        }
+    }
+
+    /// Range of an integer type, `None` for floats.
     pub fn int_range(self) -> Option<(f64, f64)> {
         match self {
             DType::U8 => Some((0.0, 255.0)),

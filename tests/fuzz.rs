@@ -330,3 +330,19 @@ fn jpeg2000_size_mismatch_is_refused() {
         .to_string();
     assert!(err.contains("JPEG 2000 pixel data holds"), "{err}");
 }
+
+/// Found by `dicom_bytes`: BitsStored set to 1 made dicom-rs fail an assertion while decoding. Panics
+/// of the decoder are now errors naming the file.
+#[test]
+fn a_decoder_panic_is_an_error() {
+    small_limit();
+    let mut b = std::fs::read(data("dicom").join("single").join("MR_small.dcm")).unwrap();
+    b[(0.6948454319795461 * 2048.0) as usize] = 1;
+    let d = tempfile::tempdir().unwrap();
+    let p = d.path().join("x.dcm");
+    std::fs::write(&p, &b).unwrap();
+    let err = voxaug::io::read_volume(&p, Kind::Image)
+        .unwrap_err()
+        .to_string();
+    assert!(err.contains("x.dcm") && err.contains("corrupt"), "{err}");
+}

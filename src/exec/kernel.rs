@@ -157,17 +157,11 @@ impl PointKernel {
     }
 
     /// Applies a kernel without noise, bias or gamma to a run of voxels (`out[i] = f(x[i])`), in a
-    /// branch-free form the compiler vectorises; same arithmetic as `eval`.
+    /// branch-free form the compiler vectorises (with AVX2 where present); same arithmetic as `eval`.
     #[inline]
     pub(crate) fn affine_run(&self, x: &[f32], out: &mut [f32]) {
         debug_assert!(!self.positional() && self.gamma == 1.0);
-        let (sub, mul, post, add, lo, hi) =
-            (self.sub, self.mul, self.post, self.add, self.lo, self.hi);
-        let skip = self.skip_zero;
-        for (o, &v) in out.iter_mut().zip(x) {
-            let y = ((v - sub) * mul * post + add).max(lo).min(hi);
-            *o = if skip && v == 0.0 { 0.0 } else { y };
-        }
+        affine_run(self, x, out)
     }
 }
 
@@ -459,4 +453,18 @@ pub fn floor(x: f32) -> f32 {
 #[inline(always)]
 pub fn lerp(a: f32, b: f32, t: f32) -> f32 {
     a + (b - a) * t
+}
+
+crate::simd_fn! {
+    fn affine_run(k: &PointKernel, x: &[f32], out: &mut [f32]) -> () = affine_run_body;
+}
+
+#[inline(always)]
+fn affine_run_body(k: &PointKernel, x: &[f32], out: &mut [f32]) {
+    let (sub, mul, post, add, lo, hi) = (k.sub, k.mul, k.post, k.add, k.lo, k.hi);
+    let skip = k.skip_zero;
+    for (o, &v) in out.iter_mut().zip(x) {
+        let y = ((v - sub) * mul * post + add).max(lo).min(hi);
+        *o = if skip && v == 0.0 { 0.0 } else { y };
+    }
 }

@@ -44,6 +44,41 @@ fn text(obj: &InMemDicomObject, tag: dicom_object::Tag) -> String {
         .unwrap_or_default()
 }
 
+thread_local! {
+    /// Set while a third-party decoder runs on this thread: its panics become errors, unprinted.
+    static IN_DECODER: std::cell::Cell<bool> = const { std::cell::Cell::new(false) };
+}
+
+/// Runs dicom-rs code on a file and turns a panic inside it into a format error naming the file.
+/// dicom-rs asserts on some header values (BitsStored 0, a codestream larger than Rows x Columns)
+/// instead of returning an error; `tests/fuzz.rs` found such files. The panic hook installed here
+/// stays silent for those panics and hands every other one to the previous hook.
+fn guarded<T>(path: &Path, f: impl FnOnce() -> Result<T>) -> Result<T> {
+    static HOOK: std::sync::Once = std::sync::Once::new();
+    HOOK.call_once(|| {
+        let previous = std::panic::take_hook();
+        std::panic::set_hook(Box::new(move |info| {
+            if !IN_DECODER.with(|c| c.get()) {
+                previous(info)
+            }
+        }));
+    });
+    let was = IN_DECODER.with(|c| c.replace(true));
+    let r = std::panic::catch_unwind(std::panic::AssertUnwindSafe(f));
+    IN_DECODER.with(|c| c.set(was));
+    r.unwrap_or_else(|p| {
+        let why = p
+            .downcast_ref::<&str>()
+            .map(|s| s.to_string())
+            .or_else(|| p.downcast_ref::<String>().cloned())
+            .unwrap_or_default();
+        Err(Error::format(
+            path,
+            format!("the DICOM decoder failed on this file ({why}): it is corrupt or malformed"),
+        ))
+    })
+}
+
 /// Checks the size header (SIZ marker) of every JPEG 2000 codestream in an encapsulated pixel data
 /// element against Rows, Columns and SamplesPerPixel before anything is decoded: the decoder writes a
 /// codestream's pixels into a buffer sized from the DICOM header and panics when they disagree (found
@@ -125,7 +160,7 @@ fn open(path: &Path) -> Result<DefaultDicomObject> {
     let raw = std::fs::read(path).map_err(|e| Error::io(path, e))?;
     let bytes = if raw.starts_with(&[0x1f, 0x8b]) {
         let mut out = Vec::new();
-        std::io::Read::read_to_end(&mut flate2::read::GzDecoder::new(&raw[..]), &mut out)
+        std::io::Read::read_to_end(&mut super::gzip::decoder(&raw[..]), &mut out)
             .map_err(|e| bad(format!("gzip: {e}")))?;
         out
     } else {
@@ -134,7 +169,9 @@ fn open(path: &Path) -> Result<DefaultDicomObject> {
     if bytes.len() < 132 || &bytes[128..132] != b"DICM" {
         return Err(bad("no DICM magic".into()));
     }
-    dicom_object::from_reader(&bytes[128..]).map_err(|e| bad(e.to_string()))
+    guarded(path, || {
+        dicom_object::from_reader(&bytes[128..]).map_err(|e| bad(e.to_string()))
+    })
 }
 
 /// The first item of a sequence element.
@@ -449,9 +486,11 @@ pub fn read(path: &Path, kind: Kind, series: Option<&str>) -> Result<Volume> {
     let mut integral = true;
     for s in &slices {
         check_codestreams(s)?;
-        let pix = s.obj.decode_pixel_data_frame(s.frame).map_err(|e| {
-            let msg = format!("cannot decode the pixel data: {e}");
-            Error::format_from(&s.path, msg, e)
+        let pix = guarded(&s.path, || {
+            s.obj.decode_pixel_data_frame(s.frame).map_err(|e| {
+                let msg = format!("cannot decode the pixel data: {e}");
+                Error::format_from(&s.path, msg, e)
+            })
         })?;
         if pix.samples_per_pixel() != 1 {
             return Err(Error::Unsupported(format!(
@@ -459,9 +498,11 @@ pub fn read(path: &Path, kind: Kind, series: Option<&str>) -> Result<Volume> {
                 s.path.display()
             )));
         }
-        let v: Vec<f32> = pix.to_vec().map_err(|e| {
-            let msg = format!("cannot convert the pixel data: {e}");
-            Error::format_from(&s.path, msg, e)
+        let v: Vec<f32> = guarded(&s.path, || {
+            pix.to_vec().map_err(|e| {
+                let msg = format!("cannot convert the pixel data: {e}");
+                Error::format_from(&s.path, msg, e)
+            })
         })?;
         if v.len() != nx * ny {
             return Err(Error::format(

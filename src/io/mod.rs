@@ -2,6 +2,7 @@
 //! and extension.
 
 pub mod dicom;
+pub mod gzip;
 pub mod nifti;
 pub mod nrrd;
 
@@ -46,7 +47,7 @@ pub fn detect(path: &Path) -> Result<Format> {
     if h.starts_with(&[0x1f, 0x8b]) {
         let mut inner = [0u8; 132];
         let f = std::fs::File::open(path).map_err(|e| Error::io(path, e))?;
-        let mut dec = flate2::read::GzDecoder::new(f);
+        let mut dec = gzip::decoder(f);
         if std::io::Read::read_exact(&mut dec, &mut inner).is_ok() && &inner[128..132] == b"DICM" {
             return Ok(Format::Dicom);
         }
@@ -118,18 +119,34 @@ pub fn write_volume(path: impl AsRef<Path>, volume: &Volume) -> Result<()> {
 
 /// Writes a volume in `format` (`nifti`, `nrrd`) or, when `None`, the format of the extension.
 pub fn write_volume_as(path: &Path, volume: &Volume, format: Option<&str>) -> Result<()> {
-    let bytes = match output_format(path, format)? {
-        (Format::Nifti, gz) => nifti::encode(volume, gz)?,
-        (Format::Nrrd, _) => nrrd::encode(volume)?,
+    match output_format(path, format)? {
+        (Format::Nifti, gz) => {
+            // Header and voxel bytes are written (or compressed) from where they are: a float32
+            // volume's voxels go to the file straight from its buffer.
+            let (header, data) = nifti::encode_parts(volume)?;
+            if gz {
+                write_atomic(path, &gzip::compress(&[&header, &data]))
+            } else {
+                write_atomic_parts(path, &[&header, &data])
+            }
+        }
+        (Format::Nrrd, _) => write_atomic(path, &nrrd::encode(volume)?),
         (Format::Dicom, _) => unreachable!("not an output format"),
-    };
-    write_atomic(path, &bytes)
+    }
 }
 
 /// Writes `bytes` to `path` through a temporary file + rename, so that no partial file is ever visible.
 /// The temporary file has an unpredictable name and is created exclusively (`O_EXCL`, via the
 /// `tempfile` crate), so a link planted in a shared output folder cannot redirect the write.
 pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<()> {
+    write_atomic_parts(path, &[bytes])
+}
+
+/// [`write_atomic`] of the concatenation of `parts`, written one after the other (no joined copy).
+/// The file is complete or absent even if the process is killed; like nibabel and SimpleITK, voxaug
+/// does not `fsync` (a power loss may lose the newest files, never leave a partial one under its name
+/// once the rename is on disk).
+pub fn write_atomic_parts(path: &Path, parts: &[&[u8]]) -> Result<()> {
     let dir = path
         .parent()
         .filter(|p| !p.as_os_str().is_empty())
@@ -141,9 +158,9 @@ pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<()> {
         .suffix(".voxaug-tmp")
         .tempfile_in(&dir)
         .map_err(|e| Error::io(path, e))?;
-    tmp.write_all(bytes)
-        .and_then(|_| tmp.as_file().sync_data())
-        .map_err(|e| Error::io(path, e))?;
+    for p in parts {
+        tmp.write_all(p).map_err(|e| Error::io(path, e))?;
+    }
     tmp.persist(path).map_err(|e| Error::io(path, e.error))?;
     Ok(())
 }

@@ -4,7 +4,6 @@
 use crate::error::{Error, Result};
 use crate::grid::{Grid, Mat4};
 use crate::volume::{DType, Kind, Volume};
-use flate2::read::GzDecoder;
 use std::io::Read;
 use std::path::Path;
 
@@ -194,7 +193,7 @@ pub fn read(path: &Path, kind: Kind) -> Result<Volume> {
             // Inflate no more than the header declares (plus a margin): a small file cannot expand
             // into gigabytes.
             let mut out = Vec::new();
-            GzDecoder::new(&raw[..])
+            super::gzip::decoder(&raw[..])
                 .take((n * bpp) as u64 + 4096)
                 .read_to_end(&mut out)
                 .map_err(|e| {
@@ -272,9 +271,7 @@ pub fn encode(v: &Volume) -> Result<Vec<u8>> {
         lps(2, a[2][3])
     );
     let raw = super::nifti::encode_data(v, dtype);
-    let mut enc = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::new(1));
-    std::io::Write::write_all(&mut enc, &raw).expect("in-memory write");
     let mut out = header.into_bytes();
-    out.extend(enc.finish().expect("in-memory write"));
+    out.extend(super::gzip::compress(&[&raw]));
     Ok(out)
 }

@@ -9,14 +9,13 @@
 mod write;
 
 pub(crate) use write::encode_data;
-pub use write::{affine_to_qform, encode, output_dtype};
+pub use write::{affine_to_qform, encode, encode_parts, output_dtype};
 
 use crate::error::{Error, Result};
 use crate::grid::{Grid, Mat4};
 use crate::volume::{DType, Kind, Volume};
 use byteorder::{ByteOrder, LittleEndian};
-use flate2::read::GzDecoder;
-use std::io::{Cursor, Read};
+use std::io::{BufRead, Cursor, Read};
 use std::path::{Path, PathBuf};
 
 const HEADER_SIZE: usize = 348;
@@ -35,7 +34,7 @@ fn read_bytes(path: &Path, limit: u64) -> Result<Vec<u8>> {
     let rest = std::io::Read::chain(&magic[..], f);
     if magic == [0x1f, 0x8b] {
         let mut out = Vec::new();
-        GzDecoder::new(rest)
+        super::gzip::decoder(rest)
             .take(limit)
             .read_to_end(&mut out)
             .map_err(|e| {
@@ -56,8 +55,6 @@ fn read_bytes(path: &Path, limit: u64) -> Result<Vec<u8>> {
 
 /// Bytes of header read before the header says how much data follows (a NIfTI-2 header).
 const HEAD_BYTES: u64 = 540;
-/// Slack read past the bytes the header declares (extensions, padding).
-const SLACK_BYTES: u64 = 1 << 16;
 
 fn dtype_of(code: i16) -> Option<(DType, usize)> {
     Some(match code {
@@ -352,43 +349,35 @@ pub fn read_frame(path: &Path, kind: Kind, frame: Option<usize>) -> Result<Volum
         .and_then(|s| s.checked_add(h.vox_offset))
         .map(|end| end - need - h.vox_offset)
         .ok_or_else(|| Error::format(path, "frame offset overflows"))?;
-    let end = (h.vox_offset + skip + need) as u64 + SLACK_BYTES;
-    let bytes = if h.pair {
-        bytes
-    } else {
-        read_bytes(path, end)?
-    };
     // Voxel data: after vox_offset in a single file, or in the sibling .img of a pair.
-    let data_bytes: Vec<u8>;
-    let data: &[u8] = if h.pair {
-        let img = pair_image_path(path);
-        data_bytes = read_bytes(&img, end)?;
-        &data_bytes[h.vox_offset.min(data_bytes.len())..]
+    let (data_path, start) = if h.pair {
+        (pair_image_path(path), h.vox_offset + skip)
     } else {
-        let off = h.vox_offset;
-        if off < HEADER_SIZE || off > bytes.len() {
+        if h.vox_offset < HEADER_SIZE {
             return Err(Error::format(
                 path,
                 format!(
-                    "truncated: data offset {off} is beyond the end of the file ({} bytes)",
-                    bytes.len()
+                    "data offset {} lies inside the 348-byte header",
+                    h.vox_offset
                 ),
             ));
         }
-        &bytes[off..]
+        (path.to_path_buf(), h.vox_offset + skip)
     };
-    if data.len() < skip + need {
-        return Err(Error::format(
+    let mut values = read_voxels(&data_path, start, n, dtype, h.big).map_err(|e| match e {
+        Error::Format { msg, .. } if msg.starts_with("truncated") => Error::format(
             path,
             format!(
-                "truncated: {} bytes of voxel data, the header declares {} ({shape:?} x {bpp} bytes{})",
-                data.len(),
-                skip + need,
-                if frames > 1 { format!(", frame {frame} of {frames}") } else { String::new() }
+                "{msg} ({shape:?} x {bpp} bytes{})",
+                if frames > 1 {
+                    format!(", frame {frame} of {frames}")
+                } else {
+                    String::new()
+                }
             ),
-        ));
-    }
-    let mut values = convert(&data[skip..skip + need], dtype, h.big);
+        ),
+        e => e,
+    })?;
     let (slope, inter) = (h.slope, h.inter);
     let scaled =
         slope != 0.0 && slope.is_finite() && inter.is_finite() && (slope != 1.0 || inter != 0.0);
@@ -423,19 +412,103 @@ fn pair_image_path(hdr: &Path) -> PathBuf {
     hdr.with_extension("img")
 }
 
-pub(crate) fn convert(raw: &[u8], dtype: DType, big: bool) -> Vec<f32> {
-    macro_rules! conv {
-        ($size:expr, $le:expr, $be:expr) => {
-            raw.chunks_exact($size)
-                .map(|c| if big { $be(c) } else { $le(c) })
-                .collect()
-        };
+/// Reads `n` voxels of `dtype` starting `start` bytes into the (possibly gzipped) file, straight into
+/// the final buffer: one read for little-endian float32, else one read of the raw bytes and a
+/// parallel conversion. Nothing past the declared bytes is read or inflated.
+fn read_voxels(path: &Path, start: usize, n: usize, dtype: DType, big: bool) -> Result<Vec<f32>> {
+    let file = std::fs::File::open(path).map_err(|e| Error::io(path, e))?;
+    let mut f = std::io::BufReader::with_capacity(1 << 20, file);
+    let gz = f
+        .fill_buf()
+        .map_err(|e| Error::io(path, e))?
+        .starts_with(&[0x1f, 0x8b]);
+    let mut r: Box<dyn Read> = if gz {
+        Box::new(super::gzip::decoder(f))
+    } else {
+        Box::new(f)
+    };
+    let corrupt = |e: std::io::Error| {
+        if gz {
+            let msg = format!(
+                "gzip stream is corrupt or truncated ({e}); the file is not a complete .nii.gz"
+            );
+            Error::format_from(path, msg, e)
+        } else {
+            Error::io(path, e)
+        }
+    };
+    let skipped =
+        std::io::copy(&mut (&mut r).take(start as u64), &mut std::io::sink()).map_err(corrupt)?;
+    let bpp = dtype.size();
+    let truncated = |got: usize| {
+        Error::format(
+            path,
+            format!(
+                "truncated: {got} bytes of voxel data, the header declares {} from byte {start}",
+                n * bpp
+            ),
+        )
+    };
+    if skipped < start as u64 {
+        return Err(truncated(0));
     }
+    let fill = |r: &mut dyn Read, buf: &mut [u8]| -> Result<usize> {
+        let mut got = 0;
+        while got < buf.len() {
+            match r.read(&mut buf[got..]) {
+                Ok(0) => break,
+                Ok(k) => got += k,
+                Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
+                Err(e) => return Err(corrupt(e)),
+            }
+        }
+        Ok(got)
+    };
+    if dtype == DType::F32 && !big && cfg!(target_endian = "little") {
+        let mut out = crate::exec::cpu::alloc::zeroed(n)?;
+        let got = fill(&mut *r, bytemuck::cast_slice_mut(&mut out))?;
+        if got < n * 4 {
+            return Err(truncated(got));
+        }
+        return Ok(out);
+    }
+    let mut raw = vec![0u8; n * bpp];
+    let got = fill(&mut *r, &mut raw)?;
+    if got < raw.len() {
+        return Err(truncated(got));
+    }
+    Ok(convert(&raw, dtype, big))
+}
+
+/// Voxels of `dtype` from raw bytes, converted in parallel.
+pub(crate) fn convert(raw: &[u8], dtype: DType, big: bool) -> Vec<f32> {
+    use rayon::prelude::*;
+    const CHUNK: usize = 1 << 16;
+    let size = dtype.size();
+    let n = raw.len() / size;
+    let mut out = vec![0f32; n];
+    out.par_chunks_mut(CHUNK)
+        .zip(raw[..n * size].par_chunks(CHUNK * size))
+        .for_each(|(o, r)| convert_into(r, dtype, big, o));
+    out
+}
+
+fn convert_into(raw: &[u8], dtype: DType, big: bool, out: &mut [f32]) {
     use byteorder::BigEndian as B;
     use byteorder::LittleEndian as L;
+    macro_rules! conv {
+        ($size:expr, $le:expr, $be:expr) => {
+            for (o, c) in out.iter_mut().zip(raw.chunks_exact($size)) {
+                *o = if big { $be(c) } else { $le(c) };
+            }
+        };
+    }
     match dtype {
-        DType::U8 => raw.iter().map(|&b| b as f32).collect(),
-        DType::I8 => raw.iter().map(|&b| b as i8 as f32).collect(),
+        DType::U8 => out.iter_mut().zip(raw).for_each(|(o, &b)| *o = b as f32),
+        DType::I8 => out
+            .iter_mut()
+            .zip(raw)
+            .for_each(|(o, &b)| *o = b as i8 as f32),
         DType::I16 => conv!(2, |c| L::read_i16(c) as f32, |c| B::read_i16(c) as f32),
         DType::U16 => conv!(2, |c| L::read_u16(c) as f32, |c| B::read_u16(c) as f32),
         DType::I32 => conv!(4, |c| L::read_i32(c) as f32, |c| B::read_i32(c) as f32),

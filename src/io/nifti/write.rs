@@ -8,6 +8,7 @@ use crate::error::{Error, Result};
 use crate::grid::Mat4;
 use crate::volume::{DType, Volume};
 use byteorder::{LittleEndian, WriteBytesExt};
+use std::borrow::Cow;
 
 fn dtype_code(d: DType) -> (i16, i16) {
     match d {
@@ -113,9 +114,10 @@ pub fn affine_to_qform(m: &Mat4) -> ([f64; 3], [f64; 3], [f64; 3], f64) {
 pub fn output_dtype(v: &Volume) -> DType {
     match v.dtype.int_range() {
         Some((lo, hi)) => {
+            use rayon::prelude::*;
             let exact = v
                 .data
-                .iter()
+                .par_iter()
                 .all(|&x| x.fract() == 0.0 && (x as f64) >= lo && (x as f64) <= hi);
             if exact {
                 v.dtype
@@ -129,6 +131,18 @@ pub fn output_dtype(v: &Volume) -> DType {
 
 /// Encodes a volume as a single-file NIfTI-1 (optionally gzipped), affine in both sform and qform.
 pub fn encode(v: &Volume, gzip: bool) -> Result<Vec<u8>> {
+    let (header, data) = encode_parts(v)?;
+    if gzip {
+        return Ok(crate::io::gzip::compress(&[&header, &data]));
+    }
+    let mut out = header;
+    out.extend_from_slice(&data);
+    Ok(out)
+}
+
+/// The 352 header bytes of a single-file NIfTI-1 and its voxel bytes (borrowed from the volume when
+/// it is float32), for writing without joining them.
+pub fn encode_parts(v: &Volume) -> Result<(Vec<u8>, Cow<'_, [u8]>)> {
     let dtype = output_dtype(v);
     let (code, bitpix) = dtype_code(dtype);
     let shape = v.grid.shape;
@@ -137,7 +151,7 @@ pub fn encode(v: &Volume, gzip: bool) -> Result<Vec<u8>> {
             "shape {shape:?} exceeds NIfTI-1's 32767 voxels per axis"
         )));
     }
-    let mut h: Vec<u8> = Vec::with_capacity(352 + v.data.len() * 4);
+    let mut h: Vec<u8> = Vec::with_capacity(352);
     let w = &mut h;
     let (quat, off, sp, qfac) = affine_to_qform(&v.grid.affine);
     let wr = |w: &mut Vec<u8>, x: f32| w.write_f32::<LittleEndian>(x).unwrap();
@@ -200,41 +214,49 @@ pub fn encode(v: &Volume, gzip: bool) -> Result<Vec<u8>> {
     w.extend_from_slice(b"n+1\0");
     debug_assert_eq!(w.len(), 348);
     w.extend_from_slice(&[0u8; 4]); // no extensions
-    w.extend(encode_data(v, dtype));
-    if gzip {
-        use std::io::Write;
-        let mut enc = flate2::write::GzEncoder::new(
-            Vec::with_capacity(h.len() / 2),
-            flate2::Compression::new(1),
-        );
-        enc.write_all(&h).expect("in-memory write");
-        return Ok(enc.finish().expect("in-memory write"));
-    }
-    Ok(h)
+    Ok((h, encode_data(v, dtype)))
 }
 
-/// Voxel data as little-endian bytes of `dtype` (values already checked to fit by `output_dtype`).
-pub(crate) fn encode_data(v: &Volume, dtype: DType) -> Vec<u8> {
+/// Voxel data as little-endian bytes of `dtype` (values already checked to fit by `output_dtype`),
+/// converted in parallel; float32 on a little-endian machine is the volume's own buffer, not a copy.
+pub(crate) fn encode_data(v: &Volume, dtype: DType) -> Cow<'_, [u8]> {
+    use rayon::prelude::*;
     let d = &v.data;
-    let mut w: Vec<u8> = Vec::with_capacity(d.len() * 4);
-    match dtype {
-        DType::U8 => w.extend(d.iter().map(|&x| x as u8)),
-        DType::I8 => w.extend(d.iter().map(|&x| x as i8 as u8)),
-        DType::I16 => d
-            .iter()
-            .for_each(|&x| w.extend_from_slice(&(x as i16).to_le_bytes())),
-        DType::U16 => d
-            .iter()
-            .for_each(|&x| w.extend_from_slice(&(x as u16).to_le_bytes())),
-        DType::I32 => d
-            .iter()
-            .for_each(|&x| w.extend_from_slice(&(x as i32).to_le_bytes())),
-        DType::U32 => d
-            .iter()
-            .for_each(|&x| w.extend_from_slice(&(x as u32).to_le_bytes())),
-        DType::F32 | DType::F64 => d
-            .iter()
-            .for_each(|&x| w.extend_from_slice(&x.to_le_bytes())),
+    if matches!(dtype, DType::F32 | DType::F64) && cfg!(target_endian = "little") {
+        return Cow::Borrowed(bytemuck::cast_slice(d));
     }
-    w
+    let size = match dtype {
+        DType::U8 | DType::I8 => 1,
+        DType::I16 | DType::U16 => 2,
+        _ => 4,
+    };
+    let mut w = vec![0u8; d.len() * size];
+    const CHUNK: usize = 1 << 16;
+    w.par_chunks_mut(CHUNK * size)
+        .zip(d.par_chunks(CHUNK))
+        .for_each(|(o, x)| match dtype {
+            DType::U8 => o.iter_mut().zip(x).for_each(|(o, &x)| *o = x as u8),
+            DType::I8 => o.iter_mut().zip(x).for_each(|(o, &x)| *o = x as i8 as u8),
+            DType::I16 => o
+                .chunks_exact_mut(2)
+                .zip(x)
+                .for_each(|(o, &x)| o.copy_from_slice(&(x as i16).to_le_bytes())),
+            DType::U16 => o
+                .chunks_exact_mut(2)
+                .zip(x)
+                .for_each(|(o, &x)| o.copy_from_slice(&(x as u16).to_le_bytes())),
+            DType::I32 => o
+                .chunks_exact_mut(4)
+                .zip(x)
+                .for_each(|(o, &x)| o.copy_from_slice(&(x as i32).to_le_bytes())),
+            DType::U32 => o
+                .chunks_exact_mut(4)
+                .zip(x)
+                .for_each(|(o, &x)| o.copy_from_slice(&(x as u32).to_le_bytes())),
+            DType::F32 | DType::F64 => o
+                .chunks_exact_mut(4)
+                .zip(x)
+                .for_each(|(o, &x)| o.copy_from_slice(&x.to_le_bytes())),
+        });
+    Cow::Owned(w)
 }

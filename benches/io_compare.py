@@ -1,0 +1,110 @@
+#!/usr/bin/env python3
+"""File I/O and file-to-file timings of voxaug next to nibabel and SimpleITK, in one run, same files.
+
+    python3 benches/io_compare.py [--size 256] [--runs 5] [--voxaug target/release/voxaug] [--json out.json]
+
+Needs the voxaug Python package (`pip install ./python`), numpy, nibabel and SimpleITK. Reports medians:
+- read / write of a float32 image and a uint8 label map, `.nii` and `.nii.gz`, through each library's
+  own API (voxaug.read / voxaug.write, nibabel load + dataobj / save, SimpleITK ReadImage / WriteImage);
+- `apply` rotate end to end (image trilinear + label nearest, `.nii` in and out): the voxaug CLI timed
+  from process start to exit, against SimpleITK doing the same read + resample + write inside Python
+  (interpreter start and import excluded, which favours SimpleITK).
+The phantom is `benches/compare_python.py`'s.
+"""
+import argparse
+import json
+import os
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+
+sys.path.insert(0, os.path.dirname(__file__))
+from compare_python import phantom, rotation  # noqa: E402
+
+
+def timeit(fn, runs):
+    fn()
+    ts = []
+    for _ in range(runs):
+        t = time.perf_counter()
+        fn()
+        ts.append(time.perf_counter() - t)
+    return statistics.median(ts)
+
+
+def main():
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--size", type=int, default=256)
+    ap.add_argument("--runs", type=int, default=5)
+    ap.add_argument("--voxaug", default="target/release/voxaug")
+    ap.add_argument("--json")
+    args = ap.parse_args()
+    import numpy as np
+    import nibabel as nib
+    import SimpleITK as sitk
+    import voxaug
+
+    n = args.size
+    img, lab = phantom(np, n)
+    lab = lab.astype(np.uint8)
+    sp = (1.0, 1.0, 1.2)
+    aff = np.diag([*sp, 1.0])
+    d = tempfile.mkdtemp(prefix="voxaug-io-")
+    paths = {}
+    for name, arr in [("image", img), ("label", lab)]:
+        for ext in (".nii", ".nii.gz"):
+            p = os.path.join(d, name + ext)
+            nib.save(nib.Nifti1Image(arr, aff), p)
+            paths[name + ext] = p
+    rows = []
+
+    def add(tool, op, what, fn):
+        ms = timeit(fn, args.runs) * 1e3
+        rows.append({"tool": tool, "op": op, "file": what, "median_ms": ms})
+        print(f"{tool:<10} {op:<6} {what:<14} {ms:9.1f} ms", flush=True)
+
+    for what, p in paths.items():
+        kind = "label" if what.startswith("label") else "image"
+        add("voxaug", "read", what, lambda: voxaug.read(p, kind=kind).array)
+        add("nibabel", "read", what, lambda: np.asanyarray(nib.load(p).dataobj))
+        add("SimpleITK", "read", what, lambda: sitk.GetArrayViewFromImage(sitk.ReadImage(p)))
+    for what, p in paths.items():
+        kind = "label" if what.startswith("label") else "image"
+        v = voxaug.read(p, kind=kind)
+        ni = nib.load(p)
+        ni = nib.Nifti1Image(np.asanyarray(ni.dataobj), ni.affine, ni.header)
+        si = sitk.ReadImage(p)
+        out = os.path.join(d, "out_" + what)
+        add("voxaug", "write", what, lambda: voxaug.write(out, v))
+        add("nibabel", "write", what, lambda: nib.save(ni, out))
+        add("SimpleITK", "write", what, lambda: sitk.WriteImage(si, out))
+
+    # End to end: rotate image + label, .nii in and out.
+    pipe = os.path.join(d, "rotate.json")
+    with open(pipe, "w") as f:
+        json.dump({"transforms": [{"type": "rotate", "degrees": [10, -5, 15]}]}, f)
+    outdir = os.path.join(d, "apply")
+    cmd = [args.voxaug, "apply", pipe, "--image", paths["image.nii"], "--label", paths["label.nii"],
+           "--out", outdir, "--device", "cpu"]
+    add("voxaug", "apply", "rotate .nii", lambda: subprocess.run(cmd, check=True, capture_output=True))
+    r = rotation([10, -5, 15])
+    ctr = (np.array([n, n, n]) - 1) / 2 * np.array(sp)
+
+    def sitk_apply():
+        si, sl = sitk.ReadImage(paths["image.nii"]), sitk.ReadImage(paths["label.nii"])
+        t = sitk.Euler3DTransform()
+        t.SetCenter(tuple(np.array(si.TransformContinuousIndexToPhysicalPoint(((n - 1) / 2,) * 3))))
+        t.SetMatrix(tuple(r.T.flatten()))
+        sitk.WriteImage(sitk.Resample(si, si, t, sitk.sitkLinear, 0.0), os.path.join(d, "s_image.nii"))
+        sitk.WriteImage(sitk.Resample(sl, sl, t, sitk.sitkNearestNeighbor, 0.0), os.path.join(d, "s_label.nii"))
+    del ctr
+    add("SimpleITK", "apply", "rotate .nii", sitk_apply)
+    if args.json:
+        with open(args.json, "w") as f:
+            json.dump({"size": n, "runs": args.runs, "rows": rows}, f, indent=1)
+
+
+if __name__ == "__main__":
+    main()
