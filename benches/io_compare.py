@@ -68,7 +68,8 @@ def main():
     for what, p in paths.items():
         kind = "label" if what.startswith("label") else "image"
         add("voxaug", "read", what, lambda: voxaug.read(p, kind=kind).array)
-        add("nibabel", "read", what, lambda: np.asanyarray(nib.load(p).dataobj))
+        # np.array forces the read (dataobj alone is a lazy memory map).
+        add("nibabel", "read", what, lambda: np.array(nib.load(p).dataobj))
         add("SimpleITK", "read", what, lambda: sitk.GetArrayViewFromImage(sitk.ReadImage(p)))
     for what, p in paths.items():
         kind = "label" if what.startswith("label") else "image"

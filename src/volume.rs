@@ -150,14 +150,20 @@ impl Volume {
 
     /// Rejects NaN/infinite voxels, and non-integer values in label maps.
     pub fn check_values(&self) -> Result<()> {
-        let bad = self.data.iter().filter(|v| !v.is_finite()).count();
-        if bad > 0 {
+        use rayon::prelude::*;
+        let finite = |v: &f32| v.is_finite();
+        if !self.data.par_iter().all(finite) {
+            let bad = self.data.iter().filter(|v| !finite(v)).count();
             return Err(Error::invalid(format!(
                 "volume contains {bad} NaN or infinite voxel value(s)"
             )));
         }
         if self.kind == Kind::Label {
-            if let Some(v) = self.data.iter().find(|v| v.fract() != 0.0) {
+            let whole = crate::stats::all_whole_within(&self.data, f64::MIN, f64::MAX);
+            if let Some(v) = (!whole)
+                .then(|| self.data.iter().find(|v| v.fract() != 0.0))
+                .flatten()
+            {
                 return Err(Error::invalid(format!(
                     "label map contains the non-integer value {v}; label maps must hold integer labels"
                 )));

@@ -92,7 +92,7 @@ fn read(py: Python<'_>, path: PathBuf, kind: &str) -> PyResult<PyVolume> {
 #[pyfunction]
 fn write(py: Python<'_>, path: PathBuf, volume: PyVolume) -> PyResult<()> {
     let v = volume_from_py(volume)?;
-    py.detach(|| io::write_volume(&path, &v))
+    py.detach(|| pool().install(|| io::write_volume(&path, &v)))
         .map_err(to_py_error)
 }
 

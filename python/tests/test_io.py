@@ -91,3 +91,21 @@ def test_subject_checks_grids(data):
     small = voxaug.Volume(np.zeros((3, 3, 3), np.float32))
     with pytest.raises(ValueError, match="different shapes"):
         voxaug.Subject(t1=t1, small=small)
+
+
+def test_parallel_gzip_is_one_gzip_file_to_nibabel_and_gzip(tmp_path):
+    # 8 MiB of voxels: written as several independent gzip members, compressed in parallel. nibabel and
+    # Python's gzip module read it as one file, and the bytes do not depend on the thread count.
+    rng = np.random.default_rng(3)
+    arr = np.round(rng.normal(100, 30, (128, 128, 128))).astype(np.float32)
+    v = voxaug.Volume(arr, affine=np.diag([0.9, 1.1, 1.3, 1.0]))
+    out = tmp_path / "big.nii.gz"
+    voxaug.write(out, v)
+    raw = out.read_bytes()
+    assert raw.count(b"\x1f\x8b\x08") >= 4, "several gzip members"
+    import gzip
+
+    assert len(gzip.decompress(raw)) == 352 + arr.nbytes
+    back = nib.load(str(out))
+    np.testing.assert_array_equal(np.asarray(back.dataobj), arr)
+    np.testing.assert_allclose(back.affine, v.affine, atol=1e-6)

@@ -394,8 +394,11 @@ pub fn read_frame(path: &Path, kind: Kind, frame: Option<usize>) -> Result<Volum
         kind,
         dtype: if scaled { DType::F32 } else { dtype },
     };
-    vol.check_labels()
-        .map_err(|e| Error::format(path, e.to_string()))?;
+    // Unscaled integer voxels are whole and finite by construction: only floats need the check.
+    if scaled || matches!(dtype, DType::F32 | DType::F64) {
+        vol.check_labels()
+            .map_err(|e| Error::format(path, e.to_string()))?;
+    }
     if vol.dtype == DType::F64 {
         vol.dtype = DType::F32;
     }

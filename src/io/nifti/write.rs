@@ -114,11 +114,7 @@ pub fn affine_to_qform(m: &Mat4) -> ([f64; 3], [f64; 3], [f64; 3], f64) {
 pub fn output_dtype(v: &Volume) -> DType {
     match v.dtype.int_range() {
         Some((lo, hi)) => {
-            use rayon::prelude::*;
-            let exact = v
-                .data
-                .par_iter()
-                .all(|&x| x.fract() == 0.0 && (x as f64) >= lo && (x as f64) <= hi);
+            let exact = crate::stats::all_whole_within(&v.data, lo, hi);
             if exact {
                 v.dtype
             } else {
