@@ -66,12 +66,17 @@ mod tests {
         let mut back = Vec::new();
         decoder(&z[..]).read_to_end(&mut back).unwrap();
         assert_eq!(back, data);
-        let one = rayon::ThreadPoolBuilder::new()
-            .num_threads(1)
-            .build()
-            .unwrap()
-            .install(|| compress(&[&data]));
-        assert_eq!(one, z, "same bytes with 1 thread and with the split input");
+        for threads in [1, 3, 4] {
+            let other = rayon::ThreadPoolBuilder::new()
+                .num_threads(threads)
+                .build()
+                .unwrap()
+                .install(|| compress(&[&data]));
+            assert_eq!(
+                other, z,
+                "same bytes with {threads} threads and the split input"
+            );
+        }
         // MTIME 0, no FNAME flag.
         assert_eq!(&z[3..8], &[0, 0, 0, 0, 0]);
     }
