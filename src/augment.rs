@@ -385,6 +385,8 @@ pub fn augment_to_dir(
                     .tempdir_in(out)
                     .map_err(|e| Error::io(out, e))?;
                 write_sample(tmp.path(), &s, names, &plan)?;
+                // Written: its buffers serve the next samples' outputs (no fresh pages per sample).
+                crate::exec::cpu::alloc::recycle_subject(s);
                 let tmp = tmp.keep();
                 std::fs::rename(&tmp, &dir).map_err(|e| Error::io(&dir, e))?;
                 written += 1;

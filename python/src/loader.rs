@@ -467,6 +467,10 @@ fn assemble(samples: Vec<(Subject, Plan)>, first_job: usize, ctx: &Ctx) -> Resul
         })
         .collect();
     let plans = samples.iter().map(|(_, p)| p.to_json()).collect();
+    // Copied into the batch: the samples' buffers serve the next outputs.
+    for (s, _) in samples {
+        voxaug::exec::cpu::alloc::recycle_subject(s);
+    }
     Ok(Batch {
         images,
         labels,

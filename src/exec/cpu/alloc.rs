@@ -52,18 +52,103 @@ pub fn zeroed(n: usize) -> Result<Vec<f32>> {
     Ok(v)
 }
 
-/// A copy of `src` in a fresh (huge-page backed where possible) buffer, copied in parallel.
+/// A copy of `src` in a recycled or fresh buffer, copied in parallel.
 pub fn copy_of(src: &[f32]) -> Result<Vec<f32>> {
     use rayon::prelude::*;
-    let mut v = zeroed_uninit(src.len())?;
+    let mut v = output(src.len())?;
     v.par_chunks_mut(1 << 16)
         .zip(src.par_chunks(1 << 16))
         .for_each(|(d, s)| d.copy_from_slice(s));
     Ok(v)
 }
 
-/// A buffer of `n` elements for a caller that overwrites all of them (contents unspecified but
-/// initialised: zero pages from the OS).
-pub fn zeroed_uninit(n: usize) -> Result<Vec<f32>> {
+/// A buffer of `n` elements for a caller that overwrites every one of them: a recycled buffer of that
+/// size when [`recycle`] kept one (its old values are still there), else [`zeroed`]. Reusing buffers
+/// spares the kernel clearing and mapping fresh pages for every output, which leads the profile of
+/// copies (flip, crop) and of augmentation runs.
+pub fn output(n: usize) -> Result<Vec<f32>> {
+    if n >= RECYCLE_MIN {
+        if let Some(mut pool) = pool() {
+            if let Some(at) = pool.iter().position(|v| v.len() == n) {
+                return Ok(pool.swap_remove(at));
+            }
+        }
+    }
     zeroed(n)
+}
+
+/// Buffers smaller than this (4 MiB) are not kept: the allocator serves them without page faults.
+const RECYCLE_MIN: usize = 1 << 20;
+/// Most bytes the pool keeps (four 256^3 float volumes, say).
+const POOL_BYTES: usize = 1 << 28;
+
+static POOL: std::sync::Mutex<Vec<Vec<f32>>> = std::sync::Mutex::new(Vec::new());
+
+/// The pool, or `None` when another thread holds it: never waits, so a process forked while some
+/// thread held the lock (a DataLoader worker) allocates fresh buffers instead of deadlocking.
+fn pool() -> Option<std::sync::MutexGuard<'static, Vec<Vec<f32>>>> {
+    match POOL.try_lock() {
+        Ok(g) => Some(g),
+        Err(std::sync::TryLockError::Poisoned(e)) => Some(e.into_inner()),
+        Err(std::sync::TryLockError::WouldBlock) => None,
+    }
+}
+
+/// Gives a volume buffer that is no longer needed back for [`output`] to hand out again (kept while the
+/// pool holds under 256 MiB, oldest evicted first; dropped when another thread is using the pool).
+pub fn recycle(v: Vec<f32>) {
+    if v.len() < RECYCLE_MIN {
+        return;
+    }
+    let Some(mut pool) = pool() else {
+        return;
+    };
+    let mut held: usize = pool.iter().map(|b| b.len() * 4).sum();
+    while held + v.len() * 4 > POOL_BYTES && !pool.is_empty() {
+        held -= pool.remove(0).len() * 4;
+    }
+    if held + v.len() * 4 <= POOL_BYTES {
+        pool.push(v);
+    }
+}
+
+/// Frees every buffer the pool holds (memory back to the system; later outputs start fresh).
+pub fn release_pool() {
+    if let Some(mut pool) = pool() {
+        pool.clear();
+    }
+}
+
+/// Recycles every buffer of a subject (see [`recycle`]).
+pub fn recycle_subject(s: crate::volume::Subject) {
+    for v in s.images.into_iter().chain(s.labels) {
+        recycle(v.data);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn recycled_buffers_come_back_for_the_same_size_only() {
+        let n = RECYCLE_MIN + 17;
+        let mut v = output(n).unwrap();
+        v.iter_mut().for_each(|x| *x = 3.0);
+        let ptr = v.as_ptr();
+        recycle(v);
+        assert_eq!(output(n + 1).unwrap().len(), n + 1);
+        let again = output(n).unwrap();
+        assert_eq!(
+            again.as_ptr(),
+            ptr,
+            "the recycled buffer is handed out again"
+        );
+        assert!(
+            again.iter().all(|&x| x == 3.0),
+            "its old values are still there"
+        );
+        recycle(vec![0.0; 10]);
+        assert!(pool().unwrap().iter().all(|b| b.len() >= RECYCLE_MIN));
+    }
 }

@@ -52,13 +52,15 @@ pub fn apply_kernel(k: &PointKernel, data: &mut [f32], shape: [usize; 3]) {
 pub fn blur_axis(src: &[f32], shape: [usize; 3], axis: usize, w: &[f32]) -> Result<Vec<f32>> {
     let r = (w.len() / 2) as i64;
     let [nx, ny, nz] = shape;
-    let mut out = super::alloc::zeroed(src.len())?;
+    let mut out = super::alloc::output(src.len())?;
     out.par_chunks_mut(nx * ny)
         .enumerate()
         .for_each(|(k, dst)| {
             let mut pad = vec![0f32; nx + 2 * r as usize];
             for j in 0..ny {
                 let row = &mut dst[j * nx..(j + 1) * nx];
+                // Accumulated from 0 (the buffer may be a recycled one).
+                row.fill(0.0);
                 match axis {
                     0 => {
                         let s = &src[(k * ny + j) * nx..(k * ny + j + 1) * nx];
@@ -93,7 +95,8 @@ pub fn blur(data: &[f32], shape: [usize; 3], sigma_vox: [f64; 3]) -> Result<Vec<
     let mut cur = data.to_vec();
     for a in 0..3 {
         if sigma_vox[a] > 0.0 && shape[a] > 1 {
-            cur = blur_axis(&cur, shape, a, &gaussian_weights(sigma_vox[a]))?;
+            let next = blur_axis(&cur, shape, a, &gaussian_weights(sigma_vox[a]))?;
+            super::alloc::recycle(std::mem::replace(&mut cur, next));
         }
     }
     Ok(cur)
@@ -150,7 +153,7 @@ pub fn apply_to_new(op: &IntensityOp, data: &[f32], grid: &Grid) -> Result<Vec<f
         return Ok(out);
     };
     let shape = grid.shape;
-    let mut out = super::alloc::zeroed(data.len())?;
+    let mut out = super::alloc::output(data.len())?;
     if !k.positional() && k.gamma == 1.0 {
         out.par_chunks_mut(1 << 16)
             .zip(data.par_chunks(1 << 16))

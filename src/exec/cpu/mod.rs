@@ -28,7 +28,11 @@ pub fn run(subject: &Subject, stages: &[Stage]) -> Result<Subject> {
         let input = cur.as_ref().unwrap_or(subject);
         match stage {
             Stage::Spatial(map) => {
-                cur = Some(resample::resample_subject(input, map)?);
+                let next = resample::resample_subject(input, map)?;
+                // The previous intermediate result's buffers serve the next outputs.
+                if let Some(old) = cur.replace(next) {
+                    alloc::recycle_subject(old);
+                }
             }
             Stage::Intensity(op) => {
                 cur = Some(match cur.take() {

@@ -169,7 +169,7 @@ pub fn resample_many(specs: &[Spec<'_>], p: &Params) -> Result<Vec<Vec<f32>>> {
     let n = nx * ny * nz;
     let mut outs: Vec<Vec<f32>> = specs
         .iter()
-        .map(|_| super::alloc::zeroed(n))
+        .map(|_| super::alloc::output(n))
         .collect::<Result<_>>()?;
     let slab = if nz >= 32 {
         8
@@ -555,11 +555,27 @@ fn row_integer(s: &Spec<'_>, p: &Params, im: &IntMap, j: usize, k: usize, dst: &
     let d: i64 = (0..3).map(|r| step[r] * stride[r]).sum();
     let len = (hi - lo) as usize;
     let out = &mut dst[lo as usize..hi as usize];
-    if d == 1 {
-        out.copy_from_slice(&src[first as usize..first as usize + len]);
-    } else {
-        for (t, o) in out.iter_mut().enumerate() {
-            *o = src[(first + d * t as i64) as usize];
+    // Contiguous runs copy as slices (a flip along i is a reversed copy, which vectorises); other
+    // strides walk the source with `step_by` (no per-voxel bounds check).
+    let first = first as usize;
+    match d {
+        1 => out.copy_from_slice(&src[first..first + len]),
+        -1 => {
+            let run = &src[first + 1 - len..=first];
+            out.iter_mut()
+                .zip(run.iter().rev())
+                .for_each(|(o, &x)| *o = x);
+        }
+        d if d > 0 => out
+            .iter_mut()
+            .zip(src[first..].iter().step_by(d as usize))
+            .for_each(|(o, &x)| *o = x),
+        d => {
+            let step = d.unsigned_abs() as usize;
+            let start = first - step * (len - 1);
+            out.iter_mut()
+                .zip(src[start..=first].iter().step_by(step).rev())
+                .for_each(|(o, &x)| *o = x);
         }
     }
 }
@@ -579,7 +595,7 @@ pub fn resample_many_field(
     let pre = [0, 1, 2].map(|r| map.matrix[r].map(|v| v as f32));
     let mut outs: Vec<Vec<f32>> = specs
         .iter()
-        .map(|_| super::alloc::zeroed(n))
+        .map(|_| super::alloc::output(n))
         .collect::<Result<_>>()?;
     let slice = nx * ny;
     let mut blocks: Vec<Vec<&mut [f32]>> =
