@@ -70,6 +70,14 @@ fn bias_poly(u: f32, v: f32, w: f32) -> f32 {
     return s;
 }
 
+// Pipeline-overridable switches: the host builds one pipeline per combination it needs, so a kernel
+// without gamma, noise or a bias field carries none of their code (a uniform branch is not free on
+// every driver: llvmpipe runs both sides under a mask, which made every point kernel pay for the
+// noise hash and the bias polynomial).
+override GAMMA: bool = true;
+override NOISE: bool = true;
+override BIAS: bool = true;
+
 @compute @workgroup_size(8, 8, 4)
 fn elementwise(@builtin(global_invocation_id) gid: vec3<u32>) {
     if (gid.x >= p.shape.x || gid.y >= p.shape.y || gid.z >= p.slab) {
@@ -80,15 +88,15 @@ fn elementwise(@builtin(global_invocation_id) gid: vec3<u32>) {
     var v = x;
     if (p.skip_zero == 0u || x != 0.0) {
         var y = (x - p.sub) * p.mul;
-        if (p.gamma != 1.0) {
+        if (GAMMA && p.gamma != 1.0) {
             y = pow(max(y, 0.0), p.gamma);
         }
         y = y * p.post + p.add;
-        if (p.noise_std > 0.0) {
+        if (NOISE && p.noise_std > 0.0) {
             let l = gid.x + p.shape.x * (gid.y + p.shape.y * k);
             y = y + p.noise_mean + p.noise_std * gauss(l);
         }
-        if (p.bias_order > 0u) {
+        if (BIAS && p.bias_order > 0u) {
             let u = unit_coord(gid.x, p.shape.x);
             let vv = unit_coord(gid.y, p.shape.y);
             let w = unit_coord(k, p.shape.z);

@@ -36,26 +36,21 @@ fn lerp3(tex_a: f32, tex_b: f32, t: f32) -> f32 {
     return tex_a + (tex_b - tex_a) * t;
 }
 
-// Trilinear on the coarse field grid, edges clamped (CPU twin: Field::at).
-fn field_component(c: u32, i0: vec3<i32>, i1: vec3<i32>, t: vec3<f32>) -> f32 {
-    var v: array<f32, 8>;
-    for (var q = 0u; q < 8u; q = q + 1u) {
-        let x = select(i0.x, i1.x, (q & 1u) != 0u);
-        let y = select(i0.y, i1.y, (q & 2u) != 0u);
-        let z = select(i0.z, i1.z, (q & 4u) != 0u);
-        let at = vec3<i32>(x, y, z);
-        if (c == 0u) {
-            v[q] = textureLoad(field_x, at, 0).x;
-        } else if (c == 1u) {
-            v[q] = textureLoad(field_y, at, 0).x;
-        } else {
-            v[q] = textureLoad(field_z, at, 0).x;
-        }
-    }
+// Trilinear on the coarse field grid, edges clamped (CPU twin: Field::at). Eight explicit loads of one
+// component's texture (no local array, no branch on the component: both cost every voxel on llvmpipe).
+fn field_component(tex: texture_3d<f32>, i0: vec3<i32>, i1: vec3<i32>, t: vec3<f32>) -> f32 {
+    let v0 = textureLoad(tex, vec3<i32>(i0.x, i0.y, i0.z), 0).x;
+    let v1 = textureLoad(tex, vec3<i32>(i1.x, i0.y, i0.z), 0).x;
+    let v2 = textureLoad(tex, vec3<i32>(i0.x, i1.y, i0.z), 0).x;
+    let v3 = textureLoad(tex, vec3<i32>(i1.x, i1.y, i0.z), 0).x;
+    let v4 = textureLoad(tex, vec3<i32>(i0.x, i0.y, i1.z), 0).x;
+    let v5 = textureLoad(tex, vec3<i32>(i1.x, i0.y, i1.z), 0).x;
+    let v6 = textureLoad(tex, vec3<i32>(i0.x, i1.y, i1.z), 0).x;
+    let v7 = textureLoad(tex, vec3<i32>(i1.x, i1.y, i1.z), 0).x;
     // y, then z, then x (the CPU precomputes y/z per row: Field::line + Field::from_line).
-    let v0 = lerp3(lerp3(v[0], v[2], t.y), lerp3(v[4], v[6], t.y), t.z);
-    let v1 = lerp3(lerp3(v[1], v[3], t.y), lerp3(v[5], v[7], t.y), t.z);
-    return lerp3(v0, v1, t.x);
+    let a = lerp3(lerp3(v0, v2, t.y), lerp3(v4, v6, t.y), t.z);
+    let b = lerp3(lerp3(v1, v3, t.y), lerp3(v5, v7, t.y), t.z);
+    return lerp3(a, b, t.x);
 }
 
 fn field_at(q: vec3<f32>) -> vec3<f32> {
@@ -66,32 +61,40 @@ fn field_at(q: vec3<f32>) -> vec3<f32> {
     let i1 = min(i0 + vec3<i32>(1), n - vec3<i32>(1));
     let t = u - f;
     return vec3<f32>(
-        field_component(0u, i0, i1, t) * p.fscale.x,
-        field_component(1u, i0, i1, t) * p.fscale.y,
-        field_component(2u, i0, i1, t) * p.fscale.z,
+        field_component(field_x, i0, i1, t) * p.fscale.x,
+        field_component(field_y, i0, i1, t) * p.fscale.y,
+        field_component(field_z, i0, i1, t) * p.fscale.z,
     );
 }
 
-fn coord(i: u32, j: u32, k: u32) -> vec3<f32> {
+// Two entry points per kernel (`resample_image` / `resample_image_field`, same for labels): a
+// uniform branch on "has a field" inside one shader is not free on every driver (llvmpipe executes
+// the field code for every voxel under a zero mask, which made plain affines 10x slower there).
+
+fn coord_affine(i: u32, j: u32, k: u32) -> vec3<f32> {
     let fi = f32(i);
     let fj = f32(j);
     let fk = f32(k);
-    if (p.fshape.w == 1u) {
-        let qx = p.post0.w + p.post0.y * fj + p.post0.z * fk;
-        let qy = p.post1.w + p.post1.y * fj + p.post1.z * fk;
-        let qz = p.post2.w + p.post2.y * fj + p.post2.z * fk;
-        let q = vec3<f32>(qx + p.post0.x * fi, qy + p.post1.x * fi, qz + p.post2.x * fi);
-        let qd = q + field_at(q);
-        return vec3<f32>(
-            p.m0.x * qd.x + p.m0.y * qd.y + p.m0.z * qd.z + p.m0.w,
-            p.m1.x * qd.x + p.m1.y * qd.y + p.m1.z * qd.z + p.m1.w,
-            p.m2.x * qd.x + p.m2.y * qd.y + p.m2.z * qd.z + p.m2.w,
-        );
-    }
     let rx = p.m0.w + p.m0.y * fj + p.m0.z * fk;
     let ry = p.m1.w + p.m1.y * fj + p.m1.z * fk;
     let rz = p.m2.w + p.m2.y * fj + p.m2.z * fk;
     return vec3<f32>(rx + p.m0.x * fi, ry + p.m1.x * fi, rz + p.m2.x * fi);
+}
+
+fn coord_field(i: u32, j: u32, k: u32) -> vec3<f32> {
+    let fi = f32(i);
+    let fj = f32(j);
+    let fk = f32(k);
+    let qx = p.post0.w + p.post0.y * fj + p.post0.z * fk;
+    let qy = p.post1.w + p.post1.y * fj + p.post1.z * fk;
+    let qz = p.post2.w + p.post2.y * fj + p.post2.z * fk;
+    let q = vec3<f32>(qx + p.post0.x * fi, qy + p.post1.x * fi, qz + p.post2.x * fi);
+    let qd = q + field_at(q);
+    return vec3<f32>(
+        p.m0.x * qd.x + p.m0.y * qd.y + p.m0.z * qd.z + p.m0.w,
+        p.m1.x * qd.x + p.m1.y * qd.y + p.m1.z * qd.z + p.m1.w,
+        p.m2.x * qd.x + p.m2.y * qd.y + p.m2.z * qd.z + p.m2.w,
+    );
 }
 
 fn inside(v: vec3<i32>, n: vec3<i32>) -> bool {

@@ -12,6 +12,10 @@ impl GpuContext {
         for (t, c) in k.bias.iter().enumerate().take(kernel::MAX_BIAS_TERMS) {
             bias[t / 4][t % 4] = *c;
         }
+        let pipe = self.pipes.elementwise(
+            &self.device,
+            [k.gamma != 1.0, k.noise_std > 0.0, k.bias_order > 0],
+        );
         self.slabs(
             s,
             wgpu::TextureFormat::R32Float,
@@ -38,7 +42,7 @@ impl GpuContext {
                 };
                 self.dispatch_slab(
                     pass,
-                    &self.pipes.elementwise,
+                    &pipe,
                     &self.pipes.elementwise_layout,
                     &params,
                     vec![

@@ -12,13 +12,21 @@ const HASH: &str = include_str!("../../../shaders/hash.wgsl");
 pub struct Pipelines {
     pub resample_image: wgpu::ComputePipeline,
     pub resample_label: wgpu::ComputePipeline,
+    /// The same kernels with a displacement field (a separate entry point, not a branch).
+    pub resample_image_field: wgpu::ComputePipeline,
+    pub resample_label_field: wgpu::ComputePipeline,
     pub resample_image_layout: wgpu::BindGroupLayout,
     pub resample_label_layout: wgpu::BindGroupLayout,
     pub stats_partial: wgpu::ComputePipeline,
     pub stats_final: wgpu::ComputePipeline,
     pub histogram: wgpu::ComputePipeline,
     pub reduce_layout: wgpu::BindGroupLayout,
-    pub elementwise: wgpu::ComputePipeline,
+    /// Point-kernel pipelines specialised on (gamma, noise, bias), built when first needed.
+    elementwise: std::sync::Mutex<
+        std::collections::HashMap<[bool; 3], std::sync::Arc<wgpu::ComputePipeline>>,
+    >,
+    elementwise_module: wgpu::ShaderModule,
+    elementwise_pipeline_layout: wgpu::PipelineLayout,
     pub elementwise_layout: wgpu::BindGroupLayout,
     pub blur: wgpu::ComputePipeline,
     pub blur_layout: wgpu::BindGroupLayout,
@@ -81,6 +89,39 @@ fn storage_ro(binding: u32) -> wgpu::BindGroupLayoutEntry {
 const FLOAT: wgpu::TextureSampleType = wgpu::TextureSampleType::Float { filterable: false };
 
 impl Pipelines {
+    /// The point-kernel pipeline with only the features `[gamma, noise, bias]` compiled in.
+    pub fn elementwise(
+        &self,
+        device: &wgpu::Device,
+        features: [bool; 3],
+    ) -> std::sync::Arc<wgpu::ComputePipeline> {
+        let mut cache = self.elementwise.lock().unwrap();
+        cache
+            .entry(features)
+            .or_insert_with(|| {
+                let on = |b: bool| if b { 1.0 } else { 0.0 };
+                let constants = [
+                    ("GAMMA", on(features[0])),
+                    ("NOISE", on(features[1])),
+                    ("BIAS", on(features[2])),
+                ];
+                std::sync::Arc::new(device.create_compute_pipeline(
+                    &wgpu::ComputePipelineDescriptor {
+                        label: Some("elementwise"),
+                        layout: Some(&self.elementwise_pipeline_layout),
+                        module: &self.elementwise_module,
+                        entry_point: Some("elementwise"),
+                        compilation_options: wgpu::PipelineCompilationOptions {
+                            constants: &constants,
+                            ..Default::default()
+                        },
+                        cache: None,
+                    },
+                ))
+            })
+            .clone()
+    }
+
     pub fn new(device: &wgpu::Device) -> Pipelines {
         let layout = |label: &str, entries: &[wgpu::BindGroupLayoutEntry]| {
             device.create_bind_group_layout(&wgpu::BindGroupLayoutDescriptor {
@@ -165,10 +206,20 @@ impl Pipelines {
         Pipelines {
             resample_image: pipeline(&resample_image_layout, &ri, "resample_image"),
             resample_label: pipeline(&resample_label_layout, &rl, "resample_label"),
+            resample_image_field: pipeline(&resample_image_layout, &ri, "resample_image_field"),
+            resample_label_field: pipeline(&resample_label_layout, &rl, "resample_label_field"),
             stats_partial: pipeline(&reduce_layout, &rd, "stats_partial"),
             stats_final: pipeline(&reduce_layout, &rd, "stats_final"),
             histogram: pipeline(&reduce_layout, &rd, "histogram"),
-            elementwise: pipeline(&elementwise_layout, &ew, "elementwise"),
+            elementwise: Default::default(),
+            elementwise_pipeline_layout: device.create_pipeline_layout(
+                &wgpu::PipelineLayoutDescriptor {
+                    label: Some("elementwise"),
+                    bind_group_layouts: &[Some(&elementwise_layout)],
+                    immediate_size: 0,
+                },
+            ),
+            elementwise_module: ew,
             blur: pipeline(&blur_layout, &bl, "blur"),
             noise: pipeline(&noise_layout, &nz, "noise"),
             noise_layout,

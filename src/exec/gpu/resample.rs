@@ -50,15 +50,26 @@ impl GpuContext {
             Outside::Edge => (0.0, 1),
         };
         let view = v.tex.create_view(&Default::default());
-        let (pipe, layout, format) = match v.kind {
-            Kind::Image => (
-                &self.pipes.resample_image,
-                &self.pipes.resample_image_layout,
+        let pipes = &self.pipes;
+        let (pipe, layout, format) = match (v.kind, field.is_some()) {
+            (Kind::Image, false) => (
+                &pipes.resample_image,
+                &pipes.resample_image_layout,
                 wgpu::TextureFormat::R32Float,
             ),
-            Kind::Label => (
-                &self.pipes.resample_label,
-                &self.pipes.resample_label_layout,
+            (Kind::Image, true) => (
+                &pipes.resample_image_field,
+                &pipes.resample_image_layout,
+                wgpu::TextureFormat::R32Float,
+            ),
+            (Kind::Label, false) => (
+                &pipes.resample_label,
+                &pipes.resample_label_layout,
+                wgpu::TextureFormat::R32Uint,
+            ),
+            (Kind::Label, true) => (
+                &pipes.resample_label_field,
+                &pipes.resample_label_layout,
                 wgpu::TextureFormat::R32Uint,
             ),
         };
