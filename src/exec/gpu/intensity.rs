@@ -88,7 +88,7 @@ impl GpuContext {
                 };
                 self.dispatch_slab(
                     pass,
-                    &self.pipes.blur,
+                    &self.pipes.blur[axis],
                     &self.pipes.blur_layout,
                     &params,
                     vec![

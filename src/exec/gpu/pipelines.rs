@@ -28,7 +28,8 @@ pub struct Pipelines {
     elementwise_module: wgpu::ShaderModule,
     elementwise_pipeline_layout: wgpu::PipelineLayout,
     pub elementwise_layout: wgpu::BindGroupLayout,
-    pub blur: wgpu::ComputePipeline,
+    /// One separable-blur pipeline per axis (the axis is an override constant).
+    pub blur: [wgpu::ComputePipeline; 3],
     pub blur_layout: wgpu::BindGroupLayout,
     pub noise: wgpu::ComputePipeline,
     pub noise_layout: wgpu::BindGroupLayout,
@@ -220,7 +221,24 @@ impl Pipelines {
                 },
             ),
             elementwise_module: ew,
-            blur: pipeline(&blur_layout, &bl, "blur"),
+            blur: [0.0, 1.0, 2.0].map(|axis| {
+                let pl = device.create_pipeline_layout(&wgpu::PipelineLayoutDescriptor {
+                    label: Some("blur"),
+                    bind_group_layouts: &[Some(&blur_layout)],
+                    immediate_size: 0,
+                });
+                device.create_compute_pipeline(&wgpu::ComputePipelineDescriptor {
+                    label: Some("blur"),
+                    layout: Some(&pl),
+                    module: &bl,
+                    entry_point: Some("blur"),
+                    compilation_options: wgpu::PipelineCompilationOptions {
+                        constants: &[("AXIS", axis)],
+                        ..Default::default()
+                    },
+                    cache: None,
+                })
+            }),
             noise: pipeline(&noise_layout, &nz, "noise"),
             noise_layout,
             blur_layout,
