@@ -322,12 +322,7 @@ fn jpeg2000_size_mismatch_is_refused() {
     small_limit();
     let mut b = std::fs::read(data("dicom").join("single").join("693_J2KI.dcm")).unwrap();
     b[2047] = 1;
-    let d = tempfile::tempdir().unwrap();
-    let p = d.path().join("x.dcm");
-    std::fs::write(&p, &b).unwrap();
-    let err = voxaug::io::read_volume(&p, Kind::Image)
-        .unwrap_err()
-        .to_string();
+    let err = read_error("x.dcm", &b);
     assert!(err.contains("JPEG 2000 pixel data holds"), "{err}");
 }
 
@@ -338,11 +333,16 @@ fn a_decoder_panic_is_an_error() {
     small_limit();
     let mut b = std::fs::read(data("dicom").join("single").join("MR_small.dcm")).unwrap();
     b[(0.6948454319795461 * 2048.0) as usize] = 1;
-    let d = tempfile::tempdir().unwrap();
-    let p = d.path().join("x.dcm");
-    std::fs::write(&p, &b).unwrap();
-    let err = voxaug::io::read_volume(&p, Kind::Image)
-        .unwrap_err()
-        .to_string();
+    let err = read_error("x.dcm", &b);
     assert!(err.contains("x.dcm") && err.contains("corrupt"), "{err}");
+}
+
+/// The error message of reading `bytes` saved as `name` (the read must fail).
+fn read_error(name: &str, bytes: &[u8]) -> String {
+    let d = tempfile::tempdir().unwrap();
+    let p = d.path().join(name);
+    std::fs::write(&p, bytes).unwrap();
+    voxaug::io::read_volume(&p, Kind::Image)
+        .unwrap_err()
+        .to_string()
 }
