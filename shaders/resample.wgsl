@@ -71,24 +71,24 @@ fn field_at(q: vec3<f32>) -> vec3<f32> {
 // uniform branch on "has a field" inside one shader is not free on every driver (llvmpipe executes
 // the field code for every voxel under a zero mask, which made plain affines 10x slower there).
 
-fn coord_affine(i: u32, j: u32, k: u32) -> vec3<f32> {
+// Rows r0..r2 of a 3x4 voxel map applied to output voxel (i, j, k), in the CPU's operation order:
+// row = r.w + r.y * j + r.z * k; c = row + r.x * i.
+fn map_voxel(r0: vec4<f32>, r1: vec4<f32>, r2: vec4<f32>, i: u32, j: u32, k: u32) -> vec3<f32> {
     let fi = f32(i);
     let fj = f32(j);
     let fk = f32(k);
-    let rx = p.m0.w + p.m0.y * fj + p.m0.z * fk;
-    let ry = p.m1.w + p.m1.y * fj + p.m1.z * fk;
-    let rz = p.m2.w + p.m2.y * fj + p.m2.z * fk;
-    return vec3<f32>(rx + p.m0.x * fi, ry + p.m1.x * fi, rz + p.m2.x * fi);
+    let rx = r0.w + r0.y * fj + r0.z * fk;
+    let ry = r1.w + r1.y * fj + r1.z * fk;
+    let rz = r2.w + r2.y * fj + r2.z * fk;
+    return vec3<f32>(rx + r0.x * fi, ry + r1.x * fi, rz + r2.x * fi);
+}
+
+fn coord_affine(i: u32, j: u32, k: u32) -> vec3<f32> {
+    return map_voxel(p.m0, p.m1, p.m2, i, j, k);
 }
 
 fn coord_field(i: u32, j: u32, k: u32) -> vec3<f32> {
-    let fi = f32(i);
-    let fj = f32(j);
-    let fk = f32(k);
-    let qx = p.post0.w + p.post0.y * fj + p.post0.z * fk;
-    let qy = p.post1.w + p.post1.y * fj + p.post1.z * fk;
-    let qz = p.post2.w + p.post2.y * fj + p.post2.z * fk;
-    let q = vec3<f32>(qx + p.post0.x * fi, qy + p.post1.x * fi, qz + p.post2.x * fi);
+    let q = map_voxel(p.post0, p.post1, p.post2, i, j, k);
     let qd = q + field_at(q);
     return vec3<f32>(
         p.m0.x * qd.x + p.m0.y * qd.y + p.m0.z * qd.z + p.m0.w,
