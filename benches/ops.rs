@@ -39,7 +39,7 @@ fn bench(c: &mut Criterion) {
         let s = voxaug::phantom::head([n; 3], [1.0, 1.0, 1.2]);
         let bytes = (n * n * n * 4) as u64;
         group.throughput(Throughput::Bytes(bytes * 2));
-        let src = s.images[0].data.clone();
+        let src = s.images[0].image_data().unwrap().to_vec();
         let mut dst = vec![0.0f32; src.len()];
         group.bench_with_input(BenchmarkId::new("memcpy", n), &n, |b, _| {
             b.iter(|| dst.copy_from_slice(black_box(&src)))

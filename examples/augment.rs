@@ -23,7 +23,7 @@ fn main() -> voxaug::Result<()> {
             "sample {}: {:?}, label voxels > 0: {}",
             plan.sample,
             kinds,
-            out.labels[0].data.iter().filter(|&&v| v > 0.0).count()
+            out.labels[0].values().iter().filter(|&&v| v > 0.0).count()
         );
     }
     println!(

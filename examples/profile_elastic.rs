@@ -34,15 +34,15 @@ fn main() {
     if outs.len() > 3 {
         let (a, b) = (&outs[0], &outs[3]);
         let d = a.images[0]
-            .data
+            .values()
             .iter()
-            .zip(&b.images[0].data)
+            .zip(b.images[0].values().iter())
             .map(|(x, y)| (x - y).abs())
             .fold(0f32, f32::max);
         let l = a.labels[0]
-            .data
+            .values()
             .iter()
-            .zip(&b.labels[0].data)
+            .zip(b.labels[0].values().iter())
             .filter(|(x, y)| x != y)
             .count();
         println!("cpu vs gpu: max image diff {d}, label mismatches {l}");

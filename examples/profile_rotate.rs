@@ -1,5 +1,5 @@
 //! Times one rotate of a 256^3 image + label map on the CPU, and each part alone (for profiling).
-use voxaug::exec::cpu::resample::{resample_many, Interp, Outside, Params};
+use voxaug::exec::cpu::resample::{resample_many, Outside, Params, Spec};
 use voxaug::transform::{compile, Stage};
 use voxaug::{Executor, Grid, Pipeline, Subject, Volume};
 
@@ -40,20 +40,19 @@ fn main() {
         let total = ms(t);
         let t = std::time::Instant::now();
         let a = resample_many(
-            &[(&s.images[0].data, Interp::Linear, Outside::Value(0.0))],
+            &[Spec::Linear(
+                s.images[0].image_data().unwrap(),
+                Outside::Value(0.0),
+            )],
             &params,
         )
         .unwrap();
         let lin = ms(t);
         let t = std::time::Instant::now();
-        let b = resample_many(
-            &[(&s.labels[0].data, Interp::Nearest, Outside::Value(0.0))],
-            &params,
-        )
-        .unwrap();
+        let b = resample_many(&[Spec::Nearest(&s.labels[0].data, Some(0.0))], &params).unwrap();
         let near = ms(t);
         let t = std::time::Instant::now();
-        let z = voxaug::exec::cpu::alloc::zeroed(n * n * n).unwrap();
+        let z = voxaug::exec::cpu::alloc::zeroed::<f32>(n * n * n).unwrap();
         let alloc = ms(t);
         std::hint::black_box(z);
         println!("alloc {alloc:.1} ms");

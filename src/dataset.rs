@@ -174,7 +174,7 @@ pub fn dataset_stats(
         .par_iter()
         .map(|p| {
             let v = io::read_volume(p, Kind::Image)?;
-            let r = (moments_of(&v.data), v.grid.spacing(), v.grid.shape);
+            let r = (moments_of(v.image_data()?), v.grid.spacing(), v.grid.shape);
             tick();
             Ok(r)
         })
@@ -193,7 +193,7 @@ pub fn dataset_stats(
         .map(|p| {
             let v = io::read_volume(p, Kind::Image)?;
             let mut h = vec![0u64; BINS];
-            for &x in &v.data {
+            for &x in v.image_data()? {
                 h[(((x as f64 - m.min) * scale) as usize).min(BINS - 1)] += 1;
             }
             tick();
@@ -249,10 +249,11 @@ pub fn dataset_stats(
         .par_iter()
         .map(|p| {
             let v = io::read_volume(p, Kind::Label)?;
-            let mut c: std::collections::BTreeMap<i64, u64> = Default::default();
-            for &x in &v.data {
-                *c.entry(x as i64).or_default() += 1;
-            }
+            let c: std::collections::BTreeMap<i64, u64> = v
+                .label_counts()
+                .into_iter()
+                .map(|(x, n)| (x as i64, n as u64))
+                .collect();
             tick();
             Ok(c)
         })
@@ -299,7 +300,7 @@ pub fn learn_landmarks(images: &[PathBuf]) -> Result<Vec<f64>> {
         .par_iter()
         .map(|p| {
             Ok(crate::exec::cpu::quantile::normalised_landmarks(
-                &io::read_volume(p, Kind::Image)?.data,
+                io::read_volume(p, Kind::Image)?.image_data()?,
             ))
         })
         .collect::<Result<_>>()?;

@@ -29,9 +29,11 @@ pub mod stats;
 pub mod transform;
 pub mod view;
 pub mod volume;
+pub mod voxels;
 
 pub use error::{Error, Result};
 pub use exec::Executor;
 pub use grid::{Grid, Mat4};
 pub use transform::{Fill, Pipeline, Plan, Transform};
 pub use volume::{DType, Kind, Stats, Subject, Volume};
+pub use voxels::{Voxel, Voxels};

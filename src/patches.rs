@@ -61,13 +61,16 @@ pub fn extract(v: &Volume, start: [usize; 3], size: [usize; 3]) -> Result<Volume
             "patch at {start:?} of size {size:?} does not fit in {s:?}"
         )));
     }
-    let mut data = Vec::with_capacity(size.iter().product());
-    for k in 0..size[2] {
-        for j in 0..size[1] {
-            let row = v.grid.index(start[0], start[1] + j, start[2] + k);
-            data.extend_from_slice(&v.data[row..row + size[0]]);
+    let data = crate::with_voxels!(&v.data, d => {
+        let mut out = Vec::with_capacity(size.iter().product());
+        for k in 0..size[2] {
+            for j in 0..size[1] {
+                let row = v.grid.index(start[0], start[1] + j, start[2] + k);
+                out.extend_from_slice(&d[row..row + size[0]]);
+            }
         }
-    }
+        crate::voxels::Voxels::from(out)
+    });
     let grid = Grid::new(
         size,
         mat_mul(&v.grid.affine, &translation(start.map(|x| x as f64))),
@@ -314,7 +317,7 @@ pub fn stitch_folder(dir: &std::path::Path, blend: Blend) -> Result<(Volume, Ind
             )));
         }
         dtype.get_or_insert(p.dtype);
-        agg.add(e.start, &p.data)?;
+        agg.add(e.start, &p.values())?;
     }
     let grid = Grid::new(index.shape, index.affine)?;
     let mut v = Volume::new(agg.finish()?, grid, index.kind)?;

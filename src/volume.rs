@@ -2,6 +2,7 @@
 
 use crate::error::{Error, Result};
 use crate::grid::Grid;
+use crate::voxels::{Voxel, Voxels};
 use ndarray::{ArrayView3, ShapeBuilder};
 use serde::{Deserialize, Serialize};
 
@@ -78,43 +79,57 @@ impl DType {
     }
 }
 
-/// Voxel data (f32, i-fastest) on a grid.
+/// Voxel data on a grid: images hold f32, label maps their integer type (see [`Voxels`]).
 #[derive(Clone, Debug, PartialEq)]
 pub struct Volume {
-    /// Voxels in i-fastest order: `data[i + ni * (j + nj * k)]`.
-    pub data: Vec<f32>,
+    /// Voxels in i-fastest order: `data[i + ni * (j + nj * k)]`. `Voxels::F32` for images, an integer
+    /// variant for label maps (the constructors keep to this; kernels refuse anything else).
+    pub data: Voxels,
     /// Shape and voxel -> world affine.
     pub grid: Grid,
     /// Image or label map.
     pub kind: Kind,
-    /// Type the voxels were stored with on disk (for writing label maps back unchanged).
+    /// Type the voxels were stored with on disk (written back with it while every value fits).
     pub dtype: DType,
 }
 
 impl Volume {
-    /// A volume from i-fastest data; checks the length and the grid.
+    /// A volume from i-fastest f32 data; checks the length and the grid. Label values must be integers:
+    /// they are stored in the narrowest integer type that holds them.
     pub fn new(data: Vec<f32>, grid: Grid, kind: Kind) -> Result<Volume> {
-        grid.validate()?;
-        if data.len() != grid.len() {
-            return Err(Error::invalid(format!(
-                "{} voxels given for shape {:?} ({} expected)",
-                data.len(),
-                grid.shape,
-                grid.len()
-            )));
+        check_len(data.len(), &grid)?;
+        match kind {
+            Kind::Image => Volume::from_voxels(Voxels::F32(data), grid, kind),
+            Kind::Label => Volume::from_voxels(Voxels::labels_from_f32(&data)?, grid, kind),
         }
-        let dtype = match kind {
-            Kind::Image => DType::F32,
-            Kind::Label => DType::U8,
-        };
-        let v = Volume {
+    }
+
+    /// A volume from typed voxels: f32 for an image, an integer type for a label map (the on-disk
+    /// type recorded is the in-memory one).
+    pub fn from_voxels(data: Voxels, grid: Grid, kind: Kind) -> Result<Volume> {
+        check_len(data.len(), &grid)?;
+        let dtype = data.dtype();
+        match (kind, dtype) {
+            (Kind::Image, DType::F32) => {}
+            (Kind::Image, d) => {
+                return Err(Error::invalid(format!(
+                    "image voxels must be float32 ({} given)",
+                    d.name()
+                )))
+            }
+            (Kind::Label, DType::F32 | DType::F64) => {
+                return Err(Error::invalid(
+                    "label voxels must be an integer type (float32 given; Volume::label converts)",
+                ))
+            }
+            (Kind::Label, _) => {}
+        }
+        Ok(Volume {
             data,
             grid,
             kind,
             dtype,
-        };
-        v.check_labels()?;
-        Ok(v)
+        })
     }
 
     /// An intensity image.
@@ -122,69 +137,89 @@ impl Volume {
         Volume::new(data, grid, Kind::Image)
     }
 
-    /// A label map; its on-disk type is the smallest unsigned type that holds its values.
+    /// A label map from f32 values; stored (and written) in the smallest integer type that holds them.
     pub fn label(data: Vec<f32>, grid: Grid) -> Result<Volume> {
-        let mut v = Volume::new(data, grid, Kind::Label)?;
-        let max = v.data.iter().fold(0.0f32, |m, &x| m.max(x));
-        let min = v.data.iter().fold(0.0f32, |m, &x| m.min(x));
-        v.dtype = if min < 0.0 {
-            DType::I32
-        } else if max <= 255.0 {
-            DType::U8
-        } else if max <= 65535.0 {
-            DType::U16
-        } else {
-            DType::U32
-        };
-        Ok(v)
+        Volume::new(data, grid, Kind::Label)
     }
 
-    /// Label maps hold finite integers. Images may hold NaN or infinite voxels (readers, `info`,
-    /// `convert` and the views accept them); operations refuse them unless `nan_to_num` comes first.
-    pub fn check_labels(&self) -> Result<()> {
-        if self.kind == Kind::Image {
-            return Ok(());
+    /// The f32 voxels of an image; an error for a label map (which holds integers).
+    pub fn image_data(&self) -> Result<&[f32]> {
+        self.data.as_f32().ok_or_else(|| {
+            Error::invalid(format!(
+                "an image's voxels must be float32 ({} found)",
+                self.data.dtype().name()
+            ))
+        })
+    }
+
+    /// The f32 voxels of an image, writable; an error for a label map.
+    pub fn image_data_mut(&mut self) -> Result<&mut Vec<f32>> {
+        let dtype = self.data.dtype();
+        self.data.as_f32_mut().ok_or_else(|| {
+            Error::invalid(format!(
+                "an image's voxels must be float32 ({} found)",
+                dtype.name()
+            ))
+        })
+    }
+
+    /// Image voxels must be float32 and label voxels integers (a volume built field by field may break
+    /// this; the executors check before running).
+    pub fn check_storage(&self) -> Result<()> {
+        match self.kind {
+            Kind::Image => self.image_data().map(|_| ()),
+            Kind::Label if matches!(self.data.dtype(), DType::F32 | DType::F64) => Err(
+                Error::invalid("a label map's voxels must be an integer type (float32 found)"),
+            ),
+            Kind::Label => Ok(()),
         }
-        self.check_values()
     }
 
-    /// Rejects NaN/infinite voxels, and non-integer values in label maps.
+    /// Rejects NaN/infinite voxels (label maps are integers and always pass).
     pub fn check_values(&self) -> Result<()> {
         use rayon::prelude::*;
-        let finite = |v: &f32| v.is_finite();
-        if !self.data.par_iter().all(finite) {
-            let bad = self.data.iter().filter(|v| !finite(v)).count();
+        let Some(data) = self.data.as_f32() else {
+            return Ok(());
+        };
+        if !data.par_iter().all(|v| v.is_finite()) {
+            let bad = data.iter().filter(|v| !v.is_finite()).count();
             return Err(Error::invalid(format!(
                 "volume contains {bad} NaN or infinite voxel value(s)"
             )));
         }
-        if self.kind == Kind::Label {
-            let whole = crate::stats::all_whole_within(&self.data, f64::MIN, f64::MAX);
-            if let Some(v) = (!whole)
-                .then(|| self.data.iter().find(|v| v.fract() != 0.0))
-                .flatten()
-            {
-                return Err(Error::invalid(format!(
-                    "label map contains the non-integer value {v}; label maps must hold integer labels"
-                )));
-            }
-        }
         Ok(())
     }
 
-    /// The voxels as an ndarray view indexed `[i, j, k]`.
-    pub fn array(&self) -> ArrayView3<'_, f32> {
+    /// The voxels as f32 (borrowed for images, converted for label maps).
+    pub fn values(&self) -> std::borrow::Cow<'_, [f32]> {
+        self.data.values()
+    }
+
+    /// The voxels as an ndarray view indexed `[i, j, k]` (f32: a copy for label maps).
+    pub fn array(&self) -> ndarray::CowArray<'_, f32, ndarray::Ix3> {
         let [ni, nj, nk] = self.grid.shape;
-        ArrayView3::from_shape((ni, nj, nk).f(), &self.data).expect("length checked on creation")
+        match self.data.values() {
+            std::borrow::Cow::Borrowed(d) => ArrayView3::from_shape((ni, nj, nk).f(), d)
+                .expect("length checked on creation")
+                .into(),
+            std::borrow::Cow::Owned(d) => ndarray::Array3::from_shape_vec((ni, nj, nk).f(), d)
+                .expect("length checked on creation")
+                .into(),
+        }
     }
 
     /// Value at voxel `(i, j, k)`.
     pub fn at(&self, i: usize, j: usize, k: usize) -> f32 {
-        self.data[self.grid.index(i, j, k)]
+        self.data.get(self.grid.index(i, j, k))
     }
 
-    /// Same grid, other data (used by transforms that keep the geometry).
+    /// Same grid, kind and on-disk type, other f32 data (images).
     pub fn with_data(&self, data: Vec<f32>) -> Volume {
+        self.with_voxels(Voxels::F32(data))
+    }
+
+    /// Same grid, kind and on-disk type, other voxels (of the kind's storage type).
+    pub fn with_voxels(&self, data: Voxels) -> Volume {
         debug_assert_eq!(data.len(), self.data.len());
         Volume {
             data,
@@ -196,17 +231,34 @@ impl Volume {
 
     /// Basic statistics: min, max, mean, population std (f64 accumulation).
     pub fn stats(&self) -> Stats {
-        crate::stats::stats(&self.data, None)
+        crate::stats::stats(&self.values(), None)
     }
 
     /// Sorted distinct label values with their voxel counts.
     pub fn label_counts(&self) -> Vec<(f32, usize)> {
-        let mut m: std::collections::BTreeMap<i64, usize> = Default::default();
-        for &v in &self.data {
-            *m.entry(v as i64).or_default() += 1;
-        }
-        m.into_iter().map(|(v, c)| (v as f32, c)).collect()
+        crate::with_voxels!(&self.data, d => label_counts(d))
     }
+}
+
+fn label_counts<T: Voxel>(d: &[T]) -> Vec<(f32, usize)> {
+    let mut m: std::collections::BTreeMap<i64, usize> = Default::default();
+    for &v in d {
+        *m.entry(v.to_f64() as i64).or_default() += 1;
+    }
+    m.into_iter().map(|(v, c)| (v as f32, c)).collect()
+}
+
+fn check_len(n: usize, grid: &Grid) -> Result<()> {
+    grid.validate()?;
+    if n != grid.len() {
+        return Err(Error::invalid(format!(
+            "{} voxels given for shape {:?} ({} expected)",
+            n,
+            grid.shape,
+            grid.len()
+        )));
+    }
+    Ok(())
 }
 
 /// Images and label maps of one subject, all on one grid.
@@ -229,6 +281,15 @@ impl Subject {
     /// The common grid (of the first volume).
     pub fn grid(&self) -> Option<&Grid> {
         self.images.first().or(self.labels.first()).map(|v| &v.grid)
+    }
+
+    /// Errors when an image's voxels are not float32 or a label map's not integers (see
+    /// [`Volume::check_storage`]).
+    pub fn check_storage(&self) -> Result<()> {
+        self.images
+            .iter()
+            .chain(&self.labels)
+            .try_for_each(Volume::check_storage)
     }
 
     /// Errors when volumes are on different grids.

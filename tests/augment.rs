@@ -116,7 +116,7 @@ fn sampled_parameters_stay_in_their_ranges() {
 fn image_equal_to_its_labels_agrees_with_nearest_labels_away_from_borders() {
     let s0 = phantom();
     let lab = s0.labels[0].clone();
-    let img = voxaug::Volume::image(lab.data.clone(), lab.grid.clone()).unwrap();
+    let img = voxaug::Volume::image(lab.values().into_owned(), lab.grid.clone()).unwrap();
     let s = Subject::new(vec![img], vec![lab]).unwrap();
     let p = Pipeline::from_json(r#"{"seed": 3, "transforms": [{"type": "random_affine", "degrees": 20, "scales": 0.2}, {"type": "random_flip", "axes": [0]}]}"#).unwrap();
     for i in 0..5 {
@@ -143,7 +143,7 @@ fn image_equal_to_its_labels_agrees_with_nearest_labels_away_from_borders() {
         assert!(checked > 1000, "{checked}");
         let allowed: Vec<f32> = vec![0.0, 1.0, 2.0, 3.0, 4.0];
         assert!(
-            lb.data.iter().all(|v| allowed.contains(v)),
+            lb.values().iter().all(|v| allowed.contains(v)),
             "labels never get new values"
         );
     }
@@ -169,9 +169,9 @@ fn plan_json_reapplies_exactly_and_gpu_matches_cpu() {
         assert_eq!(pc, pg, "same parameters on both executors");
         assert_eq!(c.labels, g.labels);
         let worst = c.images[0]
-            .data
+            .values()
             .iter()
-            .zip(&g.images[0].data)
+            .zip(g.images[0].values().iter())
             .map(|(a, b)| (a - b).abs())
             .fold(0.0f32, f32::max);
         assert!(
@@ -189,7 +189,7 @@ fn label_crop_centres_on_foreground() {
     for i in 0..20 {
         let (o, _) = p.sample(&Executor::Cpu, &s, i).unwrap();
         assert_eq!(o.labels[0].grid.shape, [8, 8, 4]);
-        if o.labels[0].data.iter().any(|&v| v > 0.0) {
+        if o.labels[0].values().iter().any(|&v| v > 0.0) {
             with_fg += 1;
         }
     }
@@ -350,7 +350,7 @@ fn label_crop_balances_label_values_by_probability() {
     for i in 0..10 {
         let (o, _) = p.sample(&Executor::Cpu, &s, i).unwrap();
         assert!(
-            o.labels[0].data.contains(&4.0),
+            o.labels[0].values().contains(&4.0),
             "sample {i} misses the lesion"
         );
     }
@@ -414,7 +414,10 @@ fn recycled_buffers_never_leak_into_results() {
             .chain(s.images.iter())
         {
             for _ in 0..3 {
-                voxaug::exec::cpu::alloc::recycle(vec![f32::NAN; v.data.len()]);
+                // All-ones bytes: NaN for f32, the largest label for integers.
+                let mut junk = v.data.clone();
+                junk.as_bytes_mut().fill(0xff);
+                voxaug::exec::cpu::alloc::recycle(junk);
             }
         }
         let got = Executor::Cpu.apply(&s, &t).unwrap();
@@ -425,9 +428,9 @@ fn recycled_buffers_never_leak_into_results() {
             .zip(want.images.iter().chain(&want.labels))
         {
             assert!(
-                a.data
+                a.values()
                     .iter()
-                    .zip(&b.data)
+                    .zip(b.values().iter())
                     .all(|(x, y)| x.to_bits() == y.to_bits()),
                 "{json}: a recycled buffer's old values leaked into the result"
             );

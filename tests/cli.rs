@@ -33,7 +33,7 @@ fn apply_writes_each_input_under_its_name_with_updated_geometry() {
     let lab = d.join("seg.nii.gz");
     let img = io::read_volume(data("anatomical.nii"), Kind::Image).unwrap();
     let labv = voxaug::Volume::label(
-        img.data
+        img.values()
             .iter()
             .map(|&v| {
                 if v > 9000.0 {
@@ -66,7 +66,7 @@ fn apply_writes_each_input_under_its_name_with_updated_geometry() {
     assert_eq!(oi.grid.shape, [20, 30, 15]);
     assert_eq!(ol.grid, oi.grid);
     assert_eq!(ol.dtype, voxaug::DType::U8);
-    assert!(ol.data.iter().all(|v| [0.0, 1.0, 2.0].contains(v)));
+    assert!(ol.values().iter().all(|v| [0.0, 1.0, 2.0].contains(v)));
     let want_origin = voxaug::grid::mat_apply(&img.grid.affine, [2.0, 3.0, 4.0]);
     assert_eq!(oi.grid.origin(), want_origin);
     let st = oi.stats();

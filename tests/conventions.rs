@@ -31,10 +31,10 @@ fn conventions_test_vectors(ex: &Executor) {
         let eaff = mat4(&case["expected_affine"]);
         let got = &out.images[0];
         assert_eq!(got.grid.shape, eshape, "{name}: shape");
-        let worst = max_abs_diff(&got.data, &eimg);
+        let worst = max_abs_diff(&got.values(), &eimg);
         assert!(worst < 1e-4, "{name}: image differs by up to {worst}");
         let lab_diff = out.labels[0]
-            .data
+            .values()
             .iter()
             .zip(&elab)
             .filter(|(a, b)| a != b)

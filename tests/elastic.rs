@@ -240,16 +240,16 @@ fn cpu_and_gpu_agree_on_fields_and_outputs() {
         let g = gpu.apply(&s, &p).unwrap();
         // The ramp reveals the sampled coordinate: equal images mean equal fields.
         let worst = c.images[0]
-            .data
+            .values()
             .iter()
-            .zip(&g.images[0].data)
+            .zip(g.images[0].values().iter())
             .map(|(a, b)| (a - b).abs())
             .fold(0f32, f32::max);
         assert!(worst <= 1e-5 * 400000.0, "{t}: images differ by {worst}");
         let moved = c.images[0]
-            .data
+            .values()
             .iter()
-            .zip(&s.images[0].data)
+            .zip(s.images[0].values().iter())
             .filter(|(a, b)| (*a - *b).abs() > 0.5)
             .count();
         assert!(
@@ -257,9 +257,9 @@ fn cpu_and_gpu_agree_on_fields_and_outputs() {
             "{t}: the field moved only {moved} voxels"
         );
         let bad = c.labels[0]
-            .data
+            .values()
             .iter()
-            .zip(&g.labels[0].data)
+            .zip(g.labels[0].values().iter())
             .filter(|(a, b)| a != b)
             .count();
         assert_eq!(bad, 0, "{t}: {bad} label voxels differ");

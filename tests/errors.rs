@@ -108,12 +108,15 @@ fn nan_voxels_are_refused_by_operations_unless_nan_to_num_comes_first() {
                 &t(r#"{"type": "nan_to_num", "value": -1}, {"type": "flip", "axes": [0]}"#),
             )
             .unwrap();
-        assert!(ok.images[0].data.iter().all(|x| x.is_finite()));
-        assert_eq!(ok.images[0].data.iter().filter(|&&x| x == -1.0).count(), 2);
+        assert!(ok.images[0].values().iter().all(|x| x.is_finite()));
+        assert_eq!(
+            ok.images[0].values().iter().filter(|&&x| x == -1.0).count(),
+            2
+        );
         let min = ex
             .apply(&s, &t(r#"{"type": "nan_to_num", "value": "min"}"#))
             .unwrap();
-        assert!(min.images[0].data.iter().all(|&x| x == 1.0));
+        assert!(min.images[0].values().iter().all(|&x| x == 1.0));
         let late = err_of(ex.apply(
             &s,
             &t(r#"{"type": "flip", "axes": [0]}, {"type": "nan_to_num"}"#),

@@ -107,7 +107,7 @@ fn nrrd_round_trip_keeps_values_types_and_oblique_geometry() {
         .collect();
     std::fs::write(dir.path().join("d.raw"), raw).unwrap();
     let v = io::read_volume(dir.path().join("h.nhdr"), Kind::Image).unwrap();
-    assert_eq!(v.data, vec![1.0, 2.0, 3.0, 4.0]);
+    assert_eq!(v.values().to_vec(), vec![1.0, 2.0, 3.0, 4.0]);
     assert_eq!(v.grid.origin(), [1.0, 2.0, 3.0]);
     assert_eq!(v.grid.spacing(), [1.0, 1.0, 2.0]);
 }

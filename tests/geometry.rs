@@ -172,7 +172,7 @@ fn rotation_on_anisotropic_voxels_keeps_a_sphere_a_sphere(ex: &Executor) {
         }
     }
     assert!(worst < 2.2, "sphere boundary moved by {worst} mm");
-    assert!(o.data.contains(&1.0));
+    assert!(o.values().contains(&1.0));
 }
 
 fn rotation_after_crop_turns_about_the_cropped_centre_and_shows_real_anatomy(ex: &Executor) {
@@ -205,7 +205,7 @@ fn rotation_after_crop_turns_about_the_cropped_centre_and_shows_real_anatomy(ex:
         assert!((got - want).abs() < 1e-3, "({i},{j}): {got} vs {want}");
     }
     assert!(
-        fused.images[0].data.iter().all(|&v| v >= 1.0),
+        fused.images[0].values().iter().all(|&v| v >= 1.0),
         "fused samples real anatomy outside the crop"
     );
     assert!(
@@ -256,9 +256,9 @@ fn fused_spatial_run_interpolates_once(ex: &Executor) {
         },
     );
     let diff = two.images[0]
-        .data
+        .values()
         .iter()
-        .zip(&one.images[0].data)
+        .zip(one.images[0].values().iter())
         .map(|(x, y)| (x - y).abs())
         .fold(0.0, f32::max);
     assert!(diff < 1e-5, "fused differs from single product by {diff}");
@@ -278,9 +278,9 @@ fn fused_spatial_run_interpolates_once(ex: &Executor) {
         },
     );
     let sdiff = stepwise.images[0]
-        .data
+        .values()
         .iter()
-        .zip(&one.images[0].data)
+        .zip(one.images[0].values().iter())
         .map(|(x, y)| (x - y).abs())
         .fold(0.0, f32::max);
     assert!(

@@ -512,7 +512,7 @@ fn nan_voxels_are_read_and_viewed_but_operations_need_nan_to_num() {
     ]);
     assert_eq!(code, 0, "{err}");
     let out = voxaug::io::read_volume(d.path().join("b/spm.nii"), voxaug::Kind::Image).unwrap();
-    assert!(out.data.iter().all(|x| x.is_finite()));
+    assert!(out.values().iter().all(|x| x.is_finite()));
 }
 
 #[test]

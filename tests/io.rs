@@ -90,7 +90,7 @@ fn label_maps_keep_their_integer_type_and_images_become_float_when_needed() {
     assert_eq!(back.data, lab.data);
     // An int16 image whose values became fractional is written as float32, losslessly.
     let mut v = io::read_volume(data("anatomical.nii"), Kind::Image).unwrap();
-    v.data[0] = 0.5;
+    v.image_data_mut().unwrap()[0] = 0.5;
     let p2 = dir.path().join("f.nii");
     io::write_volume(&p2, &v).unwrap();
     let back = io::read_volume(&p2, Kind::Image).unwrap();
@@ -126,7 +126,7 @@ fn every_integer_and_float_type_reads_and_scaling_is_applied() {
         io::write_volume(&p, &v).unwrap();
         let back = io::read_volume(&p, Kind::Image).unwrap();
         assert_eq!(back.dtype, dt);
-        assert_eq!(back.data, vals);
+        assert_eq!(*back.values(), vals[..]);
         // scl_slope = 2, scl_inter = -1 (header bytes 112..120) -> value * 2 - 1, read as float.
         let mut bytes = std::fs::read(&p).unwrap();
         bytes[112..116].copy_from_slice(&2.0f32.to_le_bytes());
@@ -134,7 +134,7 @@ fn every_integer_and_float_type_reads_and_scaling_is_applied() {
         std::fs::write(&p, &bytes).unwrap();
         let scaled = io::read_volume(&p, Kind::Image).unwrap();
         assert_eq!(
-            scaled.data,
+            scaled.values().to_vec(),
             vals.iter().map(|x| x * 2.0 - 1.0).collect::<Vec<_>>()
         );
     }

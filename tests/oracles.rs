@@ -207,10 +207,10 @@ fn resize_of_constant_is_constant(ex: &Executor) {
             }],
         );
         assert!(
-            out.images[0].data.iter().all(|&v| v == 42.5),
+            out.images[0].values().iter().all(|&v| v == 42.5),
             "{shape:?} -> {new:?}"
         );
-        assert!(out.labels[0].data.iter().all(|&v| v == 3.0));
+        assert!(out.labels[0].values().iter().all(|&v| v == 3.0));
     }
 }
 
@@ -234,9 +234,9 @@ fn zscore_has_zero_mean_unit_std_over_the_mask(ex: &Executor) {
     );
     let o = &out.images[0];
     let sel: Vec<f64> = img
-        .data
+        .values()
         .iter()
-        .zip(&o.data)
+        .zip(o.values().iter())
         .filter(|(a, _)| **a != 0.0)
         .map(|(_, b)| *b as f64)
         .collect();
@@ -247,9 +247,9 @@ fn zscore_has_zero_mean_unit_std_over_the_mask(ex: &Executor) {
         "mean {mean} std {std}"
     );
     assert!(
-        img.data
+        img.values()
             .iter()
-            .zip(&o.data)
+            .zip(o.values().iter())
             .all(|(a, b)| *a != 0.0 || *b == 0.0),
         "masked-out voxels stay 0"
     );
@@ -261,7 +261,7 @@ fn zscore_has_zero_mean_unit_std_over_the_mask(ex: &Executor) {
     for mask in [ZMask::All, ZMask::Nonzero] {
         let z = run(ex, &flat, &[Transform::Zscore { mask }]);
         assert!(
-            z.images[0].data.iter().all(|&v| v == 0.0),
+            z.images[0].values().iter().all(|&v| v == 0.0),
             "constant image -> zeros, never NaN"
         );
     }

@@ -53,24 +53,29 @@ fn subjects() -> Vec<(&'static str, Subject)> {
 fn compare(name: &str, op: &str, got: &Subject, want: &Subject, input: &Subject, tol: f32) {
     for (g, w) in got.labels.iter().zip(&want.labels) {
         assert_eq!(g.grid, w.grid, "{name} {op}: label grid");
-        let bad = g.data.iter().zip(&w.data).filter(|(a, b)| a != b).count();
+        let bad = g
+            .values()
+            .iter()
+            .zip(w.values().iter())
+            .filter(|(a, b)| a != b)
+            .count();
         assert_eq!(bad, 0, "{name} {op}: {bad} label voxels differ");
     }
     for ((g, w), x) in got.images.iter().zip(&want.images).zip(&input.images) {
         assert_eq!(g.grid, w.grid, "{name} {op}: image grid");
-        let range = x.data.iter().fold(1.0f32, |m, v| m.max(v.abs()));
+        let range = x.values().iter().fold(1.0f32, |m, v| m.max(v.abs()));
         let (worst, at) = g
-            .data
+            .values()
             .iter()
-            .zip(&w.data)
+            .zip(w.values().iter())
             .enumerate()
             .map(|(i, (a, b))| ((a - b).abs(), i))
             .fold((0.0f32, 0), |m, x| if x.0 > m.0 { x } else { m });
         assert!(
             worst <= tol * range,
             "{name} {op}: image differs by {worst} at {at} ({} vs {})",
-            g.data[at],
-            w.data[at]
+            g.values()[at],
+            w.values()[at]
         );
     }
 }
@@ -120,7 +125,7 @@ both! {
         let s = Subject::new(vec![image_from(&g, |_, _, _| 4.0)], vec![]).unwrap();
         for op in [r#"{"type": "zscore"}"#, r#"{"type": "minmax"}"#, r#"{"type": "percentile_clip", "low": 1, "high": 99}"#] {
             let out = e.apply(&s, &transforms(op)).unwrap();
-            assert!(out.images[0].data.iter().all(|v| v.is_finite()), "{op}: NaN");
+            assert!(out.images[0].values().iter().all(|v| v.is_finite()), "{op}: NaN");
             compare("constant", op, &out, &Executor::Cpu.apply(&s, &transforms(op)).unwrap(), &s, 0.0);
         }
     };
@@ -139,11 +144,11 @@ both! {
         ] {
             let want = Executor::Cpu.apply(&s, &transforms(op)).unwrap();
             let got = e.apply(&s, &transforms(op)).unwrap();
-            assert!(got.images[0].data.iter().all(|v| v.is_finite()), "{op}: non-finite");
+            assert!(got.images[0].values().iter().all(|v| v.is_finite()), "{op}: non-finite");
             compare("f32-limit", op, &got, &want, &s, tol);
         }
         let z = e.apply(&s, &transforms(r#"{"type": "zscore"}"#)).unwrap();
-        let st = voxaug::stats::stats(&z.images[0].data, None);
+        let st = voxaug::stats::stats(&z.images[0].values(), None);
         assert!(st.mean.abs() < 1e-3 && (st.std - 1.0).abs() < 1e-3, "zscore: {st:?}");
         for op in [r#"{"type": "contrast", "factor": 2}"#, r#"{"type": "gamma", "gamma": 2}"#, r#"{"type": "brightness", "factor": 10}"#] {
             let err = e.apply(&s, &transforms(op)).unwrap_err().to_string();
@@ -174,9 +179,9 @@ fn gpu_handles_a_512_cubed_volume() {
     let want = Executor::Cpu.apply(&s, &t).unwrap();
     let range = 1013.0 * 0.5 + 512.0;
     let worst = got.images[0]
-        .data
+        .values()
         .iter()
-        .zip(&want.images[0].data)
+        .zip(want.images[0].values().iter())
         .map(|(a, b)| (a - b).abs())
         .fold(0.0f32, f32::max);
     assert!(worst <= 1e-5 * range, "512^3 differs by {worst}");

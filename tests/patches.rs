@@ -8,7 +8,8 @@ use voxaug::patches::{axis_starts, extract, grid_starts, Aggregator, Blend};
 fn stitch(v: &voxaug::Volume, size: [usize; 3], stride: [usize; 3], blend: Blend) -> Vec<f32> {
     let mut agg = Aggregator::new(v.grid.shape, size, stride, blend).unwrap();
     for st in grid_starts(v.grid.shape, size, stride).unwrap() {
-        agg.add(st, &extract(v, st, size).unwrap().data).unwrap();
+        agg.add(st, &extract(v, st, size).unwrap().values())
+            .unwrap();
     }
     agg.finish().unwrap()
 }
@@ -27,7 +28,7 @@ fn stitching_unmodified_patches_gives_the_input_back() {
         for blend in [Blend::Crop, Blend::Average, Blend::Hann] {
             assert_eq!(
                 stitch(&v, size, stride, blend),
-                v.data,
+                *v.values(),
                 "{size:?} {stride:?} {blend:?}"
             );
         }
@@ -152,7 +153,7 @@ fn pooled_statistics_equal_those_of_the_concatenated_voxels() {
         let g = Grid::with_spacing(shape, [1.0, 1.0 + f as f64 * 0.1, 3.0]).unwrap();
         let n = noise(g.len(), f as u64 + 40);
         let v = image_from(&g, |i, j, k| 100.0 * f as f32 + 50.0 * n[g.index(i, j, k)]);
-        all.extend(v.data.iter().map(|&x| x as f64));
+        all.extend(v.values().iter().map(|&x| x as f64));
         let p = d.join(format!("img_{f}.nii.gz"));
         voxaug::io::write_volume(&p, &v).unwrap();
         images.push(p);
@@ -238,8 +239,8 @@ fn landmarks_standardise_affinely_related_images_to_one_histogram() {
                 .apply(&voxaug::Subject::new(vec![v.clone()], vec![]).unwrap(), &t)
                 .unwrap()
                 .images[0]
-                .data
-                .clone()
+                .values()
+                .into_owned()
         })
         .collect();
     for o in &outs[1..] {
@@ -280,7 +281,7 @@ fn hist_scale_follows_fastai() {
     let o = voxaug::Executor::Cpu
         .apply(&voxaug::Subject::new(vec![v], vec![]).unwrap(), &t)
         .unwrap();
-    let d = &o.images[0].data;
+    let d = o.images[0].image_data().unwrap();
     for (x, want) in [
         (0usize, 0.0f32),
         (1, 0.0),

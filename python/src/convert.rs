@@ -1,18 +1,18 @@
 //! Python <-> voxaug conversions: volumes as `(array, affine, kind, dtype)` tuples, errors as the
 //! exception classes of `voxaug._errors`.
 //!
-//! Copies: a volume entering voxaug is copied once into voxaug's f32 buffer (in i-fastest order);
-//! images leaving voxaug are handed to numpy without a copy (a Fortran-ordered float32 array over
-//! voxaug's buffer); label maps are converted to their integer dtype (one pass).
+//! Copies: a volume entering voxaug is copied once into voxaug's buffer (in i-fastest order; images
+//! float32, label maps in their integer type); volumes leaving voxaug are handed to numpy without a copy
+//! (Fortran-ordered arrays over voxaug's buffers, float32 images, label maps in their integer type).
 
 use ndarray::{Array3, ArrayView3, ShapeBuilder};
 use numpy::{PyArray3, PyReadonlyArray3};
 use pyo3::prelude::*;
 use pyo3::types::PyAnyMethods;
-use voxaug::{DType, Error, Grid, Kind, Volume};
+use voxaug::{DType, Error, Grid, Kind, Volume, Voxels};
 
-/// A volume as Python sees it: `(array, affine 4x4, kind, dtype name)`. Arrays given to voxaug are
-/// float32 (the Python half converts); arrays returned are float32 (images) or the label's dtype.
+/// A volume as Python sees it: `(array, affine 4x4, kind, dtype name)`. Arrays are float32 (images) or
+/// the label map's integer type (the Python half converts).
 pub type PyVolume = (Py<PyAny>, [[f64; 4]; 4], String, String);
 
 /// The exception for a voxaug error: a class of `voxaug._errors` (all subclasses of `VoxaugError`;
@@ -59,7 +59,7 @@ pub fn dtype_of(name: &str) -> Result<DType, Error> {
 
 /// The voxels of a 3D view in i-fastest (Fortran) order: a plain copy when the view is Fortran
 /// contiguous, else a strided walk.
-pub fn fortran_vec(a: ArrayView3<'_, f32>) -> Vec<f32> {
+pub fn fortran_vec<T: Copy>(a: ArrayView3<'_, T>) -> Vec<T> {
     let t = a.reversed_axes();
     if let Some(s) = t.as_slice() {
         return s.to_vec();
@@ -91,45 +91,45 @@ pub fn volume_from_py(v: PyVolume) -> PyResult<Volume> {
         }
     };
     let dtype = dtype_of(&dtype).map_err(to_py_error)?;
-    let data = Python::attach(|py| -> PyResult<(Vec<f32>, [usize; 3])> {
-        let arr: PyReadonlyArray3<'_, f32> = array.bind(py).extract().map_err(|_| {
-            to_py_error(Error::InvalidInput(
-                "volume arrays must be 3D float32 (voxaug.Volume converts)".into(),
-            ))
-        })?;
-        let view = arr.as_array();
-        let shape = [view.shape()[0], view.shape()[1], view.shape()[2]];
-        Ok((fortran_vec(view), shape))
+    let (data, shape) = Python::attach(|py| -> PyResult<(Voxels, [usize; 3])> {
+        let array = array.bind(py);
+        macro_rules! typed {
+            ($t:ty) => {
+                if let Ok(arr) = array.extract::<PyReadonlyArray3<'_, $t>>() {
+                    let view = arr.as_array();
+                    let shape = [view.shape()[0], view.shape()[1], view.shape()[2]];
+                    return Ok((Voxels::from(fortran_vec(view)), shape));
+                }
+            };
+        }
+        typed!(f32);
+        typed!(u8);
+        typed!(i8);
+        typed!(u16);
+        typed!(i16);
+        typed!(u32);
+        typed!(i32);
+        Err(to_py_error(Error::InvalidInput(
+            "volume arrays must be 3D float32 or, for label maps, 3D integer arrays of at most 32 \
+             bits (voxaug.Volume converts)"
+                .into(),
+        )))
     })?;
-    let (data, shape) = data;
     let grid = Grid::new(shape, affine).map_err(to_py_error)?;
-    let mut v = Volume::new(data, grid, kind).map_err(to_py_error)?;
+    let mut v = match data {
+        Voxels::F32(d) => Volume::new(d, grid, kind),
+        d => Volume::from_voxels(d, grid, kind),
+    }
+    .map_err(to_py_error)?;
     v.dtype = dtype;
     Ok(v)
 }
 
-/// Voxels converted to an integer type (label maps: values are integers within the type's range).
-fn cast<T: numpy::Element + Copy>(data: &[f32], f: impl Fn(f32) -> T) -> Vec<T> {
-    data.iter().map(|&x| f(x)).collect()
-}
-
-/// The voxels of a volume as a numpy array: float32 for images (no copy), the label's own integer
-/// dtype for label maps.
+/// The voxels of a volume as a numpy array, without a copy: float32 for images, the label's integer
+/// type in memory for label maps.
 pub fn volume_array(py: Python<'_>, v: Volume) -> Bound<'_, PyAny> {
     let shape = v.grid.shape;
-    if v.kind == Kind::Image {
-        return fortran_array(py, shape, v.data).into_any();
-    }
-    let d = &v.data;
-    match v.dtype {
-        DType::U8 => fortran_array(py, shape, cast(d, |x| x as u8)).into_any(),
-        DType::I8 => fortran_array(py, shape, cast(d, |x| x as i8)).into_any(),
-        DType::U16 => fortran_array(py, shape, cast(d, |x| x as u16)).into_any(),
-        DType::I16 => fortran_array(py, shape, cast(d, |x| x as i16)).into_any(),
-        DType::U32 => fortran_array(py, shape, cast(d, |x| x as u32)).into_any(),
-        DType::I32 => fortran_array(py, shape, cast(d, |x| x as i32)).into_any(),
-        DType::F32 | DType::F64 => fortran_array(py, shape, v.data).into_any(),
-    }
+    voxaug::with_voxels!(v.data, d => fortran_array(py, shape, d).into_any())
 }
 
 /// A voxaug volume to the Python tuple.

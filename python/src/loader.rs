@@ -14,7 +14,7 @@ use std::collections::{HashMap, VecDeque};
 use std::path::PathBuf;
 use std::sync::{Arc, Condvar, Mutex};
 use voxaug::transform::SampleInput;
-use voxaug::{DType, Error, Executor, Pipeline, Plan, Result, Subject, Volume};
+use voxaug::{Error, Executor, Pipeline, Plan, Result, Subject, Volume, Voxel};
 
 /// Image and label paths of one subject (cache key: the same files are decoded once).
 type Key = (Vec<PathBuf>, Vec<PathBuf>);
@@ -36,10 +36,11 @@ impl Checked {
     fn new(subject: Subject) -> Checked {
         // Sequential on purpose: this runs outside the process's pool (the global rayon pool may
         // belong to the parent of a forked DataLoader worker), once per decoded subject.
-        let finite = subject
-            .images
-            .iter()
-            .all(|v| v.data.iter().all(|x| x.is_finite()));
+        let finite = subject.images.iter().all(|v| {
+            v.data
+                .as_f32()
+                .is_none_or(|d| d.iter().all(|x| x.is_finite()))
+        });
         Checked { subject, finite }
     }
 }
@@ -55,7 +56,7 @@ fn subject_bytes(s: &Subject) -> usize {
     s.images
         .iter()
         .chain(&s.labels)
-        .map(|v| v.data.len() * 4)
+        .map(|v| v.data.as_bytes().len())
         .sum()
 }
 
@@ -381,18 +382,18 @@ impl Member {
 
 /// Stacks the volumes of one member into a C-ordered `(B, 1, X, Y, Z)` buffer: voxaug's i-fastest
 /// voxels are transposed in tiles of 16 along i (reads of 16 neighbours, 16 contiguous write streams).
-fn stack<T: Copy + Send + Sync + Default>(
-    vols: &[&Volume],
-    f: impl Fn(f32) -> T + Sync,
+fn stack<S: Copy + Send + Sync, T: Copy + Send + Sync + Default>(
+    srcs: &[&[S]],
+    shape: [usize; 3],
+    f: impl Fn(S) -> T + Sync,
 ) -> ArrayD<T> {
-    let [nx, ny, nz] = vols[0].grid.shape;
+    let [nx, ny, nz] = shape;
     let n = nx * ny * nz;
-    let mut out = vec![T::default(); vols.len() * n];
+    let mut out = vec![T::default(); srcs.len() * n];
     const TILE: usize = 16;
     out.par_chunks_mut(n)
-        .zip(vols.par_iter())
-        .for_each(|(dst, v)| {
-            let src = &v.data;
+        .zip(srcs.par_iter())
+        .for_each(|(dst, src)| {
             dst.par_chunks_mut(TILE * ny * nz)
                 .enumerate()
                 .for_each(|(t, block)| {
@@ -408,26 +409,39 @@ fn stack<T: Copy + Send + Sync + Default>(
                     }
                 });
         });
-    ArrayD::from_shape_vec(IxDyn(&[vols.len(), 1, nx, ny, nz]), out).expect("sizes match")
+    ArrayD::from_shape_vec(IxDyn(&[srcs.len(), 1, nx, ny, nz]), out).expect("sizes match")
 }
 
+/// The typed voxels of every volume when they all hold `S`.
+fn all_of<'a, S: Voxel>(vols: &[&'a Volume]) -> Option<Vec<&'a [S]>> {
+    vols.iter().map(|v| S::slice(&v.data)).collect()
+}
+
+/// A member's batch in its voxels' own type: f32 images, label maps in their integer type (no
+/// conversion, only the transpose).
 fn member(vols: &[&Volume]) -> Member {
-    let first = vols[0].dtype;
-    let same = vols.iter().all(|v| v.dtype == first);
-    if vols[0].kind == voxaug::Kind::Image {
-        return Member::F32(stack(vols, |x| x));
+    let shape = vols[0].grid.shape;
+    macro_rules! typed {
+        ($t:ty, $variant:ident) => {
+            if let Some(s) = all_of::<$t>(vols) {
+                return Member::$variant(stack(&s, shape, |x| x));
+            }
+        };
     }
-    match if same { first } else { DType::F64 } {
-        DType::U8 => Member::U8(stack(vols, |x| x as u8)),
-        DType::I8 => Member::I8(stack(vols, |x| x as i8)),
-        DType::U16 => Member::U16(stack(vols, |x| x as u16)),
-        DType::I16 => Member::I16(stack(vols, |x| x as i16)),
-        DType::U32 => Member::U32(stack(vols, |x| x as u32)),
-        DType::I32 => Member::I32(stack(vols, |x| x as i32)),
-        DType::F32 => Member::F32(stack(vols, |x| x)),
-        // Label maps of different integer types in one batch: int64 holds them all.
-        DType::F64 => Member::I64(stack(vols, |x| x as i64)),
-    }
+    typed!(f32, F32);
+    typed!(u8, U8);
+    typed!(i8, I8);
+    typed!(u16, U16);
+    typed!(i16, I16);
+    typed!(u32, U32);
+    typed!(i32, I32);
+    // Label maps of different integer types in one batch: int64 holds them all.
+    let wide: Vec<Vec<i64>> = vols
+        .iter()
+        .map(|v| voxaug::with_voxels!(&v.data, d => d.iter().map(|x| x.to_f64() as i64).collect()))
+        .collect();
+    let refs: Vec<&[i64]> = wide.iter().map(|w| &w[..]).collect();
+    Member::I64(stack(&refs, shape, |x| x))
 }
 
 fn assemble(samples: Vec<(Subject, Plan)>, first_job: usize, ctx: &Ctx) -> Result<Batch> {

@@ -14,6 +14,10 @@ _KINDS = ("image", "label")
 def _label_dtype(a):
     lo, hi = (float(a.min()), float(a.max())) if a.size else (0.0, 0.0)
     if lo < 0:
+        if lo >= -128 and hi <= 127:
+            return "int8"
+        if lo >= -32768 and hi <= 32767:
+            return "int16"
         return "int32"
     if hi <= 255:
         return "uint8"
@@ -86,7 +90,10 @@ class Volume:
         return v
 
     def _to_native(self):
-        return (np.asarray(self.array, dtype=np.float32), self.affine.tolist(), self.kind, self.dtype)
+        a = self.array
+        if self.kind == "image" or a.dtype.name not in _DTYPES[:6]:
+            a = np.asarray(a, dtype=np.float32)
+        return (a, self.affine.tolist(), self.kind, self.dtype)
 
     @property
     def shape(self):

@@ -355,7 +355,7 @@ pub enum Outside {
 pub fn outside_for(fill: Fill, v: &Volume) -> Outside {
     match (fill, v.kind) {
         (Fill::Edge, _) => Outside::Edge,
-        (Fill::Min, _) => Outside::Value(crate::stats::min_max(&v.data).0),
+        (Fill::Min, _) => Outside::Value(crate::stats::min_max(&v.values()).0),
         (Fill::Value(x), Kind::Image) => Outside::Value(x as f32),
         (Fill::Value(_), Kind::Label) => Outside::Value(0.0),
     }

@@ -53,6 +53,7 @@ impl Executor {
         scan: bool,
     ) -> Result<Subject> {
         subject.check_grids()?;
+        subject.check_storage()?;
         let (prepared, transforms) = replace_non_finite(subject, transforms)?;
         let subject = prepared.as_ref().unwrap_or(subject);
         if scan && prepared.is_none() {
@@ -76,6 +77,7 @@ impl Executor {
     /// is uploaded once and the samples share submissions; on the CPU this is a loop.
     pub fn apply_batch(&self, subject: &Subject, plans: &[Vec<Transform>]) -> Result<Vec<Subject>> {
         subject.check_grids()?;
+        subject.check_storage()?;
         let needs_host = plans
             .iter()
             .any(|p| matches!(p.first(), Some(Transform::NanToNum { .. })));
@@ -109,10 +111,11 @@ fn non_finite(subject: &Subject) -> Option<(usize, usize)> {
     use rayon::prelude::*;
     subject.images.iter().enumerate().find_map(|(i, v)| {
         // One parallel pass (memory-bound); counted only when something is found.
-        if !v.data.par_iter().any(|x| !x.is_finite()) {
+        let d = v.data.as_f32()?;
+        if !d.par_iter().any(|x| !x.is_finite()) {
             return None;
         }
-        Some((i, v.data.iter().filter(|x| !x.is_finite()).count()))
+        Some((i, d.iter().filter(|x| !x.is_finite()).count()))
     })
 }
 
@@ -130,7 +133,8 @@ fn check_output(out: &Subject) -> Result<()> {
     if out
         .images
         .iter()
-        .any(|v| v.data.par_iter().any(|x| !x.is_finite()))
+        .filter_map(|v| v.data.as_f32())
+        .any(|d| d.par_iter().any(|x| !x.is_finite()))
     {
         return Err(Error::InvalidInput(
             "the result holds NaN or infinite values (past the f32 range of +-3.4e38): an intensity \
@@ -168,11 +172,11 @@ fn replace_non_finite<'t>(
     for t in &transforms[..lead] {
         if let Transform::NanToNum { value } = t {
             for v in &mut out.images {
+                let v = v.image_data_mut()?;
                 let fill = match value {
                     NanValue::Value(x) => *x as f32,
                     NanValue::Min => {
                         let m = v
-                            .data
                             .iter()
                             .filter(|x| x.is_finite())
                             .fold(f32::INFINITY, |m, &x| m.min(x));
@@ -183,7 +187,7 @@ fn replace_non_finite<'t>(
                         }
                     }
                 };
-                for x in v.data.iter_mut().filter(|x| !x.is_finite()) {
+                for x in v.iter_mut().filter(|x| !x.is_finite()) {
                     *x = fill;
                 }
             }

@@ -9,6 +9,7 @@
 use crate::error::{Error, Result};
 use crate::grid::{cross, dot, Grid};
 use crate::volume::{DType, Kind, Volume};
+use crate::voxels::Voxels;
 use dicom_dictionary_std::tags;
 use dicom_object::{DefaultDicomObject, InMemDicomObject};
 use dicom_pixeldata::PixelDecoder;
@@ -513,21 +514,10 @@ pub fn read(path: &Path, kind: Kind, series: Option<&str>) -> Result<Volume> {
         integral &= v.iter().all(|x| x.fract() == 0.0);
         data.extend(v);
     }
-    let mut vol = Volume {
-        data,
-        grid,
-        kind,
-        dtype: DType::F32,
+    let dtype = match integral.then(|| crate::stats::min_max(&data)) {
+        Some((lo, hi)) if lo >= -32768.0 && hi <= 32767.0 => DType::I16,
+        Some(_) => DType::I32,
+        None => DType::F32,
     };
-    vol.check_labels()
-        .map_err(|e| Error::format(path, e.to_string()))?;
-    if integral {
-        let (lo, hi) = crate::stats::min_max(&vol.data);
-        vol.dtype = if lo >= -32768.0 && hi <= 32767.0 {
-            DType::I16
-        } else {
-            DType::I32
-        };
-    }
-    Ok(vol)
+    super::finish_volume(path, Voxels::F32(data), grid, kind, dtype)
 }

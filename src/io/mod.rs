@@ -7,7 +7,8 @@ pub mod nifti;
 pub mod nrrd;
 
 use crate::error::{Error, Result};
-use crate::volume::{Kind, Volume};
+use crate::volume::{DType, Kind, Volume};
+use crate::voxels::Voxels;
 use std::io::Write;
 use std::path::{Path, PathBuf};
 
@@ -78,6 +79,51 @@ pub fn read_volume(path: impl AsRef<Path>, kind: Kind) -> Result<Volume> {
         Format::Nrrd => nrrd::read(path, kind),
         Format::Dicom => dicom::read(path, kind, None),
     }
+}
+
+/// The volume a reader built from decoded voxels: label maps held as f32 (read from a float file, or
+/// scaled) move into the narrowest integer type that holds them; `file_dtype` is kept for writing back
+/// (float64 as float32). Bad label values are a format error naming the file.
+pub(crate) fn finish_volume(
+    path: &Path,
+    data: Voxels,
+    grid: crate::grid::Grid,
+    kind: Kind,
+    file_dtype: DType,
+) -> Result<Volume> {
+    let bad = |e: Error| Error::format(path, e.to_string());
+    let data = match (kind, data) {
+        (Kind::Label, Voxels::F32(v)) => Voxels::labels_from_f32(&v).map_err(bad)?,
+        (_, d) => d,
+    };
+    let mut vol = Volume::from_voxels(data, grid, kind).map_err(bad)?;
+    vol.dtype = match file_dtype {
+        DType::F64 => DType::F32,
+        d => d,
+    };
+    Ok(vol)
+}
+
+/// Voxels of an integer `dtype` from raw file bytes, in their own type (copied once; byte-swapped in
+/// parallel when the file's endianness differs from the machine's).
+pub(crate) fn typed_from_raw(raw: &[u8], dtype: DType, big: bool) -> Result<Voxels> {
+    let n = raw.len() / dtype.size();
+    let mut v = Voxels::output(dtype, n)?;
+    v.as_bytes_mut().copy_from_slice(&raw[..n * dtype.size()]);
+    swap_if_needed(&mut v, big);
+    Ok(v)
+}
+
+/// Byte-swaps every voxel in place when the data's endianness (`big`) is not the machine's.
+pub(crate) fn swap_if_needed(v: &mut Voxels, big: bool) {
+    use rayon::prelude::*;
+    let size = v.dtype().size();
+    if size == 1 || big == cfg!(target_endian = "big") {
+        return;
+    }
+    v.as_bytes_mut()
+        .par_chunks_mut(size << 16)
+        .for_each(|c| c.chunks_exact_mut(size).for_each(|x| x.reverse()));
 }
 
 /// The output format of a path, from its extension (or `format` when given: `nifti`, `nrrd`).

@@ -4,6 +4,7 @@
 use crate::error::{Error, Result};
 use crate::grid::{Grid, Mat4};
 use crate::volume::{DType, Kind, Volume};
+use crate::voxels::Voxels;
 use std::io::Read;
 use std::path::Path;
 
@@ -220,23 +221,13 @@ pub fn read(path: &Path, kind: Kind) -> Result<Volume> {
         ));
     }
     let big = get("endian") == Some("big");
-    let values = super::nifti::convert(&data[..n * bpp], dtype, big);
-    let mut v = Volume {
-        data: values,
-        grid,
-        kind,
-        dtype: if dtype == DType::F64 {
-            DType::F32
-        } else {
-            dtype
-        },
+    let raw = &data[..n * bpp];
+    let values = if kind == Kind::Label && dtype.int_range().is_some() {
+        super::typed_from_raw(raw, dtype, big)?
+    } else {
+        Voxels::F32(super::nifti::convert(raw, dtype, big))
     };
-    v.check_labels()
-        .map_err(|e| Error::format(path, e.to_string()))?;
-    if dtype == DType::F64 {
-        v.dtype = DType::F32;
-    }
-    Ok(v)
+    super::finish_volume(path, values, grid, kind, dtype)
 }
 
 /// Encodes a volume as NRRD (attached, gzip), LPS space like most NRRD producers.

@@ -8,6 +8,7 @@ use super::spec::{Transform, Vec3};
 use crate::error::{Error, Result};
 use crate::grid::{self, mat_inv, mat_mul, Grid, Mat4};
 use crate::volume::Volume;
+use crate::voxels::Voxel;
 use rand_chacha::rand_core::{RngCore, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 use std::sync::OnceLock;
@@ -39,9 +40,11 @@ impl<'a> SampleInput<'a> {
         let m = self.by_value.get_or_init(|| {
             let mut m: std::collections::BTreeMap<i64, Vec<u32>> = Default::default();
             if let Some(l) = self.label {
-                for (i, v) in l.data.iter().enumerate() {
-                    m.entry(*v as i64).or_default().push(i as u32);
-                }
+                crate::with_voxels!(&l.data, d => {
+                    for (i, v) in d.iter().enumerate() {
+                        m.entry(v.to_f64() as i64).or_default().push(i as u32);
+                    }
+                });
             }
             m
         });
@@ -50,13 +53,12 @@ impl<'a> SampleInput<'a> {
 
     fn foreground(&self) -> &[u32] {
         self.foreground.get_or_init(|| match self.label {
-            Some(l) => l
-                .data
+            Some(l) => crate::with_voxels!(&l.data, d => d
                 .iter()
                 .enumerate()
-                .filter(|(_, v)| **v > 0.0)
+                .filter(|(_, v)| v.to_f64() > 0.0)
                 .map(|(i, _)| i as u32)
-                .collect(),
+                .collect()),
             None => Vec::new(),
         })
     }

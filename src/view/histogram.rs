@@ -32,7 +32,7 @@ pub fn histogram(v: &Volume, bins: usize, nonzero: bool) -> Result<Histogram> {
         return Err(Error::invalid("histogram needs at least one bin"));
     }
     let sel: Vec<f32> = v
-        .data
+        .values()
         .iter()
         .copied()
         .filter(|&x| x.is_finite() && (!nonzero || x != 0.0))

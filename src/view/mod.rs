@@ -110,7 +110,7 @@ impl Window {
 
     /// The 0.5th to 99.5th percentile of the image (numpy's definition).
     pub fn auto(image: &Volume) -> Window {
-        let p = crate::exec::cpu::reduce::percentiles(&image.data, &[0.5, 99.5]);
+        let p = crate::exec::cpu::reduce::percentiles(&image.values(), &[0.5, 99.5]);
         Window { lo: p[0], hi: p[1] }
     }
 

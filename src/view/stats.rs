@@ -60,7 +60,8 @@ pub fn label_stats(label: &Volume, images: &[&Volume]) -> Result<Vec<LabelStats>
         img: Vec<(f64, f64, f64, f64)>,
     }
     let mut accs: std::collections::BTreeMap<i64, Acc> = Default::default();
-    for (l, &v) in label.data.iter().enumerate() {
+    let values: Vec<_> = images.iter().map(|i| i.values()).collect();
+    for (l, &v) in label.values().iter().enumerate() {
         let ijk = [l % nx, (l / nx) % ny, l / (nx * ny)];
         let a = accs.entry(v as i64).or_insert_with(|| Acc {
             n: 0,
@@ -75,8 +76,8 @@ pub fn label_stats(label: &Volume, images: &[&Volume]) -> Result<Vec<LabelStats>
             a.lo[d] = a.lo[d].min(ijk[d]);
             a.hi[d] = a.hi[d].max(ijk[d]);
         }
-        for (k, img) in images.iter().enumerate() {
-            let x = img.data[l] as f64;
+        for (k, img) in values.iter().enumerate() {
+            let x = img[l] as f64;
             let s = &mut a.img[k];
             *s = (s.0 + x, s.1 + x * x, s.2.min(x), s.3.max(x));
         }

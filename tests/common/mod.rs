@@ -69,7 +69,7 @@ pub fn image_from(grid: &Grid, f: impl Fn(usize, usize, usize) -> f32) -> Volume
 /// A label volume filled by a function of the voxel index.
 pub fn label_from(grid: &Grid, f: impl Fn(usize, usize, usize) -> f32) -> Volume {
     let v = image_from(grid, f);
-    Volume::label(v.data, grid.clone()).unwrap()
+    Volume::label(v.values().into_owned(), grid.clone()).unwrap()
 }
 
 /// An oblique, anisotropic affine (rotation about z by 30 degrees, spacing 1.5 x 0.75 x 3).

@@ -47,7 +47,10 @@ impl InfoArgs {
         };
         let g = &v.grid;
         let s = v.stats();
-        let non_finite = v.data.iter().filter(|x| !x.is_finite()).count();
+        let non_finite = v
+            .data
+            .as_f32()
+            .map_or(0, |d| d.iter().filter(|x| !x.is_finite()).count());
         let vox = g.voxel_volume();
         let labels: Vec<(f32, usize)> = if label { v.label_counts() } else { vec![] };
         if json {

@@ -3,14 +3,15 @@
 //! misses when a later resampling pass gathers from them. Elsewhere this is a plain zeroed `Vec`.
 
 use crate::error::{Error, Result};
+use crate::voxels::{Voxel, Voxels};
 
-/// A zeroed `Vec<f32>` of `n` elements, huge-page backed where the OS allows. Large allocations come
+/// A zeroed `Vec<T>` of `n` elements, huge-page backed where the OS allows. Large allocations come
 /// zeroed and untouched from the OS (calloc maps fresh pages), so the advice is given before the first
 /// write and nothing is written twice.
 ///
 /// A refused allocation is an error (`Error::Limits`), not an abort: the memory is asked for with
 /// `alloc_zeroed`, which reports failure instead of ending the process.
-pub fn zeroed(n: usize) -> Result<Vec<f32>> {
+pub fn zeroed<T: Voxel>(n: usize) -> Result<Vec<T>> {
     if n == 0 {
         return Ok(Vec::new());
     }
@@ -18,25 +19,26 @@ pub fn zeroed(n: usize) -> Result<Vec<f32>> {
         Error::Limits(format!(
             "out of memory: a buffer of {n} voxels ({} MiB) could not be allocated; free memory, \
              lower the number of threads or samples in flight, or use a smaller volume",
-            (n as u128 * 4) >> 20
+            (n as u128 * std::mem::size_of::<T>() as u128) >> 20
         ))
     };
-    let layout = std::alloc::Layout::array::<f32>(n).map_err(|_| refused())?;
-    // SAFETY: the layout has a non-zero size; all-zero bytes are a valid f32 (0.0).
-    let p = unsafe { std::alloc::alloc_zeroed(layout) } as *mut f32;
+    let layout = std::alloc::Layout::array::<T>(n).map_err(|_| refused())?;
+    // SAFETY: the layout has a non-zero size; all-zero bytes are a valid voxel (`T: Pod`).
+    let p = unsafe { std::alloc::alloc_zeroed(layout) } as *mut T;
     if p.is_null() {
         return Err(refused());
     }
-    // SAFETY: `p` was allocated by the global allocator with the layout of `[f32; n]`, and all `n`
+    // SAFETY: `p` was allocated by the global allocator with the layout of `[T; n]`, and all `n`
     // elements are initialised (zero).
     let v = unsafe { Vec::from_raw_parts(p, n, n) };
     #[cfg(target_os = "linux")]
     {
         const HUGE: usize = 2 << 20;
-        if n * 4 >= 4 * HUGE {
+        let bytes = n * std::mem::size_of::<T>();
+        if bytes >= 4 * HUGE {
             let start = v.as_ptr() as usize;
             let aligned = start.next_multiple_of(HUGE);
-            let end = (start + n * 4) / HUGE * HUGE;
+            let end = (start + bytes) / HUGE * HUGE;
             if end > aligned {
                 // SAFETY: advisory call on a range inside our own allocation; contents are unchanged.
                 unsafe {
@@ -53,9 +55,9 @@ pub fn zeroed(n: usize) -> Result<Vec<f32>> {
 }
 
 /// A copy of `src` in a recycled or fresh buffer, copied in parallel.
-pub fn copy_of(src: &[f32]) -> Result<Vec<f32>> {
+pub fn copy_of<T: Voxel>(src: &[T]) -> Result<Vec<T>> {
     use rayon::prelude::*;
-    let mut v = output(src.len())?;
+    let mut v = output::<T>(src.len())?;
     v.par_chunks_mut(1 << 16)
         .zip(src.par_chunks(1 << 16))
         .for_each(|(d, s)| d.copy_from_slice(s));
@@ -66,27 +68,37 @@ pub fn copy_of(src: &[f32]) -> Result<Vec<f32>> {
 /// size when [`recycle`] kept one (its old values are still there), else [`zeroed`]. Reusing buffers
 /// spares the kernel clearing and mapping fresh pages for every output, which leads the profile of
 /// copies (flip, crop) and of augmentation runs.
-pub fn output(n: usize) -> Result<Vec<f32>> {
-    if n >= RECYCLE_MIN {
+pub fn output<T: Voxel>(n: usize) -> Result<Vec<T>> {
+    if n * std::mem::size_of::<T>() >= RECYCLE_MIN {
         if let Some(mut pool) = pool() {
-            if let Some(at) = pool.iter().position(|v| v.len() == n) {
-                return Ok(pool.swap_remove(at));
+            if let Some(at) = pool
+                .iter()
+                .position(|v| v.len() == n && v.dtype() == T::DTYPE)
+            {
+                if let Ok(v) = T::unwrap(pool.swap_remove(at)) {
+                    return Ok(v);
+                }
             }
         }
     }
     zeroed(n)
 }
 
+/// A copy of a volume's voxels in their own type (see [`copy_of`]).
+pub fn copy_voxels(src: &Voxels) -> Result<Voxels> {
+    crate::with_voxels!(src, x => Ok(Voxels::from(copy_of(x)?)))
+}
+
 /// Buffers smaller than this (4 MiB) are not kept: the allocator serves them without page faults.
-const RECYCLE_MIN: usize = 1 << 20;
+const RECYCLE_MIN: usize = 4 << 20;
 /// Most bytes the pool keeps (four 256^3 float volumes, say).
 const POOL_BYTES: usize = 1 << 28;
 
-static POOL: std::sync::Mutex<Vec<Vec<f32>>> = std::sync::Mutex::new(Vec::new());
+static POOL: std::sync::Mutex<Vec<Voxels>> = std::sync::Mutex::new(Vec::new());
 
 /// The pool, or `None` when another thread holds it: never waits, so a process forked while some
 /// thread held the lock (a DataLoader worker) allocates fresh buffers instead of deadlocking.
-fn pool() -> Option<std::sync::MutexGuard<'static, Vec<Vec<f32>>>> {
+fn pool() -> Option<std::sync::MutexGuard<'static, Vec<Voxels>>> {
     match POOL.try_lock() {
         Ok(g) => Some(g),
         Err(std::sync::TryLockError::Poisoned(e)) => Some(e.into_inner()),
@@ -96,18 +108,20 @@ fn pool() -> Option<std::sync::MutexGuard<'static, Vec<Vec<f32>>>> {
 
 /// Gives a volume buffer that is no longer needed back for [`output`] to hand out again (kept while the
 /// pool holds under 256 MiB, oldest evicted first; dropped when another thread is using the pool).
-pub fn recycle(v: Vec<f32>) {
-    if v.len() < RECYCLE_MIN {
+pub fn recycle(v: impl Into<Voxels>) {
+    let v: Voxels = v.into();
+    let bytes = v.as_bytes().len();
+    if bytes < RECYCLE_MIN {
         return;
     }
     let Some(mut pool) = pool() else {
         return;
     };
-    let mut held: usize = pool.iter().map(|b| b.len() * 4).sum();
-    while held + v.len() * 4 > POOL_BYTES && !pool.is_empty() {
-        held -= pool.remove(0).len() * 4;
+    let mut held: usize = pool.iter().map(|b| b.as_bytes().len()).sum();
+    while held + bytes > POOL_BYTES && !pool.is_empty() {
+        held -= pool.remove(0).as_bytes().len();
     }
-    if held + v.len() * 4 <= POOL_BYTES {
+    if held + bytes <= POOL_BYTES {
         pool.push(v);
     }
 }
@@ -132,13 +146,18 @@ mod tests {
 
     #[test]
     fn recycled_buffers_come_back_for_the_same_size_only() {
-        let n = RECYCLE_MIN + 17;
-        let mut v = output(n).unwrap();
+        let n = RECYCLE_MIN / 4 + 17;
+        let mut v = output::<f32>(n).unwrap();
         v.iter_mut().for_each(|x| *x = 3.0);
         let ptr = v.as_ptr();
         recycle(v);
-        assert_eq!(output(n + 1).unwrap().len(), n + 1);
-        let again = output(n).unwrap();
+        assert_eq!(output::<f32>(n + 1).unwrap().len(), n + 1);
+        assert_eq!(
+            output::<u32>(n).unwrap().len(),
+            n,
+            "another type is not handed out"
+        );
+        let again = output::<f32>(n).unwrap();
         assert_eq!(
             again.as_ptr(),
             ptr,
@@ -148,7 +167,10 @@ mod tests {
             again.iter().all(|&x| x == 3.0),
             "its old values are still there"
         );
-        recycle(vec![0.0; 10]);
-        assert!(pool().unwrap().iter().all(|b| b.len() >= RECYCLE_MIN));
+        recycle(vec![0.0f32; 10]);
+        assert!(pool()
+            .unwrap()
+            .iter()
+            .all(|b| b.as_bytes().len() >= RECYCLE_MIN));
     }
 }

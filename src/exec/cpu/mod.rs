@@ -39,7 +39,8 @@ pub fn run(subject: &Subject, stages: &[Stage]) -> Result<Subject> {
                     // Later stages own their data: in place.
                     Some(mut owned) => {
                         for img in owned.images.iter_mut() {
-                            intensity::apply(op, &mut img.data, &img.grid)?;
+                            let grid = img.grid.clone();
+                            intensity::apply(op, img.image_data_mut()?, &grid)?;
                         }
                         owned
                     }
@@ -50,14 +51,17 @@ pub fn run(subject: &Subject, stages: &[Stage]) -> Result<Subject> {
                             .images
                             .iter()
                             .map(|img| {
-                                Ok(img
-                                    .with_data(intensity::apply_to_new(op, &img.data, &img.grid)?))
+                                Ok(img.with_data(intensity::apply_to_new(
+                                    op,
+                                    img.image_data()?,
+                                    &img.grid,
+                                )?))
                             })
                             .collect::<Result<_>>()?,
                         labels: subject
                             .labels
                             .iter()
-                            .map(|l| Ok(l.with_data(alloc::copy_of(&l.data)?)))
+                            .map(|l| Ok(l.with_voxels(alloc::copy_voxels(&l.data)?)))
                             .collect::<Result<_>>()?,
                     },
                 });

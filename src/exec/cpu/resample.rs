@@ -20,6 +20,7 @@ use crate::error::Result;
 use crate::grid::{Grid, Mat4};
 use crate::transform::SamplingMap;
 use crate::volume::{Subject, Volume};
+use crate::voxels::{Voxel, Voxels};
 use rayon::prelude::*;
 use std::ops::Range;
 
@@ -61,7 +62,8 @@ impl Params {
     }
 }
 
-/// Resamples every image (trilinear) and label map (nearest) of a subject through one map.
+/// Resamples every image (trilinear) and label map (nearest, in its own type) of a subject through one
+/// map.
 pub fn resample_subject(s: &Subject, map: &SamplingMap) -> Result<Subject> {
     let in_grid = s.grid().expect("subject has volumes");
     if map.is_identity(in_grid) {
@@ -72,10 +74,10 @@ pub fn resample_subject(s: &Subject, map: &SamplingMap) -> Result<Subject> {
         return Ok(out);
     }
     let vols: Vec<&Volume> = s.images.iter().chain(&s.labels).collect();
-    let specs: Vec<(&[f32], Interp, Outside)> = vols
+    let specs: Vec<Spec<'_>> = vols
         .iter()
-        .map(|v| (&v.data[..], interp_for(v.kind), outside_for(map.fill, v)))
-        .collect();
+        .map(|v| Spec::for_volume(v, map.fill))
+        .collect::<Result<_>>()?;
     let outs = match &map.field {
         None => resample_many(
             &specs,
@@ -99,17 +101,62 @@ pub fn resample_subject(s: &Subject, map: &SamplingMap) -> Result<Subject> {
     })
 }
 
-/// Resamples one array through a map onto `out_grid`.
+/// Resamples one f32 array (trilinear) through a map onto `out_grid`.
 pub fn resample(
     src: &[f32],
     in_grid: &Grid,
     matrix: &Mat4,
     out_grid: &Grid,
-    interp: Interp,
     outside: Outside,
 ) -> Result<Vec<f32>> {
     let p = Params::new(matrix, in_grid.shape, out_grid.shape);
-    Ok(resample_many(&[(src, interp, outside)], &p)?.pop().unwrap())
+    linear_volume(src, outside, &p)
+}
+
+/// One volume of a resampling pass.
+#[derive(Clone, Copy, Debug)]
+pub enum Spec<'a> {
+    /// An image: trilinear, outside the input the fill value or the edge.
+    Linear(&'a [f32], Outside),
+    /// Voxels sampled nearest in their own type (label maps); outside the input `Some(fill)` (converted
+    /// to the voxel type, exact for every 32-bit integer) or `None` for the edge.
+    Nearest(&'a Voxels, Option<f64>),
+}
+
+impl<'a> Spec<'a> {
+    /// The spec of a volume under a map's fill rule: images trilinear, label maps nearest (fill 0, or
+    /// their minimum label, or the edge).
+    pub fn for_volume(v: &'a Volume, fill: crate::transform::Fill) -> Result<Spec<'a>> {
+        Ok(match v.kind {
+            crate::volume::Kind::Image => Spec::Linear(v.image_data()?, outside_for(fill, v)),
+            crate::volume::Kind::Label => Spec::Nearest(&v.data, label_fill(fill, &v.data)),
+        })
+    }
+}
+
+/// A label map's fill under a map's rule, in f64 (exact for every label type): 0 for a value fill (label
+/// maps are padded with background), the smallest label for `min`, `None` for the edge.
+pub fn label_fill(fill: crate::transform::Fill, data: &Voxels) -> Option<f64> {
+    use crate::transform::Fill;
+    match fill {
+        Fill::Edge => None,
+        Fill::Value(_) => Some(0.0),
+        Fill::Min => Some(crate::with_voxels!(data, d => min_of(d))),
+    }
+}
+
+fn min_of<T: Voxel>(d: &[T]) -> f64 {
+    d.par_chunks(1 << 16)
+        .map(|c| c.iter().fold(f64::INFINITY, |m, v| m.min(v.to_f64())))
+        .reduce(|| f64::INFINITY, f64::min)
+        .clamp(f64::MIN, f64::MAX)
+}
+
+fn fill_of(outside: Outside) -> Option<f32> {
+    match outside {
+        Outside::Value(v) => Some(v),
+        Outside::Edge => None,
+    }
 }
 
 /// Signed-permutation map with integer offsets: `p_in[r] = sign[r] * p_out[axis[r]] + off[r]`.
@@ -154,23 +201,62 @@ fn integer_map(p: &Params) -> Option<IntMap> {
     Some(IntMap { axis, sign, off })
 }
 
-type Spec<'a> = (&'a [f32], Interp, Outside);
-
 /// Output tile edge lengths (i, j) walked inside each slab of slices: a rotated tile reads a compact
 /// region of the input, so gathers hit cache and the TLB instead of striding over whole slices.
 const TILE_I: usize = 32;
 const TILE_J: usize = 8;
 
-/// Resamples several arrays of one input shape through the same map. Returns one output per input.
-/// Work is split into slabs of whole slices (contiguous output, one rayon task each) and, inside a slab,
-/// into `TILE_I x TILE_J x slab` tiles processed for all volumes before moving on.
-pub fn resample_many(specs: &[Spec<'_>], p: &Params) -> Result<Vec<Vec<f32>>> {
+/// Resamples several volumes of one input shape through the same map; one output per spec, each in
+/// its input's type.
+pub fn resample_many(specs: &[Spec<'_>], p: &Params) -> Result<Vec<Voxels>> {
+    specs
+        .iter()
+        .map(|s| match *s {
+            Spec::Linear(src, outside) => Ok(Voxels::F32(linear_volume(src, outside, p)?)),
+            Spec::Nearest(src, fill) => {
+                crate::with_voxels!(src, d => Ok(Voxel::wrap(nearest_volume(d, fill, p)?)))
+            }
+        })
+        .collect()
+}
+
+fn linear_volume(src: &[f32], outside: Outside, p: &Params) -> Result<Vec<f32>> {
+    match integer_map(p) {
+        Some(im) => drive(p, None, |j, k, _, _, row| {
+            row_integer(src, fill_of(outside), p, &im, j, k, row)
+        }),
+        None => drive(p, Some((0.0, 0.0)), |j, k, range, span, row| {
+            row_linear(src, outside, p, j, k, range, span, row)
+        }),
+    }
+}
+
+fn nearest_volume<T: Voxel>(src: &[T], fill: Option<f64>, p: &Params) -> Result<Vec<T>> {
+    let fill = fill.map(T::from_f64);
+    match integer_map(p) {
+        Some(im) => drive(p, None, |j, k, _, _, row| {
+            row_integer(src, fill, p, &im, j, k, row)
+        }),
+        None => drive(p, Some((-0.5, 0.5)), |j, k, range, span, row| {
+            row_nearest(src, fill, p, j, k, range, span, row)
+        }),
+    }
+}
+
+/// Runs `row(j, k, i_range, span, row_out)` over the output. Work is split into slabs of whole slices
+/// (contiguous output, one rayon task each) and, inside a slab, into `TILE_I x TILE_J x slab` tiles.
+/// `bounds`: the interior span's margins (`None` for integer maps, which take whole rows).
+fn drive<T: Voxel>(
+    p: &Params,
+    bounds: Option<(f64, f64)>,
+    row: impl Fn(usize, usize, Range<usize>, RowSpan, &mut [T]) + Sync,
+) -> Result<Vec<T>> {
     let [nx, ny, nz] = p.out_shape;
     let n = nx * ny * nz;
-    let mut outs: Vec<Vec<f32>> = specs
-        .iter()
-        .map(|_| super::alloc::output(n))
-        .collect::<Result<_>>()?;
+    let mut out = super::alloc::output::<T>(n)?;
+    if n == 0 {
+        return Ok(out);
+    }
     let slab = if nz >= 32 {
         8
     } else if nz >= 8 {
@@ -178,35 +264,21 @@ pub fn resample_many(specs: &[Spec<'_>], p: &Params) -> Result<Vec<Vec<f32>>> {
     } else {
         1
     };
-    let block = nx * ny * slab;
-    let nblocks = n.div_ceil(block);
-    let mut blocks: Vec<Vec<&mut [f32]>> = (0..nblocks)
-        .map(|_| Vec::with_capacity(specs.len()))
-        .collect();
-    for o in outs.iter_mut() {
-        for (b, chunk) in o.chunks_mut(block).enumerate() {
-            blocks[b].push(chunk);
-        }
-    }
-    let imap = integer_map(p);
-    blocks
-        .into_par_iter()
+    let (ti, tj) = if bounds.is_some() {
+        (TILE_I, TILE_J)
+    } else {
+        (nx, ny)
+    };
+    let full = 0..nx;
+    out.par_chunks_mut(nx * ny * slab)
         .enumerate()
-        .for_each(|(b, mut outs_b)| {
+        .for_each(|(b, chunk)| {
             let k0 = b * slab;
-            let slices = outs_b[0].len() / (nx * ny);
-            let (ti, tj) = if imap.is_some() {
-                (nx, ny)
-            } else {
-                (TILE_I, TILE_J)
-            };
+            let slices = chunk.len() / (nx * ny);
             // Interior spans of every row of the slab, computed once (not once per tile).
-            let full = 0..nx;
-            let spans = |lo: f64, hi: f64| -> Vec<RowSpan> {
-                if imap.is_some() {
-                    return Vec::new();
-                }
-                (0..slices * ny)
+            let spans: Vec<RowSpan> = match bounds {
+                None => Vec::new(),
+                Some((lo, hi)) => (0..slices * ny)
                     .map(|r| {
                         let base = p.row_base(r % ny, k0 + r / ny);
                         RowSpan {
@@ -214,44 +286,26 @@ pub fn resample_many(specs: &[Spec<'_>], p: &Params) -> Result<Vec<Vec<f32>>> {
                             reach: reach(p, base),
                         }
                     })
-                    .collect()
+                    .collect(),
             };
-            let need = |i: Interp| specs.iter().any(|s| s.1 == i);
-            let lin_spans = if need(Interp::Linear) {
-                spans(0.0, 0.0)
-            } else {
-                Vec::new()
-            };
-            let near_spans = if need(Interp::Nearest) {
-                spans(-0.5, 0.5)
-            } else {
-                Vec::new()
+            let none = RowSpan {
+                inner: (0, 0),
+                reach: (0, 0),
             };
             for j0 in (0..ny).step_by(tj) {
                 for i0 in (0..nx).step_by(ti) {
                     let (i1, j1) = ((i0 + ti).min(nx), (j0 + tj).min(ny));
-                    for (s, out) in specs.iter().zip(outs_b.iter_mut()) {
-                        for dk in 0..slices {
-                            for j in j0..j1 {
-                                let r = dk * ny + j;
-                                let row = &mut out[r * nx..(r + 1) * nx];
-                                let k = k0 + dk;
-                                match (imap, s.1) {
-                                    (Some(im), _) => row_integer(s, p, &im, j, k, row),
-                                    (None, Interp::Linear) => {
-                                        row_linear(s.0, s.2, p, j, k, i0..i1, lin_spans[r], row)
-                                    }
-                                    (None, Interp::Nearest) => {
-                                        row_nearest(s.0, s.2, p, j, k, i0..i1, near_spans[r], row)
-                                    }
-                                }
-                            }
+                    for dk in 0..slices {
+                        for j in j0..j1 {
+                            let r = dk * ny + j;
+                            let span = spans.get(r).copied().unwrap_or(none);
+                            row(j, k0 + dk, i0..i1, span, &mut chunk[r * nx..(r + 1) * nx]);
                         }
                     }
                 }
             }
         });
-    Ok(outs)
+    Ok(out)
 }
 
 /// Range of `i` in `0..nx` for which `lo <= base + step * i <= hi` holds for sure in f32 (conservative:
@@ -333,22 +387,22 @@ pub fn sample_linear_checked(src: &[f32], shape: [usize; 3], c: [f32; 3], outsid
     lerp(lerp(c00, c10, fy), lerp(c01, c11, fy), fz)
 }
 
-/// Checked nearest sample: `floor(x + 0.5)`.
+/// Checked nearest sample: `floor(x + 0.5)`; outside the input `fill`, or the edge when `None`.
 #[inline]
-pub fn sample_nearest_checked(
-    src: &[f32],
+pub fn sample_nearest_checked<T: Voxel>(
+    src: &[T],
     shape: [usize; 3],
     c: [f32; 3],
-    outside: Outside,
-) -> f32 {
+    fill: Option<T>,
+) -> T {
     let [nx, ny, nz] = shape.map(|n| n as i64);
     let r = [0, 1, 2].map(|a| floor(c[a].clamp(-2.0, shape[a] as f32 + 1.0) + 0.5));
     let (mut x, mut y, mut z) = (r[0] as i64, r[1] as i64, r[2] as i64);
     let inside = x >= 0 && y >= 0 && z >= 0 && x < nx && y < ny && z < nz;
     if !inside {
-        match outside {
-            Outside::Value(v) => return v,
-            Outside::Edge => {
+        match fill {
+            Some(v) => return v,
+            None => {
                 x = x.clamp(0, nx - 1);
                 y = y.clamp(0, ny - 1);
                 z = z.clamp(0, nz - 1);
@@ -393,11 +447,12 @@ fn reach(p: &Params, base: [f32; 3]) -> (usize, usize) {
 
 /// Splits a tile's range of a row into fill / checked / interior / checked / fill zones:
 /// returns `(reach_start, inner_start, inner_end, reach_end)`, all inside `range`, in order.
-fn zones(span: RowSpan, range: &Range<usize>, outside: Outside) -> (usize, usize, usize, usize) {
+fn zones(span: RowSpan, range: &Range<usize>, edge: bool) -> (usize, usize, usize, usize) {
     let clamp = |x: usize| x.clamp(range.start, range.end);
-    let (ra, rb) = match outside {
-        Outside::Value(_) => (clamp(span.reach.0), clamp(span.reach.1)),
-        Outside::Edge => (range.start, range.end),
+    let (ra, rb) = if edge {
+        (range.start, range.end)
+    } else {
+        (clamp(span.reach.0), clamp(span.reach.1))
     };
     let rb = rb.max(ra);
     let (a, b) = (clamp(span.inner.0).max(ra), clamp(span.inner.1).min(rb));
@@ -412,19 +467,19 @@ fn zones(span: RowSpan, range: &Range<usize>, outside: Outside) -> (usize, usize
 /// output voxel `i` (the shader's expression) and the zones (`reach_start, inner_start, inner_end,
 /// reach_end`).
 #[allow(clippy::type_complexity)]
-fn row_setup(
+fn row_setup<T: Voxel>(
     p: &Params,
     j: usize,
     k: usize,
     range: &Range<usize>,
     span: RowSpan,
-    outside: Outside,
-    dst: &mut [f32],
+    fill: Option<T>,
+    dst: &mut [T],
 ) -> (impl Fn(usize) -> [f32; 3], (usize, usize, usize, usize)) {
     let base = p.row_base(j, k);
     let step = [p.m[0][0], p.m[1][0], p.m[2][0]];
-    let z = zones(span, range, outside);
-    if let Outside::Value(v) = outside {
+    let z = zones(span, range, fill.is_none());
+    if let Some(v) = fill {
         dst[range.start..z.0].fill(v);
         dst[z.3..range.end].fill(v);
     }
@@ -450,7 +505,7 @@ fn row_linear(
     span: RowSpan,
     dst: &mut [f32],
 ) {
-    let (coord, (ra, a, b, rb)) = row_setup(p, j, k, &range, span, outside, dst);
+    let (coord, (ra, a, b, rb)) = row_setup(p, j, k, &range, span, fill_of(outside), dst);
     for i in (ra..a).chain(b..rb) {
         dst[i] = sample_linear_checked(src, p.in_shape, coord(i), outside);
     }
@@ -482,19 +537,19 @@ fn row_linear(
 
 /// `span`: where every coordinate is in [-0.5, n - 0.5), so rounding stays inside.
 #[allow(clippy::too_many_arguments)]
-fn row_nearest(
-    src: &[f32],
-    outside: Outside,
+fn row_nearest<T: Voxel>(
+    src: &[T],
+    fill: Option<T>,
     p: &Params,
     j: usize,
     k: usize,
     range: Range<usize>,
     span: RowSpan,
-    dst: &mut [f32],
+    dst: &mut [T],
 ) {
-    let (coord, (ra, a, b, rb)) = row_setup(p, j, k, &range, span, outside, dst);
+    let (coord, (ra, a, b, rb)) = row_setup(p, j, k, &range, span, fill, dst);
     for i in (ra..a).chain(b..rb) {
-        dst[i] = sample_nearest_checked(src, p.in_shape, coord(i), outside);
+        dst[i] = sample_nearest_checked(src, p.in_shape, coord(i), fill);
     }
     let [sx, sy, _] = p.in_shape;
     for (i, d) in dst[a..b].iter_mut().enumerate() {
@@ -512,8 +567,15 @@ fn row_nearest(
     }
 }
 
-fn row_integer(s: &Spec<'_>, p: &Params, im: &IntMap, j: usize, k: usize, dst: &mut [f32]) {
-    let (src, _, outside) = *s;
+fn row_integer<T: Voxel>(
+    src: &[T],
+    fill: Option<T>,
+    p: &Params,
+    im: &IntMap,
+    j: usize,
+    k: usize,
+    dst: &mut [T],
+) {
     let out_idx = [0i64, j as i64, k as i64];
     let shape = p.in_shape.map(|n| n as i64);
     // Input coordinate at i = 0 and its change per step of i.
@@ -546,7 +608,7 @@ fn row_integer(s: &Spec<'_>, p: &Params, im: &IntMap, j: usize, k: usize, dst: &
     let hi = hi.max(lo);
     for i in (0..lo.min(nx)).chain(hi..nx) {
         let c = [0, 1, 2].map(|r| (start[r] + step[r] * i) as f32);
-        dst[i as usize] = sample_nearest_checked(src, p.in_shape, c, outside);
+        dst[i as usize] = sample_nearest_checked(src, p.in_shape, c, fill);
     }
     if lo >= hi {
         return;
@@ -581,46 +643,47 @@ fn row_integer(s: &Spec<'_>, p: &Params, im: &IntMap, j: usize, k: usize, dst: &
 }
 
 /// Resampling through a map with a displacement field: `c = matrix * (q + d(q))`, `q = post * p`, each
-/// in the same f32 operation order as the shader. Coordinates of a row are computed once and shared by
-/// every volume.
+/// in the same f32 operation order as the shader. The coordinates of a group of slices are computed once
+/// (the field's interpolation is the costly part) and shared by every volume.
 pub fn resample_many_field(
     specs: &[Spec<'_>],
     map: &SamplingMap,
     in_shape: [usize; 3],
     field: &super::field::Field,
-) -> Result<Vec<Vec<f32>>> {
+) -> Result<Vec<Voxels>> {
     let [nx, ny, nz] = map.grid.shape;
     let n = nx * ny * nz;
     let post = Params::new(&map.post, in_shape, map.grid.shape);
     let pre = [0, 1, 2].map(|r| map.matrix[r].map(|v| v as f32));
-    let mut outs: Vec<Vec<f32>> = specs
+    let mut outs: Vec<Voxels> = specs
         .iter()
-        .map(|_| super::alloc::output(n))
+        .map(|s| match s {
+            Spec::Linear(..) => Voxels::output(crate::DType::F32, n),
+            Spec::Nearest(d, _) => Voxels::output(d.dtype(), n),
+        })
         .collect::<Result<_>>()?;
     let slice = nx * ny;
-    let mut blocks: Vec<Vec<&mut [f32]>> =
-        (0..nz).map(|_| Vec::with_capacity(specs.len())).collect();
-    for o in outs.iter_mut() {
-        for (b, chunk) in o.chunks_mut(slice).enumerate() {
-            blocks[b].push(chunk);
-        }
+    if n == 0 {
+        return Ok(outs);
     }
-    let [sx, sy, sz] = in_shape;
-    let lim = [sx, sy, sz].map(|v| v as f32 - 1.0);
-    blocks
-        .into_par_iter()
-        .enumerate()
-        .for_each(|(k, mut outs_k)| {
-            let mut coords = vec![[0f32; 3]; nx];
-            let mut line = Vec::new();
-            // When i moves q along x only, the field's y/z interpolation is shared by the whole row.
-            let row_aligned = post.m[1][0] == 0.0 && post.m[2][0] == 0.0;
-            for j in 0..ny {
+    // Slices per group: enough rows for every thread, coordinates bounded to ~12 MiB.
+    let group =
+        (((1usize << 20) / slice.max(1)).max(rayon::current_num_threads() * 2)).clamp(1, nz);
+    let mut coords = vec![[0f32; 3]; slice * group];
+    // When i moves q along x only, the field's y/z interpolation is shared by the whole row.
+    let row_aligned = post.m[1][0] == 0.0 && post.m[2][0] == 0.0;
+    for k0 in (0..nz).step_by(group) {
+        let g = group.min(nz - k0);
+        let cs = &mut coords[..g * slice];
+        cs.par_chunks_mut(nx)
+            .enumerate()
+            .for_each_init(Vec::new, |line, (r, row)| {
+                let (j, k) = (r % ny, k0 + r / ny);
                 let base = post.row_base(j, k);
                 if row_aligned {
-                    field.line(base[1], base[2], &mut line);
+                    field.line(base[1], base[2], line);
                 }
-                for (i, c) in coords.iter_mut().enumerate() {
+                for (i, c) in row.iter_mut().enumerate() {
                     let fi = i as f32;
                     let q = [
                         base[0] + post.m[0][0] * fi,
@@ -628,7 +691,7 @@ pub fn resample_many_field(
                         base[2] + post.m[2][0] * fi,
                     ];
                     let d = if row_aligned {
-                        field.from_line(&line, q[0])
+                        field.from_line(line, q[0])
                     } else {
                         field.at(q)
                     };
@@ -637,32 +700,65 @@ pub fn resample_many_field(
                         pre[r][0] * qd[0] + pre[r][1] * qd[1] + pre[r][2] * qd[2] + pre[r][3]
                     });
                 }
-                for (s, out) in specs.iter().zip(outs_k.iter_mut()) {
-                    let row = &mut out[j * nx..(j + 1) * nx];
-                    for (o, c) in row.iter_mut().zip(&coords) {
-                        *o = match s.1 {
-                            Interp::Linear => {
-                                if (0..3).all(|a| c[a] >= 0.0 && c[a] < lim[a]) {
-                                    sample_linear_interior(s.0, sx, sx * sy, *c)
-                                } else {
-                                    sample_linear_checked(s.0, in_shape, *c, s.2)
-                                }
-                            }
-                            Interp::Nearest => {
-                                if (0..3).all(|a| c[a] >= -0.5 && c[a] < lim[a] + 0.5) {
-                                    // c + 0.5 is in [0, n): truncation is floor.
-                                    let r = c.map(|v| (v + 0.5) as usize);
-                                    s.0[r[0] + sx * (r[1] + sy * r[2])]
-                                } else {
-                                    sample_nearest_checked(s.0, in_shape, *c, s.2)
-                                }
-                            }
-                        };
-                    }
+            });
+        let cs = &coords[..g * slice];
+        let range = k0 * slice..(k0 + g) * slice;
+        for (s, out) in specs.iter().zip(outs.iter_mut()) {
+            match (*s, out) {
+                (Spec::Linear(src, outside), Voxels::F32(o)) => {
+                    linear_at(src, in_shape, outside, cs, &mut o[range.clone()])
                 }
+                (Spec::Nearest(src, fill), out) => crate::with_voxels!(out, o => {
+                    let src = Voxel::slice(src).expect("outputs take their input's type");
+                    nearest_at(src, in_shape, fill.map(Voxel::from_f64), cs, &mut o[range.clone()])
+                }),
+                _ => unreachable!("image outputs are f32"),
+            }
+        }
+    }
+    Ok(outs)
+}
+
+/// Trilinear samples at given coordinates (interior ones without bounds checks).
+fn linear_at(src: &[f32], shape: [usize; 3], outside: Outside, cs: &[[f32; 3]], out: &mut [f32]) {
+    let [sx, sy, _] = shape;
+    let lim = shape.map(|v| v as f32 - 1.0);
+    out.par_chunks_mut(1 << 12)
+        .zip(cs.par_chunks(1 << 12))
+        .for_each(|(o, c)| {
+            for (o, c) in o.iter_mut().zip(c) {
+                *o = if (0..3).all(|a| c[a] >= 0.0 && c[a] < lim[a]) {
+                    sample_linear_interior(src, sx, sx * sy, *c)
+                } else {
+                    sample_linear_checked(src, shape, *c, outside)
+                };
             }
         });
-    Ok(outs)
+}
+
+/// Nearest samples at given coordinates (interior ones without bounds checks).
+fn nearest_at<T: Voxel>(
+    src: &[T],
+    shape: [usize; 3],
+    fill: Option<T>,
+    cs: &[[f32; 3]],
+    out: &mut [T],
+) {
+    let [sx, sy, _] = shape;
+    let lim = shape.map(|v| v as f32 - 0.5);
+    out.par_chunks_mut(1 << 12)
+        .zip(cs.par_chunks(1 << 12))
+        .for_each(|(o, c)| {
+            for (o, c) in o.iter_mut().zip(c) {
+                *o = if (0..3).all(|a| c[a] >= -0.5 && c[a] < lim[a]) {
+                    // c + 0.5 is in [0, n): truncation is floor.
+                    let r = c.map(|v| (v + 0.5) as usize);
+                    src[r[0] + sx * (r[1] + sy * r[2])]
+                } else {
+                    sample_nearest_checked(src, shape, *c, fill)
+                };
+            }
+        });
 }
 
 /// Trilinear sample known to have all eight neighbours inside (`0 <= c < n - 1`).

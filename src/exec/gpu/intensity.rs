@@ -16,44 +16,39 @@ impl GpuContext {
             &self.device,
             [k.gamma != 1.0, k.noise_std > 0.0, k.bias_order > 0],
         );
-        self.slabs(
-            s,
-            wgpu::TextureFormat::R32Float,
-            dest,
-            |pass, buf, z0, slab| {
-                let params = ElementParams {
-                    shape: [s[0] as u32, s[1] as u32, s[2] as u32, z0],
-                    sub: k.sub,
-                    mul: k.mul,
-                    add: k.add,
-                    lo: k.lo,
-                    hi: k.hi,
-                    skip_zero: k.skip_zero as u32,
-                    pitch: p as u32,
-                    slab,
-                    gamma: k.gamma,
-                    post: k.post,
-                    noise_std: k.noise_std,
-                    noise_mean: k.noise_mean,
-                    seed: k.noise_seed,
-                    bias_order: k.bias_order,
-                    pad: 0,
-                    bias,
-                };
-                self.dispatch_slab(
-                    pass,
-                    &pipe,
-                    &self.pipes.elementwise_layout,
-                    &params,
-                    vec![
-                        wgpu::BindingResource::TextureView(&view),
-                        buf.as_entire_binding(),
-                    ],
-                    [s[0], s[1]],
-                    slab,
-                );
-            },
-        )
+        self.slabs(s, DType::F32, dest, |pass, buf, z0, slab| {
+            let params = ElementParams {
+                shape: [s[0] as u32, s[1] as u32, s[2] as u32, z0],
+                sub: k.sub,
+                mul: k.mul,
+                add: k.add,
+                lo: k.lo,
+                hi: k.hi,
+                skip_zero: k.skip_zero as u32,
+                pitch: p as u32,
+                slab,
+                gamma: k.gamma,
+                post: k.post,
+                noise_std: k.noise_std,
+                noise_mean: k.noise_mean,
+                seed: k.noise_seed,
+                bias_order: k.bias_order,
+                pad: 0,
+                bias,
+            };
+            self.dispatch_slab(
+                pass,
+                &pipe,
+                &self.pipes.elementwise_layout,
+                &params,
+                vec![
+                    wgpu::BindingResource::TextureView(&view),
+                    buf.as_entire_binding(),
+                ],
+                [s[0], s[1]],
+                slab,
+            );
+        })
     }
 
     /// One separable Gaussian pass along `axis`.
@@ -74,33 +69,28 @@ impl GpuContext {
                 contents: bytemuck::cast_slice(w),
                 usage: wgpu::BufferUsages::STORAGE,
             });
-        self.slabs(
-            s,
-            wgpu::TextureFormat::R32Float,
-            dest,
-            |pass, buf, z0, slab| {
-                let params = BlurParams {
-                    shape: [s[0] as u32, s[1] as u32, s[2] as u32, z0],
-                    axis: axis as u32,
-                    radius: (w.len() / 2) as u32,
-                    pitch: p as u32,
-                    slab,
-                };
-                self.dispatch_slab(
-                    pass,
-                    &self.pipes.blur[axis],
-                    &self.pipes.blur_layout,
-                    &params,
-                    vec![
-                        wgpu::BindingResource::TextureView(&view),
-                        buf.as_entire_binding(),
-                        weights.as_entire_binding(),
-                    ],
-                    [s[0], s[1]],
-                    slab,
-                );
-            },
-        )
+        self.slabs(s, DType::F32, dest, |pass, buf, z0, slab| {
+            let params = BlurParams {
+                shape: [s[0] as u32, s[1] as u32, s[2] as u32, z0],
+                axis: axis as u32,
+                radius: (w.len() / 2) as u32,
+                pitch: p as u32,
+                slab,
+            };
+            self.dispatch_slab(
+                pass,
+                &self.pipes.blur[axis],
+                &self.pipes.blur_layout,
+                &params,
+                vec![
+                    wgpu::BindingResource::TextureView(&view),
+                    buf.as_entire_binding(),
+                    weights.as_entire_binding(),
+                ],
+                [s[0], s[1]],
+                slab,
+            );
+        })
     }
 
     /// Applies an intensity op to an image on the GPU: statistics on the device, then one point kernel
@@ -118,16 +108,14 @@ impl GpuContext {
                 // Quantile-based maps: read back, apply the host code, upload (same result as the CPU).
                 let mut data = self.read_texture(&v)?;
                 let g = crate::grid::Grid::with_spacing(v.shape, spacing)?;
-                cpu_int::apply(op, &mut data, &g)?;
-                let host = Volume {
-                    data,
-                    grid: g,
-                    kind: Kind::Image,
-                    dtype: crate::DType::F32,
+                let Some(values) = data.as_f32_mut() else {
+                    return Err(Error::invalid("intensity ops apply to float32 images only"));
                 };
+                cpu_int::apply(op, values, &g)?;
+                let host = Volume::from_voxels(data, g, Kind::Image)?;
                 let out = match dest {
                     Dest::Texture => Output::Texture(self.upload(&host)?.tex),
-                    Dest::Read => Output::Host(host.data.iter().map(|x| x.to_bits()).collect()),
+                    Dest::Read => Output::Host(host.data),
                 };
                 return Ok((v, Some(out)));
             }

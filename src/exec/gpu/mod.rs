@@ -1,6 +1,7 @@
 //! The GPU executor (wgpu, WGSL compute shaders). Volumes are uploaded once as 3D textures (R32Float for
-//! images, R32Uint for label maps); each stage reads textures and writes z-slabs of a row-padded storage
-//! buffer, which is copied into the next texture or read back. Slabs keep every storage binding under
+//! images; label maps in the unsigned format of their width, R8Uint, R16Uint or R32Uint, signed labels as
+//! raw bits); each stage reads textures and writes z-slabs of a row-padded storage buffer (label outputs
+//! packed 4 or 2 to a word), which is copied into the next texture or read back in the label's own type. Slabs keep every storage binding under
 //! the device's limit (128 MiB on lavapipe), so volume size is bounded by texture limits only.
 //!
 //! Files mirror `exec/cpu/`: `params.rs` (uniform structs), `slab.rs` (upload, slabs, readback),
@@ -23,9 +24,10 @@ pub use context::{list_adapters, AdapterSummary, GpuContext, NO_ADAPTER};
 
 use crate::error::{Error, Result};
 use crate::exec::cpu::intensity as cpu_int;
-use crate::exec::kernel::{self, Needs, Outside, PointKernel};
+use crate::exec::kernel::{self, Needs, PointKernel};
 use crate::transform::{Fill, IntensityOp, SamplingMap, Stage};
-use crate::volume::{Kind, Subject, Volume};
+use crate::volume::{DType, Kind, Subject, Volume};
+use crate::voxels::Voxels;
 use bytemuck::{Pod, Zeroable};
 use wgpu::util::DeviceExt;
 

@@ -11,10 +11,10 @@ const HASH: &str = include_str!("../../../shaders/hash.wgsl");
 
 pub struct Pipelines {
     pub resample_image: wgpu::ComputePipeline,
-    pub resample_label: wgpu::ComputePipeline,
-    /// The same kernels with a displacement field (a separate entry point, not a branch).
+    /// The same kernel with a displacement field (a separate entry point, not a branch).
     pub resample_image_field: wgpu::ComputePipeline,
-    pub resample_label_field: wgpu::ComputePipeline,
+    /// Label kernels by texel width (8, 16, 32 bits), without and with a displacement field.
+    pub resample_label: [[wgpu::ComputePipeline; 2]; 3],
     pub resample_image_layout: wgpu::BindGroupLayout,
     pub resample_label_layout: wgpu::BindGroupLayout,
     pub stats_partial: wgpu::ComputePipeline,
@@ -206,9 +206,27 @@ impl Pipelines {
         let nz = module("field", format!("{FIELD}\n{HASH}"));
         Pipelines {
             resample_image: pipeline(&resample_image_layout, &ri, "resample_image"),
-            resample_label: pipeline(&resample_label_layout, &rl, "resample_label"),
             resample_image_field: pipeline(&resample_image_layout, &ri, "resample_image_field"),
-            resample_label_field: pipeline(&resample_label_layout, &rl, "resample_label_field"),
+            resample_label: [4.0, 2.0, 1.0].map(|pack| {
+                ["resample_label", "resample_label_field"].map(|entry| {
+                    let pl = device.create_pipeline_layout(&wgpu::PipelineLayoutDescriptor {
+                        label: Some(entry),
+                        bind_group_layouts: &[Some(&resample_label_layout)],
+                        immediate_size: 0,
+                    });
+                    device.create_compute_pipeline(&wgpu::ComputePipelineDescriptor {
+                        label: Some(entry),
+                        layout: Some(&pl),
+                        module: &rl,
+                        entry_point: Some(entry),
+                        compilation_options: wgpu::PipelineCompilationOptions {
+                            constants: &[("PACK", pack)],
+                            ..Default::default()
+                        },
+                        cache: None,
+                    })
+                })
+            }),
             stats_partial: pipeline(&reduce_layout, &rd, "stats_partial"),
             stats_final: pipeline(&reduce_layout, &rd, "stats_final"),
             histogram: pipeline(&reduce_layout, &rd, "histogram"),

@@ -9,7 +9,7 @@ impl GpuContext {
         v: &GpuVolume,
         map: &SamplingMap,
         field: Option<&GpuField>,
-        outside: Outside,
+        outside: GpuOutside,
         dest: Dest,
     ) -> Result<Output> {
         let out_shape = map.grid.shape;
@@ -45,39 +45,34 @@ impl GpuContext {
             }
             None => ([1, 1, 1, 0], [1.0; 4], [0.0; 4], [0.0; 4]),
         };
-        let (fill, edge) = match outside {
-            Outside::Value(x) => (x, 0),
-            Outside::Edge => (0.0, 1),
+        let (fill, fill_bits, edge) = match outside {
+            GpuOutside::Value(x) => (x, 0, 0),
+            GpuOutside::Bits(b) => (0.0, b, 0),
+            GpuOutside::Edge => (0.0, 0, 1),
         };
         let view = v.tex.create_view(&Default::default());
         let pipes = &self.pipes;
-        let (pipe, layout, format) = match (v.kind, field.is_some()) {
-            (Kind::Image, false) => (
-                &pipes.resample_image,
-                &pipes.resample_image_layout,
-                wgpu::TextureFormat::R32Float,
-            ),
-            (Kind::Image, true) => (
-                &pipes.resample_image_field,
-                &pipes.resample_image_layout,
-                wgpu::TextureFormat::R32Float,
-            ),
-            (Kind::Label, false) => (
-                &pipes.resample_label,
+        // Label kernels write `pack` voxels (4 of 8 bits, 2 of 16, 1 of 32) into each output word.
+        let size = texel_size(v.dtype);
+        let pack = 4 / size;
+        let (pipe, layout) = match (v.kind, field.is_some()) {
+            (Kind::Image, false) => (&pipes.resample_image, &pipes.resample_image_layout),
+            (Kind::Image, true) => (&pipes.resample_image_field, &pipes.resample_image_layout),
+            (Kind::Label, f) => (
+                &pipes.resample_label[size.trailing_zeros() as usize][f as usize],
                 &pipes.resample_label_layout,
-                wgpu::TextureFormat::R32Uint,
-            ),
-            (Kind::Label, true) => (
-                &pipes.resample_label_field,
-                &pipes.resample_label_layout,
-                wgpu::TextureFormat::R32Uint,
             ),
         };
-        let p = pitch(out_shape[0]);
-        let out = self.slabs(out_shape, format, dest, |pass, buf, z0, slab| {
+        let p = pitch_bytes(out_shape[0], size) / 4;
+        let out = self.slabs(out_shape, v.dtype, dest, |pass, buf, z0, slab| {
             let params = ResampleParams {
                 m,
-                in_shape: [v.shape[0] as u32, v.shape[1] as u32, v.shape[2] as u32, 0],
+                in_shape: [
+                    v.shape[0] as u32,
+                    v.shape[1] as u32,
+                    v.shape[2] as u32,
+                    fill_bits,
+                ],
                 out_shape: [
                     out_shape[0] as u32,
                     out_shape[1] as u32,
@@ -106,7 +101,7 @@ impl GpuContext {
                     wgpu::BindingResource::TextureView(&field_views[1]),
                     wgpu::BindingResource::TextureView(&field_views[2]),
                 ],
-                [out_shape[0], out_shape[1]],
+                [out_shape[0].div_ceil(pack), out_shape[1]],
                 slab,
             );
         });
@@ -132,11 +127,8 @@ impl GpuContext {
                 let mut out = Vec::with_capacity(3);
                 for axis in 0..3u32 {
                     let p = pitch(s[0]);
-                    let noise = self.slabs(
-                        s,
-                        wgpu::TextureFormat::R32Float,
-                        Dest::Texture,
-                        |pass, buf, z0, slab| {
+                    let noise =
+                        self.slabs(s, DType::F32, Dest::Texture, |pass, buf, z0, slab| {
                             let params = NoiseParams {
                                 shape: [s[0] as u32, s[1] as u32, s[2] as u32, z0],
                                 seed: [*seed as u32, (*seed >> 32) as u32],
@@ -154,8 +146,7 @@ impl GpuContext {
                                 [s[0], s[1]],
                                 slab,
                             );
-                        },
-                    )?;
+                        })?;
                     let Output::Texture(tex) = noise else {
                         unreachable!()
                     };
@@ -163,7 +154,7 @@ impl GpuContext {
                         tex,
                         shape: s,
                         kind: Kind::Image,
-                        signed: false,
+                        dtype: DType::F32,
                     };
                     for a in 0..3 {
                         if s[a] > 1 {
@@ -189,13 +180,8 @@ impl GpuContext {
                 f.comp
                     .iter()
                     .map(|c| {
-                        self.upload(&Volume {
-                            data: c.clone(),
-                            grid: g.clone(),
-                            kind: Kind::Image,
-                            dtype: crate::DType::F32,
-                        })
-                        .map(|v| v.tex)
+                        self.upload(&Volume::image(c.clone(), g.clone())?)
+                            .map(|v| v.tex)
                     })
                     .collect::<Result<_>>()?
             }
@@ -207,29 +193,55 @@ impl GpuContext {
         })
     }
 
-    /// Fill of a map for a volume on the GPU (same rules as the CPU's `outside_for`).
+    /// Fill of a map for a volume on the GPU (same rules as the CPU's `outside_for` and `label_fill`).
     pub(super) fn outside(
         &self,
         fill: Fill,
         v: &GpuVolume,
         host: Option<&Volume>,
-    ) -> Result<Outside> {
+    ) -> Result<GpuOutside> {
         Ok(match (fill, v.kind) {
-            (Fill::Edge, _) => Outside::Edge,
-            (Fill::Value(x), Kind::Image) => Outside::Value(x as f32),
-            (Fill::Value(_), Kind::Label) => Outside::Value(0.0),
-            (Fill::Min, Kind::Image) => Outside::Value(self.stats(v, false)?.min),
-            (Fill::Min, Kind::Label) => {
-                // Label textures are integer: take the minimum on the host (read back if needed).
-                let m = match host {
-                    Some(h) => crate::stats::min_max(&h.data).0,
-                    None => {
-                        let data = self.read_texture(v)?;
-                        data.iter().fold(f32::INFINITY, |a, &b| a.min(b))
+            (Fill::Edge, _) => GpuOutside::Edge,
+            (Fill::Value(x), Kind::Image) => GpuOutside::Value(x as f32),
+            (Fill::Min, Kind::Image) => GpuOutside::Value(self.stats(v, false)?.min),
+            (fill, Kind::Label) => {
+                // Label textures are integer: the minimum is taken on the host (read back if needed).
+                let read;
+                let data = match host {
+                    Some(h) => &h.data,
+                    None if fill == Fill::Min => {
+                        read = self.read_texture(v)?;
+                        &read
                     }
+                    None => &Voxels::U8(Vec::new()),
                 };
-                Outside::Value(m)
+                let value = crate::exec::cpu::resample::label_fill(fill, data).unwrap_or(0.0);
+                GpuOutside::Bits(label_bits(value, v.dtype))
             }
         })
+    }
+}
+
+/// What a resampling kernel takes outside the input.
+#[derive(Clone, Copy, Debug)]
+pub(super) enum GpuOutside {
+    /// An image fill value.
+    Value(f32),
+    /// A label fill: the raw bits of the label in its type, zero-extended to 32 bits.
+    Bits(u32),
+    /// Replicate the edge.
+    Edge,
+}
+
+/// The texel bits of a label value of a host type (as written into R8/R16/R32Uint textures).
+fn label_bits(value: f64, dtype: DType) -> u32 {
+    match dtype {
+        DType::U8 => value as u8 as u32,
+        DType::I8 => value as i8 as u8 as u32,
+        DType::U16 => value as u16 as u32,
+        DType::I16 => value as i16 as u16 as u32,
+        DType::U32 => value as u32,
+        DType::I32 => value as i32 as u32,
+        DType::F32 | DType::F64 => (value as f32).to_bits(),
     }
 }

@@ -9,18 +9,15 @@ pub(super) fn assemble(
     host: &[&Volume],
     results: Vec<Option<HostData>>,
     grid: crate::grid::Grid,
-    words: &mut [Option<Vec<u32>>],
+    words: &mut [Option<Voxels>],
 ) -> Subject {
     let mut it = host.iter().zip(results).map(|(v, r)| Volume {
         data: match r {
             None => v.data.clone(),
             Some(HostData::Ready(d)) => d,
-            Some(HostData::Deferred { id, kind, signed }) => words[id]
-                .take()
-                .expect("each deferred output is read once")
-                .into_iter()
-                .map(|w| word_to_f32(w, kind, signed))
-                .collect(),
+            Some(HostData::Deferred(id)) => {
+                words[id].take().expect("each deferred output is read once")
+            }
         },
         grid: grid.clone(),
         kind: v.kind,
@@ -40,14 +37,6 @@ pub(super) fn cumulative(h: &[u32]) -> Vec<u64> {
         c.push(c.last().unwrap() + x as u64);
     }
     c
-}
-
-pub(super) fn word_to_f32(w: u32, kind: Kind, signed: bool) -> f32 {
-    match kind {
-        Kind::Image => f32::from_bits(w),
-        Kind::Label if signed => w as i32 as f32,
-        Kind::Label => w as f32,
-    }
 }
 
 impl GpuContext {
@@ -230,23 +219,14 @@ impl GpuContext {
                             ..old
                         });
                     }
-                    Some(Output::Host(words)) => {
+                    Some(Output::Host(voxels)) => {
                         let old = gpu[vi].take().unwrap();
-                        results[vi] = Some(HostData::Ready(
-                            words
-                                .iter()
-                                .map(|&w| word_to_f32(w, old.kind, old.signed))
-                                .collect(),
-                        ));
+                        results[vi] = Some(HostData::Ready(voxels));
                         self.pool.lock().unwrap().give_texture(old.tex);
                     }
                     Some(Output::Deferred(id)) => {
                         let old = gpu[vi].take().unwrap();
-                        results[vi] = Some(HostData::Deferred {
-                            id,
-                            kind: old.kind,
-                            signed: old.signed,
-                        });
+                        results[vi] = Some(HostData::Deferred(id));
                         self.pool.lock().unwrap().give_texture(old.tex);
                     }
                 }

@@ -8,8 +8,25 @@ pub(super) struct GpuVolume {
     pub(super) tex: wgpu::Texture,
     pub(super) shape: [usize; 3],
     pub(super) kind: Kind,
-    /// Label texels hold i32 bits (some label is negative).
-    pub(super) signed: bool,
+    /// The host type of its voxels: f32 images in R32Float; labels in the unsigned integer format of
+    /// their width (R8Uint, R16Uint, R32Uint), signed ones as their raw bits (nearest sampling only
+    /// moves them).
+    pub(super) dtype: DType,
+}
+
+/// The texture format holding voxels of a host type.
+pub(super) fn texel_format(dtype: DType) -> wgpu::TextureFormat {
+    match dtype {
+        DType::F32 | DType::F64 => wgpu::TextureFormat::R32Float,
+        DType::U8 | DType::I8 => wgpu::TextureFormat::R8Uint,
+        DType::U16 | DType::I16 => wgpu::TextureFormat::R16Uint,
+        DType::U32 | DType::I32 => wgpu::TextureFormat::R32Uint,
+    }
+}
+
+/// Bytes of one voxel of a host type on the device (f64 is held as f32).
+pub(super) fn texel_size(dtype: DType) -> usize {
+    dtype.size().min(4)
 }
 
 /// Where a kernel's output goes.
@@ -23,20 +40,22 @@ pub(super) enum Dest {
 
 pub(super) enum Output {
     Texture(wgpu::Texture),
-    Host(Vec<u32>),
+    Host(Voxels),
     /// Read back later, when the batch it belongs to is resolved (index into `Batch::deferred`).
     Deferred(usize),
 }
 
 /// A volume's host data after a run: ready, or waiting for its batch to be read back.
 pub(super) enum HostData {
-    Ready(Vec<f32>),
-    Deferred { id: usize, kind: Kind, signed: bool },
+    Ready(Voxels),
+    Deferred(usize),
 }
 
 /// Slabs of one output waiting in staging buffers.
 pub(super) struct DeferredRead {
     pub(super) shape: [usize; 3],
+    pub(super) dtype: DType,
+    /// Row pitch in bytes.
     pub(super) pitch: usize,
     pub(super) slabs: Vec<(wgpu::Buffer, usize, usize)>,
 }
@@ -63,8 +82,14 @@ pub(super) fn slice_of(tex: &wgpu::Texture, z: usize) -> wgpu::TexelCopyTextureI
     }
 }
 
+/// Row pitch, in f32 elements, of a slab buffer of f32 rows of `nx` voxels.
 pub(super) fn pitch(nx: usize) -> usize {
-    nx.div_ceil(PITCH_ELEMS) * PITCH_ELEMS
+    pitch_bytes(nx, 4) / 4
+}
+
+/// Row pitch in bytes of `nx` voxels of `size` bytes (rows copied to textures start 256-byte aligned).
+pub(super) fn pitch_bytes(nx: usize, size: usize) -> usize {
+    (nx * size).div_ceil(PITCH_ELEMS * 4) * PITCH_ELEMS * 4
 }
 
 pub(super) fn extent(s: [usize; 3]) -> wgpu::Extent3d {
@@ -89,8 +114,8 @@ impl GpuContext {
     }
 
     /// Slices per slab so that one slab buffer fits every storage binding and buffer limit.
-    pub(super) fn slab_slices(&self, s: [usize; 3]) -> Result<usize> {
-        let slice = (pitch(s[0]) * s[1] * 4) as u64;
+    pub(super) fn slab_slices(&self, s: [usize; 3], size: usize) -> Result<usize> {
+        let slice = (pitch_bytes(s[0], size) * s[1]) as u64;
         let cap = self
             .limits
             .max_storage_buffer_binding_size
@@ -108,42 +133,25 @@ impl GpuContext {
     pub(super) fn upload(&self, v: &Volume) -> Result<GpuVolume> {
         let s = v.grid.shape;
         self.check_shape(s)?;
-        let (format, signed) = match v.kind {
-            Kind::Image => (wgpu::TextureFormat::R32Float, false),
-            Kind::Label => (
-                wgpu::TextureFormat::R32Uint,
-                v.data.iter().any(|&x| x < 0.0),
-            ),
-        };
-        let tex = self
-            .pool
-            .lock()
-            .unwrap()
-            .texture(&self.device, s.map(|n| n as u32), format);
+        let dtype = v.data.dtype();
+        let size = texel_size(dtype);
+        let tex = self.pool.lock().unwrap().texture(
+            &self.device,
+            s.map(|n| n as u32),
+            texel_format(dtype),
+        );
         // Upload slab by slab: write_texture stages its data, and whole 512^3 volumes would double memory.
-        let per_slab = ((64usize << 20) / (s[0] * s[1] * 4)).max(1);
-        let slice = s[0] * s[1];
-        let mut words: Vec<u32> = Vec::new();
+        let per_slab = ((64usize << 20) / (s[0] * s[1] * size)).max(1);
+        let slice = s[0] * s[1] * size;
+        let bytes = v.data.as_bytes();
         for z0 in (0..s[2]).step_by(per_slab) {
             let nz = per_slab.min(s[2] - z0);
-            let part = &v.data[z0 * slice..(z0 + nz) * slice];
-            let bytes: &[u8] = match v.kind {
-                Kind::Image => bytemuck::cast_slice(part),
-                Kind::Label => {
-                    words.clear();
-                    words.extend(
-                        part.iter()
-                            .map(|&x| if signed { x as i32 as u32 } else { x as u32 }),
-                    );
-                    bytemuck::cast_slice(&words)
-                }
-            };
             self.queue.write_texture(
                 slice_of(&tex, z0),
-                bytes,
+                &bytes[z0 * slice..(z0 + nz) * slice],
                 wgpu::TexelCopyBufferLayout {
                     offset: 0,
-                    bytes_per_row: Some(s[0] as u32 * 4),
+                    bytes_per_row: Some((s[0] * size) as u32),
                     rows_per_image: Some(s[1] as u32),
                 },
                 extent([s[0], s[1], nz]),
@@ -153,7 +161,7 @@ impl GpuContext {
             tex,
             shape: s,
             kind: v.kind,
-            signed,
+            dtype,
         })
     }
 
@@ -241,19 +249,22 @@ impl GpuContext {
             })
     }
 
-    /// Runs a slab kernel over an output of `shape` and sends the slabs to `dest`. `encode` records the
-    /// dispatch for slices `z0 .. z0 + slab` into the given slab buffer (row pitch `pitch(nx)`).
+    /// Runs a slab kernel over an output of `shape` voxels of host type `dtype` and sends the slabs to
+    /// `dest`. `encode` records the dispatch for slices `z0 .. z0 + slab` into the given slab buffer
+    /// (row pitch `pitch_bytes(nx, texel_size(dtype))`; packed: 4 8-bit or 2 16-bit voxels per word).
     pub(super) fn slabs(
         &self,
         shape: [usize; 3],
-        format: wgpu::TextureFormat,
+        dtype: DType,
         dest: Dest,
         mut encode: impl FnMut(&mut wgpu::ComputePass<'_>, &wgpu::Buffer, u32, u32),
     ) -> Result<Output> {
-        let per = self.slab_slices(shape)?;
+        let size = texel_size(dtype);
+        let format = texel_format(dtype);
+        let per = self.slab_slices(shape, size)?;
         let [nx, ny, nz] = shape;
-        let p = pitch(nx);
-        let slab_bytes = (p * ny * per * 4) as u64;
+        let p = pitch_bytes(nx, size);
+        let slab_bytes = (p * ny * per) as u64;
         let storage = wgpu::BufferUsages::STORAGE | wgpu::BufferUsages::COPY_SRC;
         let buf = self
             .pool
@@ -279,7 +290,7 @@ impl GpuContext {
                             buffer: &buf,
                             layout: wgpu::TexelCopyBufferLayout {
                                 offset: 0,
-                                bytes_per_row: Some(p as u32 * 4),
+                                bytes_per_row: Some(p as u32),
                                 rows_per_image: Some(ny as u32),
                             },
                         },
@@ -303,13 +314,14 @@ impl GpuContext {
                 let b = batch.as_mut().expect("batching");
                 b.deferred.push(DeferredRead {
                     shape,
+                    dtype,
                     pitch: p,
                     slabs,
                 });
                 Output::Deferred(b.deferred.len() - 1)
             }
             Dest::Read => {
-                let mut out = vec![0u32; nx * ny * nz];
+                let mut out = Voxels::output(dtype, nx * ny * nz)?;
                 // Two staging buffers in flight: the GPU works on slab s + 1 while slab s is copied out.
                 let mut pending: std::collections::VecDeque<(
                     wgpu::Buffer,
@@ -325,11 +337,11 @@ impl GpuContext {
                     pending.push_back((staging, z0, slab, idx));
                     if pending.len() == 2 {
                         let (s, z, n, i) = pending.pop_front().unwrap();
-                        self.read_slab(s, i, [nx, ny], p, z, n, &mut out)?;
+                        self.read_slab(s, i, [nx * size, ny], p, z, n, out.as_bytes_mut())?;
                     }
                 }
                 while let Some((s, z, n, i)) = pending.pop_front() {
-                    self.read_slab(s, i, [nx, ny], p, z, n, &mut out)?;
+                    self.read_slab(s, i, [nx * size, ny], p, z, n, out.as_bytes_mut())?;
                 }
                 Output::Host(out)
             }
@@ -346,7 +358,7 @@ impl GpuContext {
         buf: &wgpu::Buffer,
         z0: usize,
         slab: usize,
-        slice_elems: usize,
+        slice_bytes: usize,
         slab_bytes: u64,
     ) -> (wgpu::Buffer, wgpu::CommandBuffer) {
         let read = wgpu::BufferUsages::MAP_READ | wgpu::BufferUsages::COPY_DST;
@@ -360,29 +372,28 @@ impl GpuContext {
             let mut pass = enc.begin_compute_pass(&Default::default());
             encode(&mut pass, buf, z0 as u32, slab as u32);
         }
-        enc.copy_buffer_to_buffer(buf, 0, &staging, 0, (slice_elems * slab * 4) as u64);
+        enc.copy_buffer_to_buffer(buf, 0, &staging, 0, (slice_bytes * slab) as u64);
         (staging, enc.finish())
     }
 
     /// Maps a staging buffer once its submission is done and copies its rows (without padding) out.
+    /// `row_ny`: bytes of a row without padding, rows per slice; `p`: row pitch in bytes.
     #[allow(clippy::too_many_arguments)]
     pub(super) fn read_slab(
         &self,
         staging: wgpu::Buffer,
         idx: wgpu::SubmissionIndex,
-        nxy: [usize; 2],
+        row_ny: [usize; 2],
         p: usize,
         z0: usize,
         slab: usize,
-        out: &mut [u32],
+        out: &mut [u8],
     ) -> Result<()> {
-        let [nx, ny] = nxy;
-        let bytes = (p * ny * slab * 4) as u64;
-        let words = self.map_read(&staging, bytes, Some(idx))?;
-        for r in 0..ny * slab {
-            let dst = (z0 * ny + r) * nx;
-            out[dst..dst + nx].copy_from_slice(&words[r * p..r * p + nx]);
-        }
+        let [row, ny] = row_ny;
+        let bytes = (p * ny * slab) as u64;
+        self.map_read_with(&staging, bytes, Some(idx), |src| {
+            copy_rows(src, p, row, &mut out[z0 * ny * row..(z0 + slab) * ny * row])
+        })?;
         self.pool.lock().unwrap().give_buffer(staging);
         Ok(())
     }
@@ -394,6 +405,19 @@ impl GpuContext {
         bytes: u64,
         idx: Option<wgpu::SubmissionIndex>,
     ) -> Result<Vec<u32>> {
+        self.map_read_with(staging, bytes, idx, |b| {
+            bytemuck::cast_slice::<u8, u32>(b).to_vec()
+        })
+    }
+
+    /// Maps the first `bytes` of a MAP_READ buffer and hands them to `f`.
+    pub(super) fn map_read_with<R>(
+        &self,
+        staging: &wgpu::Buffer,
+        bytes: u64,
+        idx: Option<wgpu::SubmissionIndex>,
+        f: impl FnOnce(&[u8]) -> R,
+    ) -> Result<R> {
         // Work a batch has recorded must run before anything it produced can be read.
         self.flush();
         let slice = staging.slice(..bytes);
@@ -411,21 +435,23 @@ impl GpuContext {
             Some(Ok(())) => {}
             _ => return Err(self.gpu_error("could not map a readback buffer".into())),
         }
-        let words = {
+        let r = {
             let view = slice
                 .get_mapped_range()
                 .map_err(|e| self.gpu_error(format!("mapping a readback buffer: {e}")))?;
-            bytemuck::cast_slice::<u8, u32>(&view).to_vec()
+            f(&view)
         };
         staging.unmap();
-        Ok(words)
+        Ok(r)
     }
 
-    /// Reads a whole texture back (rare path: label minimum after an earlier resampling).
-    pub(super) fn read_texture(&self, v: &GpuVolume) -> Result<Vec<f32>> {
+    /// Reads a whole texture back (rare path: label minimum after an earlier resampling; host-side
+    /// intensity maps).
+    pub(super) fn read_texture(&self, v: &GpuVolume) -> Result<Voxels> {
         let [nx, ny, nz] = v.shape;
-        let p = pitch(nx);
-        let bytes = (p * ny * nz * 4) as u64;
+        let size = texel_size(v.dtype);
+        let p = pitch_bytes(nx, size);
+        let bytes = (p * ny * nz) as u64;
         let staging = self.scratch(bytes, true);
         let mut enc = self.device.create_command_encoder(&Default::default());
         enc.copy_texture_to_buffer(
@@ -434,23 +460,18 @@ impl GpuContext {
                 buffer: &staging,
                 layout: wgpu::TexelCopyBufferLayout {
                     offset: 0,
-                    bytes_per_row: Some(p as u32 * 4),
+                    bytes_per_row: Some(p as u32),
                     rows_per_image: Some(ny as u32),
                 },
             },
             extent(v.shape),
         );
         let idx = self.submit(enc.finish());
-        let words = self.map_read(&staging, bytes, idx)?;
+        let mut out = Voxels::output(v.dtype, nx * ny * nz)?;
+        self.map_read_with(&staging, bytes, idx, |src| {
+            copy_rows(src, p, nx * size, out.as_bytes_mut())
+        })?;
         self.pool.lock().unwrap().give_buffer(staging);
-        let mut out = Vec::with_capacity(nx * ny * nz);
-        for r in 0..ny * nz {
-            out.extend(
-                words[r * p..r * p + nx]
-                    .iter()
-                    .map(|&w| word_to_f32(w, v.kind, v.signed)),
-            );
-        }
         Ok(out)
     }
 
@@ -473,21 +494,18 @@ impl GpuContext {
                 tex: t,
                 shape: o.shape,
                 kind: o.kind,
-                signed: o.signed,
+                dtype: o.dtype,
             }));
         }
         (enc.finish(), copies)
     }
 
     /// Maps every staging buffer of a batch at once, waits once, and copies the rows out.
-    pub(super) fn read_deferred(
-        &self,
-        deferred: Vec<DeferredRead>,
-    ) -> Result<Vec<Option<Vec<u32>>>> {
+    pub(super) fn read_deferred(&self, deferred: Vec<DeferredRead>) -> Result<Vec<Option<Voxels>>> {
         let mut receivers = Vec::new();
         for d in &deferred {
             for (staging, _, slab) in &d.slabs {
-                let bytes = (d.pitch * d.shape[1] * slab * 4) as u64;
+                let bytes = (d.pitch * d.shape[1] * slab) as u64;
                 let (tx, rx) = futures_intrusive::channel::shared::oneshot_channel();
                 staging
                     .slice(..bytes)
@@ -509,25 +527,30 @@ impl GpuContext {
         let mut out = Vec::with_capacity(deferred.len());
         for d in deferred {
             let [nx, ny, nz] = d.shape;
-            let mut words = vec![0u32; nx * ny * nz];
+            let row = nx * texel_size(d.dtype);
+            let mut voxels = Voxels::output(d.dtype, nx * ny * nz)?;
             for (staging, z0, slab) in d.slabs {
-                let bytes = (d.pitch * ny * slab * 4) as u64;
+                let bytes = (d.pitch * ny * slab) as u64;
                 {
                     let view = staging
                         .slice(..bytes)
                         .get_mapped_range()
                         .map_err(|e| self.gpu_error(format!("mapping a readback buffer: {e}")))?;
-                    let src: &[u32] = bytemuck::cast_slice(&view);
-                    for r in 0..ny * slab {
-                        let dst = (z0 * ny + r) * nx;
-                        words[dst..dst + nx].copy_from_slice(&src[r * d.pitch..r * d.pitch + nx]);
-                    }
+                    let dst = &mut voxels.as_bytes_mut()[z0 * ny * row..(z0 + slab) * ny * row];
+                    copy_rows(&view, d.pitch, row, dst);
                 }
                 staging.unmap();
                 self.pool.lock().unwrap().give_buffer(staging);
             }
-            out.push(Some(words));
+            out.push(Some(voxels));
         }
         Ok(out)
+    }
+}
+
+/// Copies rows of `row` bytes from a buffer with a row pitch of `pitch` bytes into a packed `dst`.
+fn copy_rows(src: &[u8], pitch: usize, row: usize, dst: &mut [u8]) {
+    for (r, d) in dst.chunks_exact_mut(row).enumerate() {
+        d.copy_from_slice(&src[r * pitch..r * pitch + row]);
     }
 }

@@ -14,6 +14,7 @@ pub use write::{affine_to_qform, encode, encode_parts, output_dtype};
 use crate::error::{Error, Result};
 use crate::grid::{Grid, Mat4};
 use crate::volume::{DType, Kind, Volume};
+use crate::voxels::Voxels;
 use byteorder::{ByteOrder, LittleEndian};
 use std::io::{BufRead, Cursor, Read};
 use std::path::{Path, PathBuf};
@@ -364,45 +365,36 @@ pub fn read_frame(path: &Path, kind: Kind, frame: Option<usize>) -> Result<Volum
         }
         (path.to_path_buf(), h.vox_offset + skip)
     };
-    let mut values = read_voxels(&data_path, start, n, dtype, h.big).map_err(|e| match e {
-        Error::Format { msg, .. } if msg.starts_with("truncated") => Error::format(
-            path,
-            format!(
-                "{msg} ({shape:?} x {bpp} bytes{})",
-                if frames > 1 {
-                    format!(", frame {frame} of {frames}")
-                } else {
-                    String::new()
-                }
-            ),
-        ),
-        e => e,
-    })?;
     let (slope, inter) = (h.slope, h.inter);
     let scaled =
         slope != 0.0 && slope.is_finite() && inter.is_finite() && (slope != 1.0 || inter != 0.0);
+    // Label maps of an integer type are read in that type (one copy, no conversion).
+    let typed = kind == Kind::Label && !scaled && dtype.int_range().is_some();
+    let mut values =
+        read_voxels(&data_path, start, n, dtype, h.big, typed).map_err(|e| match e {
+            Error::Format { msg, .. } if msg.starts_with("truncated") => Error::format(
+                path,
+                format!(
+                    "{msg} ({shape:?} x {bpp} bytes{})",
+                    if frames > 1 {
+                        format!(", frame {frame} of {frames}")
+                    } else {
+                        String::new()
+                    }
+                ),
+            ),
+            e => e,
+        })?;
     if scaled {
-        for v in values.iter_mut() {
-            *v = (*v as f64 * slope + inter) as f32;
+        if let Some(v) = values.as_f32_mut() {
+            v.iter_mut()
+                .for_each(|x| *x = (*x as f64 * slope + inter) as f32);
         }
     }
     let affine = h.affine.map_err(|m| Error::format(path, m))?;
     let grid = Grid::new(shape, affine).map_err(|e| Error::format(path, e.to_string()))?;
-    let mut vol = Volume {
-        data: values,
-        grid,
-        kind,
-        dtype: if scaled { DType::F32 } else { dtype },
-    };
-    // Unscaled integer voxels are whole and finite by construction: only floats need the check.
-    if scaled || matches!(dtype, DType::F32 | DType::F64) {
-        vol.check_labels()
-            .map_err(|e| Error::format(path, e.to_string()))?;
-    }
-    if vol.dtype == DType::F64 {
-        vol.dtype = DType::F32;
-    }
-    Ok(vol)
+    let file_dtype = if scaled { DType::F32 } else { dtype };
+    super::finish_volume(path, values, grid, kind, file_dtype)
 }
 
 fn pair_image_path(hdr: &Path) -> PathBuf {
@@ -416,9 +408,17 @@ fn pair_image_path(hdr: &Path) -> PathBuf {
 }
 
 /// Reads `n` voxels of `dtype` starting `start` bytes into the (possibly gzipped) file, straight into
-/// the final buffer: one read for little-endian float32, else one read of the raw bytes and a
-/// parallel conversion. Nothing past the declared bytes is read or inflated.
-fn read_voxels(path: &Path, start: usize, n: usize, dtype: DType, big: bool) -> Result<Vec<f32>> {
+/// the final buffer: one read for little-endian float32 and for integer voxels kept in their own type
+/// (`typed`; byte-swapped in place if needed), else one read of the raw bytes and a parallel conversion
+/// to f32. Nothing past the declared bytes is read or inflated.
+fn read_voxels(
+    path: &Path,
+    start: usize,
+    n: usize,
+    dtype: DType,
+    big: bool,
+    typed: bool,
+) -> Result<Voxels> {
     let file = std::fs::File::open(path).map_err(|e| Error::io(path, e))?;
     let mut f = std::io::BufReader::with_capacity(1 << 20, file);
     let gz = f
@@ -467,12 +467,14 @@ fn read_voxels(path: &Path, start: usize, n: usize, dtype: DType, big: bool) -> 
         }
         Ok(got)
     };
-    if dtype == DType::F32 && !big && cfg!(target_endian = "little") {
-        let mut out = crate::exec::cpu::alloc::zeroed(n)?;
-        let got = fill(&mut *r, bytemuck::cast_slice_mut(&mut out))?;
-        if got < n * 4 {
+    let native_f32 = dtype == DType::F32 && big == cfg!(target_endian = "big");
+    if typed || native_f32 {
+        let mut out = Voxels::zeroed(dtype, n)?;
+        let got = fill(&mut *r, out.as_bytes_mut())?;
+        if got < n * bpp {
             return Err(truncated(got));
         }
+        crate::io::swap_if_needed(&mut out, big);
         return Ok(out);
     }
     let mut raw = vec![0u8; n * bpp];
@@ -480,7 +482,7 @@ fn read_voxels(path: &Path, start: usize, n: usize, dtype: DType, big: bool) -> 
     if got < raw.len() {
         return Err(truncated(got));
     }
-    Ok(convert(&raw, dtype, big))
+    Ok(Voxels::F32(convert(&raw, dtype, big)))
 }
 
 /// Voxels of `dtype` from raw bytes, converted in parallel.

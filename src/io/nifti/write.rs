@@ -7,6 +7,7 @@
 use crate::error::{Error, Result};
 use crate::grid::Mat4;
 use crate::volume::{DType, Volume};
+use crate::voxels::Voxel;
 use byteorder::{LittleEndian, WriteBytesExt};
 use std::borrow::Cow;
 
@@ -110,19 +111,44 @@ pub fn affine_to_qform(m: &Mat4) -> ([f64; 3], [f64; 3], [f64; 3], f64) {
     ([b, c, d], [m[0][3], m[1][3], m[2][3]], sp, qfac)
 }
 
-/// The type a volume is written with: its own type when every value fits it exactly, else float32.
+/// The type a volume is written with: its on-disk type when every value fits it exactly, else float32
+/// (label maps: their in-memory type then, which always holds them).
 pub fn output_dtype(v: &Volume) -> DType {
-    match v.dtype.int_range() {
-        Some((lo, hi)) => {
-            let exact = crate::stats::all_whole_within(&v.data, lo, hi);
-            if exact {
-                v.dtype
-            } else {
-                DType::F32
-            }
-        }
-        None => DType::F32,
+    let mem = v.data.dtype();
+    if v.dtype == mem {
+        return mem;
     }
+    let fits = match v.dtype.int_range() {
+        Some((lo, hi)) => match v.data.as_f32() {
+            Some(d) => crate::stats::all_whole_within(d, lo, hi),
+            None => {
+                let (a, b) = crate::with_voxels!(&v.data, d => range_of(d));
+                a >= lo && b <= hi
+            }
+        },
+        None => true,
+    };
+    match (fits, v.dtype) {
+        (true, DType::F64) => DType::F32,
+        (true, d) => d,
+        (false, _) if v.kind == crate::Kind::Label => mem,
+        (false, _) => DType::F32,
+    }
+}
+
+fn range_of<T: Voxel>(d: &[T]) -> (f64, f64) {
+    use rayon::prelude::*;
+    d.par_chunks(1 << 16)
+        .map(|c| {
+            c.iter()
+                .fold((f64::INFINITY, f64::NEG_INFINITY), |(a, b), v| {
+                    (a.min(v.to_f64()), b.max(v.to_f64()))
+                })
+        })
+        .reduce(
+            || (f64::INFINITY, f64::NEG_INFINITY),
+            |x, y| (x.0.min(y.0), x.1.max(y.1)),
+        )
 }
 
 /// Encodes a volume as a single-file NIfTI-1 (optionally gzipped), affine in both sform and qform.
@@ -214,45 +240,39 @@ pub fn encode_parts(v: &Volume) -> Result<(Vec<u8>, Cow<'_, [u8]>)> {
 }
 
 /// Voxel data as little-endian bytes of `dtype` (values already checked to fit by `output_dtype`),
-/// converted in parallel; float32 on a little-endian machine is the volume's own buffer, not a copy.
+/// converted in parallel; when `dtype` is the in-memory type on a little-endian machine (float32 images,
+/// label maps written in their own type) this is the volume's own buffer, not a copy.
 pub(crate) fn encode_data(v: &Volume, dtype: DType) -> Cow<'_, [u8]> {
-    use rayon::prelude::*;
-    let d = &v.data;
-    if matches!(dtype, DType::F32 | DType::F64) && cfg!(target_endian = "little") {
-        return Cow::Borrowed(bytemuck::cast_slice(d));
+    if dtype == v.data.dtype() && cfg!(target_endian = "little") {
+        return Cow::Borrowed(v.data.as_bytes());
     }
-    let size = match dtype {
-        DType::U8 | DType::I8 => 1,
-        DType::I16 | DType::U16 => 2,
-        _ => 4,
-    };
+    Cow::Owned(crate::with_voxels!(&v.data, d => encode_as(d, dtype)))
+}
+
+fn encode_as<T: Voxel>(d: &[T], dtype: DType) -> Vec<u8> {
+    use rayon::prelude::*;
+    let size = dtype.size().min(4);
     let mut w = vec![0u8; d.len() * size];
     const CHUNK: usize = 1 << 16;
     w.par_chunks_mut(CHUNK * size)
         .zip(d.par_chunks(CHUNK))
-        .for_each(|(o, x)| match dtype {
-            DType::U8 => o.iter_mut().zip(x).for_each(|(o, &x)| *o = x as u8),
-            DType::I8 => o.iter_mut().zip(x).for_each(|(o, &x)| *o = x as i8 as u8),
-            DType::I16 => o
-                .chunks_exact_mut(2)
-                .zip(x)
-                .for_each(|(o, &x)| o.copy_from_slice(&(x as i16).to_le_bytes())),
-            DType::U16 => o
-                .chunks_exact_mut(2)
-                .zip(x)
-                .for_each(|(o, &x)| o.copy_from_slice(&(x as u16).to_le_bytes())),
-            DType::I32 => o
-                .chunks_exact_mut(4)
-                .zip(x)
-                .for_each(|(o, &x)| o.copy_from_slice(&(x as i32).to_le_bytes())),
-            DType::U32 => o
-                .chunks_exact_mut(4)
-                .zip(x)
-                .for_each(|(o, &x)| o.copy_from_slice(&(x as u32).to_le_bytes())),
-            DType::F32 | DType::F64 => o
-                .chunks_exact_mut(4)
-                .zip(x)
-                .for_each(|(o, &x)| o.copy_from_slice(&x.to_le_bytes())),
+        .for_each(|(o, x)| {
+            macro_rules! put {
+                ($t:ty) => {
+                    o.chunks_exact_mut(size)
+                        .zip(x)
+                        .for_each(|(o, &x)| o.copy_from_slice(&(x.to_f64() as $t).to_le_bytes()))
+                };
+            }
+            match dtype {
+                DType::U8 => put!(u8),
+                DType::I8 => put!(i8),
+                DType::I16 => put!(i16),
+                DType::U16 => put!(u16),
+                DType::I32 => put!(i32),
+                DType::U32 => put!(u32),
+                DType::F32 | DType::F64 => put!(f32),
+            }
         });
-    Cow::Owned(w)
+    w
 }
