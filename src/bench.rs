@@ -53,7 +53,8 @@ pub fn is_intensity(op: &str) -> bool {
     matches!(op, "zscore" | "minmax" | "percentile_clip")
 }
 
-/// Bytes a pass must read and write at least: every input and output voxel of every volume touched.
+/// Bytes a pass must read and write at least: every input and output voxel of every volume touched, in
+/// its own type (4 bytes per image voxel, 1 per uint8 label voxel).
 pub fn min_bytes(subject: &Subject, out: &Subject, op: &str) -> f64 {
     let spatial = !is_intensity(op);
     let vols: Vec<(usize, usize)> = subject
@@ -61,9 +62,9 @@ pub fn min_bytes(subject: &Subject, out: &Subject, op: &str) -> f64 {
         .iter()
         .zip(&out.images)
         .chain(subject.labels.iter().zip(&out.labels).filter(|_| spatial))
-        .map(|(a, b)| (a.data.len(), b.data.len()))
+        .map(|(a, b)| (a.data.as_bytes().len(), b.data.as_bytes().len()))
         .collect();
-    vols.iter().map(|(a, b)| (a + b) as f64 * 4.0).sum()
+    vols.iter().map(|(a, b)| (a + b) as f64).sum()
 }
 
 /// Best-of-5 parallel memcpy bandwidth of a 256 MiB buffer (read + write bytes per second).

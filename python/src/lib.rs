@@ -92,8 +92,15 @@ fn read(py: Python<'_>, path: PathBuf, kind: &str) -> PyResult<PyVolume> {
 #[pyfunction]
 fn write(py: Python<'_>, path: PathBuf, volume: PyVolume) -> PyResult<()> {
     let v = volume_from_py(volume)?;
-    py.detach(|| pool().install(|| io::write_volume(&path, &v)))
-        .map_err(to_py_error)
+    py.detach(|| {
+        pool().install(|| {
+            let r = io::write_volume(&path, &v);
+            // The copy made for writing serves the next one.
+            voxaug::exec::cpu::alloc::recycle(v.data);
+            r
+        })
+    })
+    .map_err(to_py_error)
 }
 
 /// Parses a pipeline; returns its canonical JSON (errors name the transform and field).

@@ -5,7 +5,7 @@ pub mod gpu;
 pub mod kernel;
 
 use crate::error::{Error, Result};
-use crate::transform::{compile, NanValue, Transform};
+use crate::transform::{compile, NanValue, Stage, Transform};
 use crate::volume::Subject;
 use std::sync::Arc;
 
@@ -56,10 +56,15 @@ impl Executor {
         subject.check_storage()?;
         let (prepared, transforms) = replace_non_finite(subject, transforms)?;
         let subject = prepared.as_ref().unwrap_or(subject);
+        // Largest |value| of the images when scanned here (None: not known).
+        let mut largest = None;
         if scan && prepared.is_none() {
-            if let Some((i, n)) = non_finite(subject) {
+            let m = max_abs(subject);
+            if !m.is_finite() {
+                let (i, n) = non_finite(subject).expect("a non-finite value was seen");
                 return Err(nan_error(i, n));
             }
+            largest = Some(m);
         }
         let grid = subject.grid().expect("checked non-empty").clone();
         let stages = compile(transforms, &grid)?;
@@ -67,7 +72,20 @@ impl Executor {
             Executor::Cpu => cpu::run(subject, &stages),
             Executor::Gpu(g) => g.run(subject, &stages),
         }?;
-        check_output(&out)?;
+        // Resampling blends input values with the fill (`a + (b - a) t`): with every value and the fill
+        // within a quarter of the f32 range nothing can overflow, and the output scan is skipped.
+        let bounded = |x: f64| x.abs() <= (f32::MAX / 4.0) as f64;
+        let safe = largest.is_some_and(|m| bounded(m as f64))
+            && stages.iter().all(|s| match s {
+                Stage::Spatial(m) => match m.fill {
+                    crate::transform::Fill::Value(x) => bounded(x),
+                    _ => true,
+                },
+                Stage::Intensity(_) => false,
+            });
+        if !safe {
+            check_output(&out)?;
+        }
         Ok(out)
     }
 }
@@ -104,6 +122,26 @@ impl Executor {
             }
         }
     }
+}
+
+/// Largest |value| over every image (+inf or NaN when some voxel is not finite): one vectorised max over
+/// the magnitude bits.
+fn max_abs(subject: &Subject) -> f32 {
+    use rayon::prelude::*;
+    let bits = subject
+        .images
+        .iter()
+        .filter_map(|v| v.data.as_f32())
+        .map(|d| {
+            d.par_chunks(1 << 16)
+                .map(|c| c.iter().fold(0u32, |m, x| m.max(x.to_bits() & 0x7fff_ffff)))
+                .max()
+                .unwrap_or(0)
+        })
+        .max()
+        .unwrap_or(0);
+    // Magnitude bits past +inf's are NaN payloads: report them as NaN.
+    f32::from_bits(bits)
 }
 
 /// The first image with non-finite voxels: (image index, count).

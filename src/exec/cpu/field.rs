@@ -174,16 +174,15 @@ impl Field {
             nx * (y0 + ny * z1),
             nx * (y1 + ny * z1),
         );
-        for x in 0..nx {
-            out.push([0, 1, 2].map(|a| {
-                let c = &self.comp[a];
-                lerp(
-                    lerp(c[r00 + x], c[r10 + x], ty),
-                    lerp(c[r01 + x], c[r11 + x], ty),
-                    tz,
-                )
-            }));
-        }
+        let yz = |c: &[f32], x: usize| {
+            lerp(
+                lerp(c[r00 + x], c[r10 + x], ty),
+                lerp(c[r01 + x], c[r11 + x], ty),
+                tz,
+            )
+        };
+        let [cx, cy, cz] = [&self.comp[0][..], &self.comp[1][..], &self.comp[2][..]];
+        out.extend((0..nx).map(|x| [yz(cx, x), yz(cy, x), yz(cz, x)]));
     }
 
     /// Finishes a displacement from a `line` at fine `q_x`.
@@ -191,7 +190,12 @@ impl Field {
     pub fn from_line(&self, line: &[[f32; 3]], qx: f32) -> [f32; 3] {
         let l = &self.layout;
         let (x0, x1, tx) = cell(qx, l.step[0], l.offset[0], l.shape[0]);
-        [0, 1, 2].map(|a| lerp(line[x0][a], line[x1][a], tx) * l.scale[a])
+        let (a, b) = (line[x0], line[x1]);
+        [
+            lerp(a[0], b[0], tx) * l.scale[0],
+            lerp(a[1], b[1], tx) * l.scale[1],
+            lerp(a[2], b[2], tx) * l.scale[2],
+        ]
     }
 
     /// Displacement (voxels) at fine coordinate `q`: trilinear on the coarse grid (y, then z, then x),
@@ -203,21 +207,32 @@ impl Field {
         let (x0, x1, tx) = cell(q[0], l.step[0], l.offset[0], nx);
         let (y0, y1, ty) = cell(q[1], l.step[1], l.offset[1], ny);
         let (z0, z1, tz) = cell(q[2], l.step[2], l.offset[2], nz);
-        let idx = |x: usize, y: usize, z: usize| x + nx * (y + ny * z);
-        [0, 1, 2].map(|a| {
-            let c = &self.comp[a];
+        // The eight corner indices, shared by the three components (written out: a closure per
+        // component through `array::map` was not inlined and led the elastic profile).
+        let (r00, r10, r01, r11) = (
+            nx * (y0 + ny * z0),
+            nx * (y1 + ny * z0),
+            nx * (y0 + ny * z1),
+            nx * (y1 + ny * z1),
+        );
+        let comp = |c: &[f32]| {
             let v0 = lerp(
-                lerp(c[idx(x0, y0, z0)], c[idx(x0, y1, z0)], ty),
-                lerp(c[idx(x0, y0, z1)], c[idx(x0, y1, z1)], ty),
+                lerp(c[r00 + x0], c[r10 + x0], ty),
+                lerp(c[r01 + x0], c[r11 + x0], ty),
                 tz,
             );
             let v1 = lerp(
-                lerp(c[idx(x1, y0, z0)], c[idx(x1, y1, z0)], ty),
-                lerp(c[idx(x1, y0, z1)], c[idx(x1, y1, z1)], ty),
+                lerp(c[r00 + x1], c[r10 + x1], ty),
+                lerp(c[r01 + x1], c[r11 + x1], ty),
                 tz,
             );
-            lerp(v0, v1, tx) * l.scale[a]
-        })
+            lerp(v0, v1, tx)
+        };
+        [
+            comp(&self.comp[0]) * l.scale[0],
+            comp(&self.comp[1]) * l.scale[1],
+            comp(&self.comp[2]) * l.scale[2],
+        ]
     }
 
     /// Largest |displacement| per component (bounds the resampler's interior spans).

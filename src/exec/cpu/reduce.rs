@@ -1,146 +1,121 @@
 //! Reductions (CPU twin of `shaders/reduce.wgsl`): statistics over all voxels or a mask, min/max, and
-//! exact percentiles through a value histogram followed by a selection inside one bin.
+//! exact percentiles by a two-pass radix selection on the f32 order key (the shader's two-level
+//! histogram over the value range is within (max - min) / 2^33 of it).
 
-use crate::exec::kernel::{value_bin, PERCENTILE_BINS};
-use crate::stats::CHUNK;
 pub use crate::stats::{min_max, stats, Moments};
 use rayon::prelude::*;
 
-/// Histogram of `bins` equal-width bins over `[min, max]` (the percentile pass).
-pub fn histogram(data: &[f32], min: f32, max: f32, bins: usize) -> Vec<u64> {
-    let scale = if max > min {
-        bins as f32 / (max - min)
+/// An order-preserving u32 key of an f32: `key(a) < key(b)` exactly when `a < b` (with -0 before +0);
+/// negative NaNs and -inf sort below every finite value, +inf and positive NaNs above.
+#[inline(always)]
+fn key(x: f32) -> u32 {
+    let b = x.to_bits();
+    if b & 0x8000_0000 != 0 {
+        !b
     } else {
-        0.0
-    };
-    data.par_chunks(CHUNK * 4)
-        .fold(
-            || vec![0u64; bins],
-            |mut h, c| {
-                for &x in c {
-                    h[value_bin(x, min, scale, bins)] += 1;
-                }
-                h
-            },
-        )
-        .reduce(
-            || vec![0u64; bins],
-            |mut a, b| {
-                a.iter_mut().zip(b).for_each(|(x, y)| *x += y);
-                a
-            },
-        )
+        b | 0x8000_0000
+    }
 }
 
-/// Exact percentiles (numpy's default "linear" method) of all voxels, for each `q` in percent.
+#[inline(always)]
+fn from_key(k: u32) -> f32 {
+    f32::from_bits(if k & 0x8000_0000 != 0 {
+        k & 0x7fff_ffff
+    } else {
+        !k
+    })
+}
+
+/// High-16-bit buckets whose keys are all non-finite: below `LOW_END` (-inf, negative NaNs) and from
+/// `HIGH_START` on (+inf, positive NaNs). Finite values fill the buckets in between.
+const LOW_END: usize = 0x0080;
+const HIGH_START: usize = 0xff80;
+const BUCKETS: usize = 1 << 16;
+
+/// Parts the data is split into for per-thread histograms (a few per thread, each with its own table).
+fn parts(n: usize) -> usize {
+    n.div_ceil(rayon::current_num_threads() * 2).max(1 << 16)
+}
+
+/// Exact percentiles (numpy's default "linear" method) of the finite voxels, for each `q` in percent.
+///
+/// A radix selection on the f32 order key in two passes over the data: a histogram of the key's high
+/// 16 bits (which also counts the non-finite voxels: they own buckets of their own), then, for the few
+/// buckets holding a needed rank, a histogram of the low 16 bits, which pins each ranked value exactly.
+/// No sort, no copy of the data, no min/max pass.
 pub fn percentiles(data: &[f32], qs: &[f64]) -> Vec<f64> {
-    if data.iter().any(|x| !x.is_finite()) {
-        // Non-finite voxels (views of files with NaN) are left out.
-        let finite: Vec<f32> = data.iter().copied().filter(|x| x.is_finite()).collect();
-        return percentiles(&finite, qs);
-    }
-    if data.is_empty() {
+    let chunk = parts(data.len());
+    let add = |mut a: Vec<u32>, b: Vec<u32>| {
+        a.iter_mut().zip(b).for_each(|(x, y)| *x += y);
+        a
+    };
+    let high: Vec<u64> = data
+        .par_chunks(chunk)
+        .map(|c| {
+            let mut h = vec![0u32; BUCKETS];
+            for &x in c {
+                h[(key(x) >> 16) as usize] += 1;
+            }
+            h
+        })
+        .reduce(|| vec![0u32; BUCKETS], add)
+        .into_iter()
+        .map(u64::from)
+        .collect();
+    let below: u64 = high[..LOW_END].iter().sum();
+    let n: u64 = high[LOW_END..HIGH_START].iter().sum();
+    if n == 0 {
         return vec![0.0; qs.len()];
     }
-    let (min, max) = min_max(data);
-    if min == max {
-        return vec![min as f64; qs.len()];
-    }
-    let bins = PERCENTILE_BINS;
-    let hist = histogram(data, min, max, bins);
-    let scale = bins as f32 / (max - min);
-    let n = data.len();
-    // Ranks needed (lower and upper neighbour of each fractional rank).
-    let mut ranks: Vec<usize> = Vec::new();
+    // Ranks among the finite values (lower and upper neighbour of each fractional rank), shifted past
+    // the non-finite values that sort first.
+    let mut ranks: Vec<u64> = Vec::new();
     for &q in qs {
         let r = q / 100.0 * (n - 1) as f64;
-        let lo = r.floor() as usize;
-        ranks.push(lo.min(n - 1));
-        ranks.push((lo + 1).min(n - 1));
+        let lo = (r.floor() as u64).min(n - 1);
+        ranks.push(below + lo);
+        ranks.push(below + (lo + 1).min(n - 1));
     }
-    let mut cum = Vec::with_capacity(bins + 1);
+    let mut cum = Vec::with_capacity(BUCKETS + 1);
     cum.push(0u64);
-    for &h in &hist {
+    for &h in &high {
         cum.push(cum.last().unwrap() + h);
     }
-    // Bins holding the needed ranks, then one pass that collects the members of all of them.
-    let bin_of = |rank: usize| cum.partition_point(|&c| c <= rank as u64) - 1;
-    let mut wanted: Vec<usize> = ranks.iter().map(|&r| bin_of(r)).collect();
+    let bucket_of = |rank: u64| cum.partition_point(|&c| c <= rank) - 1;
+    let mut wanted: Vec<usize> = ranks.iter().map(|&r| bucket_of(r)).collect();
     wanted.sort_unstable();
     wanted.dedup();
-    // bin -> index in `wanted` (u8::MAX: not wanted); at most 2 bins per percentile.
-    let mut slot = vec![u8::MAX; bins];
+    // bucket -> index in `wanted` (u8::MAX: not wanted); at most 2 buckets per percentile.
+    let mut slot = vec![u8::MAX; BUCKETS];
     for (i, &b) in wanted.iter().enumerate() {
         slot[b] = i as u8;
     }
-    // First the range of each wanted bin: a bin whose values are all equal (the background of a
-    // masked image, say) needs no collection at all.
-    let ranges: Vec<(f32, f32)> = data
-        .par_chunks(CHUNK * 4)
-        .fold(
-            || vec![(f32::INFINITY, f32::NEG_INFINITY); wanted.len()],
-            |mut acc, c| {
-                for &x in c {
-                    let w = slot[value_bin(x, min, scale, bins)];
-                    if w != u8::MAX {
-                        let r = &mut acc[w as usize];
-                        *r = (r.0.min(x), r.1.max(x));
-                    }
+    let w = wanted.len();
+    let low: Vec<u32> = data
+        .par_chunks(chunk)
+        .map(|c| {
+            let mut h = vec![0u32; w * BUCKETS];
+            for &x in c {
+                let k = key(x);
+                let s = slot[(k >> 16) as usize];
+                if s != u8::MAX {
+                    h[s as usize * BUCKETS + (k & 0xffff) as usize] += 1;
                 }
-                acc
-            },
-        )
-        .reduce(
-            || vec![(f32::INFINITY, f32::NEG_INFINITY); wanted.len()],
-            |mut a, b| {
-                for (x, y) in a.iter_mut().zip(b) {
-                    *x = (x.0.min(y.0), x.1.max(y.1));
-                }
-                a
-            },
-        );
-    for (i, r) in ranges.iter().enumerate() {
-        if r.0 == r.1 {
-            slot[wanted[i]] = u8::MAX;
+            }
+            h
+        })
+        .reduce(|| vec![0u32; w * BUCKETS], add);
+    let value_at = |rank: u64| -> f32 {
+        let b = bucket_of(rank);
+        let s = slot[b] as usize;
+        let mut left = rank - cum[b];
+        for (lo, &c) in low[s * BUCKETS..(s + 1) * BUCKETS].iter().enumerate() {
+            if left < c as u64 {
+                return from_key(((b as u32) << 16) | lo as u32);
+            }
+            left -= c as u64;
         }
-    }
-    let mut members: Vec<Vec<f32>> = vec![Vec::new(); wanted.len()];
-    if slot.iter().any(|&w| w != u8::MAX) {
-        members = data
-            .par_chunks(CHUNK * 4)
-            .fold(
-                || vec![Vec::new(); wanted.len()],
-                |mut acc, c| {
-                    for &x in c {
-                        let w = slot[value_bin(x, min, scale, bins)];
-                        if w != u8::MAX {
-                            acc[w as usize].push(x);
-                        }
-                    }
-                    acc
-                },
-            )
-            .reduce(
-                || vec![Vec::new(); wanted.len()],
-                |mut a, b| {
-                    for (x, y) in a.iter_mut().zip(b) {
-                        x.extend(y);
-                    }
-                    a
-                },
-            );
-        for m in members.iter_mut() {
-            m.sort_unstable_by(f32::total_cmp);
-        }
-    }
-    let value_at = |rank: usize| -> f32 {
-        // Bin b holds sorted positions cum[b] .. cum[b + 1].
-        let b = bin_of(rank);
-        let w = wanted.binary_search(&b).expect("collected");
-        if ranges[w].0 == ranges[w].1 {
-            return ranges[w].0;
-        }
-        members[w][rank - cum[b] as usize]
+        unreachable!("the bucket holds the rank")
     };
     qs.iter()
         .enumerate()
@@ -152,4 +127,63 @@ pub fn percentiles(data: &[f32], qs: &[f64]) -> Vec<f64> {
             a + (b - a) * frac
         })
         .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_order_key_is_monotonic_and_invertible() {
+        let xs = [
+            f32::NEG_INFINITY,
+            -3e38,
+            -1.5,
+            -1e-40,
+            -0.0,
+            0.0,
+            1e-40,
+            1.0,
+            3e38,
+            f32::INFINITY,
+        ];
+        for w in xs.windows(2) {
+            assert!(key(w[0]) < key(w[1]), "{} {}", w[0], w[1]);
+        }
+        for &x in &xs {
+            assert_eq!(from_key(key(x)).to_bits(), x.to_bits());
+        }
+        assert!((key(f32::NAN) >> 16) as usize >= HIGH_START);
+        assert!(((key(-f32::NAN) >> 16) as usize) < LOW_END);
+        assert!(((key(f32::NEG_INFINITY) >> 16) as usize) < LOW_END);
+        assert!((key(f32::INFINITY) >> 16) as usize >= HIGH_START);
+        assert!(((key(f32::MAX) >> 16) as usize) < HIGH_START);
+        assert!((key(f32::MIN) >> 16) as usize >= LOW_END);
+    }
+
+    #[test]
+    fn percentiles_match_a_sort() {
+        let mut data: Vec<f32> = (0..200_003u64)
+            .map(|i| ((i.wrapping_mul(2654435761) % 100_000) as f32 - 50_000.0) * 0.37)
+            .collect();
+        data[7] = f32::NAN;
+        data[9] = f32::NEG_INFINITY;
+        data[11] = f32::INFINITY;
+        data.extend(std::iter::repeat_n(0.0, 50_000));
+        let mut sorted: Vec<f64> = data
+            .iter()
+            .filter(|x| x.is_finite())
+            .map(|&x| x as f64)
+            .collect();
+        sorted.sort_by(f64::total_cmp);
+        let qs = [0.0, 0.5, 1.0, 25.0, 50.0, 99.5, 100.0];
+        for (q, got) in qs.iter().zip(percentiles(&data, &qs)) {
+            let r = q / 100.0 * (sorted.len() - 1) as f64;
+            let (lo, hi) = (sorted[r.floor() as usize], sorted[r.ceil() as usize]);
+            let want = lo + (hi - lo) * (r - r.floor());
+            assert_eq!(got, want, "q = {q}");
+        }
+        assert_eq!(percentiles(&[f32::NAN], &[50.0]), vec![0.0]);
+        assert_eq!(percentiles(&[2.0; 5], &[10.0, 90.0]), vec![2.0, 2.0]);
+    }
 }

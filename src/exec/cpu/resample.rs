@@ -696,9 +696,8 @@ pub fn resample_many_field(
                         field.at(q)
                     };
                     let qd = [q[0] + d[0], q[1] + d[1], q[2] + d[2]];
-                    *c = [0, 1, 2].map(|r| {
-                        pre[r][0] * qd[0] + pre[r][1] * qd[1] + pre[r][2] * qd[2] + pre[r][3]
-                    });
+                    let row = |r: &[f32; 4]| r[0] * qd[0] + r[1] * qd[1] + r[2] * qd[2] + r[3];
+                    *c = [row(&pre[0]), row(&pre[1]), row(&pre[2])];
                 }
             });
         let cs = &coords[..g * slice];
@@ -727,7 +726,13 @@ fn linear_at(src: &[f32], shape: [usize; 3], outside: Outside, cs: &[[f32; 3]], 
         .zip(cs.par_chunks(1 << 12))
         .for_each(|(o, c)| {
             for (o, c) in o.iter_mut().zip(c) {
-                *o = if (0..3).all(|a| c[a] >= 0.0 && c[a] < lim[a]) {
+                let inside = c[0] >= 0.0
+                    && c[0] < lim[0]
+                    && c[1] >= 0.0
+                    && c[1] < lim[1]
+                    && c[2] >= 0.0
+                    && c[2] < lim[2];
+                *o = if inside {
                     sample_linear_interior(src, sx, sx * sy, *c)
                 } else {
                     sample_linear_checked(src, shape, *c, outside)
@@ -750,10 +755,20 @@ fn nearest_at<T: Voxel>(
         .zip(cs.par_chunks(1 << 12))
         .for_each(|(o, c)| {
             for (o, c) in o.iter_mut().zip(c) {
-                *o = if (0..3).all(|a| c[a] >= -0.5 && c[a] < lim[a]) {
+                let inside = c[0] >= -0.5
+                    && c[0] < lim[0]
+                    && c[1] >= -0.5
+                    && c[1] < lim[1]
+                    && c[2] >= -0.5
+                    && c[2] < lim[2];
+                *o = if inside {
                     // c + 0.5 is in [0, n): truncation is floor.
-                    let r = c.map(|v| (v + 0.5) as usize);
-                    src[r[0] + sx * (r[1] + sy * r[2])]
+                    let (x, y, z) = (
+                        (c[0] + 0.5) as usize,
+                        (c[1] + 0.5) as usize,
+                        (c[2] + 0.5) as usize,
+                    );
+                    src[x + sx * (y + sy * z)]
                 } else {
                     sample_nearest_checked(src, shape, *c, fill)
                 };
