@@ -6,7 +6,8 @@ TorchIO and MONAI are installed (`pip install numpy scipy SimpleITK torchio mona
     python3 benches/compare_python.py --size 256 [--runs 3] [--json py.json]
 
 The phantom is the same as `voxaug::phantom::head([n; 3], [1.0, 1.0, 1.2])` (head-like ellipsoids, f32
-image, 5 labels), rebuilt here with the same formulas.
+image, 5 labels in a uint8 label map), rebuilt here with the same formulas. TorchIO and MONAI get the
+label map as float32, the type their pipelines compute in.
 """
 import argparse
 import json
@@ -35,7 +36,8 @@ def phantom(np, n, spacing=(1.0, 1.0, 1.2)):
     base = np.array([0, 450, 800, 300, 1250], np.float32)[lab.astype(int)]
     tex = 60 * (np.sin(x * 0.21) * np.cos(y * 0.17) + 0.5 * np.sin(z * 0.13))
     img = np.round(base + np.where(lab > 0, tex, 0)).astype(np.float32)
-    return img, lab
+    # Label maps as uint8, as voxaug holds them (and as a segmentation file stores them).
+    return img, lab.astype(np.uint8)
 
 
 def timeit(fn, runs):
@@ -124,14 +126,14 @@ def main():
     try:
         import torch
         import torchio as tio
-        subj = tio.Subject(image=tio.ScalarImage(tensor=torch.from_numpy(img[None])), label=tio.LabelMap(tensor=torch.from_numpy(lab[None])))
+        subj = tio.Subject(image=tio.ScalarImage(tensor=torch.from_numpy(img[None])), label=tio.LabelMap(tensor=torch.from_numpy(lab[None].astype(np.float32))))
         add("torchio", "rotate", lambda: tio.Affine(scales=1, degrees=(10, -5, 15), translation=0)(subj))
         add("torchio", "elastic_bspline", lambda: tio.RandomElasticDeformation()(subj))
     except ImportError:
         print("torchio not installed: skipped")
     try:
         import monai.transforms as mt
-        d = {"image": img[None], "label": lab[None]}
+        d = {"image": img[None], "label": lab[None].astype(np.float32)}
         add("monai", "elastic_nnunet", lambda: mt.Rand3DElasticd(keys=["image", "label"], sigma_range=(11, 11), magnitude_range=(150, 150), prob=1.0, mode=("bilinear", "nearest"))(d))
     except ImportError:
         print("monai not installed: skipped")

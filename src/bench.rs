@@ -94,7 +94,8 @@ pub struct Row {
     pub size: usize,
     /// Executor (`cpu`, `gpu` end-to-end or `gpu-kernel`).
     pub device: String,
-    /// `end_to_end` (upload, compute, readback) or `kernel` (device-resident, GPU only).
+    /// `end_to_end` (upload, compute, readback; fresh output buffers), `steady` (CPU: outputs recycled
+    /// between runs, as `augment` and the Python loader do) or `kernel` (device-resident, GPU only).
     pub mode: String,
     /// Timed runs.
     pub runs: usize,
@@ -159,6 +160,19 @@ pub fn measure(exec: &Executor, op: &str, n: usize, runs: usize, memcpy: f64) ->
         }
     };
     let mut rows = vec![row("end_to_end", times)];
+    if let Executor::Cpu = exec {
+        // Steady state of a sampling loop: each output's buffers serve the next one.
+        let mut steady = Vec::with_capacity(runs);
+        crate::exec::cpu::alloc::recycle_subject(exec.apply(&s, &t)?);
+        for _ in 0..runs {
+            let t0 = std::time::Instant::now();
+            let out = std::hint::black_box(exec.apply(&s, &t)?);
+            steady.push(t0.elapsed().as_secs_f64());
+            crate::exec::cpu::alloc::recycle_subject(out);
+        }
+        crate::exec::cpu::alloc::release_pool();
+        rows.push(row("steady", steady));
+    }
     if let Executor::Gpu(g) = exec {
         let stages = compile(&t, s.grid().expect("volumes"))?;
         rows.push(row("kernel", g.kernel_times(&s, &stages, runs)?));

@@ -437,3 +437,57 @@ fn recycled_buffers_never_leak_into_results() {
         }
     }
 }
+
+/// Every example pipeline samples on volumes smaller than its crops (crop_or_pad pads them first) and on
+/// an anisotropic grid, and its samples keep the label values.
+#[test]
+fn example_pipelines_run_on_small_volumes() {
+    let g = voxaug::Grid::with_spacing([40, 36, 9], [1.1, 1.1, 3.0]).unwrap();
+    let n = g.len();
+    let img: Vec<f32> = (0..n).map(|l| (l % 97) as f32 * 3.0 - 100.0).collect();
+    let lab: Vec<f32> = (0..n)
+        .map(|l| {
+            if (12..25).contains(&(l % 40)) {
+                2.0
+            } else {
+                0.0
+            }
+        })
+        .collect();
+    let s = Subject::new(
+        vec![voxaug::Volume::image(img, g.clone()).unwrap()],
+        vec![voxaug::Volume::label(lab, g).unwrap()],
+    )
+    .unwrap();
+    for (name, json) in [
+        (
+            "abdomen_ct",
+            include_str!("../examples/pipelines/abdomen_ct.json"),
+        ),
+        (
+            "brain_mri",
+            include_str!("../examples/pipelines/brain_mri.json"),
+        ),
+        (
+            "nnunet_default",
+            include_str!("../examples/pipelines/nnunet_default.json"),
+        ),
+        (
+            "preprocess",
+            include_str!("../examples/pipelines/preprocess.json"),
+        ),
+    ] {
+        let p = Pipeline::from_json(json).unwrap();
+        for i in 0..3 {
+            let (out, _) = p
+                .sample(&Executor::Cpu, &s, i)
+                .unwrap_or_else(|e| panic!("{name} sample {i}: {e}"));
+            let values: std::collections::BTreeSet<i64> =
+                out.labels[0].values().iter().map(|&v| v as i64).collect();
+            assert!(
+                values.iter().all(|v| [0, 2].contains(v)),
+                "{name}: {values:?}"
+            );
+        }
+    }
+}

@@ -8,7 +8,7 @@ mod common;
 use common::*;
 use voxaug::grid::{mat_apply, Grid};
 use voxaug::transform::{Margins, Transform, Vec3};
-use voxaug::{Executor, Subject};
+use voxaug::{Executor, Fill, Subject};
 
 fn apply(ex: &Executor, s: &Subject, t: Transform) -> Subject {
     ex.apply(s, &[t]).unwrap()
@@ -64,6 +64,43 @@ fn crop_moves_origin_by_affine_times_start(ex: &Executor) {
     );
     let want = mat_apply(&g.affine, [5.0, 10.0, 0.0]);
     assert!((0..3).all(|a| (cc.images[0].grid.origin()[a] - want[a]).abs() < 1e-9));
+    // crop_or_pad (TorchIO's CropOrPad): 20 -> 15 crops 3 before and 2 after (the extra voxel first),
+    // 30 -> 30 keeps, 10 -> 13 pads 2 before and 1 after; the same voxels as crop + pad.
+    let s = Subject::new(
+        vec![image_from(&g, |i, j, k| (i + 2 * j + 3 * k) as f32)],
+        vec![label_from(&g, |i, j, k| ((i + j + k) % 3) as f32)],
+    )
+    .unwrap();
+    let cp = apply(
+        ex,
+        &s,
+        Transform::CropOrPad {
+            size: [15, 30, 13],
+            fill: Some(Fill::Value(-4.0)),
+        },
+    );
+    assert_eq!(cp.images[0].grid.shape, [15, 30, 13]);
+    let crop = apply(
+        ex,
+        &s,
+        Transform::Crop {
+            start: None,
+            size: None,
+            margins: Some(Margins([[3.0, 2.0], [0.0, 0.0], [0.0, 0.0]])),
+            percent: false,
+        },
+    );
+    let want = apply(
+        ex,
+        &crop,
+        Transform::Pad {
+            margins: Margins([[0.0, 0.0], [0.0, 0.0], [2.0, 1.0]]),
+            fill: Some(Fill::Value(-4.0)),
+        },
+    );
+    assert_eq!(cp.images[0].data, want.images[0].data);
+    assert_eq!(cp.labels[0].data, want.labels[0].data);
+    assert!(cp.images[0].grid.same_as(&want.images[0].grid, 1e-12));
 }
 
 /// World positions of the outer corners of the grid's extent (voxel -0.5 and n - 0.5).

@@ -460,7 +460,8 @@ impl<'a> Sampler<'a> {
         for a in 0..3 {
             if size[a] > s[a] {
                 return Err(Error::invalid(format!(
-                    "{what}: crop size {size:?} is larger than the volume {s:?} (axis {a})"
+                    "{what}: crop size {size:?} is larger than the volume {s:?} (axis {a}); put \
+                     {{\"type\": \"crop_or_pad\", \"size\": [...]}} before it to pad small volumes"
                 )));
             }
         }

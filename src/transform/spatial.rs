@@ -167,7 +167,8 @@ pub fn step(t: &Transform, g: &Grid) -> Result<Option<Step>> {
             for a in 0..3 {
                 if size[a] > g.shape[a] {
                     return Err(Error::invalid(format!(
-                        "center_crop: size {size:?} is larger than the volume {:?} (axis {a})",
+                        "center_crop: size {size:?} is larger than the volume {:?} (axis {a}); \
+                         crop_or_pad pads where the volume is smaller",
                         g.shape
                     )));
                 }
@@ -179,6 +180,33 @@ pub fn step(t: &Transform, g: &Grid) -> Result<Option<Step>> {
                 pull,
                 grid,
                 fill: FillChoice::Neutral,
+            }
+        }
+        Transform::CropOrPad { size, fill } => {
+            let cap = grid::max_voxels();
+            if size
+                .iter()
+                .try_fold(1usize, |a, &s| a.checked_mul(s))
+                .is_none_or(|n| n > cap)
+            {
+                return Err(Error::Limits(format!(
+                    "crop_or_pad: size {size:?} is over the limit of {cap} voxels"
+                )));
+            }
+            // Start of the output in input voxels: ceil(diff / 2) removed (crop) or added (pad) first.
+            let start = [0, 1, 2].map(|a| {
+                let diff = g.shape[a] as i64 - size[a] as i64;
+                if diff >= 0 {
+                    (diff + 1) / 2
+                } else {
+                    -((-diff + 1) / 2)
+                }
+            });
+            let (pull, grid) = subgrid(g, start, *size)?;
+            Step {
+                pull,
+                grid,
+                fill: fill_or(fill, zero),
             }
         }
         Transform::Pad { margins, fill } => {

@@ -131,6 +131,16 @@ pub enum Transform {
         /// Voxels kept per axis, centred.
         size: [usize; 3],
     },
+    /// Crops or pads each axis to `size` voxels about the centre (TorchIO's `CropOrPad`): larger axes
+    /// are centre-cropped, smaller ones padded with `fill` (default 0). An odd difference puts the extra
+    /// voxel at the start, as TorchIO does. Works on any input shape, unlike `crop`/`center_crop`.
+    CropOrPad {
+        /// Output voxels per axis.
+        size: [usize; 3],
+        /// Value of padded voxels (default 0).
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        fill: Option<Fill>,
+    },
     /// Adds per-side margins (voxels) filled with `fill` (default 0).
     Pad {
         /// Voxels added before and after each axis.
@@ -500,6 +510,12 @@ impl Transform {
                     return Err(Error::pipeline("center_crop.size must be >= 1"));
                 }
                 Ok(())
+            }
+            Transform::CropOrPad { size, fill } => {
+                if size.contains(&0) {
+                    return Err(Error::pipeline("crop_or_pad.size must be >= 1"));
+                }
+                fill_ok(fill)
             }
             Transform::Pad { margins, fill } => {
                 let flat: Vec<f64> = margins.0.concat();
