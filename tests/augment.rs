@@ -258,6 +258,38 @@ fn augment_cli_is_byte_identical_across_runs_and_thread_counts() {
         std::fs::read(outs[0].join("0000/img.nii.gz")).unwrap(),
         std::fs::read(outs[0].join("0001/img.nii.gz")).unwrap()
     );
+    // `apply --seed S --sample k` writes what `augment --seed S` put in folder k (the pipeline's own
+    // seed is 7; augment ran with it, apply is told it explicitly over a pipeline saying 0).
+    let p0 = d.join("p0.json");
+    std::fs::write(&p0, PIPE.replace("\"seed\": 7", "\"seed\": 0")).unwrap();
+    let single = d.join("single");
+    let o = voxaug_cli(
+        &[
+            "apply",
+            p0.to_str().unwrap(),
+            "--image",
+            img.to_str().unwrap(),
+            "--label",
+            lab.to_str().unwrap(),
+            "--out",
+            single.to_str().unwrap(),
+            "--seed",
+            "7",
+            "--sample",
+            "2",
+            "--device",
+            "cpu",
+        ],
+        "2",
+    );
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    for f in ["img.nii.gz", "lab.nii.gz"] {
+        assert_eq!(
+            std::fs::read(single.join(f)).unwrap(),
+            std::fs::read(outs[0].join("0002").join(f)).unwrap(),
+            "apply --sample 2: {f}"
+        );
+    }
 }
 
 #[test]

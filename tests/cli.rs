@@ -95,8 +95,13 @@ fn info_reports_orientation_and_label_volumes() {
     });
     let p = dir.path().join("l.nii");
     io::write_volume(&p, &lab).unwrap();
-    let j: serde_json::Value =
-        serde_json::from_str(&voxaug(&["info", p.to_str().unwrap(), "--label", "--json"])).unwrap();
+    let j: serde_json::Value = serde_json::from_str(&voxaug(&[
+        "info",
+        p.to_str().unwrap(),
+        "--as-label",
+        "--json",
+    ]))
+    .unwrap();
     let labels = j["labels"].as_array().unwrap();
     assert_eq!(labels.len(), 3);
     assert_eq!(labels[1]["value"], 1.0);
@@ -104,6 +109,93 @@ fn info_reports_orientation_and_label_volumes() {
     assert_eq!(labels[1]["mm3"], 750.0);
     assert_eq!(labels[2]["ml"], 0.25);
     assert_eq!(j["orientation"], "RAS");
+    // `--label LAB` describes a label map after the file; `--label` alone names `--as-label`.
+    let j: serde_json::Value = serde_json::from_str(&voxaug(&[
+        "info",
+        p.to_str().unwrap(),
+        "--label",
+        p.to_str().unwrap(),
+        "--json",
+    ]))
+    .unwrap();
+    assert!(j["file"].get("labels").is_none());
+    assert_eq!(j["label"]["labels"].as_array().unwrap().len(), 3);
+    let pt = dir.path().join("pt");
+    let pt = pt.to_str().unwrap();
+    for cmd in ["info", "patches"] {
+        let o = Command::new(env!("CARGO_BIN_EXE_voxaug"))
+            .args([cmd, p.to_str().unwrap(), "--label"])
+            .args(if cmd == "patches" {
+                vec!["--size", "4,4,4", "--out", pt]
+            } else {
+                vec![]
+            })
+            .output()
+            .unwrap();
+        let e = String::from_utf8_lossy(&o.stderr);
+        assert!(
+            !o.status.success() && e.contains("--as-label"),
+            "{cmd}: {e}"
+        );
+    }
+}
+
+/// `patches IMG --label LAB` cuts the label map on the same patch grid into OUT/label; stitching each
+/// folder gives each volume back exactly.
+#[test]
+fn patches_cut_a_label_map_alongside() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    let g = voxaug::Grid::new([13, 10, 7], oblique_affine()).unwrap();
+    let img = image_from(&g, |i, j, k| (i * 5 + j * 3 + k) as f32 * 0.5);
+    let lab = label_from(&g, |i, j, _| ((i / 3 + j / 4) % 3) as f32);
+    let (ip, lp) = (d.join("img.nii"), d.join("lab.nii"));
+    io::write_volume(&ip, &img).unwrap();
+    io::write_volume(&lp, &lab).unwrap();
+    let out = d.join("p");
+    let o = out.to_str().unwrap();
+    voxaug(&[
+        "patches",
+        ip.to_str().unwrap(),
+        "--label",
+        lp.to_str().unwrap(),
+        "--size",
+        "6,6,4",
+        "--overlap",
+        "2,2,1",
+        "--out",
+        o,
+    ]);
+    for (folder, want, kind) in [
+        (out.clone(), &img, Kind::Image),
+        (out.join("label"), &lab, Kind::Label),
+    ] {
+        let back = d.join(format!(
+            "back_{}.nii",
+            folder.file_name().unwrap().to_str().unwrap()
+        ));
+        voxaug(&[
+            "stitch",
+            folder.to_str().unwrap(),
+            "--out",
+            back.to_str().unwrap(),
+        ]);
+        let v = io::read_volume(&back, kind).unwrap();
+        assert_eq!(v.data, want.data, "{}", folder.display());
+        assert_eq!(v.dtype, want.dtype);
+    }
+    // A rerun over the same folder needs --overwrite, and then replaces both cuts.
+    voxaug(&[
+        "patches",
+        ip.to_str().unwrap(),
+        "--label",
+        lp.to_str().unwrap(),
+        "--size",
+        "6,6,4",
+        "--out",
+        o,
+        "--overwrite",
+    ]);
 }
 
 #[test]
@@ -132,4 +224,23 @@ fn inputs_in_unwritable_formats_get_nifti_output_names() {
         out2.to_str().unwrap(),
     ]);
     assert!(out2.join("anatomical_pair.nii.gz").exists());
+}
+
+/// `convert IN --out OUT` (the vocabulary of every other command) writes what `convert IN OUT` writes.
+#[test]
+fn convert_takes_out_like_every_command() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    let g = voxaug::Grid::new([9, 8, 7], oblique_affine()).unwrap();
+    let src = d.join("in.nii");
+    io::write_volume(&src, &image_from(&g, |i, j, k| (i * j + k) as f32)).unwrap();
+    let (a, b) = (d.join("a.nrrd"), d.join("b.nrrd"));
+    voxaug(&["convert", src.to_str().unwrap(), a.to_str().unwrap()]);
+    voxaug(&[
+        "convert",
+        src.to_str().unwrap(),
+        "--out",
+        b.to_str().unwrap(),
+    ]);
+    assert_eq!(std::fs::read(&a).unwrap(), std::fs::read(&b).unwrap());
 }

@@ -11,6 +11,13 @@ pub struct ApplyArgs {
     pipeline: PathBuf,
     #[command(flatten)]
     inputs: InputArgs,
+    /// Seed of a random pipeline (default: the pipeline's "seed").
+    #[arg(long)]
+    seed: Option<u64>,
+    /// Which sample of the seed to apply (default: the pipeline's "sample", else 0); sample k is
+    /// folder k of `voxaug augment --seed S`.
+    #[arg(long)]
+    sample: Option<u64>,
     #[command(flatten)]
     device: DeviceArgs,
 }
@@ -19,12 +26,15 @@ impl ApplyArgs {
     pub fn run(self) -> Result<()> {
         self.inputs.check()?;
         let out = &self.inputs.out;
-        let pipeline = Pipeline::from_file(&self.pipeline)?;
+        let mut pipeline = Pipeline::from_file(&self.pipeline)?;
+        if let Some(s) = self.seed {
+            pipeline.seed = s;
+        }
         let exec = self.device.executor()?;
         let inputs = self.inputs.paths();
         let outs = augment::output_paths(&inputs, out)?;
         let subject = self.inputs.subject()?;
-        let index = pipeline.sample.unwrap_or(0);
+        let index = self.sample.or(pipeline.sample).unwrap_or(0);
         if !pipeline.is_fixed() {
             eprintln!(
                 "voxaug: random pipeline, applying sample {index} of seed {}",

@@ -119,3 +119,16 @@ impl Progress {
         }
     }
 }
+
+/// The path of `--label LAB` in commands where `--label` used to be a switch: given without a value it
+/// is an error naming `--as-label`.
+pub fn label_path(arg: Option<Option<PathBuf>>, cmd: &str) -> Result<Option<PathBuf>> {
+    match arg {
+        Some(None) => Err(voxaug::Error::InvalidInput(format!(
+            "--label takes a path (a label map on the same grid); to read the input itself as a label \
+             map, use `voxaug {cmd} ... --as-label`"
+        ))),
+        Some(Some(p)) => Ok(Some(p)),
+        None => Ok(None),
+    }
+}

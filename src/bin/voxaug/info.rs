@@ -9,9 +9,12 @@ use voxaug::{io, Error, Kind, Result};
 pub struct InfoArgs {
     /// Volume file or DICOM folder.
     file: PathBuf,
-    /// Treat the file as a label map: voxel count and volume per label value.
+    /// Read the file as a label map: voxel count and volume per label value.
     #[arg(long)]
-    label: bool,
+    as_label: bool,
+    /// A label map on the same grid, described after the file (voxel count and volume per label value).
+    #[arg(long, num_args = 0..=1, value_name = "LAB")]
+    label: Option<Option<PathBuf>>,
     /// Print JSON instead of text.
     #[arg(long)]
     json: bool,
@@ -22,12 +25,35 @@ pub struct InfoArgs {
 
 impl InfoArgs {
     pub fn run(self) -> Result<()> {
-        let (file, label, json, series) = (
-            self.file.as_path(),
-            self.label,
-            self.json,
-            self.series.as_deref(),
-        );
+        let lab = crate::common::label_path(self.label, "info")?;
+        let (file, json, series) = (self.file.as_path(), self.json, self.series.as_deref());
+        let first = describe(file, self.as_label, json, series)?;
+        let Some(lab) = lab else {
+            if let Some(j) = first {
+                println!("{}", serde_json::to_string_pretty(&j).unwrap());
+            }
+            return Ok(());
+        };
+        if !json {
+            println!();
+        }
+        let second = describe(&lab, true, json, series)?;
+        if let (Some(a), Some(b)) = (first, second) {
+            let j = serde_json::json!({"file": a, "label": b});
+            println!("{}", serde_json::to_string_pretty(&j).unwrap());
+        }
+        Ok(())
+    }
+}
+
+/// Prints the description of one volume (text), or returns it (JSON).
+fn describe(
+    file: &std::path::Path,
+    label: bool,
+    json: bool,
+    series: Option<&str>,
+) -> Result<Option<serde_json::Value>> {
+    {
         let kind = if label { Kind::Label } else { Kind::Image };
         let v = if io::detect(file)? == io::Format::Dicom {
             if file.is_dir() && !json {
@@ -38,7 +64,7 @@ impl InfoArgs {
                 }
                 if list.len() > 1 && series.is_none() {
                     println!("choose one with --series UID");
-                    return Ok(());
+                    return Ok(None);
                 }
             }
             io::dicom::read(file, kind, series)?
@@ -75,8 +101,7 @@ impl InfoArgs {
             if label {
                 j["labels"] = serde_json::Value::Array(labels_json);
             }
-            println!("{}", serde_json::to_string_pretty(&j).unwrap());
-            return Ok(());
+            return Ok(Some(j));
         }
         println!("file:        {}", file.display());
         println!("shape:       {:?}", g.shape);
@@ -112,7 +137,7 @@ impl InfoArgs {
                 println!("  {:>8} {:>12} {:>14.2} {:>10.3}", l, c, mm3, mm3 / 1000.0);
             }
         }
-        Ok(())
+        Ok(None)
     }
 }
 
@@ -165,8 +190,12 @@ impl DevicesArgs {
 pub struct ConvertArgs {
     /// Input volume (any format voxaug reads).
     input: PathBuf,
-    /// Output file (.nii, .nii.gz or .nrrd).
-    output: PathBuf,
+    /// Output file (.nii, .nii.gz or .nrrd); also given as --out.
+    #[arg(required_unless_present = "out")]
+    output: Option<PathBuf>,
+    /// Output file, as every other command names it (same as the positional OUTPUT).
+    #[arg(long, conflicts_with = "output")]
+    out: Option<PathBuf>,
     /// nifti or nrrd (default: from the output extension).
     #[arg(long)]
     format: Option<String>,
@@ -177,7 +206,12 @@ pub struct ConvertArgs {
 
 impl ConvertArgs {
     pub fn run(self) -> Result<()> {
-        let (input, output, format, frame) = (&self.input, &self.output, &self.format, self.frame);
+        let output = self
+            .out
+            .as_ref()
+            .or(self.output.as_ref())
+            .expect("clap requires OUTPUT or --out");
+        let (input, format, frame) = (&self.input, &self.format, self.frame);
         io::output_format(output, format.as_deref())?;
         // Compared only when both exist: a missing input is reported by the reader.
         let same = matches!(

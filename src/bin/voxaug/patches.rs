@@ -24,7 +24,11 @@ pub struct PatchesArgs {
     out: PathBuf,
     /// The input is a label map (kept as integers).
     #[arg(long)]
-    label: bool,
+    as_label: bool,
+    /// A label map on the same grid, cut with the same grid of patches into `OUT/label/` (stitch that
+    /// folder to get it back).
+    #[arg(long, num_args = 0..=1, value_name = "LAB")]
+    label: Option<Option<PathBuf>>,
     /// Replace the patches of an earlier cut in --out (default: refuse a folder that holds patches).
     #[arg(long)]
     overwrite: bool,
@@ -46,8 +50,29 @@ impl PatchesArgs {
         } else {
             three(&self.stride, "--stride")?
         };
-        let kind = if self.label { Kind::Label } else { Kind::Image };
+        let lab = crate::common::label_path(self.label.clone(), "patches")?;
+        let kind = if self.as_label {
+            Kind::Label
+        } else {
+            Kind::Image
+        };
         let v = io::read_volume(&self.input, kind)?;
+        let lab = match lab {
+            Some(p) => {
+                let l = io::read_volume(&p, Kind::Label)?;
+                if !l.grid.same_as(&v.grid, 1e-4) {
+                    return Err(Error::InvalidInput(format!(
+                        "{}: the label map is not on the grid of {} (shape {:?} vs {:?})",
+                        p.display(),
+                        self.input.display(),
+                        l.grid.shape,
+                        v.grid.shape
+                    )));
+                }
+                Some((p, l))
+            }
+            None => None,
+        };
         let index = patches::write_folder(
             &v,
             &self.input.display().to_string(),
@@ -61,6 +86,22 @@ impl PatchesArgs {
             index.patches.len(),
             self.out.display()
         );
+        if let Some((p, l)) = lab {
+            let dir = self.out.join("label");
+            let index = patches::write_folder(
+                &l,
+                &p.display().to_string(),
+                size,
+                stride,
+                &dir,
+                self.overwrite,
+            )?;
+            println!(
+                "wrote {} label patches and index.json to {}",
+                index.patches.len(),
+                dir.display()
+            );
+        }
         Ok(())
     }
 }
