@@ -146,6 +146,20 @@ pub struct DatasetStats {
     pub suggested_spacing: [f64; 3],
     /// Label frequencies (when label maps were given).
     pub labels: Vec<LabelFrequency>,
+    /// Files left out, with the reason (unreadable, truncated, 4D, ...): the statistics cover the others.
+    pub skipped: Vec<Skipped>,
+    /// The images the statistics cover (in the order given).
+    #[serde(skip)]
+    pub used: Vec<PathBuf>,
+}
+
+/// A file `dataset_stats` could not use.
+#[derive(Clone, Debug, Serialize)]
+pub struct Skipped {
+    /// The file.
+    pub file: PathBuf,
+    /// Why (the reader's error; a 4D file is named as such, with the `convert --frame` fix).
+    pub reason: String,
 }
 
 const BINS: usize = 4096;
@@ -169,16 +183,40 @@ pub fn dataset_stats(
             total,
         )
     };
-    // Pass 1: moments, geometry.
-    let per: Vec<(Moments, [f64; 3], [usize; 3])> = images
+    // Pass 1: moments, geometry; a file that cannot be read is reported and left out.
+    let mut skipped = Vec::new();
+    let first: Vec<std::result::Result<(Moments, [f64; 3], [usize; 3]), Skipped>> = images
         .par_iter()
         .map(|p| {
-            let v = io::read_volume(p, Kind::Image)?;
-            let r = (moments_of(v.image_data()?), v.grid.spacing(), v.grid.shape);
+            let r = io::read_volume(p, Kind::Image)
+                .and_then(|v| Ok((moments_of(v.image_data()?), v.grid.spacing(), v.grid.shape)));
             tick();
-            Ok(r)
+            r.map_err(|e| Skipped {
+                file: p.clone(),
+                reason: e.to_string(),
+            })
         })
-        .collect::<Result<_>>()?;
+        .collect();
+    let mut per = Vec::new();
+    let mut used = Vec::new();
+    for (p, r) in images.iter().zip(first) {
+        match r {
+            Ok(x) => {
+                per.push(x);
+                used.push(p.clone());
+            }
+            Err(s) => skipped.push(s),
+        }
+    }
+    if used.is_empty() {
+        return Err(Error::invalid(format!(
+            "no readable image among {} file(s); the first: {}: {}",
+            images.len(),
+            skipped[0].file.display(),
+            skipped[0].reason
+        )));
+    }
+    let images = &used[..];
     let m = per
         .iter()
         .fold(Moments::EMPTY, |a, b| Moments::merge(a, b.0));
@@ -244,20 +282,27 @@ pub fn dataset_stats(
             spacing[a].median
         }
     });
-    // Labels: voxel counts per value, and in how many files each occurs.
-    let counts: Vec<std::collections::BTreeMap<i64, u64>> = labels
+    // Labels: voxel counts per value, and in how many files each occurs (unreadable ones left out).
+    let counts: Vec<std::result::Result<std::collections::BTreeMap<i64, u64>, Skipped>> = labels
         .par_iter()
         .map(|p| {
-            let v = io::read_volume(p, Kind::Label)?;
-            let c: std::collections::BTreeMap<i64, u64> = v
-                .label_counts()
-                .into_iter()
-                .map(|(x, n)| (x as i64, n as u64))
-                .collect();
+            let r = io::read_volume(p, Kind::Label).map(|v| {
+                v.label_counts()
+                    .into_iter()
+                    .map(|(x, n)| (x as i64, n as u64))
+                    .collect()
+            });
             tick();
-            Ok(c)
+            r.map_err(|e| Skipped {
+                file: p.clone(),
+                reason: e.to_string(),
+            })
         })
-        .collect::<Result<_>>()?;
+        .collect();
+    let counts: Vec<_> = counts
+        .into_iter()
+        .filter_map(|r| r.map_err(|s| skipped.push(s)).ok())
+        .collect();
     let mut merged: std::collections::BTreeMap<i64, (u64, usize)> = Default::default();
     for c in &counts {
         for (&k, &v) in c {
@@ -269,6 +314,8 @@ pub fn dataset_stats(
     let all: u64 = merged.values().map(|v| v.0).sum();
     Ok(DatasetStats {
         files: images.len(),
+        skipped,
+        used: images.to_vec(),
         voxels: n,
         min: m.min,
         max: m.max,

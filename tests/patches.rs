@@ -293,3 +293,62 @@ fn hist_scale_follows_fastai() {
         assert!((d[x] - want).abs() < 1e-6, "x = {x}: {} vs {want}", d[x]);
     }
 }
+
+/// `dataset-stats` over a folder holding a truncated file and a 4D file: both are listed with their
+/// reason and left out, the statistics cover the other files, the exit is 0; `--strict` fails instead.
+#[test]
+fn dataset_stats_skips_bad_files_unless_strict() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    let g = Grid::with_spacing([6, 5, 4], [1.0; 3]).unwrap();
+    for f in 0..3 {
+        let v = image_from(&g, |i, j, k| (f * 100 + i + j + k) as f32);
+        voxaug::io::write_volume(d.join(format!("img_{f}.nii")), &v).unwrap();
+    }
+    // Truncated: half the voxel bytes. 4D: dim[0] = 4, dim[4] = 2, a second frame appended.
+    let good = std::fs::read(d.join("img_0.nii")).unwrap();
+    std::fs::write(d.join("img_3.nii"), &good[..352 + 60]).unwrap();
+    let mut four = good.clone();
+    four[40..42].copy_from_slice(&4i16.to_le_bytes());
+    four[48..50].copy_from_slice(&2i16.to_le_bytes());
+    four.extend_from_slice(&good[352..]);
+    std::fs::write(d.join("img_4.nii"), &four).unwrap();
+    let run = |strict: bool| {
+        let mut c = std::process::Command::new(env!("CARGO_BIN_EXE_voxaug"));
+        c.args([
+            "dataset-stats",
+            d.join("img_*.nii").to_str().unwrap(),
+            "--json",
+        ]);
+        if strict {
+            c.arg("--strict");
+        }
+        c.output().unwrap()
+    };
+    let o = run(false);
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(o.status.success(), "{err}");
+    assert!(
+        err.contains("img_3.nii") && err.contains("img_4.nii"),
+        "{err}"
+    );
+    let j: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+    assert_eq!(j["files"], 3);
+    assert_eq!(j["voxels"], 3 * 120);
+    let skipped = j["skipped"].as_array().unwrap();
+    assert_eq!(skipped.len(), 2);
+    assert!(
+        skipped[0]["reason"].as_str().unwrap().contains("truncated"),
+        "{skipped:?}"
+    );
+    assert!(
+        skipped[1]["reason"].as_str().unwrap().contains("frame"),
+        "{skipped:?}"
+    );
+    let o = run(true);
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(
+        !o.status.success() && err.contains("--strict") && o.stdout.is_empty(),
+        "{err}"
+    );
+}

@@ -83,40 +83,74 @@ pub fn three(v: &[usize], what: &str) -> Result<[usize; 3]> {
     }
 }
 
-/// Progress on a terminal (a bar with samples/s), plain lines otherwise.
+/// Progress of `n` steps: on a terminal an indicatif bar with rate and ETA; otherwise (a log file, a
+/// pipe) a plain line every tenth of the work or every 10 s, and at the end, each with rate and ETA.
 pub struct Progress {
     n: u64,
-    tty: bool,
+    unit: &'static str,
+    bar: Option<indicatif::ProgressBar>,
     t0: std::time::Instant,
+    /// Steps and time of the last plain line.
+    last: std::sync::Mutex<(u64, std::time::Instant)>,
 }
 
 impl Progress {
+    /// Progress of `n` samples.
     pub fn new(n: u64) -> Progress {
+        Progress::of(n, "samples")
+    }
+
+    /// Progress of `n` steps counted in `unit` (plural).
+    pub fn of(n: u64, unit: &'static str) -> Progress {
         use std::io::IsTerminal;
+        let bar = std::io::stderr().is_terminal().then(|| {
+            let b = indicatif::ProgressBar::new(n);
+            b.set_style(
+                indicatif::ProgressStyle::with_template(&format!(
+                    "[{{bar:30}}] {{pos}}/{{len}} {unit} ({{per_sec}}, ETA {{eta}})"
+                ))
+                .expect("valid template")
+                .progress_chars("#> "),
+            );
+            b
+        });
+        let t0 = std::time::Instant::now();
         Progress {
             n,
-            tty: std::io::stderr().is_terminal(),
-            t0: std::time::Instant::now(),
+            unit,
+            bar,
+            t0,
+            last: std::sync::Mutex::new((0, t0)),
         }
     }
+
+    /// `done` steps of `n` are complete (callable from several threads).
     pub fn tick(&self, done: u64) {
-        let secs = self.t0.elapsed().as_secs_f64().max(1e-9);
-        let rate = done as f64 / secs;
-        if self.tty {
-            let w = 30usize;
-            let filled = (w as u64 * done / self.n.max(1)) as usize;
-            eprint!(
-                "\r[{}{}] {done}/{} {rate:.2} samples/s",
-                "#".repeat(filled),
-                " ".repeat(w - filled),
-                self.n
-            );
-            if done == self.n {
-                eprintln!();
+        if let Some(b) = &self.bar {
+            b.set_position(done);
+            if done >= self.n {
+                b.finish();
             }
-        } else {
-            eprintln!("sample {done}/{} ({rate:.2} samples/s)", self.n);
+            return;
         }
+        let now = std::time::Instant::now();
+        let mut last = self.last.lock().unwrap_or_else(|e| e.into_inner());
+        let step = (self.n / 10).max(1);
+        let due = done >= self.n
+            || done >= last.0 + step
+            || now.duration_since(last.1).as_secs_f64() >= 10.0;
+        if !due || done <= last.0 {
+            return;
+        }
+        *last = (done, now);
+        let secs = now.duration_since(self.t0).as_secs_f64().max(1e-9);
+        let rate = done as f64 / secs;
+        let eta = if done >= self.n {
+            String::new()
+        } else {
+            format!(", ETA {:.0} s", (self.n - done) as f64 / rate.max(1e-9))
+        };
+        eprintln!("{done}/{} {} ({rate:.2}/s{eta})", self.n, self.unit);
     }
 }
 

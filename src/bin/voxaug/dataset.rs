@@ -3,7 +3,7 @@
 use crate::common::fmt3;
 use clap::Args;
 use std::path::PathBuf;
-use voxaug::{io, Result};
+use voxaug::{io, Error, Result};
 
 #[derive(Args)]
 pub struct DatasetStatsArgs {
@@ -18,6 +18,10 @@ pub struct DatasetStatsArgs {
     /// Also learn histogram-standardisation landmarks and write them here (JSON).
     #[arg(long)]
     landmarks: Option<PathBuf>,
+    /// Fail (non-zero exit, no output) when any file cannot be used; by default such files (unreadable,
+    /// truncated, 4D) are listed on stderr and left out.
+    #[arg(long)]
+    strict: bool,
 }
 
 impl DatasetStatsArgs {
@@ -25,35 +29,53 @@ impl DatasetStatsArgs {
         let (images, label_glob, json, landmarks) =
             (&self.images, &self.label_glob, self.json, &self.landmarks);
         let files = voxaug::dataset::list_files(images)?;
-        if let Some(out) = &landmarks {
-            let l = voxaug::dataset::learn_landmarks(&files)?;
-            let j = serde_json::json!({
-                "landmarks": l,
-                "percents": voxaug::exec::cpu::quantile::LANDMARK_PERCENTS,
-                "files": files.len(),
-            });
-            io::write_atomic(out, serde_json::to_string_pretty(&j).unwrap().as_bytes())?;
-            eprintln!(
-                "wrote landmarks of {} images to {}",
-                files.len(),
-                out.display()
-            );
-        }
         let labels = match &label_glob {
             Some(g) => voxaug::dataset::list_files(g)?,
             None => Vec::new(),
         };
-        let st = voxaug::dataset::dataset_stats(&files, &labels, &|done, total| {
-            eprint!("\r{done}/{total} file reads");
-            if done == total {
-                eprintln!();
-            }
-        })?;
+        let progress =
+            crate::common::Progress::of((2 * files.len() + labels.len()) as u64, "file reads");
+        let st =
+            voxaug::dataset::dataset_stats(&files, &labels, &|done, _| progress.tick(done as u64))?;
+        for s in &st.skipped {
+            eprintln!("voxaug: skipped {}: {}", s.file.display(), s.reason);
+        }
+        if self.strict && !st.skipped.is_empty() {
+            return Err(Error::InvalidInput(format!(
+                "{} of {} file(s) could not be used (listed above); without --strict they are \
+                 skipped and the statistics cover the others",
+                st.skipped.len(),
+                files.len() + labels.len()
+            )));
+        }
+        if let Some(out) = &landmarks {
+            let l = voxaug::dataset::learn_landmarks(&st.used)?;
+            let j = serde_json::json!({
+                "landmarks": l,
+                "percents": voxaug::exec::cpu::quantile::LANDMARK_PERCENTS,
+                "files": st.used.len(),
+            });
+            io::write_atomic(out, serde_json::to_string_pretty(&j).unwrap().as_bytes())?;
+            eprintln!(
+                "wrote landmarks of {} images to {}",
+                st.used.len(),
+                out.display()
+            );
+        }
         if json {
             println!("{}", serde_json::to_string_pretty(&st).unwrap());
             return Ok(());
         }
-        println!("files: {}, voxels: {}", st.files, st.voxels);
+        println!(
+            "files: {}, voxels: {}{}",
+            st.files,
+            st.voxels,
+            if st.skipped.is_empty() {
+                String::new()
+            } else {
+                format!(" ({} file(s) skipped, listed on stderr)", st.skipped.len())
+            }
+        );
         println!(
             "intensity: min {:.4} max {:.4} mean {:.4} std {:.4}",
             st.min, st.max, st.mean, st.std
