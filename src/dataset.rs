@@ -185,7 +185,8 @@ pub fn dataset_stats(
     };
     // Pass 1: moments, geometry; a file that cannot be read is reported and left out.
     let mut skipped = Vec::new();
-    let first: Vec<std::result::Result<(Moments, [f64; 3], [usize; 3]), Skipped>> = images
+    type Geometry = (Moments, [f64; 3], [usize; 3]);
+    let first: Vec<std::result::Result<Geometry, Skipped>> = images
         .par_iter()
         .map(|p| {
             let r = io::read_volume(p, Kind::Image)
