@@ -330,6 +330,8 @@ fn gpu_without_adapter_is_a_clear_error_and_auto_falls_back() {
             // No Vulkan driver manifest: the loader finds no adapter.
             .env("VK_ICD_FILENAMES", "/nonexistent.json")
             .env("VK_DRIVER_FILES", "/nonexistent.json")
+            // A cache folder of this test's own: the fallback notice is shown once per user.
+            .env("XDG_CACHE_HOME", dir.path().join("cache"))
             .output()
             .unwrap()
     };
@@ -346,6 +348,12 @@ fn gpu_without_adapter_is_a_clear_error_and_auto_falls_back() {
     assert!(o.status.success(), "{err}");
     assert!(err.contains("running on the CPU"), "{err}");
     assert!(dir.path().join("a/anatomical.nii").exists());
+    let o = run("auto", "a2");
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(
+        o.status.success() && !err.contains("running on the CPU"),
+        "shown once: {err}"
+    );
     let (code, _, err) = cli(&[
         "apply",
         p.to_str().unwrap(),
@@ -431,4 +439,17 @@ fn elastic_and_bench_and_demo_arguments_are_checked() {
         "{err}"
     );
     assert!(!out.exists());
+}
+
+/// A bare JSON list of transforms is the pipeline `{"transforms": [...]}` (seed 0), as documented.
+#[test]
+fn a_bare_list_is_a_pipeline() {
+    let list = r#"[{"type": "flip", "axes": [0]}, {"type": "zscore"}]"#;
+    let obj = format!("{{\"seed\": 0, \"transforms\": {list}}}");
+    assert_eq!(
+        voxaug::Pipeline::from_json(list).unwrap(),
+        voxaug::Pipeline::from_json(&obj).unwrap()
+    );
+    let e = voxaug::Pipeline::from_json("3").unwrap_err().to_string();
+    assert!(e.contains("bare list"), "{e}");
 }

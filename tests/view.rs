@@ -198,4 +198,17 @@ fn batch_preview_of_an_augment_folder() {
     );
     let err = view::batch_layout(&d.join("0000")).unwrap_err().to_string();
     assert!(err.contains("no sample folders"), "{err}");
+    // NRRD outputs (augment keeps the inputs' format) are found the same way.
+    let nd = d.join("nrrd");
+    for i in 0..2 {
+        let sd = nd.join(format!("{i:04}"));
+        std::fs::create_dir_all(&sd).unwrap();
+        voxaug::io::write_volume(sd.join("ct.nrrd"), &s.images[0]).unwrap();
+        voxaug::io::write_volume(sd.join("ct_label.nrrd"), &s.labels[0]).unwrap();
+    }
+    let (samples, image, label) = view::batch_layout(&nd).unwrap();
+    assert_eq!(
+        (samples.len(), image.as_str(), label.as_deref()),
+        (2, "ct.nrrd", Some("ct_label.nrrd"))
+    );
 }

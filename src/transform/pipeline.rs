@@ -52,11 +52,17 @@ impl Pipeline {
 
     /// Parses a pipeline from JSON text; errors name the transform index, type and field.
     pub fn from_json(text: &str) -> Result<Pipeline> {
-        let v: serde_json::Value = serde_json::from_str(text)
+        let mut v: serde_json::Value = serde_json::from_str(text)
             .map_err(|e| Error::pipeline(format!("not valid JSON: {e}")))?;
-        let obj = v
-            .as_object()
-            .ok_or_else(|| Error::pipeline("expected a JSON object with \"transforms\""))?;
+        // A bare list of transforms is `{"transforms": [...]}` (seed 0).
+        if v.is_array() {
+            v = serde_json::json!({ "transforms": v });
+        }
+        let obj = v.as_object().ok_or_else(|| {
+            Error::pipeline(
+                "expected a JSON object with \"transforms\" (or a bare list of transforms)",
+            )
+        })?;
         for key in obj.keys() {
             if !["seed", "sample", "transforms"].contains(&key.as_str()) {
                 return Err(Error::pipeline(format!(

@@ -482,7 +482,11 @@ pub fn batch_layout(dir: &Path) -> Result<(Vec<std::path::PathBuf>, String, Opti
     let mut names: Vec<String> = std::fs::read_dir(first)
         .map_err(|e| Error::io(first, e))?
         .filter_map(|e| e.ok()?.file_name().into_string().ok())
-        .filter(|n| n.ends_with(".nii") || n.ends_with(".nii.gz"))
+        .filter(|n| {
+            [".nii", ".nii.gz", ".nrrd", ".nhdr"]
+                .iter()
+                .any(|e| n.ends_with(e))
+        })
         .collect();
     names.sort();
     let is_label = |n: &str| {

@@ -13,7 +13,12 @@ pub struct AugmentArgs {
     #[command(flatten)]
     inputs: InputArgs,
     /// Number of samples.
-    #[arg(short = 'n', long = "num", default_value_t = 1)]
+    #[arg(
+        short = 'n',
+        long = "count",
+        visible_alias = "num",
+        default_value_t = 1
+    )]
     n: u64,
     /// Seed (default: the pipeline's).
     #[arg(long)]
@@ -66,7 +71,12 @@ pub struct DemoArgs {
     #[arg(long, default_value = "voxaug-demo")]
     out: PathBuf,
     /// Number of samples.
-    #[arg(short = 'n', long = "num", default_value_t = 4)]
+    #[arg(
+        short = 'n',
+        long = "count",
+        visible_alias = "num",
+        default_value_t = 4
+    )]
     n: u64,
     /// Seed.
     #[arg(long, default_value_t = 0)]

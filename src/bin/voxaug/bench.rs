@@ -16,7 +16,7 @@ pub struct BenchArgs {
     #[arg(long, value_delimiter = ',')]
     ops: Vec<String>,
     /// Timed runs per op (default: 5 up to 128^3, 3 above).
-    #[arg(long)]
+    #[arg(short = 'n', long = "count", visible_alias = "runs")]
     runs: Option<usize>,
     /// Write every number as JSON.
     #[arg(long)]

@@ -25,9 +25,36 @@ impl DeviceArgs {
             .unwrap_or_else(|| "auto".into());
         let (exec, note) = voxaug::exec::select(&device, self.adapter.as_deref())?;
         if let Some(note) = note {
-            eprintln!("{note}");
+            notice_once(&note);
         }
         Ok(exec)
+    }
+}
+
+/// Prints a notice to stderr the first time this user sees it on this machine (a marker per notice in
+/// `$XDG_CACHE_HOME/voxaug` or `~/.cache/voxaug`); later runs stay quiet. `voxaug devices` always says
+/// what `auto` picks. Without a writable cache folder the notice is printed every time.
+fn notice_once(note: &str) {
+    let dir = std::env::var_os("XDG_CACHE_HOME")
+        .map(PathBuf::from)
+        .or_else(|| std::env::var_os("HOME").map(|h| PathBuf::from(h).join(".cache")))
+        .map(|d| d.join("voxaug"));
+    // The notice's first words name it (the adapter name in it may vary).
+    let key: String = note
+        .split_whitespace()
+        .take(6)
+        .collect::<Vec<_>>()
+        .join("_")
+        .chars()
+        .filter(|c| c.is_ascii_alphanumeric() || *c == '_')
+        .collect();
+    let marker = dir.as_ref().map(|d| d.join(format!("notice-{key}")));
+    if marker.as_ref().is_some_and(|m| m.exists()) {
+        return;
+    }
+    eprintln!("{note} (shown once)");
+    if let (Some(d), Some(m)) = (dir, marker) {
+        let _ = std::fs::create_dir_all(&d).and_then(|_| std::fs::write(&m, note));
     }
 }
 

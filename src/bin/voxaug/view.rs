@@ -35,7 +35,7 @@ pub struct PreviewArgs {
     #[arg(long)]
     every: Option<usize>,
     /// grid: N evenly spread slices (default 16); batch: first N samples (default 16).
-    #[arg(long)]
+    #[arg(short = 'n', long, visible_alias = "num")]
     count: Option<usize>,
     /// grid: slices per row (default: about square).
     #[arg(long)]
@@ -288,20 +288,36 @@ impl StatsArgs {
             return Ok(());
         }
         println!(
-            "{:>6} {:>10} {:>14} {:>10} {:>28} {:>12} {:>12}",
-            "label", "voxels", "mm^3", "ml", "centroid (mm, RAS)", "image mean", "image std"
+            "{:>6} {:>10} {:>14} {:>10} {:>26} {:>24} {:>11} {:>11} {:>11} {:>11}",
+            "label",
+            "voxels",
+            "mm^3",
+            "ml",
+            "centroid (mm, RAS)",
+            "bbox (voxels, i j k)",
+            "image mean",
+            "image std",
+            "image min",
+            "image max"
         );
         for l in st {
-            let c = l.centroid_mm;
+            let (c, b) = (l.centroid_mm, l.bbox_voxels);
+            let im = &l.images[0];
             println!(
-                "{:>6} {:>10} {:>14.2} {:>10.3} {:>28} {:>12.3} {:>12.3}",
+                "{:>6} {:>10} {:>14.2} {:>10.3} {:>26} {:>24} {:>11.3} {:>11.3} {:>11.3} {:>11.3}",
                 l.value,
                 l.voxels,
                 l.mm3,
                 l.ml,
                 format!("({:.1}, {:.1}, {:.1})", c[0], c[1], c[2]),
-                l.images[0].mean,
-                l.images[0].std
+                format!(
+                    "{}-{} {}-{} {}-{}",
+                    b[0][0], b[0][1], b[1][0], b[1][1], b[2][0], b[2][1]
+                ),
+                im.mean,
+                im.std,
+                im.min,
+                im.max
             );
         }
         Ok(())
