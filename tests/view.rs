@@ -212,3 +212,86 @@ fn batch_preview_of_an_augment_folder() {
         (2, "ct.nrrd", Some("ct_label.nrrd"))
     );
 }
+
+/// Captions summarise a plan (type and main parameter of each transform) and wrap under the picture's
+/// width; the strip above the picture holds every line.
+#[test]
+fn plans_are_summarised_in_captions() {
+    let plan = voxaug::Pipeline::from_json(
+        r#"[{"type": "rotate", "degrees": [1, 2, 3.5]}, {"type": "gamma", "gamma": 0.8},
+            {"type": "flip", "axes": [0]}, {"type": "zscore"}]"#,
+    )
+    .unwrap()
+    .fixed_transforms()
+    .unwrap();
+    let s = view::plan_summary(&plan);
+    assert_eq!(s, "rotate [1,2,3.50], gamma 0.80, flip [0], zscore");
+    assert_eq!(view::plan_summary(&[]), "identity");
+    let pic = view::Rgb::new(80, 20, [10, 10, 10]);
+    let one = view::captioned(&pic, "short");
+    let wrapped = view::captioned(&pic, &s);
+    assert_eq!((one.width, one.height), (80, 20 + 15));
+    assert_eq!(
+        wrapped.height,
+        20 + 4 + 11 * 3,
+        "three lines of at most 9 characters"
+    );
+    // The text is drawn: the strip is not all black, the picture below is unchanged.
+    assert!(one.data[..80 * 3 * 15].iter().any(|&b| b > 100));
+    assert_eq!(one.get(5, 15 + 5), [10, 10, 10]);
+}
+
+/// `voxaug demo` runs on the real MNI brain by default: inputs written from the binary, samples that
+/// differ from the input, a captioned before/after picture; a rerun with fewer samples replaces the
+/// earlier ones.
+#[test]
+fn demo_runs_on_the_real_brain() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("demo");
+    let run = |n: &str| {
+        let o = std::process::Command::new(env!("CARGO_BIN_EXE_voxaug"))
+            .args([
+                "demo",
+                "--out",
+                out.to_str().unwrap(),
+                "-n",
+                n,
+                "--device",
+                "cpu",
+            ])
+            .output()
+            .unwrap();
+        assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+        String::from_utf8_lossy(&o.stdout).into_owned()
+    };
+    let text = run("2");
+    assert!(
+        text.contains("MNI152 T1 brain") && text.contains("before_after.png"),
+        "{text}"
+    );
+    let input = voxaug::io::read_volume(out.join("input/t1.nii.gz"), voxaug::Kind::Image).unwrap();
+    assert_eq!(input.grid.shape, [197, 233, 189]);
+    let labels =
+        voxaug::io::read_volume(out.join("input/tissue.nii.gz"), voxaug::Kind::Label).unwrap();
+    assert_eq!(labels.data.dtype(), voxaug::DType::U8);
+    for i in 0..2 {
+        let s = voxaug::io::read_volume(out.join(format!("{i:04}/t1.nii.gz")), voxaug::Kind::Image)
+            .unwrap();
+        assert_ne!(s.data, input.data, "sample {i} differs from the input");
+        let l = voxaug::io::read_volume(
+            out.join(format!("{i:04}/tissue.nii.gz")),
+            voxaug::Kind::Label,
+        )
+        .unwrap();
+        assert!(l
+            .label_counts()
+            .iter()
+            .all(|(v, _)| [0.0, 1.0, 2.0].contains(v)));
+    }
+    assert!(out.join("before_after.png").exists() && out.join("0000/preview.png").exists());
+    run("1");
+    assert!(
+        out.join("0000").exists() && !out.join("0001").exists(),
+        "the rerun replaced sample 1"
+    );
+}

@@ -30,3 +30,33 @@ pub fn draw(img: &mut super::Rgb, c: char, x: usize, y: usize) {
         }
     }
 }
+
+/// Draws `text` (ASCII; other characters as `?`) with the 8x8 public-domain font of `font8x8`, top-left
+/// at (x, y), in `colour` over a one-pixel dark shadow; clipped at the picture's right edge.
+pub fn text(img: &mut super::Rgb, text: &str, x: usize, y: usize, colour: [u8; 3]) {
+    for (n, c) in text.chars().enumerate() {
+        let c = if c.is_ascii() && !c.is_ascii_control() {
+            c
+        } else {
+            '?'
+        };
+        let g = font8x8::legacy::BASIC_LEGACY[c as usize];
+        let x0 = x + n * 8;
+        if x0 + 8 > img.width {
+            break;
+        }
+        for (shadow, col) in [(1usize, [0u8, 0, 0]), (0, colour)] {
+            for (r, bits) in g.iter().enumerate() {
+                for b in 0..8 {
+                    // Bit 0 is the leftmost pixel.
+                    if bits >> b & 1 == 1 {
+                        let (px, py) = (x0 + b + shadow, y + r + shadow);
+                        if px < img.width && py < img.height {
+                            img.set(px, py, col);
+                        }
+                    }
+                }
+            }
+        }
+    }
+}

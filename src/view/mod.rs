@@ -459,6 +459,96 @@ pub fn stack(rows: &[Rgb], gap: usize) -> Rgb {
     out
 }
 
+/// `pic` with a caption strip above it: `text` in light grey on black, wrapped at ", " onto up to three
+/// lines of the picture's width (a longer text ends with "...").
+pub fn captioned(pic: &Rgb, text: &str) -> Rgb {
+    let max = (pic.width.saturating_sub(4) / 8).max(4);
+    let mut lines: Vec<String> = vec![String::new()];
+    for (i, part) in text.split(", ").enumerate() {
+        let sep = if i == 0 { "" } else { ", " };
+        let cur = lines.last_mut().expect("one line at least");
+        if !cur.is_empty() && cur.chars().count() + sep.len() + part.chars().count() > max {
+            cur.push(',');
+            lines.push(part.to_string());
+        } else {
+            cur.push_str(sep);
+            cur.push_str(part);
+        }
+    }
+    if lines.len() > 3 {
+        lines.truncate(3);
+        lines[2].push_str(" ...");
+    }
+    for l in lines.iter_mut() {
+        if l.chars().count() > max {
+            *l = l.chars().take(max - 3).chain("...".chars()).collect();
+        }
+    }
+    let strip = 4 + 11 * lines.len();
+    let mut out = Rgb::new(pic.width, pic.height + strip, [0, 0, 0]);
+    for (i, l) in lines.iter().enumerate() {
+        font::text(&mut out, l, 3, 3 + 11 * i, [230, 230, 230]);
+    }
+    out.blit(pic, 0, strip);
+    out
+}
+
+/// A one-line summary of a plan: each transform's type and its main parameter (angles, factors, axes,
+/// gamma, ...), numbers with 2 decimals; `"identity"` for an empty plan.
+pub fn plan_summary(plan: &[crate::Transform]) -> String {
+    fn num(v: &serde_json::Value) -> Option<String> {
+        match v {
+            serde_json::Value::Number(n) => {
+                let x = n.as_f64()?;
+                Some(if x.fract() == 0.0 && x.abs() < 1e6 {
+                    format!("{x:.0}")
+                } else {
+                    format!("{x:.2}")
+                })
+            }
+            serde_json::Value::Array(a) if a.len() <= 3 => {
+                let parts: Option<Vec<String>> = a.iter().map(num).collect();
+                Some(format!("[{}]", parts?.join(",")))
+            }
+            _ => None,
+        }
+    }
+    const MAIN: [&str; 16] = [
+        "degrees",
+        "factors",
+        "axes",
+        "gamma",
+        "std",
+        "factor",
+        "offset",
+        "mm",
+        "size",
+        "shape",
+        "spacing",
+        "sigma",
+        "min",
+        "max_displacement_mm",
+        "value",
+        "zoom",
+    ];
+    let parts: Vec<String> = plan
+        .iter()
+        .map(|t| {
+            let v = serde_json::to_value(t).unwrap_or_default();
+            let name = v["type"].as_str().unwrap_or("?").to_string();
+            match MAIN.iter().find_map(|k| v.get(*k).and_then(num)) {
+                Some(p) => format!("{name} {p}"),
+                None => name,
+            }
+        })
+        .collect();
+    if parts.is_empty() {
+        "identity".into()
+    } else {
+        parts.join(", ")
+    }
+}
+
 /// In an `augment` output folder: the sample folders (`0000`, `0001`, ...) in order, and in the first one
 /// the image and label file names (label: a name containing "label", "seg" or "mask").
 pub fn batch_layout(dir: &Path) -> Result<(Vec<std::path::PathBuf>, String, Option<String>)> {

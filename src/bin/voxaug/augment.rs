@@ -4,7 +4,7 @@ use crate::common::{fmt3, DeviceArgs, InputArgs, Progress};
 use clap::Args;
 use std::path::{Path, PathBuf};
 use voxaug::augment::OutputMode;
-use voxaug::{augment, io, Error, Executor, Kind, Pipeline, Result, Subject};
+use voxaug::{augment, io, Error, Executor, Pipeline, Result, Subject};
 
 #[derive(Args)]
 pub struct AugmentArgs {
@@ -81,9 +81,9 @@ pub struct DemoArgs {
     /// Seed.
     #[arg(long, default_value_t = 0)]
     seed: u64,
-    /// Phantom shape in voxels.
-    #[arg(long, default_value = "128,128,64", value_delimiter = ',')]
-    shape: Vec<usize>,
+    /// Run on the synthetic head phantom of this shape (e.g. 128,128,64) instead of the real MNI brain.
+    #[arg(long, value_delimiter = ',')]
+    shape: Option<Vec<usize>>,
     #[command(flatten)]
     device: DeviceArgs,
 }
@@ -132,34 +132,57 @@ fn write_samples(
     Ok(())
 }
 
-/// The demo's pipeline: nnU-Net-like spatial and intensity augmentation.
+/// The phantom demo's pipeline: nnU-Net-like spatial and intensity augmentation.
 const DEMO_PIPELINE: &str = include_str!("../../../examples/pipelines/nnunet_default.json");
+/// The brain demo's pipeline: every sample moves (affine) and most deform and change contrast, so the
+/// pictures show what augmentation does.
+const BRAIN_PIPELINE: &str = include_str!("../../../examples/pipelines/demo_brain.json");
+/// The MNI152 T1 brain and its tissue labels (data/mni/README.md: what they are, their licence).
+const BRAIN_T1: &[u8] = include_bytes!("../../../data/mni/mni152_t1_1mm.nii.gz");
+const BRAIN_LABELS: &[u8] = include_bytes!("../../../data/mni/mni152_tissue_labels_1mm.nii.gz");
 
 impl DemoArgs {
     pub fn run(self) -> Result<()> {
-        let (out, n, seed, shape) = (&self.out, self.n, self.seed, &self.shape[..]);
-        let shape: [usize; 3] = match shape {
-            [a, b, c] if [*a, *b, *c].iter().all(|&x| (4..=1024).contains(&x)) => [*a, *b, *c],
-            _ => {
-                return Err(Error::InvalidInput(format!(
-                    "--shape takes three sizes within 4..=1024, got {shape:?}"
-                )))
-            }
-        };
+        let (out, n, seed) = (&self.out, self.n, self.seed);
         let exec = self.device.executor()?;
-        let pipeline = Pipeline::from_json(DEMO_PIPELINE)?;
-        // The same 192 x 192 x 192 mm field of view whatever the shape (default 1.5 x 1.5 x 3 mm voxels).
-        let spacing = [0, 1, 2].map(|a| 192.0 / shape[a] as f64);
-        let subject = voxaug::phantom::head(shape, spacing);
         let input_dir = out.join("input");
         io::create_dir(&input_dir)?;
-        let names = ["image.nii.gz".to_string(), "label.nii.gz".to_string()];
-        io::write_volume(input_dir.join(&names[0]), &subject.images[0])?;
-        io::write_volume(input_dir.join(&names[1]), &subject.labels[0])?;
-        io::write_atomic(&out.join("pipeline.json"), DEMO_PIPELINE.as_bytes())?;
+        let (subject, names, pipeline_text, what) = match &self.shape {
+            Some(shape) => {
+                let shape: [usize; 3] = match shape[..] {
+                    [a, b, c] if [a, b, c].iter().all(|&x| (4..=1024).contains(&x)) => [a, b, c],
+                    _ => {
+                        return Err(Error::InvalidInput(format!(
+                            "--shape takes three sizes within 4..=1024, got {shape:?}"
+                        )))
+                    }
+                };
+                // The same 192 x 192 x 192 mm field of view whatever the shape.
+                let spacing = [0, 1, 2].map(|a| 192.0 / shape[a] as f64);
+                let subject = voxaug::phantom::head(shape, spacing);
+                let names = ["image.nii.gz".to_string(), "label.nii.gz".to_string()];
+                io::write_volume(input_dir.join(&names[0]), &subject.images[0])?;
+                io::write_volume(input_dir.join(&names[1]), &subject.labels[0])?;
+                let what = "phantom (labels: background, scalp, brain, ventricles, lesion)";
+                (subject, names, DEMO_PIPELINE, what)
+            }
+            None => {
+                let names = ["t1.nii.gz".to_string(), "tissue.nii.gz".to_string()];
+                io::write_atomic(&input_dir.join(&names[0]), BRAIN_T1)?;
+                io::write_atomic(&input_dir.join(&names[1]), BRAIN_LABELS)?;
+                let subject = augment::read_subject(
+                    &[input_dir.join(&names[0])],
+                    &[input_dir.join(&names[1])],
+                )?;
+                let what = "MNI152 T1 brain (labels: 1 grey matter, 2 white matter)";
+                (subject, names, BRAIN_PIPELINE, what)
+            }
+        };
+        let pipeline = Pipeline::from_json(pipeline_text)?;
+        io::write_atomic(&out.join("pipeline.json"), pipeline_text.as_bytes())?;
         let g = subject.grid().unwrap();
         println!(
-            "phantom {:?} voxels at {} mm (labels: background, scalp, brain, ventricles, lesion) -> {}",
+            "{what}: {:?} voxels at {} mm -> {}",
             g.shape,
             fmt3(g.spacing()),
             input_dir.display()
@@ -177,26 +200,42 @@ impl DemoArgs {
             4,
             OutputMode::Overwrite,
         )?;
-        // Before/after pictures: the input and the first sample, three planes with the labels over them.
+        // Before/after: the input and the first samples, three planes with the labels over them, each
+        // captioned with what was done to it (from its plan).
         let opts = voxaug::view::ViewOptions::default();
-        let before = voxaug::view::planes(&subject.images[0], Some(&subject.labels[0]), &opts)?;
+        let view = |s: &Subject| voxaug::view::planes(&s.images[0], Some(&s.labels[0]), &opts);
+        let before = view(&subject)?;
         before.write_png(out.join("preview_input.png"))?;
-        if n > 0 {
-            let s0 = out.join("0000");
-            let img = io::read_volume(s0.join(&names[0]), Kind::Image)?;
-            let lab = io::read_volume(s0.join(&names[1]), Kind::Label)?;
-            voxaug::view::planes(&img, Some(&lab), &opts)?.write_png(s0.join("preview.png"))?;
+        let mut rows = vec![voxaug::view::captioned(&before, "input")];
+        for i in 0..n.min(4) {
+            let s_dir = out.join(format!("{i:04}"));
+            let s = augment::read_subject(&[s_dir.join(&names[0])], &[s_dir.join(&names[1])])?;
+            let plan = Pipeline::from_file(s_dir.join("plan.json"))?;
+            let pic = view(&s)?;
+            if i == 0 {
+                pic.write_png(s_dir.join("preview.png"))?;
+            }
+            let caption = format!(
+                "sample {i}: {}",
+                voxaug::view::plan_summary(&plan.fixed_transforms()?)
+            );
+            rows.push(voxaug::view::captioned(&pic, &caption));
         }
+        voxaug::view::stack(&rows, 6).write_png(out.join("before_after.png"))?;
         println!(
-            "previews: {} (input), {} (sample 0)",
+            "pictures: {} (input and samples 0..{}, captioned with their transforms), {} (input), {} (sample 0)",
+            out.join("before_after.png").display(),
+            n.min(4).saturating_sub(1),
             out.join("preview_input.png").display(),
             out.join("0000/preview.png").display()
         );
         println!(
-            "samples: {}/0000 .. {}/{:04} (image.nii.gz, label.nii.gz, plan.json); pipeline: {}",
+            "samples: {}/0000 .. {}/{:04} ({}, {}, plan.json); pipeline: {}",
             out.display(),
             out.display(),
             n.saturating_sub(1),
+            names[0],
+            names[1],
             out.join("pipeline.json").display()
         );
         println!(
