@@ -148,8 +148,8 @@ fn histogram_counts_every_selected_voxel() {
     assert_eq!(nz.total, 600);
     assert_eq!((nz.lo, nz.hi), (4.0, 9.0));
     assert_eq!(nz.counts, vec![100; 6]);
-    let pic = plot(&[&all, &nz], 120, 50);
-    assert_eq!((pic.width, pic.height), (120, 50));
+    let pic = plot(&[&all, &nz], &["all", "nonzero"], 120, 80);
+    assert_eq!((pic.width, pic.height), (120, 80));
     let empty = image_from(&g, |_, _, _| 0.0);
     assert!(histogram(&empty, 4, true)
         .unwrap_err()
@@ -192,7 +192,7 @@ fn batch_preview_of_an_augment_folder() {
         text.contains(&format!(
             "3 samples, {} x {} px",
             single.width,
-            3 * single.height + 16
+            3 * (single.height + 15) + 16
         )),
         "{text}"
     );
@@ -293,5 +293,38 @@ fn demo_runs_on_the_real_brain() {
     assert!(
         out.join("0000").exists() && !out.join("0001").exists(),
         "the rerun replaced sample 1"
+    );
+}
+
+/// Pictures with a label map carry a legend strip: a swatch of each label's colour.
+#[test]
+fn label_pictures_have_a_legend() {
+    let g = Grid::with_spacing([20, 20, 20], [1.0; 3]).unwrap();
+    let img = image_from(&g, |i, _, _| i as f32);
+    let lab = label_from(&g, |i, j, _| {
+        if i < 5 {
+            1.0
+        } else if j < 5 {
+            3.0
+        } else {
+            0.0
+        }
+    });
+    let bare = view::planes(&img, None, &ViewOptions::default()).unwrap();
+    let pic = view::planes(&img, Some(&lab), &ViewOptions::default()).unwrap();
+    assert_eq!(pic.height, bare.height + 14);
+    let strip: Vec<[u8; 3]> = (bare.height..pic.height)
+        .flat_map(|y| (0..pic.width).map(move |x| (x, y)))
+        .map(|(x, y)| pic.get(x, y))
+        .collect();
+    for v in [1, 3] {
+        assert!(
+            strip.contains(&view::label_colour(v)),
+            "swatch of label {v}"
+        );
+    }
+    assert!(
+        !strip.contains(&view::label_colour(2)),
+        "no swatch for an absent label"
     );
 }

@@ -363,7 +363,7 @@ pub fn planes(image: &Volume, label: Option<&Volume>, opts: &ViewOptions) -> Res
         font::draw(&mut out, LETTERS[p.v][1], x + t.width / 2, top + 2);
         x += t.width + gap;
     }
-    Ok(out)
+    Ok(with_legend(out, label))
 }
 
 /// A montage of slices along voxel `axis` (`slices` indices), `cols` per row, in physical
@@ -401,6 +401,7 @@ pub fn grid(
     let sp = image.grid.spacing();
     let w = ((shape[a] as f64 * sp[a] / px).round() as usize).max(1);
     let h = ((shape[b] as f64 * sp[b] / px).round() as usize).max(1);
+    let codes: Vec<char> = image.grid.orientation().chars().collect();
     let cols = cols.clamp(1, slices.len());
     let rows = slices.len().div_ceil(cols);
     let gap = 2;
@@ -426,8 +427,96 @@ pub fn grid(
                 );
             }
         }
+        // The slice index, and the world direction each edge faces (from the affine's orientation).
+        // (Only on tiles large enough to keep most of the slice visible.)
+        let yellow = [255, 220, 0];
+        if w >= 32 && h >= 24 {
+            font::text(
+                &mut out,
+                &format!("{}", s),
+                ox + 2,
+                oy + h.saturating_sub(10),
+                yellow,
+            );
+        }
+        if w >= 40 && h >= 30 {
+            font::text(
+                &mut out,
+                &codes[a].to_string(),
+                ox + w - 9,
+                oy + h / 2 - 4,
+                yellow,
+            );
+            font::text(
+                &mut out,
+                &opposite(codes[a]).to_string(),
+                ox + 1,
+                oy + h / 2 - 4,
+                yellow,
+            );
+            font::text(
+                &mut out,
+                &codes[b].to_string(),
+                ox + w / 2 - 4,
+                oy + 1,
+                yellow,
+            );
+        }
     }
-    Ok(out)
+    Ok(with_legend(out, label))
+}
+
+/// The letter of the opposite world direction (R <-> L, A <-> P, S <-> I).
+fn opposite(c: char) -> char {
+    match c {
+        'R' => 'L',
+        'L' => 'R',
+        'A' => 'P',
+        'P' => 'A',
+        'S' => 'I',
+        'I' => 'S',
+        other => other,
+    }
+}
+
+/// `pic` with a legend strip below it when a label map is drawn: a swatch of each label value's colour
+/// and the value (up to 16 values, the most frequent first; 0 is the background and left out).
+pub fn with_legend(pic: Rgb, label: Option<&Volume>) -> Rgb {
+    let Some(label) = label else {
+        return pic;
+    };
+    let mut counts: Vec<(f32, usize)> = label
+        .label_counts()
+        .into_iter()
+        .filter(|(v, _)| *v != 0.0)
+        .collect();
+    if counts.is_empty() {
+        return pic;
+    }
+    counts.sort_by_key(|c| std::cmp::Reverse(c.1));
+    counts.truncate(16);
+    counts.sort_by(|a, b| a.0.total_cmp(&b.0));
+    let mut out = Rgb::new(pic.width, pic.height + 14, [0, 0, 0]);
+    out.blit(&pic, 0, 0);
+    let mut x = 3;
+    let y = pic.height + 3;
+    font::text(&mut out, "labels:", x, y, [230, 230, 230]);
+    x += 8 * 8;
+    for (v, _) in counts {
+        let t = format!("{}", v as i64);
+        if x + 12 + t.len() * 8 > out.width {
+            break;
+        }
+        let c = label_colour(v as i64);
+        for dy in 0..8 {
+            for dx in 0..8 {
+                out.set(x + dx, y + dy, c);
+            }
+        }
+        font::text(&mut out, &t, x + 11, y, [230, 230, 230]);
+        x += 11 + t.len() * 8 + 10;
+    }
+    out
 }
 
 /// Slice indices for a grid: every `every`-th slice, or `count` evenly spread slices.
@@ -550,7 +639,8 @@ pub fn plan_summary(plan: &[crate::Transform]) -> String {
 }
 
 /// In an `augment` output folder: the sample folders (`0000`, `0001`, ...) in order, and in the first one
-/// the image and label file names (label: a name containing "label", "seg" or "mask").
+/// the image and label file names (label: a name containing "lab", "seg", "mask", "tissue", "parc"
+/// or "aseg").
 pub fn batch_layout(dir: &Path) -> Result<(Vec<std::path::PathBuf>, String, Option<String>)> {
     let mut samples: Vec<std::path::PathBuf> = std::fs::read_dir(dir)
         .map_err(|e| Error::io(dir, e))?
@@ -580,7 +670,7 @@ pub fn batch_layout(dir: &Path) -> Result<(Vec<std::path::PathBuf>, String, Opti
         .collect();
     names.sort();
     let is_label = |n: &str| {
-        ["label", "seg", "mask"]
+        ["label", "lab", "seg", "mask", "tissue", "parc", "aseg"]
             .iter()
             .any(|k| n.to_lowercase().contains(k))
     };

@@ -89,7 +89,18 @@ impl PreviewArgs {
                     .as_ref()
                     .map(|l| io::read_volume(dir.join(l), Kind::Label))
                     .transpose()?;
-                rows.push(view::planes(&img, lab.as_ref(), &opts)?);
+                // Each row captioned with its sample folder and, when it holds a plan, its transforms.
+                let name = dir.file_name().map(|n| n.to_string_lossy().into_owned());
+                let mut caption = format!("sample {}", name.unwrap_or_default());
+                let plan = dir.join("plan.json");
+                if plan.exists() {
+                    let t = voxaug::Pipeline::from_file(&plan)?.fixed_transforms()?;
+                    caption = format!("{caption}: {}", view::plan_summary(&t));
+                }
+                rows.push(view::captioned(
+                    &view::planes(&img, lab.as_ref(), &opts)?,
+                    &caption,
+                ));
             }
             let pic = view::stack(&rows, 8);
             pic.write_png(&out)?;
@@ -191,7 +202,15 @@ impl HistogramArgs {
         }
         if let Some(o) = &out {
             let refs: Vec<&h::Histogram> = hists.iter().collect();
-            h::plot(&refs, 512, 200).write_png(o)?;
+            let name = |p: &std::path::Path| {
+                p.file_name()
+                    .map(|n| n.to_string_lossy().into_owned())
+                    .unwrap_or_default()
+            };
+            let mut names = vec![name(&file)];
+            names.extend(overlay.as_deref().map(name));
+            let names: Vec<&str> = names.iter().map(|s| s.as_str()).collect();
+            h::plot(&refs, &names, 640, 260).write_png(o)?;
             println!("wrote {}", o.display());
         }
         if json {
