@@ -331,5 +331,45 @@ both_executors!(
     resize_and_resample_change_spacing_and_keep_world_extent,
     rotation_on_anisotropic_voxels_keeps_a_sphere_a_sphere,
     rotation_after_crop_turns_about_the_cropped_centre_and_shows_real_anatomy,
-    fused_spatial_run_interpolates_once
+    fused_spatial_run_interpolates_once,
+    to_canonical_keeps_every_voxel_in_place
 );
+
+/// `to_canonical` reorders and flips voxel axes to RAS: every voxel keeps its value and its world
+/// position (an exact copy), on a permuted, flipped, anisotropic grid and on both executors.
+fn to_canonical_keeps_every_voxel_in_place(ex: &Executor) {
+    // Voxel axis 0 points superior, axis 1 left, axis 2 anterior (orientation "SLA").
+    let affine = [
+        [0.0, -1.5, 0.0, 10.0],
+        [0.0, 0.0, 2.0, -5.0],
+        [1.2, 0.0, 0.0, 3.0],
+        [0.0, 0.0, 0.0, 1.0],
+    ];
+    let g = Grid::new([7, 9, 5], affine).unwrap();
+    assert_eq!(g.orientation(), "SLA");
+    let s = Subject::new(
+        vec![image_from(&g, |i, j, k| (i * 100 + j * 10 + k) as f32)],
+        vec![label_from(&g, |i, j, _| ((i + j) % 4) as f32)],
+    )
+    .unwrap();
+    let out = apply(ex, &s, Transform::ToCanonical {});
+    let o = &out.images[0];
+    assert_eq!(o.grid.orientation(), "RAS");
+    assert_eq!(o.grid.shape, [9, 5, 7]);
+    // Each output voxel holds the input voxel at the same world position.
+    let inv = voxaug::grid::mat_inv(&g.affine).unwrap();
+    for k in 0..7 {
+        for j in 0..5 {
+            for i in 0..9 {
+                let w = mat_apply(&o.grid.affine, [i as f64, j as f64, k as f64]);
+                let p = mat_apply(&inv, w).map(|x| x.round() as usize);
+                assert_eq!(o.at(i, j, k), s.images[0].at(p[0], p[1], p[2]));
+                assert_eq!(out.labels[0].at(i, j, k), s.labels[0].at(p[0], p[1], p[2]));
+            }
+        }
+    }
+    // Already canonical: nothing moves.
+    let again = apply(ex, &out, Transform::ToCanonical {});
+    assert_eq!(again.images[0].data, out.images[0].data);
+    assert!(again.images[0].grid.same_as(&o.grid, 1e-12));
+}

@@ -109,3 +109,21 @@ def test_parallel_gzip_is_one_gzip_file_to_nibabel_and_gzip(tmp_path):
     back = nib.load(str(out))
     np.testing.assert_array_equal(np.asarray(back.dataobj), arr)
     np.testing.assert_allclose(back.affine, v.affine, atol=1e-6)
+
+
+@pytest.mark.parametrize("perm,signs", [((0, 1, 2), (-1, 1, 1)), ((2, 0, 1), (1, -1, 1)), ((1, 2, 0), (-1, -1, -1))])
+def test_to_canonical_equals_nibabel(perm, signs):
+    # A permuted, flipped, anisotropic grid; voxaug's to_canonical must give nibabel's as_closest_canonical.
+    rng = np.random.default_rng(3)
+    a = rng.random((6, 7, 8)).astype(np.float32)
+    aff = np.zeros((4, 4))
+    for vox_axis, world_axis in enumerate(perm):
+        aff[world_axis, vox_axis] = signs[vox_axis] * (1.0 + 0.5 * vox_axis)
+    aff[:3, 3] = [4.0, -2.0, 7.5]
+    aff[3, 3] = 1.0
+    want = nib.as_closest_canonical(nib.Nifti1Image(a, aff))
+    out, _ = voxaug.Pipeline.from_dict({"transforms": [{"type": "to_canonical"}]}).sample(
+        voxaug.Volume(a, aff), device="cpu")
+    got = out if isinstance(out, voxaug.Volume) else list(out.values())[0]
+    assert np.allclose(got.affine, want.affine, atol=1e-6)
+    assert np.array_equal(np.asarray(got.array), np.asarray(want.dataobj))

@@ -87,6 +87,45 @@ fn check_crop(g: &Grid, start: [usize; 3], size: [usize; 3], what: &str) -> Resu
     Ok(())
 }
 
+/// The pull-back (output voxel -> input voxel) and output shape that make a grid's voxel axes point to
+/// +R, +A, +S: output axis `w` is the input axis whose direction is closest to world axis `w` (greedy on
+/// the largest |cosine|, as nibabel's `io_orientation`), flipped when it points the other way.
+pub fn canonical_pull(g: &Grid) -> (Mat4, [usize; 3]) {
+    let sp = g.spacing();
+    // cos[w][a]: component along world axis w of voxel axis a's unit direction.
+    let cos = [0, 1, 2].map(|w| [0, 1, 2].map(|a| g.affine[w][a] / sp[a]));
+    let mut axis_of = [usize::MAX; 3];
+    let (mut used_w, mut used_a) = ([false; 3], [false; 3]);
+    for _ in 0..3 {
+        let mut best = (0, 0, -1.0);
+        for w in 0..3 {
+            for a in 0..3 {
+                if !used_w[w] && !used_a[a] && cos[w][a].abs() > best.2 {
+                    best = (w, a, cos[w][a].abs());
+                }
+            }
+        }
+        let (w, a, _) = best;
+        axis_of[w] = a;
+        used_w[w] = true;
+        used_a[a] = true;
+    }
+    let mut pull = [[0.0; 4]; 4];
+    pull[3][3] = 1.0;
+    let mut shape = [0usize; 3];
+    for w in 0..3 {
+        let a = axis_of[w];
+        shape[w] = g.shape[a];
+        if cos[w][a] < 0.0 {
+            pull[a][w] = -1.0;
+            pull[a][3] = g.shape[a] as f64 - 1.0;
+        } else {
+            pull[a][w] = 1.0;
+        }
+    }
+    (pull, shape)
+}
+
 /// The step of a spatial transform on grid `g`; `None` for an intensity transform.
 pub fn step(t: &Transform, g: &Grid) -> Result<Option<Step>> {
     let same = |pull: Mat4, fill: FillChoice| Step {
@@ -118,6 +157,14 @@ pub fn step(t: &Transform, g: &Grid) -> Result<Option<Step>> {
             world_about_center(g, &grid::translation(mm.0))?,
             fill_or(fill, zero),
         ),
+        Transform::ToCanonical {} => {
+            let (pull, shape) = canonical_pull(g);
+            Step {
+                pull,
+                grid: Grid::new(shape, mat_mul(&g.affine, &pull))?,
+                fill: FillChoice::Neutral,
+            }
+        }
         Transform::Flip { axes } => {
             let mut pull = grid::IDENTITY;
             for &a in axes {

@@ -131,6 +131,10 @@ pub enum Transform {
         /// Voxels kept per axis, centred.
         size: [usize; 3],
     },
+    /// Reorders and flips the voxel axes so that they point right, anterior and superior (RAS, like
+    /// nibabel's `as_closest_canonical` and TorchIO's `ToCanonical`): an exact copy with a new affine, the
+    /// world position of every voxel unchanged. Oblique grids take the closest axes.
+    ToCanonical {},
     /// Crops or pads each axis to `size` voxels about the centre (TorchIO's `CropOrPad`): larger axes
     /// are centre-cropped, smaller ones padded with `fill` (default 0). An odd difference puts the extra
     /// voxel at the start, as TorchIO does. Works on any input shape, unlike `crop`/`center_crop`.
@@ -439,7 +443,7 @@ impl Transform {
             }
         };
         match self {
-            Transform::NanToNum { .. } => Ok(()),
+            Transform::NanToNum { .. } | Transform::ToCanonical {} => Ok(()),
             Transform::Affine { matrix, fill } => {
                 finite("affine.matrix", &matrix.concat())?;
                 if matrix[3] != [0.0, 0.0, 0.0, 1.0] {
