@@ -373,3 +373,59 @@ fn to_canonical_keeps_every_voxel_in_place(ex: &Executor) {
     assert_eq!(again.images[0].data, out.images[0].data);
     assert!(again.images[0].grid.same_as(&o.grid, 1e-12));
 }
+
+/// `resample_to` puts the input on a reference file's grid (read when the pipeline is parsed, a relative
+/// path from the pipeline file's folder): equal to the affine pull-back inv(A_in) * A_ref, and the plan
+/// carries the grid so it re-applies after the file is gone.
+#[test]
+fn resample_to_takes_the_reference_grid() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    let g = Grid::new([20, 18, 12], oblique_affine()).unwrap();
+    let s = Subject::new(
+        vec![image_from(&g, |i, j, k| (i * 3 + j * 2 + k) as f32)],
+        vec![label_from(&g, |i, _, _| (i / 5) as f32)],
+    )
+    .unwrap();
+    let rg = Grid::with_spacing([15, 14, 9], [1.7, 1.9, 2.6]).unwrap();
+    std::fs::create_dir(d.join("refs")).unwrap();
+    voxaug::io::write_volume(d.join("refs/ref.nii"), &image_from(&rg, |_, _, _| 0.0)).unwrap();
+    let pf = d.join("p.json");
+    std::fs::write(
+        &pf,
+        r#"[{"type": "resample_to", "reference": "refs/ref.nii"}]"#,
+    )
+    .unwrap();
+    let p = voxaug::Pipeline::from_file(&pf).unwrap();
+    let t = p.fixed_transforms().unwrap();
+    let out = Executor::Cpu.apply(&s, &t).unwrap();
+    // The written reference holds f32 affine fields: compare with what was read back.
+    let back = voxaug::io::read_volume(d.join("refs/ref.nii"), voxaug::Kind::Image).unwrap();
+    assert!(out.images[0].grid.same_as(&back.grid, 1e-9));
+    let m = voxaug::grid::mat_mul(
+        &voxaug::grid::mat_inv(&g.affine).unwrap(),
+        &back.grid.affine,
+    );
+    let direct = voxaug::exec::cpu::resample::resample(
+        s.images[0].image_data().unwrap(),
+        &g,
+        &m,
+        &back.grid,
+        voxaug::exec::cpu::resample::Outside::Value(0.0),
+    )
+    .unwrap();
+    assert_eq!(*out.images[0].values(), direct[..]);
+    // The plan re-applies without the reference file.
+    let plan = p.to_json();
+    std::fs::remove_dir_all(d.join("refs")).unwrap();
+    let again = voxaug::Pipeline::from_json(&plan).unwrap();
+    let out2 = Executor::Cpu
+        .apply(&s, &again.fixed_transforms().unwrap())
+        .unwrap();
+    assert_eq!(out2.images[0].data, out.images[0].data);
+    assert_eq!(out2.labels[0].data, out.labels[0].data);
+    // A missing reference names the file.
+    std::fs::write(&pf, r#"[{"type": "resample_to", "reference": "nope.nii"}]"#).unwrap();
+    let e = voxaug::Pipeline::from_file(&pf).unwrap_err().to_string();
+    assert!(e.contains("nope.nii"), "{e}");
+}

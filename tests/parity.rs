@@ -101,6 +101,7 @@ both! {
     crop: |e: &Executor| check(e, r#"{"type": "crop", "margins": [[2, 3], [1, 0], [0, 0]]}"#, 0.0);
     center_crop: |e: &Executor| check(e, r#"{"type": "center_crop", "size": [11, 9, 1]}"#, 0.0);
     pad: |e: &Executor| check(e, r#"{"type": "pad", "margins": [2, 1, 3], "fill": 7}"#, 0.0);
+    resample_to: |e: &Executor| check(e, r#"{"type": "resample_to", "reference": "inline", "grid": {"shape": [17, 21, 9], "affine": [[1.3, 0.2, 0, -3], [-0.1, 1.1, 0, 2], [0, 0, 2.5, 1], [0, 0, 0, 1]]}}"#, T);
     crop_or_pad: |e: &Executor| check(e, r#"{"type": "crop_or_pad", "size": [30, 45, 12], "fill": 3}"#, 0.0);
     resize: |e: &Executor| check(e, r#"{"type": "resize", "shape": [19, 50, 5]}"#, T);
     resample: |e: &Executor| check(e, r#"{"type": "resample", "spacing": [1.1, 0.9, 2.0]}"#, T);

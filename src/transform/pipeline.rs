@@ -52,6 +52,12 @@ impl Pipeline {
 
     /// Parses a pipeline from JSON text; errors name the transform index, type and field.
     pub fn from_json(text: &str) -> Result<Pipeline> {
+        Pipeline::from_json_in(text, None)
+    }
+
+    /// Parses a pipeline whose relative file references (`resample_to.reference`) are relative to
+    /// `base` (the current directory when `None`).
+    pub fn from_json_in(text: &str, base: Option<&Path>) -> Result<Pipeline> {
         let mut v: serde_json::Value = serde_json::from_str(text)
             .map_err(|e| Error::pipeline(format!("not valid JSON: {e}")))?;
         // A bare list of transforms is `{"transforms": [...]}` (seed 0).
@@ -84,11 +90,12 @@ impl Pipeline {
             .get("transforms")
             .and_then(|t| t.as_array())
             .ok_or_else(|| Error::pipeline("missing \"transforms\": a list of transforms"))?;
-        let transforms = list
+        let mut transforms = list
             .iter()
             .enumerate()
             .map(|(i, t)| parse_step(&format!("transforms[{i}]"), t))
             .collect::<Result<Vec<_>>>()?;
+        resolve_references(&mut transforms, base)?;
         Ok(Pipeline {
             seed,
             sample,
@@ -100,7 +107,7 @@ impl Pipeline {
     pub fn from_file(path: impl AsRef<Path>) -> Result<Pipeline> {
         let path = path.as_ref();
         let text = crate::io::read_text(path)?;
-        Pipeline::from_json(&text).map_err(|e| match e {
+        Pipeline::from_json_in(&text, path.parent()).map_err(|e| match e {
             Error::Pipeline(m) => Error::Pipeline(format!("{}: {m}", path.display())),
             other => other,
         })
@@ -142,4 +149,35 @@ impl Pipeline {
             transforms,
         })
     }
+}
+
+/// Reads the grid of every top-level `resample_to` that has none yet (its reference file's shape and
+/// affine; a relative path from `base`).
+fn resolve_references(steps: &mut [Step], base: Option<&Path>) -> Result<()> {
+    for (i, s) in steps.iter_mut().enumerate() {
+        if let Step::Fixed(Transform::ResampleTo {
+            reference, grid, ..
+        }) = s
+        {
+            if grid.is_some() {
+                continue;
+            }
+            let p = Path::new(reference.as_str());
+            let path = match base {
+                Some(b) if p.is_relative() => b.join(p),
+                _ => p.to_path_buf(),
+            };
+            let v = crate::io::read_volume(&path, crate::Kind::Image).map_err(|e| {
+                Error::pipeline(format!(
+                    "transforms[{i}]: resample_to.reference {}: {e}",
+                    path.display()
+                ))
+            })?;
+            *grid = Some(super::spec::RefGrid {
+                shape: v.grid.shape,
+                affine: v.grid.affine,
+            });
+        }
+    }
+    Ok(())
 }

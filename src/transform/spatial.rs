@@ -157,6 +157,26 @@ pub fn step(t: &Transform, g: &Grid) -> Result<Option<Step>> {
             world_about_center(g, &grid::translation(mm.0))?,
             fill_or(fill, zero),
         ),
+        Transform::ResampleTo {
+            reference,
+            grid: target,
+            fill,
+        } => {
+            let Some(t) = target else {
+                return Err(Error::pipeline(format!(
+                    "resample_to: the grid of {reference:?} was not read (resample_to is resolved at \
+                     the top level of a pipeline, not inside one_of/some_of/compose)"
+                )));
+            };
+            let out = Grid::new(t.shape, t.affine)?;
+            let inv = mat_inv(&g.affine)
+                .ok_or_else(|| Error::invalid("resample_to: the input affine is singular"))?;
+            Step {
+                pull: mat_mul(&inv, &out.affine),
+                grid: out,
+                fill: fill_or(fill, zero),
+            }
+        }
         Transform::ToCanonical {} => {
             let (pull, shape) = canonical_pull(g);
             Step {

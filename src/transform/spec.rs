@@ -131,6 +131,20 @@ pub enum Transform {
         /// Voxels kept per axis, centred.
         size: [usize; 3],
     },
+    /// Resamples onto the grid of a reference volume (TorchIO's `Resample(target=...)` with an image):
+    /// `reference` is a file whose shape and affine are read when the pipeline is parsed (a relative
+    /// path is relative to the pipeline file's folder); `grid` records them, so a plan re-applies without
+    /// the file. Trilinear for images, nearest for label maps, `fill` outside the input (default 0).
+    ResampleTo {
+        /// The reference volume's path (any format voxaug reads).
+        reference: String,
+        /// The reference grid, filled in when the pipeline is parsed.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        grid: Option<RefGrid>,
+        /// Value outside the input (default 0).
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        fill: Option<Fill>,
+    },
     /// Reorders and flips the voxel axes so that they point right, anterior and superior (RAS, like
     /// nibabel's `as_closest_canonical` and TorchIO's `ToCanonical`): an exact copy with a new affine, the
     /// world position of every voxel unchanged. Oblique grids take the closest axes.
@@ -444,6 +458,14 @@ impl Transform {
         };
         match self {
             Transform::NanToNum { .. } | Transform::ToCanonical {} => Ok(()),
+            Transform::ResampleTo { grid, fill, .. } => {
+                if let Some(g) = grid {
+                    finite("resample_to.grid.affine", &g.affine.concat())?;
+                    crate::grid::Grid::new(g.shape, g.affine)
+                        .map_err(|e| Error::pipeline(format!("resample_to.grid: {e}")))?;
+                }
+                fill_ok(fill)
+            }
             Transform::Affine { matrix, fill } => {
                 finite("affine.matrix", &matrix.concat())?;
                 if matrix[3] != [0.0, 0.0, 0.0, 1.0] {
@@ -674,3 +696,13 @@ pub const LANDMARK_PERCENTS: [f64; 11] = [
 
 /// Output range of learned landmarks (the first and last landmark of each image map here).
 pub const LANDMARK_RANGE: [f64; 2] = [0.0, 100.0];
+
+/// The grid `resample_to` resamples onto: shape and voxel -> world affine.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RefGrid {
+    /// Voxels per axis.
+    pub shape: [usize; 3],
+    /// Voxel -> world (RAS mm) affine.
+    pub affine: [[f64; 4]; 4],
+}
