@@ -21,6 +21,7 @@ pub mod dataset;
 pub mod error;
 pub mod exec;
 pub mod grid;
+pub mod invert;
 pub mod io;
 pub mod patches;
 pub mod phantom;

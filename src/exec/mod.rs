@@ -91,6 +91,22 @@ impl Executor {
 }
 
 impl Executor {
+    /// Runs compiled stages on a subject whose images are finite (the building block of
+    /// [`invert`](crate::invert::invert); most callers want [`apply`](Self::apply)).
+    pub fn run_stages(&self, subject: &Subject, stages: &[Stage]) -> Result<Subject> {
+        subject.check_grids()?;
+        subject.check_storage()?;
+        if let Some((i, n)) = non_finite(subject) {
+            return Err(nan_error(i, n));
+        }
+        let out = match self {
+            Executor::Cpu => cpu::run(subject, stages),
+            Executor::Gpu(g) => g.run(subject, stages),
+        }?;
+        check_output(&out)?;
+        Ok(out)
+    }
+
     /// Applies several deterministic plans to one subject (augmentation samples). On the GPU the subject
     /// is uploaded once and the samples share submissions; on the CPU this is a loop.
     pub fn apply_batch(&self, subject: &Subject, plans: &[Vec<Transform>]) -> Result<Vec<Subject>> {

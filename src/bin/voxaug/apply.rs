@@ -67,3 +67,61 @@ impl ApplyArgs {
         Ok(())
     }
 }
+
+#[derive(Args)]
+pub struct InvertArgs {
+    /// The sample's plan (`plan.json` written by `augment`, or any pipeline without random transforms).
+    plan: PathBuf,
+    /// The prediction on the augmented grid (probabilities, logits or, with --label, a label map).
+    #[arg(long)]
+    image: PathBuf,
+    /// The original volume the sample was made from (its grid is the output grid).
+    #[arg(long)]
+    reference: PathBuf,
+    /// Output folder: DIR/<the --image file name>.
+    #[arg(long)]
+    out: PathBuf,
+    /// The prediction is a label map: nearest sampling, integer labels kept (default: trilinear).
+    #[arg(long)]
+    label: bool,
+    /// Value where the plan saw nothing of the original (cropped away, moved out of view).
+    #[arg(long, default_value_t = 0.0)]
+    fill: f64,
+    #[command(flatten)]
+    device: DeviceArgs,
+}
+
+impl InvertArgs {
+    pub fn run(self) -> Result<()> {
+        let plan = Pipeline::from_file(&self.plan)?.fixed_transforms()?;
+        let kind = if self.label {
+            voxaug::Kind::Label
+        } else {
+            voxaug::Kind::Image
+        };
+        let name = self.image.file_name().ok_or_else(|| {
+            voxaug::Error::InvalidInput(format!("{} has no file name", self.image.display()))
+        })?;
+        let outs = augment::output_paths(std::slice::from_ref(&self.image), &self.out)?;
+        let reference = io::read_volume(&self.reference, voxaug::Kind::Image)?;
+        let pred = io::read_volume(&self.image, kind)?;
+        let exec = self.device.executor()?;
+        let back = voxaug::invert::invert(
+            &exec,
+            &plan,
+            &reference.grid,
+            &pred,
+            voxaug::Fill::Value(self.fill),
+        )?;
+        io::create_dir(&self.out)?;
+        io::write_volume(&outs[0], &back)?;
+        println!(
+            "wrote {} ({} on the grid of {}, shape {:?})",
+            outs[0].display(),
+            name.to_string_lossy(),
+            self.reference.display(),
+            back.grid.shape
+        );
+        Ok(())
+    }
+}

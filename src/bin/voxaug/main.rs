@@ -34,8 +34,10 @@ enum Cmd {
     Apply(apply::ApplyArgs),
     /// Augment: N random samples of a pipeline; writes DIR/0000/<input names> + plan.json, ...
     Augment(augment::AugmentArgs),
-    /// Built-in demo: augments a synthetic head phantom with the nnU-Net-like default pipeline.
+    /// Built-in demo: augments the MNI brain (or, with --shape, a synthetic phantom) and shows the samples.
     Demo(augment::DemoArgs),
+    /// Map a prediction made on an augmented sample back onto the original grid (test-time augmentation).
+    Invert(apply::InvertArgs),
     /// Time ops on CPU and GPU: median, voxels/s and bandwidth next to this machine's memcpy.
     Bench(bench::BenchArgs),
     /// PNG view of a volume: three planes (sagittal, coronal, axial mid-slices), a slice grid, or (batch,
@@ -82,6 +84,7 @@ fn main() -> ExitCode {
         Cmd::Apply(a) => a.run(),
         Cmd::Augment(a) => a.run(),
         Cmd::Demo(a) => a.run(),
+        Cmd::Invert(a) => a.run(),
         Cmd::Bench(a) => a.run(),
         Cmd::Preview(a) => a.run(),
         Cmd::Histogram(a) => a.run(),
