@@ -65,7 +65,7 @@ fn readme_commands_and_flags_exist() {
         // Flags in the usage, and in the description column written as `--flag` of this command.
         let mut wanted = flags(usage);
         for f in flags(rest) {
-            if rest.contains(&format!("`{f}")) && !rest.contains(&format!("`voxaug")) {
+            if rest.contains(&format!("`{f}")) && !rest.contains("`voxaug") {
                 wanted.insert(f);
             }
         }
