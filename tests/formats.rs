@@ -209,3 +209,56 @@ fn convert_cli_round_trips_and_refuses_unknown_outputs() {
     ]);
     assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
 }
+
+/// MINC-1 (NetCDF) reads as nibabel reads it: the same value at every voxel and the same world position
+/// (voxaug's voxel axes are the file's dimensions fastest first, nibabel's slowest first), values mapped
+/// from the valid range to image-min..image-max. A truncated file is a clear error.
+#[test]
+fn minc1_reads_like_nibabel() {
+    let want: serde_json::Value = serde_json::from_str(
+        &std::fs::read_to_string(data("minc1_1_scale.expected.json")).unwrap(),
+    )
+    .unwrap();
+    let nshape: Vec<usize> = want["shape"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|v| v.as_u64().unwrap() as usize)
+        .collect();
+    let naff = mat4(&want["affine"]);
+    let values: Vec<f64> = want["data"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|v| v.as_f64().unwrap())
+        .collect();
+    let v = io::read_volume(data("minc1_1_scale.mnc"), Kind::Image).unwrap();
+    assert_eq!(v.grid.shape, [nshape[2], nshape[1], nshape[0]]);
+    for k in 0..nshape[0] {
+        for j in 0..nshape[1] {
+            for i in 0..nshape[2] {
+                let nib = values[(k * nshape[1] + j) * nshape[2] + i];
+                let got = v.at(i, j, k) as f64;
+                assert!(
+                    (got - nib).abs() <= 1e-6 * nib.abs().max(1.0),
+                    "{i} {j} {k}: {got} vs {nib}"
+                );
+                let a = voxaug::grid::mat_apply(&v.grid.affine, [i as f64, j as f64, k as f64]);
+                let b = voxaug::grid::mat_apply(&naff, [k as f64, j as f64, i as f64]);
+                assert!(
+                    (0..3).all(|r| (a[r] - b[r]).abs() < 1e-9),
+                    "world position of {i} {j} {k}"
+                );
+            }
+        }
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let bytes = std::fs::read(data("minc1_1_scale.mnc")).unwrap();
+    let cut = dir.path().join("cut.mnc");
+    std::fs::write(&cut, &bytes[..bytes.len() - 1000]).unwrap();
+    let e = io::read_volume(&cut, Kind::Image).unwrap_err().to_string();
+    assert!(e.contains("cut.mnc") && e.contains("truncated"), "{e}");
+    std::fs::write(&cut, &bytes[..200]).unwrap();
+    let e = io::read_volume(&cut, Kind::Image).unwrap_err().to_string();
+    assert!(e.contains("cut.mnc"), "{e}");
+}

@@ -133,6 +133,14 @@ proptest! {
     }
 
     #[test]
+    fn minc1_bytes(e in edits()) {
+        small_limit();
+        let seed = std::fs::read(data("minc1_1_scale.mnc")).unwrap();
+        // The NetCDF header and the small scale variables come before the image's 4000 bytes.
+        read_back("x.mnc", &mutate(&seed, 2836, &e));
+    }
+
+    #[test]
     fn nifti2_bytes(e in edits()) {
         small_limit();
         let seed = gunzip(&data("example_nifti2.nii.gz"));

@@ -3,6 +3,7 @@
 
 pub mod dicom;
 pub mod gzip;
+pub mod minc;
 pub mod nifti;
 pub mod nrrd;
 
@@ -21,6 +22,8 @@ pub enum Format {
     Nrrd,
     /// A DICOM file or a folder holding a series.
     Dicom,
+    /// MINC-1 (NetCDF classic), read only.
+    Minc,
 }
 
 /// Detects the format by content (magic bytes), not by extension; names formats it recognises but
@@ -59,10 +62,13 @@ pub fn detect(path: &Path) -> Result<Format> {
     if n >= 132 && &h[128..132] == b"DICM" {
         return Ok(Format::Dicom);
     }
-    if h.starts_with(b"\x89HDF\r\n\x1a\n") || h.starts_with(b"CDF\x01") || h.starts_with(b"CDF\x02")
-    {
+    if h.starts_with(b"CDF\x01") || h.starts_with(b"CDF\x02") {
+        return Ok(Format::Minc);
+    }
+    if h.starts_with(b"\x89HDF\r\n\x1a\n") {
         return Err(Error::Unsupported(format!(
-            "{}: MINC (HDF5 / NetCDF) files are not supported",
+            "{}: MINC-2 (HDF5) files are not supported; convert them to MINC-1 (`mincconvert`) or \
+             NIfTI (nibabel, `mnc2nii`)",
             path.display()
         )));
     }
@@ -78,6 +84,7 @@ pub fn read_volume(path: impl AsRef<Path>, kind: Kind) -> Result<Volume> {
         Format::Nifti => nifti::read(path, kind),
         Format::Nrrd => nrrd::read(path, kind),
         Format::Dicom => dicom::read(path, kind, None),
+        Format::Minc => minc::read(path, kind),
     }
 }
 
@@ -177,7 +184,7 @@ pub fn write_volume_as(path: &Path, volume: &Volume, format: Option<&str>) -> Re
             }
         }
         (Format::Nrrd, _) => write_atomic(path, &nrrd::encode(volume)?),
-        (Format::Dicom, _) => unreachable!("not an output format"),
+        (Format::Dicom | Format::Minc, _) => unreachable!("not an output format"),
     }
 }
 

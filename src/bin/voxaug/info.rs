@@ -228,7 +228,7 @@ impl ConvertArgs {
             None => io::read_volume(input, Kind::Image)?,
             Some(f) => match io::detect(input)? {
                 io::Format::Nifti => io::nifti::read_frame(input, Kind::Image, Some(f))?,
-                io::Format::Nrrd | io::Format::Dicom => {
+                io::Format::Nrrd | io::Format::Dicom | io::Format::Minc => {
                     return Err(Error::Unsupported(
                         "--frame applies to 4D NIfTI input only".into(),
                     ));

@@ -24,7 +24,7 @@ const HEADER_SIZE: usize = 348;
 /// Reads the first `limit` bytes of the file, transparently un-gzipping it (detected by content, not
 /// extension). The limit comes from the header, so a small file cannot inflate into gigabytes and a
 /// device file cannot be read forever.
-fn read_bytes(path: &Path, limit: u64) -> Result<Vec<u8>> {
+pub(crate) fn read_bytes(path: &Path, limit: u64) -> Result<Vec<u8>> {
     let file = std::fs::File::open(path).map_err(|e| Error::io(path, e))?;
     let mut magic = Vec::with_capacity(2);
     let mut f = std::io::BufReader::new(file);
