@@ -138,11 +138,22 @@ pub fn output_paths(inputs: &[PathBuf], out: &Path) -> Result<Vec<PathBuf>> {
 
 /// Reads a subject from image and label files (at least one of them).
 pub fn read_subject(images: &[PathBuf], labels: &[PathBuf]) -> Result<Subject> {
+    read_subject_series(images, labels, None)
+}
+
+/// [`read_subject`] with `series` picking the series of DICOM folder inputs.
+pub fn read_subject_series(
+    images: &[PathBuf],
+    labels: &[PathBuf],
+    series: Option<&str>,
+) -> Result<Subject> {
     if images.is_empty() && labels.is_empty() {
         return Err(Error::invalid("give at least one --image or --label"));
     }
     let read = |ps: &[PathBuf], kind| -> Result<Vec<Volume>> {
-        ps.iter().map(|p| io::read_volume(p, kind)).collect()
+        ps.iter()
+            .map(|p| io::read_volume_series(p, kind, series))
+            .collect()
     };
     Subject::new(read(images, Kind::Image)?, read(labels, Kind::Label)?)
 }

@@ -153,6 +153,49 @@ fn what_is_not_one_volume_is_refused_clearly() {
         .unwrap_err()
         .to_string();
     assert!(e.contains("2 series") && e.contains("--series"), "{e}");
+    // `--series` picks one, in the library and in every command that reads a DICOM folder.
+    let uids = io::dicom::list_series(dir.path()).unwrap();
+    let uid = &uids.iter().find(|u| u.1 == 1).unwrap().0;
+    let one = io::read_volume_series(dir.path(), Kind::Image, Some(uid)).unwrap();
+    assert_eq!(one.grid.shape[2], 1);
+    let out = dir.path().join("out.nii");
+    let o = std::process::Command::new(env!("CARGO_BIN_EXE_voxaug"))
+        .args([
+            "convert",
+            dir.path().to_str().unwrap(),
+            "--out",
+            out.to_str().unwrap(),
+            "--series",
+            uid,
+        ])
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let pipe = dir.path().join("p.json");
+    std::fs::write(&pipe, r#"[{"type": "flip", "axes": [0]}]"#).unwrap();
+    for series in [None, Some(uid.as_str())] {
+        let mut c = std::process::Command::new(env!("CARGO_BIN_EXE_voxaug"));
+        c.args([
+            "apply",
+            pipe.to_str().unwrap(),
+            "--image",
+            dir.path().to_str().unwrap(),
+            "--device",
+            "cpu",
+        ])
+        .arg("--out")
+        .arg(dir.path().join(format!("a{}", series.is_some())));
+        if let Some(s) = series {
+            c.args(["--series", s]);
+        }
+        let o = c.output().unwrap();
+        assert_eq!(
+            o.status.success(),
+            series.is_some(),
+            "{}",
+            String::from_utf8_lossy(&o.stderr)
+        );
+    }
 }
 
 #[test]

@@ -381,9 +381,9 @@ pub fn read(path: &Path, kind: Kind, series: Option<&str>) -> Result<Volume> {
         }
         None if uids.len() > 1 => {
             return Err(Error::invalid(format!(
-                "{}: {} series in this folder ({}); read one with `voxaug info DIR --series UID` \
-                 (`io::dicom::read` with a series in the library), or give each series its own \
-                 folder for the other commands",
+                "{}: {} series in this folder ({}); pick one with `--series UID` (every command that \
+                 reads a DICOM folder takes it; `voxaug info DIR` lists them; `io::read_volume_series` \
+                 in the library)",
                 path.display(),
                 uids.len(),
                 uids.join(", ")

@@ -133,6 +133,20 @@ pub(crate) fn swap_if_needed(v: &mut Voxels, big: bool) {
         .for_each(|c| c.chunks_exact_mut(size).for_each(|x| x.reverse()));
 }
 
+/// [`read_volume`], reading series `series` when the path is a DICOM folder holding several (other
+/// formats ignore it).
+pub fn read_volume_series(
+    path: impl AsRef<Path>,
+    kind: Kind,
+    series: Option<&str>,
+) -> Result<Volume> {
+    let path = path.as_ref();
+    match (series, detect(path)?) {
+        (Some(uid), Format::Dicom) => dicom::read(path, kind, Some(uid)),
+        _ => read_volume(path, kind),
+    }
+}
+
 /// The output format of a path, from its extension (or `format` when given: `nifti`, `nrrd`).
 pub fn output_format(path: &Path, format: Option<&str>) -> Result<(Format, bool)> {
     let name = path

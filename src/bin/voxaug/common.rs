@@ -70,6 +70,9 @@ pub struct InputArgs {
     /// Output folder (created if missing).
     #[arg(long)]
     pub out: PathBuf,
+    /// DICOM folder input: the series to read (`voxaug info DIR` lists them).
+    #[arg(long)]
+    series: Option<String>,
 }
 
 impl InputArgs {
@@ -90,7 +93,7 @@ impl InputArgs {
 
     /// Reads the subject.
     pub fn subject(&self) -> Result<Subject> {
-        voxaug::augment::read_subject(&self.images, &self.labels)
+        voxaug::augment::read_subject_series(&self.images, &self.labels, self.series.as_deref())
     }
 }
 

@@ -202,6 +202,9 @@ pub struct ConvertArgs {
     /// Frame of a 4D input to extract.
     #[arg(long)]
     frame: Option<usize>,
+    /// DICOM folder input: the series to read (`voxaug info DIR` lists them).
+    #[arg(long)]
+    series: Option<String>,
 }
 
 impl ConvertArgs {
@@ -225,7 +228,7 @@ impl ConvertArgs {
             )));
         }
         let v = match frame {
-            None => io::read_volume(input, Kind::Image)?,
+            None => io::read_volume_series(input, Kind::Image, self.series.as_deref())?,
             Some(f) => match io::detect(input)? {
                 io::Format::Nifti => io::nifti::read_frame(input, Kind::Image, Some(f))?,
                 io::Format::Nrrd | io::Format::Dicom | io::Format::Minc => {

@@ -50,6 +50,9 @@ pub struct PreviewArgs {
     /// Radiological convention (patient's right on the left); default neurological.
     #[arg(long)]
     radiological: bool,
+    /// DICOM folder input: the series to read (`voxaug info DIR` lists them).
+    #[arg(long)]
+    series: Option<String>,
 }
 
 impl PreviewArgs {
@@ -66,6 +69,7 @@ impl PreviewArgs {
             window,
             alpha,
             radiological,
+            series,
         } = self;
         use voxaug::view;
         if !(0.0..=1.0).contains(&alpha) {
@@ -113,10 +117,11 @@ impl PreviewArgs {
             );
             return Ok(());
         }
-        let img = io::read_volume(&file, Kind::Image)?;
+        let series = series.as_deref();
+        let img = io::read_volume_series(&file, Kind::Image, series)?;
         let lab = label
             .as_ref()
-            .map(|l| io::read_volume(l, Kind::Label))
+            .map(|l| io::read_volume_series(l, Kind::Label, series))
             .transpose()?;
         let pic = match mode {
             PreviewMode::Planes => view::planes(&img, lab.as_ref(), &opts)?,
@@ -171,6 +176,9 @@ pub struct HistogramArgs {
     /// Print the bins as JSON.
     #[arg(long)]
     json: bool,
+    /// DICOM folder input: the series to read (`voxaug info DIR` lists them).
+    #[arg(long)]
+    series: Option<String>,
 }
 
 impl HistogramArgs {
@@ -182,6 +190,7 @@ impl HistogramArgs {
             bins,
             out,
             json,
+            series,
         } = self;
         let nonzero = mask == HistogramMask::Nonzero;
         use voxaug::view::histogram as h;
@@ -189,13 +198,13 @@ impl HistogramArgs {
             return Err(Error::InvalidInput("give --out PNG and/or --json".into()));
         }
         let mut hists = vec![h::histogram(
-            &io::read_volume(&file, Kind::Image)?,
+            &io::read_volume_series(&file, Kind::Image, series.as_deref())?,
             bins,
             nonzero,
         )?];
         if let Some(o) = &overlay {
             hists.push(h::histogram(
-                &io::read_volume(o, Kind::Image)?,
+                &io::read_volume_series(o, Kind::Image, series.as_deref())?,
                 bins,
                 nonzero,
             )?);
@@ -294,13 +303,21 @@ pub struct StatsArgs {
     /// Print JSON instead of text.
     #[arg(long)]
     json: bool,
+    /// DICOM folder input: the series to read (`voxaug info DIR` lists them).
+    #[arg(long)]
+    series: Option<String>,
 }
 
 impl StatsArgs {
     pub fn run(self) -> Result<()> {
-        let StatsArgs { file, label, json } = self;
-        let img = io::read_volume(&file, Kind::Image)?;
-        let lab = io::read_volume(&label, Kind::Label)?;
+        let StatsArgs {
+            file,
+            label,
+            json,
+            series,
+        } = self;
+        let img = io::read_volume_series(&file, Kind::Image, series.as_deref())?;
+        let lab = io::read_volume_series(&label, Kind::Label, series.as_deref())?;
         let st = voxaug::view::stats::label_stats(&lab, &[&img])?;
         if json {
             println!("{}", serde_json::to_string_pretty(&st).unwrap());
