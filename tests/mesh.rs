@@ -99,6 +99,18 @@ fn writers_and_rendering() {
         "the sphere covers the centre"
     );
     assert_eq!(pic.get(1, 1), [255, 255, 255], "background in the corner");
+    // Orientation cue and scale bar, in the ink colour (shading never gives it): letters at the left
+    // and right edges, a bar at the bottom left.
+    let big = m.render(view_direction("anterior").unwrap(), 200);
+    let ink = |x0: usize, x1: usize, y0: usize, y1: usize| {
+        (y0..y1).any(|y| (x0..x1).any(|x| big.get(x, y) == [30, 30, 30]))
+    };
+    assert!(!ink(60, 140, 60, 140), "no ink on the surface");
+    assert!(
+        ink(0, 10, 90, 110) && ink(190, 200, 90, 110),
+        "edge letters"
+    );
+    assert!(ink(12, 30, 180, 183), "scale bar");
     assert!(surface(&lab, Some(7), 0.0)
         .unwrap_err()
         .to_string()

@@ -352,6 +352,61 @@ impl Mesh {
                 }
             }
         }
+        // Orientation cue: the world direction each edge of the picture faces.
+        let ink = [30, 30, 30];
+        let letter = |v: [f64; 3]| {
+            let a = (0..3)
+                .max_by(|&i, &j| v[i].abs().total_cmp(&v[j].abs()))
+                .unwrap_or(0);
+            let pos = v[a] >= 0.0;
+            ["RL", "AP", "SI"][a]
+                .chars()
+                .nth(if pos { 0 } else { 1 })
+                .unwrap_or('?')
+        };
+        let neg = |v: [f64; 3]| v.map(|x| -x);
+        let mid = size / 2;
+        super::font::text(
+            &mut img,
+            &letter(right).to_string(),
+            size.saturating_sub(10),
+            mid - 4,
+            ink,
+        );
+        super::font::text(&mut img, &letter(neg(right)).to_string(), 2, mid - 4, ink);
+        super::font::text(&mut img, &letter(up).to_string(), mid - 4, 2, ink);
+        super::font::text(
+            &mut img,
+            &letter(neg(up)).to_string(),
+            mid - 4,
+            size.saturating_sub(10),
+            ink,
+        );
+        // Scale bar: the longest round length (1, 2 or 5 x 10^n mm) under a quarter of the width.
+        let mm_per_px = 1.0 / scale;
+        let most = size as f64 / 4.0 * mm_per_px;
+        let mut len = 10f64.powf(most.log10().floor());
+        for m in [5.0, 2.0] {
+            if len * m <= most {
+                len *= m;
+                break;
+            }
+        }
+        let px = (len * scale).round() as usize;
+        let (x0, y0) = (12usize, size.saturating_sub(20));
+        if px >= 4 && size >= 64 {
+            for y in y0..y0 + 3 {
+                for x in x0..x0 + px {
+                    img.set(x, y, ink);
+                }
+            }
+            let label = if len >= 1.0 {
+                format!("{len:.0} mm")
+            } else {
+                format!("{len} mm")
+            };
+            super::font::text(&mut img, &label, x0, y0 + 5, ink);
+        }
         img
     }
 }
