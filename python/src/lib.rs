@@ -103,6 +103,35 @@ fn write(py: Python<'_>, path: PathBuf, volume: PyVolume) -> PyResult<()> {
     .map_err(to_py_error)
 }
 
+/// Maps `volume` (on the grid `plan` produced from a volume on `shape`/`affine`) back onto that grid:
+/// trilinear for images, nearest for label maps, `fill` where the plan saw nothing.
+#[pyfunction]
+#[pyo3(signature = (plan, volume, shape, affine, fill, device))]
+fn invert(
+    py: Python<'_>,
+    plan: &str,
+    volume: PyVolume,
+    shape: [usize; 3],
+    affine: [[f64; 4]; 4],
+    fill: f64,
+    device: &str,
+) -> PyResult<PyVolume> {
+    let plan = Pipeline::from_json(plan)
+        .and_then(|p| p.fixed_transforms())
+        .map_err(to_py_error)?;
+    let v = volume_from_py(volume)?;
+    let grid = voxaug::Grid::new(shape, affine).map_err(to_py_error)?;
+    let exec = executor(device).map_err(to_py_error)?;
+    let out = py
+        .detach(|| {
+            pool().install(|| {
+                voxaug::invert::invert(&exec, &plan, &grid, &v, voxaug::Fill::Value(fill))
+            })
+        })
+        .map_err(to_py_error)?;
+    volume_to_py(py, out)
+}
+
 /// Parses a pipeline; returns its canonical JSON (errors name the transform and field).
 #[pyfunction]
 fn parse_pipeline(text: &str) -> PyResult<(String, bool)> {
@@ -300,6 +329,7 @@ fn _voxaug(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(write, m)?)?;
     m.add_function(wrap_pyfunction!(parse_pipeline, m)?)?;
     m.add_function(wrap_pyfunction!(run, m)?)?;
+    m.add_function(wrap_pyfunction!(invert, m)?)?;
     m.add_function(wrap_pyfunction!(augment_files, m)?)?;
     m.add_function(wrap_pyfunction!(grid_starts, m)?)?;
     m.add_function(wrap_pyfunction!(num_threads, m)?)?;

@@ -93,3 +93,28 @@ def test_sample_releases_the_gil():
     # With the GIL held the main thread would not run at all until the work ended.
     assert done["secs"] > 0.05
     assert ticks >= 0.2 * done["secs"] / 0.0011, (ticks, done)
+
+
+def test_plan_invert_maps_a_prediction_back():
+    # Test-time augmentation: a label map augmented with a copy-only plan comes back exactly where the
+    # sample saw it, and as the fill elsewhere; probabilities come back trilinearly.
+    rng = np.random.default_rng(0)
+    lab = (rng.random((20, 18, 10)) * 4).astype(np.uint8)
+    aff = np.diag([1.2, 1.0, 2.0, 1.0])
+    ref = voxaug.Volume(lab, aff, kind="label")
+    plan = voxaug.Pipeline.from_dict({"transforms": [
+        {"type": "flip", "axes": [1]}, {"type": "crop", "start": [2, 0, 1], "size": [16, 18, 8]}]})
+    out = plan.apply(voxaug.Subject(seg=ref))["seg"]
+    back = plan.invert(out, ref, fill=0)
+    assert back.array.shape == lab.shape and back.array.dtype == np.uint8
+    assert np.array_equal(back.array[2:18, :, 1:9], lab[2:18, :, 1:9])
+    assert (back.array[:2] == 0).all() and (back.array[18:] == 0).all()
+    assert np.allclose(back.affine, aff)
+    prob = voxaug.Volume(lab.astype(np.float32) / 3.0, aff)
+    pout = plan.apply(voxaug.Subject(p=prob))["p"]
+    pback = plan.invert(pout, prob, fill=-1)
+    assert np.allclose(pback.array[2:18, :, 1:9], prob.array[2:18, :, 1:9], atol=1e-6)
+    assert (pback.array[:2] == -1).all()
+    with pytest.raises(voxaug.VoxaugValueError, match="no exact inverse"):
+        voxaug.Pipeline.from_dict({"transforms": [
+            {"type": "elastic", "sigma": [3, 3, 3], "alpha": [2, 2, 2], "seed": 1}]}).invert(out, ref)

@@ -99,6 +99,18 @@ class Pipeline:
         """Applies the pipeline once (a random pipeline: its sample ``sample`` or 0, as ``voxaug apply``)."""
         return self._run(subject, None, None, device)[0]
 
+    def invert(self, volume, reference, fill=0.0, device="cpu"):
+        """Maps ``volume`` (a prediction on the grid this plan produced) back onto ``reference``'s grid
+        (the original the sample was made from): test-time augmentation. Probabilities and images are
+        sampled trilinearly, label maps (``kind="label"``) nearest; voxels the sample never saw get
+        ``fill``. The plan must be deterministic (a sample's plan); elastic plans are refused."""
+        if not isinstance(volume, Volume) or not isinstance(reference, Volume):
+            raise VoxaugValueError("invert takes a voxaug.Volume to map and the reference voxaug.Volume")
+        shape = [int(n) for n in reference.array.shape]
+        out = _voxaug.invert(self._json, volume._to_native(), shape, reference.affine.tolist(),
+                             float(fill), str(device))
+        return Volume._from_native(out)
+
     def __repr__(self):
         kinds = [t.get("type") for t in self._dict["transforms"]]
         return f"Pipeline(seed={self.seed}, transforms={kinds})"
