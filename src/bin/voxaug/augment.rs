@@ -144,19 +144,23 @@ const BRAIN_LABELS: &[u8] = include_bytes!("../../../data/mni/mni152_tissue_labe
 impl DemoArgs {
     pub fn run(self) -> Result<()> {
         let (out, n, seed) = (&self.out, self.n, self.seed);
+        // Arguments are checked before anything is written.
+        let shape: Option<[usize; 3]> = match self.shape.as_deref() {
+            None => None,
+            Some(&[a, b, c]) if [a, b, c].iter().all(|&x| (4..=1024).contains(&x)) => {
+                Some([a, b, c])
+            }
+            Some(other) => {
+                return Err(Error::InvalidInput(format!(
+                    "--shape takes three sizes within 4..=1024, got {other:?}"
+                )))
+            }
+        };
         let exec = self.device.executor()?;
         let input_dir = out.join("input");
         io::create_dir(&input_dir)?;
-        let (subject, names, pipeline_text, what) = match &self.shape {
+        let (subject, names, pipeline_text, what) = match shape {
             Some(shape) => {
-                let shape: [usize; 3] = match shape[..] {
-                    [a, b, c] if [a, b, c].iter().all(|&x| (4..=1024).contains(&x)) => [a, b, c],
-                    _ => {
-                        return Err(Error::InvalidInput(format!(
-                            "--shape takes three sizes within 4..=1024, got {shape:?}"
-                        )))
-                    }
-                };
                 // The same 192 x 192 x 192 mm field of view whatever the shape.
                 let spacing = [0, 1, 2].map(|a| 192.0 / shape[a] as f64);
                 let subject = voxaug::phantom::head(shape, spacing);
