@@ -1,5 +1,5 @@
 // Fused resampler: for output voxel p = (i, j, k) the input coordinate is c = M * p, with the same f32
-// operation order as the CPU twin (src/exec/cpu/resample.rs):
+// operation order as the CPU twin (src/exec/cpu/resample/):
 //   row = M[r].w + M[r].y * j + M[r].z * k;  c[r] = row + M[r].x * i
 // Images: trilinear with grid-constant fill (outside neighbours take `fill` and are blended) or edge
 // replication. Labels: nearest, floor(c + 0.5), written exactly. Voxels are read with textureLoad (no

@@ -11,7 +11,7 @@
 use crate::error::{Error, Result};
 use crate::grid::Mat4;
 
-pub use super::values::{Fill, Margins, NanValue, Units, Vec3, ZMask};
+pub use super::values::{Fill, Margins, NanValue, RefGrid, Units, Vec3, ZMask};
 use serde::{de, Deserialize, Deserializer, Serialize};
 
 fn default_max() -> f64 {
@@ -696,13 +696,3 @@ pub const LANDMARK_PERCENTS: [f64; 11] = [
 
 /// Output range of learned landmarks (the first and last landmark of each image map here).
 pub const LANDMARK_RANGE: [f64; 2] = [0.0, 100.0];
-
-/// The grid `resample_to` resamples onto: shape and voxel -> world affine.
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct RefGrid {
-    /// Voxels per axis.
-    pub shape: [usize; 3],
-    /// Voxel -> world (RAS mm) affine.
-    pub affine: [[f64; 4]; 4],
-}

@@ -165,3 +165,13 @@ impl<'de> Deserialize<'de> for NanValue {
         }
     }
 }
+
+/// The grid `resample_to` resamples onto: shape and voxel -> world affine.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RefGrid {
+    /// Voxels per axis.
+    pub shape: [usize; 3],
+    /// Voxel -> world (RAS mm) affine.
+    pub affine: [[f64; 4]; 4],
+}

@@ -1,4 +1,4 @@
-//! The fused resampling pass on the GPU (`shaders/resample.wgsl`; CPU twin `exec/cpu/resample.rs`) and
+//! The fused resampling pass on the GPU (`shaders/resample.wgsl`; CPU twin `exec/cpu/resample/`) and
 //! its displacement fields (`shaders/field.wgsl`; CPU twin `exec/cpu/field.rs`).
 
 use super::*;

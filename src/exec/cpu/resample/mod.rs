@@ -9,12 +9,15 @@
 //! made, and border spans with checks. Maps that are signed permutations with integer offsets (flip, crop,
 //! pad) are copies and take a separate exact path.
 //!
-//! Over 600 lines on purpose: the row kernels (linear, nearest, integer map, displacement field) share
-//! their span and zone set-up and mirror `shaders/resample*.wgsl` line for line; split, one algorithm
-//! would be read across files.
+//! The row kernels (linear, nearest, integer map) share their span and zone set-up and mirror
+//! `shaders/resample*.wgsl` line for line; the displacement-field path (per-voxel coordinates through the
+//! field, shared by every volume) is in `warped.rs`.
 
 // Index loops over the 3 axes and 4x4 matrices read better here than iterator chains.
 #![allow(clippy::needless_range_loop)]
+
+mod warped;
+pub use warped::resample_many_field;
 
 use crate::error::Result;
 use crate::grid::{Grid, Mat4};
@@ -640,152 +643,4 @@ fn row_integer<T: Voxel>(
                 .for_each(|(o, &x)| *o = x);
         }
     }
-}
-
-/// Resampling through a map with a displacement field: `c = matrix * (q + d(q))`, `q = post * p`, each
-/// in the same f32 operation order as the shader. The coordinates of a group of slices are computed once
-/// (the field's interpolation is the costly part) and shared by every volume.
-pub fn resample_many_field(
-    specs: &[Spec<'_>],
-    map: &SamplingMap,
-    in_shape: [usize; 3],
-    field: &super::field::Field,
-) -> Result<Vec<Voxels>> {
-    let [nx, ny, nz] = map.grid.shape;
-    let n = nx * ny * nz;
-    let post = Params::new(&map.post, in_shape, map.grid.shape);
-    let pre = [0, 1, 2].map(|r| map.matrix[r].map(|v| v as f32));
-    let mut outs: Vec<Voxels> = specs
-        .iter()
-        .map(|s| match s {
-            Spec::Linear(..) => Voxels::output(crate::DType::F32, n),
-            Spec::Nearest(d, _) => Voxels::output(d.dtype(), n),
-        })
-        .collect::<Result<_>>()?;
-    let slice = nx * ny;
-    if n == 0 {
-        return Ok(outs);
-    }
-    // Slices per group: enough rows for every thread, coordinates bounded to ~12 MiB.
-    let group =
-        (((1usize << 20) / slice.max(1)).max(rayon::current_num_threads() * 2)).clamp(1, nz);
-    let mut coords = vec![[0f32; 3]; slice * group];
-    // When i moves q along x only, the field's y/z interpolation is shared by the whole row.
-    let row_aligned = post.m[1][0] == 0.0 && post.m[2][0] == 0.0;
-    for k0 in (0..nz).step_by(group) {
-        let g = group.min(nz - k0);
-        let cs = &mut coords[..g * slice];
-        cs.par_chunks_mut(nx)
-            .enumerate()
-            .for_each_init(Vec::new, |line, (r, row)| {
-                let (j, k) = (r % ny, k0 + r / ny);
-                let base = post.row_base(j, k);
-                if row_aligned {
-                    field.line(base[1], base[2], line);
-                }
-                for (i, c) in row.iter_mut().enumerate() {
-                    let fi = i as f32;
-                    let q = [
-                        base[0] + post.m[0][0] * fi,
-                        base[1] + post.m[1][0] * fi,
-                        base[2] + post.m[2][0] * fi,
-                    ];
-                    let d = if row_aligned {
-                        field.from_line(line, q[0])
-                    } else {
-                        field.at(q)
-                    };
-                    let qd = [q[0] + d[0], q[1] + d[1], q[2] + d[2]];
-                    let row = |r: &[f32; 4]| r[0] * qd[0] + r[1] * qd[1] + r[2] * qd[2] + r[3];
-                    *c = [row(&pre[0]), row(&pre[1]), row(&pre[2])];
-                }
-            });
-        let cs = &coords[..g * slice];
-        let range = k0 * slice..(k0 + g) * slice;
-        for (s, out) in specs.iter().zip(outs.iter_mut()) {
-            match (*s, out) {
-                (Spec::Linear(src, outside), Voxels::F32(o)) => {
-                    linear_at(src, in_shape, outside, cs, &mut o[range.clone()])
-                }
-                (Spec::Nearest(src, fill), out) => crate::with_voxels!(out, o => {
-                    let src = Voxel::slice(src).expect("outputs take their input's type");
-                    nearest_at(src, in_shape, fill.map(Voxel::from_f64), cs, &mut o[range.clone()])
-                }),
-                _ => unreachable!("image outputs are f32"),
-            }
-        }
-    }
-    Ok(outs)
-}
-
-/// Trilinear samples at given coordinates (interior ones without bounds checks).
-fn linear_at(src: &[f32], shape: [usize; 3], outside: Outside, cs: &[[f32; 3]], out: &mut [f32]) {
-    let [sx, sy, _] = shape;
-    let lim = shape.map(|v| v as f32 - 1.0);
-    out.par_chunks_mut(1 << 12)
-        .zip(cs.par_chunks(1 << 12))
-        .for_each(|(o, c)| {
-            for (o, c) in o.iter_mut().zip(c) {
-                let inside = c[0] >= 0.0
-                    && c[0] < lim[0]
-                    && c[1] >= 0.0
-                    && c[1] < lim[1]
-                    && c[2] >= 0.0
-                    && c[2] < lim[2];
-                *o = if inside {
-                    sample_linear_interior(src, sx, sx * sy, *c)
-                } else {
-                    sample_linear_checked(src, shape, *c, outside)
-                };
-            }
-        });
-}
-
-/// Nearest samples at given coordinates (interior ones without bounds checks).
-fn nearest_at<T: Voxel>(
-    src: &[T],
-    shape: [usize; 3],
-    fill: Option<T>,
-    cs: &[[f32; 3]],
-    out: &mut [T],
-) {
-    let [sx, sy, _] = shape;
-    let lim = shape.map(|v| v as f32 - 0.5);
-    out.par_chunks_mut(1 << 12)
-        .zip(cs.par_chunks(1 << 12))
-        .for_each(|(o, c)| {
-            for (o, c) in o.iter_mut().zip(c) {
-                let inside = c[0] >= -0.5
-                    && c[0] < lim[0]
-                    && c[1] >= -0.5
-                    && c[1] < lim[1]
-                    && c[2] >= -0.5
-                    && c[2] < lim[2];
-                *o = if inside {
-                    // c + 0.5 is in [0, n): truncation is floor.
-                    let (x, y, z) = (
-                        (c[0] + 0.5) as usize,
-                        (c[1] + 0.5) as usize,
-                        (c[2] + 0.5) as usize,
-                    );
-                    src[x + sx * (y + sy * z)]
-                } else {
-                    sample_nearest_checked(src, shape, *c, fill)
-                };
-            }
-        });
-}
-
-/// Trilinear sample known to have all eight neighbours inside (`0 <= c < n - 1`).
-#[inline(always)]
-fn sample_linear_interior(src: &[f32], sx: usize, sxy: usize, c: [f32; 3]) -> f32 {
-    let (x0, y0, z0) = (c[0] as usize, c[1] as usize, c[2] as usize);
-    let (fx, fy, fz) = (c[0] - x0 as f32, c[1] - y0 as f32, c[2] - z0 as f32);
-    let i0 = x0 + sx * y0 + sxy * z0;
-    let v = &src[i0..i0 + sxy + sx + 2];
-    let c00 = lerp(v[0], v[1], fx);
-    let c10 = lerp(v[sx], v[sx + 1], fx);
-    let c01 = lerp(v[sxy], v[sxy + 1], fx);
-    let c11 = lerp(v[sxy + sx], v[sxy + sx + 1], fx);
-    lerp(lerp(c00, c10, fy), lerp(c01, c11, fy), fz)
 }
