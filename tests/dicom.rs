@@ -171,6 +171,20 @@ fn what_is_not_one_volume_is_refused_clearly() {
         .output()
         .unwrap();
     assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let o = std::process::Command::new(env!("CARGO_BIN_EXE_voxaug"))
+        .args([
+            "patches",
+            dir.path().to_str().unwrap(),
+            "--size",
+            "8,8,1",
+            "--series",
+            uid,
+            "--out",
+        ])
+        .arg(dir.path().join("patches"))
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
     let pipe = dir.path().join("p.json");
     std::fs::write(&pipe, r#"[{"type": "flip", "axes": [0]}]"#).unwrap();
     for series in [None, Some(uid.as_str())] {

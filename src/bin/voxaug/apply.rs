@@ -87,6 +87,9 @@ pub struct InvertArgs {
     /// Value where the plan saw nothing of the original (cropped away, moved out of view).
     #[arg(long, default_value_t = 0.0)]
     fill: f64,
+    /// DICOM folder input: the series to read (`voxaug info DIR` lists them).
+    #[arg(long)]
+    series: Option<String>,
     #[command(flatten)]
     device: DeviceArgs,
 }
@@ -103,8 +106,9 @@ impl InvertArgs {
             voxaug::Error::InvalidInput(format!("{} has no file name", self.image.display()))
         })?;
         let outs = augment::output_paths(std::slice::from_ref(&self.image), &self.out)?;
-        let reference = io::read_volume(&self.reference, voxaug::Kind::Image)?;
-        let pred = io::read_volume(&self.image, kind)?;
+        let series = self.series.as_deref();
+        let reference = io::read_volume_series(&self.reference, voxaug::Kind::Image, series)?;
+        let pred = io::read_volume_series(&self.image, kind, series)?;
         let exec = self.device.executor()?;
         let back = voxaug::invert::invert(
             &exec,

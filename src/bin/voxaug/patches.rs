@@ -32,6 +32,9 @@ pub struct PatchesArgs {
     /// Replace the patches of an earlier cut in --out (default: refuse a folder that holds patches).
     #[arg(long)]
     overwrite: bool,
+    /// DICOM folder input: the series to read (`voxaug info DIR` lists them).
+    #[arg(long)]
+    series: Option<String>,
 }
 
 impl PatchesArgs {
@@ -56,10 +59,11 @@ impl PatchesArgs {
         } else {
             Kind::Image
         };
-        let v = io::read_volume(&self.input, kind)?;
+        let series = self.series.as_deref();
+        let v = io::read_volume_series(&self.input, kind, series)?;
         let lab = match lab {
             Some(p) => {
-                let l = io::read_volume(&p, Kind::Label)?;
+                let l = io::read_volume_series(&p, Kind::Label, series)?;
                 if !l.grid.same_as(&v.grid, 1e-4) {
                     return Err(Error::InvalidInput(format!(
                         "{}: the label map is not on the grid of {} (shape {:?} vs {:?})",

@@ -251,6 +251,9 @@ pub struct MeshArgs {
     /// View of the rendering: anterior, posterior, left, right, superior, inferior.
     #[arg(long, default_value = "anterior")]
     view: String,
+    /// DICOM folder input: the series to read (`voxaug info DIR` lists them).
+    #[arg(long)]
+    series: Option<String>,
 }
 
 impl MeshArgs {
@@ -263,10 +266,11 @@ impl MeshArgs {
             raw,
             render,
             view,
+            series,
         } = self;
         use voxaug::view::mesh;
         let dir = mesh::view_direction(&view)?;
-        let lab = io::read_volume(&label, Kind::Label)?;
+        let lab = io::read_volume_series(&label, Kind::Label, series.as_deref())?;
         let sigma = if raw {
             0.0
         } else if smooth {
