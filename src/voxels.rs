@@ -173,6 +173,23 @@ impl Voxels {
         }
     }
 
+    /// Smallest and largest voxel value, in f64 (exact for every stored type; f32 NaNs are skipped).
+    /// An empty buffer gives `(inf, -inf)`.
+    pub fn range(&self) -> (f64, f64) {
+        use rayon::prelude::*;
+        with_voxels!(self, d => d
+        .par_chunks(1 << 16)
+        .map(|c| {
+            c.iter().fold((f64::INFINITY, f64::NEG_INFINITY), |(a, b), v| {
+                (a.min(v.to_f64()), b.max(v.to_f64()))
+            })
+        })
+        .reduce(
+            || (f64::INFINITY, f64::NEG_INFINITY),
+            |x, y| (x.0.min(y.0), x.1.max(y.1)),
+        ))
+    }
+
     /// Voxel `i` as f32.
     pub fn get(&self, i: usize) -> f32 {
         with_voxels!(self, x => x[i].to_f32())

@@ -122,7 +122,7 @@ pub fn output_dtype(v: &Volume) -> DType {
         Some((lo, hi)) => match v.data.as_f32() {
             Some(d) => crate::stats::all_whole_within(d, lo, hi),
             None => {
-                let (a, b) = crate::with_voxels!(&v.data, d => range_of(d));
+                let (a, b) = v.data.range();
                 a >= lo && b <= hi
             }
         },
@@ -134,21 +134,6 @@ pub fn output_dtype(v: &Volume) -> DType {
         (false, _) if v.kind == crate::Kind::Label => mem,
         (false, _) => DType::F32,
     }
-}
-
-fn range_of<T: Voxel>(d: &[T]) -> (f64, f64) {
-    use rayon::prelude::*;
-    d.par_chunks(1 << 16)
-        .map(|c| {
-            c.iter()
-                .fold((f64::INFINITY, f64::NEG_INFINITY), |(a, b), v| {
-                    (a.min(v.to_f64()), b.max(v.to_f64()))
-                })
-        })
-        .reduce(
-            || (f64::INFINITY, f64::NEG_INFINITY),
-            |x, y| (x.0.min(y.0), x.1.max(y.1)),
-        )
 }
 
 /// Encodes a volume as a single-file NIfTI-1 (optionally gzipped), affine in both sform and qform.

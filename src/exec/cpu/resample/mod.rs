@@ -144,15 +144,8 @@ pub fn label_fill(fill: crate::transform::Fill, data: &Voxels) -> Option<f64> {
     match fill {
         Fill::Edge => None,
         Fill::Value(_) => Some(0.0),
-        Fill::Min => Some(crate::with_voxels!(data, d => min_of(d))),
+        Fill::Min => Some(data.range().0.clamp(f64::MIN, f64::MAX)),
     }
-}
-
-fn min_of<T: Voxel>(d: &[T]) -> f64 {
-    d.par_chunks(1 << 16)
-        .map(|c| c.iter().fold(f64::INFINITY, |m, v| m.min(v.to_f64())))
-        .reduce(|| f64::INFINITY, f64::min)
-        .clamp(f64::MIN, f64::MAX)
 }
 
 fn fill_of(outside: Outside) -> Option<f32> {
@@ -526,16 +519,23 @@ fn row_linear(
                 c[2].to_int_unchecked::<i32>() as usize,
             )
         };
-        let (fx, fy, fz) = (c[0] - x0 as f32, c[1] - y0 as f32, c[2] - z0 as f32);
-        let i0 = x0 + sx * y0 + sxy * z0;
-        // SAFETY-free indexing: the span guarantees i0 + 1 + sx + sxy < src.len().
-        let v = &src[i0..i0 + sxy + sx + 2];
-        let c00 = lerp(v[0], v[1], fx);
-        let c10 = lerp(v[sx], v[sx + 1], fx);
-        let c01 = lerp(v[sxy], v[sxy + 1], fx);
-        let c11 = lerp(v[sxy + sx], v[sxy + sx + 1], fx);
-        *d = lerp(lerp(c00, c10, fy), lerp(c01, c11, fy), fz);
+        *d = blend8(src, sx, sxy, [x0, y0, z0], c);
     }
+}
+
+/// Trilinear blend of the eight neighbours from corner `(x0, y0, z0)` (all inside: the caller's span
+/// guarantees `i0 + 1 + sx + sxy < src.len()`), x first, then y, then z, as the shader does.
+#[inline(always)]
+fn blend8(src: &[f32], sx: usize, sxy: usize, corner: [usize; 3], c: [f32; 3]) -> f32 {
+    let [x0, y0, z0] = corner;
+    let (fx, fy, fz) = (c[0] - x0 as f32, c[1] - y0 as f32, c[2] - z0 as f32);
+    let i0 = x0 + sx * y0 + sxy * z0;
+    let v = &src[i0..i0 + sxy + sx + 2];
+    let c00 = lerp(v[0], v[1], fx);
+    let c10 = lerp(v[sx], v[sx + 1], fx);
+    let c01 = lerp(v[sxy], v[sxy + 1], fx);
+    let c11 = lerp(v[sxy + sx], v[sxy + sx + 1], fx);
+    lerp(lerp(c00, c10, fy), lerp(c01, c11, fy), fz)
 }
 
 /// `span`: where every coordinate is in [-0.5, n - 0.5), so rounding stays inside.

@@ -2,13 +2,11 @@
 //! group of slices, computed once and shared by every volume, then sampled with the checked samplers of
 //! `mod.rs` where they leave the interior.
 
-use super::{sample_linear_checked, sample_nearest_checked, Outside, Params, Spec};
+use super::{blend8, sample_linear_checked, sample_nearest_checked, Outside, Params, Spec};
 use crate::error::Result;
 use crate::transform::SamplingMap;
 use crate::voxels::{Voxel, Voxels};
 use rayon::prelude::*;
-
-use crate::exec::kernel::lerp;
 
 /// Resampling through a map with a displacement field: `c = matrix * (q + d(q))`, `q = post * p`, each
 /// in the same f32 operation order as the shader. The coordinates of a group of slices are computed once
@@ -144,16 +142,14 @@ fn nearest_at<T: Voxel>(
         });
 }
 
-/// Trilinear sample known to have all eight neighbours inside (`0 <= c < n - 1`).
+/// Trilinear sample known to have all eight neighbours inside (`0 <= c < n - 1`: truncation is floor).
 #[inline(always)]
 fn sample_linear_interior(src: &[f32], sx: usize, sxy: usize, c: [f32; 3]) -> f32 {
-    let (x0, y0, z0) = (c[0] as usize, c[1] as usize, c[2] as usize);
-    let (fx, fy, fz) = (c[0] - x0 as f32, c[1] - y0 as f32, c[2] - z0 as f32);
-    let i0 = x0 + sx * y0 + sxy * z0;
-    let v = &src[i0..i0 + sxy + sx + 2];
-    let c00 = lerp(v[0], v[1], fx);
-    let c10 = lerp(v[sx], v[sx + 1], fx);
-    let c01 = lerp(v[sxy], v[sxy + 1], fx);
-    let c11 = lerp(v[sxy + sx], v[sxy + sx + 1], fx);
-    lerp(lerp(c00, c10, fy), lerp(c01, c11, fy), fz)
+    blend8(
+        src,
+        sx,
+        sxy,
+        [c[0] as usize, c[1] as usize, c[2] as usize],
+        c,
+    )
 }
