@@ -30,9 +30,12 @@ fn main() {
             let p = Pipeline::from_json(&format!(r#"{{"transforms": [{t}]}}"#)).unwrap();
             let stages = compile(&p.fixed_transforms().unwrap(), &g).unwrap();
             let ts = ctx.kernel_times(&s, &stages, 3).unwrap();
+            let ms = |v: &[f64]| v.iter().map(|x| (x * 1e3) as u32).collect::<Vec<_>>();
             println!(
-                "{what} {t}: {:?} ms",
-                ts.iter().map(|x| (x * 1e3) as u32).collect::<Vec<_>>()
+                "{what} {t}: resident {:?} ms, passes (timestamps) {:?} ms; last run per pass {:?} ms",
+                ms(&ts.wall),
+                ts.passes.as_deref().map(ms),
+                ts.last_passes.as_deref().map(ms)
             );
         }
     }

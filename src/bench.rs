@@ -94,8 +94,10 @@ pub struct Row {
     pub size: usize,
     /// Executor (`cpu`, `gpu` end-to-end or `gpu-kernel`).
     pub device: String,
-    /// `end_to_end` (upload, compute, readback; fresh output buffers), `steady` (CPU: outputs recycled
-    /// between runs, as `augment` and the Python loader do) or `kernel` (device-resident, GPU only).
+    /// `end_to_end` (upload, compute, readback; fresh output buffers), `steady` (outputs recycled
+    /// between runs, as `augment` and the Python loader do), `resident` (GPU: data already on the
+    /// device and left there, wall clock) or `kernel` (GPU: summed compute-pass time from timestamp
+    /// queries; only where the adapter has them).
     pub mode: String,
     /// Timed runs.
     pub runs: usize,
@@ -113,7 +115,7 @@ pub struct Row {
     pub gb_per_s: f64,
     /// `gb_per_s` over this machine's measured memcpy bandwidth.
     pub fraction_of_memcpy: f64,
-    /// CPU median / this median (only on GPU rows).
+    /// CPU median of the same mode (steady for resident and kernel rows) / this median (GPU rows).
     pub speedup_vs_cpu: Option<f64>,
 }
 
@@ -160,7 +162,7 @@ pub fn measure(exec: &Executor, op: &str, n: usize, runs: usize, memcpy: f64) ->
         }
     };
     let mut rows = vec![row("end_to_end", times)];
-    if let Executor::Cpu = exec {
+    {
         // Steady state of a sampling loop: each output's buffers serve the next one.
         let mut steady = Vec::with_capacity(runs);
         crate::exec::cpu::alloc::recycle_subject(exec.apply(&s, &t)?);
@@ -175,7 +177,11 @@ pub fn measure(exec: &Executor, op: &str, n: usize, runs: usize, memcpy: f64) ->
     }
     if let Executor::Gpu(g) = exec {
         let stages = compile(&t, s.grid().expect("volumes"))?;
-        rows.push(row("kernel", g.kernel_times(&s, &stages, runs)?));
+        let k = g.kernel_times(&s, &stages, runs)?;
+        rows.push(row("resident", k.wall));
+        if let Some(p) = k.passes {
+            rows.push(row("kernel", p));
+        }
     }
     Ok(rows)
 }

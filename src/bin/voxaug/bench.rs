@@ -90,13 +90,18 @@ fn run(
     let mut all: Vec<bench::Row> = Vec::new();
     for &n in sizes {
         for op in &ops {
-            let mut cpu_median = None;
+            // CPU medians by mode: a GPU row is compared with the CPU row of its own mode
+            // (resident and kernel rows with the CPU's steady state).
+            let mut cpu_median = std::collections::HashMap::new();
             for e in &execs {
                 let r = runs.unwrap_or(if n <= 128 { 5 } else { 3 });
                 for mut row in bench::measure(e, op, n, r, memcpy)? {
                     if matches!(e, Executor::Cpu) {
-                        cpu_median = Some(row.median_ms);
-                    } else if let Some(c) = cpu_median {
+                        cpu_median.insert(row.mode.clone(), row.median_ms);
+                    } else if let Some(c) = cpu_median
+                        .get(&row.mode)
+                        .or_else(|| cpu_median.get("steady"))
+                    {
                         row.speedup_vs_cpu = Some(c / row.median_ms);
                     }
                     println!(

@@ -98,6 +98,8 @@ pub struct GpuContext {
     pub(crate) run_lock: Mutex<()>,
     /// Set while several samples are recorded into shared submissions.
     pub(crate) batch: Mutex<Option<super::Batch>>,
+    /// Armed while `kernel_times` measures passes with timestamp queries.
+    pub(crate) timer: Mutex<Option<super::timer::Timer>>,
 }
 
 impl std::fmt::Debug for GpuContext {
@@ -136,9 +138,11 @@ impl GpuContext {
                 .ok_or_else(|| Error::Gpu(NO_ADAPTER.into()))?,
         };
         let limits = adapter.limits();
+        // Timestamp queries where the adapter has them: kernel times for `voxaug bench`.
+        let features = adapter.features() & wgpu::Features::TIMESTAMP_QUERY;
         let desc = wgpu::DeviceDescriptor {
             label: Some("voxaug"),
-            required_features: wgpu::Features::empty(),
+            required_features: features,
             required_limits: limits.clone(),
             memory_hints: wgpu::MemoryHints::Performance,
             ..Default::default()
@@ -167,6 +171,7 @@ impl GpuContext {
             lost,
             run_lock: Mutex::new(()),
             batch: Mutex::new(None),
+            timer: Mutex::new(None),
         })
     }
 

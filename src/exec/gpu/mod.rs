@@ -19,8 +19,10 @@ mod reduce;
 mod resample;
 mod run;
 mod slab;
+mod timer;
 
 pub use context::{list_adapters, AdapterSummary, GpuContext, NO_ADAPTER};
+pub use run::KernelTimes;
 
 use crate::error::{Error, Result};
 use crate::exec::cpu::intensity as cpu_int;

@@ -89,7 +89,7 @@ impl GpuContext {
         let bg = self.reduce_bind_group(&params, &view, &partials, &result, &hist);
         let mut enc = self.device.create_command_encoder(&Default::default());
         {
-            let mut pass = enc.begin_compute_pass(&Default::default());
+            let mut pass = self.compute_pass(&mut enc);
             pass.set_bind_group(0, &bg, &[]);
             pass.set_pipeline(&self.pipes.stats_partial);
             pass.dispatch_workgroups(gx, gy, 1);
@@ -152,7 +152,7 @@ impl GpuContext {
         let mut enc = self.device.create_command_encoder(&Default::default());
         enc.clear_buffer(&hist, 0, None);
         {
-            let mut pass = enc.begin_compute_pass(&Default::default());
+            let mut pass = self.compute_pass(&mut enc);
             pass.set_bind_group(0, &bg, &[]);
             pass.set_pipeline(&self.pipes.histogram);
             pass.dispatch_workgroups(gx, gy, 1);

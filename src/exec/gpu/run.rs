@@ -39,6 +39,17 @@ pub(super) fn cumulative(h: &[u32]) -> Vec<u64> {
     c
 }
 
+/// What [`GpuContext::kernel_times`] measured, one entry per repetition, in seconds.
+#[derive(Clone, Debug)]
+pub struct KernelTimes {
+    /// Wall clock from the first command to completion, data resident on the device.
+    pub wall: Vec<f64>,
+    /// Summed compute-pass durations from timestamp queries (None without `TIMESTAMP_QUERY`).
+    pub passes: Option<Vec<f64>>,
+    /// Each compute pass of the last repetition, in recording order (None without timestamps).
+    pub last_passes: Option<Vec<f64>>,
+}
+
 impl GpuContext {
     /// Runs compiled stages on the GPU. Each volume's last kernel writes straight to host memory.
     pub fn run(&self, subject: &Subject, stages: &[Stage]) -> Result<Subject> {
@@ -128,20 +139,24 @@ impl GpuContext {
     }
 
     /// Device time of the stages with the data already on the GPU and left there (no upload, no
-    /// readback; statistics for intensity ops are still read back, as in a real run): `reps` timings in
-    /// seconds. Inputs are uploaded once and copied on the device before each repetition (not timed).
+    /// readback; statistics for intensity ops are still read back, as in a real run): `reps` wall-clock
+    /// timings in seconds, and with timestamp queries (see [`GpuContext::has_timestamps`]) the summed
+    /// duration of the compute passes of each repetition. Inputs are uploaded once and copied on the
+    /// device before each repetition (not timed).
     pub fn kernel_times(
         &self,
         subject: &Subject,
         stages: &[Stage],
         reps: usize,
-    ) -> Result<Vec<f64>> {
+    ) -> Result<KernelTimes> {
         let _one_at_a_time = self.run_lock.lock().unwrap();
         self.scoped("GPU kernel timing", || {
             let host: Vec<&Volume> = subject.images.iter().chain(&subject.labels).collect();
             let originals: Vec<GpuVolume> =
                 host.iter().map(|v| self.upload(v)).collect::<Result<_>>()?;
             let mut times = Vec::with_capacity(reps);
+            let mut passes = Vec::with_capacity(reps);
+            let mut last = None;
             for _ in 0..reps {
                 let (cb, copies) = self.device_copies(&originals);
                 let idx = self.queue.submit([cb]);
@@ -151,15 +166,26 @@ impl GpuContext {
                         timeout: None,
                     })
                     .map_err(|e| self.gpu_error(format!("waiting for the GPU failed: {e}")))?;
+                self.arm_timer();
                 let t0 = std::time::Instant::now();
-                self.execute(subject, &host, copies, stages, true)?;
+                let run = self.execute(subject, &host, copies, stages, true);
                 times.push(t0.elapsed().as_secs_f64());
+                let timed = self.read_timer();
+                run?;
+                if let Some(p) = timed? {
+                    passes.push(p.iter().sum());
+                    last = Some(p);
+                }
             }
             let mut pool = self.pool.lock().unwrap();
             for o in originals {
                 pool.give_texture(o.tex);
             }
-            Ok(times)
+            Ok(KernelTimes {
+                wall: times,
+                passes: (passes.len() == reps).then_some(passes),
+                last_passes: last,
+            })
         })
     }
 
