@@ -1,5 +1,5 @@
 // Point-wise intensity kernel (CPU twin: PointKernel::eval in src/exec/cpu/intensity.rs):
-//   y = (x - sub) * mul; if gamma != 1: y = max(y, 0) ^ gamma; y = y * post + add
+//   y = (x * pre - sub) * mul; if gamma != 1: y = max(y, 0) ^ gamma; y = y * post + add
 //   + noise_mean + noise_std * gauss(seed, l)          (counter-based, identical to the CPU's)
 //   * exp(bias polynomial in u, v, w in [-1, 1])
 //   out = clamp(y, lo, hi); zero voxels kept when skip_zero = 1.
@@ -22,7 +22,7 @@ struct Params {
     seed0: u32,
     seed1: u32,
     bias_order: u32,
-    pad: u32,
+    pre: f32,           // power of two applied first (1 unless mul would be subnormal)
     bias: array<vec4<f32>, 14>,
 }
 
@@ -87,7 +87,7 @@ fn elementwise(@builtin(global_invocation_id) gid: vec3<u32>) {
     let x = textureLoad(src, vec3<u32>(gid.x, gid.y, k), 0).x;
     var v = x;
     if (p.skip_zero == 0u || x != 0.0) {
-        var y = (x - p.sub) * p.mul;
+        var y = (x * p.pre - p.sub) * p.mul;
         if (GAMMA && p.gamma != 1.0) {
             y = pow(max(y, 0.0), p.gamma);
         }

@@ -50,20 +50,71 @@ fn subjects() -> Vec<(&'static str, Subject)> {
     out
 }
 
+/// Output voxels whose source coordinate lies within `eps` voxels of a nearest-neighbour rounding
+/// boundary (a fraction of .5 on any axis), for ops that compile to one resampling pass without a
+/// displacement field; None otherwise. At such a tie either neighbour is a correct nearest sample, and
+/// which one a backend picks depends on the rounding of its coordinate arithmetic (GPUs fuse multiply
+/// and add, the CPU and lavapipe do not).
+fn nearest_ties(op: &str, input: &Subject, eps: f64) -> Option<Vec<bool>> {
+    let t = Pipeline::from_json(&format!("{{\"transforms\": [{op}]}}"))
+        .ok()?
+        .fixed_transforms()
+        .ok()?;
+    let stages = voxaug::transform::compile(&t, input.grid()?).ok()?;
+    let [voxaug::transform::Stage::Spatial(map)] = stages.as_slice() else {
+        return None;
+    };
+    if map.field.is_some() {
+        return None;
+    }
+    let m = map.total();
+    let g = &map.grid;
+    let mut tie = vec![false; g.len()];
+    for k in 0..g.shape[2] {
+        for j in 0..g.shape[1] {
+            for i in 0..g.shape[0] {
+                let p = [i as f64, j as f64, k as f64];
+                tie[g.index(i, j, k)] = (0..3).any(|a| {
+                    let c = m[a][0] * p[0] + m[a][1] * p[1] + m[a][2] * p[2] + m[a][3];
+                    ((c - c.floor()) - 0.5).abs() < eps
+                });
+            }
+        }
+    }
+    Some(tie)
+}
+
 fn compare(name: &str, op: &str, got: &Subject, want: &Subject, input: &Subject, tol: f32) {
+    let ties = nearest_ties(op, input, 1e-4);
     for (g, w) in got.labels.iter().zip(&want.labels) {
         assert_eq!(g.grid, w.grid, "{name} {op}: label grid");
-        let bad = g
-            .values()
+        let (gv, wv) = (g.values(), w.values());
+        let differ: Vec<usize> = (0..gv.len()).filter(|&i| gv[i] != wv[i]).collect();
+        let bad = differ
             .iter()
-            .zip(w.values().iter())
-            .filter(|(a, b)| a != b)
+            .filter(|&&i| !ties.as_ref().is_some_and(|t| t[i]))
             .count();
-        assert_eq!(bad, 0, "{name} {op}: {bad} label voxels differ");
+        assert_eq!(
+            bad, 0,
+            "{name} {op}: {bad} label voxels differ away from nearest-neighbour ties"
+        );
+        // A tie may pick either neighbour, never a value the input does not have.
+        let have = input.labels[0].values();
+        assert!(
+            differ.iter().all(|&i| have.contains(&gv[i])),
+            "{name} {op}: a new label value"
+        );
     }
     for ((g, w), x) in got.images.iter().zip(&want.images).zip(&input.images) {
         assert_eq!(g.grid, w.grid, "{name} {op}: image grid");
+        // Relative to the larger of the input's and the reference output's magnitude (an intensity op
+        // maps +-3e38 to +-2: the output's scale is what its error is measured against).
         let range = x.values().iter().fold(1.0f32, |m, v| m.max(v.abs()));
+        let range = if op.contains("zscore") || op.contains("minmax") {
+            w.values().iter().fold(1.0f32, |m, v| m.max(v.abs()))
+        } else {
+            range
+        };
         let (worst, at) = g
             .values()
             .iter()
@@ -171,22 +222,56 @@ both! {
 fn gpu_handles_a_512_cubed_volume() {
     let n = 512;
     let g = Grid::with_spacing([n; 3], [1.0; 3]).unwrap();
+    // A smooth ramp, different along each axis: a slab written to the wrong place or in the wrong
+    // order shows at once, while the rounding of coordinates near 512 (GPUs fuse multiply and add)
+    // moves a sample by a few 1e-5 voxel, well inside the tolerance (a sawtooth made that a jump).
     let data: Vec<f32> = (0..n * n * n)
-        .map(|i| ((i % 1013) as f32) * 0.5 + (i / (n * n)) as f32)
+        .map(|l| {
+            let (i, j, k) = (l % n, (l / n) % n, l / (n * n));
+            i as f32 * 0.5 + j as f32 * 0.7 + k as f32 * 1.1
+        })
         .collect();
     let s = Subject::new(vec![Volume::image(data, g).unwrap()], vec![]).unwrap();
     let t =
         transforms(r#"{"type": "rotate", "degrees": [0, 0, 3]}, {"type": "flip", "axes": [2]}"#);
     let got = gpu().apply(&s, &t).unwrap();
     let want = Executor::Cpu.apply(&s, &t).unwrap();
-    let range = 1013.0 * 0.5 + 512.0;
-    let worst = got.images[0]
-        .values()
-        .iter()
-        .zip(want.images[0].values().iter())
-        .map(|(a, b)| (a - b).abs())
-        .fold(0.0f32, f32::max);
-    assert!(worst <= 1e-5 * range, "512^3 differs by {worst}");
+    let range = 511.0 * (0.5 + 0.7 + 1.1);
+    // The backends agree within the tolerance, except where a source coordinate lands on the last
+    // voxel of an axis (z = 511 after the flip, y = 511 at the rotated top edge), whose upper neighbour
+    // is the fill (0): a GPU that fuses multiply and add gets that coordinate an ulp or two off the
+    // integer (CPU and lavapipe: exactly on it) and blends in ~6e-5 of the jump to the fill. There, and
+    // only there, the error is bounded by 2e-4 of the value.
+    let stages = voxaug::transform::compile(&t, s.grid().unwrap()).unwrap();
+    let [voxaug::transform::Stage::Spatial(map)] = stages.as_slice() else {
+        panic!("one resampling pass expected");
+    };
+    let m = map.total();
+    let at_edge = |l: usize| {
+        let p = [(l % n) as f64, ((l / n) % n) as f64, (l / (n * n)) as f64];
+        (0..3).any(|a| {
+            let c = m[a][0] * p[0] + m[a][1] * p[1] + m[a][2] * p[2] + m[a][3];
+            (c - (n - 1) as f64).abs() < 1e-3
+        })
+    };
+    let (gv, wv) = (got.images[0].values(), want.images[0].values());
+    let (mut worst, mut at) = (0.0f32, 0usize);
+    for (l, (&a, &b)) in gv.iter().zip(wv.iter()).enumerate() {
+        let d = (a - b).abs();
+        if d > 1e-5 * range && d <= 2e-4 * b.abs() && at_edge(l) {
+            continue;
+        }
+        if d > worst {
+            (worst, at) = (d, l);
+        }
+    }
+    assert!(
+        worst <= 1e-5 * range,
+        "512^3 differs by {worst} at voxel {:?} ({} vs {})",
+        [at % n, (at / n) % n, at / (n * n)],
+        gv[at],
+        wv[at]
+    );
 }
 
 /// Several samples in shared submissions (one upload) give exactly what one-at-a-time runs give.

@@ -26,7 +26,11 @@ pub const MAX_BIAS_TERMS: usize = 56;
 /// saturating it silently at `±f32::MAX`); "constant image" is `mul = 0`.
 #[derive(Clone, Debug, PartialEq)]
 pub struct PointKernel {
-    /// Subtracted first.
+    /// Power of two the voxel is multiplied by first: 1 unless `mul` would be subnormal (GPUs flush
+    /// subnormal floats to zero, which would zero a z-score or min-max map of values near the f32
+    /// limit); then `sub` and `mul` are given in the scaled units ([`prescaled`]).
+    pub pre: f32,
+    /// Subtracted next.
     pub sub: f32,
     /// Then multiplied.
     pub mul: f32,
@@ -57,6 +61,7 @@ pub struct PointKernel {
 /// The identity kernel.
 pub fn identity() -> PointKernel {
     PointKernel {
+        pre: 1.0,
         sub: 0.0,
         mul: 1.0,
         add: 0.0,
@@ -134,7 +139,7 @@ impl PointKernel {
         if self.skip_zero && x == 0.0 {
             return 0.0;
         }
-        let mut y = (x - self.sub) * self.mul;
+        let mut y = (x * self.pre - self.sub) * self.mul;
         if self.gamma != 1.0 {
             y = y.max(0.0).powf(self.gamma);
         }
@@ -174,12 +179,28 @@ pub fn clip_params(lo: f64, hi: f64) -> PointKernel {
     }
 }
 
+/// `(pre, sub * pre, mul / pre)` for `(x - sub) * mul`, with `pre` the largest power of two <= 1 that
+/// keeps `mul / pre` a normal f32 (>= 2^-120): `pre` is 1, and the kernel bit-identical to the plain
+/// form, unless `|mul| < 2^-120`, which only a range near the f32 limit gives (`1 / 3e38`). A GPU that
+/// flushes subnormals would otherwise multiply by zero.
+pub fn prescaled(sub: f64, mul: f64) -> (f32, f32, f32) {
+    let mut pre = 1.0f64;
+    if mul != 0.0 && mul.is_finite() {
+        while (mul / pre).abs() < 2f64.powi(-120) {
+            pre *= 0.5;
+        }
+    }
+    (pre as f32, (sub * pre) as f32, (mul / pre) as f32)
+}
+
 /// z-score kernel from mask statistics; a constant (or empty) selection maps to 0, never NaN.
 pub fn zscore_params(count: usize, mean: f64, std: f64, skip_zero: bool) -> PointKernel {
     let ok = count > 0 && std > 0.0 && std.is_finite();
+    let (pre, sub, mul) = prescaled(mean, if ok { 1.0 / std } else { 0.0 });
     PointKernel {
-        sub: mean as f32,
-        mul: if ok { (1.0 / std) as f32 } else { 0.0 },
+        pre,
+        sub,
+        mul,
         skip_zero,
         ..identity()
     }
@@ -191,8 +212,10 @@ pub fn zscore_params(count: usize, mean: f64, std: f64, skip_zero: bool) -> Poin
 pub fn minmax_params(lo: f32, hi: f32, a: f64, b: f64) -> PointKernel {
     let range = hi as f64 - lo as f64;
     let mul = if range > 0.0 { (b - a) / range } else { 0.0 };
+    let (pre, _, mul32) = prescaled(0.0, mul);
     PointKernel {
-        mul: mul as f32,
+        pre,
+        mul: mul32,
         add: (a - lo as f64 * mul) as f32,
         lo: a as f32,
         hi: b as f32,
@@ -204,9 +227,18 @@ pub fn minmax_params(lo: f32, hi: f32, a: f64, b: f64) -> PointKernel {
 /// `((x - min) / range) ^ gamma * range + min`.
 pub fn gamma_params(lo: f32, hi: f32, gamma: f64) -> PointKernel {
     let range = hi - lo;
+    // The f32 reciprocal as always; f64 only where that would be subnormal (range near f32's limit).
+    let m32 = if range > 0.0 { 1.0 / range } else { 0.0 };
+    let m = if m32.abs() >= 2f32.powi(-120) || m32 == 0.0 {
+        m32 as f64
+    } else {
+        1.0 / range as f64
+    };
+    let (pre, sub, mul) = prescaled(lo as f64, m);
     PointKernel {
-        sub: lo,
-        mul: if range > 0.0 { 1.0 / range } else { 0.0 },
+        pre,
+        sub,
+        mul,
         gamma: gamma as f32,
         post: range,
         add: lo,
@@ -461,10 +493,40 @@ crate::simd_fn! {
 
 #[inline(always)]
 fn affine_run_body(k: &PointKernel, x: &[f32], out: &mut [f32]) {
-    let (sub, mul, post, add, lo, hi) = (k.sub, k.mul, k.post, k.add, k.lo, k.hi);
+    let (pre, sub, mul, post, add, lo, hi) = (k.pre, k.sub, k.mul, k.post, k.add, k.lo, k.hi);
     let skip = k.skip_zero;
     for (o, &v) in out.iter_mut().zip(x) {
-        let y = ((v - sub) * mul * post + add).max(lo).min(hi);
+        let y = ((v * pre - sub) * mul * post + add).max(lo).min(hi);
         *o = if skip && v == 0.0 { 0.0 } else { y };
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A GPU flushes subnormal floats to zero: no kernel coefficient may be subnormal, and the scaled
+    /// form must give the plain form's result (exactly when `pre` is 1).
+    #[test]
+    fn coefficients_stay_normal_near_the_f32_limit() {
+        for (mean, std) in [(0.0, 1.7e38), (1e38, 3.0e38), (5.0, 2.0)] {
+            let k = zscore_params(10, mean, std, false);
+            assert!(k.mul.is_normal(), "{std}: mul {}", k.mul);
+            assert!(k.pre > 0.0 && k.pre <= 1.0 && k.pre.log2().fract() == 0.0);
+            let x = 2.5e38f32.min(std as f32);
+            let want = ((x as f64 - mean) / std) as f32;
+            assert!((k.eval(x, 0, [0; 3], [1; 3]) - want).abs() < 1e-6, "{std}");
+            if std < 1e30 {
+                assert_eq!(k.pre, 1.0);
+                assert_eq!(k.mul, (1.0 / std) as f32);
+            }
+        }
+        let m = minmax_params(-3e38, 3e38, 0.0, 1.0);
+        assert!(m.mul.is_normal());
+        assert!((m.eval(3e38, 0, [0; 3], [1; 3]) - 1.0).abs() < 1e-6);
+        assert!(m.eval(-3e38, 0, [0; 3], [1; 3]).abs() < 1e-6);
+        let g = gamma_params(-1.5e38, 1.5e38, 1.0);
+        assert!(g.mul.is_normal());
+        assert!((g.eval(1e38, 0, [0; 3], [1; 3]) - 1e38).abs() < 1e32);
     }
 }

@@ -33,7 +33,7 @@ impl GpuContext {
                 noise_mean: k.noise_mean,
                 seed: k.noise_seed,
                 bias_order: k.bias_order,
-                pad: 0,
+                pre: k.pre,
                 bias,
             };
             self.dispatch_slab(

@@ -82,7 +82,7 @@ pub(super) struct ElementParams {
     pub(super) noise_mean: f32,
     pub(super) seed: [u32; 2],
     pub(super) bias_order: u32,
-    pub(super) pad: u32,
+    pub(super) pre: f32,
     pub(super) bias: [[f32; 4]; 14],
 }
 
