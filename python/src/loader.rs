@@ -280,7 +280,7 @@ fn compute(ctx: &Ctx, job: (usize, u64, u64)) -> Sample {
     let subject = &checked.subject;
     let mut pipe = (*ctx.pipeline).clone();
     pipe.seed = seed;
-    pool().install(|| {
+    let run = || {
         let grid = subject
             .grid()
             .ok_or_else(|| Error::InvalidInput("subject has no volume".into()))?
@@ -292,7 +292,13 @@ fn compute(ctx: &Ctx, job: (usize, u64, u64)) -> Sample {
             ctx.exec.apply(subject, &plan.transforms)?
         };
         Ok((out, plan))
-    })
+    };
+    match ctx.exec {
+        // The GPU runs one sample at a time behind a lock: on the loader's own thread, so that a pool
+        // worker waiting for it can never be handed another sample that waits for the same lock.
+        Executor::Gpu(_) => run(),
+        Executor::Cpu => pool().install(run),
+    }
 }
 
 fn worker(ctx: &Ctx, shared: &Shared) {

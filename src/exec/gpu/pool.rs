@@ -6,14 +6,20 @@ use std::collections::HashMap;
 type TexKey = ([u32; 3], wgpu::TextureFormat);
 type BufKey = (u64, wgpu::BufferUsages);
 
-/// Free textures and buffers by size; at most `KEEP` of each kind are kept.
+/// Free textures and buffers by size: at most `KEEP` textures of each size and format, at most
+/// `KEEP_BUFFERS` buffers of each size and usage and `KEPT_BUFFER_BYTES` in all.
 #[derive(Default)]
 pub struct Pool {
     textures: HashMap<TexKey, Vec<wgpu::Texture>>,
     buffers: HashMap<BufKey, Vec<wgpu::Buffer>>,
+    buffer_bytes: u64,
 }
 
 const KEEP: usize = 4;
+/// A batch of 8 samples with an image and a label map reads 16 outputs back through 16 staging
+/// buffers (with 4 kept, every batch made fresh ones, and the host faulted their pages in again).
+const KEEP_BUFFERS: usize = 16;
+const KEPT_BUFFER_BYTES: u64 = 1 << 30;
 
 impl Pool {
     pub fn texture(
@@ -61,6 +67,7 @@ impl Pool {
         usage: wgpu::BufferUsages,
     ) -> wgpu::Buffer {
         if let Some(b) = self.buffers.get_mut(&(size, usage)).and_then(Vec::pop) {
+            self.buffer_bytes -= b.size();
             return b;
         }
         device.create_buffer(&wgpu::BufferDescriptor {
@@ -73,7 +80,8 @@ impl Pool {
 
     pub fn give_buffer(&mut self, b: wgpu::Buffer) {
         let v = self.buffers.entry((b.size(), b.usage())).or_default();
-        if v.len() < KEEP {
+        if v.len() < KEEP_BUFFERS && self.buffer_bytes + b.size() <= KEPT_BUFFER_BYTES {
+            self.buffer_bytes += b.size();
             v.push(b);
         }
     }
@@ -82,5 +90,6 @@ impl Pool {
     pub fn clear(&mut self) {
         self.textures.clear();
         self.buffers.clear();
+        self.buffer_bytes = 0;
     }
 }

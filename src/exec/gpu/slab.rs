@@ -140,22 +140,45 @@ impl GpuContext {
             s.map(|n| n as u32),
             texel_format(dtype),
         );
-        // Upload slab by slab: write_texture stages its data, and whole 512^3 volumes would double memory.
-        let per_slab = ((64usize << 20) / (s[0] * s[1] * size)).max(1);
-        let slice = s[0] * s[1] * size;
+        // Slab by slab through pooled staging buffers (at most 64 MiB each, so a 512^3 volume never
+        // needs a second full-size copy): rows are copied in parallel into the mapped buffer at the
+        // row pitch a buffer-to-texture copy needs, then copied into the texture on the device. (wgpu's
+        // write_texture stages through a fresh buffer per call, copied on one thread: most of the
+        // end-to-end time of a 256^3 run on a hardware GPU.)
+        let row = s[0] * size;
+        let p = pitch_bytes(s[0], size);
+        let slice = p * s[1];
+        let per = ((64usize << 20) / slice).clamp(1, s[2]);
         let bytes = v.data.as_bytes();
-        for z0 in (0..s[2]).step_by(per_slab) {
-            let nz = per_slab.min(s[2] - z0);
-            self.queue.write_texture(
-                slice_of(&tex, z0),
-                &bytes[z0 * slice..(z0 + nz) * slice],
-                wgpu::TexelCopyBufferLayout {
-                    offset: 0,
-                    bytes_per_row: Some((s[0] * size) as u32),
-                    rows_per_image: Some(s[1] as u32),
+        let usage = wgpu::BufferUsages::MAP_WRITE | wgpu::BufferUsages::COPY_SRC;
+        for z0 in (0..s[2]).step_by(per) {
+            let nz = per.min(s[2] - z0);
+            let staging =
+                self.pool
+                    .lock()
+                    .unwrap()
+                    .buffer(&self.device, (slice * per) as u64, usage);
+            let used = (slice * nz) as u64;
+            self.map_write_with(&staging, used, |dst| {
+                fill_rows(&bytes[z0 * s[1] * row..(z0 + nz) * s[1] * row], row, p, dst)
+            })?;
+            let mut enc = self.device.create_command_encoder(&Default::default());
+            enc.copy_buffer_to_texture(
+                wgpu::TexelCopyBufferInfo {
+                    buffer: &staging,
+                    layout: wgpu::TexelCopyBufferLayout {
+                        offset: 0,
+                        bytes_per_row: Some(p as u32),
+                        rows_per_image: Some(s[1] as u32),
+                    },
                 },
+                slice_of(&tex, z0),
                 extent([s[0], s[1], nz]),
             );
+            // Submitted now (also while a batch records): like write_texture, the copy runs before
+            // any later submission, and the staging buffer may be mapped again once it has run.
+            self.queue.submit([enc.finish()]);
+            self.pool.lock().unwrap().give_buffer(staging);
         }
         Ok(GpuVolume {
             tex,
@@ -282,7 +305,7 @@ impl GpuContext {
                 for z0 in (0..nz).step_by(per) {
                     let slab = per.min(nz - z0);
                     {
-                        let mut pass = enc.begin_compute_pass(&Default::default());
+                        let mut pass = self.compute_pass(&mut enc);
                         encode(&mut pass, &buf, z0 as u32, slab as u32);
                     }
                     enc.copy_buffer_to_texture(
@@ -369,7 +392,7 @@ impl GpuContext {
             .buffer(&self.device, slab_bytes, read);
         let mut enc = self.device.create_command_encoder(&Default::default());
         {
-            let mut pass = enc.begin_compute_pass(&Default::default());
+            let mut pass = self.compute_pass(&mut enc);
             encode(&mut pass, buf, z0 as u32, slab as u32);
         }
         enc.copy_buffer_to_buffer(buf, 0, &staging, 0, (slice_bytes * slab) as u64);
@@ -408,6 +431,36 @@ impl GpuContext {
         self.map_read_with(staging, bytes, idx, |b| {
             bytemuck::cast_slice::<u8, u32>(b).to_vec()
         })
+    }
+
+    /// Maps the first `bytes` of a MAP_WRITE buffer (waiting for any submission still using it), lets
+    /// `f` fill them and unmaps it.
+    pub(super) fn map_write_with(
+        &self,
+        staging: &wgpu::Buffer,
+        bytes: u64,
+        f: impl FnOnce(wgpu::WriteOnly<'_, [u8]>),
+    ) -> Result<()> {
+        let slice = staging.slice(..bytes);
+        let (tx, rx) = futures_intrusive::channel::shared::oneshot_channel();
+        slice.map_async(wgpu::MapMode::Write, move |r| {
+            let _ = tx.send(r);
+        });
+        self.device
+            .poll(wgpu::PollType::wait_indefinitely())
+            .map_err(|e| self.gpu_error(format!("waiting for the GPU failed: {e}")))?;
+        match pollster::block_on(rx.receive()) {
+            Some(Ok(())) => {}
+            _ => return Err(self.gpu_error("could not map an upload buffer".into())),
+        }
+        {
+            let mut view = slice
+                .get_mapped_range_mut()
+                .map_err(|e| self.gpu_error(format!("mapping an upload buffer: {e}")))?;
+            f(view.slice(..));
+        }
+        staging.unmap();
+        Ok(())
     }
 
     /// Maps the first `bytes` of a MAP_READ buffer and hands them to `f`.
@@ -548,9 +601,77 @@ impl GpuContext {
     }
 }
 
-/// Copies rows of `row` bytes from a buffer with a row pitch of `pitch` bytes into a packed `dst`.
-fn copy_rows(src: &[u8], pitch: usize, row: usize, dst: &mut [u8]) {
-    for (r, d) in dst.chunks_exact_mut(row).enumerate() {
-        d.copy_from_slice(&src[r * pitch..r * pitch + row]);
+/// Threads for copying `bytes` in or out of mapped staging memory: one below 4 MiB (spawning costs
+/// more), else up to 16.
+fn copy_threads(bytes: usize) -> usize {
+    if bytes < 4 << 20 {
+        1
+    } else {
+        std::thread::available_parallelism().map_or(1, |n| n.get().min(16))
     }
+}
+
+// The copies run on scoped threads of their own, not on rayon: they run while the context's run lock is
+// held, and a rayon worker of the caller's pool that waited for them could pick up another task of its
+// pool that needs that lock (the Python loader's workers deadlocked so).
+
+/// Copies rows of `row` bytes from a buffer with a row pitch of `pitch` bytes into a packed `dst`, on
+/// several threads (one thread moves a few GB/s out of mapped memory; the readback of a 256^3 volume
+/// took longer than its kernel on a hardware GPU).
+fn copy_rows(src: &[u8], pitch: usize, row: usize, dst: &mut [u8]) {
+    let rows = dst.len() / row.max(1);
+    let per = rows
+        .div_ceil(copy_threads(dst.len()).min(rows).max(1))
+        .max(1);
+    let copy = |t: usize, d: &mut [u8]| {
+        for (r, d) in d.chunks_exact_mut(row).enumerate() {
+            let at = (t * per + r) * pitch;
+            d.copy_from_slice(&src[at..at + row]);
+        }
+    };
+    if per >= rows {
+        return copy(0, dst);
+    }
+    std::thread::scope(|s| {
+        for (t, d) in dst.chunks_mut(per * row).enumerate() {
+            s.spawn(move || copy(t, d));
+        }
+    });
+}
+
+/// The inverse of [`copy_rows`]: packed rows of `row` bytes into `dst` at a row pitch of `pitch`
+/// bytes (the padding is left as it is: no kernel reads it). Mapped memory is written, never read (it
+/// may be write-combining).
+fn fill_rows(src: &[u8], row: usize, pitch: usize, dst: wgpu::WriteOnly<'_, [u8]>) {
+    /// Disjoint parts of one mapping, written from several threads.
+    struct Part<'a>(wgpu::WriteOnly<'a, [u8]>);
+    // SAFETY: a WriteOnly is a pointer and a length into mapped memory, which any thread may write;
+    // wgpu implements Send for WriteOnly<T> only for sized T (an unintended bound), and the parts are
+    // disjoint (split_at).
+    unsafe impl Send for Part<'_> {}
+    let rows = src.len() / row.max(1);
+    let per = rows
+        .div_ceil(copy_threads(src.len()).min(rows).max(1))
+        .max(1);
+    let fill = |mut d: Part<'_>, s: &[u8]| {
+        for (r, s) in s.chunks_exact(row).enumerate() {
+            d.0.slice(r * pitch..r * pitch + row).copy_from_slice(s);
+        }
+    };
+    if per >= rows {
+        return fill(Part(dst), src);
+    }
+    let mut parts = Vec::new();
+    let mut rest = dst;
+    while rest.len() > pitch * per {
+        let (a, b) = rest.split_at(pitch * per);
+        parts.push(Part(a));
+        rest = b;
+    }
+    parts.push(Part(rest));
+    std::thread::scope(|s| {
+        for (d, src) in parts.into_iter().zip(src.chunks(row * per)) {
+            s.spawn(move || fill(d, src));
+        }
+    });
 }
