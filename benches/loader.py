@@ -10,7 +10,8 @@ Peers use DataLoader(num_workers=2); voxaug uses voxaug.torch.Dataset in a DataL
 (its Rust threads do the work, 2 of them).
 
 Usage: python benches/loader.py [--data DIR] [--only voxaug,torchio,monai] [--pipelines heavy,light]
-                                 [--batches N] [--warmup N] [--json out.json]
+                                 [--batches N] [--warmup N] [--device cpu|gpu] [--threads N] [--json out.json]
+--device and --threads set voxaug's executor and thread count (default cpu, 2: the peers' two workers).
 Each tool runs in its own child process so that memory is measured from a clean start.
 """
 import argparse
@@ -67,7 +68,7 @@ class PeakRss:
         self._t.join()
 
 
-def loader_for(tool, kind, t1, lab):
+def loader_for(tool, kind, t1, lab, device="cpu", threads=2):
     import torch
 
     crop = 128 if kind == "heavy" else 48
@@ -76,7 +77,7 @@ def loader_for(tool, kind, t1, lab):
 
         subs = [{"t1": t1, "seg": lab} for _ in range(N_SUBJECTS)]
         ds = voxaug.torch.Dataset(subs, os.path.join(HERE, "pipelines", f"loader_{kind}.json"), labels=("seg",),
-                                  batch_size=BATCH, num_threads=2, device="cpu")
+                                  batch_size=BATCH, num_threads=threads, device=device)
         return torch.utils.data.DataLoader(ds, batch_size=None, num_workers=0)
     if tool == "torchio":
         import torchio as tio
@@ -124,13 +125,13 @@ def endless(loader):
         epoch += 1
 
 
-def child(tool, kind, data, batches, warmup):
+def child(tool, kind, data, batches, warmup, device, threads):
     if tool != "voxaug":
         os.environ.setdefault("OMP_NUM_THREADS", "1")
     t1 = os.path.join(data, "mni152_t1_1mm.nii.gz")
     lab = os.path.join(data, "mni152_tissue_labels_1mm.nii.gz")
     with PeakRss() as mem:
-        it = endless(loader_for(tool, kind, t1, lab))
+        it = endless(loader_for(tool, kind, t1, lab, device, threads))
         for _ in range(warmup):
             next(it)
         t = time.perf_counter()
@@ -138,7 +139,8 @@ def child(tool, kind, data, batches, warmup):
             next(it)
         dt = time.perf_counter() - t
     n = batches * BATCH
-    print(json.dumps({"tool": tool, "pipeline": kind, "samples_per_s": n / dt, "s_per_sample": dt / n,
+    print(json.dumps({"tool": tool, "pipeline": kind, "device": device if tool == "voxaug" else "cpu",
+                      "threads": threads, "samples_per_s": n / dt, "s_per_sample": dt / n,
                       "peak_rss_mb": mem.peak / 2**20,
                       "peak_pss_mb": mem.peak_pss / 2**20, "samples": n}), flush=True)
 
@@ -150,19 +152,22 @@ def main():
     ap.add_argument("--pipelines", default="heavy,light")
     ap.add_argument("--batches", type=int, default=6)
     ap.add_argument("--warmup", type=int, default=5)
+    ap.add_argument("--device", default="cpu", choices=["cpu", "gpu"])
+    ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--json")
     ap.add_argument("--child", help=argparse.SUPPRESS)
     a = ap.parse_args()
     if a.child:
         tool, kind = a.child.split(":")
-        child(tool, kind, a.data, a.batches, a.warmup)
+        child(tool, kind, a.data, a.batches, a.warmup, a.device, a.threads)
         return
     rows = []
     for kind in a.pipelines.split(","):
         for tool in a.only.split(","):
             batches = a.batches if tool != "voxaug" else max(a.batches, 20)
             r = subprocess.run([sys.executable, __file__, "--child", f"{tool}:{kind}", "--data", a.data,
-                                "--batches", str(batches), "--warmup", str(a.warmup)],
+                                "--batches", str(batches), "--warmup", str(a.warmup),
+                                "--device", a.device, "--threads", str(a.threads)],
                                capture_output=True, text=True)
             line = [x for x in r.stdout.splitlines() if x.startswith("{")]
             if r.returncode != 0 or not line:

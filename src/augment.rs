@@ -186,6 +186,51 @@ pub struct AugmentReport {
     pub compute_seconds: f64,
 }
 
+/// Computes samples `0 .. n` of `seed` in batches of `batch` executor calls and discards them (their
+/// buffers serve the next samples): the throughput a training loop that consumes samples in memory
+/// sees (`voxaug augment --no-write`). Nothing is read or written; `seconds` is planning and compute.
+pub fn augment_in_memory(
+    pipeline: &Pipeline,
+    seed: u64,
+    exec: &Executor,
+    subject: &Subject,
+    n: u64,
+    batch: usize,
+    progress: &(dyn Fn(u64) + Sync),
+) -> Result<AugmentReport> {
+    let samples = pipeline.samples(exec, subject, seed)?;
+    let t0 = std::time::Instant::now();
+    let mut compute = 0.0f64;
+    let mut done = 0u64;
+    let batch = batch.max(1) as u64;
+    while done < n {
+        let chunk = done..(done + batch).min(n);
+        let ts = chunk
+            .clone()
+            .map(|i| {
+                samples
+                    .plan(i)
+                    .map(|p| p.transforms)
+                    .map_err(|e| e.context(&format!("sample {i}")))
+            })
+            .collect::<Result<Vec<_>>>()?;
+        let c0 = std::time::Instant::now();
+        let outs = exec.apply_batch(subject, &ts)?;
+        compute += c0.elapsed().as_secs_f64();
+        for o in outs {
+            crate::exec::cpu::alloc::recycle_subject(o);
+        }
+        done = chunk.end;
+        progress(done);
+    }
+    Ok(AugmentReport {
+        samples: n,
+        computed: n,
+        seconds: t0.elapsed().as_secs_f64(),
+        compute_seconds: compute,
+    })
+}
+
 /// What `augment_to_dir` does with an output folder that already holds samples.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub enum OutputMode {

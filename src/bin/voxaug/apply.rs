@@ -25,7 +25,7 @@ pub struct ApplyArgs {
 impl ApplyArgs {
     pub fn run(self) -> Result<()> {
         self.inputs.check()?;
-        let out = &self.inputs.out;
+        let out = self.inputs.out()?;
         let mut pipeline = Pipeline::from_file(&self.pipeline)?;
         if let Some(s) = self.seed {
             pipeline.seed = s;

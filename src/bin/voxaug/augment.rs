@@ -33,6 +33,10 @@ pub struct AugmentArgs {
     /// pipeline and inputs required).
     #[arg(long)]
     resume: bool,
+    /// Compute the samples and discard them (no --out): throughput of the augmentation alone, as a
+    /// training loop that consumes samples in memory sees it.
+    #[arg(long, conflicts_with_all = ["overwrite", "resume"])]
+    no_write: bool,
     #[command(flatten)]
     device: DeviceArgs,
 }
@@ -42,6 +46,30 @@ impl AugmentArgs {
         let p = Pipeline::from_file(&self.pipeline)?;
         let seed = self.seed.unwrap_or(p.seed);
         let exec = self.device.executor()?;
+        self.inputs.check()?;
+        if self.no_write {
+            let subject = self.inputs.subject()?;
+            let progress = Progress::new(self.n);
+            let r = augment::augment_in_memory(
+                &p,
+                seed,
+                &exec,
+                &subject,
+                self.n,
+                self.batch,
+                &|done| progress.tick(done),
+            )?;
+            println!(
+                "{} samples in {:.2} s ({:.2} samples/s; batch {}) on {}, not written",
+                r.computed,
+                r.seconds,
+                r.computed as f64 / r.seconds.max(1e-9),
+                self.batch.max(1),
+                exec.name()
+            );
+            return Ok(());
+        }
+        let out = self.inputs.out()?;
         let subject = self.inputs.subject()?;
         let inputs = self.inputs.paths();
         let mode = if self.overwrite {
@@ -52,15 +80,7 @@ impl AugmentArgs {
             OutputMode::New
         };
         write_samples(
-            &p,
-            seed,
-            &exec,
-            &subject,
-            &inputs,
-            &self.inputs.out,
-            self.n,
-            self.batch,
-            mode,
+            &p, seed, &exec, &subject, &inputs, out, self.n, self.batch, mode,
         )
     }
 }

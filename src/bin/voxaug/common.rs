@@ -1,7 +1,7 @@
 //! What several commands share: the device arguments, number formatting, the progress line.
 
 use clap::Args;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use voxaug::{Error, Executor, Result, Subject};
 
 /// `--device` / `--adapter`, flattened into every command that runs a pipeline.
@@ -69,7 +69,7 @@ pub struct InputArgs {
     pub labels: Vec<PathBuf>,
     /// Output folder (created if missing).
     #[arg(long)]
-    pub out: PathBuf,
+    out: Option<PathBuf>,
     /// DICOM folder input: the series to read (`voxaug info DIR` lists them).
     #[arg(long)]
     series: Option<String>,
@@ -84,6 +84,13 @@ impl InputArgs {
             ));
         }
         Ok(())
+    }
+
+    /// The output folder (`--out`), required by every command that writes.
+    pub fn out(&self) -> Result<&Path> {
+        self.out.as_deref().ok_or_else(|| {
+            Error::InvalidInput("give --out DIR, the folder the outputs are written to".into())
+        })
     }
 
     /// The input paths, images then label maps (the order of the subject's volumes).

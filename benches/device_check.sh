@@ -1,0 +1,68 @@
+#!/bin/bash
+# One prepared run on a machine with a hardware GPU (issue #16): adapter list, `voxaug bench` on CPU and
+# GPU, augmentation throughput without writing (nnU-Net-like pipeline, 128^3), the GPU parity test
+# binaries, and the Python loader on both executors. Everything is built beforehand on the development
+# machine (that machine has no Rust toolchain and no network) and carried:
+#   .dev/bins.txz  stripped `voxaug` and the test binaries that run on the GPU (tar, xz)
+#   .dev/*.whl     the Python wheel (abi3)
+#   .gl/*.deb      the Vulkan loader (the image has the NVIDIA driver's ICD but no libvulkan)
+# `bash benches/device_check.sh quick` skips the bench and the probe (tests, throughput, loader only).
+# Results go to $OUT (devices.txt, bench.json/.txt, augment.txt, tests.txt, loader.txt), each written as
+# soon as its step ends so a run cut short still returns what it measured.
+set -u
+OUT=${OUT:-/tmp/voxaug-device}
+mkdir -p "$OUT"
+for f in .gl/*.deb; do dpkg -x "$f" /; done
+ldconfig
+icd=/usr/local/nvidia/share/vulkan/icd.d/nvidia_icd.json
+[ -f "$icd" ] && export VK_DRIVER_FILES=$icd
+mkdir -p /tmp/vx && tar xJf .dev/bins.txz -C /tmp/vx
+# The test binaries were compiled in /work/main (their data paths are absolute).
+[ -e /work/main ] || { mkdir -p /work && ln -s "$PWD" /work/main; }
+# ... and the CLI tests run the binary from target/release.
+mkdir -p target/release && ln -sf /tmp/vx/voxaug target/release/voxaug
+V=/tmp/vx/voxaug
+log() { echo "== $* ($(date +%T))"; }
+
+log devices
+nvidia-smi --query-gpu=name,memory.total,driver_version,clocks.max.sm --format=csv 2>&1 | tee "$OUT/devices.txt"
+nproc | tee -a "$OUT/devices.txt"
+$V devices 2>&1 | tee -a "$OUT/devices.txt"
+
+if [ "${1:-full}" != quick ]; then
+  log bench
+  $V bench --size 128,256 --device cpu,gpu -n 5 --json "$OUT/bench.json" 2>&1 | tee "$OUT/bench.txt"
+  log kernel passes
+  [ -x /tmp/vx/gpu_probe ] && /tmp/vx/gpu_probe 256 2>&1 | tee "$OUT/probe.txt"
+fi
+
+log augment throughput
+$V demo --out /tmp/demo128 -n 1 --shape 128,128,128 --device cpu >/dev/null 2>&1
+in="--image /tmp/demo128/input/image.nii.gz --label /tmp/demo128/input/label.nii.gz"
+{
+  for dev in cpu gpu; do
+    for b in 1 8 32; do
+      echo "device $dev batch $b:"
+      $V augment examples/pipelines/nnunet_default.json $in --no-write -n 64 --batch $b --device $dev 2>/dev/null
+    done
+  done
+} 2>&1 | tee "$OUT/augment.txt"
+
+log parity tests
+{
+  for t in parity labels elastic conventions geometry invert oracles augment errors; do
+    echo "-- $t"
+    /tmp/vx/$t --test-threads 8 2>&1 | grep -E "^test result|FAILED|panicked" -A2 | grep -v "^stack backtrace\|^note:" | head -30
+  done
+} 2>&1 | tee "$OUT/tests.txt"
+
+log python loader
+python3 -m pip install -q --no-index --no-deps --no-compile --no-cache-dir --target /tmp/site .dev/*.whl
+export PYTHONPATH=/tmp/site PYTHONUNBUFFERED=1
+{
+  for dev in gpu cpu; do
+    timeout 60 python3 benches/loader.py --only voxaug --data data/mni --device $dev --threads 16 \
+      --batches 20 --warmup 3 || echo "loader on $dev: failed or timed out (rc $?)"
+  done
+} 2>&1 | tee "$OUT/loader.txt"
+log done
