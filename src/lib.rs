@@ -25,6 +25,7 @@ pub mod invert;
 pub mod io;
 pub mod patches;
 pub mod phantom;
+pub mod register;
 pub mod simd;
 pub mod stats;
 pub mod transform;

@@ -132,6 +132,75 @@ fn invert(
     volume_to_py(py, out)
 }
 
+/// Registers `moving` to `fixed` (the library's `voxaug::register::register`); returns the result as
+/// JSON (transform.json's contents) and the moving image resampled onto the fixed grid.
+#[pyfunction]
+#[pyo3(signature = (fixed, moving, kind, metric, levels, smooth, init, iterations, seed, fixed_mask, device))]
+#[allow(clippy::too_many_arguments)]
+fn register(
+    py: Python<'_>,
+    fixed: PyVolume,
+    moving: PyVolume,
+    kind: &str,
+    metric: &str,
+    levels: Vec<usize>,
+    smooth: Vec<f64>,
+    init: &str,
+    iterations: usize,
+    seed: u64,
+    fixed_mask: Option<PyVolume>,
+    device: &str,
+) -> PyResult<(String, PyVolume)> {
+    use voxaug::register::{Init, Metric, RegKind, RegisterOptions};
+    let bad = |what: &str, v: &str, ok: &str| {
+        to_py_error(voxaug::Error::InvalidInput(format!(
+            "register: {what} {v:?} (expected {ok})"
+        )))
+    };
+    let opts = RegisterOptions {
+        kind: match kind {
+            "rigid" => RegKind::Rigid,
+            "affine" => RegKind::Affine,
+            k => return Err(bad("type", k, "rigid or affine")),
+        },
+        metric: match metric {
+            "mi" => Metric::Mi,
+            "mse" => Metric::Mse,
+            "ncc" => Metric::Ncc,
+            m => return Err(bad("metric", m, "mi, mse or ncc")),
+        },
+        levels,
+        smooth_mm: smooth,
+        init: match init {
+            "geometry" => Init::Geometry,
+            "moments" => Init::Moments,
+            "none" => Init::None,
+            i => return Err(bad("init", i, "geometry, moments or none")),
+        },
+        iterations,
+        seed,
+        fixed_mask: fixed_mask.map(volume_from_py).transpose()?,
+        ..Default::default()
+    };
+    let f = volume_from_py(fixed)?;
+    let m = volume_from_py(moving)?;
+    let exec = executor(device).map_err(to_py_error)?;
+    let (json, out) = py
+        .detach(|| {
+            pool().install(|| -> voxaug::Result<_> {
+                let r = voxaug::register::register(&f, &m, &opts)?;
+                let s = voxaug::Subject::new(vec![m], vec![])?;
+                let mut out = exec.apply(&s, &[r.transform()])?;
+                Ok((
+                    serde_json::to_string(&r).expect("serialisable"),
+                    out.images.remove(0),
+                ))
+            })
+        })
+        .map_err(to_py_error)?;
+    Ok((json, volume_to_py(py, out)?))
+}
+
 /// Parses a pipeline; returns its canonical JSON (errors name the transform and field).
 #[pyfunction]
 fn parse_pipeline(text: &str) -> PyResult<(String, bool)> {
@@ -330,6 +399,7 @@ fn _voxaug(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(parse_pipeline, m)?)?;
     m.add_function(wrap_pyfunction!(run, m)?)?;
     m.add_function(wrap_pyfunction!(invert, m)?)?;
+    m.add_function(wrap_pyfunction!(register, m)?)?;
     m.add_function(wrap_pyfunction!(augment_files, m)?)?;
     m.add_function(wrap_pyfunction!(grid_starts, m)?)?;
     m.add_function(wrap_pyfunction!(num_threads, m)?)?;

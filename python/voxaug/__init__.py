@@ -13,10 +13,11 @@ from ._errors import (VoxaugError, VoxaugFileNotFoundError, VoxaugOSError, Voxau
 from ._loader import Loader
 from ._patches import GridAggregator, GridSampler
 from ._pipeline import Pipeline
+from ._register import register
 from ._volume import Subject, Volume, read, write
 from ._voxaug import num_threads
 
 __version__ = "0.1.0"
 __all__ = ["read", "write", "Volume", "Subject", "Pipeline", "Loader", "GridSampler", "GridAggregator",
            "VoxaugError", "VoxaugOSError", "VoxaugFileNotFoundError", "VoxaugValueError", "VoxaugRuntimeError",
-           "num_threads"]
+           "num_threads", "register"]

@@ -154,7 +154,31 @@ impl Pipeline {
 /// Reads the grid of every top-level `resample_to` that has none yet (its reference file's shape and
 /// affine; a relative path from `base`).
 fn resolve_references(steps: &mut [Step], base: Option<&Path>) -> Result<()> {
+    let full = |p: &str| {
+        let p = Path::new(p);
+        match base {
+            Some(b) if p.is_relative() => b.join(p),
+            _ => p.to_path_buf(),
+        }
+    };
     for (i, s) in steps.iter_mut().enumerate() {
+        if let Step::Fixed(Transform::ApplyTransform {
+            file,
+            world_matrix,
+            fixed_grid,
+            ..
+        }) = s
+        {
+            if world_matrix.is_some() {
+                continue;
+            }
+            let path = full(file);
+            let (m, g) = crate::register::read_transform(&path)
+                .map_err(|e| Error::pipeline(format!("transforms[{i}]: transform.file: {e}")))?;
+            *world_matrix = Some(Box::new(m));
+            *fixed_grid = g.map(Box::new);
+            continue;
+        }
         if let Step::Fixed(Transform::ResampleTo {
             reference, grid, ..
         }) = s

@@ -177,6 +177,31 @@ pub fn step(t: &Transform, g: &Grid) -> Result<Option<Step>> {
                 fill: fill_or(fill, zero),
             }
         }
+        Transform::ApplyTransform {
+            file,
+            grid: choice,
+            world_matrix,
+            fixed_grid,
+            fill,
+        } => {
+            let Some(w) = world_matrix else {
+                return Err(Error::pipeline(format!(
+                    "transform: {file:?} was not read (transform is resolved at the top level of a \
+                     pipeline, not inside one_of/some_of/compose)"
+                )));
+            };
+            let out = match (choice.as_deref(), fixed_grid) {
+                (Some("input"), _) | (_, None) => g.clone(),
+                (_, Some(t)) => Grid::new(t.shape, t.affine)?,
+            };
+            let inv = mat_inv(&g.affine)
+                .ok_or_else(|| Error::invalid("transform: the input affine is singular"))?;
+            Step {
+                pull: mat_mul(&inv, &mat_mul(w, &out.affine)),
+                grid: out,
+                fill: fill_or(fill, zero),
+            }
+        }
         Transform::ToCanonical {} => {
             let (pull, shape) = canonical_pull(g);
             Step {

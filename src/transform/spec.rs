@@ -145,6 +145,30 @@ pub enum Transform {
         #[serde(default, skip_serializing_if = "Option::is_none")]
         fill: Option<Fill>,
     },
+    /// Applies a saved registration (`voxaug register`'s `transform.json`, or an ITK `.tfm` text
+    /// transform): resamples onto the fixed grid the file records (`grid`: `"fixed"`, the default; a
+    /// `.tfm` has none and keeps the input grid) or keeps the input grid (`"input"`), pulling each output
+    /// voxel through the file's fixed -> moving world matrix. `file` is read when the pipeline is parsed
+    /// (relative to the pipeline file's folder); `world_matrix` and `fixed_grid` record it, so a plan
+    /// re-applies without the file. Fused with the other spatial transforms: "register, then augment"
+    /// is one interpolation.
+    #[serde(rename = "transform")]
+    ApplyTransform {
+        /// `transform.json` or `.tfm` path.
+        file: String,
+        /// `"fixed"` (default) or `"input"`.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        grid: Option<String>,
+        /// Fixed world -> moving world (RAS mm), filled in when the pipeline is parsed.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        world_matrix: Option<Box<[[f64; 4]; 4]>>,
+        /// The fixed grid, filled in when the pipeline is parsed (absent for a `.tfm`).
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        fixed_grid: Option<Box<RefGrid>>,
+        /// Value outside the input (default 0).
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        fill: Option<Fill>,
+    },
     /// Reorders and flips the voxel axes so that they point right, anterior and superior (RAS, like
     /// nibabel's `as_closest_canonical` and TorchIO's `ToCanonical`): an exact copy with a new affine, the
     /// world position of every voxel unchanged. Oblique grids take the closest axes.
@@ -463,6 +487,38 @@ impl Transform {
                     finite("resample_to.grid.affine", &g.affine.concat())?;
                     crate::grid::Grid::new(g.shape, g.affine)
                         .map_err(|e| Error::pipeline(format!("resample_to.grid: {e}")))?;
+                }
+                fill_ok(fill)
+            }
+            Transform::ApplyTransform {
+                grid,
+                world_matrix,
+                fixed_grid,
+                fill,
+                ..
+            } => {
+                if let Some(g) = grid {
+                    if g != "fixed" && g != "input" {
+                        return Err(Error::pipeline(format!(
+                            "transform.grid: {g:?} (expected \"fixed\" or \"input\")"
+                        )));
+                    }
+                }
+                if let Some(m) = world_matrix {
+                    finite("transform.world_matrix", &m.concat())?;
+                    if m[3] != [0.0, 0.0, 0.0, 1.0] {
+                        return Err(Error::pipeline(
+                            "transform.world_matrix: last row must be [0, 0, 0, 1]",
+                        ));
+                    }
+                    if crate::grid::mat_inv(m).is_none() {
+                        return Err(Error::pipeline("transform.world_matrix is singular"));
+                    }
+                }
+                if let Some(g) = fixed_grid {
+                    finite("transform.fixed_grid.affine", &g.affine.concat())?;
+                    crate::grid::Grid::new(g.shape, g.affine)
+                        .map_err(|e| Error::pipeline(format!("transform.fixed_grid: {e}")))?;
                 }
                 fill_ok(fill)
             }

@@ -8,6 +8,7 @@ mod common;
 mod dataset;
 mod info;
 mod patches;
+mod register;
 mod view;
 
 use clap::{Parser, Subcommand};
@@ -38,6 +39,9 @@ enum Cmd {
     Demo(augment::DemoArgs),
     /// Map a prediction made on an augmented sample back onto the original grid (test-time augmentation).
     Invert(apply::InvertArgs),
+    /// Rigid or affine registration of a moving image to a fixed one (MI, MSE or NCC, multi-resolution):
+    /// transform.json, an ITK transform.tfm and the moving image (and labels) on the fixed grid.
+    Register(register::RegisterArgs),
     /// Time ops on CPU and GPU: median, voxels/s and bandwidth next to this machine's memcpy.
     Bench(bench::BenchArgs),
     /// PNG view of a volume: three planes (sagittal, coronal, axial mid-slices), a slice grid, or (batch,
@@ -85,6 +89,7 @@ fn main() -> ExitCode {
         Cmd::Augment(a) => a.run(),
         Cmd::Demo(a) => a.run(),
         Cmd::Invert(a) => a.run(),
+        Cmd::Register(a) => a.run(),
         Cmd::Bench(a) => a.run(),
         Cmd::Preview(a) => a.run(),
         Cmd::Histogram(a) => a.run(),

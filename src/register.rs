@@ -1,0 +1,765 @@
+//! Registration of two images on the CPU: rigid (6 parameters) or affine (12), metric mean squared error,
+//! normalised cross-correlation or Mattes-style mutual information, a Gaussian pyramid, regular-step
+//! gradient descent (the shape of SimpleITK's `ImageRegistrationMethod` with
+//! `SetOptimizerAsRegularStepGradientDescent`).
+//!
+//! The result is a world matrix mapping a point of the fixed image's world (RAS mm) to the corresponding
+//! point of the moving image's world (the pull-back direction, as in ITK); resampling the moving image onto
+//! the fixed grid with it (`{"type": "transform", ...}`, or [`Registration::transform`]) aligns the two.
+//!
+//! Parameters are scaled so that a unit step moves points by about a millimetre: translations are in mm,
+//! rotation angles and matrix entries are multiplied by the fixed image's radius. The metric is evaluated
+//! over fixed-image samples (every voxel of the level's grid, or a seeded random subset for mutual
+//! information and for grids over `max_samples`), in fixed chunks summed in order, so the result does not
+//! depend on the thread count.
+
+use crate::error::{Error, Result};
+use crate::grid::{mat_apply, mat_inv, mat_mul, Grid, Mat4};
+use crate::transform::{Pipeline, Transform};
+use crate::volume::{Kind, Subject, Volume};
+use rand::{Rng, SeedableRng};
+use rayon::prelude::*;
+use serde::{Deserialize, Serialize};
+
+/// Rigid (rotation + translation) or affine (any 3x3 matrix + translation).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum RegKind {
+    /// 3 rotations, 3 translations.
+    Rigid,
+    /// 9 matrix entries, 3 translations.
+    Affine,
+}
+
+/// Similarity measure between the fixed image and the transformed moving image.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Metric {
+    /// Mutual information from a joint histogram with linear Parzen windows (maximised).
+    Mi,
+    /// Mean squared difference (minimised; same modality and scale).
+    Mse,
+    /// Normalised cross-correlation (maximised; same modality, any linear scale).
+    Ncc,
+}
+
+/// How the transform starts.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Init {
+    /// Translation between the centres of the two grids.
+    Geometry,
+    /// Translation between the intensity centres of mass (voxels above the minimum).
+    Moments,
+    /// Identity.
+    None,
+}
+
+/// Options of [`register`].
+#[derive(Clone, Debug)]
+pub struct RegisterOptions {
+    /// Rigid or affine.
+    pub kind: RegKind,
+    /// Similarity measure.
+    pub metric: Metric,
+    /// Shrink factor of each pyramid level, coarse to fine (e.g. `[4, 2, 1]`).
+    pub levels: Vec<usize>,
+    /// Gaussian sigma in mm of each level (same length as `levels`; 0 = no smoothing).
+    pub smooth_mm: Vec<f64>,
+    /// Initial transform.
+    pub init: Init,
+    /// Largest number of iterations per level.
+    pub iterations: usize,
+    /// Seed of the sample selection.
+    pub seed: u64,
+    /// Joint histogram bins per image (mutual information).
+    pub bins: usize,
+    /// Most fixed samples per level (mutual information always draws a random subset of this size).
+    pub max_samples: usize,
+    /// Only fixed voxels where this mask (on the fixed grid) is nonzero count.
+    pub fixed_mask: Option<Volume>,
+}
+
+impl Default for RegisterOptions {
+    fn default() -> Self {
+        RegisterOptions {
+            kind: RegKind::Rigid,
+            metric: Metric::Mi,
+            levels: vec![4, 2, 1],
+            smooth_mm: vec![2.0, 1.0, 0.0],
+            init: Init::Geometry,
+            iterations: 200,
+            seed: 0,
+            bins: 32,
+            max_samples: 100_000,
+            fixed_mask: None,
+        }
+    }
+}
+
+/// What one pyramid level did.
+#[derive(Clone, Debug, Serialize)]
+pub struct LevelTrace {
+    /// Shrink factor.
+    pub shrink: usize,
+    /// Gaussian sigma in mm.
+    pub sigma_mm: f64,
+    /// Fixed samples used.
+    pub samples: usize,
+    /// Iterations run.
+    pub iterations: usize,
+    /// Metric value at the end of the level (lower is better: MI and NCC are negated).
+    pub value: f64,
+    /// Wall-clock seconds.
+    pub seconds: f64,
+}
+
+/// A registration result (the contents of `transform.json`).
+#[derive(Clone, Debug, Serialize)]
+pub struct Registration {
+    /// `rigid` or `affine`.
+    #[serde(rename = "type")]
+    pub kind: RegKind,
+    /// Fixed world (RAS mm) -> moving world, 4x4.
+    pub world_matrix: Mat4,
+    /// The metric.
+    pub metric: Metric,
+    /// Final metric value (lower is better: MI and NCC are negated).
+    pub final_value: f64,
+    /// Per-level trace.
+    pub levels: Vec<LevelTrace>,
+    /// The fixed image's grid (the grid `{"type": "transform"}` resamples onto by default).
+    pub fixed_grid: crate::transform::RefGrid,
+}
+
+impl Registration {
+    /// The pipeline transform that resamples an image of the moving grid onto the fixed grid.
+    pub fn transform(&self) -> Transform {
+        Transform::ApplyTransform {
+            file: String::new(),
+            grid: None,
+            world_matrix: Some(Box::new(self.world_matrix)),
+            fixed_grid: Some(Box::new(self.fixed_grid.clone())),
+            fill: None,
+        }
+    }
+
+    /// The same transform in ITK's text format (`.tfm`, LPS coordinates, fixed -> moving), readable by
+    /// `SimpleITK.ReadTransform`.
+    pub fn to_tfm(&self) -> String {
+        to_tfm(&self.world_matrix)
+    }
+}
+
+/// ITK text transform file of a fixed -> moving world matrix (RAS in, LPS out).
+pub fn to_tfm(m: &Mat4) -> String {
+    let d = [-1.0, -1.0, 1.0];
+    let mut p = Vec::with_capacity(12);
+    for r in 0..3 {
+        for c in 0..3 {
+            p.push(d[r] * m[r][c] * d[c]);
+        }
+    }
+    for r in 0..3 {
+        p.push(d[r] * m[r][3]);
+    }
+    let fmt = |v: &[f64]| {
+        v.iter()
+            .map(|x| format!("{x:.17e}"))
+            .collect::<Vec<_>>()
+            .join(" ")
+    };
+    format!(
+        "#Insight Transform File V1.0\n#Transform 0\nTransform: AffineTransform_double_3_3\nParameters: {}\nFixedParameters: 0 0 0\n",
+        fmt(&p)
+    )
+}
+
+/// Reads an ITK text transform (`AffineTransform`, `MatrixOffsetTransformBase`, `Euler3DTransform`
+/// with matrix parameters is not supported: affine kinds only) as a fixed -> moving RAS world matrix.
+pub fn from_tfm(text: &str) -> Result<Mat4> {
+    let field = |name: &str| -> Result<Vec<f64>> {
+        let line = text
+            .lines()
+            .find_map(|l| l.trim().strip_prefix(name))
+            .ok_or_else(|| Error::invalid(format!(".tfm: no `{name}` line")))?;
+        line.split_whitespace()
+            .map(|w| {
+                w.parse::<f64>()
+                    .map_err(|_| Error::invalid(format!(".tfm: `{w}` in {name} is not a number")))
+            })
+            .collect()
+    };
+    let kind = text
+        .lines()
+        .find_map(|l| l.trim().strip_prefix("Transform:"))
+        .map(str::trim)
+        .unwrap_or("");
+    if !(kind.starts_with("AffineTransform_") || kind.starts_with("MatrixOffsetTransformBase_")) {
+        return Err(Error::invalid(format!(
+            ".tfm: transform type `{kind}` is not supported (AffineTransform_double_3_3 is; SimpleITK: \
+             sitk.AffineTransform(t) converts a rigid one)"
+        )));
+    }
+    let p = field("Parameters:")?;
+    let c = field("FixedParameters:")?;
+    if p.len() != 12 || c.len() != 3 || p.iter().chain(&c).any(|v| !v.is_finite()) {
+        return Err(Error::invalid(
+            ".tfm: a 3D affine needs 12 finite Parameters and 3 FixedParameters",
+        ));
+    }
+    // ITK: y = A (x - c) + c + t, in LPS.
+    let a = |r: usize, k: usize| p[3 * r + k];
+    let mut lps = crate::grid::IDENTITY;
+    for r in 0..3 {
+        let mut b = c[r] + p[9 + r];
+        for k in 0..3 {
+            lps[r][k] = a(r, k);
+            b -= a(r, k) * c[k];
+        }
+        lps[r][3] = b;
+    }
+    let d = [-1.0, -1.0, 1.0];
+    let mut ras = crate::grid::IDENTITY;
+    for r in 0..3 {
+        for k in 0..3 {
+            ras[r][k] = d[r] * lps[r][k] * d[k];
+        }
+        ras[r][3] = d[r] * lps[r][3];
+    }
+    Ok(ras)
+}
+
+/// A smoothed, shrunk copy of an image (CPU executor).
+fn level_image(v: &Volume, sigma_mm: f64, shrink: usize) -> Result<Volume> {
+    let mut t = Vec::new();
+    if sigma_mm > 0.0 {
+        t.push(format!(r#"{{"type": "blur", "sigma": {sigma_mm}}}"#));
+    }
+    if shrink > 1 {
+        let sp = v.grid.spacing();
+        t.push(format!(
+            r#"{{"type": "resample", "spacing": [{}, {}, {}]}}"#,
+            sp[0] * shrink as f64,
+            sp[1] * shrink as f64,
+            sp[2] * shrink as f64
+        ));
+    }
+    if t.is_empty() {
+        return Ok(v.clone());
+    }
+    let p = Pipeline::from_json(&format!(r#"{{"transforms": [{}]}}"#, t.join(",")))?;
+    let s = Subject::new(vec![v.clone()], vec![])?;
+    let mut out = crate::exec::Executor::Cpu.apply(&s, &p.fixed_transforms()?)?;
+    Ok(out.images.remove(0))
+}
+
+/// Trilinear sample of `data` (shape `s`) at voxel coordinate `q`; None outside `[0, n - 1]`.
+#[inline]
+fn sample(data: &[f32], s: [usize; 3], q: [f64; 3]) -> Option<f64> {
+    let mut i0 = [0usize; 3];
+    let mut f = [0f64; 3];
+    for a in 0..3 {
+        let n = s[a] as f64;
+        if !(q[a] >= 0.0 && q[a] <= n - 1.0) {
+            return None;
+        }
+        let fl = q[a].floor().min((s[a].max(2) - 2) as f64).max(0.0);
+        i0[a] = fl as usize;
+        f[a] = q[a] - fl;
+    }
+    let at = |i: usize, j: usize, k: usize| -> f64 {
+        let (i, j, k) = (i.min(s[0] - 1), j.min(s[1] - 1), k.min(s[2] - 1));
+        data[i + s[0] * (j + s[1] * k)] as f64
+    };
+    let (i, j, k) = (i0[0], i0[1], i0[2]);
+    let l = |a: f64, b: f64, t: f64| a + (b - a) * t;
+    let c00 = l(at(i, j, k), at(i + 1, j, k), f[0]);
+    let c10 = l(at(i, j + 1, k), at(i + 1, j + 1, k), f[0]);
+    let c01 = l(at(i, j, k + 1), at(i + 1, j, k + 1), f[0]);
+    let c11 = l(at(i, j + 1, k + 1), at(i + 1, j + 1, k + 1), f[0]);
+    Some(l(l(c00, c10, f[1]), l(c01, c11, f[1]), f[2]))
+}
+
+/// Rotation matrix of Euler angles (radians) about x, then y, then z.
+fn euler(r: [f64; 3]) -> [[f64; 3]; 3] {
+    let (sx, cx) = r[0].sin_cos();
+    let (sy, cy) = r[1].sin_cos();
+    let (sz, cz) = r[2].sin_cos();
+    let rx = [[1.0, 0.0, 0.0], [0.0, cx, -sx], [0.0, sx, cx]];
+    let ry = [[cy, 0.0, sy], [0.0, 1.0, 0.0], [-sy, 0.0, cy]];
+    let rz = [[cz, -sz, 0.0], [sz, cz, 0.0], [0.0, 0.0, 1.0]];
+    let mul = |a: [[f64; 3]; 3], b: [[f64; 3]; 3]| {
+        let mut m = [[0.0; 3]; 3];
+        for r in 0..3 {
+            for c in 0..3 {
+                m[r][c] = (0..3).map(|k| a[r][k] * b[k][c]).sum();
+            }
+        }
+        m
+    };
+    mul(rz, mul(ry, rx))
+}
+
+/// The transform's parameters in scaled units (about a millimetre per unit).
+struct Params {
+    kind: RegKind,
+    center: [f64; 3],
+    radius: f64,
+    t0: [f64; 3],
+}
+
+impl Params {
+    fn count(&self) -> usize {
+        match self.kind {
+            RegKind::Rigid => 6,
+            RegKind::Affine => 12,
+        }
+    }
+
+    /// Fixed world -> moving world of scaled parameters `p`.
+    fn matrix(&self, p: &[f64]) -> Mat4 {
+        let a: [[f64; 3]; 3] = match self.kind {
+            RegKind::Rigid => euler([p[0] / self.radius, p[1] / self.radius, p[2] / self.radius]),
+            RegKind::Affine => {
+                let mut a = [[0.0; 3]; 3];
+                for r in 0..3 {
+                    for c in 0..3 {
+                        a[r][c] = (r == c) as u8 as f64 + p[3 * r + c] / self.radius;
+                    }
+                }
+                a
+            }
+        };
+        let t = &p[p.len() - 3..];
+        let mut m = crate::grid::IDENTITY;
+        for r in 0..3 {
+            let mut b = self.center[r] + t[r] + self.t0[r];
+            for c in 0..3 {
+                m[r][c] = a[r][c];
+                b -= a[r][c] * self.center[c];
+            }
+            m[r][3] = b;
+        }
+        m
+    }
+}
+
+/// Fixed samples of one level: world positions and values.
+struct Samples {
+    pos: Vec<[f64; 3]>,
+    val: Vec<f32>,
+    fmin: f64,
+    fmax: f64,
+}
+
+/// Samples per chunk of the metric's partial sums (summed in order: same result for every thread count).
+const CHUNK: usize = 4096;
+
+struct Level<'a> {
+    samples: Samples,
+    moving: &'a [f32],
+    mshape: [usize; 3],
+    world_to_moving: Mat4,
+    mmin: f64,
+    mmax: f64,
+    metric: Metric,
+    bins: usize,
+}
+
+impl Level<'_> {
+    /// Metric value (lower is better) of world matrix `m`; +inf when under 10% of the samples land
+    /// inside the moving image.
+    fn value(&self, m: &Mat4) -> f64 {
+        let to_vox = mat_mul(&self.world_to_moving, m);
+        let n = self.samples.pos.len();
+        let bins = self.bins;
+        let fscale = (bins as f64 - 1.0) / (self.samples.fmax - self.samples.fmin).max(1e-12);
+        let mscale = (bins as f64 - 1.0) / (self.mmax - self.mmin).max(1e-12);
+        let chunks: Vec<(Vec<f64>, [f64; 6])> = (0..n.div_ceil(CHUNK))
+            .into_par_iter()
+            .map(|c| {
+                let mut hist = if self.metric == Metric::Mi {
+                    vec![0.0; bins * bins]
+                } else {
+                    Vec::new()
+                };
+                // count, sum f, sum m, sum ff, sum mm, sum fm
+                let mut s = [0.0f64; 6];
+                for i in c * CHUNK..((c + 1) * CHUNK).min(n) {
+                    let Some(mv) = sample(
+                        self.moving,
+                        self.mshape,
+                        mat_apply(&to_vox, self.samples.pos[i]),
+                    ) else {
+                        continue;
+                    };
+                    let fv = self.samples.val[i] as f64;
+                    s[0] += 1.0;
+                    match self.metric {
+                        Metric::Mse => s[3] += (fv - mv) * (fv - mv),
+                        Metric::Ncc => {
+                            s[1] += fv;
+                            s[2] += mv;
+                            s[3] += fv * fv;
+                            s[4] += mv * mv;
+                            s[5] += fv * mv;
+                        }
+                        Metric::Mi => {
+                            // Linear Parzen windows on both axes: the histogram, and so the metric,
+                            // change smoothly with the transform.
+                            let x =
+                                ((fv - self.samples.fmin) * fscale).clamp(0.0, bins as f64 - 1.0);
+                            let y = ((mv - self.mmin) * mscale).clamp(0.0, bins as f64 - 1.0);
+                            let (x0, y0) = (x.floor() as usize, y.floor() as usize);
+                            let (x1, y1) = ((x0 + 1).min(bins - 1), (y0 + 1).min(bins - 1));
+                            let (tx, ty) = (x - x0 as f64, y - y0 as f64);
+                            hist[x0 * bins + y0] += (1.0 - tx) * (1.0 - ty);
+                            hist[x1 * bins + y0] += tx * (1.0 - ty);
+                            hist[x0 * bins + y1] += (1.0 - tx) * ty;
+                            hist[x1 * bins + y1] += tx * ty;
+                        }
+                    }
+                }
+                (hist, s)
+            })
+            .collect();
+        let mut s = [0.0f64; 6];
+        let mut hist = vec![
+            0.0;
+            if self.metric == Metric::Mi {
+                bins * bins
+            } else {
+                0
+            }
+        ];
+        for (h, p) in &chunks {
+            for k in 0..6 {
+                s[k] += p[k];
+            }
+            for (a, b) in hist.iter_mut().zip(h) {
+                *a += b;
+            }
+        }
+        let count = s[0];
+        if count < 0.1 * n as f64 || count < 16.0 {
+            return f64::INFINITY;
+        }
+        match self.metric {
+            Metric::Mse => s[3] / count,
+            Metric::Ncc => {
+                let cov = s[5] - s[1] * s[2] / count;
+                let vf = s[3] - s[1] * s[1] / count;
+                let vm = s[4] - s[2] * s[2] / count;
+                if vf <= 0.0 || vm <= 0.0 {
+                    0.0
+                } else {
+                    -cov / (vf * vm).sqrt()
+                }
+            }
+            Metric::Mi => {
+                let total: f64 = hist.iter().sum();
+                let mut pf = vec![0.0; bins];
+                let mut pm = vec![0.0; bins];
+                for x in 0..bins {
+                    for y in 0..bins {
+                        let p = hist[x * bins + y] / total;
+                        pf[x] += p;
+                        pm[y] += p;
+                    }
+                }
+                let mut mi = 0.0;
+                for x in 0..bins {
+                    for y in 0..bins {
+                        let p = hist[x * bins + y] / total;
+                        if p > 0.0 {
+                            mi += p * (p / (pf[x] * pm[y])).ln();
+                        }
+                    }
+                }
+                -mi
+            }
+        }
+    }
+}
+
+/// Centre of the grid's voxels in world coordinates.
+fn grid_center(g: &Grid) -> [f64; 3] {
+    mat_apply(&g.affine, g.shape.map(|n| (n as f64 - 1.0) / 2.0))
+}
+
+/// Intensity-weighted centre of mass (voxels above the minimum), world coordinates.
+fn center_of_mass(v: &Volume) -> [f64; 3] {
+    let vals = v.values();
+    let lo = vals.iter().copied().fold(f32::INFINITY, f32::min) as f64;
+    let s = v.grid.shape;
+    let mut acc = [0.0f64; 4];
+    for (l, &x) in vals.iter().enumerate() {
+        let w = x as f64 - lo;
+        if w > 0.0 && w.is_finite() {
+            let p = [
+                (l % s[0]) as f64,
+                ((l / s[0]) % s[1]) as f64,
+                (l / (s[0] * s[1])) as f64,
+            ];
+            for a in 0..3 {
+                acc[a] += w * p[a];
+            }
+            acc[3] += w;
+        }
+    }
+    if acc[3] <= 0.0 {
+        return grid_center(&v.grid);
+    }
+    mat_apply(
+        &v.grid.affine,
+        [acc[0] / acc[3], acc[1] / acc[3], acc[2] / acc[3]],
+    )
+}
+
+/// Registers `moving` to `fixed` (both images); see the module documentation.
+pub fn register(fixed: &Volume, moving: &Volume, opts: &RegisterOptions) -> Result<Registration> {
+    if fixed.kind != Kind::Image || moving.kind != Kind::Image {
+        return Err(Error::invalid(
+            "register: fixed and moving must be images, not label maps",
+        ));
+    }
+    if opts.levels.is_empty() || opts.levels.len() != opts.smooth_mm.len() {
+        return Err(Error::invalid(format!(
+            "register: {} levels but {} smoothing sigmas (give one sigma per level, e.g. --levels 4,2,1 \
+             --smooth 2,1,0)",
+            opts.levels.len(),
+            opts.smooth_mm.len()
+        )));
+    }
+    if opts.levels.contains(&0) || opts.smooth_mm.iter().any(|s| !(s.is_finite() && *s >= 0.0)) {
+        return Err(Error::invalid(
+            "register: shrink factors must be >= 1 and sigmas finite and >= 0",
+        ));
+    }
+    if opts.bins < 4 || opts.max_samples < 100 {
+        return Err(Error::invalid(
+            "register: bins >= 4 and max_samples >= 100 required",
+        ));
+    }
+    for (what, v) in [("fixed", fixed), ("moving", moving)] {
+        if v.values().iter().any(|x| !x.is_finite()) {
+            return Err(Error::invalid(format!(
+                "register: the {what} image has NaN or infinite voxels (replace them first: \
+                 {{\"type\": \"nan_to_num\"}})"
+            )));
+        }
+    }
+    if let Some(m) = &opts.fixed_mask {
+        if m.grid.shape != fixed.grid.shape {
+            return Err(Error::invalid(format!(
+                "register: the fixed mask's shape {:?} differs from the fixed image's {:?}",
+                m.grid.shape, fixed.grid.shape
+            )));
+        }
+    }
+    let center = grid_center(&fixed.grid);
+    let ext: Vec<f64> = (0..3)
+        .map(|a| fixed.grid.spacing()[a] * fixed.grid.shape[a] as f64)
+        .collect();
+    let radius = (ext.iter().map(|e| e * e).sum::<f64>()).sqrt() / 2.0;
+    let t0 = match opts.init {
+        Init::Geometry => {
+            let (a, b) = (grid_center(&fixed.grid), grid_center(&moving.grid));
+            [b[0] - a[0], b[1] - a[1], b[2] - a[2]]
+        }
+        Init::Moments => {
+            let (a, b) = (center_of_mass(fixed), center_of_mass(moving));
+            [b[0] - a[0], b[1] - a[1], b[2] - a[2]]
+        }
+        Init::None => [0.0; 3],
+    };
+    let par = Params {
+        kind: opts.kind,
+        center,
+        radius: radius.max(1.0),
+        t0,
+    };
+    let mut p = vec![0.0; par.count()];
+    let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(opts.seed);
+    let mut trace = Vec::new();
+    let mut last = f64::INFINITY;
+    for (&shrink, &sigma) in opts.levels.iter().zip(&opts.smooth_mm) {
+        let t_level = std::time::Instant::now();
+        let f = level_image(fixed, sigma, shrink)?;
+        let m = level_image(moving, sigma, 1)?;
+        let mask = match &opts.fixed_mask {
+            Some(mk) if shrink > 1 => {
+                let mut mk = mk.clone();
+                mk.kind = Kind::Image;
+                mk.data = crate::voxels::Voxels::F32(mk.values().into_owned());
+                Some(level_image(&mk, 0.0, shrink)?)
+            }
+            Some(mk) => Some(mk.clone()),
+            None => None,
+        };
+        let fv = f.values();
+        let mask_vals = mask.as_ref().map(|m| m.values());
+        let mut idx: Vec<usize> = (0..fv.len())
+            .filter(|&l| mask_vals.as_ref().is_none_or(|mv| mv[l] > 0.5))
+            .collect();
+        if idx.len() < 64 {
+            return Err(Error::invalid(format!(
+                "register: only {} fixed voxels at shrink {shrink} (mask empty or image too small)",
+                idx.len()
+            )));
+        }
+        if opts.metric == Metric::Mi || idx.len() > opts.max_samples {
+            // Seeded partial shuffle: the first max_samples entries are a uniform random subset.
+            let k = opts.max_samples.min(idx.len());
+            for i in 0..k {
+                let j = rng.random_range(i..idx.len());
+                idx.swap(i, j);
+            }
+            idx.truncate(k);
+            idx.sort_unstable();
+        }
+        let s = f.grid.shape;
+        let pos: Vec<[f64; 3]> = idx
+            .iter()
+            .map(|&l| {
+                mat_apply(
+                    &f.grid.affine,
+                    [
+                        (l % s[0]) as f64,
+                        ((l / s[0]) % s[1]) as f64,
+                        (l / (s[0] * s[1])) as f64,
+                    ],
+                )
+            })
+            .collect();
+        let val: Vec<f32> = idx.iter().map(|&l| fv[l]).collect();
+        let (fmin, fmax) = val
+            .iter()
+            .fold((f64::INFINITY, f64::NEG_INFINITY), |(a, b), &v| {
+                (a.min(v as f64), b.max(v as f64))
+            });
+        let mvals = m.values();
+        let (mmin, mmax) = mvals
+            .iter()
+            .fold((f64::INFINITY, f64::NEG_INFINITY), |(a, b), &v| {
+                (a.min(v as f64), b.max(v as f64))
+            });
+        let world_to_moving = mat_inv(&m.grid.affine)
+            .ok_or_else(|| Error::invalid("register: the moving image's affine is singular"))?;
+        let level = Level {
+            samples: Samples {
+                pos,
+                val,
+                fmin,
+                fmax,
+            },
+            moving: &mvals,
+            mshape: m.grid.shape,
+            world_to_moving,
+            mmin,
+            mmax,
+            metric: opts.metric,
+            bins: opts.bins,
+        };
+        // Regular-step gradient descent in scaled units: the step starts at 2 voxels of this level and
+        // halves whenever a step does not improve the metric; central differences of a quarter voxel.
+        let vox = f
+            .grid
+            .spacing()
+            .iter()
+            .copied()
+            .fold(f64::INFINITY, f64::min);
+        let mut step = 2.0 * vox;
+        let min_step = 0.01 * vox.min(1.0);
+        let h = 0.25 * vox;
+        let mut cur = level.value(&par.matrix(&p));
+        let mut its = 0;
+        while its < opts.iterations && step >= min_step && cur.is_finite() {
+            its += 1;
+            let g: Vec<f64> = (0..p.len())
+                .map(|k| {
+                    let mut a = p.clone();
+                    let mut b = p.clone();
+                    a[k] += h;
+                    b[k] -= h;
+                    let (va, vb) = (level.value(&par.matrix(&a)), level.value(&par.matrix(&b)));
+                    if va.is_finite() && vb.is_finite() {
+                        (va - vb) / (2.0 * h)
+                    } else {
+                        0.0
+                    }
+                })
+                .collect();
+            let norm = g.iter().map(|x| x * x).sum::<f64>().sqrt();
+            if norm == 0.0 {
+                break;
+            }
+            let cand: Vec<f64> = p.iter().zip(&g).map(|(x, d)| x - step * d / norm).collect();
+            let v = level.value(&par.matrix(&cand));
+            if v < cur {
+                p = cand;
+                cur = v;
+            } else {
+                step *= 0.5;
+            }
+        }
+        if !cur.is_finite() {
+            return Err(Error::invalid(format!(
+                "register: at shrink {shrink} the images do not overlap (under 10% of the fixed samples \
+                 land in the moving image); try --init moments or geometry"
+            )));
+        }
+        last = cur;
+        trace.push(LevelTrace {
+            shrink,
+            sigma_mm: sigma,
+            samples: level.samples.pos.len(),
+            iterations: its,
+            value: cur,
+            seconds: t_level.elapsed().as_secs_f64(),
+        });
+    }
+    Ok(Registration {
+        kind: opts.kind,
+        world_matrix: par.matrix(&p),
+        metric: opts.metric,
+        final_value: last,
+        levels: trace,
+        fixed_grid: crate::transform::RefGrid {
+            shape: fixed.grid.shape,
+            affine: fixed.grid.affine,
+        },
+    })
+}
+
+/// Reads a saved transform: `transform.json` (`world_matrix`, `fixed_grid`) or an ITK `.tfm` (no grid).
+pub fn read_transform(path: &std::path::Path) -> Result<(Mat4, Option<crate::transform::RefGrid>)> {
+    let text = std::fs::read_to_string(path).map_err(|e| Error::io(path, e))?;
+    let is_tfm = path
+        .extension()
+        .is_some_and(|e| e.eq_ignore_ascii_case("tfm") || e.eq_ignore_ascii_case("txt"));
+    if is_tfm {
+        return Ok((from_tfm(&text)?, None));
+    }
+    #[derive(Deserialize)]
+    struct Saved {
+        world_matrix: Mat4,
+        #[serde(default)]
+        fixed_grid: Option<crate::transform::RefGrid>,
+    }
+    let s: Saved = serde_json::from_str(&text).map_err(|e| {
+        Error::invalid(format!(
+            "{}: not a transform.json ({e}); expected {{\"world_matrix\": 4x4, \"fixed_grid\": ...}}",
+            path.display()
+        ))
+    })?;
+    if s.world_matrix.concat().iter().any(|v| !v.is_finite()) || mat_inv(&s.world_matrix).is_none()
+    {
+        return Err(Error::invalid(format!(
+            "{}: world_matrix must be finite and invertible",
+            path.display()
+        )));
+    }
+    Ok((s.world_matrix, s.fixed_grid))
+}
