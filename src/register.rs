@@ -74,8 +74,11 @@ pub struct RegisterOptions {
     pub seed: u64,
     /// Joint histogram bins per image (mutual information).
     pub bins: usize,
-    /// Most fixed samples per level (mutual information always draws a random subset of this size).
+    /// Most fixed samples per level.
     pub max_samples: usize,
+    /// Fraction of a level's (masked) voxels drawn as samples, at most `max_samples` (mutual information
+    /// always samples; MSE and NCC use every voxel up to `max_samples`).
+    pub sample_fraction: f64,
     /// Only fixed voxels where this mask (on the fixed grid) is nonzero count.
     pub fixed_mask: Option<Volume>,
 }
@@ -92,6 +95,7 @@ impl Default for RegisterOptions {
             seed: 0,
             bins: 32,
             max_samples: 100_000,
+            sample_fraction: 0.25,
             fixed_mask: None,
         }
     }
@@ -609,9 +613,13 @@ pub fn register(fixed: &Volume, moving: &Volume, opts: &RegisterOptions) -> Resu
                 idx.len()
             )));
         }
-        if opts.metric == Metric::Mi || idx.len() > opts.max_samples {
-            // Seeded partial shuffle: the first max_samples entries are a uniform random subset.
-            let k = opts.max_samples.min(idx.len());
+        let k = if opts.metric == Metric::Mi {
+            ((idx.len() as f64 * opts.sample_fraction) as usize).clamp(64, opts.max_samples)
+        } else {
+            opts.max_samples
+        };
+        if k < idx.len() {
+            // Seeded partial shuffle: the first k entries are a uniform random subset.
             for i in 0..k {
                 let j = rng.random_range(i..idx.len());
                 idx.swap(i, j);
