@@ -81,6 +81,9 @@ pub struct RegisterOptions {
     pub sample_fraction: f64,
     /// Only fixed voxels where this mask (on the fixed grid) is nonzero count.
     pub fixed_mask: Option<Volume>,
+    /// Where the metric runs: the CPU (f64 sums) or the GPU (f32 sums per 4096-sample chunk, summed in
+    /// f64 in chunk order; all finite-difference candidates of an iteration in one dispatch).
+    pub executor: crate::exec::Executor,
 }
 
 impl Default for RegisterOptions {
@@ -97,6 +100,7 @@ impl Default for RegisterOptions {
             max_samples: 100_000,
             sample_fraction: 0.25,
             fixed_mask: None,
+            executor: crate::exec::Executor::Cpu,
         }
     }
 }
@@ -369,26 +373,68 @@ struct Level<'a> {
     mmax: f64,
     metric: Metric,
     bins: usize,
+    gpu: Option<(
+        std::sync::Arc<crate::exec::gpu::GpuContext>,
+        crate::exec::gpu::GpuMetric,
+    )>,
 }
 
 impl Level<'_> {
-    /// Metric value (lower is better) of world matrix `m`; +inf when under 10% of the samples land
-    /// inside the moving image.
-    fn value(&self, m: &Mat4) -> f64 {
+    fn fscale(&self) -> f64 {
+        (self.bins as f64 - 1.0) / (self.samples.fmax - self.samples.fmin).max(1e-12)
+    }
+
+    fn mscale(&self) -> f64 {
+        (self.bins as f64 - 1.0) / (self.mmax - self.mmin).max(1e-12)
+    }
+
+    /// Metric values (lower is better) of world matrices `ms`, on the CPU or the GPU.
+    fn values(&self, ms: &[Mat4]) -> Result<Vec<f64>> {
+        let n = self.samples.pos.len();
+        match &self.gpu {
+            None => Ok(ms
+                .iter()
+                .map(|m| {
+                    let (moments, hist) = self.sums(m);
+                    finish(self.metric, n, self.bins, &moments, &hist)
+                })
+                .collect()),
+            Some((ctx, gm)) => {
+                let mut out = Vec::with_capacity(ms.len());
+                for group in ms.chunks(crate::exec::gpu::MAX_TRANSFORMS) {
+                    let rows: Vec<[[f32; 4]; 3]> = group
+                        .iter()
+                        .map(|m| {
+                            let v = mat_mul(&self.world_to_moving, m);
+                            [0, 1, 2].map(|r| [0, 1, 2, 3].map(|c| v[r][c] as f32))
+                        })
+                        .collect();
+                    for s in ctx.metric_eval(gm, &rows)? {
+                        out.push(finish(self.metric, n, self.bins, &s.moments, &s.hist));
+                    }
+                }
+                Ok(out)
+            }
+        }
+    }
+
+    /// CPU sums of world matrix `m` (the twin of `shaders/metric.wgsl`): `[count, sum f, sum m, sum ff
+    /// (MSE: sum (f - m)^2), sum mm, sum fm]` and, for MI, the joint histogram, in chunks of 4096
+    /// samples summed in order.
+    fn sums(&self, m: &Mat4) -> ([f64; 6], Vec<f64>) {
         let to_vox = mat_mul(&self.world_to_moving, m);
         let n = self.samples.pos.len();
         let bins = self.bins;
-        let fscale = (bins as f64 - 1.0) / (self.samples.fmax - self.samples.fmin).max(1e-12);
-        let mscale = (bins as f64 - 1.0) / (self.mmax - self.mmin).max(1e-12);
+        let (fscale, mscale) = (self.fscale(), self.mscale());
+        let mi = self.metric == Metric::Mi;
         let chunks: Vec<(Vec<f64>, [f64; 6])> = (0..n.div_ceil(CHUNK))
             .into_par_iter()
             .map(|c| {
-                let mut hist = if self.metric == Metric::Mi {
+                let mut hist = if mi {
                     vec![0.0; bins * bins]
                 } else {
                     Vec::new()
                 };
-                // count, sum f, sum m, sum ff, sum mm, sum fm
                 let mut s = [0.0f64; 6];
                 for i in c * CHUNK..((c + 1) * CHUNK).min(n) {
                     let Some(mv) = sample(
@@ -400,43 +446,34 @@ impl Level<'_> {
                     };
                     let fv = self.samples.val[i] as f64;
                     s[0] += 1.0;
-                    match self.metric {
-                        Metric::Mse => s[3] += (fv - mv) * (fv - mv),
-                        Metric::Ncc => {
-                            s[1] += fv;
-                            s[2] += mv;
-                            s[3] += fv * fv;
-                            s[4] += mv * mv;
-                            s[5] += fv * mv;
-                        }
-                        Metric::Mi => {
-                            // Linear Parzen windows on both axes: the histogram, and so the metric,
-                            // change smoothly with the transform.
-                            let x =
-                                ((fv - self.samples.fmin) * fscale).clamp(0.0, bins as f64 - 1.0);
-                            let y = ((mv - self.mmin) * mscale).clamp(0.0, bins as f64 - 1.0);
-                            let (x0, y0) = (x.floor() as usize, y.floor() as usize);
-                            let (x1, y1) = ((x0 + 1).min(bins - 1), (y0 + 1).min(bins - 1));
-                            let (tx, ty) = (x - x0 as f64, y - y0 as f64);
-                            hist[x0 * bins + y0] += (1.0 - tx) * (1.0 - ty);
-                            hist[x1 * bins + y0] += tx * (1.0 - ty);
-                            hist[x0 * bins + y1] += (1.0 - tx) * ty;
-                            hist[x1 * bins + y1] += tx * ty;
-                        }
+                    s[1] += fv;
+                    s[2] += mv;
+                    s[3] += if self.metric == Metric::Mse {
+                        (fv - mv) * (fv - mv)
+                    } else {
+                        fv * fv
+                    };
+                    s[4] += mv * mv;
+                    s[5] += fv * mv;
+                    if mi {
+                        // Linear Parzen windows on both axes: the histogram, and so the metric,
+                        // change smoothly with the transform.
+                        let x = ((fv - self.samples.fmin) * fscale).clamp(0.0, bins as f64 - 1.0);
+                        let y = ((mv - self.mmin) * mscale).clamp(0.0, bins as f64 - 1.0);
+                        let (x0, y0) = (x.floor() as usize, y.floor() as usize);
+                        let (x1, y1) = ((x0 + 1).min(bins - 1), (y0 + 1).min(bins - 1));
+                        let (tx, ty) = (x - x0 as f64, y - y0 as f64);
+                        hist[x0 * bins + y0] += (1.0 - tx) * (1.0 - ty);
+                        hist[x1 * bins + y0] += tx * (1.0 - ty);
+                        hist[x0 * bins + y1] += (1.0 - tx) * ty;
+                        hist[x1 * bins + y1] += tx * ty;
                     }
                 }
                 (hist, s)
             })
             .collect();
         let mut s = [0.0f64; 6];
-        let mut hist = vec![
-            0.0;
-            if self.metric == Metric::Mi {
-                bins * bins
-            } else {
-                0
-            }
-        ];
+        let mut hist = vec![0.0; if mi { bins * bins } else { 0 }];
         for (h, p) in &chunks {
             for k in 0..6 {
                 s[k] += p[k];
@@ -445,44 +482,53 @@ impl Level<'_> {
                 *a += b;
             }
         }
-        let count = s[0];
-        if count < 0.1 * n as f64 || count < 16.0 {
-            return f64::INFINITY;
+        (s, hist)
+    }
+}
+
+/// The metric (lower is better: MI and NCC negated) from the sums of `n` samples; +inf when under 10%
+/// of them landed inside the moving image.
+fn finish(metric: Metric, n: usize, bins: usize, s: &[f64; 6], hist: &[f64]) -> f64 {
+    let count = s[0];
+    if count < 0.1 * n as f64 || count < 16.0 {
+        return f64::INFINITY;
+    }
+    match metric {
+        Metric::Mse => s[3] / count,
+        Metric::Ncc => {
+            let cov = s[5] - s[1] * s[2] / count;
+            let vf = s[3] - s[1] * s[1] / count;
+            let vm = s[4] - s[2] * s[2] / count;
+            if vf <= 0.0 || vm <= 0.0 {
+                0.0
+            } else {
+                -cov / (vf * vm).sqrt()
+            }
         }
-        match self.metric {
-            Metric::Mse => s[3] / count,
-            Metric::Ncc => {
-                let cov = s[5] - s[1] * s[2] / count;
-                let vf = s[3] - s[1] * s[1] / count;
-                let vm = s[4] - s[2] * s[2] / count;
-                if vf <= 0.0 || vm <= 0.0 {
-                    0.0
-                } else {
-                    -cov / (vf * vm).sqrt()
+        Metric::Mi => {
+            let total: f64 = hist.iter().sum();
+            if total <= 0.0 {
+                return f64::INFINITY;
+            }
+            let mut pf = vec![0.0; bins];
+            let mut pm = vec![0.0; bins];
+            for x in 0..bins {
+                for y in 0..bins {
+                    let p = hist[x * bins + y] / total;
+                    pf[x] += p;
+                    pm[y] += p;
                 }
             }
-            Metric::Mi => {
-                let total: f64 = hist.iter().sum();
-                let mut pf = vec![0.0; bins];
-                let mut pm = vec![0.0; bins];
-                for x in 0..bins {
-                    for y in 0..bins {
-                        let p = hist[x * bins + y] / total;
-                        pf[x] += p;
-                        pm[y] += p;
+            let mut mi = 0.0;
+            for x in 0..bins {
+                for y in 0..bins {
+                    let p = hist[x * bins + y] / total;
+                    if p > 0.0 {
+                        mi += p * (p / (pf[x] * pm[y])).ln();
                     }
                 }
-                let mut mi = 0.0;
-                for x in 0..bins {
-                    for y in 0..bins {
-                        let p = hist[x * bins + y] / total;
-                        if p > 0.0 {
-                            mi += p * (p / (pf[x] * pm[y])).ln();
-                        }
-                    }
-                }
-                -mi
             }
+            -mi
         }
     }
 }
@@ -655,7 +701,7 @@ pub fn register(fixed: &Volume, moving: &Volume, opts: &RegisterOptions) -> Resu
             });
         let world_to_moving = mat_inv(&m.grid.affine)
             .ok_or_else(|| Error::invalid("register: the moving image's affine is singular"))?;
-        let level = Level {
+        let mut level = Level {
             samples: Samples {
                 pos,
                 val,
@@ -669,7 +715,30 @@ pub fn register(fixed: &Volume, moving: &Volume, opts: &RegisterOptions) -> Resu
             mmax,
             metric: opts.metric,
             bins: opts.bins,
+            gpu: None,
         };
+        if let crate::exec::Executor::Gpu(ctx) = &opts.executor {
+            let packed: Vec<[f32; 4]> = level
+                .samples
+                .pos
+                .iter()
+                .zip(&level.samples.val)
+                .map(|(p, &v)| [p[0] as f32, p[1] as f32, p[2] as f32, v])
+                .collect();
+            let mode = match opts.metric {
+                Metric::Ncc => 0,
+                Metric::Mi => 1,
+                Metric::Mse => 2,
+            };
+            let scales = [
+                fmin as f32,
+                level.fscale() as f32,
+                mmin as f32,
+                level.mscale() as f32,
+            ];
+            let gm = ctx.metric_setup(&m, &packed, mode, opts.bins, scales)?;
+            level.gpu = Some((ctx.clone(), gm));
+        }
         // Regular-step gradient descent in scaled units: the step starts at 2 voxels of this level and
         // halves whenever a step does not improve the metric; central differences of a quarter voxel.
         let vox = f
@@ -681,17 +750,24 @@ pub fn register(fixed: &Volume, moving: &Volume, opts: &RegisterOptions) -> Resu
         let mut step = 2.0 * vox;
         let min_step = 0.01 * vox.min(1.0);
         let h = 0.25 * vox;
-        let mut cur = level.value(&par.matrix(&p));
+        let mut cur = level.values(&[par.matrix(&p)])?[0];
         let mut its = 0;
         while its < opts.iterations && step >= min_step && cur.is_finite() {
             its += 1;
+            // Central differences, every candidate in one evaluation (one GPU dispatch).
+            let probes: Vec<Mat4> = (0..p.len())
+                .flat_map(|k| {
+                    [h, -h].map(|d| {
+                        let mut a = p.clone();
+                        a[k] += d;
+                        par.matrix(&a)
+                    })
+                })
+                .collect();
+            let v = level.values(&probes)?;
             let g: Vec<f64> = (0..p.len())
                 .map(|k| {
-                    let mut a = p.clone();
-                    let mut b = p.clone();
-                    a[k] += h;
-                    b[k] -= h;
-                    let (va, vb) = (level.value(&par.matrix(&a)), level.value(&par.matrix(&b)));
+                    let (va, vb) = (v[2 * k], v[2 * k + 1]);
                     if va.is_finite() && vb.is_finite() {
                         (va - vb) / (2.0 * h)
                     } else {
@@ -704,7 +780,7 @@ pub fn register(fixed: &Volume, moving: &Volume, opts: &RegisterOptions) -> Resu
                 break;
             }
             let cand: Vec<f64> = p.iter().zip(&g).map(|(x, d)| x - step * d / norm).collect();
-            let v = level.value(&par.matrix(&cand));
+            let v = level.values(&[par.matrix(&cand)])?[0];
             if v < cur {
                 p = cand;
                 cur = v;
@@ -717,6 +793,9 @@ pub fn register(fixed: &Volume, moving: &Volume, opts: &RegisterOptions) -> Resu
                 "register: at shrink {shrink} the images do not overlap (under 10% of the fixed samples \
                  land in the moving image); try --init moments or geometry"
             )));
+        }
+        if let Some((ctx, gm)) = level.gpu.take() {
+            ctx.metric_release(gm);
         }
         last = cur;
         trace.push(LevelTrace {

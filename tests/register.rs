@@ -207,3 +207,38 @@ fn bad_inputs_are_refused() {
             .contains("not supported")
     );
 }
+
+mod common;
+
+/// The metric on the GPU (lavapipe in CI) lands where the CPU's does, for every metric.
+#[test]
+fn gpu_metric_agrees_with_the_cpu() {
+    let f = fixed();
+    let (m, want) = moving(&f);
+    let c = mat_apply(&f.grid.affine, f.grid.shape.map(|n| (n as f64 - 1.0) / 2.0));
+    for metric in [Metric::Mse, Metric::Ncc, Metric::Mi] {
+        let opts = RegisterOptions {
+            metric,
+            levels: vec![2, 1],
+            smooth_mm: vec![2.0, 0.0],
+            max_samples: 30_000,
+            ..Default::default()
+        };
+        let cpu = register::register(&f, &m, &opts).unwrap();
+        let gpu_opts = RegisterOptions {
+            executor: common::gpu(),
+            ..opts
+        };
+        let gpu = register::register(&f, &m, &gpu_opts).unwrap();
+        let d = worst_mm(&cpu.world_matrix, &gpu.world_matrix, c);
+        assert!(d < 0.2, "{metric:?}: GPU {d} mm from the CPU");
+        assert!(worst_mm(&gpu.world_matrix, &want, c) < 1.0, "{metric:?}");
+        let rel = (cpu.final_value - gpu.final_value).abs() / cpu.final_value.abs().max(1e-9);
+        assert!(
+            rel < 1e-2,
+            "{metric:?}: final value {} vs {}",
+            cpu.final_value,
+            gpu.final_value
+        );
+    }
+}

@@ -185,6 +185,10 @@ fn register(
     let f = volume_from_py(fixed)?;
     let m = volume_from_py(moving)?;
     let exec = executor(device).map_err(to_py_error)?;
+    let opts = RegisterOptions {
+        executor: exec.clone(),
+        ..opts
+    };
     let (json, out) = py
         .detach(|| {
             pool().install(|| -> voxaug::Result<_> {

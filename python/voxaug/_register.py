@@ -13,8 +13,8 @@ def register(fixed, moving, type="rigid", metric="mi", levels=(4, 2, 1), smooth=
     the fixed image's world, RAS mm, to the moving image's world; ``final_value``; per-level ``levels``;
     ``fixed_grid``), ``resampled`` the moving image on the fixed grid. ``type``: rigid or affine;
     ``metric``: mi, mse or ncc; ``levels``: shrink factors, coarse to fine, with one Gaussian sigma in mm
-    each in ``smooth``; ``init``: geometry, moments or none. The metric runs on the CPU; ``device``
-    resamples the result."""
+    each in ``smooth``; ``init``: geometry, moments or none. ``device`` computes the metric (and resamples
+    the result) on the CPU or the GPU."""
     for name, v in (("fixed", fixed), ("moving", moving)):
         if not isinstance(v, Volume):
             raise VoxaugValueError(f"register: {name} must be a voxaug.Volume, got {v.__class__.__name__}")

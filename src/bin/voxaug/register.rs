@@ -97,9 +97,10 @@ impl RegisterArgs {
             iterations: self.iterations,
             seed: self.seed,
             fixed_mask,
+            executor: self.device.executor()?,
             ..Default::default()
         };
-        let exec = self.device.executor()?;
+        let exec = opts.executor.clone();
         let r = voxaug::register::register(&fixed, &moving, &opts)?;
         if !self.json {
             for l in &r.levels {

@@ -12,6 +12,7 @@
 
 mod context;
 mod intensity;
+mod metric;
 mod params;
 mod pipelines;
 mod pool;
@@ -22,6 +23,7 @@ mod slab;
 mod timer;
 
 pub use context::{list_adapters, AdapterSummary, GpuContext, NO_ADAPTER};
+pub use metric::{GpuMetric, MetricSums, MAX_TRANSFORMS};
 pub use run::KernelTimes;
 
 use crate::error::{Error, Result};

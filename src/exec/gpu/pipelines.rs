@@ -8,6 +8,7 @@ const INTENSITY: &str = include_str!("../../../shaders/intensity.wgsl");
 const BLUR: &str = include_str!("../../../shaders/blur.wgsl");
 const FIELD: &str = include_str!("../../../shaders/field.wgsl");
 const HASH: &str = include_str!("../../../shaders/hash.wgsl");
+const METRIC: &str = include_str!("../../../shaders/metric.wgsl");
 
 pub struct Pipelines {
     pub resample_image: wgpu::ComputePipeline,
@@ -33,6 +34,9 @@ pub struct Pipelines {
     pub blur_layout: wgpu::BindGroupLayout,
     pub noise: wgpu::ComputePipeline,
     pub noise_layout: wgpu::BindGroupLayout,
+    /// Registration metric sums (`shaders/metric.wgsl`).
+    pub metric: wgpu::ComputePipeline,
+    pub metric_layout: wgpu::BindGroupLayout,
 }
 
 fn uniform(binding: u32) -> wgpu::BindGroupLayoutEntry {
@@ -204,6 +208,17 @@ impl Pipelines {
         let bl = module("blur", BLUR.to_string());
         let noise_layout = layout("noise", &[uniform(0), storage(1)]);
         let nz = module("field", format!("{FIELD}\n{HASH}"));
+        let metric_layout = layout(
+            "metric",
+            &[
+                uniform(0),
+                texture(1, FLOAT),
+                storage_ro(2),
+                storage(3),
+                storage(4),
+            ],
+        );
+        let mt = module("metric", METRIC.to_string());
         Pipelines {
             resample_image: pipeline(&resample_image_layout, &ri, "resample_image"),
             resample_image_field: pipeline(&resample_image_layout, &ri, "resample_image_field"),
@@ -258,6 +273,8 @@ impl Pipelines {
                 })
             }),
             noise: pipeline(&noise_layout, &nz, "noise"),
+            metric: pipeline(&metric_layout, &mt, "metric"),
+            metric_layout,
             noise_layout,
             blur_layout,
             resample_image_layout,
