@@ -31,3 +31,12 @@ def test_register_refuses_bad_options():
         voxaug.register(fixed, fixed, metric="cc")
     with pytest.raises(voxaug.VoxaugValueError, match="sigma"):
         voxaug.register(fixed, fixed, levels=(2, 1), smooth=(1.0,))
+
+
+def test_register_on_the_gpu_agrees_with_the_cpu():
+    fixed = voxaug.read(T1)
+    pipe = voxaug.Pipeline.from_dict({"transforms": [{"type": "rotate", "degrees": [0, 0, 5]}]})
+    moved, _ = pipe.sample(voxaug.Subject(t1=fixed), device="cpu")
+    c, _ = voxaug.register(fixed, moved["t1"], metric="ncc", levels=(2, 1), smooth=(1.0, 0.0), device="cpu")
+    g, _ = voxaug.register(fixed, moved["t1"], metric="ncc", levels=(2, 1), smooth=(1.0, 0.0), device="gpu")
+    np.testing.assert_allclose(np.array(g["world_matrix"]), np.array(c["world_matrix"]), atol=0.05)
