@@ -593,10 +593,17 @@ pub fn register(fixed: &Volume, moving: &Volume, opts: &RegisterOptions) -> Resu
         ));
     }
     for (what, v) in [("fixed", fixed), ("moving", moving)] {
-        if v.values().iter().any(|x| !x.is_finite()) {
+        let vals = v.values();
+        if vals.iter().any(|x| !x.is_finite()) {
             return Err(Error::invalid(format!(
                 "register: the {what} image has NaN or infinite voxels (replace them first: \
                  {{\"type\": \"nan_to_num\"}})"
+            )));
+        }
+        if vals.iter().all(|&x| x == vals[0]) {
+            return Err(Error::invalid(format!(
+                "register: the {what} image is constant ({}): there is nothing to align",
+                vals[0]
             )));
         }
     }
