@@ -1,19 +1,13 @@
 //! Registration: a known rigid motion of the MNI T1 (2 mm copy) is recovered with every metric; the ITK
 //! text form round-trips; `{"type": "transform"}` applies a saved result; bad options are refused.
 
-use voxaug::grid::{mat_apply, mat_inv, mat_mul, Mat4};
+use voxaug::grid::{mat_apply, Mat4};
 use voxaug::register::{self, Init, Metric, RegKind, RegisterOptions};
-use voxaug::transform::{compile, Stage};
+
+mod common;
 use voxaug::{io, Executor, Kind, Pipeline, Subject, Volume};
 
 const MNI: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/data/mni/mni152_t1_1mm.nii.gz");
-
-fn transforms(json: &str) -> Vec<voxaug::Transform> {
-    Pipeline::from_json(&format!("{{\"transforms\": [{json}]}}"))
-        .unwrap()
-        .fixed_transforms()
-        .unwrap()
-}
 
 /// The MNI T1 at 2 mm (fast enough for every metric in CI).
 fn fixed() -> Volume {
@@ -22,7 +16,7 @@ fn fixed() -> Volume {
     let mut out = Executor::Cpu
         .apply(
             &s,
-            &transforms(r#"{"type": "resample", "spacing": [2, 2, 2]}"#),
+            &common::pipeline_transforms(r#"{"type": "resample", "spacing": [2, 2, 2]}"#),
         )
         .unwrap();
     out.images.remove(0)
@@ -31,23 +25,9 @@ fn fixed() -> Volume {
 const MOTION: &str =
     r#"{"type": "rotate", "degrees": [4, -3, 8]}, {"type": "shift", "mm": [6, -4, 3]}"#;
 
-/// The moving image (the fixed one moved by MOTION) and the fixed -> moving world matrix that undoes
-/// it: moving(W x) = fixed(x).
+/// The moving image (the fixed one moved by MOTION) and the fixed -> moving world matrix that undoes it.
 fn moving(f: &Volume) -> (Volume, Mat4) {
-    let t = transforms(MOTION);
-    let s = Subject::new(vec![f.clone()], vec![]).unwrap();
-    let out = Executor::Cpu.apply(&s, &t).unwrap();
-    let stages = compile(&t, &f.grid).unwrap();
-    let [Stage::Spatial(map)] = stages.as_slice() else {
-        panic!("one pass")
-    };
-    // moved(y) = fixed(P y) with P = A_in * pull * A_out^-1 in world terms; W = P^-1.
-    let a = f.grid.affine;
-    let p = mat_mul(
-        &mat_mul(&a, &map.total()),
-        &mat_inv(&map.grid.affine).unwrap(),
-    );
-    (out.images.into_iter().next().unwrap(), mat_inv(&p).unwrap())
+    common::moved_by(f, MOTION, "")
 }
 
 /// Largest distance in mm between where two matrices send the corners of a 120 mm box at the centre.
@@ -207,8 +187,6 @@ fn bad_inputs_are_refused() {
             .contains("not supported")
     );
 }
-
-mod common;
 
 /// The metric on the GPU (lavapipe in CI) lands where the CPU's does, for every metric.
 #[test]

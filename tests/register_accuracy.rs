@@ -4,39 +4,13 @@
 //! between the true and the recovered mapping of brain voxel centres) <= 0.5 mm for MSE and NCC on the
 //! same contrast, and <= 1 mm for MI against an inverted contrast with noise and a bias field.
 
-use voxaug::grid::{mat_apply, mat_inv, mat_mul, Mat4};
+use voxaug::grid::{mat_apply, Mat4};
 use voxaug::register::{self, Metric, RegKind, RegisterOptions};
-use voxaug::transform::{compile, Stage};
-use voxaug::{io, Executor, Kind, Pipeline, Subject, Volume};
+use voxaug::{io, Kind, Volume};
+
+mod common;
 
 const MNI: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/data/mni/mni152_t1_1mm.nii.gz");
-
-fn transforms(json: &str) -> Vec<voxaug::Transform> {
-    Pipeline::from_json(&format!("{{\"transforms\": [{json}]}}"))
-        .unwrap()
-        .fixed_transforms()
-        .unwrap()
-}
-
-/// `fixed` moved by the spatial part of `motion` (then the intensity part), and the fixed -> moving
-/// world matrix that undoes the motion.
-fn moving(f: &Volume, motion: &str, intensity: &str) -> (Volume, Mat4) {
-    let t = transforms(motion);
-    let s = Subject::new(vec![f.clone()], vec![]).unwrap();
-    let mut out = Executor::Cpu.apply(&s, &t).unwrap();
-    let stages = compile(&t, &f.grid).unwrap();
-    let [Stage::Spatial(map)] = stages.as_slice() else {
-        panic!("one pass")
-    };
-    let p = mat_mul(
-        &mat_mul(&f.grid.affine, &map.total()),
-        &mat_inv(&map.grid.affine).unwrap(),
-    );
-    if !intensity.is_empty() {
-        out = Executor::Cpu.apply(&out, &transforms(intensity)).unwrap();
-    }
-    (out.images.remove(0), mat_inv(&p).unwrap())
-}
 
 /// Mean distance in mm between where `a` and `b` send the centres of brain voxels (above a tenth of the
 /// maximum; every 7th).
@@ -63,7 +37,7 @@ fn tre(f: &Volume, a: &Mat4, b: &Mat4) -> f64 {
 
 fn run(kind: RegKind, metric: Metric, motion: &str, intensity: &str, bound: f64) {
     let f = io::read_volume(MNI, Kind::Image).unwrap();
-    let (m, want) = moving(&f, motion, intensity);
+    let (m, want) = common::moved_by(&f, motion, intensity);
     let opts = RegisterOptions {
         kind,
         metric,

@@ -129,3 +129,36 @@ pub fn max_abs_diff(a: &[f32], b: &[f32]) -> f32 {
         .zip(b)
         .fold(0.0f32, |m, (x, y)| m.max((x - y).abs()))
 }
+
+/// The transforms of a pipeline written as a JSON list body (`{"type": ...}, {"type": ...}`).
+pub fn pipeline_transforms(json: &str) -> Vec<voxaug::Transform> {
+    voxaug::Pipeline::from_json(&format!("{{\"transforms\": [{json}]}}"))
+        .unwrap()
+        .fixed_transforms()
+        .unwrap()
+}
+
+/// `image` moved by the spatial transforms `motion` (one resampling pass), then changed by the
+/// intensity transforms `intensity` (may be empty), and the fixed -> moving world matrix that undoes the
+/// motion: moved(W x) = image(x), as a registration should find it.
+pub fn moved_by(image: &Volume, motion: &str, intensity: &str) -> (Volume, voxaug::grid::Mat4) {
+    use voxaug::grid::{mat_inv, mat_mul};
+    let t = pipeline_transforms(motion);
+    let s = voxaug::Subject::new(vec![image.clone()], vec![]).unwrap();
+    let mut out = voxaug::Executor::Cpu.apply(&s, &t).unwrap();
+    let stages = voxaug::transform::compile(&t, &image.grid).unwrap();
+    let [voxaug::transform::Stage::Spatial(map)] = stages.as_slice() else {
+        panic!("{motion}: one resampling pass expected")
+    };
+    // moved(y) = image(P y) with P = A_in * pull * A_out^-1 in world terms; W = P^-1.
+    let p = mat_mul(
+        &mat_mul(&image.grid.affine, &map.total()),
+        &mat_inv(&map.grid.affine).unwrap(),
+    );
+    if !intensity.is_empty() {
+        out = voxaug::Executor::Cpu
+            .apply(&out, &pipeline_transforms(intensity))
+            .unwrap();
+    }
+    (out.images.remove(0), mat_inv(&p).unwrap())
+}

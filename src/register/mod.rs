@@ -14,12 +14,17 @@
 //! depend on the thread count.
 
 use crate::error::{Error, Result};
-use crate::grid::{mat_apply, mat_inv, mat_mul, Grid, Mat4};
+use crate::grid::{mat_apply, mat_inv, Grid, Mat4};
 use crate::transform::{Pipeline, Transform};
 use crate::volume::{Kind, Subject, Volume};
 use rand::{Rng, SeedableRng};
-use rayon::prelude::*;
 use serde::{Deserialize, Serialize};
+
+mod metric;
+mod tfm;
+
+use metric::{Level, Samples};
+pub use tfm::{from_tfm, read_transform, to_tfm};
 
 /// Rigid (rotation + translation) or affine (any 3x3 matrix + translation).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -159,85 +164,6 @@ impl Registration {
     }
 }
 
-/// ITK text transform file of a fixed -> moving world matrix (RAS in, LPS out).
-pub fn to_tfm(m: &Mat4) -> String {
-    let d = [-1.0, -1.0, 1.0];
-    let mut p = Vec::with_capacity(12);
-    for r in 0..3 {
-        for c in 0..3 {
-            p.push(d[r] * m[r][c] * d[c]);
-        }
-    }
-    for r in 0..3 {
-        p.push(d[r] * m[r][3]);
-    }
-    let fmt = |v: &[f64]| {
-        v.iter()
-            .map(|x| format!("{x:.17e}"))
-            .collect::<Vec<_>>()
-            .join(" ")
-    };
-    format!(
-        "#Insight Transform File V1.0\n#Transform 0\nTransform: AffineTransform_double_3_3\nParameters: {}\nFixedParameters: 0 0 0\n",
-        fmt(&p)
-    )
-}
-
-/// Reads an ITK text transform (`AffineTransform`, `MatrixOffsetTransformBase`, `Euler3DTransform`
-/// with matrix parameters is not supported: affine kinds only) as a fixed -> moving RAS world matrix.
-pub fn from_tfm(text: &str) -> Result<Mat4> {
-    let field = |name: &str| -> Result<Vec<f64>> {
-        let line = text
-            .lines()
-            .find_map(|l| l.trim().strip_prefix(name))
-            .ok_or_else(|| Error::invalid(format!(".tfm: no `{name}` line")))?;
-        line.split_whitespace()
-            .map(|w| {
-                w.parse::<f64>()
-                    .map_err(|_| Error::invalid(format!(".tfm: `{w}` in {name} is not a number")))
-            })
-            .collect()
-    };
-    let kind = text
-        .lines()
-        .find_map(|l| l.trim().strip_prefix("Transform:"))
-        .map(str::trim)
-        .unwrap_or("");
-    if !(kind.starts_with("AffineTransform_") || kind.starts_with("MatrixOffsetTransformBase_")) {
-        return Err(Error::invalid(format!(
-            ".tfm: transform type `{kind}` is not supported (AffineTransform_double_3_3 is; SimpleITK: \
-             sitk.AffineTransform(t) converts a rigid one)"
-        )));
-    }
-    let p = field("Parameters:")?;
-    let c = field("FixedParameters:")?;
-    if p.len() != 12 || c.len() != 3 || p.iter().chain(&c).any(|v| !v.is_finite()) {
-        return Err(Error::invalid(
-            ".tfm: a 3D affine needs 12 finite Parameters and 3 FixedParameters",
-        ));
-    }
-    // ITK: y = A (x - c) + c + t, in LPS.
-    let a = |r: usize, k: usize| p[3 * r + k];
-    let mut lps = crate::grid::IDENTITY;
-    for r in 0..3 {
-        let mut b = c[r] + p[9 + r];
-        for k in 0..3 {
-            lps[r][k] = a(r, k);
-            b -= a(r, k) * c[k];
-        }
-        lps[r][3] = b;
-    }
-    let d = [-1.0, -1.0, 1.0];
-    let mut ras = crate::grid::IDENTITY;
-    for r in 0..3 {
-        for k in 0..3 {
-            ras[r][k] = d[r] * lps[r][k] * d[k];
-        }
-        ras[r][3] = d[r] * lps[r][3];
-    }
-    Ok(ras)
-}
-
 /// A smoothed, shrunk copy of an image (CPU executor).
 fn level_image(v: &Volume, sigma_mm: f64, shrink: usize) -> Result<Volume> {
     let mut t = Vec::new();
@@ -260,33 +186,6 @@ fn level_image(v: &Volume, sigma_mm: f64, shrink: usize) -> Result<Volume> {
     let s = Subject::new(vec![v.clone()], vec![])?;
     let mut out = crate::exec::Executor::Cpu.apply(&s, &p.fixed_transforms()?)?;
     Ok(out.images.remove(0))
-}
-
-/// Trilinear sample of `data` (shape `s`) at voxel coordinate `q`; None outside `[0, n - 1]`.
-#[inline]
-fn sample(data: &[f32], s: [usize; 3], q: [f64; 3]) -> Option<f64> {
-    let mut i0 = [0usize; 3];
-    let mut f = [0f64; 3];
-    for a in 0..3 {
-        let n = s[a] as f64;
-        if !(q[a] >= 0.0 && q[a] <= n - 1.0) {
-            return None;
-        }
-        let fl = q[a].floor().min((s[a].max(2) - 2) as f64).max(0.0);
-        i0[a] = fl as usize;
-        f[a] = q[a] - fl;
-    }
-    let at = |i: usize, j: usize, k: usize| -> f64 {
-        let (i, j, k) = (i.min(s[0] - 1), j.min(s[1] - 1), k.min(s[2] - 1));
-        data[i + s[0] * (j + s[1] * k)] as f64
-    };
-    let (i, j, k) = (i0[0], i0[1], i0[2]);
-    let l = |a: f64, b: f64, t: f64| a + (b - a) * t;
-    let c00 = l(at(i, j, k), at(i + 1, j, k), f[0]);
-    let c10 = l(at(i, j + 1, k), at(i + 1, j + 1, k), f[0]);
-    let c01 = l(at(i, j, k + 1), at(i + 1, j, k + 1), f[0]);
-    let c11 = l(at(i, j + 1, k + 1), at(i + 1, j + 1, k + 1), f[0]);
-    Some(l(l(c00, c10, f[1]), l(c01, c11, f[1]), f[2]))
 }
 
 /// Rotation matrix of Euler angles (radians) about x, then y, then z.
@@ -350,186 +249,6 @@ impl Params {
             m[r][3] = b;
         }
         m
-    }
-}
-
-/// Fixed samples of one level: world positions and values.
-struct Samples {
-    pos: Vec<[f64; 3]>,
-    val: Vec<f32>,
-    fmin: f64,
-    fmax: f64,
-}
-
-/// Samples per chunk of the metric's partial sums (summed in order: same result for every thread count).
-const CHUNK: usize = 4096;
-
-struct Level<'a> {
-    samples: Samples,
-    moving: &'a [f32],
-    mshape: [usize; 3],
-    world_to_moving: Mat4,
-    mmin: f64,
-    mmax: f64,
-    metric: Metric,
-    bins: usize,
-    gpu: Option<(
-        std::sync::Arc<crate::exec::gpu::GpuContext>,
-        crate::exec::gpu::GpuMetric,
-    )>,
-}
-
-impl Level<'_> {
-    fn fscale(&self) -> f64 {
-        (self.bins as f64 - 1.0) / (self.samples.fmax - self.samples.fmin).max(1e-12)
-    }
-
-    fn mscale(&self) -> f64 {
-        (self.bins as f64 - 1.0) / (self.mmax - self.mmin).max(1e-12)
-    }
-
-    /// Metric values (lower is better) of world matrices `ms`, on the CPU or the GPU.
-    fn values(&self, ms: &[Mat4]) -> Result<Vec<f64>> {
-        let n = self.samples.pos.len();
-        match &self.gpu {
-            None => Ok(ms
-                .iter()
-                .map(|m| {
-                    let (moments, hist) = self.sums(m);
-                    finish(self.metric, n, self.bins, &moments, &hist)
-                })
-                .collect()),
-            Some((ctx, gm)) => {
-                let mut out = Vec::with_capacity(ms.len());
-                for group in ms.chunks(crate::exec::gpu::MAX_TRANSFORMS) {
-                    let rows: Vec<[[f32; 4]; 3]> = group
-                        .iter()
-                        .map(|m| {
-                            let v = mat_mul(&self.world_to_moving, m);
-                            [0, 1, 2].map(|r| [0, 1, 2, 3].map(|c| v[r][c] as f32))
-                        })
-                        .collect();
-                    for s in ctx.metric_eval(gm, &rows)? {
-                        out.push(finish(self.metric, n, self.bins, &s.moments, &s.hist));
-                    }
-                }
-                Ok(out)
-            }
-        }
-    }
-
-    /// CPU sums of world matrix `m` (the twin of `shaders/metric.wgsl`): `[count, sum f, sum m, sum ff
-    /// (MSE: sum (f - m)^2), sum mm, sum fm]` and, for MI, the joint histogram, in chunks of 4096
-    /// samples summed in order.
-    fn sums(&self, m: &Mat4) -> ([f64; 6], Vec<f64>) {
-        let to_vox = mat_mul(&self.world_to_moving, m);
-        let n = self.samples.pos.len();
-        let bins = self.bins;
-        let (fscale, mscale) = (self.fscale(), self.mscale());
-        let mi = self.metric == Metric::Mi;
-        let chunks: Vec<(Vec<f64>, [f64; 6])> = (0..n.div_ceil(CHUNK))
-            .into_par_iter()
-            .map(|c| {
-                let mut hist = if mi {
-                    vec![0.0; bins * bins]
-                } else {
-                    Vec::new()
-                };
-                let mut s = [0.0f64; 6];
-                for i in c * CHUNK..((c + 1) * CHUNK).min(n) {
-                    let Some(mv) = sample(
-                        self.moving,
-                        self.mshape,
-                        mat_apply(&to_vox, self.samples.pos[i]),
-                    ) else {
-                        continue;
-                    };
-                    let fv = self.samples.val[i] as f64;
-                    s[0] += 1.0;
-                    s[1] += fv;
-                    s[2] += mv;
-                    s[3] += if self.metric == Metric::Mse {
-                        (fv - mv) * (fv - mv)
-                    } else {
-                        fv * fv
-                    };
-                    s[4] += mv * mv;
-                    s[5] += fv * mv;
-                    if mi {
-                        // Linear Parzen windows on both axes: the histogram, and so the metric,
-                        // change smoothly with the transform.
-                        let x = ((fv - self.samples.fmin) * fscale).clamp(0.0, bins as f64 - 1.0);
-                        let y = ((mv - self.mmin) * mscale).clamp(0.0, bins as f64 - 1.0);
-                        let (x0, y0) = (x.floor() as usize, y.floor() as usize);
-                        let (x1, y1) = ((x0 + 1).min(bins - 1), (y0 + 1).min(bins - 1));
-                        let (tx, ty) = (x - x0 as f64, y - y0 as f64);
-                        hist[x0 * bins + y0] += (1.0 - tx) * (1.0 - ty);
-                        hist[x1 * bins + y0] += tx * (1.0 - ty);
-                        hist[x0 * bins + y1] += (1.0 - tx) * ty;
-                        hist[x1 * bins + y1] += tx * ty;
-                    }
-                }
-                (hist, s)
-            })
-            .collect();
-        let mut s = [0.0f64; 6];
-        let mut hist = vec![0.0; if mi { bins * bins } else { 0 }];
-        for (h, p) in &chunks {
-            for k in 0..6 {
-                s[k] += p[k];
-            }
-            for (a, b) in hist.iter_mut().zip(h) {
-                *a += b;
-            }
-        }
-        (s, hist)
-    }
-}
-
-/// The metric (lower is better: MI and NCC negated) from the sums of `n` samples; +inf when under 10%
-/// of them landed inside the moving image.
-fn finish(metric: Metric, n: usize, bins: usize, s: &[f64; 6], hist: &[f64]) -> f64 {
-    let count = s[0];
-    if count < 0.1 * n as f64 || count < 16.0 {
-        return f64::INFINITY;
-    }
-    match metric {
-        Metric::Mse => s[3] / count,
-        Metric::Ncc => {
-            let cov = s[5] - s[1] * s[2] / count;
-            let vf = s[3] - s[1] * s[1] / count;
-            let vm = s[4] - s[2] * s[2] / count;
-            if vf <= 0.0 || vm <= 0.0 {
-                0.0
-            } else {
-                -cov / (vf * vm).sqrt()
-            }
-        }
-        Metric::Mi => {
-            let total: f64 = hist.iter().sum();
-            if total <= 0.0 {
-                return f64::INFINITY;
-            }
-            let mut pf = vec![0.0; bins];
-            let mut pm = vec![0.0; bins];
-            for x in 0..bins {
-                for y in 0..bins {
-                    let p = hist[x * bins + y] / total;
-                    pf[x] += p;
-                    pm[y] += p;
-                }
-            }
-            let mut mi = 0.0;
-            for x in 0..bins {
-                for y in 0..bins {
-                    let p = hist[x * bins + y] / total;
-                    if p > 0.0 {
-                        mi += p * (p / (pf[x] * pm[y])).ln();
-                    }
-                }
-            }
-            -mi
-        }
     }
 }
 
@@ -825,35 +544,4 @@ pub fn register(fixed: &Volume, moving: &Volume, opts: &RegisterOptions) -> Resu
             affine: fixed.grid.affine,
         },
     })
-}
-
-/// Reads a saved transform: `transform.json` (`world_matrix`, `fixed_grid`) or an ITK `.tfm` (no grid).
-pub fn read_transform(path: &std::path::Path) -> Result<(Mat4, Option<crate::transform::RefGrid>)> {
-    let text = std::fs::read_to_string(path).map_err(|e| Error::io(path, e))?;
-    let is_tfm = path
-        .extension()
-        .is_some_and(|e| e.eq_ignore_ascii_case("tfm") || e.eq_ignore_ascii_case("txt"));
-    if is_tfm {
-        return Ok((from_tfm(&text)?, None));
-    }
-    #[derive(Deserialize)]
-    struct Saved {
-        world_matrix: Mat4,
-        #[serde(default)]
-        fixed_grid: Option<crate::transform::RefGrid>,
-    }
-    let s: Saved = serde_json::from_str(&text).map_err(|e| {
-        Error::invalid(format!(
-            "{}: not a transform.json ({e}); expected {{\"world_matrix\": 4x4, \"fixed_grid\": ...}}",
-            path.display()
-        ))
-    })?;
-    if s.world_matrix.concat().iter().any(|v| !v.is_finite()) || mat_inv(&s.world_matrix).is_none()
-    {
-        return Err(Error::invalid(format!(
-            "{}: world_matrix must be finite and invertible",
-            path.display()
-        )));
-    }
-    Ok((s.world_matrix, s.fixed_grid))
 }
