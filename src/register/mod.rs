@@ -1,7 +1,8 @@
-//! Registration of two images on the CPU: rigid (6 parameters) or affine (12), metric mean squared error,
-//! normalised cross-correlation or Mattes-style mutual information, a Gaussian pyramid, regular-step
-//! gradient descent (the shape of SimpleITK's `ImageRegistrationMethod` with
-//! `SetOptimizerAsRegularStepGradientDescent`).
+//! Registration of two images: rigid (6 parameters) or affine (12), metric mean squared error,
+//! normalised cross-correlation or mutual information (a joint histogram with linear Parzen windows), a
+//! Gaussian pyramid, regular-step gradient descent with central-difference gradients (the shape of
+//! SimpleITK's `ImageRegistrationMethod` with `SetOptimizerAsRegularStepGradientDescent`). The metric runs
+//! on the CPU (`metric.rs`) or the GPU (`shaders/metric.wgsl`), picked by [`RegisterOptions::executor`].
 //!
 //! The result is a world matrix mapping a point of the fixed image's world (RAS mm) to the corresponding
 //! point of the moving image's world (the pull-back direction, as in ITK); resampling the moving image onto
