@@ -85,6 +85,27 @@ pub fn memcpy_bandwidth() -> f64 {
     (2 * n * 4) as f64 / best
 }
 
+/// Datasheet memory bandwidth (bytes/s) of GPUs known by adapter-name substring, most specific first;
+/// None for others (lavapipe has none: it is host memory).
+pub fn device_bandwidth(adapter: &str) -> Option<f64> {
+    const KNOWN: &[(&str, f64)] = &[
+        ("H100 80GB HBM3", 3.35e12),
+        ("H100 PCIe", 2.0e12),
+        ("H100 NVL", 3.9e12),
+        ("H200", 4.8e12),
+        ("A100-SXM4-80GB", 2.039e12),
+        ("A100 80GB PCIe", 1.935e12),
+        ("A100", 1.555e12),
+        ("L40S", 0.864e12),
+        ("RTX 4090", 1.008e12),
+        ("RTX 3090", 0.936e12),
+    ];
+    KNOWN
+        .iter()
+        .find(|(name, _)| adapter.contains(name))
+        .map(|&(_, b)| b)
+}
+
 /// One measured row.
 #[derive(Clone, Debug, Serialize)]
 pub struct Row {
@@ -115,6 +136,10 @@ pub struct Row {
     pub gb_per_s: f64,
     /// `gb_per_s` over this machine's measured memcpy bandwidth.
     pub fraction_of_memcpy: f64,
+    /// GPU rows: `gb_per_s` over the adapter's datasheet memory bandwidth, when the adapter is one
+    /// [`device_bandwidth`] knows.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub fraction_of_device: Option<f64>,
     /// CPU median of the same mode (steady for resident and kernel rows) / this median (GPU rows).
     pub speedup_vs_cpu: Option<f64>,
 }
@@ -158,6 +183,10 @@ pub fn measure(exec: &Executor, op: &str, n: usize, runs: usize, memcpy: f64) ->
             bytes,
             gb_per_s: bytes / med / 1e9,
             fraction_of_memcpy: bytes / med / memcpy,
+            fraction_of_device: match exec {
+                Executor::Gpu(g) => device_bandwidth(&g.adapter.name).map(|b| bytes / med / b),
+                Executor::Cpu => None,
+            },
             speedup_vs_cpu: None,
         }
     };
@@ -184,4 +213,27 @@ pub fn measure(exec: &Executor, op: &str, n: usize, runs: usize, memcpy: f64) ->
         }
     }
     Ok(rows)
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn known_adapters_have_a_bandwidth_and_others_none() {
+        assert_eq!(
+            super::device_bandwidth("NVIDIA H100 80GB HBM3"),
+            Some(3.35e12)
+        );
+        assert_eq!(
+            super::device_bandwidth("NVIDIA A100-SXM4-80GB"),
+            Some(2.039e12)
+        );
+        assert_eq!(
+            super::device_bandwidth("NVIDIA A100-PCIE-40GB"),
+            Some(1.555e12)
+        );
+        assert_eq!(
+            super::device_bandwidth("llvmpipe (LLVM 15.0.6, 256 bits)"),
+            None
+        );
+    }
 }

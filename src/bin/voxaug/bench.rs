@@ -75,7 +75,7 @@ fn run(
         memcpy / 1e9
     );
     println!(
-        "{:<16} {:>5} {:<40} {:<10} {:>10} {:>19} {:>9} {:>7} {:>6} {:>8}",
+        "{:<16} {:>5} {:<40} {:<10} {:>10} {:>19} {:>9} {:>7} {:>6} {:>8} {:>6}",
         "op",
         "size",
         "device",
@@ -85,7 +85,8 @@ fn run(
         "Mvox/s",
         "GB/s",
         "%mcpy",
-        "vs cpu"
+        "vs cpu",
+        "%dev"
     );
     let mut all: Vec<bench::Row> = Vec::new();
     for &n in sizes {
@@ -105,7 +106,7 @@ fn run(
                         row.speedup_vs_cpu = Some(c / row.median_ms);
                     }
                     println!(
-                        "{:<16} {:>5} {:<40} {:<10} {:>10.2} {:>9.2}..{:<9.2} {:>9.1} {:>7.2} {:>5.0}% {:>8}",
+                        "{:<16} {:>5} {:<40} {:<10} {:>10.2} {:>9.2}..{:<9.2} {:>9.1} {:>7.2} {:>5.0}% {:>8} {:>6}",
                         row.op,
                         row.size,
                         row.device.chars().take(40).collect::<String>(),
@@ -116,7 +117,10 @@ fn run(
                         row.voxels_per_s / 1e6,
                         row.gb_per_s,
                         row.fraction_of_memcpy * 100.0,
-                        row.speedup_vs_cpu.map(|x| format!("{x:.2}x")).unwrap_or_default()
+                        row.speedup_vs_cpu.map(|x| format!("{x:.2}x")).unwrap_or_default(),
+                        row.fraction_of_device
+                            .map(|x| format!("{:.0}%", x * 100.0))
+                            .unwrap_or_default()
                     );
                     all.push(row);
                 }
