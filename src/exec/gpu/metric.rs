@@ -117,26 +117,10 @@ impl GpuContext {
             let sums_bytes = (k * chunks * 6 * 4) as u64;
             let hist_len = if m.mode == 1 { k * m.bins * m.bins } else { 1 };
             let hist_bytes = (hist_len * 4) as u64;
-            let usage = wgpu::BufferUsages::STORAGE | wgpu::BufferUsages::COPY_SRC;
-            let sums = self.device.create_buffer(&wgpu::BufferDescriptor {
-                label: Some("voxaug metric sums"),
-                size: sums_bytes,
-                usage,
-                mapped_at_creation: false,
-            });
-            let hist = self.device.create_buffer(&wgpu::BufferDescriptor {
-                label: Some("voxaug metric histogram"),
-                size: hist_bytes,
-                usage: usage | wgpu::BufferUsages::COPY_DST,
-                mapped_at_creation: false,
-            });
-            let read = wgpu::BufferUsages::MAP_READ | wgpu::BufferUsages::COPY_DST;
-            let staging = self.device.create_buffer(&wgpu::BufferDescriptor {
-                label: Some("voxaug metric readback"),
-                size: sums_bytes + hist_bytes,
-                usage: read,
-                mapped_at_creation: false,
-            });
+            // Pooled: an optimisation evaluates the same sizes hundreds of times.
+            let sums = self.scratch(sums_bytes, false);
+            let hist = self.scratch(hist_bytes, false);
+            let staging = self.scratch(sums_bytes + hist_bytes, true);
             let view = m.moving.tex.create_view(&Default::default());
             let bg = self.bind(
                 &self.pipes.metric_layout,
@@ -160,6 +144,12 @@ impl GpuContext {
             enc.copy_buffer_to_buffer(&hist, 0, &staging, sums_bytes, hist_bytes);
             let idx = self.submit(enc.finish());
             let words = self.map_read(&staging, sums_bytes + hist_bytes, idx)?;
+            {
+                let mut pool = self.pool.lock().unwrap();
+                for b in [sums, hist, staging] {
+                    pool.give_buffer(b);
+                }
+            }
             let f: &[f32] = bytemuck::cast_slice(&words[..k * chunks * 6]);
             let h = &words[k * chunks * 6..];
             Ok((0..k)

@@ -433,6 +433,31 @@ impl GpuContext {
         })
     }
 
+    /// Maps `slice` for `mode` once submission `idx` (None: all submitted work) has run; `what` names
+    /// the buffer in errors.
+    fn map_and_wait(
+        &self,
+        slice: &wgpu::BufferSlice<'_>,
+        mode: wgpu::MapMode,
+        idx: Option<wgpu::SubmissionIndex>,
+        what: &str,
+    ) -> Result<()> {
+        let (tx, rx) = futures_intrusive::channel::shared::oneshot_channel();
+        slice.map_async(mode, move |r| {
+            let _ = tx.send(r);
+        });
+        self.device
+            .poll(wgpu::PollType::Wait {
+                submission_index: idx,
+                timeout: None,
+            })
+            .map_err(|e| self.gpu_error(format!("waiting for the GPU failed: {e}")))?;
+        match pollster::block_on(rx.receive()) {
+            Some(Ok(())) => Ok(()),
+            _ => Err(self.gpu_error(format!("could not map {what}"))),
+        }
+    }
+
     /// Maps the first `bytes` of a MAP_WRITE buffer (waiting for any submission still using it), lets
     /// `f` fill them and unmaps it.
     pub(super) fn map_write_with(
@@ -442,17 +467,7 @@ impl GpuContext {
         f: impl FnOnce(wgpu::WriteOnly<'_, [u8]>),
     ) -> Result<()> {
         let slice = staging.slice(..bytes);
-        let (tx, rx) = futures_intrusive::channel::shared::oneshot_channel();
-        slice.map_async(wgpu::MapMode::Write, move |r| {
-            let _ = tx.send(r);
-        });
-        self.device
-            .poll(wgpu::PollType::wait_indefinitely())
-            .map_err(|e| self.gpu_error(format!("waiting for the GPU failed: {e}")))?;
-        match pollster::block_on(rx.receive()) {
-            Some(Ok(())) => {}
-            _ => return Err(self.gpu_error("could not map an upload buffer".into())),
-        }
+        self.map_and_wait(&slice, wgpu::MapMode::Write, None, "an upload buffer")?;
         {
             let mut view = slice
                 .get_mapped_range_mut()
@@ -474,20 +489,7 @@ impl GpuContext {
         // Work a batch has recorded must run before anything it produced can be read.
         self.flush();
         let slice = staging.slice(..bytes);
-        let (tx, rx) = futures_intrusive::channel::shared::oneshot_channel();
-        slice.map_async(wgpu::MapMode::Read, move |r| {
-            let _ = tx.send(r);
-        });
-        self.device
-            .poll(wgpu::PollType::Wait {
-                submission_index: idx,
-                timeout: None,
-            })
-            .map_err(|e| self.gpu_error(format!("waiting for the GPU failed: {e}")))?;
-        match pollster::block_on(rx.receive()) {
-            Some(Ok(())) => {}
-            _ => return Err(self.gpu_error("could not map a readback buffer".into())),
-        }
+        self.map_and_wait(&slice, wgpu::MapMode::Read, idx, "a readback buffer")?;
         let r = {
             let view = slice
                 .get_mapped_range()

@@ -75,37 +75,14 @@ impl GpuContext {
             usage: wgpu::BufferUsages::QUERY_RESOLVE | wgpu::BufferUsages::COPY_SRC,
             mapped_at_creation: false,
         });
-        let staging = self.device.create_buffer(&wgpu::BufferDescriptor {
-            label: Some("voxaug timer readback"),
-            size: bytes,
-            usage: wgpu::BufferUsages::MAP_READ | wgpu::BufferUsages::COPY_DST,
-            mapped_at_creation: false,
-        });
+        let staging = self.scratch(bytes, true);
         let mut enc = self.device.create_command_encoder(&Default::default());
         enc.resolve_query_set(&t.set, 0..t.next, &resolve, 0);
         enc.copy_buffer_to_buffer(&resolve, 0, &staging, 0, bytes);
         let idx = self.queue.submit([enc.finish()]);
-        let (tx, rx) = std::sync::mpsc::channel();
-        staging
-            .slice(..)
-            .map_async(wgpu::MapMode::Read, move |r| drop(tx.send(r)));
-        self.device
-            .poll(wgpu::PollType::Wait {
-                submission_index: Some(idx),
-                timeout: None,
-            })
-            .map_err(|e| self.gpu_error(format!("waiting for the GPU failed: {e}")))?;
-        rx.recv()
-            .map_err(|_| self.gpu_error("timestamp readback was dropped".into()))?
-            .map_err(|e| self.gpu_error(format!("timestamp readback failed: {e}")))?;
-        let ticks: Vec<u64> = {
-            let view = staging
-                .slice(..)
-                .get_mapped_range()
-                .map_err(|e| self.gpu_error(format!("mapping the timestamp readback: {e}")))?;
-            bytemuck::pod_collect_to_vec(&view)
-        };
-        staging.unmap();
+        let words = self.map_read(&staging, bytes, Some(idx))?;
+        let ticks: Vec<u64> = bytemuck::pod_collect_to_vec(&words);
+        self.pool.lock().unwrap().give_buffer(staging);
         let period_ns = self.queue.get_timestamp_period() as f64;
         Ok(Some(
             ticks
