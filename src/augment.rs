@@ -16,7 +16,7 @@ impl Pipeline {
         subject: &Subject,
         index: u64,
     ) -> Result<(Subject, Plan)> {
-        let input = input_of(subject)?;
+        let input = sample_input(subject)?;
         let plan = self.plan(&input, index)?;
         let out = exec.apply(subject, &plan.transforms)?;
         Ok((out, plan))
@@ -36,18 +36,32 @@ impl Pipeline {
             },
             exec,
             subject,
-            input: input_of(subject)?,
+            input: sample_input(subject)?,
             next: 0,
         })
     }
 }
 
-fn input_of(subject: &Subject) -> Result<SampleInput<'_>> {
-    subject.check_grids()?;
-    Ok(SampleInput::new(
-        subject.grid().expect("checked").clone(),
-        subject.labels.first(),
-    ))
+/// What plan sampling looks at for `subject`: its grid (the first label map's when members are on
+/// different grids), its first label map, and its members' names and grids.
+pub fn sample_input(subject: &Subject) -> Result<SampleInput<'_>> {
+    if subject.images.is_empty() && subject.labels.is_empty() {
+        return Err(Error::invalid("subject has no image and no label map"));
+    }
+    // Members on different grids (a pipeline that starts with resample_to): plans are sampled on the
+    // first label map's grid, whose voxels foreground crops look at.
+    let grid = match subject.labels.first() {
+        Some(l) if !subject.same_grid() => l.grid.clone(),
+        _ => subject.grid().expect("non-empty").clone(),
+    };
+    let vols = subject.images.iter().chain(&subject.labels);
+    let members = subject
+        .names
+        .iter()
+        .zip(vols)
+        .map(|(n, v)| (n.clone(), v.grid.clone()))
+        .collect();
+    Ok(SampleInput::new(grid, subject.labels.first()).with_members(members))
 }
 
 /// Iterator over augmented samples (see [`Pipeline::samples`]).
@@ -155,7 +169,28 @@ pub fn read_subject_series(
             .map(|p| io::read_volume_series(p, kind, series))
             .collect()
     };
-    Subject::new(read(images, Kind::Image)?, read(labels, Kind::Label)?)
+    let names = images
+        .iter()
+        .chain(labels)
+        .map(|p| member_name(p))
+        .collect::<Result<Vec<_>>>()?;
+    Subject::named(
+        read(images, Kind::Image)?,
+        read(labels, Kind::Label)?,
+        names,
+    )
+}
+
+/// The member name of an input file: its output file name without the extension (`t1.nii.gz` ->
+/// `t1`, a DICOM folder `ct/` -> `ct`); a pipeline's `resample_to` may name it as its reference.
+pub fn member_name(input: &Path) -> Result<String> {
+    let name = output_name(input)?;
+    let lower = name.to_ascii_lowercase();
+    Ok([".nii.gz", ".nii", ".nrrd"]
+        .iter()
+        .find(|e| lower.ends_with(*e))
+        .map(|e| name[..name.len() - e.len()].to_string())
+        .unwrap_or(name))
 }
 
 /// Writes one augmented sample into `dir` (created): each volume under its name, then `plan.json`.

@@ -261,26 +261,101 @@ fn check_len(n: usize, grid: &Grid) -> Result<()> {
     Ok(())
 }
 
-/// Images and label maps of one subject, all on one grid.
+/// Images and label maps of one subject, with their member names.
+///
+/// Volumes share one grid, except in a subject made with [`Subject::named`]: members on different grids
+/// are accepted there, and a pipeline applied to them must start its spatial transforms with
+/// `resample_to` (a file, or a member by name: TorchIO's `Resample("t1")`), which brings every member
+/// onto one grid in the same interpolation as the transforms fused with it.
 #[derive(Clone, Debug, Default, PartialEq)]
 pub struct Subject {
     /// Intensity images.
     pub images: Vec<Volume>,
     /// Label maps.
     pub labels: Vec<Volume>,
+    /// Member name of each volume, images then labels (empty: unnamed members). The channels of a
+    /// multi-channel member are consecutive images with the same name.
+    pub names: Vec<String>,
 }
 
 impl Subject {
     /// A subject; every volume must share the first one's grid (within 1e-4 relative).
     pub fn new(images: Vec<Volume>, labels: Vec<Volume>) -> Result<Subject> {
-        let s = Subject { images, labels };
+        let s = Subject {
+            images,
+            labels,
+            names: Vec::new(),
+        };
         s.check_grids()?;
+        Ok(s)
+    }
+
+    /// A subject of named members (one name per volume, images then labels; the channels of a
+    /// multi-channel member repeat its name). Members may be on different grids (see [`Subject`]); the
+    /// channels of one member may not.
+    pub fn named(images: Vec<Volume>, labels: Vec<Volume>, names: Vec<String>) -> Result<Subject> {
+        let s = Subject {
+            images,
+            labels,
+            names,
+        };
+        let n = s.images.len() + s.labels.len();
+        if n == 0 {
+            return Err(Error::invalid("subject has no image and no label map"));
+        }
+        if s.names.len() != n {
+            return Err(Error::invalid(format!(
+                "{} member names given for {n} volumes",
+                s.names.len()
+            )));
+        }
+        let vols: Vec<&Volume> = s.images.iter().chain(&s.labels).collect();
+        for (i, name) in s.names.iter().enumerate() {
+            if name.is_empty() {
+                return Err(Error::invalid("a subject member has an empty name"));
+            }
+            if let Some(j) = s.names[..i].iter().rposition(|m| m == name) {
+                let channels = j + 1 == i && i < s.images.len();
+                if !channels {
+                    return Err(Error::invalid(format!(
+                        "two subject members are named {name:?}; member names must be unique"
+                    )));
+                }
+                if !vols[j].grid.same_as(&vols[i].grid, 1e-4) {
+                    return Err(Error::invalid(format!(
+                        "the channels of member {name:?} are on different grids"
+                    )));
+                }
+            }
+        }
         Ok(s)
     }
 
     /// The common grid (of the first volume).
     pub fn grid(&self) -> Option<&Grid> {
         self.images.first().or(self.labels.first()).map(|v| &v.grid)
+    }
+
+    /// The grid of the member called `name`.
+    pub fn member_grid(&self, name: &str) -> Option<&Grid> {
+        let i = self.names.iter().position(|n| n == name)?;
+        self.images
+            .iter()
+            .chain(&self.labels)
+            .nth(i)
+            .map(|v| &v.grid)
+    }
+
+    /// True when every volume is on the first one's grid (within 1e-4 relative).
+    pub fn same_grid(&self) -> bool {
+        match self.grid() {
+            None => true,
+            Some(g) => self
+                .images
+                .iter()
+                .chain(&self.labels)
+                .all(|v| g.same_as(&v.grid, 1e-4)),
+        }
     }
 
     /// Errors when an image's voxels are not float32 or a label map's not integers (see
@@ -300,9 +375,20 @@ impl Subject {
         let g = self.grid().expect("non-empty").clone();
         for (n, v) in self.images.iter().chain(&self.labels).enumerate() {
             if !g.same_as(&v.grid, 1e-4) {
+                let who = |i: usize| match self.names.get(i) {
+                    Some(name) => format!("member {name:?}"),
+                    None => format!("volume {i}"),
+                };
                 return Err(Error::invalid(format!(
-                    "volume {n} is on a different grid than the first volume: shape {:?} vs {:?}, affine {:?} vs {:?}",
-                    v.grid.shape, g.shape, v.grid.affine, g.affine
+                    "{} is on a different grid than {}: shape {:?} vs {:?}, affine {:?} vs {:?}; \
+                     bring the members onto one grid first: start the pipeline with \
+                     {{\"type\": \"resample_to\", \"reference\": \"<member name or file>\"}}",
+                    who(n),
+                    who(0),
+                    v.grid.shape,
+                    g.shape,
+                    v.grid.affine,
+                    g.affine
                 )));
             }
         }

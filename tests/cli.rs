@@ -244,3 +244,60 @@ fn convert_takes_out_like_every_command() {
     ]);
     assert_eq!(std::fs::read(&a).unwrap(), std::fs::read(&b).unwrap());
 }
+
+#[test]
+fn apply_brings_members_on_different_grids_onto_a_named_members_grid() {
+    // TorchIO's Resample("t1"): a label map at another resolution is resampled onto the image's grid
+    // in the same pass as the transforms after it; the member is named by its file name.
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    let img = io::read_volume(data("anatomical.nii"), Kind::Image).unwrap();
+    let coarse = voxaug::Grid::new(
+        [10, 12, 8],
+        voxaug::grid::mat_mul(&img.grid.affine, &voxaug::grid::scaling([3.0, 3.0, 3.0])),
+    )
+    .unwrap();
+    let lab = voxaug::Volume::label(
+        (0..coarse.len()).map(|i| (i % 3) as f32).collect(),
+        coarse.clone(),
+    )
+    .unwrap();
+    io::write_volume(d.join("seg.nii.gz"), &lab).unwrap();
+    let p = d.join("p.json");
+    std::fs::write(
+        &p,
+        r#"[{"type": "resample_to", "reference": "anatomical"}, {"type": "flip", "axes": [0]}]"#,
+    )
+    .unwrap();
+    let out = d.join("out");
+    let args = |p: &std::path::Path| {
+        vec![
+            "apply".to_string(),
+            p.to_str().unwrap().to_string(),
+            "--image".into(),
+            data("anatomical.nii").to_str().unwrap().into(),
+            "--label".into(),
+            d.join("seg.nii.gz").to_str().unwrap().into(),
+            "--out".into(),
+            out.to_str().unwrap().into(),
+        ]
+    };
+    let a = args(&p);
+    voxaug(&a.iter().map(String::as_str).collect::<Vec<_>>());
+    let ol = io::read_volume(out.join("seg.nii.gz"), Kind::Label).unwrap();
+    let oi = io::read_volume(out.join("anatomical.nii"), Kind::Image).unwrap();
+    assert_eq!(ol.grid.shape, img.grid.shape);
+    assert!(ol.grid.same_as(&oi.grid, 1e-6));
+    assert!(ol.values().iter().all(|v| [0.0, 1.0, 2.0].contains(v)));
+    // Without resample_to the mismatch is an error that names the fix, and nothing is written.
+    std::fs::write(&p, r#"[{"type": "flip", "axes": [0]}]"#).unwrap();
+    std::fs::remove_dir_all(&out).unwrap();
+    let o = Command::new(env!("CARGO_BIN_EXE_voxaug"))
+        .args(&a)
+        .env("VOXAUG_DEVICE", "cpu")
+        .output()
+        .unwrap();
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(!o.status.success() && err.contains("resample_to"), "{err}");
+    assert!(!out.exists());
+}

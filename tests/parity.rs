@@ -215,6 +215,73 @@ both! {
         let t = transforms(r#"{"type": "rotate", "degrees": [0, 20, 0]}"#);
         compare("signed", "rotate", &e.apply(&s, &t).unwrap(), &Executor::Cpu.apply(&s, &t).unwrap(), &s, 0.0);
     };
+    members_on_different_grids: |e: &Executor| mixed_grids(e);
+}
+
+/// TorchIO's `Resample("t1")`: members on different grids meet on one member's grid in the pass fused
+/// with the transforms after `resample_to`; each member's output equals that member run alone through
+/// `resample_to` its grid (the CPU exactly, the GPU within T).
+fn mixed_grids(e: &Executor) {
+    let ga = Grid::new([23, 19, 11], oblique_affine()).unwrap();
+    let gb = Grid::with_spacing([15, 14, 9], [1.7, 1.9, 2.6]).unwrap();
+    let t1 = image_from(&ga, |i, j, k| (i * 3 + j * 2 + k) as f32);
+    let flair = image_from(&gb, |i, j, k| (i * i + j + 5 * k) as f32 * 0.5);
+    let seg = label_from(&gb, |i, j, _| ((i / 4 + j / 5) % 3) as f32);
+    let names = ["t1", "flair", "seg"].map(String::from).to_vec();
+    let s = Subject::named(vec![t1.clone(), flair.clone()], vec![seg.clone()], names).unwrap();
+    let body = r#"{"type": "zscore"}, {"type": "resample_to", "reference": "t1"}, {"type": "rotate", "degrees": [0, 0, 20]}, {"type": "crop", "start": [1, 2, 0], "size": [20, 15, 10]}"#;
+    let pipe = Pipeline::from_json(&format!("{{\"transforms\": [{body}]}}")).unwrap();
+    let (out, plan) = pipe.sample(e, &s, 0).unwrap();
+    assert_eq!(out.names, s.names);
+    for v in out.images.iter().chain(&out.labels) {
+        assert_eq!(v.grid.shape, [20, 15, 10]);
+    }
+    // The plan records t1's grid: it re-applies to the members alone, without names.
+    let plan_t = plan.transforms.clone();
+    let json = plan.to_json();
+    assert!(json.contains("\"grid\""), "{json}");
+    let alone = |v: &Volume| {
+        let s1 = match v.kind {
+            Kind::Image => Subject::new(vec![v.clone()], vec![]),
+            Kind::Label => Subject::new(vec![], vec![v.clone()]),
+        }
+        .unwrap();
+        let r = Executor::Cpu.apply(&s1, &plan_t).unwrap();
+        r.images.into_iter().chain(r.labels).next().unwrap()
+    };
+    let got: Vec<&Volume> = out.images.iter().chain(&out.labels).collect();
+    for (g, v) in got.iter().zip([&t1, &flair, &seg]) {
+        let want = alone(v);
+        assert_eq!(g.grid, want.grid);
+        let d = max_abs_diff(&g.values(), &want.values());
+        let tol = if matches!(e, Executor::Cpu) || v.kind == Kind::Label {
+            0.0
+        } else {
+            T * 4.0
+        };
+        assert!(d <= tol, "member differs from its own run by {d}");
+    }
+    // t1's own voxels pass through resample_to unchanged (same grid): the rotation is the only blend.
+    let direct = Executor::Cpu
+        .apply(&Subject::new(vec![t1.clone()], vec![]).unwrap(), &transforms(r#"{"type": "zscore"}, {"type": "rotate", "degrees": [0, 0, 20]}, {"type": "crop", "start": [1, 2, 0], "size": [20, 15, 10]}"#))
+        .unwrap();
+    assert!(max_abs_diff(&out.images[0].values(), &direct.images[0].values()) <= 1e-5);
+    // Without resample_to first, the error names the members and the fix.
+    let err = e
+        .apply(&s, &transforms(r#"{"type": "flip", "axes": [0]}"#))
+        .unwrap_err()
+        .to_string();
+    assert!(
+        err.contains("\"flair\"") && err.contains("resample_to"),
+        "{err}"
+    );
+    // An unknown member is named with the members there are.
+    let bad = Pipeline::from_json(r#"[{"type": "resample_to", "reference": "t2"}]"#).unwrap();
+    let err = bad.sample(e, &s, 0).unwrap_err().to_string();
+    assert!(
+        err.contains("\"t2\"") && err.contains("t1, flair, seg"),
+        "{err}"
+    );
 }
 
 /// 512^3 f32 (512 MiB): more than lavapipe's 128 MiB storage binding, so the GPU path must slab.

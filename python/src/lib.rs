@@ -215,7 +215,8 @@ fn parse_pipeline(text: &str) -> PyResult<(String, bool)> {
 /// Samples (or applies) a pipeline on one subject. `seed` None: the pipeline's; `index` None: the
 /// pipeline's `sample` field or 0 (what `voxaug apply` does). Returns `(images, labels, plan JSON)`.
 #[pyfunction]
-#[pyo3(signature = (pipeline, images, labels, seed, index, device))]
+#[pyo3(signature = (pipeline, images, labels, seed, index, device, names=None))]
+#[allow(clippy::too_many_arguments)]
 fn run(
     py: Python<'_>,
     pipeline: &str,
@@ -224,6 +225,7 @@ fn run(
     seed: Option<u64>,
     index: Option<u64>,
     device: &str,
+    names: Option<Vec<String>>,
 ) -> PyResult<(Vec<PyVolume>, Vec<PyVolume>, String)> {
     let mut pipe = Pipeline::from_json(pipeline).map_err(to_py_error)?;
     if let Some(s) = seed {
@@ -241,7 +243,10 @@ fn run(
     let device = device.to_string();
     let (out, plan) = py
         .detach(|| {
-            let subject = Subject::new(images, labels)?;
+            let subject = match names {
+                Some(names) => Subject::named(images, labels, names)?,
+                None => Subject::new(images, labels)?,
+            };
             let exec = executor(&device)?;
             pool().install(|| pipe.sample(&exec, &subject, index))
         })

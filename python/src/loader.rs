@@ -13,7 +13,6 @@ use rayon::prelude::*;
 use std::collections::{HashMap, VecDeque};
 use std::path::PathBuf;
 use std::sync::{Arc, Condvar, Mutex};
-use voxaug::transform::SampleInput;
 use voxaug::{Error, Executor, Pipeline, Plan, Result, Subject, Volume, Voxel};
 
 /// Image and label paths of one subject (cache key: the same files are decoded once).
@@ -49,6 +48,8 @@ impl Checked {
 /// decodes a given subject while the others wanting it wait for it.
 struct Cache {
     budget: usize,
+    /// Member names (images then labels), the same for every subject.
+    names: Vec<String>,
     state: Mutex<CacheState>,
 }
 
@@ -70,7 +71,13 @@ impl Cache {
         if let Some(s) = value.as_ref() {
             return Ok(s.clone());
         }
-        let subject = match voxaug::augment::read_subject(&key.0, &key.1) {
+        let read = voxaug::augment::read_subject(&key.0, &key.1).and_then(|s| {
+            if self.names.is_empty() {
+                return Ok(s);
+            }
+            Subject::named(s.images, s.labels, self.names.clone())
+        });
+        let subject = match read {
             Ok(s) => Arc::new(Checked::new(s)),
             Err(e) => {
                 drop(value);
@@ -142,7 +149,7 @@ pub struct NativeLoader {
 #[pymethods]
 impl NativeLoader {
     #[new]
-    #[pyo3(signature = (pipeline, subjects, device, num_threads, cache_bytes=None, memory=None))]
+    #[pyo3(signature = (pipeline, subjects, device, num_threads, cache_bytes=None, memory=None, names=None))]
     fn new(
         pipeline: &str,
         subjects: Vec<(Vec<PathBuf>, Vec<PathBuf>)>,
@@ -150,6 +157,7 @@ impl NativeLoader {
         num_threads: usize,
         cache_bytes: Option<usize>,
         memory: Option<Vec<Option<MemorySubject>>>,
+        names: Option<Vec<String>>,
     ) -> PyResult<Self> {
         let pipeline = Pipeline::from_json(pipeline).map_err(to_py_error)?;
         let mut memory = memory.unwrap_or_default();
@@ -160,7 +168,11 @@ impl NativeLoader {
                 let conv = |vs: Vec<PyVolume>| -> PyResult<Vec<Volume>> {
                     vs.into_iter().map(volume_from_py).collect()
                 };
-                let s = Subject::new(conv(mi)?, conv(ml)?).map_err(to_py_error)?;
+                let s = match &names {
+                    Some(names) => Subject::named(conv(mi)?, conv(ml)?, names.clone()),
+                    None => Subject::new(conv(mi)?, conv(ml)?),
+                }
+                .map_err(to_py_error)?;
                 sources.push(Source::Memory(Arc::new(Checked::new(s))));
                 continue;
             }
@@ -176,6 +188,7 @@ impl NativeLoader {
             subjects: Arc::new(sources),
             cache: Arc::new(Cache {
                 budget: cache_bytes.unwrap_or_else(default_budget),
+                names: names.clone().unwrap_or_default(),
                 state: Mutex::new(CacheState::default()),
             }),
             device: device.to_string(),
@@ -281,11 +294,7 @@ fn compute(ctx: &Ctx, job: (usize, u64, u64)) -> Sample {
     let mut pipe = (*ctx.pipeline).clone();
     pipe.seed = seed;
     let run = || {
-        let grid = subject
-            .grid()
-            .ok_or_else(|| Error::InvalidInput("subject has no volume".into()))?
-            .clone();
-        let plan = pipe.plan(&SampleInput::new(grid, subject.labels.first()), index)?;
+        let plan = pipe.plan(&voxaug::augment::sample_input(subject)?, index)?;
         let out = if checked.finite {
             ctx.exec.apply_known_finite(subject, &plan.transforms)?
         } else {

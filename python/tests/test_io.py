@@ -89,8 +89,13 @@ def test_subject_checks_grids(data):
     s = voxaug.Subject(t1=t1, seg=seg)
     assert list(s) == ["t1", "seg"] and s.images() == ["t1"] and s.labels() == ["seg"]
     small = voxaug.Volume(np.zeros((3, 3, 3), np.float32))
-    with pytest.raises(ValueError, match="different shapes"):
-        voxaug.Subject(t1=t1, small=small)
+    # Members on different grids are accepted; anything that needs one grid says how to get there.
+    mixed = voxaug.Subject(t1=t1, small=small)
+    assert not mixed.same_grid() and s.same_grid()
+    with pytest.raises(ValueError, match="different shapes.*resample_to"):
+        mixed.shape
+    with pytest.raises(ValueError, match="different grid.*resample_to"):
+        voxaug.Pipeline.from_dict({"transforms": [{"type": "flip", "axes": [0]}]}).apply(mixed)
 
 
 def test_parallel_gzip_is_one_gzip_file_to_nibabel_and_gzip(tmp_path):

@@ -118,3 +118,36 @@ def test_plan_invert_maps_a_prediction_back():
     with pytest.raises(voxaug.VoxaugValueError, match="no exact inverse"):
         voxaug.Pipeline.from_dict({"transforms": [
             {"type": "elastic", "sigma": [3, 3, 3], "alpha": [2, 2, 2], "seed": 1}]}).invert(out, ref)
+
+
+def test_resample_to_a_member_brings_members_on_different_grids_together(data, tmp_path):
+    # TorchIO's Resample("t1"): a label map at a third of the resolution meets the image's grid in the
+    # pass fused with the transforms after it; the same in Pipeline.sample, the CLI and the Loader.
+    t1 = voxaug.read(data["t1"])
+    aff = t1.affine @ np.diag([3.0, 3.0, 3.0, 1.0])
+    coarse = voxaug.Volume((np.indices((10, 12, 8)).sum(0) % 3).astype(np.uint8), affine=aff, kind="label")
+    sub = voxaug.Subject(t1=t1, seg=coarse)
+    pipe = voxaug.Pipeline.from_dict({"transforms": [
+        {"type": "resample_to", "reference": "t1"}, {"type": "random_flip", "axes": ["LR"], "p": 1}]})
+    out, plan = pipe.sample(sub, seed=0, index=0)
+    assert out["seg"].array.shape == t1.array.shape and out.same_grid()
+    assert set(np.unique(out["seg"].array)) <= {0, 1, 2}
+    assert plan["transforms"][0]["grid"]["shape"] == list(t1.array.shape)
+    # The plan holds t1's grid: it re-applies to the label map alone.
+    alone = voxaug.Pipeline.from_dict(plan).apply(voxaug.Subject(seg=coarse))
+    assert np.array_equal(alone["seg"].array, out["seg"].array)
+    # The CLI names members by file name and gives the same bytes.
+    voxaug.write(tmp_path / "seg.nii.gz", coarse)
+    pf = tmp_path / "p.json"
+    pf.write_text(json.dumps({"transforms": [{"type": "resample_to", "reference": "anatomical"},
+                                             {"type": "flip", "axes": [0]}]}))
+    run_cli("apply", pf, "--image", data["t1"], "--label", tmp_path / "seg.nii.gz", "--out", tmp_path / "o",
+            "--device", "cpu")
+    assert np.array_equal(voxaug.read(tmp_path / "o" / "seg.nii.gz", kind="label").array, out["seg"].array)
+    # The loader resolves the member per subject from its dict keys.
+    loader = voxaug.Loader([{"t1": data["t1"], "seg": tmp_path / "seg.nii.gz"}], pipe, labels=("seg",),
+                           batch_size=1, seed=0, device="cpu")
+    batch = next(iter(loader))
+    assert batch["seg"].shape == (1, 1) + t1.array.shape
+    with pytest.raises(ValueError, match='"t2" is not a member.*t1, seg'):
+        voxaug.Pipeline.from_dict({"transforms": [{"type": "resample_to", "reference": "t2"}]}).apply(sub)

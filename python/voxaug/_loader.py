@@ -172,7 +172,8 @@ class Loader:
             paths = [(s[1], s[2]) if s[0] == "paths" else ([], []) for s in self._sources]
             self._native = _voxaug.NativeLoader(self.pipeline.to_json(), paths, self.device, self.num_threads,
                                                 self.cache_bytes, [s[1:] if s[0] == "volumes" else None
-                                                                    for s in self._sources])
+                                                                    for s in self._sources],
+                                                list(self._images) + list(self._labels))
             self._native_pid = pid
         return self._native
 

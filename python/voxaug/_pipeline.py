@@ -82,7 +82,8 @@ class Pipeline:
         names_i, names_l = subject.images(), subject.labels()
         images = [subject[n]._to_native() for n in names_i]
         labels = [subject[n]._to_native() for n in names_l]
-        out_i, out_l, plan = _voxaug.run(self._json, images, labels, seed, index, str(device))
+        out_i, out_l, plan = _voxaug.run(self._json, images, labels, seed, index, str(device),
+                                         [str(n) for n in names_i + names_l])
         vols = {}
         for n, t in zip(names_i, out_i):
             vols[n] = Volume._from_native(t)

@@ -132,8 +132,10 @@ def write(path, volume):
 
 
 class Subject(Mapping):
-    """Named volumes on one grid: ``Subject(t1=t1, seg=seg)`` or ``Subject({"t1": t1})``. Names are
-    kept; each volume's kind says whether it is an image or a label map."""
+    """Named volumes: ``Subject(t1=t1, seg=seg)`` or ``Subject({"t1": t1})``. Names are kept; each
+    volume's kind says whether it is an image or a label map. Members usually share one grid; members
+    on different grids are accepted, and a pipeline applied to them must start its spatial transforms
+    with ``{"type": "resample_to", "reference": "<member name>"}`` (TorchIO's ``Resample("t1")``)."""
 
     def __init__(self, volumes=None, **kwargs):
         items = dict(volumes or {})
@@ -143,18 +145,31 @@ class Subject(Mapping):
         for name, v in items.items():
             if not isinstance(v, Volume):
                 raise VoxaugValueError(f"subject member {name!r} is a {type(v).__name__}, not a voxaug.Volume")
-        first_name, first = next(iter(items.items()))
-        for name, v in items.items():
+            if not isinstance(name, str) or not name:
+                raise VoxaugValueError(f"subject member names must be non-empty strings, got {name!r}")
+        self._volumes = items
+
+    def _mismatch(self):
+        """The first member not on the first member's grid, as (first name, its name, what differs)."""
+        first_name, first = next(iter(self._volumes.items()))
+        for name, v in self._volumes.items():
             if v.shape != first.shape:
-                raise VoxaugValueError(
-                    f"subject members {first_name!r} and {name!r} have different shapes {first.shape} and {v.shape}; "
-                    "resample one onto the other's grid first")
+                return first_name, name, f"shapes {first.shape} and {v.shape}"
             scale = max(1.0, float(np.abs(first.affine).max()))
             if not np.allclose(v.affine, first.affine, rtol=0, atol=1e-4 * scale):
-                raise VoxaugValueError(
-                    f"subject members {first_name!r} and {name!r} have different affines; resample one onto the "
-                    "other's grid first")
-        self._volumes = items
+                return first_name, name, "affines"
+        return None
+
+    def same_grid(self):
+        """True when every member is on the first member's grid."""
+        return self._mismatch() is None
+
+    def _check_grid(self):
+        m = self._mismatch()
+        if m is not None:
+            raise VoxaugValueError(
+                f"subject members {m[0]!r} and {m[1]!r} have different {m[2]}; resample them onto one grid "
+                f"first (a pipeline starting with {{\"type\": \"resample_to\", \"reference\": \"{m[0]}\"}})")
 
     def __getitem__(self, name):
         return self._volumes[name]
@@ -167,12 +182,14 @@ class Subject(Mapping):
 
     @property
     def shape(self):
-        """The common grid's shape."""
+        """The common grid's shape (an error when members are on different grids)."""
+        self._check_grid()
         return next(iter(self._volumes.values())).shape
 
     @property
     def affine(self):
-        """The common grid's affine."""
+        """The common grid's affine (an error when members are on different grids)."""
+        self._check_grid()
         return next(iter(self._volumes.values())).affine
 
     def images(self):

@@ -52,6 +52,9 @@ impl Executor {
         transforms: &[Transform],
         scan: bool,
     ) -> Result<Subject> {
+        if !subject.same_grid() {
+            return self.apply_by_grid(subject, transforms, scan);
+        }
         subject.check_grids()?;
         subject.check_storage()?;
         let (prepared, transforms) = replace_non_finite(subject, transforms)?;
@@ -91,6 +94,59 @@ impl Executor {
 }
 
 impl Executor {
+    /// Members on different grids: each group of members sharing a grid runs the plan on its own, so
+    /// the leading `resample_to` (required: every later transform assumes one grid) pulls each group
+    /// from its own grid in the same fused pass as the transforms after it.
+    fn apply_by_grid(
+        &self,
+        subject: &Subject,
+        transforms: &[Transform],
+        scan: bool,
+    ) -> Result<Subject> {
+        let lead = transforms
+            .iter()
+            .find(|t| !matches!(t, Transform::NanToNum { .. }) && t.intensity().is_none());
+        if !matches!(lead, Some(Transform::ResampleTo { .. })) {
+            subject.check_grids()?;
+        }
+        let vols: Vec<&crate::Volume> = subject.images.iter().chain(&subject.labels).collect();
+        let n_images = subject.images.len();
+        let mut done = vec![false; vols.len()];
+        let mut out: Vec<Option<crate::Volume>> = vec![None; vols.len()];
+        for first in 0..vols.len() {
+            if done[first] {
+                continue;
+            }
+            let members: Vec<usize> = (first..vols.len())
+                .filter(|&i| !done[i] && vols[i].grid.same_as(&vols[first].grid, 1e-4))
+                .collect();
+            let pick = |images: bool| -> Vec<crate::Volume> {
+                members
+                    .iter()
+                    .filter(|&&i| (i < n_images) == images)
+                    .map(|&i| vols[i].clone())
+                    .collect()
+            };
+            let group = Subject {
+                images: pick(true),
+                labels: pick(false),
+                names: Vec::new(),
+            };
+            let r = self.apply_checked(&group, transforms, scan)?;
+            for (&i, v) in members.iter().zip(r.images.into_iter().chain(r.labels)) {
+                done[i] = true;
+                out[i] = Some(v);
+            }
+        }
+        let mut all = out.into_iter().map(|v| v.expect("every member ran"));
+        let images = all.by_ref().take(n_images).collect();
+        Ok(Subject {
+            images,
+            labels: all.collect(),
+            names: subject.names.clone(),
+        })
+    }
+
     /// Runs compiled stages on a subject whose images are finite (the building block of
     /// [`invert`](crate::invert::invert); most callers want [`apply`](Self::apply)).
     pub fn run_stages(&self, subject: &Subject, stages: &[Stage]) -> Result<Subject> {
@@ -110,6 +166,9 @@ impl Executor {
     /// Applies several deterministic plans to one subject (augmentation samples). On the GPU the subject
     /// is uploaded once and the samples share submissions; on the CPU this is a loop.
     pub fn apply_batch(&self, subject: &Subject, plans: &[Vec<Transform>]) -> Result<Vec<Subject>> {
+        if !subject.same_grid() {
+            return plans.iter().map(|t| self.apply(subject, t)).collect();
+        }
         subject.check_grids()?;
         subject.check_storage()?;
         let needs_host = plans

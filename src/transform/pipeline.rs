@@ -151,6 +151,12 @@ impl Pipeline {
     }
 }
 
+/// True when a `resample_to` reference names a subject member rather than a file: no path separator
+/// and no extension (`"t1"`; `"./t1"` and `"t1.nii.gz"` are files).
+pub fn is_member_reference(reference: &str) -> bool {
+    !reference.is_empty() && !reference.contains(['/', '\\', '.'])
+}
+
 /// Reads the grid of every top-level `resample_to` that has none yet (its reference file's shape and
 /// affine; a relative path from `base`).
 fn resolve_references(steps: &mut [Step], base: Option<&Path>) -> Result<()> {
@@ -183,7 +189,7 @@ fn resolve_references(steps: &mut [Step], base: Option<&Path>) -> Result<()> {
             reference, grid, ..
         }) = s
         {
-            if grid.is_some() {
+            if grid.is_some() || is_member_reference(reference) {
                 continue;
             }
             let p = Path::new(reference.as_str());

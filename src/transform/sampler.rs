@@ -20,6 +20,8 @@ pub struct SampleInput<'a> {
     pub grid: Grid,
     /// The first label map (for foreground crops).
     pub label: Option<&'a Volume>,
+    /// Grids of the subject's named members (`resample_to` may name one as its reference).
+    pub members: Vec<(String, Grid)>,
     foreground: OnceLock<Vec<u32>>,
     by_value: OnceLock<std::collections::BTreeMap<i64, Vec<u32>>>,
 }
@@ -30,9 +32,16 @@ impl<'a> SampleInput<'a> {
         SampleInput {
             grid,
             label,
+            members: Vec::new(),
             foreground: OnceLock::new(),
             by_value: OnceLock::new(),
         }
+    }
+
+    /// The same input with the grids of the subject's named members.
+    pub fn with_members(mut self, members: Vec<(String, Grid)>) -> SampleInput<'a> {
+        self.members = members;
+        self
     }
 
     /// Voxel indices of each label value (first label map), found once.
@@ -61,6 +70,29 @@ impl<'a> SampleInput<'a> {
                 .collect()),
             None => Vec::new(),
         })
+    }
+}
+
+/// The grid of the subject member `reference` names (a `resample_to` reference that is not a file).
+fn member_grid(members: &[(String, Grid)], reference: &str) -> Result<super::spec::RefGrid> {
+    match members.iter().find(|(n, _)| n == reference) {
+        Some((_, g)) => Ok(super::spec::RefGrid {
+            shape: g.shape,
+            affine: g.affine,
+        }),
+        None => {
+            let names: Vec<&str> = members.iter().map(|(n, _)| n.as_str()).collect();
+            Err(Error::pipeline(format!(
+                "resample_to.reference {reference:?} is not a member of the subject (members: {}); \
+                 name a member, or a file by a path with its extension (\"{reference}.nii.gz\") or a \
+                 folder separator (\"./{reference}\")",
+                if names.is_empty() {
+                    "none named".to_string()
+                } else {
+                    names.join(", ")
+                }
+            )))
+        }
     }
 }
 
@@ -126,7 +158,15 @@ impl<'a> Sampler<'a> {
         lo + (self.unit() * (hi - lo + 1) as f64) as usize
     }
 
-    fn emit(&mut self, t: Transform) -> Result<()> {
+    fn emit(&mut self, mut t: Transform) -> Result<()> {
+        if let Transform::ResampleTo {
+            reference,
+            grid: g @ None,
+            ..
+        } = &mut t
+        {
+            *g = Some(member_grid(&self.input.members, reference)?);
+        }
         if let Some(step) = spatial::step(&t, &self.grid)? {
             self.to_input = mat_mul(&self.to_input, &step.pull);
             self.grid = step.grid;

@@ -163,10 +163,21 @@ pub fn step(t: &Transform, g: &Grid) -> Result<Option<Step>> {
             fill,
         } => {
             let Some(t) = target else {
-                return Err(Error::pipeline(format!(
-                    "resample_to: the grid of {reference:?} was not read (resample_to is resolved at \
-                     the top level of a pipeline, not inside one_of/some_of/compose)"
-                )));
+                return Err(Error::pipeline(
+                    if super::pipeline::is_member_reference(reference) {
+                        format!(
+                            "resample_to: {reference:?} names a subject member, whose grid is found \
+                             when a plan is sampled for a subject with named members \
+                             (Pipeline::sample, `voxaug apply`/`augment`, Python); plans record it"
+                        )
+                    } else {
+                        format!(
+                            "resample_to: the grid of {reference:?} was not read (a file reference \
+                             is read at the top level of a pipeline, not inside \
+                             one_of/some_of/compose)"
+                        )
+                    },
+                ));
             };
             let out = Grid::new(t.shape, t.affine)?;
             let inv = mat_inv(&g.affine)

@@ -63,6 +63,7 @@ pub fn run(subject: &Subject, stages: &[Stage]) -> Result<Subject> {
                             .iter()
                             .map(|l| Ok(l.with_voxels(alloc::copy_voxels(&l.data)?)))
                             .collect::<Result<_>>()?,
+                        names: subject.names.clone(),
                     },
                 });
             }

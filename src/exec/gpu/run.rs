@@ -27,7 +27,11 @@ pub(super) fn assemble(
         .map(|_| it.next().unwrap())
         .collect();
     let labels = it.collect();
-    Subject { images, labels }
+    Subject {
+        images,
+        labels,
+        names: subject.names.clone(),
+    }
 }
 
 pub(super) fn cumulative(h: &[u32]) -> Vec<u64> {

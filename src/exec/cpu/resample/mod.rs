@@ -101,6 +101,7 @@ pub fn resample_subject(s: &Subject, map: &SamplingMap) -> Result<Subject> {
     Ok(Subject {
         images: s.images.iter().map(&mut rebuild).collect(),
         labels: s.labels.iter().map(&mut rebuild).collect(),
+        names: s.names.clone(),
     })
 }
 
