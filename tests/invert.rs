@@ -90,7 +90,11 @@ fn affine_plans_invert_on_the_interior(ex: &Executor) {
     );
 }
 
-both_executors!(copies_invert_exactly, affine_plans_invert_on_the_interior);
+both_executors!(
+    copies_invert_exactly,
+    affine_plans_invert_on_the_interior,
+    invert_as_a_pipeline_step
+);
 
 #[test]
 fn elastic_plans_and_wrong_shapes_are_refused() {
@@ -190,4 +194,85 @@ fn invert_cli_maps_a_sample_back() {
         "{agree} of {}",
         g.len()
     );
+}
+
+/// `{"type": "invert", "plan": ..., "reference": ...}` in a pipeline gives what `invert` gives (a plan
+/// file relative to the pipeline's folder, or the plan inline), fuses with transforms after it, records
+/// what it read so the plan re-applies without the files, and refuses a wrong input shape, a missing
+/// reference, an elastic plan and a plan that inverts itself.
+fn invert_as_a_pipeline_step(ex: &Executor) {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    let g = Grid::with_spacing([24, 20, 10], [1.0, 1.1, 2.0]).unwrap();
+    let s = Subject::new(
+        vec![image_from(&g, |i, j, k| (i + 2 * j + 3 * k) as f32)],
+        vec![label_from(&g, |i, j, _| ((i / 5 + j / 4) % 3) as f32)],
+    )
+    .unwrap();
+    voxaug::io::write_volume(d.join("orig.nii"), &s.images[0]).unwrap();
+    let plan_json = r#"{"transforms": [{"type": "rotate", "degrees": [0, 0, 12]}, {"type": "crop", "start": [2, 1, 0], "size": [20, 18, 10]}, {"type": "zscore"}]}"#;
+    std::fs::create_dir(d.join("s0")).unwrap();
+    std::fs::write(d.join("s0/plan.json"), plan_json).unwrap();
+    let p = plan(plan_json);
+    let aug = ex.apply(&s, &p).unwrap();
+    let want = invert(ex, &p, &g, &aug.labels[0], Fill::Value(0.0)).unwrap();
+    let want_img = invert(ex, &p, &g, &aug.images[0], Fill::Value(-3.0)).unwrap();
+    let pf = d.join("inv.json");
+    std::fs::write(
+        &pf,
+        r#"[{"type": "invert", "plan": "s0/plan.json", "reference": "orig.nii", "fill": -3}]"#,
+    )
+    .unwrap();
+    let pipe = Pipeline::from_file(&pf).unwrap();
+    let t = pipe.fixed_transforms().unwrap();
+    let back = ex.apply(&aug, &t).unwrap();
+    assert_eq!(back.labels[0].data, want.data);
+    // The same map (snapped to exact where it is a copy, as every compiled pass is).
+    let diff = max_abs_diff(&back.images[0].values(), &want_img.values());
+    assert!(diff <= 1e-5, "image differs from invert() by {diff}");
+    assert!(back.images[0].grid.same_as(&g, 1e-6));
+    // The inline plan, and a flip after it (fused: still one pass per volume).
+    let inline = format!(
+        r#"[{{"type": "invert", "plan": {plan_json}, "reference": "orig.nii"}}, {{"type": "flip", "axes": [1]}}]"#
+    );
+    let pi = Pipeline::from_json_in(&inline, Some(d)).unwrap();
+    let ti = pi.fixed_transforms().unwrap();
+    let stages = voxaug::transform::compile(&ti, &aug.grid().unwrap().clone()).unwrap();
+    assert_eq!(stages.len(), 1, "invert and flip fuse into one pass");
+    let flipped = ex.apply(&aug, &ti).unwrap();
+    assert_eq!(flipped.labels[0].at(3, 0, 4), want.at(3, 19, 4));
+    // Recorded: re-applies without the files.
+    let text = pipe.to_json();
+    std::fs::remove_dir_all(d.join("s0")).unwrap();
+    std::fs::remove_file(d.join("orig.nii")).unwrap();
+    let again = Pipeline::from_json(&text)
+        .unwrap()
+        .fixed_transforms()
+        .unwrap();
+    assert_eq!(ex.apply(&aug, &again).unwrap().labels[0].data, want.data);
+    // Refusals.
+    let e = ex.apply(&s, &again).unwrap_err().to_string();
+    assert!(
+        e.contains("shape [24, 20, 10]") && e.contains("[20, 18, 10]"),
+        "{e}"
+    );
+    let e = Pipeline::from_json(r#"[{"type": "invert", "plan": {"transforms": []}}]"#)
+        .unwrap_err()
+        .to_string();
+    assert!(e.contains("reference"), "{e}");
+    voxaug::io::write_volume(d.join("orig.nii"), &s.images[0]).unwrap();
+    let e = Pipeline::from_json_in(
+        r#"[{"type": "invert", "plan": {"transforms": [{"type": "elastic", "sigma": 3, "alpha": 2, "seed": 1}]}, "reference": "orig.nii"}]"#,
+        Some(d),
+    )
+    .unwrap_err()
+    .to_string();
+    assert!(e.contains("elastic"), "{e}");
+    std::fs::write(
+        &pf,
+        r#"[{"type": "invert", "plan": "inv.json", "reference": "orig.nii"}]"#,
+    )
+    .unwrap();
+    let e = Pipeline::from_file(&pf).unwrap_err().to_string();
+    assert!(e.contains("nest"), "{e}");
 }

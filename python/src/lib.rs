@@ -205,10 +205,13 @@ fn register(
     Ok((json, volume_to_py(py, out)?))
 }
 
-/// Parses a pipeline; returns its canonical JSON (errors name the transform and field).
+/// Parses a pipeline; returns its canonical JSON (errors name the transform and field). File
+/// references (`resample_to`, `transform`, `invert`) are relative to `base` (the pipeline file's
+/// folder; the current directory when None).
 #[pyfunction]
-fn parse_pipeline(text: &str) -> PyResult<(String, bool)> {
-    let p = Pipeline::from_json(text).map_err(to_py_error)?;
+#[pyo3(signature = (text, base=None))]
+fn parse_pipeline(text: &str, base: Option<PathBuf>) -> PyResult<(String, bool)> {
+    let p = Pipeline::from_json_in(text, base.as_deref()).map_err(to_py_error)?;
     Ok((p.to_json(), p.is_fixed()))
 }
 

@@ -95,7 +95,7 @@ def test_sample_releases_the_gil():
     assert ticks >= 0.2 * done["secs"] / 0.0011, (ticks, done)
 
 
-def test_plan_invert_maps_a_prediction_back():
+def test_plan_invert_maps_a_prediction_back(tmp_path):
     # Test-time augmentation: a label map augmented with a copy-only plan comes back exactly where the
     # sample saw it, and as the fill elsewhere; probabilities come back trilinearly.
     rng = np.random.default_rng(0)
@@ -118,6 +118,17 @@ def test_plan_invert_maps_a_prediction_back():
     with pytest.raises(voxaug.VoxaugValueError, match="no exact inverse"):
         voxaug.Pipeline.from_dict({"transforms": [
             {"type": "elastic", "sigma": [3, 3, 3], "alpha": [2, 2, 2], "seed": 1}]}).invert(out, ref)
+
+    # The same as a pipeline step, with paths relative to the pipeline file (as on the command line).
+    d = tmp_path / "tta"
+    (d / "s0").mkdir(parents=True)
+    (d / "s0" / "plan.json").write_text(plan.to_json())
+    voxaug.write(d / "orig.nii.gz", ref)
+    (d / "inv.json").write_text(json.dumps({"transforms": [
+        {"type": "invert", "plan": "s0/plan.json", "reference": "orig.nii.gz"}]}))
+    step = voxaug.Pipeline.from_file(d / "inv.json")
+    assert step.to_dict()["transforms"][0]["input_shape"] == [16, 18, 8]
+    assert np.array_equal(step.apply(voxaug.Subject(seg=out))["seg"].array, back.array)
 
 
 def test_resample_to_a_member_brings_members_on_different_grids_together(data, tmp_path):

@@ -25,8 +25,8 @@ class Pipeline:
     re-applies exactly with ``Pipeline.from_dict(plan).apply(subject)``.
     """
 
-    def __init__(self, text):
-        canonical, fixed = _voxaug.parse_pipeline(text)
+    def __init__(self, text, base=None):
+        canonical, fixed = _voxaug.parse_pipeline(text, base)
         self._json = canonical
         self._dict = json.loads(canonical)
         self.is_random = not fixed
@@ -59,7 +59,8 @@ class Pipeline:
         except UnicodeDecodeError as e:
             raise VoxaugValueError(f"pipeline: {path}: not UTF-8 text ({e})") from None
         try:
-            return cls(text)
+            # File references in the pipeline are relative to its folder, as on the command line.
+            return cls(text, os.path.dirname(os.path.abspath(path)))
         except VoxaugValueError as e:
             msg = str(e)
             raise VoxaugValueError(msg.replace("pipeline: ", f"pipeline: {path}: ", 1)) from None

@@ -151,6 +151,11 @@ impl Pipeline {
     }
 }
 
+thread_local! {
+    /// How many `invert` plans are being parsed inside one another on this thread.
+    static NESTED: std::cell::Cell<usize> = const { std::cell::Cell::new(0) };
+}
+
 /// True when a `resample_to` reference names a subject member rather than a file: no path separator
 /// and no extension (`"t1"`; `"./t1"` and `"t1.nii.gz"` are files).
 pub fn is_member_reference(reference: &str) -> bool {
@@ -168,6 +173,71 @@ fn resolve_references(steps: &mut [Step], base: Option<&Path>) -> Result<()> {
         }
     };
     for (i, s) in steps.iter_mut().enumerate() {
+        if let Step::Fixed(Transform::Invert {
+            plan,
+            reference,
+            grid,
+            matrix,
+            input_shape,
+            fill,
+        }) = s
+        {
+            if grid.is_some() && matrix.is_some() && input_shape.is_some() {
+                continue;
+            }
+            let at = |e: Error| {
+                Error::pipeline(format!(
+                    "transforms[{i}]: invert: {}",
+                    match e {
+                        Error::Pipeline(m) => m,
+                        other => other.to_string(),
+                    }
+                ))
+            };
+            // A plan file that (through others) inverts itself would recurse without end.
+            let depth = NESTED.with(|d| d.get());
+            if depth >= 8 {
+                return Err(at(Error::pipeline(
+                    "plans nest more than 8 deep (a plan that inverts itself?)",
+                )));
+            }
+            NESTED.with(|d| d.set(depth + 1));
+            let nested = match &*plan {
+                serde_json::Value::String(p) => Pipeline::from_file(full(p)),
+                v @ serde_json::Value::Object(_) => Pipeline::from_json_in(&v.to_string(), base),
+                other => Err(Error::pipeline(format!(
+                    "plan must be a plan.json path or a plan object, got {other}"
+                ))),
+            }
+            .and_then(|p| p.fixed_transforms());
+            NESTED.with(|d| d.set(depth));
+            let plan_t = nested.map_err(at)?;
+            let Some(r) = reference else {
+                return Err(at(Error::pipeline(
+                    "needs \"reference\": the original volume the sample was made from",
+                )));
+            };
+            let path = full(r);
+            let v = crate::io::read_volume(&path, crate::Kind::Image).map_err(|e| {
+                at(Error::pipeline(format!(
+                    "reference {}: {e}",
+                    path.display()
+                )))
+            })?;
+            let (map, sample) = crate::invert::inverse_map(
+                &plan_t,
+                &v.grid,
+                fill.unwrap_or(super::Fill::Value(0.0)),
+            )
+            .map_err(at)?;
+            *grid = Some(Box::new(super::spec::RefGrid {
+                shape: v.grid.shape,
+                affine: v.grid.affine,
+            }));
+            *matrix = Some(Box::new(map.matrix));
+            *input_shape = Some(sample.shape);
+            continue;
+        }
         if let Step::Fixed(Transform::ApplyTransform {
             file,
             world_matrix,

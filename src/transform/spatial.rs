@@ -213,6 +213,35 @@ pub fn step(t: &Transform, g: &Grid) -> Result<Option<Step>> {
                 fill: fill_or(fill, zero),
             }
         }
+        Transform::Invert {
+            grid: Some(t),
+            matrix: Some(m),
+            input_shape: Some(shape),
+            fill,
+            ..
+        } => {
+            if g.shape != *shape {
+                return Err(Error::invalid(format!(
+                    "invert: the input has shape {:?}, the plan's output on the reference grid has \
+                     shape {shape:?}: give the volume predicted on this plan's sample (and the \
+                     plan and original it came from)",
+                    g.shape
+                )));
+            }
+            // Voxel to voxel: the input is taken on the sample's grid whatever affine its file holds.
+            Step {
+                pull: **m,
+                grid: Grid::new(t.shape, t.affine)?,
+                fill: fill_or(fill, zero),
+            }
+        }
+        Transform::Invert { .. } => {
+            return Err(Error::pipeline(
+                "invert: the plan and reference were not read (invert is resolved at the top level \
+                 of a pipeline, not inside one_of/some_of/compose; a hand-written step needs \
+                 \"grid\", \"matrix\" and \"input_shape\" together)",
+            ));
+        }
         Transform::ToCanonical {} => {
             let (pull, shape) = canonical_pull(g);
             Step {

@@ -169,6 +169,34 @@ pub enum Transform {
         #[serde(default, skip_serializing_if = "Option::is_none")]
         fill: Option<Fill>,
     },
+    /// Maps a prediction made on an augmented sample back onto the original grid (test-time
+    /// augmentation; `voxaug invert` as a pipeline step): undoes the spatial transforms of `plan` (the
+    /// sample's `plan.json`, a path relative to the pipeline file's folder, or the plan object itself;
+    /// its intensity transforms are ignored) for a volume on the grid that plan produced from
+    /// `reference` (the original's file). Trilinear for images and probabilities, nearest for label
+    /// maps; `fill` (default 0) where the sample saw nothing of the original. Resolved when the
+    /// pipeline is parsed: `grid` (the original grid), `matrix` (original voxel -> sample voxel) and
+    /// `input_shape` (the sample's shape) record it, so a plan re-applies without the files. Elastic
+    /// plans are refused (no exact inverse).
+    Invert {
+        /// `plan.json` path, or the plan object.
+        plan: serde_json::Value,
+        /// The original volume's path (its grid is the output grid).
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        reference: Option<String>,
+        /// The original grid, filled in when the pipeline is parsed.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        grid: Option<Box<RefGrid>>,
+        /// Original voxel -> sample voxel, filled in when the pipeline is parsed.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        matrix: Option<Box<Mat4>>,
+        /// The sample's shape (the input this step expects), filled in when the pipeline is parsed.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        input_shape: Option<[usize; 3]>,
+        /// Value where the sample saw nothing of the original (default 0).
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        fill: Option<Fill>,
+    },
     /// Reorders and flips the voxel axes so that they point right, anterior and superior (RAS, like
     /// nibabel's `as_closest_canonical` and TorchIO's `ToCanonical`): an exact copy with a new affine, the
     /// world position of every voxel unchanged. Oblique grids take the closest axes.
@@ -482,6 +510,27 @@ impl Transform {
         };
         match self {
             Transform::NanToNum { .. } | Transform::ToCanonical {} => Ok(()),
+            Transform::Invert {
+                grid,
+                matrix,
+                fill,
+                ..
+            } => {
+                if let Some(g) = grid {
+                    finite("invert.grid.affine", &g.affine.concat())?;
+                    crate::grid::Grid::new(g.shape, g.affine)
+                        .map_err(|e| Error::pipeline(format!("invert.grid: {e}")))?;
+                }
+                if let Some(m) = matrix {
+                    finite("invert.matrix", &m.concat())?;
+                    if m[3] != [0.0, 0.0, 0.0, 1.0] {
+                        return Err(Error::pipeline(
+                            "invert.matrix: last row must be [0, 0, 0, 1]",
+                        ));
+                    }
+                }
+                fill_ok(fill)
+            }
             Transform::ResampleTo { grid, fill, .. } => {
                 if let Some(g) = grid {
                     finite("resample_to.grid.affine", &g.affine.concat())?;
