@@ -164,21 +164,82 @@ pub fn read_subject_series(
     if images.is_empty() && labels.is_empty() {
         return Err(Error::invalid("give at least one --image or --label"));
     }
-    let read = |ps: &[PathBuf], kind| -> Result<Vec<Volume>> {
-        ps.iter()
-            .map(|p| io::read_volume_series(p, kind, series))
-            .collect()
+    Ok(read_subject_files(images, labels, series)?.0)
+}
+
+/// [`read_subject_series`] that also returns each input's channel layout: a multi-channel image file
+/// (see [`io::read_channels`]) is one member of several image channels sharing its name, written
+/// back in the same layout by [`write_outputs`].
+pub fn read_subject_files(
+    images: &[PathBuf],
+    labels: &[PathBuf],
+    series: Option<&str>,
+) -> Result<(Subject, Vec<Option<io::ChannelLayout>>)> {
+    if images.is_empty() && labels.is_empty() {
+        return Err(Error::invalid("give at least one --image or --label"));
+    }
+    let mut names = Vec::new();
+    let mut layouts = Vec::new();
+    let mut read = |ps: &[PathBuf], kind| -> Result<Vec<Volume>> {
+        let mut out = Vec::new();
+        for p in ps {
+            let (vols, layout) = io::read_channels(p, kind, series)?;
+            let name = member_name(p)?;
+            names.extend(std::iter::repeat_n(name, vols.len()));
+            layouts.push(layout);
+            out.extend(vols);
+        }
+        Ok(out)
     };
-    let names = images
-        .iter()
-        .chain(labels)
-        .map(|p| member_name(p))
-        .collect::<Result<Vec<_>>>()?;
-    Subject::named(
-        read(images, Kind::Image)?,
-        read(labels, Kind::Label)?,
-        names,
-    )
+    let imgs = read(images, Kind::Image)?;
+    let labs = read(labels, Kind::Label)?;
+    Ok((Subject::named(imgs, labs, names)?, layouts))
+}
+
+/// The volumes of each member of a subject, as index ranges over images then labels: the channels of
+/// a multi-channel member (consecutive images sharing a name) together, every other volume alone.
+pub fn member_ranges(subject: &Subject) -> Vec<std::ops::Range<usize>> {
+    let n = subject.images.len() + subject.labels.len();
+    let mut out: Vec<std::ops::Range<usize>> = Vec::new();
+    for i in 0..n {
+        let joins = i < subject.images.len()
+            && i > 0
+            && subject.names.len() == n
+            && subject.names[i] == subject.names[i - 1];
+        match out.last_mut() {
+            Some(r) if joins => r.end = i + 1,
+            _ => out.push(i..i + 1),
+        }
+    }
+    out
+}
+
+/// Writes each member of `sample` to its path (one path per member, in order): a multi-channel member
+/// as one file in its input's layout (`layouts[i]`; dim 4 when absent).
+pub fn write_outputs(
+    paths: &[PathBuf],
+    sample: &Subject,
+    layouts: &[Option<io::ChannelLayout>],
+) -> Result<()> {
+    let vols: Vec<&Volume> = sample.images.iter().chain(&sample.labels).collect();
+    let ranges = member_ranges(sample);
+    if ranges.len() != paths.len() {
+        return Err(Error::invalid(format!(
+            "{} output paths for {} members",
+            paths.len(),
+            ranges.len()
+        )));
+    }
+    for (i, (r, p)) in ranges.into_iter().zip(paths).enumerate() {
+        let layout = layouts.get(i).copied().flatten();
+        if r.len() == 1 && layout.is_none() {
+            io::write_volume(p, vols[r.start])?;
+        } else {
+            let group: Vec<Volume> = vols[r].iter().map(|v| (*v).clone()).collect();
+            io::write_channels(p, &group, layout)?;
+        }
+    }
+    Ok(())
 }
 
 /// The member name of an input file: its output file name without the extension (`t1.nii.gz` ->
@@ -194,11 +255,18 @@ pub fn member_name(input: &Path) -> Result<String> {
 }
 
 /// Writes one augmented sample into `dir` (created): each volume under its name, then `plan.json`.
-pub fn write_sample(dir: &Path, sample: &Subject, names: &[String], plan: &Plan) -> Result<()> {
+/// Multi-channel members are written as one file each, in their input's layout (`layouts`, one per
+/// member; empty: dim 4).
+pub fn write_sample(
+    dir: &Path,
+    sample: &Subject,
+    names: &[String],
+    layouts: &[Option<io::ChannelLayout>],
+    plan: &Plan,
+) -> Result<()> {
     io::create_dir(dir)?;
-    for (v, name) in sample.images.iter().chain(&sample.labels).zip(names) {
-        io::write_volume(dir.join(name), v)?;
-    }
+    let paths: Vec<PathBuf> = names.iter().map(|n| dir.join(n)).collect();
+    write_outputs(&paths, sample, layouts)?;
     io::write_atomic(&dir.join("plan.json"), plan.to_json().as_bytes())
 }
 
@@ -382,6 +450,7 @@ pub fn augment_to_dir(
     exec: &Executor,
     subject: &Subject,
     inputs: &[PathBuf],
+    layouts: &[Option<io::ChannelLayout>],
     out: &Path,
     n: u64,
     batch: usize,
@@ -389,11 +458,11 @@ pub fn augment_to_dir(
     progress: &(dyn Fn(u64) + Sync),
 ) -> Result<AugmentReport> {
     let names = output_names(inputs)?;
-    if names.len() != subject.images.len() + subject.labels.len() {
+    let members = member_ranges(subject).len();
+    if names.len() != members {
         return Err(Error::invalid(format!(
-            "{} input paths for {} volumes",
+            "{} input paths for {members} members",
             names.len(),
-            subject.images.len() + subject.labels.len()
         )));
     }
     let samples = pipeline.samples(exec, subject, seed)?;
@@ -475,7 +544,7 @@ pub fn augment_to_dir(
                     .suffix(".voxaug-tmp")
                     .tempdir_in(out)
                     .map_err(|e| Error::io(out, e))?;
-                write_sample(tmp.path(), &s, names, &plan)?;
+                write_sample(tmp.path(), &s, names, layouts, &plan)?;
                 // Written: its buffers serve the next samples' outputs (no fresh pages per sample).
                 crate::exec::cpu::alloc::recycle_subject(s);
                 let tmp = tmp.keep();

@@ -301,3 +301,70 @@ fn apply_brings_members_on_different_grids_onto_a_named_members_grid() {
     assert!(!o.status.success() && err.contains("resample_to"), "{err}");
     assert!(!out.exists());
 }
+
+#[test]
+fn multi_channel_images_are_one_member_written_back_in_their_layout() {
+    // BraTS-style: modalities along NIfTI dim 4 in one file, transformed together (one spatial map),
+    // intensity transforms per channel, written back as one 4D file; dim 5 + vector intent likewise.
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    let g = voxaug::Grid::new([21, 17, 9], oblique_affine()).unwrap();
+    let chans: Vec<voxaug::Volume> = (0..3)
+        .map(|c| {
+            image_from(&g, move |i, j, k| {
+                ((i * (c + 1) + j * 2 + k * (3 - c)) % 23) as f32
+            })
+        })
+        .collect();
+    let seg = label_from(&g, |i, j, _| ((i / 5 + j / 4) % 3) as f32);
+    io::write_volume(d.join("seg.nii.gz"), &seg).unwrap();
+    let p = d.join("p.json");
+    let body = r#"{"type": "rotate", "degrees": [0, 0, 14]}, {"type": "crop", "start": [1, 1, 0], "size": [18, 15, 9]}, {"type": "zscore"}"#;
+    std::fs::write(&p, format!("[{body}]")).unwrap();
+    let plan = pipeline_transforms(body);
+    for (name, layout) in [
+        ("mods.nii.gz", io::ChannelLayout::Time),
+        ("vec.nii", io::ChannelLayout::Vector),
+    ] {
+        io::write_channels(d.join(name), &chans, Some(layout)).unwrap();
+        let out = d.join(format!("out-{name}"));
+        voxaug(&[
+            "apply",
+            p.to_str().unwrap(),
+            "--image",
+            d.join(name).to_str().unwrap(),
+            "--label",
+            d.join("seg.nii.gz").to_str().unwrap(),
+            "--out",
+            out.to_str().unwrap(),
+        ]);
+        let (back, lay) = io::read_channels(out.join(name), Kind::Image, None).unwrap();
+        assert_eq!(lay, Some(layout), "{name}: layout kept");
+        assert_eq!(back.len(), 3);
+        for (c, v) in back.iter().enumerate() {
+            let alone = voxaug::Executor::Cpu
+                .apply(
+                    &voxaug::Subject::new(vec![chans[c].clone()], vec![]).unwrap(),
+                    &plan,
+                )
+                .unwrap();
+            assert_eq!(v.grid.shape, [18, 15, 9]);
+            let diff = max_abs_diff(&v.values(), &alone.images[0].values());
+            assert!(
+                diff <= 1e-6,
+                "{name} channel {c}: differs from the channel alone by {diff}"
+            );
+            let st = v.stats();
+            // zscore over nonzero voxels: about 0 and 1 over all of them.
+            assert!(
+                st.mean.abs() < 0.1 && (st.std - 1.0).abs() < 0.1,
+                "per-channel zscore: {st:?}"
+            );
+        }
+        let l = io::read_volume(out.join("seg.nii.gz"), Kind::Label).unwrap();
+        assert_eq!(l.grid, back[0].grid);
+    }
+    // A label map must be 3D.
+    let e = io::read_channels(d.join("mods.nii.gz"), Kind::Label, None).unwrap_err();
+    assert!(e.to_string().contains("4D"), "{e}");
+}

@@ -295,7 +295,8 @@ fn augment_files(
         .detach(|| {
             let exec = executor(&device)?;
             pool().install(|| {
-                let subject = voxaug::augment::read_subject(&images, &labels)?;
+                let (subject, layouts) =
+                    voxaug::augment::read_subject_files(&images, &labels, None)?;
                 let inputs: Vec<PathBuf> = images.iter().chain(&labels).cloned().collect();
                 voxaug::augment::augment_to_dir(
                     &pipe,
@@ -303,6 +304,7 @@ fn augment_files(
                     &exec,
                     &subject,
                     &inputs,
+                    &layouts,
                     &out,
                     n,
                     batch,

@@ -75,7 +75,21 @@ impl Cache {
             if self.names.is_empty() {
                 return Ok(s);
             }
-            Subject::named(s.images, s.labels, self.names.clone())
+            // One name per member: repeated over the channels of a multi-channel file.
+            let ranges = voxaug::augment::member_ranges(&s);
+            if ranges.len() != self.names.len() {
+                return Err(Error::InvalidInput(format!(
+                    "{} member names for {} members",
+                    self.names.len(),
+                    ranges.len()
+                )));
+            }
+            let names = ranges
+                .iter()
+                .zip(&self.names)
+                .flat_map(|(r, n)| std::iter::repeat_n(n.clone(), r.len()))
+                .collect();
+            Subject::named(s.images, s.labels, names)
         });
         let subject = match read {
             Ok(s) => Arc::new(Checked::new(s)),
@@ -395,10 +409,12 @@ impl Member {
     }
 }
 
-/// Stacks the volumes of one member into a C-ordered `(B, 1, X, Y, Z)` buffer: voxaug's i-fastest
+/// Stacks the volumes of one member (sample-major, `channels` per sample) into a C-ordered
+/// `(B, C, X, Y, Z)` buffer: voxaug's i-fastest
 /// voxels are transposed in tiles of 16 along i (reads of 16 neighbours, 16 contiguous write streams).
 fn stack<S: Copy + Send + Sync, T: Copy + Send + Sync + Default>(
     srcs: &[&[S]],
+    channels: usize,
     shape: [usize; 3],
     f: impl Fn(S) -> T + Sync,
 ) -> ArrayD<T> {
@@ -424,7 +440,8 @@ fn stack<S: Copy + Send + Sync, T: Copy + Send + Sync + Default>(
                     }
                 });
         });
-    ArrayD::from_shape_vec(IxDyn(&[srcs.len(), 1, nx, ny, nz]), out).expect("sizes match")
+    let b = srcs.len() / channels;
+    ArrayD::from_shape_vec(IxDyn(&[b, channels, nx, ny, nz]), out).expect("sizes match")
 }
 
 /// The typed voxels of every volume when they all hold `S`.
@@ -433,13 +450,13 @@ fn all_of<'a, S: Voxel>(vols: &[&'a Volume]) -> Option<Vec<&'a [S]>> {
 }
 
 /// A member's batch in its voxels' own type: f32 images, label maps in their integer type (no
-/// conversion, only the transpose).
-fn member(vols: &[&Volume]) -> Member {
+/// conversion, only the transpose). `vols` holds the `channels` volumes of each sample in turn.
+fn member(vols: &[&Volume], channels: usize) -> Member {
     let shape = vols[0].grid.shape;
     macro_rules! typed {
         ($t:ty, $variant:ident) => {
             if let Some(s) = all_of::<$t>(vols) {
-                return Member::$variant(stack(&s, shape, |x| x));
+                return Member::$variant(stack(&s, channels, shape, |x| x));
             }
         };
     }
@@ -456,7 +473,7 @@ fn member(vols: &[&Volume]) -> Member {
         .map(|v| voxaug::with_voxels!(&v.data, d => d.iter().map(|x| x.to_f64() as i64).collect()))
         .collect();
     let refs: Vec<&[i64]> = wide.iter().map(|w| &w[..]).collect();
-    Member::I64(stack(&refs, shape, |x| x))
+    Member::I64(stack(&refs, channels, shape, |x| x))
 }
 
 fn assemble(samples: Vec<(Subject, Plan)>, first_job: usize, ctx: &Ctx) -> Result<Batch> {
@@ -473,28 +490,35 @@ fn assemble(samples: Vec<(Subject, Plan)>, first_job: usize, ctx: &Ctx) -> Resul
             )));
         }
     }
+    // Members: the channels of a multi-channel image together, every other volume alone.
+    let ranges = voxaug::augment::member_ranges(&samples[0].0);
+    for (n, (s, _)) in samples.iter().enumerate() {
+        if voxaug::augment::member_ranges(s) != ranges {
+            let (subj, _, _) = ctx.jobs[first_job + n];
+            return Err(Error::InvalidInput(format!(
+                "subject {subj} has another number of channels per member than the first subject \
+                 of its batch; every subject needs the same channels"
+            )));
+        }
+    }
     let n_img = samples[0].0.images.len();
-    let n_lab = samples[0].0.labels.len();
-    let images = (0..n_img)
-        .map(|m| {
-            member(
-                &samples
-                    .iter()
-                    .map(|(s, _)| &s.images[m])
-                    .collect::<Vec<_>>(),
-            )
-        })
-        .collect();
-    let labels = (0..n_lab)
-        .map(|m| {
-            member(
-                &samples
-                    .iter()
-                    .map(|(s, _)| &s.labels[m])
-                    .collect::<Vec<_>>(),
-            )
-        })
-        .collect();
+    let mut images = Vec::new();
+    let mut labels = Vec::new();
+    for r in ranges {
+        let vols: Vec<&Volume> = samples
+            .iter()
+            .flat_map(|(s, _)| {
+                let all: Vec<&Volume> = s.images.iter().chain(&s.labels).collect();
+                all[r.clone()].to_vec()
+            })
+            .collect();
+        let m = member(&vols, r.len());
+        if r.start < n_img {
+            images.push(m);
+        } else {
+            labels.push(m);
+        }
+    }
     let plans = samples.iter().map(|(_, p)| p.to_json()).collect();
     // Copied into the batch: the samples' buffers serve the next outputs.
     for (s, _) in samples {

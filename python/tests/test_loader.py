@@ -2,7 +2,7 @@ import numpy as np
 import pytest
 
 import voxaug
-from conftest import PIPELINE
+from conftest import PIPELINE, run_cli
 
 
 def subjects(data, n=5):
@@ -158,3 +158,38 @@ def test_patches_roundtrip():
     np.testing.assert_allclose(last.affine[:3, 3], v.affine[:3, :3] @ loc[:3] + v.affine[:3, 3])
     with pytest.raises(voxaug.VoxaugError, match="patch_size"):
         voxaug.GridSampler(v, patch_size=30)
+
+
+def test_multi_channel_member_batches_as_channels(tmp_path):
+    # A BraTS-style 4D file (modalities along dim 4) is one member: the CLI writes it back as 4D
+    # (nibabel reads it), the loader batches it as (B, C, X, Y, Z), each channel z-scored on its own.
+    import nibabel as nib
+    rng = np.random.default_rng(0)
+    aff = np.diag([1.2, 1.0, 1.5, 1.0])
+    mods = (rng.random((16, 14, 10, 4)) * [1, 10, 100, 1000] + 1).astype(np.float32)
+    nib.save(nib.Nifti1Image(mods, aff), tmp_path / "mods.nii.gz")
+    seg = (rng.random((16, 14, 10)) * 3).astype(np.uint8)
+    nib.save(nib.Nifti1Image(seg, aff), tmp_path / "seg.nii.gz")
+    pipe = voxaug.Pipeline.from_dict({"transforms": [{"type": "flip", "axes": [0]}, {"type": "zscore"}]})
+    (tmp_path / "p.json").write_text(pipe.to_json())
+    run_cli("apply", tmp_path / "p.json", "--image", tmp_path / "mods.nii.gz", "--label", tmp_path / "seg.nii.gz",
+            "--out", tmp_path / "o", "--device", "cpu")
+    out = nib.load(tmp_path / "o" / "mods.nii.gz")
+    assert out.shape == (16, 14, 10, 4)
+    got = np.asarray(out.dataobj, dtype=np.float32)
+    for c in range(4):
+        ch = mods[::-1, :, :, c]
+        assert np.allclose(got[..., c], (ch - ch.mean()) / ch.std(), atol=1e-4)
+    loader = voxaug.Loader([{"mods": tmp_path / "mods.nii.gz", "seg": tmp_path / "seg.nii.gz"}] * 2, pipe,
+                           labels=("seg",), batch_size=2, seed=0, device="cpu")
+    batch = next(iter(loader))
+    assert batch["mods"].shape == (2, 4, 16, 14, 10) and batch["seg"].shape == (2, 1, 16, 14, 10)
+    assert np.allclose(batch["mods"][1], np.moveaxis(got, 3, 0), atol=1e-6)
+    # dim 5 with the vector intent: written back the same way.
+    vec = nib.Nifti1Image(mods[:, :, :, None, :], aff)
+    vec.header.set_intent("vector")
+    nib.save(vec, tmp_path / "vec.nii")
+    run_cli("apply", tmp_path / "p.json", "--image", tmp_path / "vec.nii", "--out", tmp_path / "v", "--device", "cpu")
+    back = nib.load(tmp_path / "v" / "vec.nii")
+    assert back.shape == (16, 14, 10, 1, 4) and back.header.get_intent()[0] == "vector"
+    assert np.allclose(np.asarray(back.dataobj)[:, :, :, 0, :], got, atol=1e-6)

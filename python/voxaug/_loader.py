@@ -78,8 +78,8 @@ class Loader:
 
     ``subjects``: a list of dicts ``name -> path`` (or of :class:`Subject`); string values that are not
     volume paths (no such file, no volume extension) and other JSON-able values are passed through into
-    the batch as lists. Each batch is a dict ``name -> numpy array (B, 1, X, Y, Z)`` (C order; images
-    float32, label maps their integer dtype), ``"index"``: list of (subject index, sample index),
+    the batch as lists. Each batch is a dict ``name -> numpy array (B, C, X, Y, Z)`` (C order; C = 1,
+    or the channels of a multi-channel NIfTI file; images float32, label maps their integer dtype), ``"index"``: list of (subject index, sample index),
     ``"plan"``: list of plan dicts, plus the pass-through fields.
 
     Sample ``j`` of subject ``s`` in epoch ``e`` is exactly ``pipe.sample(subject_s, seed=seed + s,

@@ -147,6 +147,74 @@ pub fn read_volume_series(
     }
 }
 
+pub use nifti::ChannelLayout;
+
+/// Reads a member that may hold several channels: every channel of a multi-channel NIfTI file (image
+/// channels along dim 4, or dim 5 with the vector intent; see [`ChannelLayout`]) as its own volume on
+/// the file's grid, and its layout; any 3D file (any format) as one volume and `None`. Label maps must
+/// be 3D.
+pub fn read_channels(
+    path: impl AsRef<Path>,
+    kind: Kind,
+    series: Option<&str>,
+) -> Result<(Vec<Volume>, Option<ChannelLayout>)> {
+    let path = path.as_ref();
+    match (kind, detect(path)?) {
+        (Kind::Image, Format::Nifti) => nifti::read_channels(path, kind),
+        _ => Ok((vec![read_volume_series(path, kind, series)?], None)),
+    }
+}
+
+/// An image to look at (`preview`, `histogram`, `stats`): a 3D file's volume, or the first channel of
+/// a multi-channel NIfTI file (a note on stderr says so).
+pub fn read_view_image(path: impl AsRef<Path>, series: Option<&str>) -> Result<Volume> {
+    let path = path.as_ref();
+    match read_volume_series(path, Kind::Image, series) {
+        Err(Error::Unsupported(m)) if detect(path).ok() == Some(Format::Nifti) => {
+            let (mut vols, _) =
+                read_channels(path, Kind::Image, series).map_err(|_| Error::Unsupported(m))?;
+            eprintln!(
+                "voxaug: {}: showing channel 0 of {}",
+                path.display(),
+                vols.len()
+            );
+            Ok(vols.swap_remove(0))
+        }
+        r => r,
+    }
+}
+
+/// Writes the channels of one member: a single volume without a layout as [`write_volume`] does,
+/// several as one multi-channel NIfTI-1 file in `layout` (dim 4 when `None`); multi-channel output
+/// must be NIfTI (`.nii`, `.nii.gz`).
+pub fn write_channels(
+    path: impl AsRef<Path>,
+    channels: &[Volume],
+    layout: Option<ChannelLayout>,
+) -> Result<()> {
+    let path = path.as_ref();
+    if let ([v], None) = (channels, layout) {
+        return write_volume(path, v);
+    }
+    match output_format(path, None)? {
+        (Format::Nifti, gz) => {
+            let (header, data) =
+                nifti::encode_channel_parts(channels, layout.unwrap_or(ChannelLayout::Time))?;
+            let mut parts: Vec<&[u8]> = vec![&header];
+            parts.extend(data.iter().map(|d| &d[..]));
+            if gz {
+                write_atomic(path, &gzip::compress(&parts))
+            } else {
+                write_atomic_parts(path, &parts)
+            }
+        }
+        _ => Err(Error::Unsupported(format!(
+            "{}: a multi-channel image is written as NIfTI (.nii or .nii.gz)",
+            path.display()
+        ))),
+    }
+}
+
 /// The output format of a path, from its extension (or `format` when given: `nifti`, `nrrd`).
 pub fn output_format(path: &Path, format: Option<&str>) -> Result<(Format, bool)> {
     let name = path

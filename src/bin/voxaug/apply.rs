@@ -33,7 +33,7 @@ impl ApplyArgs {
         let exec = self.device.executor()?;
         let inputs = self.inputs.paths();
         let outs = augment::output_paths(&inputs, out)?;
-        let subject = self.inputs.subject()?;
+        let (subject, layouts) = self.inputs.subject_files()?;
         let index = self.sample.or(pipeline.sample).unwrap_or(0);
         if !pipeline.is_fixed() {
             eprintln!(
@@ -45,8 +45,8 @@ impl ApplyArgs {
         let (result, _plan) = pipeline.sample(&exec, &subject, index)?;
         let secs = t0.elapsed().as_secs_f64();
         io::create_dir(out)?;
-        for (v, o) in result.images.iter().chain(&result.labels).zip(&outs) {
-            io::write_volume(o, v)?;
+        augment::write_outputs(&outs, &result, &layouts)?;
+        for o in &outs {
             println!("wrote {}", o.display());
         }
         let g = &result

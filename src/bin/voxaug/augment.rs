@@ -70,7 +70,7 @@ impl AugmentArgs {
             return Ok(());
         }
         let out = self.inputs.out()?;
-        let subject = self.inputs.subject()?;
+        let (subject, layouts) = self.inputs.subject_files()?;
         let inputs = self.inputs.paths();
         let mode = if self.overwrite {
             OutputMode::Overwrite
@@ -80,7 +80,7 @@ impl AugmentArgs {
             OutputMode::New
         };
         write_samples(
-            &p, seed, &exec, &subject, &inputs, out, self.n, self.batch, mode,
+            &p, seed, &exec, &subject, &inputs, &layouts, out, self.n, self.batch, mode,
         )
     }
 }
@@ -116,6 +116,7 @@ fn write_samples(
     exec: &Executor,
     subject: &Subject,
     inputs: &[PathBuf],
+    layouts: &[Option<voxaug::io::ChannelLayout>],
     out: &Path,
     n: u64,
     batch: usize,
@@ -128,6 +129,7 @@ fn write_samples(
         exec,
         subject,
         inputs,
+        layouts,
         out,
         n,
         batch,
@@ -219,6 +221,7 @@ impl DemoArgs {
             &exec,
             &subject,
             &inputs,
+            &[],
             out,
             n,
             4,

@@ -100,7 +100,13 @@ impl InputArgs {
 
     /// Reads the subject.
     pub fn subject(&self) -> Result<Subject> {
-        voxaug::augment::read_subject_series(&self.images, &self.labels, self.series.as_deref())
+        Ok(self.subject_files()?.0)
+    }
+
+    /// Reads the subject and each input's channel layout (multi-channel images are written back in
+    /// theirs).
+    pub fn subject_files(&self) -> Result<(Subject, Vec<Option<voxaug::io::ChannelLayout>>)> {
+        voxaug::augment::read_subject_files(&self.images, &self.labels, self.series.as_deref())
     }
 }
 

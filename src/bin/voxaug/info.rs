@@ -55,7 +55,7 @@ fn describe(
 ) -> Result<Option<serde_json::Value>> {
     {
         let kind = if label { Kind::Label } else { Kind::Image };
-        let v = if io::detect(file)? == io::Format::Dicom {
+        let chans = if io::detect(file)? == io::Format::Dicom {
             if file.is_dir() && !json {
                 let list = io::dicom::list_series(file)?;
                 println!("DICOM series in {}:", file.display());
@@ -67,10 +67,13 @@ fn describe(
                     return Ok(None);
                 }
             }
-            io::dicom::read(file, kind, series)?
+            vec![io::dicom::read(file, kind, series)?]
         } else {
-            io::read_volume(file, kind)?
+            io::read_channels(file, kind, None)?.0
         };
+        // A multi-channel image: geometry from its grid, statistics per channel.
+        let v = chans[0].clone();
+        let channel_stats: Vec<voxaug::Stats> = chans.iter().map(|c| c.stats()).collect();
         let g = &v.grid;
         let s = v.stats();
         let non_finite = v
@@ -101,6 +104,13 @@ fn describe(
             if label {
                 j["labels"] = serde_json::Value::Array(labels_json);
             }
+            j["channels"] = chans.len().into();
+            if chans.len() > 1 {
+                j["channel_stats"] = channel_stats
+                    .iter()
+                    .map(|s| serde_json::json!({"min": s.min, "max": s.max, "mean": s.mean, "std": s.std}))
+                    .collect();
+            }
             return Ok(Some(j));
         }
         println!("file:        {}", file.display());
@@ -116,10 +126,20 @@ fn describe(
                 row[0], row[1], row[2], row[3]
             );
         }
-        println!(
-            "intensity:   min {:.4}  max {:.4}  mean {:.4}  std {:.4}",
-            s.min, s.max, s.mean, s.std
-        );
+        if chans.len() > 1 {
+            println!("channels:    {} (one member of apply/augment)", chans.len());
+            for (c, s) in channel_stats.iter().enumerate() {
+                println!(
+                    "  channel {c}: min {:.4}  max {:.4}  mean {:.4}  std {:.4}",
+                    s.min, s.max, s.mean, s.std
+                );
+            }
+        } else {
+            println!(
+                "intensity:   min {:.4}  max {:.4}  mean {:.4}  std {:.4}",
+                s.min, s.max, s.mean, s.std
+            );
+        }
         if non_finite > 0 {
             println!(
                 "non-finite:  {non_finite} NaN or infinite voxel(s), left out of the statistics; \

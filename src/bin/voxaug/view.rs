@@ -88,7 +88,7 @@ impl PreviewArgs {
             let take = count.unwrap_or(16);
             let mut rows = Vec::new();
             for dir in samples.iter().take(take) {
-                let img = io::read_volume(dir.join(&image_name), Kind::Image)?;
+                let img = io::read_view_image(dir.join(&image_name), None)?;
                 let lab = label_name
                     .as_ref()
                     .map(|l| io::read_volume(dir.join(l), Kind::Label))
@@ -118,7 +118,7 @@ impl PreviewArgs {
             return Ok(());
         }
         let series = series.as_deref();
-        let img = io::read_volume_series(&file, Kind::Image, series)?;
+        let img = io::read_view_image(&file, series)?;
         let lab = label
             .as_ref()
             .map(|l| io::read_volume_series(l, Kind::Label, series))
@@ -198,13 +198,13 @@ impl HistogramArgs {
             return Err(Error::InvalidInput("give --out PNG and/or --json".into()));
         }
         let mut hists = vec![h::histogram(
-            &io::read_volume_series(&file, Kind::Image, series.as_deref())?,
+            &io::read_view_image(&file, series.as_deref())?,
             bins,
             nonzero,
         )?];
         if let Some(o) = &overlay {
             hists.push(h::histogram(
-                &io::read_volume_series(o, Kind::Image, series.as_deref())?,
+                &io::read_view_image(o, series.as_deref())?,
                 bins,
                 nonzero,
             )?);
@@ -320,7 +320,7 @@ impl StatsArgs {
             json,
             series,
         } = self;
-        let img = io::read_volume_series(&file, Kind::Image, series.as_deref())?;
+        let img = io::read_view_image(&file, series.as_deref())?;
         let lab = io::read_volume_series(&label, Kind::Label, series.as_deref())?;
         let st = voxaug::view::stats::label_stats(&lab, &[&img])?;
         if json {

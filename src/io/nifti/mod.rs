@@ -9,7 +9,9 @@
 mod write;
 
 pub(crate) use write::encode_data;
-pub use write::{affine_to_qform, encode, encode_parts, output_dtype};
+pub use write::{
+    affine_to_qform, encode, encode_channel_parts, encode_parts, output_dtype, ChannelBytes,
+};
 
 use crate::error::{Error, Result};
 use crate::grid::{Grid, Mat4};
@@ -84,6 +86,8 @@ struct Header {
     big: bool,
     /// Data live in a separate `.img` file.
     pair: bool,
+    /// `intent_code` (1007: vector; 0 for Analyze).
+    intent: i32,
 }
 
 fn nifti1_header(path: &Path, bytes: &[u8]) -> Result<Header> {
@@ -104,6 +108,7 @@ fn nifti1_header(path: &Path, bytes: &[u8]) -> Result<Header> {
         affine: header_affine(&h),
         big: matches!(h.endianness, nifti::Endianness::Big),
         pair: &bytes[344..348] == b"ni1\0",
+        intent: h.intent_code as i32,
     })
 }
 
@@ -197,6 +202,11 @@ fn nifti2_header(path: &Path, b: &[u8], big: bool) -> Result<Header> {
         affine,
         big,
         pair: &b[4..7] == b"ni2",
+        intent: if big {
+            byteorder::BigEndian::read_i32(&b[504..508])
+        } else {
+            LittleEndian::read_i32(&b[504..508])
+        },
     })
 }
 
@@ -254,6 +264,7 @@ fn analyze_header(b: &[u8], big: bool) -> Header {
         affine,
         big,
         pair: true,
+        intent: 0,
     }
 }
 
@@ -265,6 +276,48 @@ pub fn read(path: &Path, kind: Kind) -> Result<Volume> {
 
 /// Reads frame `frame` of a 4D file (`None`: the file must be 3D).
 pub fn read_frame(path: &Path, kind: Kind, frame: Option<usize>) -> Result<Volume> {
+    let which = match frame {
+        None => Frames::Only,
+        Some(f) => Frames::One(f),
+    };
+    Ok(read_frames(path, kind, which)?
+        .0
+        .pop()
+        .expect("one frame read"))
+}
+
+/// How the channels of a multi-channel NIfTI file are laid out (written back the same way).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ChannelLayout {
+    /// Along dim 4 (`dim = [4, x, y, z, C]`), as BraTS-style stacks of modalities are stored.
+    Time,
+    /// Along dim 5 with dim 4 of size 1 and the vector intent (`dim = [5, x, y, z, 1, C]`,
+    /// `intent_code` 1007), the NIfTI convention for vector-valued voxels.
+    Vector,
+}
+
+/// Every channel of a NIfTI file as its own volume (one for a 3D file), read in one pass, and the
+/// layout of a multi-channel file (`None` for a 3D file). Channels are along dim 4, or along dim 5
+/// when dim 4 has size 1 (see [`ChannelLayout`]); more dimensions are refused.
+pub fn read_channels(path: &Path, kind: Kind) -> Result<(Vec<Volume>, Option<ChannelLayout>)> {
+    read_frames(path, kind, Frames::All)
+}
+
+#[derive(Clone, Copy)]
+enum Frames {
+    /// The file must be 3D.
+    Only,
+    /// Frame `f` of a 4D file.
+    One(usize),
+    /// Every frame (channel).
+    All,
+}
+
+fn read_frames(
+    path: &Path,
+    kind: Kind,
+    which: Frames,
+) -> Result<(Vec<Volume>, Option<ChannelLayout>)> {
     let bytes = read_bytes(path, HEAD_BYTES)?;
     if bytes.len() < HEADER_SIZE {
         return Err(Error::format(
@@ -305,10 +358,31 @@ pub fn read_frame(path: &Path, kind: Kind, frame: Option<usize>) -> Result<Volum
         ));
     }
     let frames: usize = h.dims[3..].iter().product();
+    let layout = match (frames, h.dims[3], h.dims[5..].iter().all(|&d| d == 1)) {
+        (1, ..) => None,
+        (_, f, true) if f == frames => Some(ChannelLayout::Time),
+        (_, 1, true) if h.intent == 1007 => Some(ChannelLayout::Vector),
+        _ => None,
+    };
+    let (frame, count) = match which {
+        Frames::All if frames > 1 && layout.is_none() => {
+            return Err(Error::Unsupported(format!(
+                "{}: {}D volume (dims = {:?}); channels are read along dim 4, or along dim 5 when \
+                 dim 4 is 1 and the intent is vector (1007); `voxaug convert --frame N` extracts \
+                 one 3D frame",
+                path.display(),
+                h.ndim,
+                &h.dims[..h.ndim]
+            )))
+        }
+        Frames::All => (Some(0), frames),
+        Frames::Only => (None, 1),
+        Frames::One(f) => (Some(f), 1),
+    };
     let frame = match frame {
         None if frames > 1 => {
             return Err(Error::Unsupported(format!(
-                "{}: {}D volume with {frames} frames; voxaug works on single 3D volumes (dims = {:?}; `voxaug convert --frame N` extracts one)",
+                "{}: {}D volume with {frames} frames where a 3D volume is needed (dims = {:?}); a multi-channel image is one member of `apply`/`augment --image` and of the Python loader, and `preview`/`histogram`/`stats` show its first channel; `info` lists its channels and `convert --frame N` extracts one",
                 path.display(),
                 h.ndim,
                 &h.dims[..h.ndim]
@@ -343,6 +417,17 @@ pub fn read_frame(path: &Path, kind: Kind, frame: Option<usize>) -> Result<Volum
                 crate::grid::max_voxels()
             ))
         })?;
+    if count > 1
+        && n.checked_mul(count)
+            .is_none_or(|t| t > crate::grid::max_voxels())
+    {
+        return Err(Error::Limits(format!(
+            "{}: {count} channels of {shape:?} are over the limit of {} voxels (set \
+             VOXAUG_MAX_VOXELS to raise it)",
+            path.display(),
+            crate::grid::max_voxels()
+        )));
+    }
     let need = n * bpp;
     let skip = frame
         .checked_mul(need)
@@ -371,7 +456,7 @@ pub fn read_frame(path: &Path, kind: Kind, frame: Option<usize>) -> Result<Volum
     // Label maps of an integer type are read in that type (one copy, no conversion).
     let typed = kind == Kind::Label && !scaled && dtype.int_range().is_some();
     let mut values =
-        read_voxels(&data_path, start, n, dtype, h.big, typed).map_err(|e| match e {
+        read_voxels(&data_path, start, n * count, dtype, h.big, typed).map_err(|e| match e {
             Error::Format { msg, .. } if msg.starts_with("truncated") => Error::format(
                 path,
                 format!(
@@ -394,7 +479,37 @@ pub fn read_frame(path: &Path, kind: Kind, frame: Option<usize>) -> Result<Volum
     let affine = h.affine.map_err(|m| Error::format(path, m))?;
     let grid = Grid::new(shape, affine).map_err(|e| Error::format(path, e.to_string()))?;
     let file_dtype = if scaled { DType::F32 } else { dtype };
-    super::finish_volume(path, values, grid, kind, file_dtype)
+    if count == 1 {
+        let v = super::finish_volume(path, values, grid, kind, file_dtype)?;
+        let layout = if matches!(which, Frames::All) {
+            layout
+        } else {
+            None
+        };
+        return Ok((vec![v], layout.filter(|_| frames > 1)));
+    }
+    let vols = split_channels(values, count)
+        .into_iter()
+        .map(|d| super::finish_volume(path, d, grid.clone(), kind, file_dtype))
+        .collect::<Result<Vec<_>>>()?;
+    Ok((vols, layout))
+}
+
+/// Splits voxel data holding `count` consecutive 3D channels into one buffer per channel.
+fn split_channels(values: Voxels, count: usize) -> Vec<Voxels> {
+    fn split<T: Clone>(v: Vec<T>, count: usize, wrap: fn(Vec<T>) -> Voxels) -> Vec<Voxels> {
+        let n = v.len() / count;
+        v.chunks(n).map(|c| wrap(c.to_vec())).collect()
+    }
+    match values {
+        Voxels::F32(v) => split(v, count, Voxels::F32),
+        Voxels::U8(v) => split(v, count, Voxels::U8),
+        Voxels::I8(v) => split(v, count, Voxels::I8),
+        Voxels::U16(v) => split(v, count, Voxels::U16),
+        Voxels::I16(v) => split(v, count, Voxels::I16),
+        Voxels::U32(v) => split(v, count, Voxels::U32),
+        Voxels::I32(v) => split(v, count, Voxels::I32),
+    }
 }
 
 fn pair_image_path(hdr: &Path) -> PathBuf {

@@ -151,16 +151,55 @@ pub fn encode(v: &Volume, gzip: bool) -> Result<Vec<u8>> {
 /// it is float32), for writing without joining them.
 pub fn encode_parts(v: &Volume) -> Result<(Vec<u8>, Cow<'_, [u8]>)> {
     let dtype = output_dtype(v);
+    let s = v.grid.shape;
+    let dims = [3, s[0], s[1], s[2], 1, 1, 1, 1];
+    Ok((header(&v.grid, dtype, dims, 0)?, encode_data(v, dtype)))
+}
+
+/// The voxel bytes of each channel (borrowed where no conversion is needed).
+pub type ChannelBytes<'a> = Vec<Cow<'a, [u8]>>;
+
+/// The header and the voxel bytes of each channel of a multi-channel NIfTI-1 file (channels on one
+/// grid, written in `layout`; the type is the channels' common output type, else float32).
+pub fn encode_channel_parts(
+    vols: &[Volume],
+    layout: super::ChannelLayout,
+) -> Result<(Vec<u8>, ChannelBytes<'_>)> {
+    let first = vols
+        .first()
+        .ok_or_else(|| Error::invalid("no channel to write"))?;
+    if vols.iter().any(|v| v.grid != first.grid) {
+        return Err(Error::invalid("the channels of one file must share a grid"));
+    }
+    let types: Vec<DType> = vols.iter().map(output_dtype).collect();
+    let dtype = if types.iter().all(|&t| t == types[0]) {
+        types[0]
+    } else {
+        DType::F32
+    };
+    let (s, c) = (first.grid.shape, vols.len());
+    let (dims, intent) = match layout {
+        super::ChannelLayout::Time => ([4, s[0], s[1], s[2], c, 1, 1, 1], 0),
+        super::ChannelLayout::Vector => ([5, s[0], s[1], s[2], 1, c, 1, 1], 1007),
+    };
+    let h = header(&first.grid, dtype, dims, intent)?;
+    Ok((h, vols.iter().map(|v| encode_data(v, dtype)).collect()))
+}
+
+/// The 352 bytes of a single-file NIfTI-1 header (no extensions) for voxels of `dtype` with `dims`
+/// (`dims[0]` dimensions) on `grid`'s affine.
+fn header(grid: &crate::Grid, dtype: DType, dims: [usize; 8], intent: i16) -> Result<Vec<u8>> {
     let (code, bitpix) = dtype_code(dtype);
-    let shape = v.grid.shape;
-    if shape.iter().any(|&n| n > i16::MAX as usize) {
+    if dims[1..].iter().any(|&n| n > i16::MAX as usize) {
         return Err(Error::Limits(format!(
-            "shape {shape:?} exceeds NIfTI-1's 32767 voxels per axis"
+            "shape {:?} exceeds NIfTI-1's 32767 voxels per axis",
+            &dims[1..=dims[0]]
         )));
     }
+    let v = grid;
     let mut h: Vec<u8> = Vec::with_capacity(352);
     let w = &mut h;
-    let (quat, off, sp, qfac) = affine_to_qform(&v.grid.affine);
+    let (quat, off, sp, qfac) = affine_to_qform(&v.affine);
     let wr = |w: &mut Vec<u8>, x: f32| w.write_f32::<LittleEndian>(x).unwrap();
     w.write_i32::<LittleEndian>(348).unwrap();
     w.extend_from_slice(&[0u8; 28]); // data_type, db_name
@@ -168,23 +207,13 @@ pub fn encode_parts(v: &Volume) -> Result<(Vec<u8>, Cow<'_, [u8]>)> {
     w.write_i16::<LittleEndian>(0).unwrap(); // session_error
     w.push(b'r'); // regular
     w.push(0); // dim_info
-    let dims = [
-        3i16,
-        shape[0] as i16,
-        shape[1] as i16,
-        shape[2] as i16,
-        1,
-        1,
-        1,
-        1,
-    ];
     for d in dims {
-        w.write_i16::<LittleEndian>(d).unwrap();
+        w.write_i16::<LittleEndian>(d as i16).unwrap();
     }
     for _ in 0..3 {
         wr(w, 0.0); // intent_p1..3
     }
-    w.write_i16::<LittleEndian>(0).unwrap(); // intent_code
+    w.write_i16::<LittleEndian>(intent).unwrap(); // intent_code
     w.write_i16::<LittleEndian>(code).unwrap();
     w.write_i16::<LittleEndian>(bitpix).unwrap();
     w.write_i16::<LittleEndian>(0).unwrap(); // slice_start
@@ -212,7 +241,7 @@ pub fn encode_parts(v: &Volume) -> Result<(Vec<u8>, Cow<'_, [u8]>)> {
     for q in quat.iter().chain(off.iter()) {
         wr(w, *q as f32);
     }
-    for row in &v.grid.affine[..3] {
+    for row in &v.affine[..3] {
         for x in row {
             wr(w, *x as f32);
         }
@@ -221,7 +250,7 @@ pub fn encode_parts(v: &Volume) -> Result<(Vec<u8>, Cow<'_, [u8]>)> {
     w.extend_from_slice(b"n+1\0");
     debug_assert_eq!(w.len(), 348);
     w.extend_from_slice(&[0u8; 4]); // no extensions
-    Ok((h, encode_data(v, dtype)))
+    Ok(h)
 }
 
 /// Voxel data as little-endian bytes of `dtype` (values already checked to fit by `output_dtype`),
