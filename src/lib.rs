@@ -34,6 +34,11 @@ pub mod volume;
 pub mod voxels;
 
 pub use error::{Error, Result};
+
+/// The README's Rust example, compiled as a doctest (not run: it reads the user's files).
+#[cfg(doctest)]
+#[doc = include_str!("../README.md")]
+pub struct ReadmeDoctests;
 pub use exec::Executor;
 pub use grid::{Grid, Mat4};
 pub use transform::{Fill, Pipeline, Plan, Transform};
