@@ -61,7 +61,9 @@ pub fn sample_input(subject: &Subject) -> Result<SampleInput<'_>> {
         .zip(vols)
         .map(|(n, v)| (n.clone(), v.grid.clone()))
         .collect();
-    Ok(SampleInput::new(grid, subject.labels.first()).with_members(members))
+    Ok(SampleInput::new(grid, subject.labels.first())
+        .with_image(subject.images.first())
+        .with_members(members))
 }
 
 /// Iterator over augmented samples (see [`Pipeline::samples`]).

@@ -193,3 +193,25 @@ def test_multi_channel_member_batches_as_channels(tmp_path):
     back = nib.load(tmp_path / "v" / "vec.nii")
     assert back.shape == (16, 14, 10, 1, 4) and back.header.get_intent()[0] == "vector"
     assert np.allclose(np.asarray(back.dataobj)[:, :, :, 0, :], got, atol=1e-6)
+
+
+def test_one_hot_label_maps(data):
+    # one_hot=True: label maps as float32 (B, n_classes, X, Y, Z) over the first subject's sorted values,
+    # or over `classes`; a value outside `classes` is 0 in every channel.
+    pipe = voxaug.Pipeline.from_dict({"transforms": [{"type": "center_crop", "size": [24, 32, 20]}]})
+    plain = next(iter(voxaug.Loader(subjects(data, 2), pipe, labels=("seg",), batch_size=2, seed=0, device="cpu")))
+    seg = plain["seg"][:, 0]
+    values = np.unique(voxaug.read(data["seg"], kind="label").array)
+    hot = next(iter(voxaug.Loader(subjects(data, 2), pipe, labels=("seg",), batch_size=2, seed=0, device="cpu",
+                                  one_hot=True)))
+    assert hot["seg"].dtype == np.float32 and hot["seg"].shape == (2, len(values), 24, 32, 20)
+    assert np.array_equal(hot["seg"].argmax(1), np.searchsorted(values, seg))
+    assert np.array_equal(hot["seg"].sum(1), np.ones_like(seg, np.float32))
+    assert np.array_equal(hot["t1"], plain["t1"])
+    some = next(iter(voxaug.Loader(subjects(data, 2), pipe, labels=("seg",), batch_size=2, seed=0, device="cpu",
+                                   one_hot=True, classes=[int(values[-1]), 0])))
+    assert some["seg"].shape == (2, 2, 24, 32, 20)
+    assert np.array_equal(some["seg"][:, 0], (seg == values[-1]).astype(np.float32))
+    assert np.array_equal(some["seg"][:, 1], (seg == 0).astype(np.float32))
+    with pytest.raises(ValueError, match="one_hot"):
+        voxaug.Loader(subjects(data, 2), pipe, classes=[0, 1])

@@ -5,10 +5,12 @@ import json
 import os
 import sys
 
+import numpy as np
+
 from . import _voxaug
 from ._errors import VoxaugFileNotFoundError, VoxaugValueError
 from ._pipeline import Pipeline
-from ._volume import Subject, Volume
+from ._volume import Subject, Volume, read
 
 _VOLUME_EXT = (".nii", ".nii.gz", ".nrrd", ".nhdr", ".hdr", ".img", ".hdr.gz", ".img.gz", ".dcm", ".dcm.gz")
 _RESERVED = ("index", "plan")
@@ -92,12 +94,24 @@ class Loader:
 
     Decoded volumes are cached within ``cache_bytes`` (default: a quarter of RAM), so a ``.nii.gz`` is
     decompressed once, not once per sample.
+
+    ``one_hot=True`` returns each label map as float32 ``(B, n_classes, X, Y, Z)``: channel ``c`` is 1
+    where the label equals ``classes[c]``; ``classes`` defaults to the sorted label values of the first
+    subject's label map (read once), and a voxel whose value is not in ``classes`` is 0 in every channel.
     """
 
     def __init__(self, subjects, pipeline, labels=("seg",), batch_size=2, samples_per_volume=1, shuffle=True,
                  seed=0, rank=None, world_size=None, num_threads=2, prefetch=4, device="auto", cache_bytes=None,
-                 drop_last=False):
+                 drop_last=False, one_hot=False, classes=None):
         self.pipeline = _pipeline(pipeline)
+        self.one_hot = bool(one_hot)
+        if classes is not None and not self.one_hot:
+            raise VoxaugValueError("classes applies with one_hot=True")
+        if classes is not None:
+            classes = [int(c) for c in classes]
+            if not classes or len(set(classes)) != len(classes):
+                raise VoxaugValueError(f"classes must be distinct label values, got {classes}")
+        self.classes = classes
         if isinstance(labels, str):
             labels = (labels,)
         self.labels = tuple(labels)
@@ -177,6 +191,28 @@ class Loader:
             self._native_pid = pid
         return self._native
 
+    def _classes_of(self, name):
+        """The one-hot classes of label member ``name``: given, or the first subject's sorted values."""
+        if self.classes is not None:
+            return self.classes
+        cache = self.__dict__.setdefault("_class_cache", {})
+        if name not in cache:
+            src = self._sources[0]
+            if src[0] == "paths":
+                vol = read(src[2][self._labels.index(name)], kind="label")
+            else:
+                vol = Volume._from_native(src[2][self._labels.index(name)])
+            cache[name] = [int(v) for v in np.unique(vol.array)]
+        return cache[name]
+
+    def _one_hot(self, name, arr):
+        classes = self._classes_of(name)
+        lab = arr[:, 0]
+        out = np.empty((lab.shape[0], len(classes)) + lab.shape[1:], np.float32)
+        for c, value in enumerate(classes):
+            np.equal(lab, value, out=out[:, c], casting="unsafe")
+        return out
+
     def set_epoch(self, epoch):
         """Sets the epoch of the next pass (as ``DistributedSampler.set_epoch``)."""
         self.epoch = int(epoch)
@@ -228,7 +264,7 @@ class Loader:
             for name, arr in zip(self._images, images):
                 out[name] = arr
             for name, arr in zip(self._labels, labels):
-                out[name] = arr
+                out[name] = self._one_hot(name, arr) if self.one_hot else arr
             for f in self._fields:
                 out[f] = [self._extras[s][f] for (s, _) in batch]
             out["index"] = [tuple(x) for x in batch]

@@ -8,6 +8,14 @@ use super::spec::{Fill, Transform};
 use crate::error::{Error, Result};
 use serde::{de, Deserialize, Deserializer, Serialize, Serializer};
 
+fn image_source() -> String {
+    "image".into()
+}
+
+fn zero_margin() -> super::Vec3 {
+    super::Vec3([0.0; 3])
+}
+
 /// Random transforms and combinators (public JSON contract, like [`Transform`]).
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(tag = "type", rename_all = "snake_case", deny_unknown_fields)]
@@ -69,6 +77,23 @@ pub enum RandomTransform {
         /// `foreground_p` when given. A value absent from the label map gives a uniform crop.
         #[serde(default, skip_serializing_if = "Option::is_none")]
         label_probabilities: Option<std::collections::BTreeMap<String, f64>>,
+        /// Probability that the transform is applied (default 1).
+        #[serde(default = "one")]
+        p: f64,
+    },
+    /// Crops to the bounding box of the foreground (MONAI's `CropForeground`): the nonzero voxels of
+    /// the first image (`source: "image"`, the default; channel 0 of a multi-channel image) or of the
+    /// first label map (`"label"`), grown by `margin` voxels per side (one number or one per axis) and
+    /// clipped to the volume. Data-dependent, so it is resolved when a plan is sampled: the plan
+    /// records a `crop`. An empty foreground keeps the whole volume. After spatial transforms the box
+    /// is that of the moved foreground box (conservative).
+    CropForeground {
+        /// `"image"` (default) or `"label"`.
+        #[serde(default = "image_source")]
+        source: String,
+        /// Voxels added on each side of the box (default 0).
+        #[serde(default = "zero_margin")]
+        margin: super::Vec3,
         /// Probability that the transform is applied (default 1).
         #[serde(default = "one")]
         p: f64,
@@ -293,6 +318,7 @@ pub const RANDOM_TYPES: &[&str] = &[
     "random_flip",
     "random_crop",
     "label_crop",
+    "crop_foreground",
     "random_resize",
     "random_zoom",
     "random_gamma",
@@ -337,6 +363,7 @@ impl RandomTransform {
             | RandomFlip { p, .. }
             | RandomCrop { p, .. }
             | LabelCrop { p, .. }
+            | CropForeground { p, .. }
             | RandomResize { p, .. }
             | RandomZoom { p, .. }
             | RandomGamma { p, .. }
@@ -392,6 +419,23 @@ impl RandomTransform {
                         }
                         _ => {}
                     }
+                }
+            }
+            CropForeground { source, margin, .. } => {
+                if source != "image" && source != "label" {
+                    return Err(Error::pipeline(format!(
+                        "crop_foreground.source: {source:?} (expected \"image\" or \"label\")"
+                    )));
+                }
+                if margin
+                    .0
+                    .iter()
+                    .any(|m| !m.is_finite() || *m < 0.0 || m.fract() != 0.0 || *m > 1e6)
+                {
+                    return Err(Error::pipeline(format!(
+                        "crop_foreground.margin: {:?} (expected whole numbers of voxels >= 0)",
+                        margin.0
+                    )));
                 }
             }
             RandomCrop { size, .. } | LabelCrop { size, .. } => {

@@ -20,6 +20,8 @@ pub struct SampleInput<'a> {
     pub grid: Grid,
     /// The first label map (for foreground crops).
     pub label: Option<&'a Volume>,
+    /// The first image (for `crop_foreground` of the image).
+    pub image: Option<&'a Volume>,
     /// Grids of the subject's named members (`resample_to` may name one as its reference).
     pub members: Vec<(String, Grid)>,
     foreground: OnceLock<Vec<u32>>,
@@ -32,10 +34,44 @@ impl<'a> SampleInput<'a> {
         SampleInput {
             grid,
             label,
+            image: None,
             members: Vec::new(),
             foreground: OnceLock::new(),
             by_value: OnceLock::new(),
         }
+    }
+
+    /// The same input with the subject's first image (`crop_foreground` looks at it).
+    pub fn with_image(mut self, image: Option<&'a Volume>) -> SampleInput<'a> {
+        self.image = image;
+        self
+    }
+
+    /// Bounding box `[lo, hi]` (inclusive, input voxels) of the nonzero voxels of the first image or
+    /// label map; None when there are none (or no such volume, or it is on another grid).
+    fn nonzero_box(&self, label: bool) -> Option<[[usize; 3]; 2]> {
+        let v = if label { self.label } else { self.image }?;
+        if v.grid.shape != self.grid.shape {
+            return None;
+        }
+        let [nx, ny, _] = v.grid.shape;
+        crate::with_voxels!(&v.data, d => {
+            use rayon::prelude::*;
+            d.par_chunks(nx)
+                .enumerate()
+                .filter_map(|(row, r)| {
+                    let first = r.iter().position(|x| x.to_f64() != 0.0)?;
+                    let last = r.iter().rposition(|x| x.to_f64() != 0.0)?;
+                    let (j, k) = (row % ny, row / ny);
+                    Some([[first, j, k], [last, j, k]])
+                })
+                .reduce_with(|a, b| {
+                    [
+                        [0, 1, 2].map(|i| a[0][i].min(b[0][i])),
+                        [0, 1, 2].map(|i| a[1][i].max(b[1][i])),
+                    ]
+                })
+        })
     }
 
     /// The same input with the grids of the subject's named members.
@@ -343,6 +379,50 @@ impl<'a> Sampler<'a> {
                 self.emit(Transform::Crop {
                     start: Some(start),
                     size: Some(*size),
+                    margins: None,
+                    percent: false,
+                })?;
+            }
+            CropForeground { source, margin, .. } => {
+                let Some([lo, hi]) = self.input.nonzero_box(source == "label") else {
+                    return Ok(()); // no foreground: the whole volume
+                };
+                // The box's corners in the current grid (the input's when nothing moved it).
+                let to_cur = mat_inv(&self.to_input)
+                    .ok_or_else(|| Error::invalid("crop_foreground: singular map"))?;
+                let (mut a, mut b) = ([f64::INFINITY; 3], [f64::NEG_INFINITY; 3]);
+                for c in 0..8 {
+                    let p = [0, 1, 2].map(|i| {
+                        if c >> i & 1 == 0 {
+                            lo[i] as f64
+                        } else {
+                            hi[i] as f64
+                        }
+                    });
+                    let q = grid::mat_apply(&to_cur, p);
+                    for i in 0..3 {
+                        a[i] = a[i].min(q[i]);
+                        b[i] = b[i].max(q[i]);
+                    }
+                }
+                let s = self.grid.shape;
+                let mut start = [0usize; 3];
+                let mut size = [0usize; 3];
+                for i in 0..3 {
+                    let from = (a[i].round() - margin.0[i]).max(0.0);
+                    let to = (b[i].round() + margin.0[i]).min(s[i] as f64 - 1.0);
+                    if from > to {
+                        return Ok(()); // the moved box lies outside the volume
+                    }
+                    start[i] = from as usize;
+                    size[i] = (to - from) as usize + 1;
+                }
+                if start == [0; 3] && size == s {
+                    return Ok(());
+                }
+                self.emit(Transform::Crop {
+                    start: Some(start),
+                    size: Some(size),
                     margins: None,
                     percent: false,
                 })?;
