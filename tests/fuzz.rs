@@ -354,3 +354,19 @@ fn read_error(name: &str, bytes: &[u8]) -> String {
         .unwrap_err()
         .to_string()
 }
+
+/// Found by `minc1_bytes` in CI: one byte turned `valid_range`'s upper bound into a tiny negative
+/// number, and the scaling clamp panicked on the reversed range. Now a format error naming it.
+#[test]
+fn minc1_reversed_valid_range_is_an_error() {
+    small_limit();
+    let seed = std::fs::read(data("minc1_1_scale.mnc")).unwrap();
+    let b = mutate(&seed, 2836, &(vec![(0.20339801984193445, 128)], None));
+    let d = tempfile::tempdir().unwrap();
+    let p = d.path().join("x.mnc");
+    std::fs::write(&p, &b).unwrap();
+    let e = voxaug::io::read_volume(&p, Kind::Image)
+        .unwrap_err()
+        .to_string();
+    assert!(e.contains("valid_range"), "{e}");
+}

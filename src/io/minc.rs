@@ -294,6 +294,15 @@ pub fn read(path: &Path, kind: Kind) -> Result<Volume> {
             ))
         })
         .unwrap_or((tmin, tmax));
+    if !(range.0.is_finite() && range.1.is_finite() && range.0 <= range.1) {
+        return Err(Error::format(
+            path,
+            format!(
+                "valid_range [{}, {}] is not an increasing pair of finite numbers",
+                range.0, range.1
+            ),
+        ));
+    }
     // image-min / image-max: scalars, or one per slice of the slowest dimension.
     let scale_of = |key: &str| -> Result<Vec<f64>> {
         let Some(v) = vars.get(key) else {
