@@ -435,8 +435,13 @@ fn crop_foreground_takes_the_nonzero_box_with_a_margin() {
     // MONAI's CropForeground: the box of the first image's (or label map's) nonzero voxels, grown by
     // `margin` and clipped; the plan records the crop; an empty foreground keeps everything.
     let g = Grid::new([20, 16, 10], oblique_affine()).unwrap();
-    let inside = |i: usize, j: usize, k: usize| (5..=12).contains(&i) && (3..=8).contains(&j) && (2..=5).contains(&k);
-    let img = image_from(&g, |i, j, k| if inside(i, j, k) { 1.0 + i as f32 } else { 0.0 });
+    let inside = |i: usize, j: usize, k: usize| {
+        (5..=12).contains(&i) && (3..=8).contains(&j) && (2..=5).contains(&k)
+    };
+    let img = image_from(
+        &g,
+        |i, j, k| if inside(i, j, k) { 1.0 + i as f32 } else { 0.0 },
+    );
     let lab = label_from(&g, |i, j, k| (i >= 10 && j <= 4 && k >= 7) as u8 as f32);
     let s = Subject::new(vec![img], vec![lab]).unwrap();
     let sample = |json: &str| {
@@ -447,12 +452,19 @@ fn crop_foreground_takes_the_nonzero_box_with_a_margin() {
     };
     let (out, plan) = sample(r#"[{"type": "crop_foreground", "margin": 1}]"#);
     assert_eq!(out.images[0].grid.shape, [10, 8, 6]);
-    assert_eq!(out.images[0].grid.origin(), mat_apply(&g.affine, [4.0, 2.0, 1.0]));
+    assert_eq!(
+        out.images[0].grid.origin(),
+        mat_apply(&g.affine, [4.0, 2.0, 1.0])
+    );
     assert!(plan.to_json().contains("\"crop\""), "{}", plan.to_json());
     // Per-axis margins, clipped at the border; the label map's box.
-    let (out, _) = sample(r#"[{"type": "crop_foreground", "source": "label", "margin": [0, 3, 5]}]"#);
+    let (out, _) =
+        sample(r#"[{"type": "crop_foreground", "source": "label", "margin": [0, 3, 5]}]"#);
     assert_eq!(out.labels[0].grid.shape, [10, 8, 8]);
-    assert_eq!(out.labels[0].grid.origin(), mat_apply(&g.affine, [10.0, 0.0, 2.0]));
+    assert_eq!(
+        out.labels[0].grid.origin(),
+        mat_apply(&g.affine, [10.0, 0.0, 2.0])
+    );
     // After a flip of axis 0 the box is the mirrored one.
     let (out, _) = sample(r#"[{"type": "flip", "axes": [0]}, {"type": "crop_foreground"}]"#);
     assert_eq!(out.images[0].grid.shape, [8, 6, 4]);
@@ -465,8 +477,14 @@ fn crop_foreground_takes_the_nonzero_box_with_a_margin() {
         .unwrap();
     assert_eq!(out.images[0].grid.shape, g.shape);
     assert!(plan.transforms.is_empty());
-    for bad in [r#"{"type": "crop_foreground", "source": "mask"}"#, r#"{"type": "crop_foreground", "margin": -1}"#, r#"{"type": "crop_foreground", "margin": 1.5}"#] {
-        let e = voxaug::Pipeline::from_json(&format!("[{bad}]")).unwrap_err().to_string();
+    for bad in [
+        r#"{"type": "crop_foreground", "source": "mask"}"#,
+        r#"{"type": "crop_foreground", "margin": -1}"#,
+        r#"{"type": "crop_foreground", "margin": 1.5}"#,
+    ] {
+        let e = voxaug::Pipeline::from_json(&format!("[{bad}]"))
+            .unwrap_err()
+            .to_string();
         assert!(e.contains("crop_foreground"), "{bad}: {e}");
     }
 }

@@ -204,3 +204,46 @@ fn bad_inputs_are_refused() {
             .contains("not supported")
     );
 }
+
+#[test]
+fn register_cli_refuses_a_label_off_the_moving_grid_and_writes_nothing() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    let img = io::read_volume(
+        concat!(env!("CARGO_MANIFEST_DIR"), "/tests/data/anatomical.nii"),
+        Kind::Image,
+    )
+    .unwrap();
+    io::write_volume(d.join("fixed.nii"), &img).unwrap();
+    io::write_volume(d.join("moving.nii"), &img).unwrap();
+    // Same shape, shifted origin: only the affine differs.
+    let mut g = img.grid.clone();
+    g.affine[0][3] += 5.0;
+    let lab = Volume::label(vec![1.0; g.len()], g).unwrap();
+    io::write_volume(d.join("seg.nii.gz"), &lab).unwrap();
+    let out = d.join("reg");
+    let o = std::process::Command::new(env!("CARGO_BIN_EXE_voxaug"))
+        .current_dir(d)
+        .args([
+            "register",
+            "fixed.nii",
+            "moving.nii",
+            "--label",
+            "seg.nii.gz",
+            "--out",
+            "reg",
+            "--device",
+            "cpu",
+        ])
+        .output()
+        .unwrap();
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(!o.status.success(), "a label on another grid was accepted");
+    assert!(
+        err.contains("seg.nii.gz")
+            && err.contains("moving image's grid")
+            && err.contains("resample_to"),
+        "{err}"
+    );
+    assert!(!out.exists(), "nothing is written on failure");
+}

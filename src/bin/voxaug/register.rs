@@ -59,12 +59,16 @@ impl RegisterArgs {
             .map(|p| io::read_volume(p, Kind::Label))
             .collect::<Result<Vec<_>>>()?;
         for (p, l) in self.labels.iter().zip(&labels) {
-            if l.grid.shape != moving.grid.shape {
+            if !l.grid.same_as(&moving.grid, 1e-4) {
                 return Err(Error::InvalidInput(format!(
-                    "{}: a --label must be on the moving image's grid ({:?}, not {:?})",
+                    "{}: a --label must be on the moving image's grid (shape {:?} and affine {:?}; \
+                     it has shape {:?} and affine {:?}); resample it onto the moving image first \
+                     (`voxaug apply` with {{\"type\": \"resample_to\", \"reference\": \"<moving file>\"}})",
                     p.display(),
                     moving.grid.shape,
-                    l.grid.shape
+                    moving.grid.affine,
+                    l.grid.shape,
+                    l.grid.affine
                 )));
             }
         }
@@ -110,15 +114,18 @@ impl RegisterArgs {
                 );
             }
         }
-        io::create_dir(&self.out)?;
-        let json = serde_json::to_string_pretty(&r).expect("serialisable");
-        io::write_atomic(&self.out.join("transform.json"), json.as_bytes())?;
-        io::write_atomic(&self.out.join("transform.tfm"), r.to_tfm().as_bytes())?;
+        // Everything is computed before anything is written: a failure leaves no partial output.
         let subject = Subject::new(vec![moving], labels)?;
         let out = exec.apply(&subject, &[r.transform()])?;
+        let json = serde_json::to_string_pretty(&r).expect("serialisable");
+        let tfm = r.to_tfm();
+        io::create_dir(&self.out)?;
         for (v, p) in out.images.iter().chain(&out.labels).zip(&outs) {
             io::write_volume(p, v)?;
         }
+        io::write_atomic(&self.out.join("transform.tfm"), tfm.as_bytes())?;
+        // Last: transform.json marks a complete result.
+        io::write_atomic(&self.out.join("transform.json"), json.as_bytes())?;
         if self.json {
             println!("{json}");
         } else {
