@@ -30,7 +30,9 @@ fn config() -> ProptestConfig {
         // `PROPTEST_RNG_SEED=random` (or another number) and more cases.
         rng_seed: match std::env::var("PROPTEST_RNG_SEED").as_deref() {
             Ok("random") => proptest::test_runner::RngSeed::Random,
-            Ok(s) => s.parse().unwrap_or(proptest::test_runner::RngSeed::Fixed(0x5eed)),
+            Ok(s) => s
+                .parse()
+                .unwrap_or(proptest::test_runner::RngSeed::Fixed(0x5eed)),
             Err(_) => proptest::test_runner::RngSeed::Fixed(0x5eed),
         },
         ..ProptestConfig::default()

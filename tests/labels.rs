@@ -65,6 +65,10 @@ fn typed_labels(g: &Grid) -> Vec<Volume> {
         .collect()
 }
 
+fn ints(v: &Voxels) -> Vec<i64> {
+    voxaug::with_voxels!(v, d => d.iter().map(|&x| voxaug::Voxel::to_f64(x) as i64).collect())
+}
+
 fn distinct(v: &Voxels) -> std::collections::BTreeSet<i64> {
     voxaug::with_voxels!(v, d => d.iter().map(|&x| voxaug::Voxel::to_f64(x) as i64).collect())
 }
@@ -165,4 +169,120 @@ fn spatial_ops_keep_the_label_type(ex: &Executor) {
     }
 }
 
-both_executors!(spatial_ops_keep_the_label_type);
+/// remap_labels / keep_labels on every integer type, alone and between spatial transforms (with a
+/// "min" fill after a remap): the expected values voxel by voxel, the image untouched, the label type
+/// widened only when a new value needs it, and the GPU bit for bit equal to the CPU (type included).
+fn label_maps_on_every_type(ex: &Executor) {
+    let g = Grid::new([13, 11, 7], oblique_affine()).unwrap();
+    let img = image_from(&g, |i, j, k| (i * 7 + j * 3 + k) as f32);
+    for lab in typed_labels(&g) {
+        let dt = lab.data.dtype();
+        let vals: Vec<i64> = distinct(&lab.data).into_iter().collect();
+        // Swap the two largest values, send the smallest to 300 (widens 8-bit types), keep the rest.
+        let (a, b, lo) = (vals[vals.len() - 1], vals[vals.len() - 2], vals[0]);
+        let remap = format!(
+            r#"{{"type": "remap_labels", "mapping": {{"{a}": {b}, "{b}": {a}, "{lo}": 300}}}}"#
+        );
+        let keep = format!(r#"{{"type": "keep_labels", "labels": [{a}, {b}]}}"#);
+        let s = Subject::new(vec![img.clone()], vec![lab.clone()]).unwrap();
+        for ops in [
+            remap.clone(),
+            keep.clone(),
+            format!("{remap}, {keep}"),
+            format!(
+                r#"{{"type": "rotate", "degrees": [0, 0, 20]}}, {remap}, {{"type": "rotate", "degrees": [0, 0, -20], "fill": "min"}}"#
+            ),
+        ] {
+            let t = Pipeline::from_json(&format!("{{\"transforms\": [{ops}]}}"))
+                .unwrap()
+                .fixed_transforms()
+                .unwrap();
+            let out = ex.apply(&s, &t).unwrap();
+            let o = &out.labels[0];
+            if !ops.contains("rotate") {
+                assert_eq!(out.images[0], s.images[0], "{ops}: image untouched");
+                let want = |x: i64| {
+                    let r = if ops.contains("remap") {
+                        if x == a {
+                            b
+                        } else if x == b {
+                            a
+                        } else if x == lo {
+                            300
+                        } else {
+                            x
+                        }
+                    } else {
+                        x
+                    };
+                    if ops.contains("keep") && r != a && r != b {
+                        0
+                    } else {
+                        r
+                    }
+                };
+                let (gv, iv) = (ints(&o.data), ints(&lab.data));
+                for n in 0..gv.len() {
+                    assert_eq!(gv[n], want(iv[n]), "{ops} {}: voxel {n}", dt.name());
+                }
+            }
+            let widen = ops.contains("remap") && !dt.int_range().is_some_and(|(_, hi)| hi >= 300.0);
+            if !widen {
+                assert_eq!(o.data.dtype(), dt, "{ops}: kept the type");
+            }
+            assert_eq!(o.dtype, dt, "{ops}: on-disk type recorded");
+            if !matches!(ex, Executor::Cpu) {
+                let want = Executor::Cpu.apply(&s, &t).unwrap();
+                assert_eq!(
+                    o.data,
+                    want.labels[0].data,
+                    "{ops} {}: GPU vs CPU",
+                    dt.name()
+                );
+            }
+        }
+    }
+}
+
+both_executors!(spatial_ops_keep_the_label_type, label_maps_on_every_type);
+
+#[test]
+fn label_maps_round_trip_and_sequential_labels_renumbers() {
+    let g = Grid::new([9, 8, 5], oblique_affine()).unwrap();
+    let lab = label_from(&g, |i, j, _| [0.0, 3.0, 5.0, 9.0][(i / 3 + j / 3) % 4]);
+    let s = Subject::new(vec![], vec![lab.clone()]).unwrap();
+    let run = |json: &str| {
+        Pipeline::from_json(json)
+            .unwrap()
+            .sample(&Executor::Cpu, &s, 0)
+            .unwrap()
+    };
+    // A remap and its inverse give the input back.
+    let (back, _) = run(
+        r#"[{"type": "remap_labels", "mapping": {"3": 30, "5": 50}}, {"type": "remap_labels", "mapping": {"30": 3, "50": 5}}]"#,
+    );
+    assert_eq!(back.labels[0].data, lab.data);
+    // TorchIO's SequentialLabels: sorted values -> 0, 1, 2, ...; the plan records the remap.
+    let (seq, plan) = run(r#"[{"type": "sequential_labels"}]"#);
+    let got = distinct(&seq.labels[0].data);
+    assert_eq!(got.into_iter().collect::<Vec<_>>(), vec![0, 1, 2, 3]);
+    for (x, y) in lab.values().iter().zip(seq.labels[0].values().iter()) {
+        let want = [0.0, 3.0, 5.0, 9.0].iter().position(|v| v == x).unwrap() as f32;
+        assert_eq!(*y, want);
+    }
+    let json = plan.to_json();
+    assert!(
+        json.contains("remap_labels") && json.contains("\"9\": 3"),
+        "{json}"
+    );
+    // Bad mappings are refused with the transform named.
+    for bad in [
+        r#"{"type": "remap_labels", "mapping": {"x": 1}}"#,
+        r#"{"type": "remap_labels", "mapping": {"1": 5000000000}}"#,
+    ] {
+        let e = Pipeline::from_json(&format!("[{bad}]"))
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("remap_labels"), "{bad}: {e}");
+    }
+}

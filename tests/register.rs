@@ -203,6 +203,16 @@ fn bad_inputs_are_refused() {
             .to_string()
             .contains("not supported")
     );
+    // A fixed mask of the right shape on another grid (shifted origin) is refused.
+    let mut g = f.grid.clone();
+    g.affine[1][3] += 4.0;
+    let mask = Volume::label(vec![1.0; g.len()], g).unwrap();
+    let opts = RegisterOptions {
+        fixed_mask: Some(mask),
+        ..Default::default()
+    };
+    let e = register::register(&f, &f, &opts).unwrap_err().to_string();
+    assert!(e.contains("fixed mask") && e.contains("grid"), "{e}");
 }
 
 #[test]

@@ -85,6 +85,7 @@ impl Executor {
                     _ => true,
                 },
                 Stage::Intensity(_) => false,
+                Stage::Labels(_) => true,
             });
         if !safe {
             check_output(&out)?;
@@ -103,9 +104,11 @@ impl Executor {
         transforms: &[Transform],
         scan: bool,
     ) -> Result<Subject> {
-        let lead = transforms
-            .iter()
-            .find(|t| !matches!(t, Transform::NanToNum { .. }) && t.intensity().is_none());
+        let lead = transforms.iter().find(|t| {
+            !matches!(t, Transform::NanToNum { .. })
+                && t.intensity().is_none()
+                && t.label_lut().is_none()
+        });
         if !matches!(lead, Some(Transform::ResampleTo { .. })) {
             subject.check_grids()?;
         }
@@ -189,6 +192,17 @@ impl Executor {
                     .iter()
                     .map(|t| compile(t, &grid))
                     .collect::<Result<Vec<_>>>()?;
+                // Label value maps may widen a label map's type per plan: those run one by one.
+                if stages
+                    .iter()
+                    .flatten()
+                    .any(|s| matches!(s, Stage::Labels(_)))
+                {
+                    return plans
+                        .iter()
+                        .map(|t| self.apply_known_finite(subject, t))
+                        .collect();
+                }
                 let outs = g.run_batch(subject, &stages)?;
                 for o in &outs {
                     check_output(o)?;

@@ -328,10 +328,11 @@ pub fn register(fixed: &Volume, moving: &Volume, opts: &RegisterOptions) -> Resu
         }
     }
     if let Some(m) = &opts.fixed_mask {
-        if m.grid.shape != fixed.grid.shape {
+        if !m.grid.same_as(&fixed.grid, 1e-4) {
             return Err(Error::invalid(format!(
-                "register: the fixed mask's shape {:?} differs from the fixed image's {:?}",
-                m.grid.shape, fixed.grid.shape
+                "register: the fixed mask must be on the fixed image's grid (shape {:?}, affine {:?}); \
+                 it has shape {:?} and affine {:?}",
+                fixed.grid.shape, fixed.grid.affine, m.grid.shape, m.grid.affine
             )));
         }
     }

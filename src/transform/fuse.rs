@@ -78,6 +78,8 @@ pub enum Stage {
     Spatial(SamplingMap),
     /// One intensity op (images only).
     Intensity(IntensityOp),
+    /// A map of label values (label maps only; consecutive label transforms merged).
+    Labels(super::labels::LabelLut),
 }
 
 fn field_of(t: &Transform, g: &Grid) -> Option<(Displacement, FillChoice)> {
@@ -243,6 +245,16 @@ pub fn compile(transforms: &[Transform], input: &Grid) -> Result<Vec<Stage>> {
                 run.fills.push(step.fill);
                 check_map(t, &run)?;
                 grid = step.grid;
+            }
+            None if t.label_lut().is_some() => {
+                if run.open() {
+                    run.close(&grid, &mut stages);
+                }
+                let lut = t.label_lut().expect("checked")?;
+                match stages.last_mut() {
+                    Some(Stage::Labels(prev)) => *prev = prev.then(&lut),
+                    _ => stages.push(Stage::Labels(lut)),
+                }
             }
             None => {
                 if run.open() {

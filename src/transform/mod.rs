@@ -8,6 +8,7 @@
 //! one way: spec <- range <- random <- sampler <- pipeline.
 
 pub mod fuse;
+pub mod labels;
 pub mod pipeline;
 pub mod random;
 pub mod range;

@@ -98,6 +98,14 @@ pub enum RandomTransform {
         #[serde(default = "one")]
         p: f64,
     },
+    /// Renumbers label values to 0, 1, 2, ... in sorted order (TorchIO's `SequentialLabels`): the
+    /// first label map's values, read when a plan is sampled; the plan records the `remap_labels`
+    /// it applies to every label map.
+    SequentialLabels {
+        /// Probability that the transform is applied (default 1).
+        #[serde(default = "one")]
+        p: f64,
+    },
     /// Resize the grid by a random factor (`scale`, same factor on every axis when `isotropic`).
     RandomResize {
         /// Range of the resize factor.
@@ -319,6 +327,7 @@ pub const RANDOM_TYPES: &[&str] = &[
     "random_crop",
     "label_crop",
     "crop_foreground",
+    "sequential_labels",
     "random_resize",
     "random_zoom",
     "random_gamma",
@@ -364,6 +373,7 @@ impl RandomTransform {
             | RandomCrop { p, .. }
             | LabelCrop { p, .. }
             | CropForeground { p, .. }
+            | SequentialLabels { p }
             | RandomResize { p, .. }
             | RandomZoom { p, .. }
             | RandomGamma { p, .. }
@@ -583,7 +593,7 @@ impl RandomTransform {
                     ));
                 }
             }
-            Compose { .. } => {}
+            Compose { .. } | SequentialLabels { .. } => {}
         }
         Ok(())
     }

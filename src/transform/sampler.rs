@@ -74,6 +74,20 @@ impl<'a> SampleInput<'a> {
         })
     }
 
+    /// Sorted distinct values of the first label map (empty without one).
+    fn label_values(&self) -> Vec<i64> {
+        let Some(l) = self.label else {
+            return Vec::new();
+        };
+        crate::with_voxels!(&l.data, d => {
+            use rayon::prelude::*;
+            let mut v: Vec<i64> = d.par_iter().map(|x| x.to_f64() as i64).collect();
+            v.par_sort_unstable();
+            v.dedup();
+            v
+        })
+    }
+
     /// The same input with the grids of the subject's named members.
     pub fn with_members(mut self, members: Vec<(String, Grid)>) -> SampleInput<'a> {
         self.members = members;
@@ -426,6 +440,19 @@ impl<'a> Sampler<'a> {
                     margins: None,
                     percent: false,
                 })?;
+            }
+            SequentialLabels { .. } => {
+                let mapping: std::collections::BTreeMap<String, i64> = self
+                    .input
+                    .label_values()
+                    .into_iter()
+                    .enumerate()
+                    .filter(|&(i, v)| i as i64 != v)
+                    .map(|(i, v)| (v.to_string(), i as i64))
+                    .collect();
+                if !mapping.is_empty() {
+                    self.emit(Transform::RemapLabels { mapping })?;
+                }
             }
             RandomResize {
                 scale, isotropic, ..

@@ -201,6 +201,19 @@ pub enum Transform {
     /// nibabel's `as_closest_canonical` and TorchIO's `ToCanonical`): an exact copy with a new affine, the
     /// world position of every voxel unchanged. Oblique grids take the closest axes.
     ToCanonical {},
+    /// Replaces label values in every label map (TorchIO's `RemapLabels`): `mapping` from old to new
+    /// values (`{"1": 2, "3": 0}`: JSON keys are strings); values not listed are kept. Images are
+    /// untouched. The label type widens when a new value needs it.
+    RemapLabels {
+        /// Old value (as a string key) -> new value.
+        mapping: std::collections::BTreeMap<String, i64>,
+    },
+    /// Keeps the listed label values and sets every other label voxel to 0 (TorchIO's
+    /// `RemoveLabels` the other way round). Images are untouched.
+    KeepLabels {
+        /// Values kept.
+        labels: Vec<i64>,
+    },
     /// Crops or pads each axis to `size` voxels about the centre (TorchIO's `CropOrPad`): larger axes
     /// are centre-cropped, smaller ones padded with `fill` (default 0). An odd difference puts the extra
     /// voxel at the start, as TorchIO does. Works on any input shape, unlike `crop`/`center_crop`.
@@ -471,6 +484,46 @@ impl Transform {
         })
     }
 
+    /// The label map of `remap_labels` / `keep_labels` (None for other transforms); errors on keys
+    /// that are not integers and values outside the 32-bit label range.
+    pub fn label_lut(&self) -> Option<Result<super::labels::LabelLut>> {
+        const LO: i64 = i32::MIN as i64;
+        const HI: i64 = u32::MAX as i64;
+        let in_range = |v: i64| -> Result<i64> {
+            if (LO..=HI).contains(&v) {
+                Ok(v)
+            } else {
+                Err(Error::pipeline(format!(
+                    "label value {v} is outside the 32-bit label range [{LO}, {HI}]"
+                )))
+            }
+        };
+        match self {
+            Transform::RemapLabels { mapping } => Some((|| {
+                let pairs = mapping
+                    .iter()
+                    .map(|(k, v)| {
+                        let k: i64 = k.trim().parse().map_err(|_| {
+                            Error::pipeline(format!(
+                                "mapping key {k:?} is not an integer label value"
+                            ))
+                        })?;
+                        Ok((in_range(k)?, in_range(*v)?))
+                    })
+                    .collect::<Result<Vec<_>>>()?;
+                Ok(super::labels::LabelLut::new(pairs, None))
+            })()),
+            Transform::KeepLabels { labels } => Some((|| {
+                let pairs = labels
+                    .iter()
+                    .map(|&v| Ok((in_range(v)?, v)))
+                    .collect::<Result<Vec<_>>>()?;
+                Ok(super::labels::LabelLut::new(pairs, Some(0)))
+            })()),
+            _ => None,
+        }
+    }
+
     /// The JSON `type` name.
     pub fn type_name(&self) -> String {
         serde_json::to_value(self)
@@ -510,6 +563,11 @@ impl Transform {
         };
         match self {
             Transform::NanToNum { .. } | Transform::ToCanonical {} => Ok(()),
+            Transform::RemapLabels { .. } | Transform::KeepLabels { .. } => self
+                .label_lut()
+                .transpose()
+                .map(|_| ())
+                .map_err(|e| Error::pipeline(format!("{}: {e}", self.type_name()))),
             Transform::Invert {
                 grid,
                 matrix,

@@ -10,6 +10,8 @@ pub mod field;
 #[doc(hidden)]
 pub mod intensity;
 #[doc(hidden)]
+pub mod labels;
+#[doc(hidden)]
 pub mod quantile;
 #[doc(hidden)]
 pub mod reduce;
@@ -24,6 +26,16 @@ use crate::volume::Subject;
 pub fn run(subject: &Subject, stages: &[Stage]) -> Result<Subject> {
     // The input is borrowed until the first stage produces a new subject: no up-front copy.
     let mut cur: Option<Subject> = None;
+    // The label type each label map has after its first label map stage (both executors use it).
+    let label_types = if stages.iter().any(|s| matches!(s, Stage::Labels(_))) {
+        subject
+            .labels
+            .iter()
+            .map(|l| crate::transform::labels::plan_dtype(l, stages))
+            .collect::<Result<Vec<_>>>()?
+    } else {
+        Vec::new()
+    };
     for stage in stages {
         let input = cur.as_ref().unwrap_or(subject);
         match stage {
@@ -33,6 +45,30 @@ pub fn run(subject: &Subject, stages: &[Stage]) -> Result<Subject> {
                 if let Some(old) = cur.replace(next) {
                     alloc::recycle_subject(old);
                 }
+            }
+            Stage::Labels(lut) => {
+                let labels = input
+                    .labels
+                    .iter()
+                    .zip(&label_types)
+                    .map(|(l, &t)| labels::map_volume(l, lut, t))
+                    .collect::<Result<Vec<_>>>()?;
+                cur = Some(match cur.take() {
+                    Some(mut owned) => {
+                        owned.labels = labels;
+                        owned
+                    }
+                    // First stage: images are copied as they are.
+                    None => Subject {
+                        images: subject
+                            .images
+                            .iter()
+                            .map(|i| Ok(i.with_voxels(alloc::copy_voxels(&i.data)?)))
+                            .collect::<Result<_>>()?,
+                        labels,
+                        names: subject.names.clone(),
+                    },
+                });
             }
             Stage::Intensity(op) => {
                 cur = Some(match cur.take() {

@@ -5,13 +5,14 @@
 //! the device's limit (128 MiB on lavapipe), so volume size is bounded by texture limits only.
 //!
 //! Files mirror `exec/cpu/`: `params.rs` (uniform structs), `slab.rs` (upload, slabs, readback),
-//! `resample.rs`, `intensity.rs`, `reduce.rs`, `run.rs`. Kernel descriptions come from `exec/kernel.rs`.
+//! `resample.rs`, `intensity.rs`, `labels.rs`, `reduce.rs`, `run.rs`. Kernel descriptions come from `exec/kernel.rs`.
 //! Two host fallbacks call the CPU reference on purpose: B-spline displacement fields are evaluated on
 //! the host on their small evaluation grid and uploaded, and intensity ops without a GPU kernel run on
 //! read-back voxels (`exec/cpu/intensity.rs`).
 
 mod context;
 mod intensity;
+mod labels;
 mod metric;
 mod params;
 mod pipelines;

@@ -39,6 +39,19 @@ pub(super) struct NoiseParams {
     pub(super) pad: [u32; 3],
 }
 
+/// `Params` of `shaders/labels.wgsl`.
+#[repr(C)]
+#[derive(Clone, Copy, Pod, Zeroable)]
+pub(super) struct LabelParams {
+    pub(super) shape: [u32; 4],
+    pub(super) pitch: u32,
+    pub(super) slab: u32,
+    pub(super) count: u32,
+    pub(super) identity: u32,
+    pub(super) others: u32,
+    pub(super) pad: [u32; 3],
+}
+
 /// A displacement field on the device: three R32Float component textures and their layout.
 pub(super) struct GpuField {
     pub(super) comp: [wgpu::Texture; 3],

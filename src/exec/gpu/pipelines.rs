@@ -9,6 +9,7 @@ const BLUR: &str = include_str!("../../../shaders/blur.wgsl");
 const FIELD: &str = include_str!("../../../shaders/field.wgsl");
 const HASH: &str = include_str!("../../../shaders/hash.wgsl");
 const METRIC: &str = include_str!("../../../shaders/metric.wgsl");
+const LABELS: &str = include_str!("../../../shaders/labels.wgsl");
 
 pub struct Pipelines {
     pub resample_image: wgpu::ComputePipeline,
@@ -37,6 +38,9 @@ pub struct Pipelines {
     /// Registration metric sums (`shaders/metric.wgsl`).
     pub metric: wgpu::ComputePipeline,
     pub metric_layout: wgpu::BindGroupLayout,
+    /// Label value maps by texel width (8, 16, 32 bits) (`shaders/labels.wgsl`).
+    pub labels: [wgpu::ComputePipeline; 3],
+    pub labels_layout: wgpu::BindGroupLayout,
 }
 
 fn uniform(binding: u32) -> wgpu::BindGroupLayoutEntry {
@@ -219,6 +223,17 @@ impl Pipelines {
             ],
         );
         let mt = module("metric", METRIC.to_string());
+        let labels_layout = layout(
+            "labels",
+            &[
+                uniform(0),
+                texture(1, wgpu::TextureSampleType::Uint),
+                storage(2),
+                storage_ro(3),
+                storage_ro(4),
+            ],
+        );
+        let lb = module("labels", LABELS.to_string());
         Pipelines {
             resample_image: pipeline(&resample_image_layout, &ri, "resample_image"),
             resample_image_field: pipeline(&resample_image_layout, &ri, "resample_image_field"),
@@ -272,6 +287,25 @@ impl Pipelines {
                     cache: None,
                 })
             }),
+            labels: [4.0, 2.0, 1.0].map(|pack| {
+                let pl = device.create_pipeline_layout(&wgpu::PipelineLayoutDescriptor {
+                    label: Some("labels"),
+                    bind_group_layouts: &[Some(&labels_layout)],
+                    immediate_size: 0,
+                });
+                device.create_compute_pipeline(&wgpu::ComputePipelineDescriptor {
+                    label: Some("labels"),
+                    layout: Some(&pl),
+                    module: &lb,
+                    entry_point: Some("labels"),
+                    compilation_options: wgpu::PipelineCompilationOptions {
+                        constants: &[("PACK", pack)],
+                        ..Default::default()
+                    },
+                    cache: None,
+                })
+            }),
+            labels_layout,
             noise: pipeline(&noise_layout, &nz, "noise"),
             metric: pipeline(&metric_layout, &mt, "metric"),
             metric_layout,

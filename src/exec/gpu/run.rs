@@ -54,6 +54,21 @@ pub struct KernelTimes {
     pub last_passes: Option<Vec<f64>>,
 }
 
+/// A label map in the type the stages' label maps need (see `plan_dtype`; the CPU uses the same), as
+/// uploaded: itself unless a new label value needs a wider type.
+fn widened<'a>(v: &'a Volume, stages: &[Stage]) -> Result<std::borrow::Cow<'a, Volume>> {
+    if v.kind != Kind::Label || !stages.iter().any(|s| matches!(s, Stage::Labels(_))) {
+        return Ok(std::borrow::Cow::Borrowed(v));
+    }
+    let t = crate::transform::labels::plan_dtype(v, stages)?;
+    if t == v.data.dtype() {
+        return Ok(std::borrow::Cow::Borrowed(v));
+    }
+    Ok(std::borrow::Cow::Owned(crate::exec::cpu::labels::widen(
+        v, t,
+    )?))
+}
+
 impl GpuContext {
     /// Runs compiled stages on the GPU. Each volume's last kernel writes straight to host memory.
     pub fn run(&self, subject: &Subject, stages: &[Stage]) -> Result<Subject> {
@@ -70,9 +85,11 @@ impl GpuContext {
     pub(super) fn last_touch(host: &[&Volume], stages: &[Stage]) -> Vec<Option<usize>> {
         host.iter()
             .map(|v| {
-                stages
-                    .iter()
-                    .rposition(|s| matches!(s, Stage::Spatial(_)) || v.kind == Kind::Image)
+                stages.iter().rposition(|s| match s {
+                    Stage::Spatial(_) => true,
+                    Stage::Intensity(_) => v.kind == Kind::Image,
+                    Stage::Labels(_) => v.kind == Kind::Label,
+                })
             })
             .collect()
     }
@@ -83,7 +100,7 @@ impl GpuContext {
         let mut gpu: Vec<Option<GpuVolume>> = Vec::with_capacity(host.len());
         for (v, lt) in host.iter().zip(&last_touch) {
             gpu.push(match lt {
-                Some(_) => Some(self.upload(v)?),
+                Some(_) => Some(self.upload(&*widened(v, stages)?)?),
                 None => None,
             });
         }
@@ -156,8 +173,10 @@ impl GpuContext {
         let _one_at_a_time = self.run_lock.lock().unwrap();
         self.scoped("GPU kernel timing", || {
             let host: Vec<&Volume> = subject.images.iter().chain(&subject.labels).collect();
-            let originals: Vec<GpuVolume> =
-                host.iter().map(|v| self.upload(v)).collect::<Result<_>>()?;
+            let originals: Vec<GpuVolume> = host
+                .iter()
+                .map(|v| self.upload(&*widened(v, stages)?))
+                .collect::<Result<_>>()?;
             let mut times = Vec::with_capacity(reps);
             let mut passes = Vec::with_capacity(reps);
             let mut last = None;
@@ -233,6 +252,10 @@ impl GpuContext {
                         out
                     }
                     Stage::Intensity(_) => None,
+                    Stage::Labels(lut) if host[vi].kind == Kind::Label => {
+                        Some(self.label_lut(v, lut, dest)?)
+                    }
+                    Stage::Labels(_) => None,
                 };
                 let new_shape = match stage {
                     Stage::Spatial(map) => map.grid.shape,
@@ -267,9 +290,14 @@ impl GpuContext {
                     pool.give_texture(t);
                 }
             }
-            if let Stage::Spatial(map) = stage {
-                grid = map.grid.clone();
-                first_spatial = false;
+            match stage {
+                Stage::Spatial(map) => {
+                    grid = map.grid.clone();
+                    first_spatial = false;
+                }
+                // The host's label values are no longer the current ones (a label fill "min").
+                Stage::Labels(_) => first_spatial = false,
+                Stage::Intensity(_) => {}
             }
         }
         if resident {
