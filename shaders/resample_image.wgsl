@@ -43,3 +43,20 @@ fn resample_image_field(@builtin(global_invocation_id) gid: vec3<u32>) {
     }
     dst_f[out_index(gid)] = trilinear(coord_field(gid.x, gid.y, gid.z + p.out_shape.w));
 }
+
+// Nearest sample of an image at input coordinate `c_in`: floor(c + 0.5), the fill outside (the down
+// pass of simulate_low_resolution; CPU twin: the label path's nearest sampler on f32 voxels).
+fn nearest_f(c_in: vec3<f32>) -> f32 {
+    let n = vec3<i32>(p.in_shape.xyz);
+    let nf = vec3<f32>(p.in_shape.xyz);
+    let r = vec3<i32>(floor(clamp(c_in, vec3<f32>(-2.0), nf + vec3<f32>(1.0)) + vec3<f32>(0.5)));
+    return fetch_f(r, n);
+}
+
+@compute @workgroup_size(8, 8, 4)
+fn resample_image_nearest(@builtin(global_invocation_id) gid: vec3<u32>) {
+    if (!in_range(gid)) {
+        return;
+    }
+    dst_f[out_index(gid)] = nearest_f(coord_affine(gid.x, gid.y, gid.z + p.out_shape.w));
+}

@@ -40,6 +40,7 @@ pub fn inverse_map(plan: &[Transform], original: &Grid, fill: Fill) -> Result<(S
             field: None,
             grid: original.clone(),
             fill,
+            nearest_images: false,
         },
         augmented,
     ))

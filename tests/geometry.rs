@@ -488,3 +488,96 @@ fn crop_foreground_takes_the_nonzero_box_with_a_margin() {
         assert!(e.contains("crop_foreground"), "{bad}: {e}");
     }
 }
+
+#[test]
+fn simulate_low_resolution_samples_nearest_down_and_linear_up() {
+    // Along x at zoom 0.5, low voxel l takes input voxel 2l + 1 (nearest of 2l + 0.5); back on the
+    // input grid voxel i reads low coordinate i / 2 - 0.25: a ramp x = i comes back as i + 0.5 inside,
+    // clamped at the edges; y and z (zoom 1) are untouched; the grid is the input's.
+    let g = Grid::new([20, 6, 3], oblique_affine()).unwrap();
+    let s = Subject::new(
+        vec![image_from(&g, |i, j, k| {
+            i as f32 + 100.0 * (j + 10 * k) as f32
+        })],
+        vec![label_from(&g, |i, j, _| ((i / 3 + j) % 4) as f32)],
+    )
+    .unwrap();
+    let t = |json: &str| {
+        voxaug::Pipeline::from_json(json)
+            .unwrap()
+            .fixed_transforms()
+            .unwrap()
+    };
+    let out = Executor::Cpu
+        .apply(
+            &s,
+            &t(r#"[{"type": "simulate_low_resolution", "zoom": [0.5, 1, 1]}]"#),
+        )
+        .unwrap();
+    assert_eq!(out.images[0].grid, g);
+    for k in 0..3 {
+        for j in 0..6 {
+            let base = 100.0 * (j + 10 * k) as f32;
+            for i in 1..19 {
+                let got = out.images[0].at(i, j, k) - base;
+                assert!(
+                    (got - (i as f32 + 0.5)).abs() < 1e-3,
+                    "({i}, {j}, {k}): {got}"
+                );
+            }
+            assert!((out.images[0].at(0, j, k) - base - 1.0).abs() < 1e-3);
+            assert!((out.images[0].at(19, j, k) - base - 19.0).abs() < 1e-3);
+        }
+    }
+    let allowed: std::collections::BTreeSet<i64> =
+        s.labels[0].values().iter().map(|&v| v as i64).collect();
+    assert!(out.labels[0]
+        .values()
+        .iter()
+        .all(|&v| allowed.contains(&(v as i64))));
+    // Two passes: nearest down, then the way back fused with what follows.
+    let stages = voxaug::transform::compile(
+        &t(r#"[{"type": "simulate_low_resolution", "zoom": [0.5, 1, 1]}, {"type": "rotate", "degrees": [0, 0, 10]}, {"type": "crop", "start": [1, 1, 0], "size": [10, 4, 3]}]"#),
+        &g,
+    )
+    .unwrap();
+    assert_eq!(stages.len(), 2);
+    // Zoom 1 everywhere is the identity, exactly.
+    let same = Executor::Cpu
+        .apply(
+            &s,
+            &t(r#"[{"type": "simulate_low_resolution", "zoom": 1}]"#),
+        )
+        .unwrap();
+    assert_eq!(same.images[0].data, s.images[0].data);
+    // The random form: p_per_axis 0 draws nothing, 1 with a fixed range draws that factor per axis.
+    let plan = |json: &str| {
+        voxaug::Pipeline::from_json(json)
+            .unwrap()
+            .sample(&Executor::Cpu, &s, 3)
+            .unwrap()
+            .1
+    };
+    assert!(
+        plan(r#"[{"type": "random_low_resolution", "p_per_axis": 0}]"#)
+            .transforms
+            .is_empty()
+    );
+    let p =
+        plan(r#"[{"type": "random_low_resolution", "p_per_axis": 1, "zoom_range": [0.5, 0.5]}]"#);
+    assert!(
+        p.to_json().contains("simulate_low_resolution"),
+        "{}",
+        p.to_json()
+    );
+    for bad in [
+        r#"{"type": "simulate_low_resolution", "zoom": [0, 1, 1]}"#,
+        r#"{"type": "simulate_low_resolution", "zoom": 1.5}"#,
+        r#"{"type": "random_low_resolution", "zoom_range": [0.8, 0.5]}"#,
+    ] {
+        let e = voxaug::Pipeline::from_json(&format!("[{bad}]"))
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("low_resolution"), "{bad}: {e}");
+    }
+}

@@ -216,6 +216,9 @@ both! {
         compare("signed", "rotate", &e.apply(&s, &t).unwrap(), &Executor::Cpu.apply(&s, &t).unwrap(), &s, 0.0);
     };
     members_on_different_grids: |e: &Executor| mixed_grids(e);
+    simulate_low_resolution: |e: &Executor| check(e, r#"{"type": "simulate_low_resolution", "zoom": [0.5, 0.7, 1]}"#, T);
+    low_resolution_fused: |e: &Executor| check(e, r#"{"type": "rotate", "degrees": [0, 0, 12]}, {"type": "simulate_low_resolution", "zoom": [0.6, 0.6, 0.5]}, {"type": "rotate", "degrees": [0, 0, -12]}, {"type": "crop", "start": [1, 1, 0], "size": [15, 12, 1]}"#, T);
+    label_maps: |e: &Executor| check(e, r#"{"type": "remap_labels", "mapping": {"1": 7, "3": 0}}, {"type": "rotate", "degrees": [0, 0, 20]}, {"type": "keep_labels", "labels": [7, 2]}"#, 0.0);
 }
 
 /// TorchIO's `Resample("t1")`: members on different grids meet on one member's grid in the pass fused

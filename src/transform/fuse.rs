@@ -55,6 +55,8 @@ pub struct SamplingMap {
     pub grid: Grid,
     /// Fill for images (label maps use 0 for a numeric fill, their minimum for `min`, edge for `edge`).
     pub fill: Fill,
+    /// Images sampled nearest instead of trilinear (the down pass of `simulate_low_resolution`).
+    pub nearest_images: bool,
 }
 
 impl SamplingMap {
@@ -155,6 +157,7 @@ impl Run {
                 field: self.field.take(),
                 grid: grid.clone(),
                 fill: choose_fill(&self.fills),
+                nearest_images: false,
             }));
         }
         *self = Run::default();
@@ -231,6 +234,26 @@ pub fn compile(transforms: &[Transform], input: &Grid) -> Result<Vec<Stage>> {
             run.post = Some(IDENTITY);
             run.field = Some(field);
             run.fills.push(fill);
+            continue;
+        }
+        if let Transform::SimulateLowResolution { zoom } = t {
+            // Nearest down onto the low-resolution grid in a pass of its own (sampling the output of
+            // earlier transforms), then back: the way back opens the next fused run.
+            if let Some(down) = spatial::low_resolution(&grid, zoom.0)? {
+                run.close(&grid, &mut stages);
+                let up =
+                    crate::grid::mat_inv(&down.pull).expect("a resize pull-back is invertible");
+                stages.push(Stage::Spatial(SamplingMap {
+                    matrix: down.pull,
+                    post: IDENTITY,
+                    field: None,
+                    grid: down.grid.clone(),
+                    fill: Fill::Edge,
+                    nearest_images: true,
+                }));
+                run.matrix = Some(snap(&up));
+                run.fills.push(FillChoice::Default(Fill::Edge));
+            }
             continue;
         }
         match spatial::step(t, &grid)? {

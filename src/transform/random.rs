@@ -8,6 +8,10 @@ use super::spec::{Fill, Transform};
 use crate::error::{Error, Result};
 use serde::{de, Deserialize, Deserializer, Serialize, Serializer};
 
+fn low_res_default() -> [f64; 2] {
+    [0.5, 1.0]
+}
+
 fn image_source() -> String {
     "image".into()
 }
@@ -94,6 +98,20 @@ pub enum RandomTransform {
         /// Voxels added on each side of the box (default 0).
         #[serde(default = "zero_margin")]
         margin: super::Vec3,
+        /// Probability that the transform is applied (default 1).
+        #[serde(default = "one")]
+        p: f64,
+    },
+    /// `simulate_low_resolution` with random factors (nnU-Net's default augmentation, TorchIO's
+    /// `RandomAnisotropy`, MONAI's `RandSimulateLowResolution`): each axis, with probability
+    /// `p_per_axis`, gets a factor drawn uniformly from `zoom_range`, the others keep 1.
+    RandomLowResolution {
+        /// Range of the factor (default `[0.5, 1]`).
+        #[serde(default = "low_res_default")]
+        zoom_range: [f64; 2],
+        /// Probability that each axis is made coarser (default 0.5).
+        #[serde(default = "half")]
+        p_per_axis: f64,
         /// Probability that the transform is applied (default 1).
         #[serde(default = "one")]
         p: f64,
@@ -328,6 +346,7 @@ pub const RANDOM_TYPES: &[&str] = &[
     "label_crop",
     "crop_foreground",
     "sequential_labels",
+    "random_low_resolution",
     "random_resize",
     "random_zoom",
     "random_gamma",
@@ -374,6 +393,7 @@ impl RandomTransform {
             | LabelCrop { p, .. }
             | CropForeground { p, .. }
             | SequentialLabels { p }
+            | RandomLowResolution { p, .. }
             | RandomResize { p, .. }
             | RandomZoom { p, .. }
             | RandomGamma { p, .. }
@@ -594,6 +614,19 @@ impl RandomTransform {
                 }
             }
             Compose { .. } | SequentialLabels { .. } => {}
+            RandomLowResolution {
+                zoom_range,
+                p_per_axis,
+                ..
+            } => {
+                check_p(*p_per_axis)?;
+                let [lo, hi] = *zoom_range;
+                if !(lo.is_finite() && hi.is_finite() && 0.0 < lo && lo <= hi && hi <= 1.0) {
+                    return Err(Error::pipeline(format!(
+                        "random_low_resolution.zoom_range: {zoom_range:?} (0 < low <= high <= 1)"
+                    )));
+                }
+            }
         }
         Ok(())
     }

@@ -441,6 +441,24 @@ impl<'a> Sampler<'a> {
                     percent: false,
                 })?;
             }
+            RandomLowResolution {
+                zoom_range,
+                p_per_axis,
+                ..
+            } => {
+                // Both draws happen for every axis, so later draws do not depend on the outcomes.
+                let mut zoom = [1.0; 3];
+                for z in zoom.iter_mut() {
+                    let coarse = self.unit() < *p_per_axis;
+                    let f = self.uniform(*zoom_range);
+                    if coarse {
+                        *z = f;
+                    }
+                }
+                if zoom != [1.0; 3] {
+                    self.emit(Transform::SimulateLowResolution { zoom: Vec3(zoom) })?;
+                }
+            }
             SequentialLabels { .. } => {
                 let mapping: std::collections::BTreeMap<String, i64> = self
                     .input

@@ -242,6 +242,12 @@ pub fn step(t: &Transform, g: &Grid) -> Result<Option<Step>> {
                  \"grid\", \"matrix\" and \"input_shape\" together)",
             ));
         }
+        // Back on the input grid: to everything that tracks grids (plans, crops) an identity.
+        Transform::SimulateLowResolution { .. } => Step {
+            pull: grid::IDENTITY,
+            grid: g.clone(),
+            fill: FillChoice::Neutral,
+        },
         Transform::ToCanonical {} => {
             let (pull, shape) = canonical_pull(g);
             Step {
@@ -375,6 +381,19 @@ pub fn step(t: &Transform, g: &Grid) -> Result<Option<Step>> {
         }
         _ => return Ok(None),
     }))
+}
+
+/// The nearest-neighbour pass of `simulate_low_resolution`: the low-resolution grid (`zoom` times the
+/// shape, same extent) and its pull-back onto `g`; None when every factor keeps the shape.
+pub fn low_resolution(g: &Grid, zoom: [f64; 3]) -> Result<Option<Step>> {
+    let shape = grid::shape_from_f64(
+        [0, 1, 2].map(|a| (g.shape[a] as f64 * zoom[a]).round().max(1.0)),
+        "simulate_low_resolution",
+    )?;
+    if shape == g.shape {
+        return Ok(None);
+    }
+    resize(g, shape, FillChoice::Default(Fill::Edge)).map(Some)
 }
 
 /// Half-voxel aligned resize that keeps the physical extent: `p_in = (p_out + 0.5) * n_in / n_out - 0.5`.

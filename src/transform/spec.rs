@@ -201,6 +201,15 @@ pub enum Transform {
     /// nibabel's `as_closest_canonical` and TorchIO's `ToCanonical`): an exact copy with a new affine, the
     /// world position of every voxel unchanged. Oblique grids take the closest axes.
     ToCanonical {},
+    /// Simulates a lower resolution (nnU-Net's `SimulateLowResolutionTransform`, TorchIO's
+    /// `RandomAnisotropy`, MONAI's `RandSimulateLowResolution`): resizes to `zoom` times the shape
+    /// with nearest-neighbour sampling, then back onto the input grid (images trilinear, label maps
+    /// nearest, as TorchIO's `RandomAnisotropy` treats them). `zoom` per axis in (0, 1]; 1 leaves that
+    /// axis alone. The way back is fused with the spatial transforms after it.
+    SimulateLowResolution {
+        /// Resolution factor per axis (0.5: half the voxels along that axis).
+        zoom: Vec3,
+    },
     /// Replaces label values in every label map (TorchIO's `RemapLabels`): `mapping` from old to new
     /// values (`{"1": 2, "3": 0}`: JSON keys are strings); values not listed are kept. Images are
     /// untouched. The label type widens when a new value needs it.
@@ -563,6 +572,15 @@ impl Transform {
         };
         match self {
             Transform::NanToNum { .. } | Transform::ToCanonical {} => Ok(()),
+            Transform::SimulateLowResolution { zoom } => {
+                if zoom.0.iter().any(|z| !(z.is_finite() && *z > 0.0 && *z <= 1.0)) {
+                    return Err(Error::pipeline(format!(
+                        "simulate_low_resolution.zoom: {:?} (each factor in (0, 1]; 1 = identity)",
+                        zoom.0
+                    )));
+                }
+                Ok(())
+            }
             Transform::RemapLabels { .. } | Transform::KeepLabels { .. } => self
                 .label_lut()
                 .transpose()

@@ -15,6 +15,8 @@ pub struct Pipelines {
     pub resample_image: wgpu::ComputePipeline,
     /// The same kernel with a displacement field (a separate entry point, not a branch).
     pub resample_image_field: wgpu::ComputePipeline,
+    /// Nearest sampling of an image (simulate_low_resolution's down pass).
+    pub resample_image_nearest: wgpu::ComputePipeline,
     /// Label kernels by texel width (8, 16, 32 bits), without and with a displacement field.
     pub resample_label: [[wgpu::ComputePipeline; 2]; 3],
     pub resample_image_layout: wgpu::BindGroupLayout,
@@ -237,6 +239,7 @@ impl Pipelines {
         Pipelines {
             resample_image: pipeline(&resample_image_layout, &ri, "resample_image"),
             resample_image_field: pipeline(&resample_image_layout, &ri, "resample_image_field"),
+            resample_image_nearest: pipeline(&resample_image_layout, &ri, "resample_image_nearest"),
             resample_label: [4.0, 2.0, 1.0].map(|pack| {
                 ["resample_label", "resample_label_field"].map(|entry| {
                     let pl = device.create_pipeline_layout(&wgpu::PipelineLayoutDescriptor {

@@ -56,6 +56,9 @@ impl GpuContext {
         let size = texel_size(v.dtype);
         let pack = 4 / size;
         let (pipe, layout) = match (v.kind, field.is_some()) {
+            (Kind::Image, false) if map.nearest_images => {
+                (&pipes.resample_image_nearest, &pipes.resample_image_layout)
+            }
             (Kind::Image, false) => (&pipes.resample_image, &pipes.resample_image_layout),
             (Kind::Image, true) => (&pipes.resample_image_field, &pipes.resample_image_layout),
             (Kind::Label, f) => (

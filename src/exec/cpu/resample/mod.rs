@@ -79,7 +79,13 @@ pub fn resample_subject(s: &Subject, map: &SamplingMap) -> Result<Subject> {
     let vols: Vec<&Volume> = s.images.iter().chain(&s.labels).collect();
     let specs: Vec<Spec<'_>> = vols
         .iter()
-        .map(|v| Spec::for_volume(v, map.fill))
+        .map(|v| match (v.kind, map.nearest_images) {
+            (crate::volume::Kind::Image, true) => Ok(Spec::Nearest(
+                &v.data,
+                fill_of(outside_for(map.fill, v)).map(f64::from),
+            )),
+            _ => Spec::for_volume(v, map.fill),
+        })
         .collect::<Result<_>>()?;
     let outs = match &map.field {
         None => resample_many(
