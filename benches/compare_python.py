@@ -129,11 +129,15 @@ def main():
         subj = tio.Subject(image=tio.ScalarImage(tensor=torch.from_numpy(img[None])), label=tio.LabelMap(tensor=torch.from_numpy(lab[None].astype(np.float32))))
         add("torchio", "rotate", lambda: tio.Affine(scales=1, degrees=(10, -5, 15), translation=0)(subj))
         add("torchio", "elastic_bspline", lambda: tio.RandomElasticDeformation()(subj))
+        # voxaug's low_resolution: nearest down to half the voxels along x, back up linear.
+        add("torchio", "low_resolution", lambda: tio.RandomAnisotropy(axes=(0,), downsampling=(2, 2))(subj))
     except ImportError:
         print("torchio not installed: skipped")
     try:
         import monai.transforms as mt
         d = {"image": img[None], "label": lab[None].astype(np.float32)}
+        # voxaug's low_resolution_iso: every axis at half the voxels (MONAI zooms all axes alike).
+        add("monai", "low_resolution_iso", lambda: mt.RandSimulateLowResolutiond(keys=["image", "label"], prob=1.0, zoom_range=(0.5, 0.5))(d))
         add("monai", "elastic_nnunet", lambda: mt.Rand3DElasticd(keys=["image", "label"], sigma_range=(11, 11), magnitude_range=(150, 150), prob=1.0, mode=("bilinear", "nearest"))(d))
     except ImportError:
         print("monai not installed: skipped")

@@ -17,6 +17,12 @@ pub fn op_transforms(op: &str, n: usize) -> Result<Vec<Transform>> {
         "resample" => r#"{"type": "resample", "spacing": [1.3, 1.3, 1.3]}"#.to_string(),
         "elastic" => r#"{"type": "rotate", "degrees": [0, 0, 10]}, {"type": "elastic", "sigma": 35, "alpha": 4, "seed": 1}"#.to_string(),
         "elastic_nnunet" => r#"{"type": "rotate", "degrees": [0, 0, 10]}, {"type": "elastic", "sigma": 11, "alpha": 150, "seed": 1}"#.to_string(),
+        "low_resolution" => {
+            r#"{"type": "simulate_low_resolution", "zoom": [0.5, 1, 1]}"#.to_string()
+        }
+        "low_resolution_iso" => {
+            r#"{"type": "simulate_low_resolution", "zoom": 0.5}"#.to_string()
+        }
         "zscore" => r#"{"type": "zscore"}"#.to_string(),
         "minmax" => r#"{"type": "minmax"}"#.to_string(),
         "percentile_clip" => r#"{"type": "percentile_clip", "low": 0.5, "high": 99.5}"#.to_string(),
@@ -42,6 +48,8 @@ pub const OPS: &[&str] = &[
     "resample",
     "elastic",
     "elastic_nnunet",
+    "low_resolution",
+    "low_resolution_iso",
     "zscore",
     "minmax",
     "percentile_clip",

@@ -261,6 +261,8 @@ pub enum Needs {
     Percentiles([f64; 2]),
     /// A blur, not a point kernel.
     Blur,
+    /// Two resampling passes (simulate_low_resolution), not a point kernel.
+    LowResolution,
     /// Piecewise maps from the image's own quantiles (histogram standardisation, hist_scale): run on
     /// the host by both executors.
     Host,
@@ -312,6 +314,7 @@ pub fn kernel_from(
             ..identity()
         },
         IntensityOp::Blur { .. }
+        | IntensityOp::LowResolution { .. }
         | IntensityOp::HistogramStandardize { .. }
         | IntensityOp::HistScale { .. } => identity(),
     }
@@ -327,6 +330,7 @@ pub fn needs(op: &IntensityOp) -> Needs {
         IntensityOp::Contrast { .. } => Needs::Stats { nonzero: false },
         IntensityOp::Minmax { .. } | IntensityOp::Gamma { .. } => Needs::MinMax,
         IntensityOp::Blur { .. } => Needs::Blur,
+        IntensityOp::LowResolution { .. } => Needs::LowResolution,
         IntensityOp::HistogramStandardize { .. } | IntensityOp::HistScale { .. } => Needs::Host,
         _ => Needs::None(kernel_from(op, &EMPTY_STATS, None)),
     }

@@ -236,26 +236,6 @@ pub fn compile(transforms: &[Transform], input: &Grid) -> Result<Vec<Stage>> {
             run.fills.push(fill);
             continue;
         }
-        if let Transform::SimulateLowResolution { zoom } = t {
-            // Nearest down onto the low-resolution grid in a pass of its own (sampling the output of
-            // earlier transforms), then back: the way back opens the next fused run.
-            if let Some(down) = spatial::low_resolution(&grid, zoom.0)? {
-                run.close(&grid, &mut stages);
-                let up =
-                    crate::grid::mat_inv(&down.pull).expect("a resize pull-back is invertible");
-                stages.push(Stage::Spatial(SamplingMap {
-                    matrix: down.pull,
-                    post: IDENTITY,
-                    field: None,
-                    grid: down.grid.clone(),
-                    fill: Fill::Edge,
-                    nearest_images: true,
-                }));
-                run.matrix = Some(snap(&up));
-                run.fills.push(FillChoice::Default(Fill::Edge));
-            }
-            continue;
-        }
         match spatial::step(t, &grid)? {
             Some(step) => {
                 if run.field.is_some() {

@@ -242,12 +242,6 @@ pub fn step(t: &Transform, g: &Grid) -> Result<Option<Step>> {
                  \"grid\", \"matrix\" and \"input_shape\" together)",
             ));
         }
-        // Back on the input grid: to everything that tracks grids (plans, crops) an identity.
-        Transform::SimulateLowResolution { .. } => Step {
-            pull: grid::IDENTITY,
-            grid: g.clone(),
-            fill: FillChoice::Neutral,
-        },
         Transform::ToCanonical {} => {
             let (pull, shape) = canonical_pull(g);
             Step {

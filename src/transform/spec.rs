@@ -202,10 +202,10 @@ pub enum Transform {
     /// world position of every voxel unchanged. Oblique grids take the closest axes.
     ToCanonical {},
     /// Simulates a lower resolution (nnU-Net's `SimulateLowResolutionTransform`, TorchIO's
-    /// `RandomAnisotropy`, MONAI's `RandSimulateLowResolution`): resizes to `zoom` times the shape
-    /// with nearest-neighbour sampling, then back onto the input grid (images trilinear, label maps
-    /// nearest, as TorchIO's `RandomAnisotropy` treats them). `zoom` per axis in (0, 1]; 1 leaves that
-    /// axis alone. The way back is fused with the spatial transforms after it.
+    /// `RandomAnisotropy`, MONAI's `RandSimulateLowResolution`): each image is resized to `zoom`
+    /// times the shape (same extent) with nearest-neighbour sampling, then trilinearly back onto its
+    /// grid; label maps are untouched (as nnU-Net and TorchIO's default `scalars_only` leave them).
+    /// `zoom` per axis in (0, 1]; 1 leaves that axis alone.
     SimulateLowResolution {
         /// Resolution factor per axis (0.5: half the voxels along that axis).
         zoom: Vec3,
@@ -428,6 +428,11 @@ pub enum IntensityOp {
         /// Sigma in mm per axis.
         sigma_mm: [f64; 3],
     },
+    /// Nearest down to `zoom` x shape, trilinear back (simulate_low_resolution).
+    LowResolution {
+        /// Resolution factor per axis, in (0, 1].
+        zoom: [f64; 3],
+    },
     /// Multiplicative smooth bias field.
     BiasField {
         /// Polynomial order.
@@ -489,6 +494,9 @@ impl Transform {
                 }
             }
             Transform::HistScale { bins } => IntensityOp::HistScale { bins },
+            Transform::SimulateLowResolution { zoom } => {
+                IntensityOp::LowResolution { zoom: zoom.0 }
+            }
             _ => return None,
         })
     }

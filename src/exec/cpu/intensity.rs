@@ -120,7 +120,7 @@ fn kernel_for(op: &IntensityOp, data: &[f32]) -> Option<PointKernel> {
             let p = reduce::percentiles(data, &q);
             kernel_from(op, &EMPTY_STATS, Some([p[0], p[1]]))
         }
-        Needs::Blur | Needs::Host => return None,
+        Needs::Blur | Needs::Host | Needs::LowResolution => return None,
     })
 }
 
@@ -136,10 +136,30 @@ pub fn apply(op: &IntensityOp, data: &mut Vec<f32>, grid: &Grid) -> Result<()> {
                 super::quantile::standardize(data, landmarks)
             }
             IntensityOp::HistScale { bins } => super::quantile::hist_scale(data, *bins),
+            IntensityOp::LowResolution { zoom } => *data = low_resolution(data, grid, *zoom)?,
             _ => unreachable!("every other op has a point kernel"),
         },
     }
     Ok(())
+}
+
+/// simulate_low_resolution of one image: nearest onto the coarse grid (same extent), trilinear back,
+/// the edge replicated outside (CPU twin of the GPU's two resample passes).
+pub fn low_resolution(data: &[f32], grid: &Grid, zoom: [f64; 3]) -> Result<Vec<f32>> {
+    use super::resample::{resample, resample_many, Outside, Params, Spec};
+    let Some(down) = crate::transform::spatial::low_resolution(grid, zoom)? else {
+        return Ok(data.to_vec());
+    };
+    let vox = crate::voxels::Voxels::F32(data.to_vec());
+    let low = resample_many(
+        &[Spec::Nearest(&vox, None)],
+        &Params::new(&down.pull, grid.shape, down.grid.shape),
+    )?
+    .pop()
+    .expect("one volume");
+    let up = crate::grid::mat_inv(&down.pull).expect("a resize pull-back is invertible");
+    let low = low.as_f32().expect("an image stays float32");
+    resample(low, &down.grid, &up, grid, Outside::Edge)
 }
 
 /// Applies an intensity op to one image into a new buffer (the input is read once more, not copied).

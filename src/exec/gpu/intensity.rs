@@ -127,6 +127,52 @@ impl GpuContext {
                 let p = self.percentiles(&v, &q)?;
                 kernel::kernel_from(op, &self.host_stats(&v, false)?, Some([p[0], p[1]]))
             }
+            Needs::LowResolution => {
+                let IntensityOp::LowResolution { zoom } = op else {
+                    unreachable!()
+                };
+                let g = crate::grid::Grid::with_spacing(v.shape, spacing)?;
+                let Some(down) = crate::transform::spatial::low_resolution(&g, *zoom)? else {
+                    let out = self.elementwise(&v, &kernel::identity(), dest)?;
+                    return Ok((v, Some(out)));
+                };
+                // Nearest onto the coarse grid, then trilinear back (CPU twin: low_resolution).
+                let map = |matrix, grid, nearest_images| SamplingMap {
+                    matrix,
+                    post: crate::grid::IDENTITY,
+                    field: None,
+                    grid,
+                    fill: Fill::Edge,
+                    nearest_images,
+                };
+                let up =
+                    crate::grid::mat_inv(&down.pull).expect("a resize pull-back is invertible");
+                let Output::Texture(tex) = self.resample(
+                    &v,
+                    &map(down.pull, down.grid.clone(), true),
+                    None,
+                    super::resample::GpuOutside::Edge,
+                    Dest::Texture,
+                )?
+                else {
+                    unreachable!("a texture was asked for")
+                };
+                let low = GpuVolume {
+                    tex,
+                    shape: down.grid.shape,
+                    kind: Kind::Image,
+                    dtype: DType::F32,
+                };
+                let out = self.resample(
+                    &low,
+                    &map(up, g, false),
+                    None,
+                    super::resample::GpuOutside::Edge,
+                    dest,
+                );
+                self.pool.lock().unwrap().give_texture(low.tex);
+                return Ok((v, Some(out?)));
+            }
             Needs::Blur => {
                 let IntensityOp::Blur { sigma_mm } = op else {
                     unreachable!()
