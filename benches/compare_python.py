@@ -3,7 +3,7 @@
 README can be reproduced. Optional: not part of the tests. Uses whichever of numpy/scipy, SimpleITK,
 TorchIO and MONAI are installed (`pip install numpy scipy SimpleITK torchio monai`).
 
-    python3 benches/compare_python.py --size 256 [--runs 3] [--json py.json]
+    python3 benches/compare_python.py --size 256 [--runs 3] [--json py.json] [--ops rotate,low_resolution]
 
 The phantom is the same as `voxaug::phantom::head([n; 3], [1.0, 1.0, 1.2])` (head-like ellipsoids, f32
 image, 5 labels in a uint8 label map), rebuilt here with the same formulas. TorchIO and MONAI get the
@@ -64,6 +64,7 @@ def main():
     ap.add_argument("--size", type=int, default=256)
     ap.add_argument("--runs", type=int, default=3)
     ap.add_argument("--json")
+    ap.add_argument("--ops", help="comma-separated ops to time (default: all)")
     args = ap.parse_args()
     import numpy as np
     n = args.size
@@ -71,7 +72,11 @@ def main():
     sp = np.array([1.0, 1.0, 1.2])
     rows = []
 
+    only = set(args.ops.split(",")) if args.ops else None
+
     def add(tool, op, fn):
+        if only is not None and op not in only:
+            return
         med, lo, hi = timeit(fn, args.runs)
         rows.append({"tool": tool, "op": op, "size": n, "median_ms": med * 1e3, "min_ms": lo * 1e3, "max_ms": hi * 1e3})
         print(f"{tool:<12} {op:<18} {n:>4}  median {med * 1e3:9.1f} ms  ({lo * 1e3:.1f}..{hi * 1e3:.1f})", flush=True)

@@ -146,20 +146,17 @@ pub fn apply(op: &IntensityOp, data: &mut Vec<f32>, grid: &Grid) -> Result<()> {
 /// simulate_low_resolution of one image: nearest onto the coarse grid (same extent), trilinear back,
 /// the edge replicated outside (CPU twin of the GPU's two resample passes).
 pub fn low_resolution(data: &[f32], grid: &Grid, zoom: [f64; 3]) -> Result<Vec<f32>> {
-    use super::resample::{resample, resample_many, Outside, Params, Spec};
+    use super::resample::{resample, resample_nearest, Outside, Params};
     let Some(down) = crate::transform::spatial::low_resolution(grid, zoom)? else {
         return Ok(data.to_vec());
     };
-    let vox = crate::voxels::Voxels::F32(data.to_vec());
-    let low = resample_many(
-        &[Spec::Nearest(&vox, None)],
+    let low = resample_nearest(
+        data,
+        None,
         &Params::new(&down.pull, grid.shape, down.grid.shape),
-    )?
-    .pop()
-    .expect("one volume");
+    )?;
     let up = crate::grid::mat_inv(&down.pull).expect("a resize pull-back is invertible");
-    let low = low.as_f32().expect("an image stays float32");
-    resample(low, &down.grid, &up, grid, Outside::Edge)
+    resample(&low, &down.grid, &up, grid, Outside::Edge)
 }
 
 /// Applies an intensity op to one image into a new buffer (the input is read once more, not copied).
@@ -167,6 +164,9 @@ pub fn apply_to_new(op: &IntensityOp, data: &[f32], grid: &Grid) -> Result<Vec<f
     let Some(k) = kernel_for(op, data) else {
         if let IntensityOp::Blur { sigma_mm } = op {
             return blur(data, grid.shape, blur_sigmas(*sigma_mm, grid));
+        }
+        if let IntensityOp::LowResolution { zoom } = op {
+            return low_resolution(data, grid, *zoom);
         }
         let mut out = data.to_vec();
         apply(op, &mut out, grid)?;

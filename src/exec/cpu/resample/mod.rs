@@ -234,6 +234,11 @@ fn linear_volume(src: &[f32], outside: Outside, p: &Params) -> Result<Vec<f32>> 
     }
 }
 
+/// Nearest-neighbour resampling of one volume of any voxel type (`fill`: outside value, `None`: edge).
+pub fn resample_nearest<T: Voxel>(src: &[T], fill: Option<f64>, p: &Params) -> Result<Vec<T>> {
+    nearest_volume(src, fill, p)
+}
+
 fn nearest_volume<T: Voxel>(src: &[T], fill: Option<f64>, p: &Params) -> Result<Vec<T>> {
     let fill = fill.map(T::from_f64);
     match integer_map(p) {
