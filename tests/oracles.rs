@@ -283,6 +283,7 @@ fn intensity_ops_leave_labels_untouched_and_clip_minmax_percentiles_work(ex: &Ex
             Transform::Minmax {
                 min: -1.0,
                 max: 1.0,
+                mask: None,
             },
         ],
     );
@@ -372,3 +373,69 @@ both_executors!(
     intensity_ops_leave_labels_untouched_and_clip_minmax_percentiles_work,
     fill_modes_min_and_edge_and_value
 );
+
+#[test]
+fn zscore_and_minmax_masked_by_the_label_map() {
+    // TorchIO's masking_method with a label map: statistics over the first label map's nonzero voxels,
+    // the normalisation applied to every voxel.
+    let g = Grid::with_spacing([12, 10, 6], [1.0; 3]).unwrap();
+    let img = image_from(&g, |i, j, k| (i * 3 + j * 2 + k) as f32 + 1.0);
+    let lab = label_from(&g, |i, j, _| (i >= 4 && j < 5) as u8 as f32);
+    let s = Subject::new(vec![img.clone()], vec![lab.clone()]).unwrap();
+    let inside: Vec<usize> = (0..g.len()).filter(|&n| lab.values()[n] != 0.0).collect();
+    let pick =
+        |v: &voxaug::Volume| -> Vec<f64> { inside.iter().map(|&n| v.values()[n] as f64).collect() };
+    let t = |json: &str| {
+        voxaug::Pipeline::from_json(json)
+            .unwrap()
+            .fixed_transforms()
+            .unwrap()
+    };
+    let out = Executor::Cpu
+        .apply(&s, &t(r#"[{"type": "zscore", "mask": "label"}]"#))
+        .unwrap();
+    let m = pick(&out.images[0]);
+    let mean = m.iter().sum::<f64>() / m.len() as f64;
+    let std = (m.iter().map(|x| (x - mean).powi(2)).sum::<f64>() / m.len() as f64).sqrt();
+    assert!(
+        mean.abs() < 1e-5 && (std - 1.0).abs() < 1e-5,
+        "{mean} {std}"
+    );
+    // Outside the mask the same map applies (no voxel is left as it was).
+    let raw = pick(&img);
+    let (rm, rs) = (
+        raw.iter().sum::<f64>() / raw.len() as f64,
+        (raw.iter().map(|x| x * x).sum::<f64>() / raw.len() as f64
+            - (raw.iter().sum::<f64>() / raw.len() as f64).powi(2))
+        .sqrt(),
+    );
+    let want0 = (img.values()[0] as f64 - rm) / rs;
+    assert!((out.images[0].values()[0] as f64 - want0).abs() < 1e-4);
+    let mm = Executor::Cpu
+        .apply(
+            &s,
+            &t(r#"[{"type": "minmax", "mask": "label", "min": 0, "max": 1}]"#),
+        )
+        .unwrap();
+    let m = pick(&mm.images[0]);
+    let (lo, hi) = m
+        .iter()
+        .fold((f64::MAX, f64::MIN), |a, &x| (a.0.min(x), a.1.max(x)));
+    assert!(
+        (lo - 0.0).abs() < 1e-6 && (hi - 1.0).abs() < 1e-6,
+        "{lo} {hi}"
+    );
+    // Outside the mask the same line applies, clipped to [min, max] as minmax always is.
+    let past = mm.images[0].values().iter().filter(|&&x| x == 1.0).count();
+    assert!(
+        past > inside.len() / 20,
+        "voxels past the masked range clip at 1 ({past})"
+    );
+    // Without a label map the error says what is missing.
+    let alone = Subject::new(vec![img], vec![]).unwrap();
+    let e = Executor::Cpu
+        .apply(&alone, &t(r#"[{"type": "zscore", "mask": "label"}]"#))
+        .unwrap_err()
+        .to_string();
+    assert!(e.contains("label map"), "{e}");
+}

@@ -218,6 +218,9 @@ both! {
     members_on_different_grids: |e: &Executor| mixed_grids(e);
     simulate_low_resolution: |e: &Executor| check(e, r#"{"type": "simulate_low_resolution", "zoom": [0.5, 0.7, 1]}"#, T);
     low_resolution_fused: |e: &Executor| check(e, r#"{"type": "rotate", "degrees": [0, 0, 12]}, {"type": "simulate_low_resolution", "zoom": [0.6, 0.6, 0.5]}, {"type": "rotate", "degrees": [0, 0, -12]}, {"type": "crop", "start": [1, 1, 0], "size": [15, 12, 1]}"#, T);
+    zscore_label_mask: |e: &Executor| check(e, r#"{"type": "rotate", "degrees": [0, 0, 15]}, {"type": "zscore", "mask": "label"}"#, T);
+    minmax_label_mask: |e: &Executor| check(e, r#"{"type": "minmax", "mask": "label", "min": -1, "max": 1}, {"type": "flip", "axes": [1]}"#, T);
+    minmax_nonzero_mask: |e: &Executor| check(e, r#"{"type": "minmax", "mask": "nonzero"}"#, T);
     label_maps: |e: &Executor| check(e, r#"{"type": "remap_labels", "mapping": {"1": 7, "3": 0}}, {"type": "rotate", "degrees": [0, 0, 20]}, {"type": "keep_labels", "labels": [7, 2]}"#, 0.0);
 }
 

@@ -250,6 +250,9 @@ pub fn gamma_params(lo: f32, hi: f32, gamma: f64) -> PointKernel {
 pub enum Needs {
     /// A point kernel that needs no statistics.
     None(PointKernel),
+    /// Moments (and min, max) of the image over the first label map's nonzero voxels: computed on
+    /// the host by both executors ([`label_masked_stats`]).
+    LabelStats,
     /// Moments of the image.
     Stats {
         /// Over nonzero voxels only.
@@ -283,7 +286,9 @@ pub fn kernel_from(
         IntensityOp::Zscore { mask } => {
             zscore_params(st.count, st.mean, st.std, mask == ZMask::Nonzero)
         }
-        IntensityOp::Minmax { min, max } => minmax_params(st.min as f32, st.max as f32, min, max),
+        IntensityOp::Minmax { min, max, .. } => {
+            minmax_params(st.min as f32, st.max as f32, min, max)
+        }
         IntensityOp::Gamma { gamma } => gamma_params(st.min as f32, st.max as f32, gamma),
         IntensityOp::Noise { std, mean, seed } => PointKernel {
             noise_std: std as f32,
@@ -320,13 +325,37 @@ pub fn kernel_from(
     }
 }
 
+/// Statistics of the image voxels where the label map is nonzero (same grid): count, mean,
+/// population std, min, max. Both executors call this, so their kernels are built from the same numbers.
+pub fn label_masked_stats(image: &[f32], label: &crate::voxels::Voxels) -> crate::volume::Stats {
+    use rayon::prelude::*;
+    let vals: Vec<f32> = crate::with_voxels!(label, m => image
+        .par_iter()
+        .zip(m.par_iter())
+        .filter(|(_, l)| crate::voxels::Voxel::to_f64(**l) != 0.0)
+        .map(|(x, _)| *x)
+        .collect());
+    crate::stats::stats(&vals, None)
+}
+
 /// What an op needs computed from the data before its kernel can be built.
 pub fn needs(op: &IntensityOp) -> Needs {
     match *op {
         IntensityOp::PercentileClip { low, high } => Needs::Percentiles([low, high]),
+        IntensityOp::Zscore {
+            mask: ZMask::Label, ..
+        }
+        | IntensityOp::Minmax {
+            mask: Some(ZMask::Label),
+            ..
+        } => Needs::LabelStats,
         IntensityOp::Zscore { mask } => Needs::Stats {
             nonzero: mask == ZMask::Nonzero,
         },
+        IntensityOp::Minmax {
+            mask: Some(ZMask::Nonzero),
+            ..
+        } => Needs::Stats { nonzero: true },
         IntensityOp::Contrast { .. } => Needs::Stats { nonzero: false },
         IntensityOp::Minmax { .. } | IntensityOp::Gamma { .. } => Needs::MinMax,
         IntensityOp::Blur { .. } => Needs::Blur,

@@ -192,12 +192,16 @@ impl Executor {
                     .iter()
                     .map(|t| compile(t, &grid))
                     .collect::<Result<Vec<_>>>()?;
-                // Label value maps may widen a label map's type per plan: those run one by one.
-                if stages
-                    .iter()
-                    .flatten()
-                    .any(|s| matches!(s, Stage::Labels(_)))
-                {
+                // Label value maps may widen a label map's type per plan, and label-masked
+                // statistics read the label map back mid-plan: those run one by one.
+                let one_by_one = stages.iter().flatten().any(|s| match s {
+                    Stage::Labels(_) => true,
+                    Stage::Intensity(op) => {
+                        matches!(kernel::needs(op), kernel::Needs::LabelStats)
+                    }
+                    Stage::Spatial(_) => false,
+                });
+                if one_by_one {
                     return plans
                         .iter()
                         .map(|t| self.apply_known_finite(subject, t))

@@ -363,13 +363,16 @@ pub enum Transform {
         /// Upper percentile (0-100).
         high: f64,
     },
-    /// (x - mean) / std over a mask (population std); masked-out voxels stay 0.
+    /// (x - mean) / std over a mask (population std): `"nonzero"` (default; zero voxels stay 0),
+    /// `"all"`, or `"label"` (the first label map's nonzero voxels; every voxel is then normalised).
     Zscore {
-        /// Voxels whose moments are used: nonzero (default) or all.
+        /// Voxels whose moments are used: nonzero (default), all, or label.
         #[serde(default)]
         mask: ZMask,
     },
-    /// Linear rescale of [image min, image max] to `[min, max]` (default 0..1).
+    /// Linear rescale of [image min, image max] to `[min, max]` (default 0..1); with `"mask"` the
+    /// min and max are those of the masked voxels (`"nonzero"`, `"label"`: the first label map's
+    /// nonzero voxels) and every voxel is rescaled, values past them clipped to `[min, max]`.
     Minmax {
         /// Output minimum (default 0).
         #[serde(default)]
@@ -377,6 +380,9 @@ pub enum Transform {
         /// Output maximum (default 1).
         #[serde(default = "default_max")]
         max: f64,
+        /// Voxels whose min and max are used (default: all).
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        mask: Option<ZMask>,
     },
 }
 
@@ -408,6 +414,8 @@ pub enum IntensityOp {
         min: f64,
         /// Output maximum.
         max: f64,
+        /// Voxels whose min and max are used (None: all).
+        mask: Option<ZMask>,
     },
     /// Power law on the image's own range.
     Gamma {
@@ -474,7 +482,7 @@ impl Transform {
             Transform::Clip { min, max } => IntensityOp::Clip { min, max },
             Transform::PercentileClip { low, high } => IntensityOp::PercentileClip { low, high },
             Transform::Zscore { mask } => IntensityOp::Zscore { mask },
-            Transform::Minmax { min, max } => IntensityOp::Minmax { min, max },
+            Transform::Minmax { min, max, mask } => IntensityOp::Minmax { min, max, mask },
             Transform::Gamma { gamma } => IntensityOp::Gamma { gamma },
             Transform::Noise { std, mean, seed } => IntensityOp::Noise { std, mean, seed },
             Transform::Blur { sigma } => IntensityOp::Blur { sigma_mm: sigma.0 },
@@ -861,7 +869,7 @@ impl Transform {
                 }
                 Ok(())
             }
-            Transform::Minmax { min, max } => {
+            Transform::Minmax { min, max, .. } => {
                 finite("minmax", &[*min, *max])?;
                 if min > max {
                     return Err(Error::pipeline(format!("minmax: min {min} > max {max}")));

@@ -116,6 +116,9 @@ pub enum ZMask {
     Nonzero,
     /// Every voxel.
     All,
+    /// The first label map's nonzero voxels (TorchIO's `masking_method` with a label map); the
+    /// normalisation then applies to every voxel.
+    Label,
 }
 
 /// Units of elastic `sigma` and `alpha`.

@@ -102,10 +102,24 @@ pub fn blur(data: &[f32], shape: [usize; 3], sigma_vox: [f64; 3]) -> Result<Vec<
     Ok(cur)
 }
 
-/// The point kernel of an op from statistics of `data`, or `None` for blur.
-fn kernel_for(op: &IntensityOp, data: &[f32]) -> Option<PointKernel> {
-    Some(match needs(op) {
+/// The point kernel of an op from statistics of `data` (and of `mask`, the first label map's voxels,
+/// for `"mask": "label"`), or `None` for the ops that are not point kernels.
+fn kernel_for(
+    op: &IntensityOp,
+    data: &[f32],
+    mask: Option<&crate::voxels::Voxels>,
+) -> Result<Option<PointKernel>> {
+    Ok(Some(match needs(op) {
         Needs::None(k) => k,
+        Needs::LabelStats => {
+            let m = mask.ok_or_else(|| {
+                crate::Error::invalid(
+                    "\"mask\": \"label\" takes its voxels from the subject's first label map, and \
+                     this subject has none: add a label map (--label) or use \"nonzero\"/\"all\"",
+                )
+            })?;
+            kernel_from(op, &crate::exec::kernel::label_masked_stats(data, m), None)
+        }
         Needs::Stats { nonzero } => kernel_from(op, &reduce::stats(data, Some(nonzero)), None),
         Needs::MinMax => {
             let (lo, hi) = reduce::min_max(data);
@@ -120,13 +134,23 @@ fn kernel_for(op: &IntensityOp, data: &[f32]) -> Option<PointKernel> {
             let p = reduce::percentiles(data, &q);
             kernel_from(op, &EMPTY_STATS, Some([p[0], p[1]]))
         }
-        Needs::Blur | Needs::Host | Needs::LowResolution => return None,
-    })
+        Needs::Blur | Needs::Host | Needs::LowResolution => return Ok(None),
+    }))
 }
 
 /// Applies an intensity op to one image in place.
 pub fn apply(op: &IntensityOp, data: &mut Vec<f32>, grid: &Grid) -> Result<()> {
-    match kernel_for(op, data) {
+    apply_masked(op, data, grid, None)
+}
+
+/// [`apply`] with the subject's first label map (`"mask": "label"` takes its nonzero voxels).
+pub fn apply_masked(
+    op: &IntensityOp,
+    data: &mut Vec<f32>,
+    grid: &Grid,
+    mask: Option<&crate::voxels::Voxels>,
+) -> Result<()> {
+    match kernel_for(op, data, mask)? {
         Some(k) => apply_kernel(&k, data, grid.shape),
         None => match op {
             IntensityOp::Blur { sigma_mm } => {
@@ -161,7 +185,17 @@ pub fn low_resolution(data: &[f32], grid: &Grid, zoom: [f64; 3]) -> Result<Vec<f
 
 /// Applies an intensity op to one image into a new buffer (the input is read once more, not copied).
 pub fn apply_to_new(op: &IntensityOp, data: &[f32], grid: &Grid) -> Result<Vec<f32>> {
-    let Some(k) = kernel_for(op, data) else {
+    apply_to_new_masked(op, data, grid, None)
+}
+
+/// [`apply_to_new`] with the subject's first label map (`"mask": "label"`).
+pub fn apply_to_new_masked(
+    op: &IntensityOp,
+    data: &[f32],
+    grid: &Grid,
+    mask: Option<&crate::voxels::Voxels>,
+) -> Result<Vec<f32>> {
+    let Some(k) = kernel_for(op, data, mask)? else {
         if let IntensityOp::Blur { sigma_mm } = op {
             return blur(data, grid.shape, blur_sigmas(*sigma_mm, grid));
         }

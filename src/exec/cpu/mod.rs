@@ -74,9 +74,10 @@ pub fn run(subject: &Subject, stages: &[Stage]) -> Result<Subject> {
                 cur = Some(match cur.take() {
                     // Later stages own their data: in place.
                     Some(mut owned) => {
+                        let mask = owned.labels.first().map(|l| &l.data);
                         for img in owned.images.iter_mut() {
                             let grid = img.grid.clone();
-                            intensity::apply(op, img.image_data_mut()?, &grid)?;
+                            intensity::apply_masked(op, img.image_data_mut()?, &grid, mask)?;
                         }
                         owned
                     }
@@ -87,10 +88,11 @@ pub fn run(subject: &Subject, stages: &[Stage]) -> Result<Subject> {
                             .images
                             .iter()
                             .map(|img| {
-                                Ok(img.with_data(intensity::apply_to_new(
+                                Ok(img.with_data(intensity::apply_to_new_masked(
                                     op,
                                     img.image_data()?,
                                     &img.grid,
+                                    subject.labels.first().map(|l| &l.data),
                                 )?))
                             })
                             .collect::<Result<_>>()?,

@@ -101,9 +101,26 @@ impl GpuContext {
         op: &IntensityOp,
         spacing: [f64; 3],
         dest: Dest,
+        mask: Option<&Voxels>,
     ) -> Result<(GpuVolume, Option<Output>)> {
         let k = match kernel::needs(op) {
             Needs::None(k) => k,
+            Needs::LabelStats => {
+                // Statistics over the label map's voxels, on the host from read-back voxels (the
+                // CPU's function, so both executors build the same kernel); the kernel runs here.
+                let m = mask.ok_or_else(|| {
+                    Error::invalid(
+                        "\"mask\": \"label\" takes its voxels from the subject's first label map, \
+                         and this subject has none: add a label map (--label) or use \
+                         \"nonzero\"/\"all\"",
+                    )
+                })?;
+                let data = self.read_texture(&v)?;
+                let img = data
+                    .as_f32()
+                    .ok_or_else(|| Error::invalid("intensity ops apply to float32 images only"))?;
+                kernel::kernel_from(op, &kernel::label_masked_stats(img, m), None)
+            }
             Needs::Host => {
                 // Quantile-based maps: read back, apply the host code, upload (same result as the CPU).
                 let mut data = self.read_texture(&v)?;

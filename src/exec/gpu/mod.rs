@@ -6,9 +6,11 @@
 //!
 //! Files mirror `exec/cpu/`: `params.rs` (uniform structs), `slab.rs` (upload, slabs, readback),
 //! `resample.rs`, `intensity.rs`, `labels.rs`, `reduce.rs`, `run.rs`. Kernel descriptions come from `exec/kernel.rs`.
-//! Two host fallbacks call the CPU reference on purpose: B-spline displacement fields are evaluated on
-//! the host on their small evaluation grid and uploaded, and intensity ops without a GPU kernel run on
-//! read-back voxels (`exec/cpu/intensity.rs`).
+//! Three host fallbacks call the CPU reference on purpose: B-spline displacement fields are evaluated
+//! on the host on their small evaluation grid and uploaded, intensity ops without a GPU kernel run on
+//! read-back voxels (`exec/cpu/intensity.rs`), and statistics masked by a label map
+//! (`"mask": "label"`) are taken on the host from read-back voxels (`kernel::label_masked_stats`)
+//! before the op's kernel runs on the device.
 
 mod context;
 mod intensity;

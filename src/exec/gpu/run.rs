@@ -231,6 +231,26 @@ impl GpuContext {
                 Stage::Spatial(SamplingMap { field: Some(d), .. }) => Some(self.build_field(d)?),
                 _ => None,
             };
+            // `"mask": "label"`: the first label map's current voxels, on the host.
+            let label_mask = match stage {
+                Stage::Intensity(op)
+                    if matches!(kernel::needs(op), kernel::Needs::LabelStats)
+                        && !subject.labels.is_empty() =>
+                {
+                    let li = subject.images.len();
+                    Some(match (&gpu[li], &results[li]) {
+                        (Some(t), _) => self.read_texture(t)?,
+                        (None, Some(HostData::Ready(d))) => d.clone(),
+                        (None, Some(HostData::Deferred(_))) => {
+                            return Err(Error::invalid(
+                                "internal: a label mask was read back in a batch (run the plans one by one)",
+                            ))
+                        }
+                        (None, None) => host[li].data.clone(),
+                    })
+                }
+                _ => None,
+            };
             for vi in 0..host.len() {
                 let Some(v) = gpu[vi].as_ref() else { continue };
                 let v_shape = v.shape;
@@ -247,7 +267,8 @@ impl GpuContext {
                     }
                     Stage::Intensity(op) if host[vi].kind == Kind::Image => {
                         let owned = gpu[vi].take().unwrap();
-                        let (back, out) = self.intensity(owned, op, grid.spacing(), dest)?;
+                        let (back, out) =
+                            self.intensity(owned, op, grid.spacing(), dest, label_mask.as_ref())?;
                         gpu[vi] = Some(back);
                         out
                     }
