@@ -482,9 +482,7 @@ fn crop_foreground_takes_the_nonzero_box_with_a_margin() {
         r#"{"type": "crop_foreground", "margin": -1}"#,
         r#"{"type": "crop_foreground", "margin": 1.5}"#,
     ] {
-        let e = voxaug::Pipeline::from_json(&format!("[{bad}]"))
-            .unwrap_err()
-            .to_string();
+        let e = refused(bad);
         assert!(e.contains("crop_foreground"), "{bad}: {e}");
     }
 }
@@ -502,16 +500,11 @@ fn simulate_low_resolution_samples_nearest_down_and_linear_up() {
         vec![label_from(&g, |i, j, _| ((i / 3 + j) % 4) as f32)],
     )
     .unwrap();
-    let t = |json: &str| {
-        voxaug::Pipeline::from_json(json)
-            .unwrap()
-            .fixed_transforms()
-            .unwrap()
-    };
+    let t = pipeline_transforms;
     let out = Executor::Cpu
         .apply(
             &s,
-            &t(r#"[{"type": "simulate_low_resolution", "zoom": [0.5, 1, 1]}]"#),
+            &t(r#"{"type": "simulate_low_resolution", "zoom": [0.5, 1, 1]}"#),
         )
         .unwrap();
     assert_eq!(out.images[0].grid, g);
@@ -533,17 +526,14 @@ fn simulate_low_resolution_samples_nearest_down_and_linear_up() {
     assert_eq!(out.labels[0].data, s.labels[0].data);
     // An image-only op (its own two passes), then one fused pass for what follows.
     let stages = voxaug::transform::compile(
-        &t(r#"[{"type": "simulate_low_resolution", "zoom": [0.5, 1, 1]}, {"type": "rotate", "degrees": [0, 0, 10]}, {"type": "crop", "start": [1, 1, 0], "size": [10, 4, 3]}]"#),
+        &t(r#"{"type": "simulate_low_resolution", "zoom": [0.5, 1, 1]}, {"type": "rotate", "degrees": [0, 0, 10]}, {"type": "crop", "start": [1, 1, 0], "size": [10, 4, 3]}"#),
         &g,
     )
     .unwrap();
     assert_eq!(stages.len(), 2);
     // Zoom 1 everywhere is the identity, exactly.
     let same = Executor::Cpu
-        .apply(
-            &s,
-            &t(r#"[{"type": "simulate_low_resolution", "zoom": 1}]"#),
-        )
+        .apply(&s, &t(r#"{"type": "simulate_low_resolution", "zoom": 1}"#))
         .unwrap();
     assert_eq!(same.images[0].data, s.images[0].data);
     // The random form: p_per_axis 0 draws nothing, 1 with a fixed range draws that factor per axis.
@@ -571,9 +561,7 @@ fn simulate_low_resolution_samples_nearest_down_and_linear_up() {
         r#"{"type": "simulate_low_resolution", "zoom": 1.5}"#,
         r#"{"type": "random_low_resolution", "zoom_range": [0.8, 0.5]}"#,
     ] {
-        let e = voxaug::Pipeline::from_json(&format!("[{bad}]"))
-            .unwrap_err()
-            .to_string();
+        let e = refused(bad);
         assert!(e.contains("low_resolution"), "{bad}: {e}");
     }
 }

@@ -385,14 +385,9 @@ fn zscore_and_minmax_masked_by_the_label_map() {
     let inside: Vec<usize> = (0..g.len()).filter(|&n| lab.values()[n] != 0.0).collect();
     let pick =
         |v: &voxaug::Volume| -> Vec<f64> { inside.iter().map(|&n| v.values()[n] as f64).collect() };
-    let t = |json: &str| {
-        voxaug::Pipeline::from_json(json)
-            .unwrap()
-            .fixed_transforms()
-            .unwrap()
-    };
+    let t = pipeline_transforms;
     let out = Executor::Cpu
-        .apply(&s, &t(r#"[{"type": "zscore", "mask": "label"}]"#))
+        .apply(&s, &t(r#"{"type": "zscore", "mask": "label"}"#))
         .unwrap();
     let m = pick(&out.images[0]);
     let mean = m.iter().sum::<f64>() / m.len() as f64;
@@ -414,7 +409,7 @@ fn zscore_and_minmax_masked_by_the_label_map() {
     let mm = Executor::Cpu
         .apply(
             &s,
-            &t(r#"[{"type": "minmax", "mask": "label", "min": 0, "max": 1}]"#),
+            &t(r#"{"type": "minmax", "mask": "label", "min": 0, "max": 1}"#),
         )
         .unwrap();
     let m = pick(&mm.images[0]);
@@ -434,7 +429,7 @@ fn zscore_and_minmax_masked_by_the_label_map() {
     // Without a label map the error says what is missing.
     let alone = Subject::new(vec![img], vec![]).unwrap();
     let e = Executor::Cpu
-        .apply(&alone, &t(r#"[{"type": "zscore", "mask": "label"}]"#))
+        .apply(&alone, &t(r#"{"type": "zscore", "mask": "label"}"#))
         .unwrap_err()
         .to_string();
     assert!(e.contains("label map"), "{e}");

@@ -130,6 +130,14 @@ pub fn max_abs_diff(a: &[f32], b: &[f32]) -> f32 {
         .fold(0.0f32, |m, (x, y)| m.max((x - y).abs()))
 }
 
+/// The error a one-transform pipeline is refused with (the test fails if it parses).
+#[allow(dead_code)]
+pub fn refused(step: &str) -> String {
+    voxaug::Pipeline::from_json(&format!("[{step}]"))
+        .unwrap_err()
+        .to_string()
+}
+
 /// The transforms of a pipeline written as a JSON list body (`{"type": ...}, {"type": ...}`).
 pub fn pipeline_transforms(json: &str) -> Vec<voxaug::Transform> {
     voxaug::Pipeline::from_json(&format!("{{\"transforms\": [{json}]}}"))

@@ -146,7 +146,11 @@ impl Pipelines {
                 source: wgpu::ShaderSource::Wgsl(src.into()),
             })
         };
-        let pipeline = |bgl: &wgpu::BindGroupLayout, m: &wgpu::ShaderModule, entry: &str| {
+        // A pipeline of `entry` with override constants (`PACK`, `AXIS`, ...).
+        let specialised = |bgl: &wgpu::BindGroupLayout,
+                           m: &wgpu::ShaderModule,
+                           entry: &str,
+                           constants: &[(&str, f64)]| {
             let pl = device.create_pipeline_layout(&wgpu::PipelineLayoutDescriptor {
                 label: Some(entry),
                 bind_group_layouts: &[Some(bgl)],
@@ -157,9 +161,15 @@ impl Pipelines {
                 layout: Some(&pl),
                 module: m,
                 entry_point: Some(entry),
-                compilation_options: Default::default(),
+                compilation_options: wgpu::PipelineCompilationOptions {
+                    constants,
+                    ..Default::default()
+                },
                 cache: None,
             })
+        };
+        let pipeline = |bgl: &wgpu::BindGroupLayout, m: &wgpu::ShaderModule, entry: &str| {
+            specialised(bgl, m, entry, &[])
         };
         // Bindings 3..5: the three components of an optional displacement field.
         let field = [texture(3, FLOAT), texture(4, FLOAT), texture(5, FLOAT)];
@@ -241,24 +251,8 @@ impl Pipelines {
             resample_image_field: pipeline(&resample_image_layout, &ri, "resample_image_field"),
             resample_image_nearest: pipeline(&resample_image_layout, &ri, "resample_image_nearest"),
             resample_label: [4.0, 2.0, 1.0].map(|pack| {
-                ["resample_label", "resample_label_field"].map(|entry| {
-                    let pl = device.create_pipeline_layout(&wgpu::PipelineLayoutDescriptor {
-                        label: Some(entry),
-                        bind_group_layouts: &[Some(&resample_label_layout)],
-                        immediate_size: 0,
-                    });
-                    device.create_compute_pipeline(&wgpu::ComputePipelineDescriptor {
-                        label: Some(entry),
-                        layout: Some(&pl),
-                        module: &rl,
-                        entry_point: Some(entry),
-                        compilation_options: wgpu::PipelineCompilationOptions {
-                            constants: &[("PACK", pack)],
-                            ..Default::default()
-                        },
-                        cache: None,
-                    })
-                })
+                ["resample_label", "resample_label_field"]
+                    .map(|entry| specialised(&resample_label_layout, &rl, entry, &[("PACK", pack)]))
             }),
             stats_partial: pipeline(&reduce_layout, &rd, "stats_partial"),
             stats_final: pipeline(&reduce_layout, &rd, "stats_final"),
@@ -272,42 +266,10 @@ impl Pipelines {
                 },
             ),
             elementwise_module: ew,
-            blur: [0.0, 1.0, 2.0].map(|axis| {
-                let pl = device.create_pipeline_layout(&wgpu::PipelineLayoutDescriptor {
-                    label: Some("blur"),
-                    bind_group_layouts: &[Some(&blur_layout)],
-                    immediate_size: 0,
-                });
-                device.create_compute_pipeline(&wgpu::ComputePipelineDescriptor {
-                    label: Some("blur"),
-                    layout: Some(&pl),
-                    module: &bl,
-                    entry_point: Some("blur"),
-                    compilation_options: wgpu::PipelineCompilationOptions {
-                        constants: &[("AXIS", axis)],
-                        ..Default::default()
-                    },
-                    cache: None,
-                })
-            }),
-            labels: [4.0, 2.0, 1.0].map(|pack| {
-                let pl = device.create_pipeline_layout(&wgpu::PipelineLayoutDescriptor {
-                    label: Some("labels"),
-                    bind_group_layouts: &[Some(&labels_layout)],
-                    immediate_size: 0,
-                });
-                device.create_compute_pipeline(&wgpu::ComputePipelineDescriptor {
-                    label: Some("labels"),
-                    layout: Some(&pl),
-                    module: &lb,
-                    entry_point: Some("labels"),
-                    compilation_options: wgpu::PipelineCompilationOptions {
-                        constants: &[("PACK", pack)],
-                        ..Default::default()
-                    },
-                    cache: None,
-                })
-            }),
+            blur: [0.0, 1.0, 2.0]
+                .map(|axis| specialised(&blur_layout, &bl, "blur", &[("AXIS", axis)])),
+            labels: [4.0, 2.0, 1.0]
+                .map(|pack| specialised(&labels_layout, &lb, "labels", &[("PACK", pack)])),
             labels_layout,
             noise: pipeline(&noise_layout, &nz, "noise"),
             metric: pipeline(&metric_layout, &mt, "metric"),
