@@ -272,6 +272,19 @@ fn mixed_grids(e: &Executor) {
         .apply(&Subject::new(vec![t1.clone()], vec![]).unwrap(), &transforms(r#"{"type": "zscore"}, {"type": "rotate", "degrees": [0, 0, 20]}, {"type": "crop", "start": [1, 2, 0], "size": [20, 15, 10]}"#))
         .unwrap();
     assert!(max_abs_diff(&out.images[0].values(), &direct.images[0].values()) <= 1e-5);
+    // After the members meet, the rest runs on them together: a label-masked z-score sees the label
+    // map (t1 alone would have none), and equals it applied to the joined result.
+    let more = Pipeline::from_json(&format!(
+        "{{\"transforms\": [{body}, {{\"type\": \"zscore\", \"mask\": \"label\"}}]}}"
+    ))
+    .unwrap();
+    let (joined, _) = more.sample(e, &s, 0).unwrap();
+    let want = Executor::Cpu
+        .apply(&out, &transforms(r#"{"type": "zscore", "mask": "label"}"#))
+        .unwrap();
+    for (g, w) in joined.images.iter().zip(&want.images) {
+        assert!(max_abs_diff(&g.values(), &w.values()) <= 1e-4);
+    }
     // Without resample_to first, the error names the members and the fix.
     let err = e
         .apply(&s, &transforms(r#"{"type": "flip", "axes": [0]}"#))

@@ -95,23 +95,34 @@ impl Executor {
 }
 
 impl Executor {
-    /// Members on different grids: each group of members sharing a grid runs the plan on its own, so
-    /// the leading `resample_to` (required: every later transform assumes one grid) pulls each group
-    /// from its own grid in the same fused pass as the transforms after it.
+    /// Members on different grids: each group of members sharing a grid runs the plan up to the end of
+    /// the spatial run that the leading `resample_to` opens (required: every later transform assumes one
+    /// grid), so each group is pulled from its own grid in one fused pass; the rest of the plan then
+    /// runs once on the members together (a label-masked statistic sees the label map).
     fn apply_by_grid(
         &self,
         subject: &Subject,
         transforms: &[Transform],
         scan: bool,
     ) -> Result<Subject> {
-        let lead = transforms.iter().find(|t| {
-            !matches!(t, Transform::NanToNum { .. })
-                && t.intensity().is_none()
-                && t.label_lut().is_none()
-        });
-        if !matches!(lead, Some(Transform::ResampleTo { .. })) {
+        let non_spatial = |t: &Transform| {
+            matches!(t, Transform::NanToNum { .. })
+                || t.intensity().is_some()
+                || t.label_lut().is_some()
+        };
+        let lead = transforms.iter().position(|t| !non_spatial(t));
+        if !matches!(
+            lead.map(|i| &transforms[i]),
+            Some(Transform::ResampleTo { .. })
+        ) {
             subject.check_grids()?;
         }
+        let lead = lead.expect("checked: a resample_to leads");
+        let end = transforms[lead..]
+            .iter()
+            .position(non_spatial)
+            .map_or(transforms.len(), |p| lead + p);
+        let (transforms, rest) = transforms.split_at(end);
         let vols: Vec<&crate::Volume> = subject.images.iter().chain(&subject.labels).collect();
         let n_images = subject.images.len();
         let mut done = vec![false; vols.len()];
@@ -143,11 +154,15 @@ impl Executor {
         }
         let mut all = out.into_iter().map(|v| v.expect("every member ran"));
         let images = all.by_ref().take(n_images).collect();
-        Ok(Subject {
+        let together = Subject {
             images,
             labels: all.collect(),
             names: subject.names.clone(),
-        })
+        };
+        if rest.is_empty() {
+            return Ok(together);
+        }
+        self.apply_checked(&together, rest, scan)
     }
 
     /// Runs compiled stages on a subject whose images are finite (the building block of
