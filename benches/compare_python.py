@@ -136,6 +136,10 @@ def main():
         add("torchio", "elastic_bspline", lambda: tio.RandomElasticDeformation()(subj))
         # voxaug's low_resolution: nearest down to half the voxels along x, back up linear.
         add("torchio", "low_resolution", lambda: tio.RandomAnisotropy(axes=(0,), downsampling=(2, 2))(subj))
+        # k-space artefacts with voxaug bench's parameters (the work does not depend on the values).
+        add("torchio", "motion", lambda: tio.RandomMotion(num_transforms=2)(subj))
+        add("torchio", "ghosting", lambda: tio.RandomGhosting(num_ghosts=(6, 6), axes=(2,), intensity=(0.8, 0.8))(subj))
+        add("torchio", "spike", lambda: tio.RandomSpike(num_spikes=(1, 1), intensity=(2, 2))(subj))
     except ImportError:
         print("torchio not installed: skipped")
     try:
@@ -143,6 +147,8 @@ def main():
         d = {"image": img[None], "label": lab[None].astype(np.float32)}
         # voxaug's low_resolution_iso: every axis at half the voxels (MONAI zooms all axes alike).
         add("monai", "low_resolution_iso", lambda: mt.RandSimulateLowResolutiond(keys=["image", "label"], prob=1.0, zoom_range=(0.5, 0.5))(d))
+        # MONAI keeps a sphere of k-space (alpha 0.5), voxaug a box (fraction 0.5): the same FFT work.
+        add("monai", "gibbs", lambda: mt.GibbsNoise(alpha=0.5)(img[None]))
         add("monai", "elastic_nnunet", lambda: mt.Rand3DElasticd(keys=["image", "label"], sigma_range=(11, 11), magnitude_range=(150, 150), prob=1.0, mode=("bilinear", "nearest"))(d))
     except ImportError:
         print("monai not installed: skipped")

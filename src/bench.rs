@@ -23,6 +23,10 @@ pub fn op_transforms(op: &str, n: usize) -> Result<Vec<Transform>> {
         "low_resolution_iso" => {
             r#"{"type": "simulate_low_resolution", "zoom": 0.5}"#.to_string()
         }
+        "motion" => r#"{"type": "motion", "degrees": [[5, -3, 8], [-4, 6, 2]], "translation_mm": [[4, -2, 3], [-3, 5, -1]], "times": [0.35, 0.68]}"#.to_string(),
+        "ghosting" => r#"{"type": "ghosting", "ghosts": 6, "axis": 2, "intensity": 0.8}"#.to_string(),
+        "spike" => r#"{"type": "spike", "positions": [[0.3, 0.6, 0.45]], "intensity": 2}"#.to_string(),
+        "gibbs" => r#"{"type": "gibbs", "fraction": 0.5}"#.to_string(),
         "zscore" => r#"{"type": "zscore"}"#.to_string(),
         "minmax" => r#"{"type": "minmax"}"#.to_string(),
         "percentile_clip" => r#"{"type": "percentile_clip", "low": 0.5, "high": 99.5}"#.to_string(),
@@ -50,6 +54,10 @@ pub const OPS: &[&str] = &[
     "elastic_nnunet",
     "low_resolution",
     "low_resolution_iso",
+    "motion",
+    "ghosting",
+    "spike",
+    "gibbs",
     "zscore",
     "minmax",
     "percentile_clip",
@@ -58,7 +66,10 @@ pub const OPS: &[&str] = &[
 
 /// True for ops that only change intensities.
 pub fn is_intensity(op: &str) -> bool {
-    matches!(op, "zscore" | "minmax" | "percentile_clip")
+    matches!(
+        op,
+        "zscore" | "minmax" | "percentile_clip" | "motion" | "ghosting" | "spike" | "gibbs"
+    )
 }
 
 /// Bytes a pass must read and write at least: every input and output voxel of every volume touched, in

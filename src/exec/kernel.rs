@@ -266,6 +266,8 @@ pub enum Needs {
     Blur,
     /// Two resampling passes (simulate_low_resolution), not a point kernel.
     LowResolution,
+    /// A k-space artefact (FFT line filters, spike waves, motion copies: `exec/kspace.rs`).
+    KSpace,
     /// Piecewise maps from the image's own quantiles (histogram standardisation, hist_scale): run on
     /// the host by both executors.
     Host,
@@ -320,6 +322,7 @@ pub fn kernel_from(
         },
         IntensityOp::Blur { .. }
         | IntensityOp::LowResolution { .. }
+        | IntensityOp::KSpace(_)
         | IntensityOp::HistogramStandardize { .. }
         | IntensityOp::HistScale { .. } => identity(),
     }
@@ -360,6 +363,7 @@ pub fn needs(op: &IntensityOp) -> Needs {
         IntensityOp::Minmax { .. } | IntensityOp::Gamma { .. } => Needs::MinMax,
         IntensityOp::Blur { .. } => Needs::Blur,
         IntensityOp::LowResolution { .. } => Needs::LowResolution,
+        IntensityOp::KSpace(_) => Needs::KSpace,
         IntensityOp::HistogramStandardize { .. } | IntensityOp::HistScale { .. } => Needs::Host,
         _ => Needs::None(kernel_from(op, &EMPTY_STATS, None)),
     }

@@ -3,6 +3,7 @@
 pub mod cpu;
 pub mod gpu;
 pub mod kernel;
+pub mod kspace;
 
 use crate::error::{Error, Result};
 use crate::transform::{compile, NanValue, Stage, Transform};

@@ -1,13 +1,14 @@
 //! Transforms: the pipeline format (public JSON contract), the geometry of each spatial transform, and
 //! the fusion of consecutive spatial transforms into one sampling map.
 //!
-//! `values.rs` (values inside transforms: three numbers, fill, margins, masks, units), `spec.rs`
+//! `kspace.rs` (k-space artefacts), `values.rs` (values inside transforms: three numbers, fill, margins, masks, units), `spec.rs`
 //! (deterministic transforms), `range.rs` (random parameter ranges and their checks),
 //! `random.rs` (random transforms, combinators and the step parser), `sampler.rs` (the per-sample random
 //! source), `pipeline.rs` (pipelines and plans), `spatial.rs` (geometry), `fuse.rs` (fusion). Imports go
 //! one way: spec <- range <- random <- sampler <- pipeline.
 
 pub mod fuse;
+pub mod kspace;
 pub mod labels;
 pub mod pipeline;
 pub mod random;

@@ -116,6 +116,14 @@ pub enum RandomTransform {
         #[serde(default = "one")]
         p: f64,
     },
+    /// Random Gibbs ringing: see [`super::kspace::RandomGibbs`].
+    RandomGibbs(super::kspace::RandomGibbs),
+    /// Random k-space spikes: see [`super::kspace::RandomSpike`].
+    RandomSpike(super::kspace::RandomSpike),
+    /// Random ghosting: see [`super::kspace::RandomGhosting`].
+    RandomGhosting(super::kspace::RandomGhosting),
+    /// Random motion: see [`super::kspace::RandomMotion`].
+    RandomMotion(super::kspace::RandomMotion),
     /// Renumbers label values to 0, 1, 2, ... in sorted order (TorchIO's `SequentialLabels`): the
     /// first label map's values, read when a plan is sampled; the plan records the `remap_labels`
     /// it applies to every label map.
@@ -347,6 +355,10 @@ pub const RANDOM_TYPES: &[&str] = &[
     "crop_foreground",
     "sequential_labels",
     "random_low_resolution",
+    "random_gibbs",
+    "random_spike",
+    "random_ghosting",
+    "random_motion",
     "random_resize",
     "random_zoom",
     "random_gamma",
@@ -408,6 +420,10 @@ impl RandomTransform {
             | OneOf { p, .. }
             | SomeOf { p, .. }
             | Compose { p, .. } => *p,
+            RandomGibbs(r) => r.p,
+            RandomSpike(r) => r.p,
+            RandomGhosting(r) => r.p,
+            RandomMotion(r) => r.p,
         }
     }
 
@@ -416,6 +432,10 @@ impl RandomTransform {
         use RandomTransform::*;
         check_p(self.p())?;
         match self {
+            RandomGibbs(r) => r.validate()?,
+            RandomSpike(r) => r.validate()?,
+            RandomGhosting(r) => r.validate()?,
+            RandomMotion(r) => r.validate()?,
             RandomAffine {
                 degrees,
                 scales,

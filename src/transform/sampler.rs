@@ -459,6 +459,22 @@ impl<'a> Sampler<'a> {
                     self.emit(Transform::SimulateLowResolution { zoom: Vec3(zoom) })?;
                 }
             }
+            RandomGibbs(r) => {
+                let t = r.sample(&mut || self.unit());
+                self.emit(Transform::Gibbs(t))?;
+            }
+            RandomSpike(r) => {
+                let t = r.sample(&mut || self.unit());
+                self.emit(Transform::Spike(t))?;
+            }
+            RandomGhosting(r) => {
+                let t = r.sample(&mut || self.unit());
+                self.emit(Transform::Ghosting(t))?;
+            }
+            RandomMotion(r) => {
+                let t = r.sample(&mut || self.unit());
+                self.emit(Transform::Motion(t))?;
+            }
             SequentialLabels { .. } => {
                 let mapping: std::collections::BTreeMap<String, i64> = self
                     .input

@@ -210,6 +210,14 @@ pub enum Transform {
         /// Resolution factor per axis (0.5: half the voxels along that axis).
         zoom: Vec3,
     },
+    /// Gibbs ringing from k-space truncation (MONAI's `GibbsNoise`): see [`super::kspace::Gibbs`].
+    Gibbs(super::kspace::Gibbs),
+    /// Spikes in k-space (TorchIO's `Spike`): see [`super::kspace::Spike`].
+    Spike(super::kspace::Spike),
+    /// Periodic ghosts (TorchIO's `Ghosting`): see [`super::kspace::Ghosting`].
+    Ghosting(super::kspace::Ghosting),
+    /// Motion during the acquisition (TorchIO's `Motion`): see [`super::kspace::Motion`].
+    Motion(super::kspace::Motion),
     /// Replaces label values in every label map (TorchIO's `RemapLabels`): `mapping` from old to new
     /// values (`{"1": 2, "3": 0}`: JSON keys are strings); values not listed are kept. Images are
     /// untouched. The label type widens when a new value needs it.
@@ -441,6 +449,8 @@ pub enum IntensityOp {
         /// Resolution factor per axis, in (0, 1].
         zoom: [f64; 3],
     },
+    /// A k-space artefact (gibbs, spike, ghosting, motion).
+    KSpace(super::kspace::KSpaceOp),
     /// Multiplicative smooth bias field.
     BiasField {
         /// Polynomial order.
@@ -505,6 +515,10 @@ impl Transform {
             Transform::SimulateLowResolution { zoom } => {
                 IntensityOp::LowResolution { zoom: zoom.0 }
             }
+            Transform::Gibbs(ref t) => IntensityOp::KSpace(t.op()),
+            Transform::Spike(ref t) => IntensityOp::KSpace(t.op()),
+            Transform::Ghosting(ref t) => IntensityOp::KSpace(t.op()),
+            Transform::Motion(ref t) => IntensityOp::KSpace(t.op()),
             _ => return None,
         })
     }
@@ -588,6 +602,10 @@ impl Transform {
         };
         match self {
             Transform::NanToNum { .. } | Transform::ToCanonical {} => Ok(()),
+            Transform::Gibbs(t) => t.validate(),
+            Transform::Spike(t) => t.validate(),
+            Transform::Ghosting(t) => t.validate(),
+            Transform::Motion(t) => t.validate(),
             Transform::SimulateLowResolution { zoom } => {
                 if zoom.0.iter().any(|z| !(z.is_finite() && *z > 0.0 && *z <= 1.0)) {
                     return Err(Error::pipeline(format!(

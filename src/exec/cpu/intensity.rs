@@ -134,7 +134,7 @@ fn kernel_for(
             let p = reduce::percentiles(data, &q);
             kernel_from(op, &EMPTY_STATS, Some([p[0], p[1]]))
         }
-        Needs::Blur | Needs::Host | Needs::LowResolution => return Ok(None),
+        Needs::Blur | Needs::Host | Needs::LowResolution | Needs::KSpace => return Ok(None),
     }))
 }
 
@@ -161,6 +161,7 @@ pub fn apply_masked(
             }
             IntensityOp::HistScale { bins } => super::quantile::hist_scale(data, *bins),
             IntensityOp::LowResolution { zoom } => *data = low_resolution(data, grid, *zoom)?,
+            IntensityOp::KSpace(k) => *data = super::kspace::apply(k, data, grid)?,
             _ => unreachable!("every other op has a point kernel"),
         },
     }
@@ -201,6 +202,9 @@ pub fn apply_to_new_masked(
         }
         if let IntensityOp::LowResolution { zoom } = op {
             return low_resolution(data, grid, *zoom);
+        }
+        if let IntensityOp::KSpace(k) = op {
+            return super::kspace::apply(k, data, grid);
         }
         let mut out = data.to_vec();
         apply(op, &mut out, grid)?;

@@ -10,6 +10,8 @@ pub mod field;
 #[doc(hidden)]
 pub mod intensity;
 #[doc(hidden)]
+pub mod kspace;
+#[doc(hidden)]
 pub mod labels;
 #[doc(hidden)]
 pub mod quantile;

@@ -1,5 +1,5 @@
 //! Intensity stages on the GPU: point kernels and the separable blur (`shaders/intensity.wgsl`,
-//! `shaders/blur.wgsl`; CPU twin `exec/cpu/intensity.rs`).
+//! `shaders/blur.wgsl`; CPU twin `exec/cpu/intensity.rs`); k-space artefacts are in `kspace.rs`.
 
 use super::*;
 
@@ -99,10 +99,11 @@ impl GpuContext {
         &self,
         v: GpuVolume,
         op: &IntensityOp,
-        spacing: [f64; 3],
+        grid: &crate::grid::Grid,
         dest: Dest,
         mask: Option<&Voxels>,
     ) -> Result<(GpuVolume, Option<Output>)> {
+        let spacing = grid.spacing();
         let k = match kernel::needs(op) {
             Needs::None(k) => k,
             Needs::LabelStats => {
@@ -124,7 +125,7 @@ impl GpuContext {
             Needs::Host => {
                 // Quantile-based maps: read back, apply the host code, upload (same result as the CPU).
                 let mut data = self.read_texture(&v)?;
-                let g = crate::grid::Grid::with_spacing(v.shape, spacing)?;
+                let g = grid.clone();
                 let Some(values) = data.as_f32_mut() else {
                     return Err(Error::invalid("intensity ops apply to float32 images only"));
                 };
@@ -144,11 +145,18 @@ impl GpuContext {
                 let p = self.percentiles(&v, &q)?;
                 kernel::kernel_from(op, &self.host_stats(&v, false)?, Some([p[0], p[1]]))
             }
+            Needs::KSpace => {
+                let IntensityOp::KSpace(k) = op else {
+                    unreachable!()
+                };
+                let out = self.kspace(&v, k, grid, dest)?;
+                return Ok((v, Some(out)));
+            }
             Needs::LowResolution => {
                 let IntensityOp::LowResolution { zoom } = op else {
                     unreachable!()
                 };
-                let g = crate::grid::Grid::with_spacing(v.shape, spacing)?;
+                let g = grid.clone();
                 let Some(down) = crate::transform::spatial::low_resolution(&g, *zoom)? else {
                     let out = self.elementwise(&v, &kernel::identity(), dest)?;
                     return Ok((v, Some(out)));

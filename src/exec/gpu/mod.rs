@@ -14,6 +14,7 @@
 
 mod context;
 mod intensity;
+mod kspace;
 mod labels;
 mod metric;
 mod params;

@@ -110,6 +110,36 @@ pub(super) struct BlurParams {
     pub(super) slab: u32,
 }
 
+/// `Params` of `shaders/fft.wgsl` (one FFT line pass).
+#[repr(C)]
+#[derive(Clone, Copy, Pod, Zeroable)]
+pub(super) struct FftParams {
+    pub(super) shape: [u32; 4],
+    pub(super) n: u32,
+    pub(super) m: u32,
+    pub(super) log2m: u32,
+    pub(super) axis: u32,
+    pub(super) pitch: u32,
+    pub(super) slab: u32,
+    pub(super) groups_x: u32,
+    pub(super) flags: u32,
+    pub(super) tw_off: u32,
+    pub(super) chirp_off: u32,
+    pub(super) kern_off: u32,
+    pub(super) w_off: u32,
+}
+
+/// `WaveParams` of `shaders/spike.wgsl`.
+#[repr(C)]
+#[derive(Clone, Copy, Pod, Zeroable)]
+pub(super) struct WaveParams {
+    pub(super) shape: [u32; 4],
+    pub(super) pitch: u32,
+    pub(super) slab: u32,
+    pub(super) count: u32,
+    pub(super) amplitude: f32,
+}
+
 /// `Partial` of `shaders/reduce.wgsl` (one workgroup's moments).
 #[repr(C)]
 #[derive(Clone, Copy, Pod, Zeroable, Debug)]
@@ -165,6 +195,12 @@ mod tests {
                 std::mem::size_of::<ElementParams>(),
             ),
             ("blur.wgsl", "Params", std::mem::size_of::<BlurParams>()),
+            ("fft.wgsl", "Params", std::mem::size_of::<FftParams>()),
+            (
+                "spike.wgsl",
+                "WaveParams",
+                std::mem::size_of::<WaveParams>(),
+            ),
         ];
         for (file, name, rust) in cases {
             assert_eq!(wgsl_size(&sh(file), name) as usize, rust, "{file} {name}");

@@ -10,6 +10,17 @@ const FIELD: &str = include_str!("../../../shaders/field.wgsl");
 const HASH: &str = include_str!("../../../shaders/hash.wgsl");
 const METRIC: &str = include_str!("../../../shaders/metric.wgsl");
 const LABELS: &str = include_str!("../../../shaders/labels.wgsl");
+const FFT: &str = include_str!("../../../shaders/fft.wgsl");
+const SPIKE: &str = include_str!("../../../shaders/spike.wgsl");
+
+/// The k-space pipelines (`shaders/fft.wgsl`, `shaders/spike.wgsl`), built the first time an artefact
+/// runs so that other runs do not pay for their compilation.
+pub struct FftPipes {
+    pub lines: wgpu::ComputePipeline,
+    pub lines_layout: wgpu::BindGroupLayout,
+    pub waves: wgpu::ComputePipeline,
+    pub waves_layout: wgpu::BindGroupLayout,
+}
 
 pub struct Pipelines {
     pub resample_image: wgpu::ComputePipeline,
@@ -43,6 +54,7 @@ pub struct Pipelines {
     /// Label value maps by texel width (8, 16, 32 bits) (`shaders/labels.wgsl`).
     pub labels: [wgpu::ComputePipeline; 3],
     pub labels_layout: wgpu::BindGroupLayout,
+    fft: std::sync::OnceLock<FftPipes>,
 }
 
 fn uniform(binding: u32) -> wgpu::BindGroupLayoutEntry {
@@ -131,6 +143,58 @@ impl Pipelines {
                 ))
             })
             .clone()
+    }
+
+    /// The k-space pipelines, compiled on first use.
+    pub fn fft(&self, device: &wgpu::Device) -> &FftPipes {
+        self.fft.get_or_init(|| {
+            let layout = |label: &str, entries: &[wgpu::BindGroupLayoutEntry]| {
+                device.create_bind_group_layout(&wgpu::BindGroupLayoutDescriptor {
+                    label: Some(label),
+                    entries,
+                })
+            };
+            let pipeline = |bgl: &wgpu::BindGroupLayout, src: &str, entry: &str| {
+                let m = device.create_shader_module(wgpu::ShaderModuleDescriptor {
+                    label: Some(entry),
+                    source: wgpu::ShaderSource::Wgsl(src.into()),
+                });
+                let pl = device.create_pipeline_layout(&wgpu::PipelineLayoutDescriptor {
+                    label: Some(entry),
+                    bind_group_layouts: &[Some(bgl)],
+                    immediate_size: 0,
+                });
+                device.create_compute_pipeline(&wgpu::ComputePipelineDescriptor {
+                    label: Some(entry),
+                    layout: Some(&pl),
+                    module: &m,
+                    entry_point: Some(entry),
+                    compilation_options: Default::default(),
+                    cache: None,
+                })
+            };
+            let lines_layout = layout(
+                "fft_lines",
+                &[
+                    uniform(0),
+                    texture(1, FLOAT),
+                    texture(2, FLOAT),
+                    texture(3, FLOAT),
+                    storage(4),
+                    storage_ro(5),
+                ],
+            );
+            let waves_layout = layout(
+                "spike_waves",
+                &[uniform(0), texture(1, FLOAT), storage(2), storage_ro(3)],
+            );
+            FftPipes {
+                lines: pipeline(&lines_layout, FFT, "fft_lines"),
+                waves: pipeline(&waves_layout, SPIKE, "spike_waves"),
+                lines_layout,
+                waves_layout,
+            }
+        })
     }
 
     pub fn new(device: &wgpu::Device) -> Pipelines {
@@ -258,6 +322,7 @@ impl Pipelines {
             stats_final: pipeline(&reduce_layout, &rd, "stats_final"),
             histogram: pipeline(&reduce_layout, &rd, "histogram"),
             elementwise: Default::default(),
+            fft: Default::default(),
             elementwise_pipeline_layout: device.create_pipeline_layout(
                 &wgpu::PipelineLayoutDescriptor {
                     label: Some("elementwise"),

@@ -268,7 +268,7 @@ impl GpuContext {
                     Stage::Intensity(op) if host[vi].kind == Kind::Image => {
                         let owned = gpu[vi].take().unwrap();
                         let (back, out) =
-                            self.intensity(owned, op, grid.spacing(), dest, label_mask.as_ref())?;
+                            self.intensity(owned, op, &grid, dest, label_mask.as_ref())?;
                         gpu[vi] = Some(back);
                         out
                     }
