@@ -53,3 +53,77 @@ fn resample_label_field(@builtin(global_invocation_id) gid: vec3<u32>) {
     }
     dst_u[out_index(gid)] = word;
 }
+
+// linear_argmax (CPU twin: src/exec/cpu/resample/argmax.rs): the trilinear weight of each label among
+// the eight neighbours, summed per label in corner order; the largest wins, ties to the lower label
+// value (compared sign-extended when SIGNED).
+override SIGNED: u32 = 0u;
+
+fn lower(a: u32, b: u32) -> bool {
+    if (SIGNED == 1u) {
+        let s = 32u - 32u / PACK;
+        return (bitcast<i32>(a << s) >> s) < (bitcast<i32>(b << s) >> s);
+    }
+    return a < b;
+}
+
+fn label_at(q: vec3<i32>, n: vec3<i32>) -> u32 {
+    let x = textureLoad(src_u, clamp(q, vec3<i32>(0), n - vec3<i32>(1)), 0).x;
+    return select(p.in_shape.w, x, p.edge == 1u || inside(q, n));
+}
+
+fn argmax(c0: vec3<f32>) -> u32 {
+    let n = vec3<i32>(p.in_shape.xyz);
+    let nf = vec3<f32>(p.in_shape.xyz);
+    let c = clamp(c0, vec3<f32>(-2.0), nf + vec3<f32>(1.0));
+    let f = floor(c);
+    let i0 = vec3<i32>(f);
+    let t = c - f;
+    var lab: array<u32, 8>;
+    var w: array<f32, 8>;
+    for (var corner = 0u; corner < 8u; corner++) {
+        let d = vec3<u32>(corner & 1u, (corner >> 1u) & 1u, corner >> 2u);
+        lab[corner] = label_at(i0 + vec3<i32>(d), n);
+        let wv = select(vec3<f32>(1.0) - t, t, d == vec3<u32>(1u));
+        w[corner] = wv.x * wv.y * wv.z;
+    }
+    var best = lab[0];
+    var best_w = -1.0;
+    for (var a = 0u; a < 8u; a++) {
+        var s = 0.0;
+        for (var b = 0u; b < 8u; b++) {
+            if (lab[b] == lab[a]) {
+                s = s + w[b];
+            }
+        }
+        if (s > best_w || (s == best_w && lower(lab[a], best))) {
+            best = lab[a];
+            best_w = s;
+        }
+    }
+    return best;
+}
+
+@compute @workgroup_size(8, 8, 4)
+fn resample_label_argmax(@builtin(global_invocation_id) gid: vec3<u32>) {
+    if (!packed_in_range(gid)) {
+        return;
+    }
+    var word = 0u;
+    for (var t = 0u; t < PACK; t++) {
+        word |= place(argmax(coord_affine(gid.x * PACK + t, gid.y, gid.z + p.out_shape.w)), t);
+    }
+    dst_u[out_index(gid)] = word;
+}
+
+@compute @workgroup_size(8, 8, 4)
+fn resample_label_argmax_field(@builtin(global_invocation_id) gid: vec3<u32>) {
+    if (!packed_in_range(gid)) {
+        return;
+    }
+    var word = 0u;
+    for (var t = 0u; t < PACK; t++) {
+        word |= place(argmax(coord_field(gid.x * PACK + t, gid.y, gid.z + p.out_shape.w)), t);
+    }
+    dst_u[out_index(gid)] = word;
+}

@@ -41,6 +41,7 @@ pub fn inverse_map(plan: &[Transform], original: &Grid, fill: Fill) -> Result<(S
             grid: original.clone(),
             fill,
             nearest_images: false,
+            label_interp: crate::transform::LabelInterp::Nearest,
         },
         augmented,
     ))

@@ -63,7 +63,11 @@ fn probability_rate_is_binomial() {
     .unwrap();
     let mut flips = 0usize;
     for pl in plans(&per_axis, &s, 500) {
-        if let Some(Transform::Flip { axes }) = pl.transforms.first() {
+        if let Some(Transform::Flip {
+            axes,
+            label_interpolation: _,
+        }) = pl.transforms.first()
+        {
             flips += axes.len();
         }
     }
@@ -104,7 +108,10 @@ fn sampled_parameters_stay_in_their_ranges() {
                     assert_eq!((*order, coefficients.len()), (2, 10));
                     assert!(coefficients.iter().all(|c| c.abs() <= 0.2));
                 }
-                Transform::Flip { axes } => assert!(axes.iter().all(|a| *a <= 1)),
+                Transform::Flip {
+                    axes,
+                    label_interpolation: _,
+                } => assert!(axes.iter().all(|a| *a <= 1)),
                 Transform::Zscore { .. } => {}
                 other => panic!("unexpected {other:?}"),
             }

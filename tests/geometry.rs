@@ -25,6 +25,7 @@ fn crop_moves_origin_by_affine_times_start(ex: &Executor) {
         ex,
         &subject(&g),
         Transform::Crop {
+            label_interpolation: None,
             start: Some(start),
             size: Some([5, 6, 7]),
             margins: None,
@@ -47,6 +48,7 @@ fn crop_moves_origin_by_affine_times_start(ex: &Executor) {
         ex,
         &subject(&g),
         Transform::Crop {
+            label_interpolation: None,
             start: None,
             size: None,
             margins: Some(Margins([[0.1, 0.1], [0.2, 0.0], [0.0, 0.0]])),
@@ -60,7 +62,10 @@ fn crop_moves_origin_by_affine_times_start(ex: &Executor) {
     let cc = apply(
         ex,
         &subject(&g),
-        Transform::CenterCrop { size: [10, 10, 10] },
+        Transform::CenterCrop {
+            label_interpolation: None,
+            size: [10, 10, 10],
+        },
     );
     let want = mat_apply(&g.affine, [5.0, 10.0, 0.0]);
     assert!((0..3).all(|a| (cc.images[0].grid.origin()[a] - want[a]).abs() < 1e-9));
@@ -75,6 +80,7 @@ fn crop_moves_origin_by_affine_times_start(ex: &Executor) {
         ex,
         &s,
         Transform::CropOrPad {
+            label_interpolation: None,
             size: [15, 30, 13],
             fill: Some(Fill::Value(-4.0)),
         },
@@ -84,6 +90,7 @@ fn crop_moves_origin_by_affine_times_start(ex: &Executor) {
         ex,
         &s,
         Transform::Crop {
+            label_interpolation: None,
             start: None,
             size: None,
             margins: Some(Margins([[3.0, 2.0], [0.0, 0.0], [0.0, 0.0]])),
@@ -94,6 +101,7 @@ fn crop_moves_origin_by_affine_times_start(ex: &Executor) {
         ex,
         &crop,
         Transform::Pad {
+            label_interpolation: None,
             margins: Margins([[0.0, 0.0], [0.0, 0.0], [2.0, 1.0]]),
             fill: Some(Fill::Value(-4.0)),
         },
@@ -125,6 +133,7 @@ fn resize_and_resample_change_spacing_and_keep_world_extent(ex: &Executor) {
         ex,
         &subject(&g),
         Transform::Resize {
+            label_interpolation: None,
             shape: [5, 16, 10],
             fill: None,
         },
@@ -146,6 +155,7 @@ fn resize_and_resample_change_spacing_and_keep_world_extent(ex: &Executor) {
         ex,
         &subject(&g),
         Transform::Resample {
+            label_interpolation: None,
             spacing: Vec3([0.5, 1.5, 1.0]),
             fill: None,
         },
@@ -186,6 +196,7 @@ fn rotation_on_anisotropic_voxels_keeps_a_sphere_a_sphere(ex: &Executor) {
         ex,
         &s,
         Transform::Rotate {
+            label_interpolation: None,
             degrees: Vec3([50.0, 0.0, 0.0]),
             fill: None,
         },
@@ -221,12 +232,14 @@ fn rotation_after_crop_turns_about_the_cropped_centre_and_shows_real_anatomy(ex:
     )
     .unwrap();
     let crop = Transform::Crop {
+        label_interpolation: None,
         start: Some([5, 5, 0]),
         size: Some([10, 10, 5]),
         margins: None,
         percent: false,
     };
     let rot = Transform::Rotate {
+        label_interpolation: None,
         degrees: Vec3([0.0, 0.0, 45.0]),
         fill: None,
     };
@@ -274,10 +287,12 @@ fn fused_spatial_run_interpolates_once(ex: &Executor) {
             &s,
             &[
                 Transform::Affine {
+                    label_interpolation: None,
                     matrix: a,
                     fill: None,
                 },
                 Transform::Affine {
+                    label_interpolation: None,
                     matrix: b,
                     fill: None,
                 },
@@ -288,6 +303,7 @@ fn fused_spatial_run_interpolates_once(ex: &Executor) {
         ex,
         &s,
         Transform::Affine {
+            label_interpolation: None,
             matrix: ab,
             fill: None,
         },
@@ -305,11 +321,13 @@ fn fused_spatial_run_interpolates_once(ex: &Executor) {
             ex,
             &s,
             Transform::Affine {
+                label_interpolation: None,
                 matrix: a,
                 fill: None,
             },
         ),
         Transform::Affine {
+            label_interpolation: None,
             matrix: b,
             fill: None,
         },
@@ -352,7 +370,13 @@ fn to_canonical_keeps_every_voxel_in_place(ex: &Executor) {
         vec![label_from(&g, |i, j, _| ((i + j) % 4) as f32)],
     )
     .unwrap();
-    let out = apply(ex, &s, Transform::ToCanonical {});
+    let out = apply(
+        ex,
+        &s,
+        Transform::ToCanonical {
+            label_interpolation: None,
+        },
+    );
     let o = &out.images[0];
     assert_eq!(o.grid.orientation(), "RAS");
     assert_eq!(o.grid.shape, [9, 5, 7]);
@@ -369,7 +393,13 @@ fn to_canonical_keeps_every_voxel_in_place(ex: &Executor) {
         }
     }
     // Already canonical: nothing moves.
-    let again = apply(ex, &out, Transform::ToCanonical {});
+    let again = apply(
+        ex,
+        &out,
+        Transform::ToCanonical {
+            label_interpolation: None,
+        },
+    );
     assert_eq!(again.images[0].data, out.images[0].data);
     assert!(again.images[0].grid.same_as(&o.grid, 1e-12));
 }

@@ -64,6 +64,7 @@ fn ramp_through_random_affines_equals_ramp_at_mapped_coordinates(ex: &Executor) 
             ex,
             &s,
             &[Transform::Affine {
+                label_interpolation: None,
                 matrix: m,
                 fill: None,
             }],
@@ -103,14 +104,17 @@ fn identity_is_exact_for_images_and_labels(ex: &Executor) {
     let s = Subject::new(vec![img], vec![lab]).unwrap();
     for t in [
         Transform::Affine {
+            label_interpolation: None,
             matrix: voxaug::grid::IDENTITY,
             fill: None,
         },
         Transform::Rotate {
+            label_interpolation: None,
             degrees: Vec3([0.0; 3]),
             fill: None,
         },
         Transform::Zoom {
+            label_interpolation: None,
             factors: Vec3([1.0; 3]),
             fill: None,
         },
@@ -126,7 +130,10 @@ fn flip_twice_and_quarter_turns_are_exact(ex: &Executor) {
     let img = image_from(&g, |i, j, k| n[g.index(i, j, k)]);
     let lab = label_from(&g, |i, j, k| ((i * 3 + j + k * 7) % 5) as f32);
     let s = Subject::new(vec![img], vec![lab]).unwrap();
-    let flip = Transform::Flip { axes: vec![0, 2] };
+    let flip = Transform::Flip {
+        label_interpolation: None,
+        axes: vec![0, 2],
+    };
     assert_eq!(run(ex, &s, &[flip.clone(), flip.clone()]), s);
     let once = run(ex, &s, std::slice::from_ref(&flip));
     assert_ne!(once, s);
@@ -134,6 +141,7 @@ fn flip_twice_and_quarter_turns_are_exact(ex: &Executor) {
     assert_eq!(run(ex, &once, &[flip]), s);
 
     let quarter = Transform::Rotate {
+        label_interpolation: None,
         degrees: Vec3([0.0, 0.0, 90.0]),
         fill: None,
     };
@@ -159,12 +167,14 @@ fn crop_then_pad_is_exact(ex: &Executor) {
     )
     .unwrap();
     let crop = Transform::Crop {
+        label_interpolation: None,
         start: Some([3, 2, 1]),
         size: Some([10, 11, 6]),
         margins: None,
         percent: false,
     };
     let pad = Transform::Pad {
+        label_interpolation: None,
         margins: Margins([[3.0, 7.0], [2.0, 4.0], [1.0, 2.0]]),
         fill: None,
     };
@@ -202,6 +212,7 @@ fn resize_of_constant_is_constant(ex: &Executor) {
             ex,
             &s,
             &[Transform::Resize {
+                label_interpolation: None,
                 shape: new,
                 fill: None,
             }],
@@ -345,6 +356,7 @@ fn fill_modes_min_and_edge_and_value(ex: &Executor) {
     let img = image_from(&g, |i, _, _| 10.0 + i as f32);
     let s = Subject::new(vec![img], vec![label_from(&g, |_, _, _| 2.0)]).unwrap();
     let shift = |fill| Transform::Shift {
+        label_interpolation: None,
         mm: Vec3([3.0, 0.0, 0.0]),
         fill,
     };

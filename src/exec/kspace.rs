@@ -208,10 +208,12 @@ fn moved((degrees, mm): ([f64; 3], [f64; 3]), grid: &Grid) -> Result<SamplingMap
     let stages = compile(
         &[
             Transform::Rotate {
+                label_interpolation: None,
                 degrees: Vec3(degrees),
                 fill: Some(Fill::Min),
             },
             Transform::Shift {
+                label_interpolation: None,
                 mm: Vec3(mm),
                 fill: Some(Fill::Min),
             },

@@ -150,6 +150,7 @@ impl Registration {
     /// The pipeline transform that resamples an image of the moving grid onto the fixed grid.
     pub fn transform(&self) -> Transform {
         Transform::ApplyTransform {
+            label_interpolation: None,
             file: String::new(),
             grid: None,
             world_matrix: Some(Box::new(self.world_matrix)),

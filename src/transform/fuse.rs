@@ -3,7 +3,7 @@
 //! displacement field (elastic): `p_in = matrix * (q + d(q))` with `q = post * p_out`.
 
 use super::spatial::{self, FillChoice};
-use super::spec::{Fill, IntensityOp, Transform, Units};
+use super::spec::{Fill, IntensityOp, LabelInterp, Transform, Units};
 use crate::error::Result;
 use crate::grid::{mat_mul, snap, Grid, Mat4, IDENTITY};
 
@@ -57,6 +57,8 @@ pub struct SamplingMap {
     pub fill: Fill,
     /// Images sampled nearest instead of trilinear (the down pass of `simulate_low_resolution`).
     pub nearest_images: bool,
+    /// How label maps are sampled (the last `label_interpolation` given in the run).
+    pub label_interp: LabelInterp,
 }
 
 impl SamplingMap {
@@ -97,6 +99,7 @@ fn field_of(t: &Transform, g: &Grid) -> Option<(Displacement, FillChoice)> {
             units,
             seed,
             fill: f,
+            label_interpolation: _,
         } => {
             let conv = |v: [f64; 3]| match units {
                 Units::Voxels => v,
@@ -117,6 +120,7 @@ fn field_of(t: &Transform, g: &Grid) -> Option<(Displacement, FillChoice)> {
             locked_borders,
             seed,
             fill: f,
+            label_interpolation: _,
         } => (
             FieldSpec::Bspline {
                 control_points: *control_points,
@@ -143,6 +147,7 @@ struct Run {
     post: Option<Mat4>,
     field: Option<Displacement>,
     fills: Vec<FillChoice>,
+    label_interp: Option<LabelInterp>,
 }
 
 impl Run {
@@ -158,6 +163,7 @@ impl Run {
                 grid: grid.clone(),
                 fill: choose_fill(&self.fills),
                 nearest_images: false,
+                label_interp: self.label_interp.unwrap_or_default(),
             }));
         }
         *self = Run::default();
@@ -226,6 +232,7 @@ pub fn compile(transforms: &[Transform], input: &Grid) -> Result<Vec<Stage>> {
     let mut grid = input.clone();
     let mut run = Run::default();
     for t in transforms {
+        let li = t.label_interpolation();
         if let Some((field, fill)) = field_of(t, &grid) {
             if run.field.is_some() {
                 run.close(&grid, &mut stages);
@@ -234,6 +241,7 @@ pub fn compile(transforms: &[Transform], input: &Grid) -> Result<Vec<Stage>> {
             run.post = Some(IDENTITY);
             run.field = Some(field);
             run.fills.push(fill);
+            run.label_interp = li.or(run.label_interp);
             continue;
         }
         match spatial::step(t, &grid)? {
@@ -246,6 +254,7 @@ pub fn compile(transforms: &[Transform], input: &Grid) -> Result<Vec<Stage>> {
                     *m = snap(&mat_mul(m, &step.pull));
                 }
                 run.fills.push(step.fill);
+                run.label_interp = li.or(run.label_interp);
                 check_map(t, &run)?;
                 grid = step.grid;
             }

@@ -23,4 +23,6 @@ pub use pipeline::{Pipeline, Plan};
 pub use random::{RandomTransform, Step};
 pub use range::{AxisName, Center, Range3, RangeArg};
 pub use sampler::SampleInput;
-pub use spec::{Fill, IntensityOp, Margins, NanValue, RefGrid, Transform, Units, Vec3, ZMask};
+pub use spec::{
+    Fill, IntensityOp, LabelInterp, Margins, NanValue, RefGrid, Transform, Units, Vec3, ZMask,
+};

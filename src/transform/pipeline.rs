@@ -180,6 +180,7 @@ fn resolve_references(steps: &mut [Step], base: Option<&Path>) -> Result<()> {
             matrix,
             input_shape,
             fill,
+            label_interpolation: _,
         }) = s
         {
             if grid.is_some() && matrix.is_some() && input_shape.is_some() {

@@ -4,7 +4,7 @@
 //! count, batch size, processing order or executor.
 
 use super::range::*;
-use super::spec::{Fill, Transform};
+use super::spec::{Fill, LabelInterp, Transform};
 use crate::error::{Error, Result};
 use serde::{de, Deserialize, Deserializer, Serialize, Serializer};
 
@@ -51,6 +51,10 @@ pub enum RandomTransform {
         /// Probability that the transform is applied (default 1).
         #[serde(default = "one")]
         p: f64,
+        /// How label maps are resampled: `"nearest"` (default) or `"linear_argmax"`; the last given in a
+        /// fused run of spatial transforms wins.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        label_interpolation: Option<LabelInterp>,
     },
     /// Flips each listed axis with probability `p` (default 0.5).
     RandomFlip {
@@ -60,6 +64,10 @@ pub enum RandomTransform {
         /// Probability of flipping each axis (default 0.5).
         #[serde(default = "half")]
         p: f64,
+        /// How label maps are resampled: `"nearest"` (default) or `"linear_argmax"`; the last given in a
+        /// fused run of spatial transforms wins.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        label_interpolation: Option<LabelInterp>,
     },
     /// Crop of `size` at a uniformly random position.
     RandomCrop {
@@ -68,6 +76,10 @@ pub enum RandomTransform {
         /// Probability that the transform is applied (default 1).
         #[serde(default = "one")]
         p: f64,
+        /// How label maps are resampled: `"nearest"` (default) or `"linear_argmax"`; the last given in a
+        /// fused run of spatial transforms wins.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        label_interpolation: Option<LabelInterp>,
     },
     /// Crop of `size`; a fraction `foreground_p` of crops is centred on a random foreground voxel of the
     /// first label map (nnU-Net style oversampling), the others are uniform.
@@ -84,6 +96,10 @@ pub enum RandomTransform {
         /// Probability that the transform is applied (default 1).
         #[serde(default = "one")]
         p: f64,
+        /// How label maps are resampled: `"nearest"` (default) or `"linear_argmax"`; the last given in a
+        /// fused run of spatial transforms wins.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        label_interpolation: Option<LabelInterp>,
     },
     /// Crops to the bounding box of the foreground (MONAI's `CropForeground`): the nonzero voxels of
     /// the first image (`source: "image"`, the default; channel 0 of a multi-channel image) or of the
@@ -101,6 +117,10 @@ pub enum RandomTransform {
         /// Probability that the transform is applied (default 1).
         #[serde(default = "one")]
         p: f64,
+        /// How label maps are resampled: `"nearest"` (default) or `"linear_argmax"`; the last given in a
+        /// fused run of spatial transforms wins.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        label_interpolation: Option<LabelInterp>,
     },
     /// `simulate_low_resolution` with random factors (nnU-Net's default augmentation, TorchIO's
     /// `RandomAnisotropy`, MONAI's `RandSimulateLowResolution`): each axis, with probability
@@ -143,6 +163,10 @@ pub enum RandomTransform {
         /// Probability that the transform is applied (default 1).
         #[serde(default = "one")]
         p: f64,
+        /// How label maps are resampled: `"nearest"` (default) or `"linear_argmax"`; the last given in a
+        /// fused run of spatial transforms wins.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        label_interpolation: Option<LabelInterp>,
     },
     /// Zoom the content by a random factor, same grid.
     RandomZoom {
@@ -158,6 +182,10 @@ pub enum RandomTransform {
         /// Probability that the transform is applied (default 1).
         #[serde(default = "one")]
         p: f64,
+        /// How label maps are resampled: `"nearest"` (default) or `"linear_argmax"`; the last given in a
+        /// fused run of spatial transforms wins.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        label_interpolation: Option<LabelInterp>,
     },
     /// Gamma with `log(gamma)` drawn from a range.
     RandomGamma {
@@ -244,6 +272,10 @@ pub enum RandomTransform {
         /// Probability that the transform is applied (default 1).
         #[serde(default = "one")]
         p: f64,
+        /// How label maps are resampled: `"nearest"` (default) or `"linear_argmax"`; the last given in a
+        /// fused run of spatial transforms wins.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        label_interpolation: Option<LabelInterp>,
     },
     /// `elastic_bspline` without a `seed`: `max_displacement_mm` may be a range; a seed is drawn per sample.
     #[serde(rename = "elastic_bspline")]
@@ -262,6 +294,10 @@ pub enum RandomTransform {
         /// Probability that the transform is applied (default 1).
         #[serde(default = "one")]
         p: f64,
+        /// How label maps are resampled: `"nearest"` (default) or `"linear_argmax"`; the last given in a
+        /// fused run of spatial transforms wins.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        label_interpolation: Option<LabelInterp>,
     },
     /// One of `transforms`, chosen with `weights` (default equal).
     OneOf {
@@ -424,6 +460,50 @@ impl RandomTransform {
             RandomSpike(r) => r.p,
             RandomGhosting(r) => r.p,
             RandomMotion(r) => r.p,
+        }
+    }
+
+    /// The `label_interpolation` of a random spatial transform (given to what it emits).
+    pub fn label_interpolation(&self) -> Option<LabelInterp> {
+        use RandomTransform::*;
+        match self {
+            RandomAffine {
+                label_interpolation: li,
+                ..
+            }
+            | RandomFlip {
+                label_interpolation: li,
+                ..
+            }
+            | RandomCrop {
+                label_interpolation: li,
+                ..
+            }
+            | LabelCrop {
+                label_interpolation: li,
+                ..
+            }
+            | CropForeground {
+                label_interpolation: li,
+                ..
+            }
+            | RandomResize {
+                label_interpolation: li,
+                ..
+            }
+            | RandomZoom {
+                label_interpolation: li,
+                ..
+            }
+            | RandomElastic {
+                label_interpolation: li,
+                ..
+            }
+            | RandomElasticBspline {
+                label_interpolation: li,
+                ..
+            } => *li,
+            _ => None,
         }
     }
 
@@ -660,7 +740,8 @@ pub(crate) fn parse_transform(at: &str, v: &serde_json::Value) -> Result<Transfo
         .ok_or_else(|| Error::pipeline(format!("{at}: missing \"type\"")))?;
     let t: Transform = serde_json::from_value(v.clone()).map_err(|e| {
         let msg = e.to_string();
-        if msg.starts_with("unknown variant") {
+        // Only an unknown `type`: an unknown value of an enum field (`"mask": "bogus"`) names itself.
+        if msg.starts_with(&format!("unknown variant `{ty}`")) {
             let fixed = msg
                 .split("expected one of ")
                 .nth(1)

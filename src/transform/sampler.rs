@@ -165,6 +165,8 @@ pub struct Sampler<'a> {
     /// Current voxel -> input voxel.
     to_input: Mat4,
     out: Vec<Transform>,
+    /// `label_interpolation` of the random transform being sampled, given to what it emits.
+    label_interp: Option<crate::transform::LabelInterp>,
 }
 
 impl<'a> Sampler<'a> {
@@ -176,6 +178,7 @@ impl<'a> Sampler<'a> {
             grid: input.grid.clone(),
             to_input: grid::IDENTITY,
             out: Vec::new(),
+            label_interp: None,
         }
     }
 
@@ -209,6 +212,7 @@ impl<'a> Sampler<'a> {
     }
 
     fn emit(&mut self, mut t: Transform) -> Result<()> {
+        t.inherit_label_interpolation(self.label_interp);
         if let Transform::ResampleTo {
             reference,
             grid: g @ None,
@@ -242,6 +246,13 @@ impl<'a> Sampler<'a> {
     }
 
     fn random(&mut self, r: &RandomTransform) -> Result<()> {
+        let outer = std::mem::replace(&mut self.label_interp, r.label_interpolation());
+        let done = self.random_inner(r);
+        self.label_interp = outer;
+        done
+    }
+
+    fn random_inner(&mut self, r: &RandomTransform) -> Result<()> {
         use RandomTransform::*;
         // The probability draw always happens, so later draws do not shift with the outcome's branch.
         let go = self.unit() < r.p();
@@ -269,24 +280,28 @@ impl<'a> Sampler<'a> {
                     Center::Image => {
                         if factors != [1.0; 3] {
                             self.emit(Transform::Zoom {
+                                label_interpolation: None,
                                 factors: Vec3(factors),
                                 fill: *fill,
                             })?;
                         }
                         if shear != [0.0; 3] {
                             self.emit(Transform::Shear {
+                                label_interpolation: None,
                                 degrees: Vec3(shear),
                                 fill: *fill,
                             })?;
                         }
                         if rot != [0.0; 3] {
                             self.emit(Transform::Rotate {
+                                label_interpolation: None,
                                 degrees: Vec3(rot),
                                 fill: *fill,
                             })?;
                         }
                         if mm != [0.0; 3] {
                             self.emit(Transform::Shift {
+                                label_interpolation: None,
                                 mm: Vec3(mm),
                                 fill: *fill,
                             })?;
@@ -306,13 +321,18 @@ impl<'a> Sampler<'a> {
                         let g = &self.grid;
                         let m = mat_mul(&g.inverse_affine(), &mat_mul(&inv, &g.affine));
                         self.emit(Transform::Affine {
+                            label_interpolation: None,
                             matrix: m,
                             fill: *fill,
                         })?;
                     }
                 }
             }
-            RandomFlip { axes, p } => {
+            RandomFlip {
+                axes,
+                p,
+                label_interpolation: _,
+            } => {
                 let codes: Vec<char> = self.grid.orientation().chars().collect();
                 let mut chosen = Vec::new();
                 for a in axes {
@@ -329,13 +349,17 @@ impl<'a> Sampler<'a> {
                     }
                 }
                 if !chosen.is_empty() {
-                    self.emit(Transform::Flip { axes: chosen })?;
+                    self.emit(Transform::Flip {
+                        axes: chosen,
+                        label_interpolation: None,
+                    })?;
                 }
             }
             RandomCrop { size, .. } => {
                 let start = self.crop_start(*size, "random_crop")?;
                 let start = [0, 1, 2].map(|a| self.int(0, start[a]));
                 self.emit(Transform::Crop {
+                    label_interpolation: None,
                     start: Some(start),
                     size: Some(*size),
                     margins: None,
@@ -391,6 +415,7 @@ impl<'a> Sampler<'a> {
                     [0, 1, 2].map(|a| self.int(0, max_start[a]))
                 };
                 self.emit(Transform::Crop {
+                    label_interpolation: None,
                     start: Some(start),
                     size: Some(*size),
                     margins: None,
@@ -435,6 +460,7 @@ impl<'a> Sampler<'a> {
                     return Ok(());
                 }
                 self.emit(Transform::Crop {
+                    label_interpolation: None,
                     start: Some(start),
                     size: Some(size),
                     margins: None,
@@ -496,7 +522,11 @@ impl<'a> Sampler<'a> {
                     [0, 1, 2].map(|a| (self.grid.shape[a] as f64 * f[a]).round().max(1.0)),
                     "random_resize",
                 )?;
-                self.emit(Transform::Resize { shape, fill: None })?;
+                self.emit(Transform::Resize {
+                    shape,
+                    fill: None,
+                    label_interpolation: None,
+                })?;
             }
             RandomZoom {
                 factors,
@@ -506,6 +536,7 @@ impl<'a> Sampler<'a> {
             } => {
                 let f = self.factors(factors.resolve(Around::One), *isotropic);
                 self.emit(Transform::Zoom {
+                    label_interpolation: None,
                     factors: Vec3(f),
                     fill: *fill,
                 })?;
@@ -606,6 +637,7 @@ impl<'a> Sampler<'a> {
                 let alpha = self.uniform3(a);
                 let seed = self.rng.next_u64();
                 self.emit(Transform::Elastic {
+                    label_interpolation: None,
                     sigma: Vec3(sigma),
                     alpha: Vec3(alpha),
                     units: *units,
@@ -624,6 +656,7 @@ impl<'a> Sampler<'a> {
                 let m = self.uniform3(r);
                 let seed = self.rng.next_u64();
                 self.emit(Transform::ElasticBspline {
+                    label_interpolation: None,
                     control_points: *control_points,
                     max_displacement_mm: Vec3(m),
                     locked_borders: *locked_borders,

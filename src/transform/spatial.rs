@@ -135,25 +135,45 @@ pub fn step(t: &Transform, g: &Grid) -> Result<Option<Step>> {
     };
     let zero = Fill::Value(0.0);
     Ok(Some(match t {
-        Transform::Affine { matrix, fill } => {
+        Transform::Affine {
+            matrix,
+            fill,
+            label_interpolation: _,
+        } => {
             if mat_inv(matrix).is_none() {
                 return Err(Error::invalid("affine.matrix is singular"));
             }
             same(*matrix, fill_or(fill, zero))
         }
-        Transform::Rotate { degrees, fill } => same(
+        Transform::Rotate {
+            degrees,
+            fill,
+            label_interpolation: _,
+        } => same(
             world_about_center(g, &grid::rotation_xyz(degrees.0))?,
             fill_or(fill, zero),
         ),
-        Transform::Zoom { factors, fill } => same(
+        Transform::Zoom {
+            factors,
+            fill,
+            label_interpolation: _,
+        } => same(
             world_about_center(g, &grid::scaling(factors.0))?,
             fill_or(fill, zero),
         ),
-        Transform::Shear { degrees, fill } => same(
+        Transform::Shear {
+            degrees,
+            fill,
+            label_interpolation: _,
+        } => same(
             world_about_center(g, &grid::shear(degrees.0))?,
             fill_or(fill, zero),
         ),
-        Transform::Shift { mm, fill } => same(
+        Transform::Shift {
+            mm,
+            fill,
+            label_interpolation: _,
+        } => same(
             world_about_center(g, &grid::translation(mm.0))?,
             fill_or(fill, zero),
         ),
@@ -161,6 +181,7 @@ pub fn step(t: &Transform, g: &Grid) -> Result<Option<Step>> {
             reference,
             grid: target,
             fill,
+            label_interpolation: _,
         } => {
             let Some(t) = target else {
                 return Err(Error::pipeline(
@@ -194,6 +215,7 @@ pub fn step(t: &Transform, g: &Grid) -> Result<Option<Step>> {
             world_matrix,
             fixed_grid,
             fill,
+            label_interpolation: _,
         } => {
             let Some(w) = world_matrix else {
                 return Err(Error::pipeline(format!(
@@ -242,7 +264,9 @@ pub fn step(t: &Transform, g: &Grid) -> Result<Option<Step>> {
                  \"grid\", \"matrix\" and \"input_shape\" together)",
             ));
         }
-        Transform::ToCanonical {} => {
+        Transform::ToCanonical {
+            label_interpolation: _,
+        } => {
             let (pull, shape) = canonical_pull(g);
             Step {
                 pull,
@@ -250,7 +274,10 @@ pub fn step(t: &Transform, g: &Grid) -> Result<Option<Step>> {
                 fill: FillChoice::Neutral,
             }
         }
-        Transform::Flip { axes } => {
+        Transform::Flip {
+            axes,
+            label_interpolation: _,
+        } => {
             let mut pull = grid::IDENTITY;
             for &a in axes {
                 pull[a][a] = -pull[a][a];
@@ -267,6 +294,7 @@ pub fn step(t: &Transform, g: &Grid) -> Result<Option<Step>> {
             size,
             margins,
             percent,
+            label_interpolation: _,
         } => {
             let (start, size) = match (start, size, margins) {
                 (Some(st), Some(sz), _) => (*st, *sz),
@@ -295,7 +323,10 @@ pub fn step(t: &Transform, g: &Grid) -> Result<Option<Step>> {
                 fill: FillChoice::Neutral,
             }
         }
-        Transform::CenterCrop { size } => {
+        Transform::CenterCrop {
+            size,
+            label_interpolation: _,
+        } => {
             for a in 0..3 {
                 if size[a] > g.shape[a] {
                     return Err(Error::invalid(format!(
@@ -314,7 +345,11 @@ pub fn step(t: &Transform, g: &Grid) -> Result<Option<Step>> {
                 fill: FillChoice::Neutral,
             }
         }
-        Transform::CropOrPad { size, fill } => {
+        Transform::CropOrPad {
+            size,
+            fill,
+            label_interpolation: _,
+        } => {
             let cap = grid::max_voxels();
             if size
                 .iter()
@@ -341,7 +376,11 @@ pub fn step(t: &Transform, g: &Grid) -> Result<Option<Step>> {
                 fill: fill_or(fill, zero),
             }
         }
-        Transform::Pad { margins, fill } => {
+        Transform::Pad {
+            margins,
+            fill,
+            label_interpolation: _,
+        } => {
             let mv = margins_voxels(margins, g.shape, false);
             let mut size = [0usize; 3];
             for a in 0..3 {
@@ -364,8 +403,16 @@ pub fn step(t: &Transform, g: &Grid) -> Result<Option<Step>> {
                 fill: fill_or(fill, zero),
             }
         }
-        Transform::Resize { shape, fill } => resize(g, *shape, fill_or(fill, Fill::Edge))?,
-        Transform::Resample { spacing, fill } => {
+        Transform::Resize {
+            shape,
+            fill,
+            label_interpolation: _,
+        } => resize(g, *shape, fill_or(fill, Fill::Edge))?,
+        Transform::Resample {
+            spacing,
+            fill,
+            label_interpolation: _,
+        } => {
             let sp = g.spacing();
             let shape = grid::shape_from_f64(
                 [0, 1, 2].map(|a| (g.shape[a] as f64 * sp[a] / spacing.0[a]).round().max(1.0)),

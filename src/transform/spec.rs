@@ -11,7 +11,7 @@
 use crate::error::{Error, Result};
 use crate::grid::Mat4;
 
-pub use super::values::{Fill, Margins, NanValue, RefGrid, Units, Vec3, ZMask};
+pub use super::values::{Fill, LabelInterp, Margins, NanValue, RefGrid, Units, Vec3, ZMask};
 use serde::{de, Deserialize, Deserializer, Serialize};
 
 fn default_max() -> f64 {
@@ -53,6 +53,87 @@ fn is_false(b: &bool) -> bool {
     !*b
 }
 
+/// `match` binding `label_interpolation` of every spatial transform to `$li` (`$other` for the rest).
+macro_rules! spatial_field {
+    ($t:expr, $li:ident => $body:expr, $other:expr) => {
+        match $t {
+            Transform::Affine {
+                label_interpolation: $li,
+                ..
+            }
+            | Transform::Rotate {
+                label_interpolation: $li,
+                ..
+            }
+            | Transform::Zoom {
+                label_interpolation: $li,
+                ..
+            }
+            | Transform::Shift {
+                label_interpolation: $li,
+                ..
+            }
+            | Transform::Shear {
+                label_interpolation: $li,
+                ..
+            }
+            | Transform::Flip {
+                label_interpolation: $li,
+                ..
+            }
+            | Transform::Crop {
+                label_interpolation: $li,
+                ..
+            }
+            | Transform::CenterCrop {
+                label_interpolation: $li,
+                ..
+            }
+            | Transform::ResampleTo {
+                label_interpolation: $li,
+                ..
+            }
+            | Transform::ApplyTransform {
+                label_interpolation: $li,
+                ..
+            }
+            | Transform::Invert {
+                label_interpolation: $li,
+                ..
+            }
+            | Transform::ToCanonical {
+                label_interpolation: $li,
+                ..
+            }
+            | Transform::CropOrPad {
+                label_interpolation: $li,
+                ..
+            }
+            | Transform::Pad {
+                label_interpolation: $li,
+                ..
+            }
+            | Transform::Resize {
+                label_interpolation: $li,
+                ..
+            }
+            | Transform::Resample {
+                label_interpolation: $li,
+                ..
+            }
+            | Transform::Elastic {
+                label_interpolation: $li,
+                ..
+            }
+            | Transform::ElasticBspline {
+                label_interpolation: $li,
+                ..
+            } => $body,
+            _ => $other,
+        }
+    };
+}
+
 /// One deterministic transform. `type` names and fields are the public contract.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(tag = "type", rename_all = "snake_case", deny_unknown_fields)]
@@ -71,6 +152,10 @@ pub enum Transform {
         /// Value for samples outside the input (a number, `"min"` or `"edge"`); default: the transform's own.
         #[serde(default, skip_serializing_if = "Option::is_none")]
         fill: Option<Fill>,
+        /// How label maps are resampled: `"nearest"` (default) or `"linear_argmax"`; the last given in a
+        /// fused run of spatial transforms wins.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        label_interpolation: Option<LabelInterp>,
     },
     /// Rotation in degrees about world x, then y, then z, through the volume centre.
     Rotate {
@@ -79,6 +164,10 @@ pub enum Transform {
         /// Value for samples outside the input (a number, `"min"` or `"edge"`); default: the transform's own.
         #[serde(default, skip_serializing_if = "Option::is_none")]
         fill: Option<Fill>,
+        /// How label maps are resampled: `"nearest"` (default) or `"linear_argmax"`; the last given in a
+        /// fused run of spatial transforms wins.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        label_interpolation: Option<LabelInterp>,
     },
     /// Content scale factors along world x, y, z about the volume centre (2 = twice as large).
     Zoom {
@@ -88,6 +177,10 @@ pub enum Transform {
         /// Value for samples outside the input (a number, `"min"` or `"edge"`); default: the transform's own.
         #[serde(default, skip_serializing_if = "Option::is_none")]
         fill: Option<Fill>,
+        /// How label maps are resampled: `"nearest"` (default) or `"linear_argmax"`; the last given in a
+        /// fused run of spatial transforms wins.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        label_interpolation: Option<LabelInterp>,
     },
     /// Translation of the content in world millimetres.
     Shift {
@@ -97,6 +190,10 @@ pub enum Transform {
         /// Value for samples outside the input (a number, `"min"` or `"edge"`); default: the transform's own.
         #[serde(default, skip_serializing_if = "Option::is_none")]
         fill: Option<Fill>,
+        /// How label maps are resampled: `"nearest"` (default) or `"linear_argmax"`; the last given in a
+        /// fused run of spatial transforms wins.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        label_interpolation: Option<LabelInterp>,
     },
     /// Shear of the content in degrees, about the centre: `x += tan(xy) y + tan(xz) z`, `y += tan(yz) z`.
     Shear {
@@ -105,11 +202,19 @@ pub enum Transform {
         /// Value for samples outside the input (a number, `"min"` or `"edge"`); default: the transform's own.
         #[serde(default, skip_serializing_if = "Option::is_none")]
         fill: Option<Fill>,
+        /// How label maps are resampled: `"nearest"` (default) or `"linear_argmax"`; the last given in a
+        /// fused run of spatial transforms wins.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        label_interpolation: Option<LabelInterp>,
     },
     /// Mirror along voxel axes.
     Flip {
         /// Voxel axes (0, 1, 2) to flip.
         axes: Vec<usize>,
+        /// How label maps are resampled: `"nearest"` (default) or `"linear_argmax"`; the last given in a
+        /// fused run of spatial transforms wins.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        label_interpolation: Option<LabelInterp>,
     },
     /// Sub-volume: `start` + `size` in voxels, or per-side `margins` (voxels, or fractions with `percent`).
     Crop {
@@ -125,11 +230,19 @@ pub enum Transform {
         /// `margins` are fractions of the shape.
         #[serde(default, skip_serializing_if = "is_false")]
         percent: bool,
+        /// How label maps are resampled: `"nearest"` (default) or `"linear_argmax"`; the last given in a
+        /// fused run of spatial transforms wins.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        label_interpolation: Option<LabelInterp>,
     },
     /// Centred sub-volume of `size` voxels.
     CenterCrop {
         /// Voxels kept per axis, centred.
         size: [usize; 3],
+        /// How label maps are resampled: `"nearest"` (default) or `"linear_argmax"`; the last given in a
+        /// fused run of spatial transforms wins.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        label_interpolation: Option<LabelInterp>,
     },
     /// Resamples onto the grid of a reference volume (TorchIO's `Resample(target=...)` with an image):
     /// `reference` is a file whose shape and affine are read when the pipeline is parsed (a relative
@@ -144,6 +257,10 @@ pub enum Transform {
         /// Value outside the input (default 0).
         #[serde(default, skip_serializing_if = "Option::is_none")]
         fill: Option<Fill>,
+        /// How label maps are resampled: `"nearest"` (default) or `"linear_argmax"`; the last given in a
+        /// fused run of spatial transforms wins.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        label_interpolation: Option<LabelInterp>,
     },
     /// Applies a saved registration (`voxaug register`'s `transform.json`, or an ITK `.tfm` text
     /// transform): resamples onto the fixed grid the file records (`grid`: `"fixed"`, the default; a
@@ -168,6 +285,10 @@ pub enum Transform {
         /// Value outside the input (default 0).
         #[serde(default, skip_serializing_if = "Option::is_none")]
         fill: Option<Fill>,
+        /// How label maps are resampled: `"nearest"` (default) or `"linear_argmax"`; the last given in a
+        /// fused run of spatial transforms wins.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        label_interpolation: Option<LabelInterp>,
     },
     /// Maps a prediction made on an augmented sample back onto the original grid (test-time
     /// augmentation; `voxaug invert` as a pipeline step): undoes the spatial transforms of `plan` (the
@@ -196,11 +317,20 @@ pub enum Transform {
         /// Value where the sample saw nothing of the original (default 0).
         #[serde(default, skip_serializing_if = "Option::is_none")]
         fill: Option<Fill>,
+        /// How label maps are resampled: `"nearest"` (default) or `"linear_argmax"`; the last given in a
+        /// fused run of spatial transforms wins.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        label_interpolation: Option<LabelInterp>,
     },
     /// Reorders and flips the voxel axes so that they point right, anterior and superior (RAS, like
     /// nibabel's `as_closest_canonical` and TorchIO's `ToCanonical`): an exact copy with a new affine, the
     /// world position of every voxel unchanged. Oblique grids take the closest axes.
-    ToCanonical {},
+    ToCanonical {
+        /// How label maps are resampled: `"nearest"` (default) or `"linear_argmax"`; the last given in a
+        /// fused run of spatial transforms wins.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        label_interpolation: Option<LabelInterp>,
+    },
     /// Simulates a lower resolution (nnU-Net's `SimulateLowResolutionTransform`, TorchIO's
     /// `RandomAnisotropy`, MONAI's `RandSimulateLowResolution`): each image is resized to `zoom`
     /// times the shape (same extent) with nearest-neighbour sampling, then trilinearly back onto its
@@ -240,6 +370,10 @@ pub enum Transform {
         /// Value of padded voxels (default 0).
         #[serde(default, skip_serializing_if = "Option::is_none")]
         fill: Option<Fill>,
+        /// How label maps are resampled: `"nearest"` (default) or `"linear_argmax"`; the last given in a
+        /// fused run of spatial transforms wins.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        label_interpolation: Option<LabelInterp>,
     },
     /// Adds per-side margins (voxels) filled with `fill` (default 0).
     Pad {
@@ -248,6 +382,10 @@ pub enum Transform {
         /// Value of the added voxels (default 0).
         #[serde(default, skip_serializing_if = "Option::is_none")]
         fill: Option<Fill>,
+        /// How label maps are resampled: `"nearest"` (default) or `"linear_argmax"`; the last given in a
+        /// fused run of spatial transforms wins.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        label_interpolation: Option<LabelInterp>,
     },
     /// New shape, same physical extent (half-voxel aligned); fill defaults to edge replication.
     Resize {
@@ -256,6 +394,10 @@ pub enum Transform {
         /// Value outside the input (default `"edge"`).
         #[serde(default, skip_serializing_if = "Option::is_none")]
         fill: Option<Fill>,
+        /// How label maps are resampled: `"nearest"` (default) or `"linear_argmax"`; the last given in a
+        /// fused run of spatial transforms wins.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        label_interpolation: Option<LabelInterp>,
     },
     /// New voxel spacing in mm, same physical extent (shape rounded, spacing adjusted to keep the extent).
     Resample {
@@ -264,6 +406,10 @@ pub enum Transform {
         /// Value outside the input (default `"edge"`).
         #[serde(default, skip_serializing_if = "Option::is_none")]
         fill: Option<Fill>,
+        /// How label maps are resampled: `"nearest"` (default) or `"linear_argmax"`; the last given in a
+        /// fused run of spatial transforms wins.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        label_interpolation: Option<LabelInterp>,
     },
     /// Elastic deformation (Simard et al.): uniform noise in [-1, 1] per component, smoothed by a
     /// Gaussian of `sigma`, scaled by `alpha`; `units` voxels or mm. Fused with the other spatial
@@ -281,6 +427,10 @@ pub enum Transform {
         /// Value for samples outside the input (a number, `"min"` or `"edge"`); default: the transform's own.
         #[serde(default, skip_serializing_if = "Option::is_none")]
         fill: Option<Fill>,
+        /// How label maps are resampled: `"nearest"` (default) or `"linear_argmax"`; the last given in a
+        /// fused run of spatial transforms wins.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        label_interpolation: Option<LabelInterp>,
     },
     /// Elastic deformation from a coarse grid of `control_points` with random displacements up to
     /// `max_displacement_mm`, interpolated by cubic B-splines (TorchIO style); `locked_borders` 1 keeps the
@@ -298,6 +448,10 @@ pub enum Transform {
         /// Value for samples outside the input (a number, `"min"` or `"edge"`); default: the transform's own.
         #[serde(default, skip_serializing_if = "Option::is_none")]
         fill: Option<Fill>,
+        /// How label maps are resampled: `"nearest"` (default) or `"linear_argmax"`; the last given in a
+        /// fused run of spatial transforms wins.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        label_interpolation: Option<LabelInterp>,
     },
     /// Clamp intensities to `[min, max]`.
     Clip {
@@ -563,6 +717,17 @@ impl Transform {
         }
     }
 
+    /// The `label_interpolation` a spatial transform asks for (`None`: not given, or not spatial).
+    pub fn label_interpolation(&self) -> Option<LabelInterp> {
+        spatial_field!(self, li => *li, None)
+    }
+
+    /// Sets `label_interpolation` on a spatial transform that gives none (random transforms pass
+    /// theirs to what they emit); other transforms are left alone.
+    pub fn inherit_label_interpolation(&mut self, v: Option<LabelInterp>) {
+        spatial_field!(self, li => if li.is_none() { *li = v }, ())
+    }
+
     /// The JSON `type` name.
     pub fn type_name(&self) -> String {
         serde_json::to_value(self)
@@ -601,7 +766,7 @@ impl Transform {
             }
         };
         match self {
-            Transform::NanToNum { .. } | Transform::ToCanonical {} => Ok(()),
+            Transform::NanToNum { .. } | Transform::ToCanonical { label_interpolation: _ } => Ok(()),
             Transform::Gibbs(t) => t.validate(),
             Transform::Spike(t) => t.validate(),
             Transform::Ghosting(t) => t.validate(),
@@ -681,18 +846,18 @@ impl Transform {
                 }
                 fill_ok(fill)
             }
-            Transform::Affine { matrix, fill } => {
+            Transform::Affine { matrix, fill, label_interpolation: _ } => {
                 finite("affine.matrix", &matrix.concat())?;
                 if matrix[3] != [0.0, 0.0, 0.0, 1.0] {
                     return Err(Error::pipeline("affine.matrix: last row must be [0, 0, 0, 1]"));
                 }
                 fill_ok(fill)
             }
-            Transform::Rotate { degrees, fill } => {
+            Transform::Rotate { degrees, fill, label_interpolation: _ } => {
                 finite("rotate.degrees", &degrees.0)?;
                 fill_ok(fill)
             }
-            Transform::Zoom { factors, fill } => {
+            Transform::Zoom { factors, fill, label_interpolation: _ } => {
                 finite("zoom.factors", &factors.0)?;
                 if factors.0.iter().any(|&f| f <= 0.0) {
                     return Err(Error::pipeline(format!(
@@ -702,18 +867,18 @@ impl Transform {
                 }
                 fill_ok(fill)
             }
-            Transform::Shift { mm, fill } => {
+            Transform::Shift { mm, fill, label_interpolation: _ } => {
                 finite("shift.mm", &mm.0)?;
                 fill_ok(fill)
             }
-            Transform::Shear { degrees, fill } => {
+            Transform::Shear { degrees, fill, label_interpolation: _ } => {
                 finite("shear.degrees", &degrees.0)?;
                 if degrees.0.iter().any(|d| d.abs() >= 89.0) {
                     return Err(Error::pipeline("shear.degrees must be within (-89, 89)"));
                 }
                 fill_ok(fill)
             }
-            Transform::Flip { axes } => {
+            Transform::Flip { axes, label_interpolation: _ } => {
                 if let Some(a) = axes.iter().find(|&&a| a > 2) {
                     return Err(Error::pipeline(format!("flip.axes: axis {a} is not 0, 1 or 2")));
                 }
@@ -723,8 +888,7 @@ impl Transform {
                 start,
                 size,
                 margins,
-                percent,
-            } => match (start, size, margins) {
+                percent, label_interpolation: _ } => match (start, size, margins) {
                 (Some(_), Some(_), None) if !percent => Ok(()),
                 (None, None, Some(m)) => {
                     let flat: Vec<f64> = m.0.concat();
@@ -746,19 +910,19 @@ impl Transform {
                     "crop takes either \"start\" and \"size\", or \"margins\" (with optional \"percent\")",
                 )),
             },
-            Transform::CenterCrop { size } => {
+            Transform::CenterCrop { size, label_interpolation: _ } => {
                 if size.contains(&0) {
                     return Err(Error::pipeline("center_crop.size must be >= 1"));
                 }
                 Ok(())
             }
-            Transform::CropOrPad { size, fill } => {
+            Transform::CropOrPad { size, fill, label_interpolation: _ } => {
                 if size.contains(&0) {
                     return Err(Error::pipeline("crop_or_pad.size must be >= 1"));
                 }
                 fill_ok(fill)
             }
-            Transform::Pad { margins, fill } => {
+            Transform::Pad { margins, fill, label_interpolation: _ } => {
                 let flat: Vec<f64> = margins.0.concat();
                 finite("pad.margins", &flat)?;
                 if flat.iter().any(|&x| x < 0.0 || x.fract() != 0.0) {
@@ -766,13 +930,13 @@ impl Transform {
                 }
                 fill_ok(fill)
             }
-            Transform::Resize { shape, fill } => {
+            Transform::Resize { shape, fill, label_interpolation: _ } => {
                 if shape.contains(&0) {
                     return Err(Error::pipeline("resize.shape must be >= 1 on every axis"));
                 }
                 fill_ok(fill)
             }
-            Transform::Resample { spacing, fill } => {
+            Transform::Resample { spacing, fill, label_interpolation: _ } => {
                 finite("resample.spacing", &spacing.0)?;
                 if spacing.0.iter().any(|&s| s <= 0.0) {
                     return Err(Error::pipeline(format!(

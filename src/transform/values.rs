@@ -107,6 +107,18 @@ impl<'de> Deserialize<'de> for Margins {
     }
 }
 
+/// How label maps are resampled by a spatial transform (`label_interpolation`).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum LabelInterp {
+    /// The nearest voxel's label (default).
+    #[default]
+    Nearest,
+    /// Each label's indicator interpolated trilinearly, the label of the largest weight taken (ties to
+    /// the lower label value): smoother boundaries, never a new label value.
+    LinearArgmax,
+}
+
 /// Voxels a z-score is computed over.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]

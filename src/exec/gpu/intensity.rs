@@ -169,6 +169,7 @@ impl GpuContext {
                     grid,
                     fill: Fill::Edge,
                     nearest_images,
+                    label_interp: crate::transform::LabelInterp::Nearest,
                 };
                 let up =
                     crate::grid::mat_inv(&down.pull).expect("a resize pull-back is invertible");

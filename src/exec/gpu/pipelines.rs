@@ -55,6 +55,11 @@ pub struct Pipelines {
     pub labels: [wgpu::ComputePipeline; 3],
     pub labels_layout: wgpu::BindGroupLayout,
     fft: std::sync::OnceLock<FftPipes>,
+    /// `linear_argmax` label pipelines by (texel width index, field, signed), built when first needed.
+    label_argmax: std::sync::Mutex<
+        std::collections::HashMap<(usize, bool, bool), std::sync::Arc<wgpu::ComputePipeline>>,
+    >,
+    resample_label_module: wgpu::ShaderModule,
 }
 
 fn uniform(binding: u32) -> wgpu::BindGroupLayoutEntry {
@@ -134,6 +139,50 @@ impl Pipelines {
                         layout: Some(&self.elementwise_pipeline_layout),
                         module: &self.elementwise_module,
                         entry_point: Some("elementwise"),
+                        compilation_options: wgpu::PipelineCompilationOptions {
+                            constants: &constants,
+                            ..Default::default()
+                        },
+                        cache: None,
+                    },
+                ))
+            })
+            .clone()
+    }
+
+    /// The `linear_argmax` label pipeline for a texel width index (0: 8 bits, 1: 16, 2: 32), with or
+    /// without a displacement field, for signed or unsigned labels.
+    pub fn label_argmax(
+        &self,
+        device: &wgpu::Device,
+        width: usize,
+        field: bool,
+        signed: bool,
+    ) -> std::sync::Arc<wgpu::ComputePipeline> {
+        let mut cache = self.label_argmax.lock().unwrap();
+        cache
+            .entry((width, field, signed))
+            .or_insert_with(|| {
+                let entry = if field {
+                    "resample_label_argmax_field"
+                } else {
+                    "resample_label_argmax"
+                };
+                let pl = device.create_pipeline_layout(&wgpu::PipelineLayoutDescriptor {
+                    label: Some(entry),
+                    bind_group_layouts: &[Some(&self.resample_label_layout)],
+                    immediate_size: 0,
+                });
+                let constants = [
+                    ("PACK", [4.0, 2.0, 1.0][width]),
+                    ("SIGNED", if signed { 1.0 } else { 0.0 }),
+                ];
+                std::sync::Arc::new(device.create_compute_pipeline(
+                    &wgpu::ComputePipelineDescriptor {
+                        label: Some(entry),
+                        layout: Some(&pl),
+                        module: &self.resample_label_module,
+                        entry_point: Some(entry),
                         compilation_options: wgpu::PipelineCompilationOptions {
                             constants: &constants,
                             ..Default::default()
@@ -323,6 +372,7 @@ impl Pipelines {
             histogram: pipeline(&reduce_layout, &rd, "histogram"),
             elementwise: Default::default(),
             fft: Default::default(),
+            label_argmax: Default::default(),
             elementwise_pipeline_layout: device.create_pipeline_layout(
                 &wgpu::PipelineLayoutDescriptor {
                     label: Some("elementwise"),
@@ -343,6 +393,7 @@ impl Pipelines {
             blur_layout,
             resample_image_layout,
             resample_label_layout,
+            resample_label_module: rl,
             reduce_layout,
             elementwise_layout,
         }

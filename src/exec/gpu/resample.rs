@@ -55,12 +55,19 @@ impl GpuContext {
         // Label kernels write `pack` voxels (4 of 8 bits, 2 of 16, 1 of 32) into each output word.
         let size = texel_size(v.dtype);
         let pack = 4 / size;
+        let argmax;
         let (pipe, layout) = match (v.kind, field.is_some()) {
             (Kind::Image, false) if map.nearest_images => {
                 (&pipes.resample_image_nearest, &pipes.resample_image_layout)
             }
             (Kind::Image, false) => (&pipes.resample_image, &pipes.resample_image_layout),
             (Kind::Image, true) => (&pipes.resample_image_field, &pipes.resample_image_layout),
+            (Kind::Label, f) if map.label_interp == crate::transform::LabelInterp::LinearArgmax => {
+                let signed = matches!(v.dtype, DType::I8 | DType::I16 | DType::I32);
+                argmax =
+                    pipes.label_argmax(&self.device, size.trailing_zeros() as usize, f, signed);
+                (&*argmax, &pipes.resample_label_layout)
+            }
             (Kind::Label, f) => (
                 &pipes.resample_label[size.trailing_zeros() as usize][f as usize],
                 &pipes.resample_label_layout,

@@ -16,7 +16,9 @@
 // Index loops over the 3 axes and 4x4 matrices read better here than iterator chains.
 #![allow(clippy::needless_range_loop)]
 
+mod argmax;
 mod warped;
+pub use argmax::sample_argmax_checked;
 pub use warped::resample_many_field;
 
 use crate::error::Result;
@@ -84,6 +86,11 @@ pub fn resample_subject(s: &Subject, map: &SamplingMap) -> Result<Subject> {
                 &v.data,
                 fill_of(outside_for(map.fill, v)).map(f64::from),
             )),
+            (crate::volume::Kind::Label, _)
+                if map.label_interp == crate::transform::LabelInterp::LinearArgmax =>
+            {
+                Ok(Spec::Argmax(&v.data, label_fill(map.fill, &v.data)))
+            }
             _ => Spec::for_volume(v, map.fill),
         })
         .collect::<Result<_>>()?;
@@ -131,6 +138,8 @@ pub enum Spec<'a> {
     /// Voxels sampled nearest in their own type (label maps); outside the input `Some(fill)` (converted
     /// to the voxel type, exact for every 32-bit integer) or `None` for the edge.
     Nearest(&'a Voxels, Option<f64>),
+    /// A label map sampled by `linear_argmax` (fill as for `Nearest`).
+    Argmax(&'a Voxels, Option<f64>),
 }
 
 impl<'a> Spec<'a> {
@@ -218,6 +227,9 @@ pub fn resample_many(specs: &[Spec<'_>], p: &Params) -> Result<Vec<Voxels>> {
             Spec::Linear(src, outside) => Ok(Voxels::F32(linear_volume(src, outside, p)?)),
             Spec::Nearest(src, fill) => {
                 crate::with_voxels!(src, d => Ok(Voxel::wrap(nearest_volume(d, fill, p)?)))
+            }
+            Spec::Argmax(src, fill) => {
+                crate::with_voxels!(src, d => Ok(Voxel::wrap(argmax::argmax_volume(d, fill, p)?)))
             }
         })
         .collect()
@@ -359,16 +371,21 @@ fn interior(
     span
 }
 
+/// The interpolation cell of coordinate `c`: its lower corner and the fractions along each axis. Clamped
+/// first so that the integer conversion cannot overflow; beyond one voxel outside only the fill or the
+/// edge matters.
+#[inline]
+fn cell(c: [f32; 3], shape: [usize; 3]) -> ([i64; 3], [f32; 3]) {
+    let c = [0, 1, 2].map(|a| c[a].clamp(-2.0, shape[a] as f32 + 1.0));
+    let f = c.map(floor);
+    (f.map(|v| v as i64), [c[0] - f[0], c[1] - f[1], c[2] - f[2]])
+}
+
 /// Checked trilinear sample (shared with the border spans; the shader does the same per voxel).
 #[inline]
 pub fn sample_linear_checked(src: &[f32], shape: [usize; 3], c: [f32; 3], outside: Outside) -> f32 {
     let [nx, ny, nz] = shape.map(|n| n as i64);
-    // Clamped first so that the integer conversion cannot overflow; beyond one voxel outside only the
-    // fill or the edge matters.
-    let c = [0, 1, 2].map(|a| c[a].clamp(-2.0, shape[a] as f32 + 1.0));
-    let f = c.map(floor);
-    let (x0, y0, z0) = (f[0] as i64, f[1] as i64, f[2] as i64);
-    let (fx, fy, fz) = (c[0] - f[0], c[1] - f[1], c[2] - f[2]);
+    let ([x0, y0, z0], [fx, fy, fz]) = cell(c, shape);
     if let Outside::Value(v) = outside {
         if x0 < -1 || y0 < -1 || z0 < -1 || x0 >= nx || y0 >= ny || z0 >= nz {
             return v;

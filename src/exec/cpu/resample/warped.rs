@@ -25,7 +25,7 @@ pub fn resample_many_field(
         .iter()
         .map(|s| match s {
             Spec::Linear(..) => Voxels::output(crate::DType::F32, n),
-            Spec::Nearest(d, _) => Voxels::output(d.dtype(), n),
+            Spec::Nearest(d, _) | Spec::Argmax(d, _) => Voxels::output(d.dtype(), n),
         })
         .collect::<Result<_>>()?;
     let slice = nx * ny;
@@ -76,6 +76,14 @@ pub fn resample_many_field(
                 (Spec::Nearest(src, fill), out) => crate::with_voxels!(out, o => {
                     let src = Voxel::slice(src).expect("outputs take their input's type");
                     nearest_at(src, in_shape, fill.map(Voxel::from_f64), cs, &mut o[range.clone()])
+                }),
+                (Spec::Argmax(src, fill), out) => crate::with_voxels!(out, o => {
+                    let src = Voxel::slice(src).expect("outputs take their input's type");
+                    let fill = fill.map(Voxel::from_f64);
+                    o[range.clone()]
+                        .par_iter_mut()
+                        .zip(cs.par_iter())
+                        .for_each(|(o, c)| *o = super::sample_argmax_checked(src, in_shape, *c, fill));
                 }),
                 _ => unreachable!("image outputs are f32"),
             }
