@@ -215,7 +215,9 @@ impl GpuContext {
             });
         let view = |v: &GpuVolume| v.tex.create_view(&Default::default());
         let (vre, vim, vacc) = (view(re), view(im.unwrap_or(re)), view(acc.unwrap_or(re)));
-        let pipes = self.pipes.fft(&self.device);
+        let pipes = self
+            .pipes
+            .fft(&self.device, self.adapter.device_type == "Cpu");
         let p = pitch(s[0]);
         self.slabs(s, DType::F32, dest, |pass, buf, z0, slab| {
             let lines = match axis {
@@ -380,7 +382,9 @@ impl GpuContext {
                 usage: wgpu::BufferUsages::STORAGE,
             });
         let view = v.tex.create_view(&Default::default());
-        let pipes = self.pipes.fft(&self.device);
+        let pipes = self
+            .pipes
+            .fft(&self.device, self.adapter.device_type == "Cpu");
         let p = pitch(s[0]);
         self.slabs(s, DType::F32, dest, |pass, buf, z0, slab| {
             let params = WaveParams {

@@ -194,8 +194,8 @@ impl Pipelines {
             .clone()
     }
 
-    /// The k-space pipelines, compiled on first use.
-    pub fn fft(&self, device: &wgpu::Device) -> &FftPipes {
+    /// The k-space pipelines, compiled on first use; `software`: a CPU adapter (smaller workgroups).
+    pub fn fft(&self, device: &wgpu::Device, software: bool) -> &FftPipes {
         self.fft.get_or_init(|| {
             let layout = |label: &str, entries: &[wgpu::BindGroupLayoutEntry]| {
                 device.create_bind_group_layout(&wgpu::BindGroupLayoutDescriptor {
@@ -203,25 +203,30 @@ impl Pipelines {
                     entries,
                 })
             };
-            let pipeline = |bgl: &wgpu::BindGroupLayout, src: &str, entry: &str| {
-                let m = device.create_shader_module(wgpu::ShaderModuleDescriptor {
-                    label: Some(entry),
-                    source: wgpu::ShaderSource::Wgsl(src.into()),
-                });
-                let pl = device.create_pipeline_layout(&wgpu::PipelineLayoutDescriptor {
-                    label: Some(entry),
-                    bind_group_layouts: &[Some(bgl)],
-                    immediate_size: 0,
-                });
-                device.create_compute_pipeline(&wgpu::ComputePipelineDescriptor {
-                    label: Some(entry),
-                    layout: Some(&pl),
-                    module: &m,
-                    entry_point: Some(entry),
-                    compilation_options: Default::default(),
-                    cache: None,
-                })
-            };
+            let threads = [("THREADS", if software { 16.0 } else { 64.0 })];
+            let pipeline =
+                |bgl: &wgpu::BindGroupLayout, src: &str, entry: &str, constants: &[(&str, f64)]| {
+                    let m = device.create_shader_module(wgpu::ShaderModuleDescriptor {
+                        label: Some(entry),
+                        source: wgpu::ShaderSource::Wgsl(src.into()),
+                    });
+                    let pl = device.create_pipeline_layout(&wgpu::PipelineLayoutDescriptor {
+                        label: Some(entry),
+                        bind_group_layouts: &[Some(bgl)],
+                        immediate_size: 0,
+                    });
+                    device.create_compute_pipeline(&wgpu::ComputePipelineDescriptor {
+                        label: Some(entry),
+                        layout: Some(&pl),
+                        module: &m,
+                        entry_point: Some(entry),
+                        compilation_options: wgpu::PipelineCompilationOptions {
+                            constants,
+                            ..Default::default()
+                        },
+                        cache: None,
+                    })
+                };
             let lines_layout = layout(
                 "fft_lines",
                 &[
@@ -238,8 +243,8 @@ impl Pipelines {
                 &[uniform(0), texture(1, FLOAT), storage(2), storage_ro(3)],
             );
             FftPipes {
-                lines: pipeline(&lines_layout, FFT, "fft_lines"),
-                waves: pipeline(&waves_layout, SPIKE, "spike_waves"),
+                lines: pipeline(&lines_layout, FFT, "fft_lines", &threads),
+                waves: pipeline(&waves_layout, SPIKE, "spike_waves", &[]),
                 lines_layout,
                 waves_layout,
             }
