@@ -397,6 +397,22 @@ fn gpu_matches_cpu_on_prime_and_power_of_two_lengths() {
 }
 
 #[test]
+fn gpu_handles_an_axis_of_one_voxel() {
+    for json in [
+        r#"{"type": "gibbs", "fraction": 0.5}"#,
+        r#"{"type": "ghosting", "ghosts": 2, "axis": 1, "intensity": 0.5}"#,
+        r#"{"type": "motion", "degrees": [[0, 0, 5]]}"#,
+    ] {
+        parity([9, 1, 7], true, json);
+    }
+    parity(
+        [9, 1, 7],
+        true,
+        r#"{"type": "spike", "positions": [[0.6, 0.3, 0.8]], "intensity": 2}"#,
+    );
+}
+
+#[test]
 fn gpu_falls_back_to_the_host_for_axes_beyond_workgroup_memory() {
     // 1031 is prime and over the shader's Bluestein limit (1024).
     parity(
