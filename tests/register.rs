@@ -103,6 +103,43 @@ fn affine_and_moments_recover_it_too() {
     assert!(err < 1.5, "affine: {err} mm off");
 }
 
+/// A rotation far beyond what gradient descent from the grid centres recovers: the principal axes of
+/// `--init moments` start it close enough.
+#[test]
+fn moments_init_recovers_a_large_rotation() {
+    let f = fixed();
+    let (m, want) = common::moved_by(
+        &f,
+        r#"{"type": "rotate", "degrees": [0, 0, 65]}, {"type": "shift", "mm": [8, -5, 4]}"#,
+        "",
+    );
+    let c = mat_apply(&f.grid.affine, f.grid.shape.map(|n| (n as f64 - 1.0) / 2.0));
+    let opts = |init, iterations| RegisterOptions {
+        metric: Metric::Mse,
+        init,
+        levels: vec![2, 1],
+        smooth_mm: vec![2.0, 0.0],
+        max_samples: 30_000,
+        iterations,
+        ..Default::default()
+    };
+    // The start alone: the principal axes are within a few degrees, the centres of mass of each other.
+    let start = register::register(&f, &m, &opts(Init::Moments, 0)).unwrap();
+    let (s, g) = (
+        worst_mm(&start.world_matrix, &want, c),
+        worst_mm(&voxaug::grid::IDENTITY, &want, c),
+    );
+    // (Measured: 0.02 mm from the truth before any iteration; from the grid centres gradient descent
+    // ends 95 mm off.)
+    assert!(
+        s < 2.0 && g > 50.0,
+        "moments start {s} mm off, identity {g} mm"
+    );
+    let r = register::register(&f, &m, &opts(Init::Moments, 200)).unwrap();
+    let err = worst_mm(&r.world_matrix, &want, c);
+    assert!(err < 1.0, "moments: {err} mm off ({:?})", r.levels);
+}
+
 #[test]
 fn the_same_seed_gives_the_same_result() {
     let f = fixed();

@@ -15,16 +15,18 @@
 //! depend on the thread count.
 
 use crate::error::{Error, Result};
-use crate::grid::{mat_apply, mat_inv, Grid, Mat4};
+use crate::grid::{mat_apply, mat_inv, Mat4};
 use crate::transform::{Pipeline, Transform};
 use crate::volume::{Kind, Subject, Volume};
 use rand::{Rng, SeedableRng};
 use serde::{Deserialize, Serialize};
 
 mod metric;
+mod moments;
 mod tfm;
 
 use metric::{Level, Samples};
+use moments::{grid_center, Mat3, I3};
 pub use tfm::{from_tfm, read_transform, to_tfm};
 
 /// Rigid (rotation + translation) or affine (any 3x3 matrix + translation).
@@ -55,7 +57,9 @@ pub enum Metric {
 pub enum Init {
     /// Translation between the centres of the two grids.
     Geometry,
-    /// Translation between the intensity centres of mass (voxels above the minimum).
+    /// Translation between the intensity centres of mass (voxels above the minimum), and the rotation
+    /// carrying the fixed image's principal axes onto the moving image's when one of the four such
+    /// rotations scores better than none at the coarsest level.
     Moments,
     /// Identity.
     None,
@@ -216,6 +220,8 @@ struct Params {
     center: [f64; 3],
     radius: f64,
     t0: [f64; 3],
+    /// Initial linear map (moments: principal axes), applied before the parameters' one.
+    r0: Mat3,
 }
 
 impl Params {
@@ -240,6 +246,7 @@ impl Params {
                 a
             }
         };
+        let a = moments::mul(&a, &self.r0);
         let t = &p[p.len() - 3..];
         let mut m = crate::grid::IDENTITY;
         for r in 0..3 {
@@ -252,40 +259,6 @@ impl Params {
         }
         m
     }
-}
-
-/// Centre of the grid's voxels in world coordinates.
-fn grid_center(g: &Grid) -> [f64; 3] {
-    mat_apply(&g.affine, g.shape.map(|n| (n as f64 - 1.0) / 2.0))
-}
-
-/// Intensity-weighted centre of mass (voxels above the minimum), world coordinates.
-fn center_of_mass(v: &Volume) -> [f64; 3] {
-    let vals = v.values();
-    let lo = vals.iter().copied().fold(f32::INFINITY, f32::min) as f64;
-    let s = v.grid.shape;
-    let mut acc = [0.0f64; 4];
-    for (l, &x) in vals.iter().enumerate() {
-        let w = x as f64 - lo;
-        if w > 0.0 && w.is_finite() {
-            let p = [
-                (l % s[0]) as f64,
-                ((l / s[0]) % s[1]) as f64,
-                (l / (s[0] * s[1])) as f64,
-            ];
-            for a in 0..3 {
-                acc[a] += w * p[a];
-            }
-            acc[3] += w;
-        }
-    }
-    if acc[3] <= 0.0 {
-        return grid_center(&v.grid);
-    }
-    mat_apply(
-        &v.grid.affine,
-        [acc[0] / acc[3], acc[1] / acc[3], acc[2] / acc[3]],
-    )
 }
 
 /// Registers `moving` to `fixed` (both images); see the module documentation.
@@ -342,22 +315,35 @@ pub fn register(fixed: &Volume, moving: &Volume, opts: &RegisterOptions) -> Resu
         .map(|a| fixed.grid.spacing()[a] * fixed.grid.shape[a] as f64)
         .collect();
     let radius = (ext.iter().map(|e| e * e).sum::<f64>()).sqrt() / 2.0;
-    let t0 = match opts.init {
-        Init::Geometry => {
-            let (a, b) = (grid_center(&fixed.grid), grid_center(&moving.grid));
-            [b[0] - a[0], b[1] - a[1], b[2] - a[2]]
-        }
-        Init::Moments => {
-            let (a, b) = (center_of_mass(fixed), center_of_mass(moving));
-            [b[0] - a[0], b[1] - a[1], b[2] - a[2]]
-        }
-        Init::None => [0.0; 3],
+    // Starting maps y = r0 (x - from) + to, as (r0, t0) of Params: t0 = to - center + r0 (center - from).
+    let start = |r0: Mat3, from: [f64; 3], to: [f64; 3]| -> (Mat3, [f64; 3]) {
+        let m = moments::about(&r0, from, to);
+        let at = mat_apply(&m, center);
+        (r0, [0, 1, 2].map(|i| at[i] - center[i]))
     };
-    let par = Params {
+    let (grid_f, grid_m) = (grid_center(&fixed.grid), grid_center(&moving.grid));
+    // Moments: candidates tried at the coarsest level (no rotation first: it wins ties).
+    let mut candidates: Vec<(Mat3, [f64; 3])> = Vec::new();
+    let (r0, t0) = match opts.init {
+        Init::Geometry => start(I3, grid_f, grid_m),
+        Init::Moments => match (moments::mass_moments(fixed), moments::mass_moments(moving)) {
+            (Some((cf, sf)), Some((cm, sm))) => {
+                candidates.push(start(I3, cf, cm));
+                for r in moments::axis_rotations(&sf, &sm) {
+                    candidates.push(start(r, cf, cm));
+                }
+                candidates[0]
+            }
+            _ => start(I3, grid_f, grid_m),
+        },
+        Init::None => (I3, [0.0; 3]),
+    };
+    let mut par = Params {
         kind: opts.kind,
         center,
         radius: radius.max(1.0),
         t0,
+        r0,
     };
     let mut p = vec![0.0; par.count()];
     let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(opts.seed);
@@ -479,6 +465,22 @@ pub fn register(fixed: &Volume, moving: &Volume, opts: &RegisterOptions) -> Resu
         let mut step = 2.0 * vox;
         let min_step = 0.01 * vox.min(1.0);
         let h = 0.25 * vox;
+        if !candidates.is_empty() {
+            let maps: Vec<Mat4> = candidates
+                .iter()
+                .map(|&(r0, t0)| Params { r0, t0, ..par }.matrix(&p))
+                .collect();
+            let v = level.values(&maps)?;
+            let best = (0..v.len()).filter(|&i| v[i].is_finite()).fold(0, |b, i| {
+                if v[i] < v[b] || !v[b].is_finite() {
+                    i
+                } else {
+                    b
+                }
+            });
+            (par.r0, par.t0) = candidates[best];
+            candidates.clear();
+        }
         let mut cur = level.values(&[par.matrix(&p)])?[0];
         let mut its = 0;
         while its < opts.iterations && step >= min_step && cur.is_finite() {

@@ -27,7 +27,7 @@ pub struct RegisterArgs {
     /// Gaussian sigma in mm per level (one per level).
     #[arg(long, value_delimiter = ',', default_value = "2,1,0")]
     smooth: Vec<f64>,
-    /// Initial transform: geometry (grid centres), moments (centres of mass) or none.
+    /// Initial transform: geometry (grid centres), moments (centres of mass and principal axes) or none.
     #[arg(long, default_value = "geometry", value_parser = ["geometry", "moments", "none"])]
     init: String,
     /// Only fixed voxels where this mask (on the fixed grid) is nonzero count.
