@@ -51,8 +51,7 @@ pub enum RandomTransform {
         /// Probability that the transform is applied (default 1).
         #[serde(default = "one")]
         p: f64,
-        /// How label maps are resampled: `"nearest"` (default) or `"linear_argmax"`; the last given in a
-        /// fused run of spatial transforms wins.
+        /// Label maps: `"nearest"` (default) or `"linear_argmax"` (see [`LabelInterp`]).
         #[serde(default, skip_serializing_if = "Option::is_none")]
         label_interpolation: Option<LabelInterp>,
     },
@@ -64,8 +63,7 @@ pub enum RandomTransform {
         /// Probability of flipping each axis (default 0.5).
         #[serde(default = "half")]
         p: f64,
-        /// How label maps are resampled: `"nearest"` (default) or `"linear_argmax"`; the last given in a
-        /// fused run of spatial transforms wins.
+        /// Label maps: `"nearest"` (default) or `"linear_argmax"` (see [`LabelInterp`]).
         #[serde(default, skip_serializing_if = "Option::is_none")]
         label_interpolation: Option<LabelInterp>,
     },
@@ -76,8 +74,7 @@ pub enum RandomTransform {
         /// Probability that the transform is applied (default 1).
         #[serde(default = "one")]
         p: f64,
-        /// How label maps are resampled: `"nearest"` (default) or `"linear_argmax"`; the last given in a
-        /// fused run of spatial transforms wins.
+        /// Label maps: `"nearest"` (default) or `"linear_argmax"` (see [`LabelInterp`]).
         #[serde(default, skip_serializing_if = "Option::is_none")]
         label_interpolation: Option<LabelInterp>,
     },
@@ -96,8 +93,7 @@ pub enum RandomTransform {
         /// Probability that the transform is applied (default 1).
         #[serde(default = "one")]
         p: f64,
-        /// How label maps are resampled: `"nearest"` (default) or `"linear_argmax"`; the last given in a
-        /// fused run of spatial transforms wins.
+        /// Label maps: `"nearest"` (default) or `"linear_argmax"` (see [`LabelInterp`]).
         #[serde(default, skip_serializing_if = "Option::is_none")]
         label_interpolation: Option<LabelInterp>,
     },
@@ -117,8 +113,7 @@ pub enum RandomTransform {
         /// Probability that the transform is applied (default 1).
         #[serde(default = "one")]
         p: f64,
-        /// How label maps are resampled: `"nearest"` (default) or `"linear_argmax"`; the last given in a
-        /// fused run of spatial transforms wins.
+        /// Label maps: `"nearest"` (default) or `"linear_argmax"` (see [`LabelInterp`]).
         #[serde(default, skip_serializing_if = "Option::is_none")]
         label_interpolation: Option<LabelInterp>,
     },
@@ -163,8 +158,7 @@ pub enum RandomTransform {
         /// Probability that the transform is applied (default 1).
         #[serde(default = "one")]
         p: f64,
-        /// How label maps are resampled: `"nearest"` (default) or `"linear_argmax"`; the last given in a
-        /// fused run of spatial transforms wins.
+        /// Label maps: `"nearest"` (default) or `"linear_argmax"` (see [`LabelInterp`]).
         #[serde(default, skip_serializing_if = "Option::is_none")]
         label_interpolation: Option<LabelInterp>,
     },
@@ -182,8 +176,7 @@ pub enum RandomTransform {
         /// Probability that the transform is applied (default 1).
         #[serde(default = "one")]
         p: f64,
-        /// How label maps are resampled: `"nearest"` (default) or `"linear_argmax"`; the last given in a
-        /// fused run of spatial transforms wins.
+        /// Label maps: `"nearest"` (default) or `"linear_argmax"` (see [`LabelInterp`]).
         #[serde(default, skip_serializing_if = "Option::is_none")]
         label_interpolation: Option<LabelInterp>,
     },
@@ -272,8 +265,7 @@ pub enum RandomTransform {
         /// Probability that the transform is applied (default 1).
         #[serde(default = "one")]
         p: f64,
-        /// How label maps are resampled: `"nearest"` (default) or `"linear_argmax"`; the last given in a
-        /// fused run of spatial transforms wins.
+        /// Label maps: `"nearest"` (default) or `"linear_argmax"` (see [`LabelInterp`]).
         #[serde(default, skip_serializing_if = "Option::is_none")]
         label_interpolation: Option<LabelInterp>,
     },
@@ -294,8 +286,7 @@ pub enum RandomTransform {
         /// Probability that the transform is applied (default 1).
         #[serde(default = "one")]
         p: f64,
-        /// How label maps are resampled: `"nearest"` (default) or `"linear_argmax"`; the last given in a
-        /// fused run of spatial transforms wins.
+        /// Label maps: `"nearest"` (default) or `"linear_argmax"` (see [`LabelInterp`]).
         #[serde(default, skip_serializing_if = "Option::is_none")]
         label_interpolation: Option<LabelInterp>,
     },

@@ -152,8 +152,7 @@ pub enum Transform {
         /// Value for samples outside the input (a number, `"min"` or `"edge"`); default: the transform's own.
         #[serde(default, skip_serializing_if = "Option::is_none")]
         fill: Option<Fill>,
-        /// How label maps are resampled: `"nearest"` (default) or `"linear_argmax"`; the last given in a
-        /// fused run of spatial transforms wins.
+        /// Label maps: `"nearest"` (default) or `"linear_argmax"` (see [`LabelInterp`]).
         #[serde(default, skip_serializing_if = "Option::is_none")]
         label_interpolation: Option<LabelInterp>,
     },
@@ -164,8 +163,7 @@ pub enum Transform {
         /// Value for samples outside the input (a number, `"min"` or `"edge"`); default: the transform's own.
         #[serde(default, skip_serializing_if = "Option::is_none")]
         fill: Option<Fill>,
-        /// How label maps are resampled: `"nearest"` (default) or `"linear_argmax"`; the last given in a
-        /// fused run of spatial transforms wins.
+        /// Label maps: `"nearest"` (default) or `"linear_argmax"` (see [`LabelInterp`]).
         #[serde(default, skip_serializing_if = "Option::is_none")]
         label_interpolation: Option<LabelInterp>,
     },
@@ -177,8 +175,7 @@ pub enum Transform {
         /// Value for samples outside the input (a number, `"min"` or `"edge"`); default: the transform's own.
         #[serde(default, skip_serializing_if = "Option::is_none")]
         fill: Option<Fill>,
-        /// How label maps are resampled: `"nearest"` (default) or `"linear_argmax"`; the last given in a
-        /// fused run of spatial transforms wins.
+        /// Label maps: `"nearest"` (default) or `"linear_argmax"` (see [`LabelInterp`]).
         #[serde(default, skip_serializing_if = "Option::is_none")]
         label_interpolation: Option<LabelInterp>,
     },
@@ -190,8 +187,7 @@ pub enum Transform {
         /// Value for samples outside the input (a number, `"min"` or `"edge"`); default: the transform's own.
         #[serde(default, skip_serializing_if = "Option::is_none")]
         fill: Option<Fill>,
-        /// How label maps are resampled: `"nearest"` (default) or `"linear_argmax"`; the last given in a
-        /// fused run of spatial transforms wins.
+        /// Label maps: `"nearest"` (default) or `"linear_argmax"` (see [`LabelInterp`]).
         #[serde(default, skip_serializing_if = "Option::is_none")]
         label_interpolation: Option<LabelInterp>,
     },
@@ -202,8 +198,7 @@ pub enum Transform {
         /// Value for samples outside the input (a number, `"min"` or `"edge"`); default: the transform's own.
         #[serde(default, skip_serializing_if = "Option::is_none")]
         fill: Option<Fill>,
-        /// How label maps are resampled: `"nearest"` (default) or `"linear_argmax"`; the last given in a
-        /// fused run of spatial transforms wins.
+        /// Label maps: `"nearest"` (default) or `"linear_argmax"` (see [`LabelInterp`]).
         #[serde(default, skip_serializing_if = "Option::is_none")]
         label_interpolation: Option<LabelInterp>,
     },
@@ -211,8 +206,7 @@ pub enum Transform {
     Flip {
         /// Voxel axes (0, 1, 2) to flip.
         axes: Vec<usize>,
-        /// How label maps are resampled: `"nearest"` (default) or `"linear_argmax"`; the last given in a
-        /// fused run of spatial transforms wins.
+        /// Label maps: `"nearest"` (default) or `"linear_argmax"` (see [`LabelInterp`]).
         #[serde(default, skip_serializing_if = "Option::is_none")]
         label_interpolation: Option<LabelInterp>,
     },
@@ -230,8 +224,7 @@ pub enum Transform {
         /// `margins` are fractions of the shape.
         #[serde(default, skip_serializing_if = "is_false")]
         percent: bool,
-        /// How label maps are resampled: `"nearest"` (default) or `"linear_argmax"`; the last given in a
-        /// fused run of spatial transforms wins.
+        /// Label maps: `"nearest"` (default) or `"linear_argmax"` (see [`LabelInterp`]).
         #[serde(default, skip_serializing_if = "Option::is_none")]
         label_interpolation: Option<LabelInterp>,
     },
@@ -239,8 +232,7 @@ pub enum Transform {
     CenterCrop {
         /// Voxels kept per axis, centred.
         size: [usize; 3],
-        /// How label maps are resampled: `"nearest"` (default) or `"linear_argmax"`; the last given in a
-        /// fused run of spatial transforms wins.
+        /// Label maps: `"nearest"` (default) or `"linear_argmax"` (see [`LabelInterp`]).
         #[serde(default, skip_serializing_if = "Option::is_none")]
         label_interpolation: Option<LabelInterp>,
     },
@@ -257,8 +249,7 @@ pub enum Transform {
         /// Value outside the input (default 0).
         #[serde(default, skip_serializing_if = "Option::is_none")]
         fill: Option<Fill>,
-        /// How label maps are resampled: `"nearest"` (default) or `"linear_argmax"`; the last given in a
-        /// fused run of spatial transforms wins.
+        /// Label maps: `"nearest"` (default) or `"linear_argmax"` (see [`LabelInterp`]).
         #[serde(default, skip_serializing_if = "Option::is_none")]
         label_interpolation: Option<LabelInterp>,
     },
@@ -285,8 +276,7 @@ pub enum Transform {
         /// Value outside the input (default 0).
         #[serde(default, skip_serializing_if = "Option::is_none")]
         fill: Option<Fill>,
-        /// How label maps are resampled: `"nearest"` (default) or `"linear_argmax"`; the last given in a
-        /// fused run of spatial transforms wins.
+        /// Label maps: `"nearest"` (default) or `"linear_argmax"` (see [`LabelInterp`]).
         #[serde(default, skip_serializing_if = "Option::is_none")]
         label_interpolation: Option<LabelInterp>,
     },
@@ -317,8 +307,7 @@ pub enum Transform {
         /// Value where the sample saw nothing of the original (default 0).
         #[serde(default, skip_serializing_if = "Option::is_none")]
         fill: Option<Fill>,
-        /// How label maps are resampled: `"nearest"` (default) or `"linear_argmax"`; the last given in a
-        /// fused run of spatial transforms wins.
+        /// Label maps: `"nearest"` (default) or `"linear_argmax"` (see [`LabelInterp`]).
         #[serde(default, skip_serializing_if = "Option::is_none")]
         label_interpolation: Option<LabelInterp>,
     },
@@ -326,8 +315,7 @@ pub enum Transform {
     /// nibabel's `as_closest_canonical` and TorchIO's `ToCanonical`): an exact copy with a new affine, the
     /// world position of every voxel unchanged. Oblique grids take the closest axes.
     ToCanonical {
-        /// How label maps are resampled: `"nearest"` (default) or `"linear_argmax"`; the last given in a
-        /// fused run of spatial transforms wins.
+        /// Label maps: `"nearest"` (default) or `"linear_argmax"` (see [`LabelInterp`]).
         #[serde(default, skip_serializing_if = "Option::is_none")]
         label_interpolation: Option<LabelInterp>,
     },
@@ -370,8 +358,7 @@ pub enum Transform {
         /// Value of padded voxels (default 0).
         #[serde(default, skip_serializing_if = "Option::is_none")]
         fill: Option<Fill>,
-        /// How label maps are resampled: `"nearest"` (default) or `"linear_argmax"`; the last given in a
-        /// fused run of spatial transforms wins.
+        /// Label maps: `"nearest"` (default) or `"linear_argmax"` (see [`LabelInterp`]).
         #[serde(default, skip_serializing_if = "Option::is_none")]
         label_interpolation: Option<LabelInterp>,
     },
@@ -382,8 +369,7 @@ pub enum Transform {
         /// Value of the added voxels (default 0).
         #[serde(default, skip_serializing_if = "Option::is_none")]
         fill: Option<Fill>,
-        /// How label maps are resampled: `"nearest"` (default) or `"linear_argmax"`; the last given in a
-        /// fused run of spatial transforms wins.
+        /// Label maps: `"nearest"` (default) or `"linear_argmax"` (see [`LabelInterp`]).
         #[serde(default, skip_serializing_if = "Option::is_none")]
         label_interpolation: Option<LabelInterp>,
     },
@@ -394,8 +380,7 @@ pub enum Transform {
         /// Value outside the input (default `"edge"`).
         #[serde(default, skip_serializing_if = "Option::is_none")]
         fill: Option<Fill>,
-        /// How label maps are resampled: `"nearest"` (default) or `"linear_argmax"`; the last given in a
-        /// fused run of spatial transforms wins.
+        /// Label maps: `"nearest"` (default) or `"linear_argmax"` (see [`LabelInterp`]).
         #[serde(default, skip_serializing_if = "Option::is_none")]
         label_interpolation: Option<LabelInterp>,
     },
@@ -406,8 +391,7 @@ pub enum Transform {
         /// Value outside the input (default `"edge"`).
         #[serde(default, skip_serializing_if = "Option::is_none")]
         fill: Option<Fill>,
-        /// How label maps are resampled: `"nearest"` (default) or `"linear_argmax"`; the last given in a
-        /// fused run of spatial transforms wins.
+        /// Label maps: `"nearest"` (default) or `"linear_argmax"` (see [`LabelInterp`]).
         #[serde(default, skip_serializing_if = "Option::is_none")]
         label_interpolation: Option<LabelInterp>,
     },
@@ -427,8 +411,7 @@ pub enum Transform {
         /// Value for samples outside the input (a number, `"min"` or `"edge"`); default: the transform's own.
         #[serde(default, skip_serializing_if = "Option::is_none")]
         fill: Option<Fill>,
-        /// How label maps are resampled: `"nearest"` (default) or `"linear_argmax"`; the last given in a
-        /// fused run of spatial transforms wins.
+        /// Label maps: `"nearest"` (default) or `"linear_argmax"` (see [`LabelInterp`]).
         #[serde(default, skip_serializing_if = "Option::is_none")]
         label_interpolation: Option<LabelInterp>,
     },
@@ -448,8 +431,7 @@ pub enum Transform {
         /// Value for samples outside the input (a number, `"min"` or `"edge"`); default: the transform's own.
         #[serde(default, skip_serializing_if = "Option::is_none")]
         fill: Option<Fill>,
-        /// How label maps are resampled: `"nearest"` (default) or `"linear_argmax"`; the last given in a
-        /// fused run of spatial transforms wins.
+        /// Label maps: `"nearest"` (default) or `"linear_argmax"` (see [`LabelInterp`]).
         #[serde(default, skip_serializing_if = "Option::is_none")]
         label_interpolation: Option<LabelInterp>,
     },

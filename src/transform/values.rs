@@ -107,7 +107,8 @@ impl<'de> Deserialize<'de> for Margins {
     }
 }
 
-/// How label maps are resampled by a spatial transform (`label_interpolation`).
+/// How label maps are resampled by a spatial transform (`label_interpolation`); in a fused run of
+/// spatial transforms the last value given applies to the whole pass.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum LabelInterp {

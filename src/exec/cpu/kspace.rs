@@ -268,7 +268,7 @@ pub fn filter_into(src: &[f32], shape: [usize; 3], f: &LineFilter, acc: &mut [f3
 }
 
 /// The sum of `filter(volume)` over volumes whose filters share one axis (motion's copies): one
-/// inverse transform for all of them. `volumes` yields each volume in turn.
+/// inverse transform for all of them. `volume(i, add)` hands volume `i` to `add`.
 pub fn filter_sum(
     shape: [usize; 3],
     filters: &[&LineFilter],

@@ -99,8 +99,15 @@ impl GpuContext {
                 for (i, f) in filters.iter().enumerate() {
                     let last = i + 1 == filters.len();
                     let d = if last { dest } else { Dest::Texture };
-                    let out =
-                        self.line_pass(cur.as_ref().unwrap_or(v), None, Some(f), 0, None, d)?;
+                    let out = self.line_pass(
+                        cur.as_ref().unwrap_or(v),
+                        None,
+                        f.axis,
+                        Some(f),
+                        0,
+                        None,
+                        d,
+                    )?;
                     if let Some(old) = cur.take() {
                         self.pool.lock().unwrap().give_texture(old.tex);
                     }
@@ -145,7 +152,15 @@ impl GpuContext {
                     };
                     let flags = if acc.is_some() { ACCUMULATE } else { 0 };
                     let src = moved.as_ref().unwrap_or(v);
-                    let out = self.line_pass(src, None, Some(&c.filter), flags, acc.as_ref(), d)?;
+                    let out = self.line_pass(
+                        src,
+                        None,
+                        c.filter.axis,
+                        Some(&c.filter),
+                        flags,
+                        acc.as_ref(),
+                        d,
+                    )?;
                     let mut pool = self.pool.lock().unwrap();
                     if let Some(m) = moved {
                         pool.give_texture(m.tex);
@@ -176,19 +191,19 @@ impl GpuContext {
         }
     }
 
-    /// One FFT pass along an axis: the filter's `real(ifft(w * fft(x)))` (plus `acc` with ACCUMULATE),
+    /// One FFT pass along `axis`: the filter's `real(ifft(w * fft(x)))` (plus `acc` with ACCUMULATE),
     /// or without a filter the forward transform's part chosen by `flags` (IMAG, MAGNITUDE).
+    #[allow(clippy::too_many_arguments)]
     fn line_pass(
         &self,
         re: &GpuVolume,
         im: Option<&GpuVolume>,
+        axis: usize,
         filter: Option<&LineFilter>,
         mut flags: u32,
         acc: Option<&GpuVolume>,
         dest: Dest,
     ) -> Result<Output> {
-        let axis = filter.map_or(flags >> 8, |f| f.axis as u32) as usize;
-        flags &= 0xff;
         let s = re.shape;
         let n = s[axis];
         let Some((m, blue)) = fft_size(n)
@@ -314,28 +329,13 @@ impl GpuContext {
     /// Largest magnitude of the image's 3D spectrum: FFTs along z (real and imaginary parts), then y,
     /// then x (magnitude), and the maximum of that.
     fn max_abs_spectrum(&self, v: &GpuVolume) -> Result<f64> {
-        let axis = |a: u32| a << 8;
-        let z_re = self.line_pass(v, None, None, axis(2), None, Dest::Texture)?;
-        let z_im = self.line_pass(v, None, None, axis(2) | IMAG, None, Dest::Texture)?;
+        let z_re = self.line_pass(v, None, 2, None, 0, None, Dest::Texture)?;
+        let z_im = self.line_pass(v, None, 2, None, IMAG, None, Dest::Texture)?;
         let (z_re, z_im) = (self.image_of(z_re, v.shape), self.image_of(z_im, v.shape));
-        let y_re = self.line_pass(&z_re, Some(&z_im), None, axis(1), None, Dest::Texture)?;
-        let y_im = self.line_pass(
-            &z_re,
-            Some(&z_im),
-            None,
-            axis(1) | IMAG,
-            None,
-            Dest::Texture,
-        )?;
+        let y_re = self.line_pass(&z_re, Some(&z_im), 1, None, 0, None, Dest::Texture)?;
+        let y_im = self.line_pass(&z_re, Some(&z_im), 1, None, IMAG, None, Dest::Texture)?;
         let (y_re, y_im) = (self.image_of(y_re, v.shape), self.image_of(y_im, v.shape));
-        let mag = self.line_pass(
-            &y_re,
-            Some(&y_im),
-            None,
-            axis(0) | MAGNITUDE,
-            None,
-            Dest::Texture,
-        )?;
+        let mag = self.line_pass(&y_re, Some(&y_im), 0, None, MAGNITUDE, None, Dest::Texture)?;
         let mag = self.image_of(mag, v.shape);
         let max = self.host_stats(&mag, false)?.max;
         let mut pool = self.pool.lock().unwrap();

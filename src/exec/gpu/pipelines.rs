@@ -116,6 +116,50 @@ fn storage_ro(binding: u32) -> wgpu::BindGroupLayoutEntry {
 
 const FLOAT: wgpu::TextureSampleType = wgpu::TextureSampleType::Float { filterable: false };
 
+fn bind_layout(
+    device: &wgpu::Device,
+    label: &str,
+    entries: &[wgpu::BindGroupLayoutEntry],
+) -> wgpu::BindGroupLayout {
+    device.create_bind_group_layout(&wgpu::BindGroupLayoutDescriptor {
+        label: Some(label),
+        entries,
+    })
+}
+
+fn module(device: &wgpu::Device, label: &str, src: String) -> wgpu::ShaderModule {
+    device.create_shader_module(wgpu::ShaderModuleDescriptor {
+        label: Some(label),
+        source: wgpu::ShaderSource::Wgsl(src.into()),
+    })
+}
+
+/// A pipeline of `entry` with override constants (`PACK`, `AXIS`, ...).
+fn specialised(
+    device: &wgpu::Device,
+    bgl: &wgpu::BindGroupLayout,
+    m: &wgpu::ShaderModule,
+    entry: &str,
+    constants: &[(&str, f64)],
+) -> wgpu::ComputePipeline {
+    let pl = device.create_pipeline_layout(&wgpu::PipelineLayoutDescriptor {
+        label: Some(entry),
+        bind_group_layouts: &[Some(bgl)],
+        immediate_size: 0,
+    });
+    device.create_compute_pipeline(&wgpu::ComputePipelineDescriptor {
+        label: Some(entry),
+        layout: Some(&pl),
+        module: m,
+        entry_point: Some(entry),
+        compilation_options: wgpu::PipelineCompilationOptions {
+            constants,
+            ..Default::default()
+        },
+        cache: None,
+    })
+}
+
 impl Pipelines {
     /// The point-kernel pipeline with only the features `[gamma, noise, bias]` compiled in.
     pub fn elementwise(
@@ -168,27 +212,16 @@ impl Pipelines {
                 } else {
                     "resample_label_argmax"
                 };
-                let pl = device.create_pipeline_layout(&wgpu::PipelineLayoutDescriptor {
-                    label: Some(entry),
-                    bind_group_layouts: &[Some(&self.resample_label_layout)],
-                    immediate_size: 0,
-                });
                 let constants = [
                     ("PACK", [4.0, 2.0, 1.0][width]),
                     ("SIGNED", if signed { 1.0 } else { 0.0 }),
                 ];
-                std::sync::Arc::new(device.create_compute_pipeline(
-                    &wgpu::ComputePipelineDescriptor {
-                        label: Some(entry),
-                        layout: Some(&pl),
-                        module: &self.resample_label_module,
-                        entry_point: Some(entry),
-                        compilation_options: wgpu::PipelineCompilationOptions {
-                            constants: &constants,
-                            ..Default::default()
-                        },
-                        cache: None,
-                    },
+                std::sync::Arc::new(specialised(
+                    device,
+                    &self.resample_label_layout,
+                    &self.resample_label_module,
+                    entry,
+                    &constants,
                 ))
             })
             .clone()
@@ -198,34 +231,18 @@ impl Pipelines {
     pub fn fft(&self, device: &wgpu::Device, software: bool) -> &FftPipes {
         self.fft.get_or_init(|| {
             let layout = |label: &str, entries: &[wgpu::BindGroupLayoutEntry]| {
-                device.create_bind_group_layout(&wgpu::BindGroupLayoutDescriptor {
-                    label: Some(label),
-                    entries,
-                })
+                bind_layout(device, label, entries)
             };
             let threads = [("THREADS", if software { 16.0 } else { 64.0 })];
             let pipeline =
                 |bgl: &wgpu::BindGroupLayout, src: &str, entry: &str, constants: &[(&str, f64)]| {
-                    let m = device.create_shader_module(wgpu::ShaderModuleDescriptor {
-                        label: Some(entry),
-                        source: wgpu::ShaderSource::Wgsl(src.into()),
-                    });
-                    let pl = device.create_pipeline_layout(&wgpu::PipelineLayoutDescriptor {
-                        label: Some(entry),
-                        bind_group_layouts: &[Some(bgl)],
-                        immediate_size: 0,
-                    });
-                    device.create_compute_pipeline(&wgpu::ComputePipelineDescriptor {
-                        label: Some(entry),
-                        layout: Some(&pl),
-                        module: &m,
-                        entry_point: Some(entry),
-                        compilation_options: wgpu::PipelineCompilationOptions {
-                            constants,
-                            ..Default::default()
-                        },
-                        cache: None,
-                    })
+                    specialised(
+                        device,
+                        bgl,
+                        &module(device, entry, src.into()),
+                        entry,
+                        constants,
+                    )
                 };
             let lines_layout = layout(
                 "fft_lines",
@@ -253,38 +270,14 @@ impl Pipelines {
 
     pub fn new(device: &wgpu::Device) -> Pipelines {
         let layout = |label: &str, entries: &[wgpu::BindGroupLayoutEntry]| {
-            device.create_bind_group_layout(&wgpu::BindGroupLayoutDescriptor {
-                label: Some(label),
-                entries,
-            })
+            bind_layout(device, label, entries)
         };
-        let module = |label: &str, src: String| {
-            device.create_shader_module(wgpu::ShaderModuleDescriptor {
-                label: Some(label),
-                source: wgpu::ShaderSource::Wgsl(src.into()),
-            })
-        };
-        // A pipeline of `entry` with override constants (`PACK`, `AXIS`, ...).
+        let module = |label: &str, src: String| module(device, label, src);
         let specialised = |bgl: &wgpu::BindGroupLayout,
                            m: &wgpu::ShaderModule,
                            entry: &str,
                            constants: &[(&str, f64)]| {
-            let pl = device.create_pipeline_layout(&wgpu::PipelineLayoutDescriptor {
-                label: Some(entry),
-                bind_group_layouts: &[Some(bgl)],
-                immediate_size: 0,
-            });
-            device.create_compute_pipeline(&wgpu::ComputePipelineDescriptor {
-                label: Some(entry),
-                layout: Some(&pl),
-                module: m,
-                entry_point: Some(entry),
-                compilation_options: wgpu::PipelineCompilationOptions {
-                    constants,
-                    ..Default::default()
-                },
-                cache: None,
-            })
+            specialised(device, bgl, m, entry, constants)
         };
         let pipeline = |bgl: &wgpu::BindGroupLayout, m: &wgpu::ShaderModule, entry: &str| {
             specialised(bgl, m, entry, &[])
