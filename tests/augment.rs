@@ -515,6 +515,10 @@ fn example_pipelines_run_on_small_volumes() {
             "preprocess",
             include_str!("../examples/pipelines/preprocess.json"),
         ),
+        (
+            "mri_artifacts",
+            include_str!("../examples/pipelines/mri_artifacts.json"),
+        ),
     ] {
         let p = Pipeline::from_json(json).unwrap();
         for i in 0..3 {
