@@ -363,12 +363,8 @@ pub fn forward_axis(
 
 fn complex(src: &[f32], im: Option<&[f32]>) -> Result<Vec<Complex32>> {
     let mut buf: Vec<Complex32> = Vec::new();
-    buf.try_reserve_exact(src.len()).map_err(|_| {
-        crate::error::Error::Limits(format!(
-            "cannot allocate the {} MiB complex spectrum of this volume",
-            (src.len() * 8) >> 20
-        ))
-    })?;
+    buf.try_reserve_exact(src.len())
+        .map_err(|_| too_big(src.len()))?;
     match im {
         Some(im) => buf.extend(src.iter().zip(im).map(|(&a, &b)| Complex32::new(a, b))),
         None => buf.extend(src.iter().map(|&v| Complex32::new(v, 0.0))),

@@ -116,25 +116,14 @@ impl GpuContext {
                          \"nonzero\"/\"all\"",
                     )
                 })?;
-                let data = self.read_texture(&v)?;
-                let img = data
-                    .as_f32()
-                    .ok_or_else(|| Error::invalid("intensity ops apply to float32 images only"))?;
-                kernel::kernel_from(op, &kernel::label_masked_stats(img, m), None)
+                let img = self.read_f32(&v)?;
+                kernel::kernel_from(op, &kernel::label_masked_stats(&img, m), None)
             }
             Needs::Host => {
                 // Quantile-based maps: read back, apply the host code, upload (same result as the CPU).
-                let mut data = self.read_texture(&v)?;
-                let g = grid.clone();
-                let Some(values) = data.as_f32_mut() else {
-                    return Err(Error::invalid("intensity ops apply to float32 images only"));
-                };
-                cpu_int::apply(op, values, &g)?;
-                let host = Volume::from_voxels(data, g, Kind::Image)?;
-                let out = match dest {
-                    Dest::Texture => Output::Texture(self.upload(&host)?.tex),
-                    Dest::Read => Output::Host(host.data),
-                };
+                let mut values = self.read_f32(&v)?;
+                cpu_int::apply(op, &mut values, grid)?;
+                let out = self.host_output(Voxels::F32(values), v.shape, dest)?;
                 return Ok((v, Some(out)));
             }
             Needs::Stats { nonzero } => {

@@ -286,12 +286,7 @@ impl GpuContext {
         axis: usize,
     ) -> Result<Output> {
         let s = re.shape;
-        let host = |v: &GpuVolume| -> Result<Vec<f32>> {
-            match self.read_texture(v)? {
-                Voxels::F32(x) => Ok(x),
-                _ => Err(Error::invalid("k-space artefacts apply to float32 images")),
-            }
-        };
+        let host = |v: &GpuVolume| self.read_f32(v);
         let x = host(re)?;
         let out = match filter {
             Some(f) => {
@@ -315,15 +310,7 @@ impl GpuContext {
                 })?
             }
         };
-        let vol = Volume::new(
-            out,
-            crate::grid::Grid::with_spacing(s, [1.0; 3])?,
-            Kind::Image,
-        )?;
-        Ok(match dest {
-            Dest::Texture => Output::Texture(self.upload(&vol)?.tex),
-            Dest::Read => Output::Host(vol.data),
-        })
+        self.host_output(Voxels::F32(out), s, dest)
     }
 
     /// Largest magnitude of the image's 3D spectrum: FFTs along z (real and imaginary parts), then y,
@@ -356,19 +343,9 @@ impl GpuContext {
         let s = v.shape;
         if s.iter().any(|&n| n > 1 << 16) {
             // (u * p) mod n would overflow 32 bits in the shader: add the waves on the host.
-            let Voxels::F32(mut x) = self.read_texture(v)? else {
-                return Err(Error::invalid("k-space artefacts apply to float32 images"));
-            };
+            let mut x = self.read_f32(v)?;
             crate::exec::cpu::kspace::add_waves(&mut x, s, frequencies, amplitude as f64);
-            let vol = Volume::new(
-                x,
-                crate::grid::Grid::with_spacing(s, [1.0; 3])?,
-                Kind::Image,
-            )?;
-            return Ok(match dest {
-                Dest::Texture => Output::Texture(self.upload(&vol)?.tex),
-                Dest::Read => Output::Host(vol.data),
-            });
+            return self.host_output(Voxels::F32(x), s, dest);
         }
         let freqs: Vec<[u32; 4]> = frequencies
             .iter()

@@ -130,6 +130,32 @@ impl GpuContext {
         Ok(((cap / slice) as usize).clamp(1, s[2]))
     }
 
+    /// Image voxels computed on the host (a documented fallback) as a stage's output: uploaded into a
+    /// texture, or handed back for reading.
+    pub(super) fn host_output(
+        &self,
+        data: Voxels,
+        shape: [usize; 3],
+        dest: Dest,
+    ) -> Result<Output> {
+        Ok(match dest {
+            Dest::Texture => {
+                let grid = crate::grid::Grid::with_spacing(shape, [1.0; 3])?;
+                let vol = Volume::from_voxels(data, grid, Kind::Image)?;
+                Output::Texture(self.upload(&vol)?.tex)
+            }
+            Dest::Read => Output::Host(data),
+        })
+    }
+
+    /// An image texture read back as f32 values.
+    pub(super) fn read_f32(&self, v: &GpuVolume) -> Result<Vec<f32>> {
+        match self.read_texture(v)? {
+            Voxels::F32(x) => Ok(x),
+            _ => Err(Error::invalid("intensity ops apply to float32 images only")),
+        }
+    }
+
     pub(super) fn upload(&self, v: &Volume) -> Result<GpuVolume> {
         let s = v.grid.shape;
         self.check_shape(s)?;
