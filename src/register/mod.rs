@@ -1,8 +1,9 @@
 //! Registration of two images: rigid (6 parameters) or affine (12), metric mean squared error,
-//! normalised cross-correlation or mutual information (a joint histogram with linear Parzen windows), a
-//! Gaussian pyramid, regular-step gradient descent with central-difference gradients (the shape of
-//! SimpleITK's `ImageRegistrationMethod` with `SetOptimizerAsRegularStepGradientDescent`). The metric runs
-//! on the CPU (`metric.rs`) or the GPU (`shaders/metric.wgsl`), picked by [`RegisterOptions::executor`].
+//! normalised cross-correlation or Mattes mutual information (a joint histogram with cubic B-spline
+//! Parzen windows), a Gaussian pyramid, regular-step gradient descent with analytic gradients (the shape
+//! of SimpleITK's `ImageRegistrationMethod` with `SetOptimizerAsRegularStepGradientDescent`). The metric
+//! and its gradient run on the CPU (`metric.rs`) or the GPU (`shaders/metric.wgsl`), picked by
+//! [`RegisterOptions::executor`].
 //!
 //! The result is a world matrix mapping a point of the fixed image's world (RAS mm) to the corresponding
 //! point of the moving image's world (the pull-back direction, as in ITK); resampling the moving image onto
@@ -43,7 +44,8 @@ pub enum RegKind {
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum Metric {
-    /// Mutual information from a joint histogram with linear Parzen windows (maximised).
+    /// Mattes mutual information: a joint histogram with the fixed value in one bin and the moving value
+    /// spread by a cubic B-spline Parzen window (maximised).
     Mi,
     /// Mean squared difference (minimised; same modality and scale).
     Mse,
@@ -82,7 +84,7 @@ pub struct RegisterOptions {
     pub iterations: usize,
     /// Seed of the sample selection.
     pub seed: u64,
-    /// Joint histogram bins per image (mutual information).
+    /// Joint histogram bins per image (mutual information; 8 to 256, 2 on each side are padding).
     pub bins: usize,
     /// Most fixed samples per level.
     pub max_samples: usize,
@@ -91,8 +93,8 @@ pub struct RegisterOptions {
     pub sample_fraction: f64,
     /// Only fixed voxels where this mask (on the fixed grid) is nonzero count.
     pub fixed_mask: Option<Volume>,
-    /// Where the metric runs: the CPU (f64 sums) or the GPU (f32 sums per 4096-sample chunk, summed in
-    /// f64 in chunk order; all finite-difference candidates of an iteration in one dispatch).
+    /// Where the metric and its gradient run: the CPU (f64 sums) or the GPU (f32 sums per 4096-sample
+    /// chunk, summed in f64 in chunk order).
     pub executor: crate::exec::Executor,
 }
 
@@ -232,6 +234,29 @@ impl Params {
         }
     }
 
+    /// The gradient with respect to the scaled parameters `p` of a function whose gradient with respect
+    /// to the entries of the 3x4 world matrix is `dm` (chain rule; the matrix's derivative in each
+    /// parameter by central differences of a thousandth of a unit: exact for affine parameters, 1e-9
+    /// relative for the rotations).
+    fn gradient(&self, p: &[f64], dm: &[[f64; 4]; 3]) -> Vec<f64> {
+        const H: f64 = 1e-3;
+        (0..p.len())
+            .map(|k| {
+                let (mut a, mut b) = (p.to_vec(), p.to_vec());
+                a[k] += H;
+                b[k] -= H;
+                let (ma, mb) = (self.matrix(&a), self.matrix(&b));
+                let mut d = 0.0;
+                for r in 0..3 {
+                    for c in 0..4 {
+                        d += dm[r][c] * (ma[r][c] - mb[r][c]) / (2.0 * H);
+                    }
+                }
+                d
+            })
+            .collect()
+    }
+
     /// Fixed world -> moving world of scaled parameters `p`.
     fn matrix(&self, p: &[f64]) -> Mat4 {
         let a: [[f64; 3]; 3] = match self.kind {
@@ -281,10 +306,12 @@ pub fn register(fixed: &Volume, moving: &Volume, opts: &RegisterOptions) -> Resu
             "register: shrink factors must be >= 1 and sigmas finite and >= 0",
         ));
     }
-    if opts.bins < 4 || opts.max_samples < 100 {
-        return Err(Error::invalid(
-            "register: bins >= 4 and max_samples >= 100 required",
-        ));
+    if opts.bins < 8 || opts.bins > 256 || opts.max_samples < 100 {
+        return Err(Error::invalid(format!(
+            "register: {} bins and {} max_samples: 8 to 256 bins (4 of them padding for the cubic \
+             Parzen window) and max_samples >= 100 required",
+            opts.bins, opts.max_samples
+        )));
     }
     for (what, v) in [("fixed", fixed), ("moving", moving)] {
         let vals = v.values();
@@ -379,6 +406,7 @@ pub fn register(fixed: &Volume, moving: &Volume, opts: &RegisterOptions) -> Resu
         } else {
             opts.max_samples
         };
+        let n_masked = idx.len();
         if k < idx.len() {
             // Seeded partial shuffle: the first k entries are a uniform random subset.
             for i in 0..k {
@@ -389,20 +417,31 @@ pub fn register(fixed: &Volume, moving: &Volume, opts: &RegisterOptions) -> Resu
             idx.sort_unstable();
         }
         let s = f.grid.shape;
+        // A random subset is also jittered within its voxels (uniformly, half a voxel each way; the
+        // fixed value interpolated there), as ITK's RANDOM sampling does: samples on the fixed grid's
+        // points bias the optimum towards where the moving image's interpolation smooths least (TRE on
+        // the MNI benchmark 0.09 mm on the grid, 0.03-0.05 mm jittered).
+        let jitter = k < n_masked;
+        let mut val = Vec::with_capacity(idx.len());
         let pos: Vec<[f64; 3]> = idx
             .iter()
             .map(|&l| {
-                mat_apply(
-                    &f.grid.affine,
-                    [
-                        (l % s[0]) as f64,
-                        ((l / s[0]) % s[1]) as f64,
-                        (l / (s[0] * s[1])) as f64,
-                    ],
-                )
+                let mut q = [
+                    (l % s[0]) as f64,
+                    ((l / s[0]) % s[1]) as f64,
+                    (l / (s[0] * s[1])) as f64,
+                ];
+                if jitter {
+                    for a in 0..3 {
+                        q[a] = (q[a] + rng.random_range(-0.5..0.5)).clamp(0.0, (s[a] - 1) as f64);
+                    }
+                    val.push(metric::sample(&fv, s, q).map_or(fv[l], |(v, _)| v as f32));
+                } else {
+                    val.push(fv[l]);
+                }
+                mat_apply(&f.grid.affine, q)
             })
             .collect();
-        let val: Vec<f32> = idx.iter().map(|&l| fv[l]).collect();
         let (fmin, fmax) = val
             .iter()
             .fold((f64::INFINITY, f64::NEG_INFINITY), |(a, b), &v| {
@@ -433,29 +472,11 @@ pub fn register(fixed: &Volume, moving: &Volume, opts: &RegisterOptions) -> Resu
             gpu: None,
         };
         if let crate::exec::Executor::Gpu(ctx) = &opts.executor {
-            let packed: Vec<[f32; 4]> = level
-                .samples
-                .pos
-                .iter()
-                .zip(&level.samples.val)
-                .map(|(p, &v)| [p[0] as f32, p[1] as f32, p[2] as f32, v])
-                .collect();
-            let mode = match opts.metric {
-                Metric::Ncc => 0,
-                Metric::Mi => 1,
-                Metric::Mse => 2,
-            };
-            let scales = [
-                fmin as f32,
-                level.fscale() as f32,
-                mmin as f32,
-                level.mscale() as f32,
-            ];
-            let gm = ctx.metric_setup(&m, &packed, mode, opts.bins, scales)?;
-            level.gpu = Some((ctx.clone(), gm));
+            level.upload(ctx, &m)?;
         }
         // Regular-step gradient descent in scaled units: the step starts at 2 voxels of this level and
-        // halves whenever a step does not improve the metric; central differences of a quarter voxel.
+        // halves whenever a step does not improve the metric; the gradient is analytic (one pass over
+        // the samples after the value's), so an iteration costs two passes, or one when it is refused.
         let vox = f
             .grid
             .spacing()
@@ -464,7 +485,6 @@ pub fn register(fixed: &Volume, moving: &Volume, opts: &RegisterOptions) -> Resu
             .fold(f64::INFINITY, f64::min);
         let mut step = 2.0 * vox;
         let min_step = 0.01 * vox.min(1.0);
-        let h = 0.25 * vox;
         if !candidates.is_empty() {
             let maps: Vec<Mat4> = candidates
                 .iter()
@@ -481,40 +501,24 @@ pub fn register(fixed: &Volume, moving: &Volume, opts: &RegisterOptions) -> Resu
             (par.r0, par.t0) = candidates[best];
             candidates.clear();
         }
-        let mut cur = level.values(&[par.matrix(&p)])?[0];
+        let at = par.matrix(&p);
+        let e = level.evals(&[at])?.remove(0);
+        let mut cur = e.value;
+        let mut g = par.gradient(&p, &level.gradient(&at, &e)?);
         let mut its = 0;
         while its < opts.iterations && step >= min_step && cur.is_finite() {
             its += 1;
-            // Central differences, every candidate in one evaluation (one GPU dispatch).
-            let probes: Vec<Mat4> = (0..p.len())
-                .flat_map(|k| {
-                    [h, -h].map(|d| {
-                        let mut a = p.clone();
-                        a[k] += d;
-                        par.matrix(&a)
-                    })
-                })
-                .collect();
-            let v = level.values(&probes)?;
-            let g: Vec<f64> = (0..p.len())
-                .map(|k| {
-                    let (va, vb) = (v[2 * k], v[2 * k + 1]);
-                    if va.is_finite() && vb.is_finite() {
-                        (va - vb) / (2.0 * h)
-                    } else {
-                        0.0
-                    }
-                })
-                .collect();
             let norm = g.iter().map(|x| x * x).sum::<f64>().sqrt();
-            if norm == 0.0 {
+            if norm == 0.0 || !norm.is_finite() {
                 break;
             }
             let cand: Vec<f64> = p.iter().zip(&g).map(|(x, d)| x - step * d / norm).collect();
-            let v = level.values(&[par.matrix(&cand)])?[0];
-            if v < cur {
+            let at = par.matrix(&cand);
+            let e = level.evals(&[at])?.remove(0);
+            if e.value < cur {
                 p = cand;
-                cur = v;
+                cur = e.value;
+                g = par.gradient(&p, &level.gradient(&at, &e)?);
             } else {
                 step *= 0.5;
             }

@@ -1,8 +1,8 @@
 //! Registration metric sums on the GPU (`shaders/metric.wgsl`; CPU twin: the chunk sums of
-//! `src/register.rs`). The moving image and the fixed samples are uploaded once per pyramid level; each
-//! evaluation sends up to 32 candidate transforms (the gradient's finite differences at once) and reads
-//! back per-chunk moment sums (summed on the host in chunk order, in f64) and, for mutual information,
-//! one joint histogram per transform.
+//! `src/register/metric.rs`). The moving image and the fixed samples are uploaded once per pyramid
+//! level; each evaluation sends up to 32 candidate transforms and reads back per-chunk moment sums
+//! (summed on the host in chunk order, in f64) and, for mutual information, one joint histogram per
+//! transform; a gradient pass reads back 12 sums per chunk.
 
 use super::*;
 
@@ -25,6 +25,7 @@ struct MetricParams {
     fscale: f32,
     mmin: f32,
     mscale: f32,
+    coef: [f32; 4],
     rows: [[f32; 4]; 3 * MAX_TRANSFORMS],
 }
 
@@ -47,6 +48,30 @@ pub struct MetricSums {
     pub moments: [f64; 6],
     /// Joint histogram (empty unless MI).
     pub hist: Vec<f64>,
+}
+
+impl GpuMetric {
+    /// The uniform of `k` transforms over `chunks` chunks (rows and coefficients left to the caller).
+    fn params(&self, k: usize, chunks: usize) -> MetricParams {
+        MetricParams {
+            mshape: [
+                self.moving.shape[0] as u32,
+                self.moving.shape[1] as u32,
+                self.moving.shape[2] as u32,
+                self.n as u32,
+            ],
+            k: k as u32,
+            bins: self.bins as u32,
+            mode: self.mode,
+            chunks: chunks as u32,
+            fmin: self.scales[0],
+            fscale: self.scales[1],
+            mmin: self.scales[2],
+            mscale: self.scales[3],
+            coef: [0.0; 4],
+            rows: [[0.0; 4]; 3 * MAX_TRANSFORMS],
+        }
+    }
 }
 
 impl GpuContext {
@@ -94,23 +119,7 @@ impl GpuContext {
         self.scoped("GPU metric", || {
             let k = rows.len();
             let chunks = m.n.div_ceil(CHUNK).max(1);
-            let mut params = MetricParams {
-                mshape: [
-                    m.moving.shape[0] as u32,
-                    m.moving.shape[1] as u32,
-                    m.moving.shape[2] as u32,
-                    m.n as u32,
-                ],
-                k: k as u32,
-                bins: m.bins as u32,
-                mode: m.mode,
-                chunks: chunks as u32,
-                fmin: m.scales[0],
-                fscale: m.scales[1],
-                mmin: m.scales[2],
-                mscale: m.scales[3],
-                rows: [[0.0; 4]; 3 * MAX_TRANSFORMS],
-            };
+            let mut params = m.params(k, chunks);
             for (t, r) in rows.iter().enumerate() {
                 params.rows[3 * t..3 * t + 3].copy_from_slice(r);
             }
@@ -172,6 +181,76 @@ impl GpuContext {
                     MetricSums { moments, hist }
                 })
                 .collect())
+        })
+    }
+
+    /// Gradient sums of one transform (`metric_grad` in `shaders/metric.wgsl`): `S[a][c] = sum_s w_s
+    /// dm_s/dq_a [x, y, z, 1]_c`, row-major, f32 per 4096-sample chunk summed in f64 in chunk order.
+    /// Weights: `coef[0] + coef[1] m + coef[2] f` (NCC, MSE) or, for MI, `sum_k B3'(k - y)
+    /// table[fixed bin][k]` (`table`: bins x bins).
+    pub fn metric_grad(
+        &self,
+        m: &GpuMetric,
+        rows: &[[f32; 4]; 3],
+        coef: [f32; 4],
+        table: &[f32],
+    ) -> Result<[f64; 12]> {
+        if m.mode == 1 && table.len() != m.bins * m.bins {
+            return Err(Error::invalid(format!(
+                "metric_grad: the MI table has {} entries, not bins^2 = {}",
+                table.len(),
+                m.bins * m.bins
+            )));
+        }
+        let _one_at_a_time = self.run_lock.lock().unwrap();
+        self.scoped("GPU metric gradient", || {
+            let chunks = m.n.div_ceil(CHUNK).max(1);
+            let mut params = m.params(1, chunks);
+            params.coef = coef;
+            params.rows[..3].copy_from_slice(rows);
+            let sums_bytes = (chunks * 12 * 4) as u64;
+            let table_buf = self.scratch((table.len().max(1) * 4) as u64, false);
+            if !table.is_empty() {
+                self.queue
+                    .write_buffer(&table_buf, 0, bytemuck::cast_slice(table));
+            }
+            let sums = self.scratch(sums_bytes, false);
+            let staging = self.scratch(sums_bytes, true);
+            let view = m.moving.tex.create_view(&Default::default());
+            let bg = self.bind(
+                &self.pipes.metric_grad_layout,
+                &params,
+                vec![
+                    wgpu::BindingResource::TextureView(&view),
+                    m.samples.as_entire_binding(),
+                    sums.as_entire_binding(),
+                    table_buf.as_entire_binding(),
+                ],
+            );
+            let mut enc = self.device.create_command_encoder(&Default::default());
+            {
+                let mut pass = self.compute_pass(&mut enc);
+                pass.set_pipeline(&self.pipes.metric_grad);
+                pass.set_bind_group(0, &bg, &[]);
+                pass.dispatch_workgroups(chunks as u32, 1, 1);
+            }
+            enc.copy_buffer_to_buffer(&sums, 0, &staging, 0, sums_bytes);
+            let idx = self.submit(enc.finish());
+            let words = self.map_read(&staging, sums_bytes, idx)?;
+            {
+                let mut pool = self.pool.lock().unwrap();
+                for b in [sums, table_buf, staging] {
+                    pool.give_buffer(b);
+                }
+            }
+            let f: &[f32] = bytemuck::cast_slice(&words[..chunks * 12]);
+            let mut out = [0.0f64; 12];
+            for c in 0..chunks {
+                for (j, v) in out.iter_mut().enumerate() {
+                    *v += f[c * 12 + j] as f64;
+                }
+            }
+            Ok(out)
         })
     }
 

@@ -51,6 +51,9 @@ pub struct Pipelines {
     /// Registration metric sums (`shaders/metric.wgsl`).
     pub metric: wgpu::ComputePipeline,
     pub metric_layout: wgpu::BindGroupLayout,
+    /// Registration metric gradient sums (`metric_grad` in `shaders/metric.wgsl`).
+    pub metric_grad: wgpu::ComputePipeline,
+    pub metric_grad_layout: wgpu::BindGroupLayout,
     /// Label value maps by texel width (8, 16, 32 bits) (`shaders/labels.wgsl`).
     pub labels: [wgpu::ComputePipeline; 3],
     pub labels_layout: wgpu::BindGroupLayout,
@@ -345,6 +348,16 @@ impl Pipelines {
                 storage(4),
             ],
         );
+        let metric_grad_layout = layout(
+            "metric_grad",
+            &[
+                uniform(0),
+                texture(1, FLOAT),
+                storage_ro(2),
+                storage(3),
+                storage_ro(4),
+            ],
+        );
         let mt = module("metric", METRIC.to_string());
         let labels_layout = layout(
             "labels",
@@ -387,6 +400,8 @@ impl Pipelines {
             noise: pipeline(&noise_layout, &nz, "noise"),
             metric: pipeline(&metric_layout, &mt, "metric"),
             metric_layout,
+            metric_grad: pipeline(&metric_grad_layout, &mt, "metric_grad"),
+            metric_grad_layout,
             noise_layout,
             blur_layout,
             resample_image_layout,
