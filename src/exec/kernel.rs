@@ -79,7 +79,7 @@ pub fn identity() -> PointKernel {
 }
 
 /// PCG hash (shared with WGSL, u32 wrapping arithmetic).
-#[inline]
+#[inline(always)]
 pub fn pcg(v: u32) -> u32 {
     let state = v.wrapping_mul(747796405).wrapping_add(2891336453);
     let word = ((state >> ((state >> 28) + 4)) ^ state).wrapping_mul(277803737);
@@ -87,7 +87,7 @@ pub fn pcg(v: u32) -> u32 {
 }
 
 /// Uniform in (0, 1) from `(seed, index, stream)`: counter-based, identical in Rust and WGSL.
-#[inline]
+#[inline(always)]
 pub fn uniform01(seed: [u32; 2], index: u32, stream: u32) -> f32 {
     let h = pcg(seed[0] ^ pcg(index ^ pcg(seed[1] ^ pcg(stream))));
     ((h >> 8) as f32 + 0.5) * (1.0 / 16777216.0)

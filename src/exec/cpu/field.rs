@@ -23,6 +23,7 @@ use crate::exec::kernel::{
     bspline_cell, gaussian_weights_truncated, layout, lerp, uniform01, Layout, FIELD_TRUNCATE,
 };
 use crate::transform::fuse::FieldSpec;
+use rayon::prelude::*;
 
 /// A displacement field (in voxels of the grid it is defined on), stored coarse.
 #[derive(Clone, Debug, PartialEq)]
@@ -34,9 +35,22 @@ pub struct Field {
 }
 
 /// Raw noise of component `axis` at coarse linear index `l`: uniform in [-1, 1].
-#[inline]
+#[inline(always)]
 pub fn noise(seed: u64, l: usize, axis: u32) -> f32 {
     2.0 * uniform01([seed as u32, (seed >> 32) as u32], l as u32, 2 + axis) - 1.0
+}
+
+crate::simd_fn! {
+    /// `xs[i] = noise(seed, base + i, axis)` (AVX2 where the CPU has it: the hash's variable shifts
+    /// vectorise there; the same values).
+    fn noise_fill(seed: u64, base: usize, axis: u32, xs: &mut [f32]) -> () = noise_fill_body;
+}
+
+#[inline(always)]
+fn noise_fill_body(seed: u64, base: usize, axis: u32, xs: &mut [f32]) {
+    for (i, x) in xs.iter_mut().enumerate() {
+        *x = noise(seed, base + i, axis);
+    }
 }
 
 /// Cubic B-spline basis weights at fraction `t` for points `i - 1 .. i + 2`.
@@ -78,14 +92,20 @@ pub fn build(spec: &FieldSpec, shape: [usize; 3], spacing: [f64; 3]) -> Result<F
             sigma_vox, seed, ..
         } => {
             let component = |axis: u32| -> Result<Vec<f32>> {
-                let mut v: Vec<f32> = (0..n).map(|l| noise(*seed, l, axis)).collect();
+                // Noise on rayon's threads, buffers recycled between passes (each is 20 MiB for
+                // sigma 11 at 256^3: fresh pages cost as much as a pass).
+                let mut v: Vec<f32> = super::alloc::output(n)?;
+                v.par_chunks_mut(1 << 14)
+                    .enumerate()
+                    .for_each(|(c, xs)| noise_fill(*seed, c << 14, axis, xs));
                 for a in 0..3 {
                     if lay.shape[a] > 1 {
                         let w = gaussian_weights_truncated(
                             sigma_vox[a] / lay.step[a] as f64,
                             FIELD_TRUNCATE,
                         );
-                        v = blur_axis(&v, lay.shape, a, &w)?;
+                        let next = blur_axis(&v, lay.shape, a, &w)?;
+                        super::alloc::recycle(std::mem::replace(&mut v, next));
                     }
                 }
                 Ok(v)
@@ -150,6 +170,34 @@ pub fn build(spec: &FieldSpec, shape: [usize; 3], spacing: [f64; 3]) -> Result<F
     }
 }
 
+crate::simd_fn! {
+    /// [`cell`] at `q0 + m00 i` for each `i`: fractions into `t`, lower nodes into `node`.
+    fn row_cells(q0: f32, m00: f32, step: f32, offset: f32, n: usize, t: &mut [f32], node: &mut [u32]) -> () = row_cells_body;
+}
+
+#[inline(always)]
+fn row_cells_body(
+    q0: f32,
+    m00: f32,
+    step: f32,
+    offset: f32,
+    n: usize,
+    t: &mut [f32],
+    node: &mut [u32],
+) {
+    let hi = (n - 1) as f32;
+    for (i, (t, node)) in t.iter_mut().zip(node.iter_mut()).enumerate() {
+        let q = q0 + m00 * i as f32;
+        // `cell`'s clamp as max/min (equal for every non-NaN value; coordinates are finite) and its
+        // floor as truncation (equal on [0, n - 1]): both vectorise, the saturating forms did not.
+        let u = (q / step + offset).max(0.0).min(hi);
+        // SAFETY: u is in [0, n - 1] (n < 2^31), so the conversion is exact truncation.
+        let fi = unsafe { u.to_int_unchecked::<i32>() };
+        *t = u - fi as f32;
+        *node = fi as u32;
+    }
+}
+
 /// Coarse cell of a coordinate along one axis: lower node, upper node (clamped) and fraction.
 #[inline]
 pub fn cell(q: f32, step: f32, offset: f32, n: usize) -> (usize, usize, f32) {
@@ -198,6 +246,40 @@ impl Field {
         ]
     }
 
+    /// [`from_line`](Self::from_line) at `q_x = q0 + m00 i` for every `i` of `d`'s rows (their length;
+    /// `nodes` is scratch): the cells first, in a loop that vectorises, then the lookups.
+    pub fn row_from_line(
+        &self,
+        line: &[[f32; 3]],
+        q0: f32,
+        m00: f32,
+        d: [&mut Vec<f32>; 3],
+        nodes: &mut Vec<u32>,
+    ) {
+        let l = &self.layout;
+        let [dx, dy, dz] = d;
+        let n = dx.len();
+        nodes.resize(n, 0);
+        // Cell fractions in dy (overwritten below by the displacement).
+        row_cells(
+            q0,
+            m00,
+            l.step[0],
+            l.offset[0],
+            l.shape[0],
+            &mut dy[..n],
+            &mut nodes[..n],
+        );
+        let top = l.shape[0] - 1;
+        for i in 0..n {
+            let (t, x0) = (dy[i], nodes[i] as usize);
+            let (a, b) = (line[x0], line[(x0 + 1).min(top)]);
+            dx[i] = lerp(a[0], b[0], t) * l.scale[0];
+            dy[i] = lerp(a[1], b[1], t) * l.scale[1];
+            dz[i] = lerp(a[2], b[2], t) * l.scale[2];
+        }
+    }
+
     /// Displacement (voxels) at fine coordinate `q`: trilinear on the coarse grid (y, then z, then x),
     /// edges clamped. The shader computes the same expression.
     #[inline]
@@ -240,5 +322,39 @@ impl Field {
         [0, 1, 2].map(|a| {
             self.comp[a].iter().fold(0f32, |m, v| m.max(v.abs())) * self.layout.scale[a].abs()
         })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The row path (cells vectorised, then lookups) gives `from_line`'s values bit for bit.
+    #[test]
+    fn row_from_line_equals_from_line() {
+        let spec = FieldSpec::Gaussian {
+            sigma_vox: [9.0, 7.0, 11.0],
+            alpha_vox: [3.0, 2.0, 4.0],
+            seed: 7,
+        };
+        let f = build(&spec, [61, 40, 33], [1.0, 1.0, 1.0]).unwrap();
+        let mut line = Vec::new();
+        f.line(13.25, 20.5, &mut line);
+        for (q0, m00) in [
+            (0.0, 1.0),
+            (-3.7, 1.0),
+            (2.5, 0.8),
+            (60.0, -1.0),
+            (5.0, 1.37),
+        ] {
+            let n = 61;
+            let (mut dx, mut dy, mut dz, mut nodes) =
+                (vec![0f32; n], vec![0f32; n], vec![0f32; n], Vec::new());
+            f.row_from_line(&line, q0, m00, [&mut dx, &mut dy, &mut dz], &mut nodes);
+            for i in 0..n {
+                let want = f.from_line(&line, q0 + m00 * i as f32);
+                assert_eq!([dx[i], dy[i], dz[i]], want, "q0 {q0} m00 {m00} i {i}");
+            }
+        }
     }
 }

@@ -101,7 +101,11 @@ pub fn resample_subject(s: &Subject, map: &SamplingMap) -> Result<Subject> {
         )?,
         Some(d) => {
             let field = super::field::build(&d.spec, d.grid.shape, d.grid.spacing())?;
-            resample_many_field(&specs, map, in_grid.shape, &field)?
+            let outs = resample_many_field(&specs, map, in_grid.shape, &field)?;
+            for c in field.comp {
+                super::alloc::recycle(c);
+            }
+            outs
         }
     };
     let mut it = outs.into_iter();

@@ -35,19 +35,31 @@ pub fn resample_many_field(
     // Slices per group: enough rows for every thread, coordinates bounded to ~12 MiB.
     let group =
         (((1usize << 20) / slice.max(1)).max(rayon::current_num_threads() * 2)).clamp(1, nz);
-    let mut coords = vec![[0f32; 3]; slice * group];
+    // A pooled buffer (12 MiB at 256^3: fresh pages cost the kernel a clear each call); every entry
+    // used is written before it is read.
+    let mut flat = crate::exec::cpu::alloc::output::<f32>(3 * slice * group)?;
+    let coords: &mut [[f32; 3]] = bytemuck::cast_slice_mut(&mut flat);
     // When i moves q along x only, the field's y/z interpolation is shared by the whole row.
     let row_aligned = post.m[1][0] == 0.0 && post.m[2][0] == 0.0;
     for k0 in (0..nz).step_by(group) {
         let g = group.min(nz - k0);
         let cs = &mut coords[..g * slice];
-        cs.par_chunks_mut(nx)
-            .enumerate()
-            .for_each_init(Vec::new, |line, (r, row)| {
+        cs.par_chunks_mut(nx).enumerate().for_each_init(
+            || (Vec::new(), [Vec::new(), Vec::new(), Vec::new()], Vec::new()),
+            |(line, d, nodes), (r, row)| {
                 let (j, k) = (r % ny, k0 + r / ny);
                 let base = post.row_base(j, k);
                 if row_aligned {
+                    // The row's displacements first (a lookup into the coarse line per voxel),
+                    // then the coordinates in a loop that vectorises.
                     field.line(base[1], base[2], line);
+                    for dd in d.iter_mut() {
+                        dd.resize(nx, 0.0);
+                    }
+                    let [dx, dy, dz] = d;
+                    field.row_from_line(line, base[0], post.m[0][0], [dx, dy, dz], nodes);
+                    row_coords(&pre, base, post.m[0][0], [dx, dy, dz], row);
+                    return;
                 }
                 for (i, c) in row.iter_mut().enumerate() {
                     let fi = i as f32;
@@ -56,16 +68,13 @@ pub fn resample_many_field(
                         base[1] + post.m[1][0] * fi,
                         base[2] + post.m[2][0] * fi,
                     ];
-                    let d = if row_aligned {
-                        field.from_line(line, q[0])
-                    } else {
-                        field.at(q)
-                    };
+                    let d = field.at(q);
                     let qd = [q[0] + d[0], q[1] + d[1], q[2] + d[2]];
                     let row = |r: &[f32; 4]| r[0] * qd[0] + r[1] * qd[1] + r[2] * qd[2] + r[3];
                     *c = [row(&pre[0]), row(&pre[1]), row(&pre[2])];
                 }
-            });
+            },
+        );
         let cs = &coords[..g * slice];
         let range = k0 * slice..(k0 + g) * slice;
         for (s, out) in specs.iter().zip(outs.iter_mut()) {
@@ -89,7 +98,42 @@ pub fn resample_many_field(
             }
         }
     }
+    crate::exec::cpu::alloc::recycle(flat);
     Ok(outs)
+}
+
+crate::simd_fn! {
+    /// Coordinates of a row whose fine `q` moves along x only: `c = pre * (q + d)` with `q = base +
+    /// (m00 i, 0, 0)`, in the per-voxel path's operation order (AVX2 where the CPU has it).
+    fn row_coords(
+        pre: &[[f32; 4]; 3],
+        base: [f32; 3],
+        m00: f32,
+        d: [&mut Vec<f32>; 3],
+        row: &mut [[f32; 3]],
+    ) -> () = row_coords_body;
+}
+
+#[inline(always)]
+fn row_coords_body(
+    pre: &[[f32; 4]; 3],
+    base: [f32; 3],
+    m00: f32,
+    d: [&mut Vec<f32>; 3],
+    row: &mut [[f32; 3]],
+) {
+    let n = row.len();
+    let (dx, dy, dz) = (&d[0][..n], &d[1][..n], &d[2][..n]);
+    for (i, c) in row.iter_mut().enumerate() {
+        let fi = i as f32;
+        let qd = [
+            base[0] + m00 * fi + dx[i],
+            base[1] + 0.0 * fi + dy[i],
+            base[2] + 0.0 * fi + dz[i],
+        ];
+        let r = |r: &[f32; 4]| r[0] * qd[0] + r[1] * qd[1] + r[2] * qd[2] + r[3];
+        *c = [r(&pre[0]), r(&pre[1]), r(&pre[2])];
+    }
 }
 
 /// Trilinear samples at given coordinates (interior ones without bounds checks).
@@ -136,12 +180,15 @@ fn nearest_at<T: Voxel>(
                     && c[2] >= -0.5
                     && c[2] < lim[2];
                 *o = if inside {
-                    // c + 0.5 is in [0, n): truncation is floor.
-                    let (x, y, z) = (
-                        (c[0] + 0.5) as usize,
-                        (c[1] + 0.5) as usize,
-                        (c[2] + 0.5) as usize,
-                    );
+                    // SAFETY: c + 0.5 is in [0, n) with n < 2^31: truncation is floor, exact in
+                    // i32 (the saturating `as usize` cost three branches a voxel).
+                    let (x, y, z) = unsafe {
+                        (
+                            (c[0] + 0.5).to_int_unchecked::<i32>() as usize,
+                            (c[1] + 0.5).to_int_unchecked::<i32>() as usize,
+                            (c[2] + 0.5).to_int_unchecked::<i32>() as usize,
+                        )
+                    };
                     src[x + sx * (y + sy * z)]
                 } else {
                     sample_nearest_checked(src, shape, *c, fill)
@@ -153,11 +200,13 @@ fn nearest_at<T: Voxel>(
 /// Trilinear sample known to have all eight neighbours inside (`0 <= c < n - 1`: truncation is floor).
 #[inline(always)]
 fn sample_linear_interior(src: &[f32], sx: usize, sxy: usize, c: [f32; 3]) -> f32 {
-    blend8(
-        src,
-        sx,
-        sxy,
-        [c[0] as usize, c[1] as usize, c[2] as usize],
-        c,
-    )
+    // SAFETY: 0 <= c < n - 1 < 2^31 (the caller's check): truncation is floor, exact in i32.
+    let corner = unsafe {
+        [
+            c[0].to_int_unchecked::<i32>() as usize,
+            c[1].to_int_unchecked::<i32>() as usize,
+            c[2].to_int_unchecked::<i32>() as usize,
+        ]
+    };
+    blend8(src, sx, sxy, corner, c)
 }
