@@ -11,9 +11,9 @@
 //!
 //! Parameters are scaled so that a unit step moves points by about a millimetre: translations are in mm,
 //! rotation angles and matrix entries are multiplied by the fixed image's radius. The metric is evaluated
-//! over fixed-image samples (every voxel of the level's grid, or a seeded random subset for mutual
-//! information and for grids over `max_samples`), in fixed chunks summed in order, so the result does not
-//! depend on the thread count.
+//! over fixed-image samples (every voxel of the level's grid, or a seeded random subset, jittered within
+//! its voxels as ITK's RANDOM sampling does, for mutual information and for grids over `max_samples`), in
+//! fixed chunks summed in order, so the result does not depend on the thread count.
 
 use crate::error::{Error, Result};
 use crate::grid::{mat_apply, mat_inv, Mat4};

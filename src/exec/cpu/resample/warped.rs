@@ -58,7 +58,7 @@ pub fn resample_many_field(
                     }
                     let [dx, dy, dz] = d;
                     field.row_from_line(line, base[0], post.m[0][0], [dx, dy, dz], nodes);
-                    row_coords(&pre, base, post.m[0][0], [dx, dy, dz], row);
+                    row_coords(&pre, base, post.m[0][0], [&dx[..], &dy[..], &dz[..]], row);
                     return;
                 }
                 for (i, c) in row.iter_mut().enumerate() {
@@ -109,7 +109,7 @@ crate::simd_fn! {
         pre: &[[f32; 4]; 3],
         base: [f32; 3],
         m00: f32,
-        d: [&mut Vec<f32>; 3],
+        d: [&[f32]; 3],
         row: &mut [[f32; 3]],
     ) -> () = row_coords_body;
 }
@@ -119,11 +119,11 @@ fn row_coords_body(
     pre: &[[f32; 4]; 3],
     base: [f32; 3],
     m00: f32,
-    d: [&mut Vec<f32>; 3],
+    d: [&[f32]; 3],
     row: &mut [[f32; 3]],
 ) {
     let n = row.len();
-    let (dx, dy, dz) = (&d[0][..n], &d[1][..n], &d[2][..n]);
+    let [dx, dy, dz] = d.map(|v| &v[..n]);
     for (i, c) in row.iter_mut().enumerate() {
         let fi = i as f32;
         let qd = [
