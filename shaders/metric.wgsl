@@ -38,8 +38,24 @@ const CHUNK: u32 = 4096u;
 const UNIT: f32 = 4096.0;
 const PAD: f32 = 2.0;
 
-var<workgroup> red: array<array<f32, 6>, 256>;
-var<workgroup> red12: array<array<f32, 12>, 256>;
+// Per-invocation sums of a workgroup (6 used by `metric`, 12 by `metric_grad`).
+var<workgroup> red: array<array<f32, 12>, 256>;
+
+// Sums columns 0..width of `red` over the workgroup into red[0] (every invocation calls it, after
+// writing its own row).
+fn reduce_red(li: u32, width: u32) {
+    workgroupBarrier();
+    var h = WG / 2u;
+    while (h > 0u) {
+        if (li < h) {
+            for (var c = 0u; c < width; c = c + 1u) {
+                red[li][c] = red[li][c] + red[li + h][c];
+            }
+        }
+        workgroupBarrier();
+        h = h / 2u;
+    }
+}
 
 fn fetch(i: vec3<i32>) -> f32 {
     let m = vec3<i32>(p.mshape.xyz) - vec3<i32>(1);
@@ -160,18 +176,10 @@ fn metric(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_index)
             }
         }
     }
-    red[li] = s;
-    workgroupBarrier();
-    var h = WG / 2u;
-    while (h > 0u) {
-        if (li < h) {
-            for (var c = 0u; c < 6u; c = c + 1u) {
-                red[li][c] = red[li][c] + red[li + h][c];
-            }
-        }
-        workgroupBarrier();
-        h = h / 2u;
+    for (var c = 0u; c < 6u; c = c + 1u) {
+        red[li][c] = s[c];
     }
+    reduce_red(li, 6u);
     if (li == 0u) {
         for (var c = 0u; c < 6u; c = c + 1u) {
             sums[(t * p.chunks + chunk) * 6u + c] = red[0][c];
@@ -214,21 +222,11 @@ fn metric_grad(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_i
             }
         }
     }
-    red12[li] = s;
-    workgroupBarrier();
-    var h = WG / 2u;
-    while (h > 0u) {
-        if (li < h) {
-            for (var c = 0u; c < 12u; c = c + 1u) {
-                red12[li][c] = red12[li][c] + red12[li + h][c];
-            }
-        }
-        workgroupBarrier();
-        h = h / 2u;
-    }
+    red[li] = s;
+    reduce_red(li, 12u);
     if (li == 0u) {
         for (var c = 0u; c < 12u; c = c + 1u) {
-            sums[chunk * 12u + c] = red12[0][c];
+            sums[chunk * 12u + c] = red[0][c];
         }
     }
 }
