@@ -67,125 +67,319 @@ impl Moments {
     }
 }
 
-/// Lanes of independent accumulators: the loop vectorises (8 f64 sums in flight instead of one
-/// dependent chain) and the result does not depend on the machine.
+/// Lanes of independent accumulators: 8 sums in flight instead of one dependent chain, and the
+/// result does not depend on the machine (the AVX2 path keeps the same 8 lanes in registers).
 const LANES: usize = 8;
 
-crate::simd_fn! {
-    fn chunk_acc(xs: &[f32], nonzero_only: bool) -> Moments = chunk_acc_body;
+/// Per-lane partial results of one chunk's pass: counts, sums and sums of squares of `x - shift` in
+/// f64, min and max.
+struct Lanes {
+    /// Largest magnitude bits of every value, counted or not (the finiteness scan).
+    bits: [u32; LANES],
+    n: [u32; LANES],
+    sum: [f64; LANES],
+    sq: [f64; LANES],
+    lo: [f32; LANES],
+    hi: [f32; LANES],
+}
+
+/// Whether a value counts: finite, and nonzero when `nz` (on the bits: NaN never reaches a
+/// comparison).
+#[inline(always)]
+fn keeps(x: f32, nz: bool) -> bool {
+    let m = x.to_bits() & 0x7fff_ffff;
+    (m < 0x7f80_0000) & (!nz | (m != 0))
+}
+
+/// `if a < b { a } else { b }`: what `vminps` computes (the values here are never NaN).
+#[inline(always)]
+fn lt_min(a: f32, b: f32) -> f32 {
+    if a < b {
+        a
+    } else {
+        b
+    }
 }
 
 #[inline(always)]
-fn chunk_acc_body(xs: &[f32], nonzero_only: bool) -> Moments {
-    let keep = |x: f32| x.is_finite() && !(nonzero_only && x == 0.0);
-    let (mut n, mut sum) = ([0u32; LANES], [0.0f64; LANES]);
-    let (mut lo, mut hi) = ([f32::INFINITY; LANES], [f32::NEG_INFINITY; LANES]);
-    let body = xs.chunks_exact(LANES);
-    let tail = body.remainder();
-    for c in body {
+fn gt_max(a: f32, b: f32) -> f32 {
+    if a > b {
+        a
+    } else {
+        b
+    }
+}
+
+/// The pass over whole groups of [`LANES`] values (scalar form; [`x86`] holds its AVX2 twin).
+#[allow(clippy::needless_range_loop)] // lane k of every accumulator, as the registers hold them
+fn lanes_scalar(xs: &[f32], nz: bool, shift: f64) -> Lanes {
+    let mut l = Lanes {
+        bits: [0; LANES],
+        n: [0; LANES],
+        sum: [0.0; LANES],
+        sq: [0.0; LANES],
+        lo: [f32::INFINITY; LANES],
+        hi: [f32::NEG_INFINITY; LANES],
+    };
+    for c in xs.chunks_exact(LANES) {
         for k in 0..LANES {
-            let x = c[k];
-            let ok = keep(x);
-            n[k] += ok as u32;
-            sum[k] += if ok { x as f64 } else { 0.0 };
-            lo[k] = lo[k].min(if ok { x } else { f32::INFINITY });
-            hi[k] = hi[k].max(if ok { x } else { f32::NEG_INFINITY });
+            let ok = keeps(c[k], nz);
+            l.bits[k] = l.bits[k].max(c[k].to_bits() & 0x7fff_ffff);
+            l.n[k] += ok as u32;
+            let y = (if ok { c[k] } else { 0.0 }) as f64 - shift;
+            l.sum[k] += if ok { y } else { 0.0 };
+            l.sq[k] += if ok { y * y } else { 0.0 };
+            l.lo[k] = lt_min(if ok { c[k] } else { f32::INFINITY }, l.lo[k]);
+            l.hi[k] = gt_max(if ok { c[k] } else { f32::NEG_INFINITY }, l.hi[k]);
         }
     }
-    for &x in tail {
-        if keep(x) {
-            n[0] += 1;
-            sum[0] += x as f64;
-            lo[0] = lo[0].min(x);
-            hi[0] = hi[0].max(x);
+    l
+}
+
+/// Largest magnitude bits of a slice (scalar form).
+fn max_bits_scalar(xs: &[f32]) -> u32 {
+    xs.iter().fold(0, |m, x| m.max(x.to_bits() & 0x7fff_ffff))
+}
+
+/// AVX2 twins of the lane loop and the magnitude scan: the same operations on the same lanes (`vcvtps2pd`, `vsubpd`,
+/// `vaddpd`, `vmulpd`, `vminps`, `vmaxps` are exact per lane, like the scalar ones), so the results are
+/// bit-identical. The compiler did not vectorise the scalar forms (mixed u32/f32/f64 lanes).
+#[cfg(target_arch = "x86_64")]
+mod x86 {
+    use super::{Lanes, LANES};
+    use std::arch::x86_64::*;
+
+    /// The magnitude bits of eight values and their keep mask (all ones where a value counts).
+    #[inline(always)]
+    unsafe fn keep_mask(x: __m256, nz: bool) -> (__m256i, __m256i) {
+        let m = _mm256_and_si256(_mm256_castps_si256(x), _mm256_set1_epi32(0x7fff_ffff));
+        let fin = _mm256_cmpgt_epi32(_mm256_set1_epi32(0x7f80_0000), m);
+        let ok = if nz {
+            _mm256_andnot_si256(_mm256_cmpeq_epi32(m, _mm256_setzero_si256()), fin)
+        } else {
+            fin
+        };
+        (m, ok)
+    }
+
+    /// The kept values less `shift` in f64 (lanes 0-3, 4-7), zero where not kept.
+    #[inline(always)]
+    unsafe fn shifted(x: __m256, ok: __m256i, shift: __m256d) -> [__m256d; 2] {
+        let kept = _mm256_and_ps(x, _mm256_castsi256_ps(ok));
+        // The 32-bit masks widened to 64 bits (sign extension keeps all ones).
+        let k0 = _mm256_castsi256_pd(_mm256_cvtepi32_epi64(_mm256_castsi256_si128(ok)));
+        let k1 = _mm256_castsi256_pd(_mm256_cvtepi32_epi64(_mm256_extracti128_si256(ok, 1)));
+        let y0 = _mm256_sub_pd(_mm256_cvtps_pd(_mm256_castps256_ps128(kept)), shift);
+        let y1 = _mm256_sub_pd(_mm256_cvtps_pd(_mm256_extractf128_ps(kept, 1)), shift);
+        [_mm256_and_pd(y0, k0), _mm256_and_pd(y1, k1)]
+    }
+
+    /// # Safety
+    /// The CPU must have AVX2.
+    #[target_feature(enable = "avx2")]
+    pub unsafe fn lanes(xs: &[f32], nz: bool, shift: f64) -> Lanes {
+        let (mut bits, mut n) = (_mm256_setzero_si256(), _mm256_setzero_si256());
+        let (mut s, mut q) = ([_mm256_setzero_pd(); 2], [_mm256_setzero_pd(); 2]);
+        let mut lo = _mm256_set1_ps(f32::INFINITY);
+        let mut hi = _mm256_set1_ps(f32::NEG_INFINITY);
+        let k = _mm256_set1_pd(shift);
+        for c in xs.chunks_exact(LANES) {
+            let x = _mm256_loadu_ps(c.as_ptr());
+            let (m, ok) = keep_mask(x, nz);
+            let okf = _mm256_castsi256_ps(ok);
+            bits = _mm256_max_epu32(bits, m);
+            n = _mm256_sub_epi32(n, ok);
+            let y = shifted(x, ok, k);
+            for h in 0..2 {
+                // Masked lanes add +0 (y is zeroed, and so is y * y).
+                s[h] = _mm256_add_pd(s[h], y[h]);
+                q[h] = _mm256_add_pd(q[h], _mm256_mul_pd(y[h], y[h]));
+            }
+            lo = _mm256_min_ps(_mm256_blendv_ps(_mm256_set1_ps(f32::INFINITY), x, okf), lo);
+            hi = _mm256_max_ps(
+                _mm256_blendv_ps(_mm256_set1_ps(f32::NEG_INFINITY), x, okf),
+                hi,
+            );
         }
-    }
-    let count: u64 = n.iter().map(|&c| c as u64).sum();
-    if count == 0 {
-        return Moments::EMPTY;
-    }
-    let mean = sum.iter().sum::<f64>() / count as f64;
-    let mut m2 = [0.0f64; LANES];
-    let body = xs.chunks_exact(LANES);
-    for c in body {
-        for k in 0..LANES {
-            let x = c[k];
-            let d = x as f64 - mean;
-            m2[k] += if keep(x) { d * d } else { 0.0 };
+        let mut out = Lanes {
+            bits: [0; LANES],
+            n: [0; LANES],
+            sum: [0.0; LANES],
+            sq: [0.0; LANES],
+            lo: [0.0; LANES],
+            hi: [0.0; LANES],
+        };
+        _mm256_storeu_si256(out.bits.as_mut_ptr().cast(), bits);
+        _mm256_storeu_si256(out.n.as_mut_ptr().cast(), n);
+        _mm256_storeu_ps(out.lo.as_mut_ptr(), lo);
+        _mm256_storeu_ps(out.hi.as_mut_ptr(), hi);
+        for h in 0..2 {
+            _mm256_storeu_pd(out.sum.as_mut_ptr().add(4 * h), s[h]);
+            _mm256_storeu_pd(out.sq.as_mut_ptr().add(4 * h), q[h]);
         }
+        out
     }
-    for &x in tail {
-        if keep(x) {
-            let d = x as f64 - mean;
-            m2[0] += d * d;
+
+    /// # Safety
+    /// The CPU must have AVX2.
+    #[target_feature(enable = "avx2")]
+    pub unsafe fn max_bits(xs: &[f32]) -> u32 {
+        let mask = _mm256_set1_epi32(0x7fff_ffff);
+        let (mut m0, mut m1) = (_mm256_setzero_si256(), _mm256_setzero_si256());
+        let mut body = xs.chunks_exact(16);
+        for c in body.by_ref() {
+            let a = _mm256_loadu_si256(c.as_ptr().cast());
+            let b = _mm256_loadu_si256(c.as_ptr().add(8).cast());
+            m0 = _mm256_max_epu32(m0, _mm256_and_si256(a, mask));
+            m1 = _mm256_max_epu32(m1, _mm256_and_si256(b, mask));
         }
+        let mut out = [0u32; 8];
+        _mm256_storeu_si256(out.as_mut_ptr().cast(), _mm256_max_epu32(m0, m1));
+        out.into_iter()
+            .fold(super::max_bits_scalar(body.remainder()), u32::max)
     }
-    Moments {
-        n: count as f64,
+}
+
+/// [`lanes_scalar`] or its AVX2 twin.
+fn lanes(xs: &[f32], nz: bool, shift: f64) -> Lanes {
+    #[cfg(target_arch = "x86_64")]
+    if crate::simd::avx2() {
+        // SAFETY: the CPU has AVX2 (checked at run time just above).
+        return unsafe { x86::lanes(xs, nz, shift) };
+    }
+    lanes_scalar(xs, nz, shift)
+}
+
+/// Largest magnitude of the values' bits (`f32::from_bits` of it is the largest |value|; past +inf's
+/// bits it is a NaN): parallel over chunks, AVX2 where the CPU has it.
+pub fn max_abs_bits(data: &[f32]) -> u32 {
+    data.par_chunks(CHUNK)
+        .map(|c| {
+            #[cfg(target_arch = "x86_64")]
+            if crate::simd::avx2() {
+                // SAFETY: the CPU has AVX2 (checked at run time just above).
+                return unsafe { x86::max_bits(c) };
+            }
+            max_bits_scalar(c)
+        })
+        .max()
+        .unwrap_or(0)
+}
+
+/// Moments of one chunk and the largest magnitude bits of all its values, in one pass in [`LANES`]
+/// lanes: sums and sums of squares of `x - K` in f64, `K` the chunk's first counted value. As `K` is
+/// one of the values, `(K - mean)^2 <= m2`, so `sum (x - K)^2 = m2 + n (K - mean)^2 <= (n + 1) m2`:
+/// forming `m2` from it cancels at most log2([`CHUNK`] + 1) = 16 of f64's 53 bits (a far outlier as
+/// `K` is the worst case, tested), and the chunk is read once.
+fn chunk_acc(xs: &[f32], nz: bool) -> (Moments, u32) {
+    let split = xs.len() - xs.len() % LANES;
+    let (body, tail) = xs.split_at(split);
+    let Some(&first) = xs.iter().find(|&&x| keeps(x, nz)) else {
+        return (Moments::EMPTY, max_bits_scalar(xs));
+    };
+    let shift = first as f64;
+    let mut l = lanes(body, nz, shift);
+    for &x in tail.iter().filter(|&&x| keeps(x, nz)) {
+        let y = x as f64 - shift;
+        l.n[0] += 1;
+        l.sum[0] += y;
+        l.sq[0] += y * y;
+        l.lo[0] = lt_min(x, l.lo[0]);
+        l.hi[0] = gt_max(x, l.hi[0]);
+    }
+    let n = l.n.iter().map(|&c| c as u64).sum::<u64>() as f64;
+    let (sy, sq) = (l.sum.iter().sum::<f64>(), l.sq.iter().sum::<f64>());
+    let (mean, m2) = (shift + sy / n, (sq - sy * sy / n).max(0.0));
+    let bits = tail
+        .iter()
+        .fold(l.bits.into_iter().max().unwrap_or(0), |m, x| {
+            m.max(x.to_bits() & 0x7fff_ffff)
+        });
+    let m = Moments {
+        n,
         mean,
-        m2: m2.iter().sum(),
-        min: lo.iter().fold(f32::INFINITY, |a, &b| a.min(b)) as f64,
-        max: hi.iter().fold(f32::NEG_INFINITY, |a, &b| a.max(b)) as f64,
-    }
+        m2,
+        min: l.lo.iter().fold(f32::INFINITY, |a, &b| a.min(b)) as f64,
+        max: l.hi.iter().fold(f32::NEG_INFINITY, |a, &b| a.max(b)) as f64,
+    };
+    (m, bits)
 }
 
 /// Count, min, max, mean and population std over all voxels, or over nonzero voxels when
 /// `mask_nonzero` is `Some(true)`. An empty selection gives zeros.
 pub fn stats(data: &[f32], mask_nonzero: Option<bool>) -> Stats {
-    let nz = mask_nonzero.unwrap_or(false);
+    stats_scan(data, mask_nonzero.unwrap_or(false)).0
+}
+
+/// [`stats`] (over nonzero voxels when `nonzero`) and the largest |value| of all voxels in the same
+/// pass (+inf or NaN when a voxel is not finite): the statistics double as the input's finiteness
+/// scan.
+pub fn stats_scan(data: &[f32], nonzero: bool) -> (Stats, f32) {
     // Chunks are merged in order on one thread: the same result for every thread count.
-    let parts: Vec<Moments> = data.par_chunks(CHUNK).map(|c| chunk_acc(c, nz)).collect();
-    let acc = parts.into_iter().fold(Moments::EMPTY, Moments::merge);
+    let parts: Vec<(Moments, u32)> = data
+        .par_chunks(CHUNK)
+        .map(|c| chunk_acc(c, nonzero))
+        .collect();
+    let bits = parts.iter().map(|p| p.1).max().unwrap_or(0);
+    let acc = parts
+        .into_iter()
+        .map(|p| p.0)
+        .fold(Moments::EMPTY, Moments::merge);
+    let largest = f32::from_bits(bits);
     if acc.n == 0.0 {
-        return Stats {
+        let none = Stats {
             count: 0,
             min: 0.0,
             max: 0.0,
             mean: 0.0,
             std: 0.0,
         };
+        return (none, largest);
     }
-    Stats {
+    let st = Stats {
         count: acc.n as usize,
         min: acc.min,
         max: acc.max,
         mean: acc.mean,
         std: (acc.m2 / acc.n).max(0.0).sqrt(),
-    }
+    };
+    (st, largest)
 }
 
-/// Minimum and maximum of the finite values (parallel, vectorised in lanes).
+/// Minimum and maximum of the finite values (parallel, in the lanes of the moments' first pass).
 pub fn min_max(data: &[f32]) -> (f32, f32) {
-    data.par_chunks(CHUNK).map(chunk_min_max).reduce(
-        || (f32::INFINITY, f32::NEG_INFINITY),
-        |a, b| (a.0.min(b.0), a.1.max(b.1)),
-    )
+    let (lo, hi, _) = min_max_scan(data);
+    (lo, hi)
 }
 
-crate::simd_fn! {
-    fn chunk_min_max(xs: &[f32]) -> (f32, f32) = chunk_min_max_body;
+/// [`min_max`] and the largest |value| of all voxels in the same pass (+inf or NaN when a voxel is not
+/// finite).
+pub fn min_max_scan(data: &[f32]) -> (f32, f32, f32) {
+    let (lo, hi, bits) = data.par_chunks(CHUNK).map(chunk_min_max).reduce(
+        || (f32::INFINITY, f32::NEG_INFINITY, 0),
+        |a, b| (a.0.min(b.0), a.1.max(b.1), a.2.max(b.2)),
+    );
+    (lo, hi, f32::from_bits(bits))
 }
 
-#[inline(always)]
-fn chunk_min_max_body(xs: &[f32]) -> (f32, f32) {
-    let (mut lo, mut hi) = ([f32::INFINITY; LANES], [f32::NEG_INFINITY; LANES]);
-    let body = xs.chunks_exact(LANES);
-    let tail = body.remainder();
-    for c in body {
-        for k in 0..LANES {
-            let x = c[k];
-            let ok = x.is_finite();
-            lo[k] = lo[k].min(if ok { x } else { f32::INFINITY });
-            hi[k] = hi[k].max(if ok { x } else { f32::NEG_INFINITY });
-        }
-    }
-    for &x in tail.iter().filter(|x| x.is_finite()) {
-        lo[0] = lo[0].min(x);
-        hi[0] = hi[0].max(x);
-    }
-    (
-        lo.iter().fold(f32::INFINITY, |a, &b| a.min(b)),
-        hi.iter().fold(f32::NEG_INFINITY, |a, &b| a.max(b)),
+/// Min and max of one chunk's finite values, and the largest magnitude bits of all of them.
+fn chunk_min_max(xs: &[f32]) -> (f32, f32, u32) {
+    let split = xs.len() - xs.len() % LANES;
+    let l = lanes(&xs[..split], false, 0.0);
+    xs[split..].iter().fold(
+        (
+            l.lo.iter().fold(f32::INFINITY, |a, &b| a.min(b)),
+            l.hi.iter().fold(f32::NEG_INFINITY, |a, &b| a.max(b)),
+            l.bits.into_iter().max().unwrap_or(0),
+        ),
+        |(lo, hi, bits), &x| {
+            let b = bits.max(x.to_bits() & 0x7fff_ffff);
+            if keeps(x, false) {
+                (lo.min(x), hi.max(x), b)
+            } else {
+                (lo, hi, b)
+            }
+        },
     )
 }
 
@@ -209,4 +403,105 @@ fn chunk_whole_body(xs: &[f32], lo: f64, hi: f64) -> bool {
             ok & (x.trunc() == x) & (x as f64 >= lo) & (x as f64 <= hi)
         })
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Values with zeros, NaN, infinities and negative numbers, not a multiple of the lanes long.
+    fn awkward(n: usize) -> Vec<f32> {
+        (0..n as u64)
+            .map(|i| match i % 97 {
+                3 => f32::NAN,
+                5 => f32::INFINITY,
+                7 => f32::NEG_INFINITY,
+                11..=13 => 0.0,
+                17 => -0.0,
+                _ => ((i.wrapping_mul(2654435761) % 10_007) as f32 - 5000.0) * 0.031,
+            })
+            .collect()
+    }
+
+    /// Two-pass f64 reference over the counted values.
+    fn reference(xs: &[f32], nz: bool) -> (usize, f64, f64) {
+        let kept: Vec<f64> = xs
+            .iter()
+            .filter(|&&x| x.is_finite() && !(nz && x == 0.0))
+            .map(|&x| x as f64)
+            .collect();
+        let n = kept.len() as f64;
+        let mean = kept.iter().sum::<f64>() / n;
+        let var = kept.iter().map(|x| (x - mean) * (x - mean)).sum::<f64>() / n;
+        (kept.len(), mean, var.sqrt())
+    }
+
+    #[test]
+    fn the_avx2_lanes_equal_the_scalar_ones() {
+        let xs = awkward(10_000 * LANES);
+        for nz in [false, true] {
+            let a = lanes_scalar(&xs, nz, 12.5);
+            #[cfg(target_arch = "x86_64")]
+            if crate::simd::avx2() {
+                // SAFETY: checked just above.
+                let b = unsafe { x86::lanes(&xs, nz, 12.5) };
+                assert_eq!(a.bits, b.bits);
+                assert_eq!(a.n, b.n);
+                assert_eq!(a.sum.map(f64::to_bits), b.sum.map(f64::to_bits));
+                assert_eq!(a.sq.map(f64::to_bits), b.sq.map(f64::to_bits));
+                assert_eq!(a.lo, b.lo);
+                assert_eq!(a.hi, b.hi);
+                // SAFETY: checked just above.
+                assert_eq!(unsafe { x86::max_bits(&xs) }, max_bits_scalar(&xs));
+            }
+        }
+    }
+
+    #[test]
+    fn moments_match_a_two_pass_reference() {
+        let xs = awkward(300_001);
+        for nz in [false, true] {
+            let (st, largest) = stats_scan(&xs, nz);
+            let (n, mean, std) = reference(&xs, nz);
+            assert_eq!(st.count, n);
+            assert!(
+                (st.mean - mean).abs() <= 1e-12 * mean.abs().max(1.0),
+                "{nz}"
+            );
+            assert!((st.std - std).abs() <= 1e-12 * std, "{nz}");
+            assert!(largest.is_nan() || largest.is_infinite());
+        }
+        let finite: Vec<f32> = xs.iter().copied().filter(|x| x.is_finite()).collect();
+        assert_eq!(stats_scan(&finite, false).1, 5006.0 * 0.031);
+        let (lo, hi, m) = min_max_scan(&xs);
+        assert_eq!((lo, hi), (-5000.0 * 0.031, 5006.0 * 0.031));
+        assert!(!m.is_finite());
+    }
+
+    /// A far outlier as a chunk's first value (the shift) is the most the shifted sums can cancel: the
+    /// mean and std stay exact to f64 rounding of the spread.
+    #[test]
+    fn a_far_outlier_first_does_not_lose_the_std() {
+        let mut xs: Vec<f32> = (0..CHUNK as u64 * 2 + 5)
+            .map(|i| 1000.0 + ((i * 7919) % 1000) as f32 * 1e-4)
+            .collect();
+        xs[0] = 3e9;
+        xs[CHUNK] = -3e9;
+        let (_, mean, std) = reference(&xs, false);
+        let st = stats(&xs, None);
+        // The mean to f64 rounding of the spread (what a z-score sees).
+        assert!(
+            (st.mean - mean).abs() <= 1e-12 * std,
+            "{} {}",
+            st.mean,
+            mean
+        );
+        assert!((st.std - std).abs() <= 1e-9 * std, "{} {}", st.std, std);
+        // Without the outliers the std is tiny next to the mean: still exact.
+        let calm: Vec<f32> = xs.iter().copied().filter(|x| x.abs() < 1e4).collect();
+        let (_, mean, std) = reference(&calm, false);
+        let st = stats(&calm, None);
+        assert!((st.std - std).abs() <= 1e-9 * std, "{} {}", st.std, std);
+        assert!((st.mean - mean).abs() <= 1e-12 * mean);
+    }
 }

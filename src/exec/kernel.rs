@@ -156,6 +156,22 @@ impl PointKernel {
         y.clamp(self.lo, self.hi)
     }
 
+    /// A bound on |output| for inputs with |x| <= `m`, when the kernel is affine (no gamma, noise or
+    /// bias) and no step of its f32 arithmetic can pass a quarter of the f32 range; `None` otherwise.
+    /// With such a bound the output needs no finiteness scan.
+    pub fn output_bound(&self, m: f64) -> Option<f64> {
+        if self.positional() || self.gamma != 1.0 {
+            return None;
+        }
+        let lim = (f32::MAX / 4.0) as f64;
+        let a = m * (self.pre as f64).abs() + (self.sub as f64).abs();
+        let b = a * (self.mul as f64).abs();
+        let c = b * (self.post as f64).abs();
+        let d = c + (self.add as f64).abs();
+        // NaN fails every comparison.
+        [m, a, b, c, d].iter().all(|v| *v <= lim).then_some(d)
+    }
+
     /// True when the kernel needs voxel positions (noise, bias field).
     pub fn positional(&self) -> bool {
         self.noise_std > 0.0 || self.bias_order > 0
@@ -541,6 +557,22 @@ fn affine_run_body(k: &PointKernel, x: &[f32], out: &mut [f32]) {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// The bound that lets a run skip its output scan holds for every input within it, and is
+    /// refused where an f32 step could leave a quarter of the range.
+    #[test]
+    fn output_bounds_hold_and_refuse_what_could_overflow() {
+        let k = zscore_params(10, 100.0, 0.5, false);
+        let b = k.output_bound(1e3).unwrap();
+        for x in [-1e3f32, -1.0, 0.0, 99.5, 1e3] {
+            assert!((k.eval(x, 0, [0; 3], [1; 3]) as f64).abs() <= b);
+        }
+        assert_eq!(identity().output_bound(2.0), Some(2.0));
+        assert_eq!(k.output_bound(1e38), None);
+        assert_eq!(minmax_params(0.0, 1.0, -3e38, 3e38).output_bound(1.0), None);
+        assert_eq!(gamma_params(0.0, 1.0, 2.0).output_bound(1.0), None);
+        assert_eq!(identity().output_bound(f64::NAN), None);
+    }
 
     /// A GPU flushes subnormal floats to zero: no kernel coefficient may be subnormal, and the scaled
     /// form must give the plain form's result (exactly when `pre` is 1).

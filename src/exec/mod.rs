@@ -60,34 +60,53 @@ impl Executor {
         subject.check_storage()?;
         let (prepared, transforms) = replace_non_finite(subject, transforms)?;
         let subject = prepared.as_ref().unwrap_or(subject);
+        let grid = subject.grid().expect("checked non-empty").clone();
+        let stages = compile(transforms, &grid)?;
+        // On the CPU a leading z-score, min-max or percentile stage scans the images in its statistics
+        // pass; its kernels are kept for the run.
+        let first = match (self, stages.first()) {
+            (Executor::Cpu, Some(Stage::Intensity(op))) if scan && prepared.is_none() => {
+                cpu::intensity::scan_first(op, &subject.images)
+            }
+            _ => None,
+        };
         // Largest |value| of the images when scanned here (None: not known).
         let mut largest = None;
         if scan && prepared.is_none() {
-            let m = max_abs(subject);
+            let m = first.as_ref().map_or_else(|| max_abs(subject), |f| f.1);
             if !m.is_finite() {
                 let (i, n) = non_finite(subject).expect("a non-finite value was seen");
                 return Err(nan_error(i, n));
             }
             largest = Some(m);
         }
-        let grid = subject.grid().expect("checked non-empty").clone();
-        let stages = compile(transforms, &grid)?;
         let out = match self {
-            Executor::Cpu => cpu::run(subject, &stages),
+            Executor::Cpu => cpu::run_with(subject, &stages, first.as_ref().map(|f| &f.0[..])),
             Executor::Gpu(g) => g.run(subject, &stages),
         }?;
-        // Resampling blends input values with the fill (`a + (b - a) t`): with every value and the fill
-        // within a quarter of the f32 range nothing can overflow, and the output scan is skipped.
-        let bounded = |x: f64| x.abs() <= (f32::MAX / 4.0) as f64;
-        let safe = largest.is_some_and(|m| bounded(m as f64))
-            && stages.iter().all(|s| match s {
+        // A bound on |value| carried through the stages: resampling blends input values with the fill
+        // (`a + (b - a) t`), and an affine kernel whose f32 steps stay within a quarter of the range
+        // (the first stage's, known here) maps a bound to a bound. With a bound within a quarter of the
+        // f32 range nothing can overflow, and the output scan is skipped.
+        let lim = (f32::MAX / 4.0) as f64;
+        let mut bound = largest.map(|m| m as f64);
+        for (i, s) in stages.iter().enumerate() {
+            bound = match s {
                 Stage::Spatial(m) => match m.fill {
-                    crate::transform::Fill::Value(x) => bounded(x),
-                    _ => true,
+                    crate::transform::Fill::Value(x) => bound.map(|b| b.max(x.abs())),
+                    _ => bound,
                 },
-                Stage::Intensity(_) => false,
-                Stage::Labels(_) => true,
-            });
+                Stage::Labels(_) => bound,
+                Stage::Intensity(_) => match (&first, bound) {
+                    (Some((kernels, _)), Some(b)) if i == 0 => kernels
+                        .iter()
+                        .map(|k| k.output_bound(b))
+                        .try_fold(0f64, |acc, k| k.map(|k| acc.max(k))),
+                    _ => None,
+                },
+            };
+        }
+        let safe = bound.is_some_and(|b| b <= lim);
         if !safe {
             check_output(&out)?;
         }
@@ -241,16 +260,10 @@ fn max_abs(subject: &Subject) -> f32 {
 
 /// [`max_abs`] of some images.
 fn images_max_abs(images: &[crate::Volume]) -> f32 {
-    use rayon::prelude::*;
     let bits = images
         .iter()
         .filter_map(|v| v.data.as_f32())
-        .map(|d| {
-            d.par_chunks(1 << 16)
-                .map(|c| c.iter().fold(0u32, |m, x| m.max(x.to_bits() & 0x7fff_ffff)))
-                .max()
-                .unwrap_or(0)
-        })
+        .map(crate::stats::max_abs_bits)
         .max()
         .unwrap_or(0);
     // Magnitude bits past +inf's are NaN payloads: report them as NaN.

@@ -192,6 +192,44 @@ fn kernel_for(
     }))
 }
 
+/// The first stage's point kernels, one per image, computed with the input's finiteness scan fused
+/// into the statistics pass (z-score, min-max and percentile statistics read every voxel anyway), and
+/// the largest |value| over the images (+inf or NaN when a voxel is not finite). `None` for ops whose
+/// kernel needs no statistic or the label map; those scan separately.
+pub fn scan_first(op: &IntensityOp, images: &[crate::Volume]) -> Option<(Vec<PointKernel>, f32)> {
+    let mut kernels = Vec::with_capacity(images.len());
+    let mut largest = 0f32;
+    for img in images {
+        let data = img.data.as_f32()?;
+        let (k, m) = match needs(op) {
+            Needs::Stats { nonzero } => {
+                let (st, m) = reduce::stats_scan(data, nonzero);
+                (kernel_from(op, &st, None), m)
+            }
+            Needs::MinMax => {
+                let (lo, hi, m) = reduce::min_max_scan(data);
+                let st = crate::volume::Stats {
+                    min: lo as f64,
+                    max: hi as f64,
+                    ..EMPTY_STATS
+                };
+                (kernel_from(op, &st, None), m)
+            }
+            Needs::Percentiles(q) => {
+                let (p, m) = reduce::percentiles_scan(data, &q);
+                (kernel_from(op, &EMPTY_STATS, Some([p[0], p[1]])), m)
+            }
+            _ => return None,
+        };
+        // A NaN marks a NaN voxel: keep it.
+        if m.is_nan() || m > largest {
+            largest = m;
+        }
+        kernels.push(k);
+    }
+    Some((kernels, largest))
+}
+
 /// Applies an intensity op to one image in place.
 pub fn apply(op: &IntensityOp, data: &mut Vec<f32>, grid: &Grid) -> Result<()> {
     apply_masked(op, data, grid, None)
@@ -250,7 +288,22 @@ pub fn apply_to_new_masked(
     grid: &Grid,
     mask: Option<&crate::voxels::Voxels>,
 ) -> Result<Vec<f32>> {
-    let Some(k) = kernel_for(op, data, mask)? else {
+    apply_to_new_with(op, data, grid, mask, None)
+}
+
+/// [`apply_to_new_masked`] with the op's point kernel when it is already known (from [`scan_first`]).
+pub fn apply_to_new_with(
+    op: &IntensityOp,
+    data: &[f32],
+    grid: &Grid,
+    mask: Option<&crate::voxels::Voxels>,
+    known: Option<&PointKernel>,
+) -> Result<Vec<f32>> {
+    let k = match known {
+        Some(k) => Some(k.clone()),
+        None => kernel_for(op, data, mask)?,
+    };
+    let Some(k) = k else {
         if let IntensityOp::Blur { sigma_mm } = op {
             return blur(data, grid.shape, blur_sigmas(*sigma_mm, grid));
         }

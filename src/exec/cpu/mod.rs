@@ -26,6 +26,16 @@ use crate::volume::Subject;
 
 /// Runs compiled stages on the CPU (rayon over rows/slices).
 pub fn run(subject: &Subject, stages: &[Stage]) -> Result<Subject> {
+    run_with(subject, stages, None)
+}
+
+/// [`run`] with the first stage's point kernels already computed, one per image (from
+/// [`intensity::scan_first`]).
+pub fn run_with(
+    subject: &Subject,
+    stages: &[Stage],
+    first: Option<&[crate::exec::kernel::PointKernel]>,
+) -> Result<Subject> {
     // The input is borrowed until the first stage produces a new subject: no up-front copy.
     let mut cur: Option<Subject> = None;
     // The label type each label map has after its first label map stage (both executors use it).
@@ -89,12 +99,14 @@ pub fn run(subject: &Subject, stages: &[Stage]) -> Result<Subject> {
                         images: subject
                             .images
                             .iter()
-                            .map(|img| {
-                                Ok(img.with_data(intensity::apply_to_new_masked(
+                            .enumerate()
+                            .map(|(i, img)| {
+                                Ok(img.with_data(intensity::apply_to_new_with(
                                     op,
                                     img.image_data()?,
                                     &img.grid,
                                     subject.labels.first().map(|l| &l.data),
+                                    first.map(|k| &k[i]),
                                 )?))
                             })
                             .collect::<Result<_>>()?,
