@@ -17,6 +17,7 @@
 #![allow(clippy::needless_range_loop)]
 
 mod argmax;
+mod scaled;
 mod warped;
 pub use argmax::sample_argmax_checked;
 pub use warped::resample_many_field;
@@ -244,6 +245,7 @@ fn linear_volume(src: &[f32], outside: Outside, p: &Params) -> Result<Vec<f32>> 
         Some(im) => drive(p, None, |j, k, _, _, row| {
             row_integer(src, fill_of(outside), p, &im, j, k, row)
         }),
+        None if scaled::is_scaled(p) => scaled::linear_scaled(src, outside, p),
         None => drive(p, Some((0.0, 0.0)), |j, k, range, span, row| {
             row_linear(src, outside, p, j, k, range, span, row)
         }),
@@ -540,6 +542,24 @@ fn row_linear(
     }
     let [sx, sy, _] = p.in_shape;
     let sxy = sx * sy;
+    if a < b && p.m[1][0] == 0.0 && p.m[2][0] == 0.0 {
+        // y and z do not change along the row (zoom, resize, resample, shifts, rotations about x):
+        // the four source rows and the y/z fractions are the row's, only x is gathered.
+        let c = coord(a);
+        // SAFETY: inside the span 0 <= c < n - 1 < 2^31 (see below).
+        let (y0, z0) = unsafe {
+            (
+                c[1].to_int_unchecked::<i32>() as usize,
+                c[2].to_int_unchecked::<i32>() as usize,
+            )
+        };
+        let (fy, fz) = (c[1] - y0 as f32, c[2] - z0 as f32);
+        let r = y0 * sx + z0 * sxy;
+        let rows = [r, r + sx, r + sxy, r + sxy + sx].map(|o| &src[o..o + sx]);
+        let base = p.row_base(j, k)[0];
+        row_aligned(&mut dst[a..b], rows, a, base, p.m[0][0], fy, fz);
+        return;
+    }
     for (i, d) in dst[a..b].iter_mut().enumerate() {
         let c = coord(a + i);
         // Inside the interior span every coordinate is in [0, n - 1): truncation is floor and all eight
@@ -553,6 +573,49 @@ fn row_linear(
             )
         };
         *d = blend8(src, sx, sxy, [x0, y0, z0], c);
+    }
+}
+
+crate::simd_fn! {
+    /// The interior of a row along which y and z stay put: output `i0 + i` samples x = `base + step *
+    /// (i0 + i)` from the four source rows (y0, z0), (y0 + 1, z0), (y0, z0 + 1), (y0 + 1, z0 + 1),
+    /// blended as [`blend8`] does (AVX2 gathers where the CPU has them; the same arithmetic).
+    fn row_aligned(
+        dst: &mut [f32],
+        rows: [&[f32]; 4],
+        i0: usize,
+        base: f32,
+        step: f32,
+        fy: f32,
+        fz: f32,
+    ) -> () = row_aligned_body;
+}
+
+#[inline(always)]
+fn row_aligned_body(
+    dst: &mut [f32],
+    rows: [&[f32]; 4],
+    i0: usize,
+    base: f32,
+    step: f32,
+    fy: f32,
+    fz: f32,
+) {
+    let [r00, r10, r01, r11] = rows;
+    let n = r00.len();
+    for (i, d) in dst.iter_mut().enumerate() {
+        let x = base + step * (i0 + i) as f32;
+        // SAFETY: the caller's interior span keeps 0 <= x < n - 1 < 2^31: the conversion is exact
+        // truncation and x0 + 1 < n indexes every row.
+        let x0 = unsafe { x.to_int_unchecked::<i32>() } as usize;
+        let fx = x - x0 as f32;
+        debug_assert!(x0 + 1 < n);
+        let at = |r: &[f32], q: usize| unsafe { *r.get_unchecked(q) };
+        let c00 = lerp(at(r00, x0), at(r00, x0 + 1), fx);
+        let c10 = lerp(at(r10, x0), at(r10, x0 + 1), fx);
+        let c01 = lerp(at(r01, x0), at(r01, x0 + 1), fx);
+        let c11 = lerp(at(r11, x0), at(r11, x0 + 1), fx);
+        *d = lerp(lerp(c00, c10, fy), lerp(c01, c11, fy), fz);
     }
 }
 
@@ -588,6 +651,25 @@ fn row_nearest<T: Voxel>(
         dst[i] = sample_nearest_checked(src, p.in_shape, coord(i), fill);
     }
     let [sx, sy, _] = p.in_shape;
+    if a < b && p.m[1][0] == 0.0 && p.m[2][0] == 0.0 {
+        // y and z stay put along the row: one source row, only x is looked up.
+        let c = coord(a);
+        // SAFETY: as below.
+        let (y, z) = unsafe {
+            (
+                (c[1] + 0.5).to_int_unchecked::<i32>() as usize,
+                (c[2] + 0.5).to_int_unchecked::<i32>() as usize,
+            )
+        };
+        let src_row = &src[sx * (y + sy * z)..][..sx];
+        let (base, step) = (p.row_base(j, k)[0], p.m[0][0]);
+        for (i, d) in dst[a..b].iter_mut().enumerate() {
+            let x = base + step * (a + i) as f32;
+            // SAFETY: as below.
+            *d = src_row[unsafe { (x + 0.5).to_int_unchecked::<i32>() } as usize];
+        }
+        return;
+    }
     for (i, d) in dst[a..b].iter_mut().enumerate() {
         let c = coord(a + i);
         // SAFETY: inside the span 0 <= c + 0.5 < n < 2^31, so the conversion is exact truncation
@@ -674,6 +756,71 @@ fn row_integer<T: Voxel>(
             out.iter_mut()
                 .zip(src[start..=first].iter().step_by(step).rev())
                 .for_each(|(o, &x)| *o = x);
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Every fast path (interior spans, rows along which y and z stay put, scale-and-shift maps) gives
+    /// what the checked per-voxel samplers give at the shader's coordinates, bit for bit.
+    #[test]
+    fn row_paths_equal_the_per_voxel_samplers() {
+        let shape = [21, 19, 15];
+        let src: Vec<f32> = (0..shape.iter().product::<usize>())
+            .map(|i| ((i * 104729) % 997) as f32 * 0.53 - 120.0)
+            .collect();
+        let labels: Vec<u16> = src.iter().map(|&x| (x.abs() as u16) % 7).collect();
+        let (c, s) = (0.3f32.cos(), 0.3f32.sin());
+        let maps: [[[f32; 4]; 3]; 4] = [
+            // A rotation about x (y and z stay put along a row), shifted.
+            [[1.1, 0.0, 0.0, -0.7], [0.0, c, -s, 4.2], [0.0, s, c, -2.1]],
+            // Scale and shift, partly outside.
+            [
+                [0.8, 0.0, 0.0, -1.3],
+                [0.0, 1.25, 0.0, 0.6],
+                [0.0, 0.0, 0.9, 1.1],
+            ],
+            // Flipped along x, scaled along z.
+            [
+                [-1.0, 0.0, 0.0, 20.4],
+                [0.0, 1.0, 0.0, 0.5],
+                [0.0, 0.0, 1.7, -0.2],
+            ],
+            // A general rotation (the per-voxel interior path).
+            [[c, -s, 0.1, 3.0], [s, c, 0.0, -2.0], [0.05, 0.0, 1.0, 0.7]],
+        ];
+        for m in maps {
+            let p = Params {
+                m,
+                in_shape: shape,
+                out_shape: [24, 17, 16],
+            };
+            let coord = |i: usize, j: usize, k: usize| {
+                let b = p.row_base(j, k);
+                let st = p.step();
+                [0, 1, 2].map(|r| b[r] + st[r] * i as f32)
+            };
+            for outside in [Outside::Value(-3.0), Outside::Edge] {
+                let got = linear_volume(&src, outside, &p).unwrap();
+                let fill = fill_of(outside).map(f64::from);
+                let near = nearest_volume(&labels, fill, &p).unwrap();
+                let [nx, ny, nz] = p.out_shape;
+                for k in 0..nz {
+                    for j in 0..ny {
+                        for i in 0..nx {
+                            let l = i + nx * (j + ny * k);
+                            let want = sample_linear_checked(&src, shape, coord(i, j, k), outside);
+                            assert_eq!(got[l].to_bits(), want.to_bits(), "{m:?} {i} {j} {k}");
+                            let f = fill.map(u16::from_f64);
+                            let want = sample_nearest_checked(&labels, shape, coord(i, j, k), f);
+                            assert_eq!(near[l], want, "{m:?} {i} {j} {k}");
+                        }
+                    }
+                }
+            }
         }
     }
 }
