@@ -560,6 +560,25 @@ fn row_linear(
         row_aligned(&mut dst[a..b], rows, a, base, p.m[0][0], fy, fz);
         return;
     }
+    if src.len() < u32::MAX as usize {
+        // Indices and fractions of a run in a loop that vectorises, then the gathers and blends.
+        let (base, step) = (p.row_base(j, k), p.step());
+        let (mut idx, mut frac) = ([0u32; RUN], [[0f32; RUN]; 3]);
+        for (r, out) in dst[a..b].chunks_mut(RUN).enumerate() {
+            let n = out.len();
+            cells(
+                base,
+                step,
+                a + r * RUN,
+                0.0,
+                [sx, sxy],
+                &mut idx[..n],
+                &mut frac,
+            );
+            blend_run(src, [sx, sxy], &idx[..n], &frac, out);
+        }
+        return;
+    }
     for (i, d) in dst[a..b].iter_mut().enumerate() {
         let c = coord(a + i);
         // Inside the interior span every coordinate is in [0, n - 1): truncation is floor and all eight
@@ -576,10 +595,141 @@ fn row_linear(
     }
 }
 
+/// Interior voxels of a row handled at a time: their indices and fractions are computed first, in a
+/// loop that vectorises, into arrays this long on the stack.
+const RUN: usize = 64;
+
+crate::simd_fn! {
+    /// Linear indices (`x0 + sx y0 + sxy z0`) and fractions of `idx.len()` consecutive interior voxels
+    /// from output `i0`, at the shader's coordinates `base + step * i` (plus `half`: 0.5 rounds to the
+    /// nearest voxel, 0 takes the trilinear cell's corner). Every coordinate must be in
+    /// `[0, n - 1)` (`[-0.5, n - 0.5)` with `half` 0.5) and the volume under 2^32 voxels.
+    fn cells(
+        base: [f32; 3],
+        step: [f32; 3],
+        i0: usize,
+        half: f32,
+        strides: [usize; 2],
+        idx: &mut [u32],
+        frac: &mut [[f32; RUN]; 3],
+    ) -> () = cells_body;
+}
+
+#[inline(always)]
+fn cells_body(
+    base: [f32; 3],
+    step: [f32; 3],
+    i0: usize,
+    half: f32,
+    strides: [usize; 2],
+    idx: &mut [u32],
+    frac: &mut [[f32; RUN]; 3],
+) {
+    let (sx, sxy) = (strides[0] as u32, strides[1] as u32);
+    let [fx, fy, fz] = frac;
+    for (l, q) in idx.iter_mut().enumerate() {
+        let fi = (i0 + l) as f32;
+        let c = [0, 1, 2].map(|r| base[r] + step[r] * fi + half);
+        // SAFETY: the caller's span keeps 0 <= c < n < 2^31: exact truncation (= floor).
+        let t = c.map(|v| unsafe { v.to_int_unchecked::<i32>() });
+        *q = (t[0] as u32)
+            .wrapping_add(sx.wrapping_mul(t[1] as u32))
+            .wrapping_add(sxy.wrapping_mul(t[2] as u32));
+        fx[l] = c[0] - t[0] as f32;
+        fy[l] = c[1] - t[1] as f32;
+        fz[l] = c[2] - t[2] as f32;
+    }
+}
+
+/// Trilinear blends of a run of interior voxels from their corner indices and fractions (as
+/// [`blend8`]); AVX2 gathers where the CPU has them, the same arithmetic lane by lane.
+fn blend_run(
+    src: &[f32],
+    strides: [usize; 2],
+    idx: &[u32],
+    frac: &[[f32; RUN]; 3],
+    out: &mut [f32],
+) {
+    let [sx, sxy] = strides;
+    // Every corner the run reads exists (the interior span's guarantee, checked here once).
+    let top = idx.iter().max().map_or(0, |&q| q as usize + sxy + sx + 1);
+    assert!(top < src.len());
+    #[cfg(target_arch = "x86_64")]
+    if crate::simd::avx2() && src.len() < i32::MAX as usize {
+        // SAFETY: AVX2 is present (checked just above); every index + offset < src.len() < 2^31.
+        unsafe { x86::blend_run(src, strides, idx, frac, out) };
+        return;
+    }
+    for (l, d) in out.iter_mut().enumerate() {
+        let v = &src[idx[l] as usize..];
+        let (fx, fy, fz) = (frac[0][l], frac[1][l], frac[2][l]);
+        let c00 = lerp(v[0], v[1], fx);
+        let c10 = lerp(v[sx], v[sx + 1], fx);
+        let c01 = lerp(v[sxy], v[sxy + 1], fx);
+        let c11 = lerp(v[sxy + sx], v[sxy + sx + 1], fx);
+        *d = lerp(lerp(c00, c10, fy), lerp(c01, c11, fy), fz);
+    }
+}
+
+#[cfg(target_arch = "x86_64")]
+mod x86 {
+    use super::RUN;
+    use std::arch::x86_64::*;
+
+    /// `a + (b - a) t` on eight lanes (the scalar `lerp`'s operations).
+    #[inline(always)]
+    unsafe fn lerp8(a: __m256, b: __m256, t: __m256) -> __m256 {
+        _mm256_add_ps(a, _mm256_mul_ps(_mm256_sub_ps(b, a), t))
+    }
+
+    /// # Safety
+    /// AVX2 must be present, and every `idx + sxy + sx + 1` below `src.len()` < 2^31.
+    #[target_feature(enable = "avx2")]
+    pub unsafe fn blend_run(
+        src: &[f32],
+        strides: [usize; 2],
+        idx: &[u32],
+        frac: &[[f32; RUN]; 3],
+        out: &mut [f32],
+    ) {
+        let [sx, sxy] = strides;
+        let p = src.as_ptr();
+        let n = out.len();
+        let mut l = 0;
+        while l + 8 <= n {
+            let q = _mm256_loadu_si256(idx.as_ptr().add(l).cast());
+            let at = |off: usize| {
+                _mm256_i32gather_ps::<4>(p, _mm256_add_epi32(q, _mm256_set1_epi32(off as i32)))
+            };
+            let (fx, fy, fz) = (
+                _mm256_loadu_ps(frac[0].as_ptr().add(l)),
+                _mm256_loadu_ps(frac[1].as_ptr().add(l)),
+                _mm256_loadu_ps(frac[2].as_ptr().add(l)),
+            );
+            let c00 = lerp8(at(0), at(1), fx);
+            let c10 = lerp8(at(sx), at(sx + 1), fx);
+            let c01 = lerp8(at(sxy), at(sxy + 1), fx);
+            let c11 = lerp8(at(sxy + sx), at(sxy + sx + 1), fx);
+            let v = lerp8(lerp8(c00, c10, fy), lerp8(c01, c11, fy), fz);
+            _mm256_storeu_ps(out.as_mut_ptr().add(l), v);
+            l += 8;
+        }
+        for l in l..n {
+            let v = |off: usize| *src.get_unchecked(idx[l] as usize + off);
+            let (fx, fy, fz) = (frac[0][l], frac[1][l], frac[2][l]);
+            let c00 = super::lerp(v(0), v(1), fx);
+            let c10 = super::lerp(v(sx), v(sx + 1), fx);
+            let c01 = super::lerp(v(sxy), v(sxy + 1), fx);
+            let c11 = super::lerp(v(sxy + sx), v(sxy + sx + 1), fx);
+            out[l] = super::lerp(super::lerp(c00, c10, fy), super::lerp(c01, c11, fy), fz);
+        }
+    }
+}
+
 crate::simd_fn! {
     /// The interior of a row along which y and z stay put: output `i0 + i` samples x = `base + step *
     /// (i0 + i)` from the four source rows (y0, z0), (y0 + 1, z0), (y0, z0 + 1), (y0 + 1, z0 + 1),
-    /// blended as [`blend8`] does (AVX2 gathers where the CPU has them; the same arithmetic).
+    /// blended as [`blend8`] does (AVX2 where the CPU has it; the same arithmetic).
     fn row_aligned(
         dst: &mut [f32],
         rows: [&[f32]; 4],
@@ -667,6 +817,26 @@ fn row_nearest<T: Voxel>(
             let x = base + step * (a + i) as f32;
             // SAFETY: as below.
             *d = src_row[unsafe { (x + 0.5).to_int_unchecked::<i32>() } as usize];
+        }
+        return;
+    }
+    if src.len() < u32::MAX as usize {
+        let (base, step) = (p.row_base(j, k), p.step());
+        let (mut idx, mut frac) = ([0u32; RUN], [[0f32; RUN]; 3]);
+        for (r, out) in dst[a..b].chunks_mut(RUN).enumerate() {
+            let n = out.len();
+            cells(
+                base,
+                step,
+                a + r * RUN,
+                0.5,
+                [sx, sx * sy],
+                &mut idx[..n],
+                &mut frac,
+            );
+            for (d, &q) in out.iter_mut().zip(&idx[..n]) {
+                *d = src[q as usize];
+            }
         }
         return;
     }
