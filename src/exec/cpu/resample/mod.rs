@@ -6,8 +6,10 @@
 //! blended) or edge replication; nearest rounds with `floor(x + 0.5)`.
 //!
 //! Speed: rows are split into an interior span, where all 8 neighbours are inside and no bounds checks are
-//! made, and border spans with checks. Maps that are signed permutations with integer offsets (flip, crop,
-//! pad) are copies and take a separate exact path.
+//! made, and border spans with checks. Interior voxels go in runs of 64: indices and fractions in a loop
+//! that vectorises, then blends eight at a time (AVX2 gathers). Maps that are signed permutations with
+//! integer offsets (flip, crop, pad) are copies and take a separate exact path; scale-and-shift maps
+//! (resize, resample) interpolate input rows along x once (`scaled.rs`).
 //!
 //! The row kernels (linear, nearest, integer map) share their span and zone set-up and mirror
 //! `shaders/resample*.wgsl` line for line; the displacement-field path (per-voxel coordinates through the
@@ -542,41 +544,11 @@ fn row_linear(
     }
     let [sx, sy, _] = p.in_shape;
     let sxy = sx * sy;
-    if a < b && p.m[1][0] == 0.0 && p.m[2][0] == 0.0 {
-        // y and z do not change along the row (zoom, resize, resample, shifts, rotations about x):
-        // the four source rows and the y/z fractions are the row's, only x is gathered.
-        let c = coord(a);
-        // SAFETY: inside the span 0 <= c < n - 1 < 2^31 (see below).
-        let (y0, z0) = unsafe {
-            (
-                c[1].to_int_unchecked::<i32>() as usize,
-                c[2].to_int_unchecked::<i32>() as usize,
-            )
-        };
-        let (fy, fz) = (c[1] - y0 as f32, c[2] - z0 as f32);
-        let r = y0 * sx + z0 * sxy;
-        let rows = [r, r + sx, r + sxy, r + sxy + sx].map(|o| &src[o..o + sx]);
-        let base = p.row_base(j, k)[0];
-        row_aligned(&mut dst[a..b], rows, a, base, p.m[0][0], fy, fz);
-        return;
-    }
     if src.len() < u32::MAX as usize {
         // Indices and fractions of a run in a loop that vectorises, then the gathers and blends.
-        let (base, step) = (p.row_base(j, k), p.step());
-        let (mut idx, mut frac) = ([0u32; RUN], [[0f32; RUN]; 3]);
-        for (r, out) in dst[a..b].chunks_mut(RUN).enumerate() {
-            let n = out.len();
-            cells(
-                base,
-                step,
-                a + r * RUN,
-                0.0,
-                [sx, sxy],
-                &mut idx[..n],
-                &mut frac,
-            );
-            blend_run(src, [sx, sxy], &idx[..n], &frac, out);
-        }
+        interior_runs(p, j, k, a, 0.0, &mut dst[a..b], |idx, frac, out| {
+            blend_run(src, [sx, sxy], idx, frac, out)
+        });
         return;
     }
     for (i, d) in dst[a..b].iter_mut().enumerate() {
@@ -598,6 +570,36 @@ fn row_linear(
 /// Interior voxels of a row handled at a time: their indices and fractions are computed first, in a
 /// loop that vectorises, into arrays this long on the stack.
 const RUN: usize = 64;
+
+/// Walks the interior voxels `dst` of row `(j, k)`, from output column `i0`, in runs of [`RUN`]: each
+/// run's linear indices and fractions ([`cells`], `half` as there), then `f(indices, fractions, out)`.
+fn interior_runs<T>(
+    p: &Params,
+    j: usize,
+    k: usize,
+    i0: usize,
+    half: f32,
+    dst: &mut [T],
+    mut f: impl FnMut(&[u32], &[[f32; RUN]; 3], &mut [T]),
+) {
+    let (base, step) = (p.row_base(j, k), p.step());
+    let [sx, sy, _] = p.in_shape;
+    let (mut idx, mut frac) = ([0u32; RUN], [[0f32; RUN]; 3]);
+    for (r, out) in dst.chunks_mut(RUN).enumerate() {
+        let n = out.len();
+        let at = i0 + r * RUN;
+        cells(
+            base,
+            step,
+            at,
+            half,
+            [sx, sx * sy],
+            &mut idx[..n],
+            &mut frac,
+        );
+        f(&idx[..n], &frac, out);
+    }
+}
 
 crate::simd_fn! {
     /// Linear indices (`x0 + sx y0 + sxy z0`) and fractions of `idx.len()` consecutive interior voxels
@@ -726,49 +728,6 @@ mod x86 {
     }
 }
 
-crate::simd_fn! {
-    /// The interior of a row along which y and z stay put: output `i0 + i` samples x = `base + step *
-    /// (i0 + i)` from the four source rows (y0, z0), (y0 + 1, z0), (y0, z0 + 1), (y0 + 1, z0 + 1),
-    /// blended as [`blend8`] does (AVX2 where the CPU has it; the same arithmetic).
-    fn row_aligned(
-        dst: &mut [f32],
-        rows: [&[f32]; 4],
-        i0: usize,
-        base: f32,
-        step: f32,
-        fy: f32,
-        fz: f32,
-    ) -> () = row_aligned_body;
-}
-
-#[inline(always)]
-fn row_aligned_body(
-    dst: &mut [f32],
-    rows: [&[f32]; 4],
-    i0: usize,
-    base: f32,
-    step: f32,
-    fy: f32,
-    fz: f32,
-) {
-    let [r00, r10, r01, r11] = rows;
-    let n = r00.len();
-    for (i, d) in dst.iter_mut().enumerate() {
-        let x = base + step * (i0 + i) as f32;
-        // SAFETY: the caller's interior span keeps 0 <= x < n - 1 < 2^31: the conversion is exact
-        // truncation and x0 + 1 < n indexes every row.
-        let x0 = unsafe { x.to_int_unchecked::<i32>() } as usize;
-        let fx = x - x0 as f32;
-        debug_assert!(x0 + 1 < n);
-        let at = |r: &[f32], q: usize| unsafe { *r.get_unchecked(q) };
-        let c00 = lerp(at(r00, x0), at(r00, x0 + 1), fx);
-        let c10 = lerp(at(r10, x0), at(r10, x0 + 1), fx);
-        let c01 = lerp(at(r01, x0), at(r01, x0 + 1), fx);
-        let c11 = lerp(at(r11, x0), at(r11, x0 + 1), fx);
-        *d = lerp(lerp(c00, c10, fy), lerp(c01, c11, fy), fz);
-    }
-}
-
 /// Trilinear blend of the eight neighbours from corner `(x0, y0, z0)` (all inside: the caller's span
 /// guarantees `i0 + 1 + sx + sxy < src.len()`), x first, then y, then z, as the shader does.
 #[inline(always)]
@@ -821,23 +780,11 @@ fn row_nearest<T: Voxel>(
         return;
     }
     if src.len() < u32::MAX as usize {
-        let (base, step) = (p.row_base(j, k), p.step());
-        let (mut idx, mut frac) = ([0u32; RUN], [[0f32; RUN]; 3]);
-        for (r, out) in dst[a..b].chunks_mut(RUN).enumerate() {
-            let n = out.len();
-            cells(
-                base,
-                step,
-                a + r * RUN,
-                0.5,
-                [sx, sx * sy],
-                &mut idx[..n],
-                &mut frac,
-            );
-            for (d, &q) in out.iter_mut().zip(&idx[..n]) {
+        interior_runs(p, j, k, a, 0.5, &mut dst[a..b], |idx, _, out| {
+            for (d, &q) in out.iter_mut().zip(idx) {
                 *d = src[q as usize];
             }
-        }
+        });
         return;
     }
     for (i, d) in dst[a..b].iter_mut().enumerate() {
