@@ -79,6 +79,10 @@ pub(super) fn linear_scaled(src: &[f32], outside: Outside, p: &Params) -> Result
         .collect();
     let slab = 8;
     let full = 0..nx;
+    let fill = match outside {
+        Outside::Value(v) => Some(v),
+        Outside::Edge => None,
+    };
     out.par_chunks_mut(nx * ny * slab)
         .enumerate()
         .for_each_init(
@@ -96,10 +100,6 @@ pub(super) fn linear_scaled(src: &[f32], outside: Outside, p: &Params) -> Result
                         let span = RowSpan {
                             inner: interior(p, base, 0.0, 0.0, &full),
                             reach: reach(p, base),
-                        };
-                        let fill = match outside {
-                            Outside::Value(v) => Some(v),
-                            Outside::Edge => None,
                         };
                         let (coord, (ra, a, b, rb)) = row_setup(p, j, k, &full, span, fill, row);
                         for i in (ra..a).chain(b..rb) {
