@@ -40,10 +40,19 @@ fn field_has_zero_mean_bounded_gradients_and_scales_with_alpha() {
     for sigma in [2.0, 4.0, 9.0] {
         let f = field::build(&gaussian(sigma, 100.0, 11), shape, [1.0; 3]).unwrap();
         let v = samples(&f, shape, 0);
-        let (m, s) = mean_std(&v);
+        let (_, s) = mean_std(&v);
+        // Zero mean over eight seeds: one sigma-9 field on 48 voxels holds only ~10 independent
+        // values, so one field's mean strays by ~0.3 std; the mean of eight by ~0.11.
+        let pooled: Vec<f64> = (11..19)
+            .flat_map(|seed| {
+                let f = field::build(&gaussian(sigma, 100.0, seed), shape, [1.0; 3]).unwrap();
+                samples(&f, shape, 0)
+            })
+            .collect();
+        let (m, ps) = mean_std(&pooled);
         assert!(
-            s > 0.0 && m.abs() < 0.35 * s,
-            "sigma {sigma}: mean {m} std {s}"
+            ps > 0.0 && m.abs() < 0.35 * ps,
+            "sigma {sigma}: mean {m} std {ps}"
         );
         // Mean |finite difference| along x relative to the amplitude shrinks like 1 / sigma.
         let mut diff = 0.0;
@@ -131,14 +140,21 @@ fn fine_field_matches_a_direct_gaussian() {
 
 #[test]
 fn coarse_field_interpolation_error_is_within_three_percent() {
-    // sigma 16 voxels: f = 4, coarse sigma 4. Compare the interpolated field at points between coarse
-    // nodes with the exact Gaussian smoothing of the coarse noise evaluated there.
+    // sigma 16 voxels: f = 4; sigma 11: f = 2.75 (a fractional step); coarse sigma 4 for both. Compare
+    // the interpolated field at points between coarse nodes with the exact Gaussian smoothing of the
+    // coarse noise evaluated there.
+    for (sigma, step) in [(16.0, 4.0), (11.0, 2.75)] {
+        coarse_field_within_three_percent(sigma, step);
+    }
+}
+
+fn coarse_field_within_three_percent(sigma: f64, step: f32) {
     let shape = [40, 40, 40];
-    let sigma = 16.0;
     let f = field::build(&gaussian(sigma, 1.0, 3), shape, [1.0; 3]).unwrap();
     let lay = f.layout.clone();
-    assert_eq!(lay.step, [4.0; 3]);
-    let sc = sigma / 4.0;
+    assert_eq!(lay.step, [step; 3]);
+    let sc = sigma / step as f64;
+    assert_eq!(sc, 4.0);
     let [ex, ey, ez] = lay.shape;
     let r = (4.0 * sc) as i64;
     let mut worst = 0.0f64;
@@ -147,7 +163,7 @@ fn coarse_field_interpolation_error_is_within_three_percent() {
         [19.0, 21.0, 17.0],
         [22.0, 10.0, 30.0],
     ] {
-        let u = [0, 1, 2].map(|a| q[a] / 4.0 + lay.offset[a] as f64);
+        let u = [0, 1, 2].map(|a| q[a] / step as f64 + lay.offset[a] as f64);
         let c0 = u.map(|x| x.floor() as i64);
         let (mut acc, mut wsum) = (0.0, 0.0);
         for dz in -r..=r + 1 {
@@ -172,10 +188,11 @@ fn coarse_field_interpolation_error_is_within_three_percent() {
         worst = worst.max((got - want).abs());
     }
     let (_, std) = mean_std(&samples(&f, shape, 1));
-    // Measured: 1.8% of the field's std at these points (documented in src/exec/cpu/field.rs).
+    // Measured: 1.8% of the field's std at these points for sigma 16 (documented in
+    // src/exec/cpu/field.rs).
     assert!(
         worst < 0.03 * std,
-        "interpolation error {worst} vs field std {std}"
+        "sigma {sigma}: interpolation error {worst} vs field std {std}"
     );
 }
 

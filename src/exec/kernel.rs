@@ -488,7 +488,10 @@ pub fn layout(spec: &FieldSpec, shape: [usize; 3]) -> Layout {
             alpha_vox,
             ..
         } => {
-            let f = sigma_vox.map(|s| (s / 4.0).floor().max(1.0));
+            // Four coarse nodes per sigma from sigma 8 on (a fractional step: the smoothing then
+            // always has 33 taps on the fewest nodes the interpolation bound allows), one node per
+            // voxel below (the textbook recipe, exactly).
+            let f = sigma_vox.map(|s| if s < 8.0 { 1.0 } else { s / 4.0 });
             let mut out_shape = [0usize; 3];
             let mut offset = [0f32; 3];
             for a in 0..3 {
