@@ -234,6 +234,18 @@ fn bad_inputs_are_refused() {
     };
     let e = register::register(&f, &f, &opts).unwrap_err().to_string();
     assert!(e.contains("levels") && e.contains("sigma"), "{e}");
+    // Histogram sizes outside 8..=256 (the cubic Parzen window needs 2 padding bins a side).
+    for bins in [4, 300] {
+        let opts = RegisterOptions {
+            bins,
+            ..Default::default()
+        };
+        let e = register::register(&f, &f, &opts).unwrap_err().to_string();
+        assert!(
+            e.contains(&format!("{bins} bins")) && e.contains("8 to 256 bins"),
+            "{e}"
+        );
+    }
     assert!(
         register::from_tfm("Transform: BSplineTransform_double_3_3\n")
             .unwrap_err()
