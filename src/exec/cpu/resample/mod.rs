@@ -663,13 +663,8 @@ fn blend_run(
         return;
     }
     for (l, d) in out.iter_mut().enumerate() {
-        let v = &src[idx[l] as usize..];
-        let (fx, fy, fz) = (frac[0][l], frac[1][l], frac[2][l]);
-        let c00 = lerp(v[0], v[1], fx);
-        let c10 = lerp(v[sx], v[sx + 1], fx);
-        let c01 = lerp(v[sxy], v[sxy + 1], fx);
-        let c11 = lerp(v[sxy + sx], v[sxy + sx + 1], fx);
-        *d = lerp(lerp(c00, c10, fy), lerp(c01, c11, fy), fz);
+        let f = [frac[0][l], frac[1][l], frac[2][l]];
+        *d = blend_at(&src[idx[l] as usize..], sx, sxy, f);
     }
 }
 
@@ -717,13 +712,8 @@ mod x86 {
             l += 8;
         }
         for l in l..n {
-            let v = |off: usize| *src.get_unchecked(idx[l] as usize + off);
-            let (fx, fy, fz) = (frac[0][l], frac[1][l], frac[2][l]);
-            let c00 = super::lerp(v(0), v(1), fx);
-            let c10 = super::lerp(v(sx), v(sx + 1), fx);
-            let c01 = super::lerp(v(sxy), v(sxy + 1), fx);
-            let c11 = super::lerp(v(sxy + sx), v(sxy + sx + 1), fx);
-            out[l] = super::lerp(super::lerp(c00, c10, fy), super::lerp(c01, c11, fy), fz);
+            let f = [frac[0][l], frac[1][l], frac[2][l]];
+            out[l] = super::blend_at(&src[idx[l] as usize..], sx, sxy, f);
         }
     }
 }
@@ -733,9 +723,16 @@ mod x86 {
 #[inline(always)]
 fn blend8(src: &[f32], sx: usize, sxy: usize, corner: [usize; 3], c: [f32; 3]) -> f32 {
     let [x0, y0, z0] = corner;
-    let (fx, fy, fz) = (c[0] - x0 as f32, c[1] - y0 as f32, c[2] - z0 as f32);
+    let f = [c[0] - x0 as f32, c[1] - y0 as f32, c[2] - z0 as f32];
     let i0 = x0 + sx * y0 + sxy * z0;
-    let v = &src[i0..i0 + sxy + sx + 2];
+    blend_at(&src[i0..i0 + sxy + sx + 2], sx, sxy, f)
+}
+
+/// The trilinear blend of the cell whose first corner is `v[0]`, at fractions `f`: x first, then y,
+/// then z, as the shader does.
+#[inline(always)]
+fn blend_at(v: &[f32], sx: usize, sxy: usize, f: [f32; 3]) -> f32 {
+    let [fx, fy, fz] = f;
     let c00 = lerp(v[0], v[1], fx);
     let c10 = lerp(v[sx], v[sx + 1], fx);
     let c01 = lerp(v[sxy], v[sxy + 1], fx);
