@@ -360,6 +360,34 @@ fn gpu_handles_a_512_cubed_volume() {
     );
 }
 
+/// A blur along z whose output is written in slabs (1000 x 500 x 70 f32, 140 MB: 65 slices fit
+/// lavapipe's 128 MiB storage binding, so slabs of 65 and 5 slices, neither a multiple of the shader's
+/// four outputs per invocation) reads its taps across the slab boundary and matches the CPU.
+#[test]
+fn gpu_blur_across_slabs() {
+    let shape = [1000, 500, 70];
+    let g = Grid::with_spacing(shape, [1.0; 3]).unwrap();
+    let n = noise(g.len(), 5);
+    let data: Vec<f32> = (0..g.len())
+        .map(|l| (l / (1000 * 500)) as f32 * 3.0 + n[l] * 10.0)
+        .collect();
+    let s = Subject::new(vec![Volume::image(data, g).unwrap()], vec![]).unwrap();
+    let t = transforms(r#"{"type": "blur", "sigma": [0, 0, 1.5]}"#);
+    let got = gpu().apply(&s, &t).unwrap();
+    let want = Executor::Cpu.apply(&s, &t).unwrap();
+    let (gv, wv) = (got.images[0].values(), want.images[0].values());
+    let worst = gv
+        .iter()
+        .zip(wv.iter())
+        .map(|(a, b)| (a - b).abs())
+        .fold(0f32, f32::max);
+    // Largest |input| is about 217: the parity tolerance of 1e-5 of it.
+    assert!(
+        worst <= 1e-5 * 217.0,
+        "blur across slabs differs by {worst}"
+    );
+}
+
 /// Several samples in shared submissions (one upload) give exactly what one-at-a-time runs give.
 #[test]
 fn gpu_batch_equals_single_runs() {

@@ -1,6 +1,7 @@
 //! Intensity stages on the GPU: point kernels and the separable blur (`shaders/intensity.wgsl`,
 //! `shaders/blur.wgsl`; CPU twin `exec/cpu/intensity.rs`); k-space artefacts are in `kspace.rs`.
 
+use super::pipelines::BLUR_RUN;
 use super::*;
 
 impl GpuContext {
@@ -77,19 +78,18 @@ impl GpuContext {
                 pitch: p as u32,
                 slab,
             };
-            self.dispatch_slab(
-                pass,
-                &self.pipes.blur[axis],
-                &self.pipes.blur_layout,
-                &params,
-                vec![
-                    wgpu::BindingResource::TextureView(&view),
-                    buf.as_entire_binding(),
-                    weights.as_entire_binding(),
-                ],
-                [s[0], s[1]],
-                slab,
-            );
+            let resources = vec![
+                wgpu::BindingResource::TextureView(&view),
+                buf.as_entire_binding(),
+                weights.as_entire_binding(),
+            ];
+            // Each invocation computes BLUR_RUN outputs along the axis; workgroups are 8 x 8 x 4.
+            let mut n = [s[0] as u32, s[1] as u32, slab];
+            n[axis] = n[axis].div_ceil(BLUR_RUN);
+            let bg = self.bind(&self.pipes.blur_layout, &params, resources);
+            pass.set_pipeline(&self.pipes.blur[axis]);
+            pass.set_bind_group(0, &bg, &[]);
+            pass.dispatch_workgroups(n[0].div_ceil(8), n[1].div_ceil(8), n[2].div_ceil(4));
         })
     }
 

@@ -211,4 +211,14 @@ mod tests {
             );
         }
     }
+
+    /// The host divides a blur pass's dispatch along its axis by the shader's outputs per invocation.
+    #[test]
+    fn blur_run_matches_the_shader() {
+        let src = include_str!("../../../shaders/blur.wgsl");
+        let run = crate::exec::gpu::pipelines::BLUR_RUN;
+        assert!(src.contains(&format!("const RUN: u32 = {run}u;")));
+        // The sliding window is written out for four outputs.
+        assert_eq!(run, 4);
+    }
 }

@@ -6,6 +6,8 @@ const RESAMPLE_LABEL: &str = include_str!("../../../shaders/resample_label.wgsl"
 const REDUCE: &str = include_str!("../../../shaders/reduce.wgsl");
 const INTENSITY: &str = include_str!("../../../shaders/intensity.wgsl");
 const BLUR: &str = include_str!("../../../shaders/blur.wgsl");
+/// Outputs per invocation of a blur pass along its axis (`RUN` in blur.wgsl).
+pub(super) const BLUR_RUN: u32 = 4;
 const FIELD: &str = include_str!("../../../shaders/field.wgsl");
 const HASH: &str = include_str!("../../../shaders/hash.wgsl");
 const METRIC: &str = include_str!("../../../shaders/metric.wgsl");
