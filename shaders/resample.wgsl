@@ -26,33 +26,18 @@ struct Params {
     fscale: vec4<f32>,
 }
 
-@group(0) @binding(3) var field_x: texture_3d<f32>;
-@group(0) @binding(4) var field_y: texture_3d<f32>;
-@group(0) @binding(5) var field_z: texture_3d<f32>;
+// The three displacement components of each coarse node in one RGBA32Float texel (a: unused).
+@group(0) @binding(3) var field: texture_3d<f32>;
 
 // Shared by resample_image.wgsl and resample_label.wgsl (concatenated after this file).
 
-fn lerp3(tex_a: f32, tex_b: f32, t: f32) -> f32 {
-    return tex_a + (tex_b - tex_a) * t;
+fn lerp3(a: vec3<f32>, b: vec3<f32>, t: f32) -> vec3<f32> {
+    return a + (b - a) * t;
 }
 
-// Trilinear on the coarse field grid, edges clamped (CPU twin: Field::at). Eight explicit loads of one
-// component's texture (no local array, no branch on the component: both cost every voxel on llvmpipe).
-fn field_component(tex: texture_3d<f32>, i0: vec3<i32>, i1: vec3<i32>, t: vec3<f32>) -> f32 {
-    let v0 = textureLoad(tex, vec3<i32>(i0.x, i0.y, i0.z), 0).x;
-    let v1 = textureLoad(tex, vec3<i32>(i1.x, i0.y, i0.z), 0).x;
-    let v2 = textureLoad(tex, vec3<i32>(i0.x, i1.y, i0.z), 0).x;
-    let v3 = textureLoad(tex, vec3<i32>(i1.x, i1.y, i0.z), 0).x;
-    let v4 = textureLoad(tex, vec3<i32>(i0.x, i0.y, i1.z), 0).x;
-    let v5 = textureLoad(tex, vec3<i32>(i1.x, i0.y, i1.z), 0).x;
-    let v6 = textureLoad(tex, vec3<i32>(i0.x, i1.y, i1.z), 0).x;
-    let v7 = textureLoad(tex, vec3<i32>(i1.x, i1.y, i1.z), 0).x;
-    // y, then z, then x (the CPU precomputes y/z per row: Field::line + Field::from_line).
-    let a = lerp3(lerp3(v0, v2, t.y), lerp3(v4, v6, t.y), t.z);
-    let b = lerp3(lerp3(v1, v3, t.y), lerp3(v5, v7, t.y), t.z);
-    return lerp3(a, b, t.x);
-}
-
+// Trilinear on the coarse field grid, edges clamped (CPU twin: Field::at): eight loads of all three
+// components (one texel each), y, then z, then x, as the CPU (which precomputes y/z per row:
+// Field::line + Field::from_line). Per component the same expression as three scalar fields.
 fn field_at(q: vec3<f32>) -> vec3<f32> {
     let n = vec3<i32>(p.fshape.xyz);
     let u = clamp(q / p.fstep.xyz + p.foffset.xyz, vec3<f32>(0.0), vec3<f32>(n - vec3<i32>(1)));
@@ -60,11 +45,17 @@ fn field_at(q: vec3<f32>) -> vec3<f32> {
     let i0 = vec3<i32>(f);
     let i1 = min(i0 + vec3<i32>(1), n - vec3<i32>(1));
     let t = u - f;
-    return vec3<f32>(
-        field_component(field_x, i0, i1, t) * p.fscale.x,
-        field_component(field_y, i0, i1, t) * p.fscale.y,
-        field_component(field_z, i0, i1, t) * p.fscale.z,
-    );
+    let v0 = textureLoad(field, vec3<i32>(i0.x, i0.y, i0.z), 0).xyz;
+    let v1 = textureLoad(field, vec3<i32>(i1.x, i0.y, i0.z), 0).xyz;
+    let v2 = textureLoad(field, vec3<i32>(i0.x, i1.y, i0.z), 0).xyz;
+    let v3 = textureLoad(field, vec3<i32>(i1.x, i1.y, i0.z), 0).xyz;
+    let v4 = textureLoad(field, vec3<i32>(i0.x, i0.y, i1.z), 0).xyz;
+    let v5 = textureLoad(field, vec3<i32>(i1.x, i0.y, i1.z), 0).xyz;
+    let v6 = textureLoad(field, vec3<i32>(i0.x, i1.y, i1.z), 0).xyz;
+    let v7 = textureLoad(field, vec3<i32>(i1.x, i1.y, i1.z), 0).xyz;
+    let a = lerp3(lerp3(v0, v2, t.y), lerp3(v4, v6, t.y), t.z);
+    let b = lerp3(lerp3(v1, v3, t.y), lerp3(v5, v7, t.y), t.z);
+    return lerp3(a, b, t.x) * p.fscale.xyz;
 }
 
 // Two entry points per kernel (`resample_image` / `resample_image_field`, same for labels): a

@@ -54,7 +54,8 @@ pub(super) struct LabelParams {
 
 /// A displacement field on the device: three R32Float component textures and their layout.
 pub(super) struct GpuField {
-    pub(super) comp: [wgpu::Texture; 3],
+    /// The three components of each coarse node in one RGBA32Float texel.
+    pub(super) tex: wgpu::Texture,
     pub(super) layout: crate::exec::kernel::Layout,
 }
 

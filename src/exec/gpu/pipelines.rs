@@ -50,6 +50,9 @@ pub struct Pipelines {
     pub blur_layout: wgpu::BindGroupLayout,
     pub noise: wgpu::ComputePipeline,
     pub noise_layout: wgpu::BindGroupLayout,
+    /// Packs a field's three component textures into one RGBA32Float texture (field.wgsl `pack`).
+    pub field_pack: wgpu::ComputePipeline,
+    pub field_pack_layout: wgpu::BindGroupLayout,
     /// Registration metric sums (`shaders/metric.wgsl`).
     pub metric: wgpu::ComputePipeline,
     pub metric_layout: wgpu::BindGroupLayout,
@@ -288,17 +291,10 @@ impl Pipelines {
             specialised(bgl, m, entry, &[])
         };
         // Bindings 3..5: the three components of an optional displacement field.
-        let field = [texture(3, FLOAT), texture(4, FLOAT), texture(5, FLOAT)];
+        let field = texture(3, FLOAT);
         let resample_image_layout = layout(
             "resample_image",
-            &[
-                uniform(0),
-                texture(1, FLOAT),
-                storage(2),
-                field[0],
-                field[1],
-                field[2],
-            ],
+            &[uniform(0), texture(1, FLOAT), storage(2), field],
         );
         let resample_label_layout = layout(
             "resample_label",
@@ -306,9 +302,7 @@ impl Pipelines {
                 uniform(0),
                 texture(1, wgpu::TextureSampleType::Uint),
                 storage(2),
-                field[0],
-                field[1],
-                field[2],
+                field,
             ],
         );
         let ri = module(
@@ -339,6 +333,16 @@ impl Pipelines {
         );
         let bl = module("blur", BLUR.to_string());
         let noise_layout = layout("noise", &[uniform(0), storage(1)]);
+        let field_pack_layout = layout(
+            "field_pack",
+            &[
+                uniform(0),
+                storage(1),
+                texture(2, FLOAT),
+                texture(3, FLOAT),
+                texture(4, FLOAT),
+            ],
+        );
         let nz = module("field", format!("{FIELD}\n{HASH}"));
         let metric_layout = layout(
             "metric",
@@ -400,6 +404,8 @@ impl Pipelines {
                 .map(|pack| specialised(&labels_layout, &lb, "labels", &[("PACK", pack)])),
             labels_layout,
             noise: pipeline(&noise_layout, &nz, "noise"),
+            field_pack: pipeline(&field_pack_layout, &nz, "pack"),
+            field_pack_layout,
             metric: pipeline(&metric_layout, &mt, "metric"),
             metric_layout,
             metric_grad: pipeline(&metric_grad_layout, &mt, "metric_grad"),

@@ -28,9 +28,9 @@ impl GpuContext {
                 wgpu::TextureFormat::R32Float,
             )),
         };
-        let field_views: [wgpu::TextureView; 3] = match (field, &dummy) {
-            (Some(f), _) => [0, 1, 2].map(|a| f.comp[a].create_view(&Default::default())),
-            (None, Some(d)) => [0, 1, 2].map(|_| d.create_view(&Default::default())),
+        let field_view = match (field, &dummy) {
+            (Some(f), _) => f.tex.create_view(&Default::default()),
+            (None, Some(d)) => d.create_view(&Default::default()),
             (None, None) => unreachable!(),
         };
         let (fshape, fstep, foffset, fscale) = match field {
@@ -107,9 +107,7 @@ impl GpuContext {
                 vec![
                     wgpu::BindingResource::TextureView(&view),
                     buf.as_entire_binding(),
-                    wgpu::BindingResource::TextureView(&field_views[0]),
-                    wgpu::BindingResource::TextureView(&field_views[1]),
-                    wgpu::BindingResource::TextureView(&field_views[2]),
+                    wgpu::BindingResource::TextureView(&field_view),
                 ],
                 [out_shape[0].div_ceil(pack), out_shape[1]],
                 slab,
@@ -121,16 +119,17 @@ impl GpuContext {
         out
     }
 
-    /// Builds a displacement field on the device. Gaussian fields are generated (counter-based noise)
-    /// and smoothed (separable passes of blur.wgsl) on the GPU; B-spline fields are evaluated on the host
-    /// (a small coarse grid) and uploaded.
+    /// Builds a displacement field on the device, its three components packed into one RGBA32Float
+    /// texture (one load per coarse node in the resampler). Gaussian fields are generated
+    /// (counter-based noise), smoothed (separable passes of blur.wgsl) and packed (field.wgsl `pack`)
+    /// on the GPU; B-spline fields are evaluated on the host (a small coarse grid) and uploaded.
     pub(super) fn build_field(&self, d: &crate::transform::fuse::Displacement) -> Result<GpuField> {
         use crate::exec::cpu::field;
         use crate::transform::fuse::FieldSpec;
         let lay = kernel::layout(&d.spec, d.grid.shape);
         self.check_shape(lay.shape)?;
         let s = lay.shape;
-        let comp: Vec<wgpu::Texture> = match &d.spec {
+        let tex = match &d.spec {
             FieldSpec::Gaussian {
                 sigma_vox, seed, ..
             } => {
@@ -182,25 +181,60 @@ impl GpuContext {
                     }
                     out.push(cur.tex);
                 }
-                out
+                let views: Vec<wgpu::TextureView> = out
+                    .iter()
+                    .map(|t| t.create_view(&Default::default()))
+                    .collect();
+                let p = pitch_bytes(s[0], 16) / 16;
+                let packed = self.slabs_to_texture(
+                    s,
+                    16,
+                    wgpu::TextureFormat::Rgba32Float,
+                    |pass, buf, z0, slab| {
+                        let params = NoiseParams {
+                            shape: [s[0] as u32, s[1] as u32, s[2] as u32, z0],
+                            seed: [0; 2],
+                            stream: 0,
+                            pitch: p as u32,
+                            slab,
+                            pad: [0; 3],
+                        };
+                        self.dispatch_slab(
+                            pass,
+                            &self.pipes.field_pack,
+                            &self.pipes.field_pack_layout,
+                            &params,
+                            vec![
+                                buf.as_entire_binding(),
+                                wgpu::BindingResource::TextureView(&views[0]),
+                                wgpu::BindingResource::TextureView(&views[1]),
+                                wgpu::BindingResource::TextureView(&views[2]),
+                            ],
+                            [s[0], s[1]],
+                            slab,
+                        );
+                    },
+                )?;
+                let mut pool = self.pool.lock().unwrap();
+                for t in out {
+                    pool.give_texture(t);
+                }
+                packed
             }
             FieldSpec::Bspline { .. } => {
                 let f = field::build(&d.spec, d.grid.shape, d.grid.spacing())?;
-                let g = crate::grid::Grid::with_spacing(s, [1.0; 3])?;
-                f.comp
-                    .iter()
-                    .map(|c| {
-                        self.upload(&Volume::image(c.clone(), g.clone())?)
-                            .map(|v| v.tex)
-                    })
-                    .collect::<Result<_>>()?
+                let texels: Vec<f32> = (0..f.comp[0].len())
+                    .flat_map(|l| [f.comp[0][l], f.comp[1][l], f.comp[2][l], 0.0])
+                    .collect();
+                self.upload_texels(
+                    s,
+                    16,
+                    wgpu::TextureFormat::Rgba32Float,
+                    bytemuck::cast_slice(&texels),
+                )?
             }
         };
-        let mut it = comp.into_iter();
-        Ok(GpuField {
-            comp: [it.next().unwrap(), it.next().unwrap(), it.next().unwrap()],
-            layout: lay,
-        })
+        Ok(GpuField { tex, layout: lay })
     }
 
     /// Fill of a map for a volume on the GPU (same rules as the CPU's `outside_for` and `label_fill`).

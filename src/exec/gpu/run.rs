@@ -306,10 +306,7 @@ impl GpuContext {
                 }
             }
             if let Some(f) = field {
-                let mut pool = self.pool.lock().unwrap();
-                for t in f.comp {
-                    pool.give_texture(t);
-                }
+                self.pool.lock().unwrap().give_texture(f.tex);
             }
             match stage {
                 Stage::Spatial(map) => {

@@ -158,14 +158,32 @@ impl GpuContext {
 
     pub(super) fn upload(&self, v: &Volume) -> Result<GpuVolume> {
         let s = v.grid.shape;
-        self.check_shape(s)?;
         let dtype = v.data.dtype();
-        let size = texel_size(dtype);
-        let tex = self.pool.lock().unwrap().texture(
-            &self.device,
-            s.map(|n| n as u32),
-            texel_format(dtype),
-        );
+        let tex =
+            self.upload_texels(s, texel_size(dtype), texel_format(dtype), v.data.as_bytes())?;
+        Ok(GpuVolume {
+            tex,
+            shape: s,
+            kind: v.kind,
+            dtype,
+        })
+    }
+
+    /// A new texture of `format` holding `bytes` (x fastest, texels of `size` bytes).
+    pub(super) fn upload_texels(
+        &self,
+        s: [usize; 3],
+        size: usize,
+        format: wgpu::TextureFormat,
+        bytes: &[u8],
+    ) -> Result<wgpu::Texture> {
+        self.check_shape(s)?;
+        debug_assert_eq!(bytes.len(), s[0] * s[1] * s[2] * size);
+        let tex = self
+            .pool
+            .lock()
+            .unwrap()
+            .texture(&self.device, s.map(|n| n as u32), format);
         // Slab by slab through pooled staging buffers (at most 64 MiB each, so a 512^3 volume never
         // needs a second full-size copy): rows are copied in parallel into the mapped buffer at the
         // row pitch a buffer-to-texture copy needs, then copied into the texture on the device. (wgpu's
@@ -175,7 +193,6 @@ impl GpuContext {
         let p = pitch_bytes(s[0], size);
         let slice = p * s[1];
         let per = ((64usize << 20) / slice).clamp(1, s[2]);
-        let bytes = v.data.as_bytes();
         let usage = wgpu::BufferUsages::MAP_WRITE | wgpu::BufferUsages::COPY_SRC;
         for z0 in (0..s[2]).step_by(per) {
             let nz = per.min(s[2] - z0);
@@ -206,12 +223,7 @@ impl GpuContext {
             self.queue.submit([enc.finish()]);
             self.pool.lock().unwrap().give_buffer(staging);
         }
-        Ok(GpuVolume {
-            tex,
-            shape: s,
-            kind: v.kind,
-            dtype,
-        })
+        Ok(tex)
     }
 
     /// Binds `params` (binding 0) and `resources` (bindings 1, 2, ...) and dispatches an (8, 8, 4)
@@ -308,8 +320,12 @@ impl GpuContext {
         dest: Dest,
         mut encode: impl FnMut(&mut wgpu::ComputePass<'_>, &wgpu::Buffer, u32, u32),
     ) -> Result<Output> {
+        if dest == Dest::Texture {
+            let tex =
+                self.slabs_to_texture(shape, texel_size(dtype), texel_format(dtype), encode)?;
+            return Ok(Output::Texture(tex));
+        }
         let size = texel_size(dtype);
-        let format = texel_format(dtype);
         let per = self.slab_slices(shape, size)?;
         let [nx, ny, nz] = shape;
         let p = pitch_bytes(nx, size);
@@ -320,37 +336,8 @@ impl GpuContext {
             .lock()
             .unwrap()
             .buffer(&self.device, slab_bytes, storage);
-        let result = match dest {
-            Dest::Texture => {
-                let tex = self.pool.lock().unwrap().texture(
-                    &self.device,
-                    shape.map(|n| n as u32),
-                    format,
-                );
-                let mut enc = self.device.create_command_encoder(&Default::default());
-                for z0 in (0..nz).step_by(per) {
-                    let slab = per.min(nz - z0);
-                    {
-                        let mut pass = self.compute_pass(&mut enc);
-                        encode(&mut pass, &buf, z0 as u32, slab as u32);
-                    }
-                    enc.copy_buffer_to_texture(
-                        wgpu::TexelCopyBufferInfo {
-                            buffer: &buf,
-                            layout: wgpu::TexelCopyBufferLayout {
-                                offset: 0,
-                                bytes_per_row: Some(p as u32),
-                                rows_per_image: Some(ny as u32),
-                            },
-                        },
-                        slice_of(&tex, z0),
-                        extent([nx, ny, slab]),
-                    );
-                }
-                self.submit(enc.finish());
-                Output::Texture(tex)
-            }
-            Dest::Read if self.batching() => {
+        let result = match self.batching() {
+            true => {
                 let mut slabs = Vec::new();
                 for z0 in (0..nz).step_by(per) {
                     let slab = per.min(nz - z0);
@@ -369,7 +356,7 @@ impl GpuContext {
                 });
                 Output::Deferred(b.deferred.len() - 1)
             }
-            Dest::Read => {
+            false => {
                 let mut out = Voxels::output(dtype, nx * ny * nz)?;
                 // Two staging buffers in flight: the GPU works on slab s + 1 while slab s is copied out.
                 let mut pending: std::collections::VecDeque<(
@@ -397,6 +384,52 @@ impl GpuContext {
         };
         self.pool.lock().unwrap().give_buffer(buf);
         Ok(result)
+    }
+
+    /// [`slabs`](Self::slabs) into a new texture of `format` (texels of `size` bytes): each slab is
+    /// computed into a pooled buffer and copied into its slices.
+    pub(super) fn slabs_to_texture(
+        &self,
+        shape: [usize; 3],
+        size: usize,
+        format: wgpu::TextureFormat,
+        mut encode: impl FnMut(&mut wgpu::ComputePass<'_>, &wgpu::Buffer, u32, u32),
+    ) -> Result<wgpu::Texture> {
+        let per = self.slab_slices(shape, size)?;
+        let [nx, ny, nz] = shape;
+        let p = pitch_bytes(nx, size);
+        let slab_bytes = (p * ny * per) as u64;
+        let storage = wgpu::BufferUsages::STORAGE | wgpu::BufferUsages::COPY_SRC;
+        let (buf, tex) = {
+            let mut pool = self.pool.lock().unwrap();
+            (
+                pool.buffer(&self.device, slab_bytes, storage),
+                pool.texture(&self.device, shape.map(|n| n as u32), format),
+            )
+        };
+        let mut enc = self.device.create_command_encoder(&Default::default());
+        for z0 in (0..nz).step_by(per) {
+            let slab = per.min(nz - z0);
+            {
+                let mut pass = self.compute_pass(&mut enc);
+                encode(&mut pass, &buf, z0 as u32, slab as u32);
+            }
+            enc.copy_buffer_to_texture(
+                wgpu::TexelCopyBufferInfo {
+                    buffer: &buf,
+                    layout: wgpu::TexelCopyBufferLayout {
+                        offset: 0,
+                        bytes_per_row: Some(p as u32),
+                        rows_per_image: Some(ny as u32),
+                    },
+                },
+                slice_of(&tex, z0),
+                extent([nx, ny, slab]),
+            );
+        }
+        self.submit(enc.finish());
+        self.pool.lock().unwrap().give_buffer(buf);
+        Ok(tex)
     }
 
     /// Commands computing slab `z0 .. z0 + slab` into `buf` and copying it into a new staging buffer.
