@@ -28,7 +28,7 @@ fn noise(@builtin(global_invocation_id) gid: vec3<u32>) {
     }
     let k = gid.z + p.shape.w;
     let l = gid.x + p.shape.x * (gid.y + p.shape.y * k);
-    dst[gid.x + p.pitch * (gid.y + p.shape.y * gid.z)] = 2.0 * uniform01(l, p.stream) - 1.0;
+    dst[gid.x + p.pitch * (gid.y + p.shape.y * gid.z)] = 2.0 * uniform01(p.seed0, p.seed1, l, p.stream) - 1.0;
 }
 
 // `pack`'s bindings (its own layout: `p` as for `noise`, seed and stream unused; `dst` holds four

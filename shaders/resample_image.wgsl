@@ -1,8 +1,22 @@
-// Trilinear resampling of an intensity image (appended to resample.wgsl).
+// Trilinear resampling of an intensity image (appended to resample.wgsl; point.wgsl and hash.wgsl
+// follow it).
 
 @group(0) @binding(0) var<uniform> p: Params;
 @group(0) @binding(1) var src_f: texture_3d<f32>;
 @group(0) @binding(2) var<storage, read_write> dst_f: array<f32>;
+// A statistics-free point kernel applied to each sample when POINT (the intensity op that follows
+// the resampling pass, fused into it); unused otherwise.
+@group(0) @binding(4) var<uniform> pk: Point;
+override POINT: bool = false;
+
+// Stores output voxel `gid` (slab-relative) of value `v`, through the fused point kernel if any.
+fn store_f(gid: vec3<u32>, v: f32) {
+    var y = v;
+    if (POINT) {
+        y = point_kernel(v, vec3<u32>(gid.x, gid.y, gid.z + p.out_shape.w), p.out_shape.xyz);
+    }
+    dst_f[out_index(gid)] = y;
+}
 
 // One neighbour: the texel (coordinates clamped, so the load is always valid), or the fill when it
 // lies outside and the fill is a constant. Branch-free: software rasterisers such as llvmpipe execute
@@ -33,7 +47,7 @@ fn resample_image(@builtin(global_invocation_id) gid: vec3<u32>) {
     if (!in_range(gid)) {
         return;
     }
-    dst_f[out_index(gid)] = trilinear(coord_affine(gid.x, gid.y, gid.z + p.out_shape.w));
+    store_f(gid, trilinear(coord_affine(gid.x, gid.y, gid.z + p.out_shape.w)));
 }
 
 @compute @workgroup_size(8, 8, 4)
@@ -41,7 +55,7 @@ fn resample_image_field(@builtin(global_invocation_id) gid: vec3<u32>) {
     if (!in_range(gid)) {
         return;
     }
-    dst_f[out_index(gid)] = trilinear(coord_field(gid.x, gid.y, gid.z + p.out_shape.w));
+    store_f(gid, trilinear(coord_field(gid.x, gid.y, gid.z + p.out_shape.w)));
 }
 
 // Nearest sample of an image at input coordinate `c_in`: floor(c + 0.5), the fill outside (the down
@@ -58,5 +72,5 @@ fn resample_image_nearest(@builtin(global_invocation_id) gid: vec3<u32>) {
     if (!in_range(gid)) {
         return;
     }
-    dst_f[out_index(gid)] = nearest_f(coord_affine(gid.x, gid.y, gid.z + p.out_shape.w));
+    store_f(gid, nearest_f(coord_affine(gid.x, gid.y, gid.z + p.out_shape.w)));
 }

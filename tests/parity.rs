@@ -161,6 +161,16 @@ both! {
         check(e, r#"{"type": "rotate", "degrees": [0, 0, 30], "fill": "edge"}"#, T);
     };
     fused_chain: |e: &Executor| check(e, r#"{"type": "crop", "start": [2, 2, 0], "size": [15, 12, 1]}, {"type": "rotate", "degrees": [0, 0, 33]}, {"type": "zscore"}, {"type": "resize", "shape": [10, 10, 3]}, {"type": "minmax"}"#, T);
+    // A statistics-free intensity op right after a resampling pass runs inside it on the GPU (each
+    // entry point of the image resampler and each compiled-in feature of the point kernel).
+    resample_then_point_kernel: |e: &Executor| {
+        check(e, r#"{"type": "rotate", "degrees": [12, -7, 25]}, {"type": "noise", "std": 5.0, "mean": 1.0, "seed": 77}"#, T);
+        check(e, r#"{"type": "resize", "shape": [19, 50, 5]}, {"type": "clip", "min": 10, "max": 60}"#, T);
+        check(e, r#"{"type": "zoom", "factors": [1.3, 0.8, 1.1], "fill": -5}, {"type": "bias_field", "order": 2, "coefficients": [0.1, -0.2, 0.05, 0.3, 0.0, -0.1, 0.2, 0.1, -0.05, 0.15]}"#, T);
+        check(e, r#"{"type": "elastic", "sigma": 4, "alpha": 60, "seed": 5}, {"type": "brightness", "factor": 0.8}, {"type": "gamma", "gamma": 1.7}"#, T);
+        check(e, r#"{"type": "flip", "axes": [1]}, {"type": "intensity_shift", "offset": -4.5}, {"type": "noise", "std": 2.0, "seed": 3}"#, T);
+        check(e, r#"{"type": "simulate_low_resolution", "zoom": 0.5}, {"type": "rotate", "degrees": [0, 0, 20]}, {"type": "noise", "std": 1.0, "seed": 9}"#, T);
+    };
     clip: |e: &Executor| check(e, r#"{"type": "clip", "min": 10, "max": 60}"#, 0.0);
     percentile_clip: |e: &Executor| check(e, r#"{"type": "percentile_clip", "low": 1.5, "high": 98}"#, 1e-6);
     zscore_nonzero: |e: &Executor| check(e, r#"{"type": "zscore", "mask": "nonzero"}"#, T);
@@ -385,6 +395,42 @@ fn gpu_blur_across_slabs() {
     assert!(
         worst <= 1e-5 * 217.0,
         "blur across slabs differs by {worst}"
+    );
+}
+
+/// The fusion is real: a statistics-free intensity op after a resampling pass adds no pass on the
+/// GPU (timestamp queries count the compute passes; lavapipe and hardware adapters have them), while
+/// one that needs statistics (gamma: the image's range) does.
+#[test]
+fn gpu_fuses_a_point_kernel_into_the_resampling_pass() {
+    let g = Grid::with_spacing([24, 20, 16], [1.0; 3]).unwrap();
+    let n = noise(g.len(), 2);
+    let s = Subject::new(vec![Volume::image(n, g.clone()).unwrap()], vec![]).unwrap();
+    let Executor::Gpu(ctx) = gpu() else {
+        panic!("no GPU executor")
+    };
+    assert!(
+        ctx.has_timestamps(),
+        "the adapter has no timestamp queries to count passes with"
+    );
+    let passes = |json: &str| {
+        let stages = voxaug::transform::compile(&transforms(json), &g).unwrap();
+        let t = ctx.kernel_times(&s, &stages, 1).unwrap();
+        t.last_passes.expect("timestamps").len()
+    };
+    let rotate = passes(r#"{"type": "rotate", "degrees": [0, 0, 20]}"#);
+    let fused = passes(
+        r#"{"type": "rotate", "degrees": [0, 0, 20]}, {"type": "noise", "std": 1.0, "seed": 1}"#,
+    );
+    let gamma =
+        passes(r#"{"type": "rotate", "degrees": [0, 0, 20]}, {"type": "gamma", "gamma": 1.5}"#);
+    assert_eq!(
+        fused, rotate,
+        "noise after a rotation should run inside the resampling pass"
+    );
+    assert!(
+        gamma > rotate,
+        "gamma needs the range first: {gamma} passes vs {rotate}"
     );
 }
 

@@ -9,33 +9,16 @@ impl GpuContext {
         let s = v.shape;
         let view = v.tex.create_view(&Default::default());
         let p = pitch(s[0]);
-        let mut bias = [[0.0f32; 4]; 14];
-        for (t, c) in k.bias.iter().enumerate().take(kernel::MAX_BIAS_TERMS) {
-            bias[t / 4][t % 4] = *c;
-        }
-        let pipe = self.pipes.elementwise(
-            &self.device,
-            [k.gamma != 1.0, k.noise_std > 0.0, k.bias_order > 0],
-        );
+        let pipe = self
+            .pipes
+            .elementwise(&self.device, PointParams::features(k));
+        let point = self.uniform(&PointParams::of(k));
         self.slabs(s, DType::F32, dest, |pass, buf, z0, slab| {
             let params = ElementParams {
                 shape: [s[0] as u32, s[1] as u32, s[2] as u32, z0],
-                sub: k.sub,
-                mul: k.mul,
-                add: k.add,
-                lo: k.lo,
-                hi: k.hi,
-                skip_zero: k.skip_zero as u32,
                 pitch: p as u32,
                 slab,
-                gamma: k.gamma,
-                post: k.post,
-                noise_std: k.noise_std,
-                noise_mean: k.noise_mean,
-                seed: k.noise_seed,
-                bias_order: k.bias_order,
-                pre: k.pre,
-                bias,
+                pad: [0; 2],
             };
             self.dispatch_slab(
                 pass,
@@ -45,6 +28,7 @@ impl GpuContext {
                 vec![
                     wgpu::BindingResource::TextureView(&view),
                     buf.as_entire_binding(),
+                    point.as_entire_binding(),
                 ],
                 [s[0], s[1]],
                 slab,
@@ -167,6 +151,7 @@ impl GpuContext {
                     &map(down.pull, down.grid.clone(), true),
                     None,
                     super::resample::GpuOutside::Edge,
+                    None,
                     Dest::Texture,
                 )?
                 else {
@@ -183,6 +168,7 @@ impl GpuContext {
                     &map(up, g, false),
                     None,
                     super::resample::GpuOutside::Edge,
+                    None,
                     dest,
                 );
                 self.pool.lock().unwrap().give_texture(low.tex);

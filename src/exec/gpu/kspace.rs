@@ -145,6 +145,7 @@ impl GpuContext {
                                 map,
                                 None,
                                 super::resample::GpuOutside::Value(min),
+                                None,
                                 Dest::Texture,
                             )?;
                             Some(self.image_of(out, v.shape))

@@ -40,5 +40,6 @@ use bytemuck::{Pod, Zeroable};
 use wgpu::util::DeviceExt;
 
 use params::*;
+use pipelines::ImageEntry;
 use run::*;
 use slab::*;

@@ -77,19 +77,27 @@ pub(super) struct ReduceParams {
     pub(super) pad: [u32; 3],
 }
 
-/// `Params` of `shaders/intensity.wgsl` (point kernels).
+/// `Params` of `shaders/intensity.wgsl` (the elementwise pass; its kernel is a [`PointParams`]).
 #[repr(C)]
 #[derive(Clone, Copy, Pod, Zeroable)]
 pub(super) struct ElementParams {
     pub(super) shape: [u32; 4],
+    pub(super) pitch: u32,
+    pub(super) slab: u32,
+    pub(super) pad: [u32; 2],
+}
+
+/// `Point` of `shaders/point.wgsl`: a point-wise intensity kernel (uniform of the elementwise pass,
+/// and of the resampler when the kernel is fused into it).
+#[repr(C)]
+#[derive(Clone, Copy, Pod, Zeroable)]
+pub(super) struct PointParams {
     pub(super) sub: f32,
     pub(super) mul: f32,
     pub(super) add: f32,
     pub(super) lo: f32,
     pub(super) hi: f32,
     pub(super) skip_zero: u32,
-    pub(super) pitch: u32,
-    pub(super) slab: u32,
     pub(super) gamma: f32,
     pub(super) post: f32,
     pub(super) noise_std: f32,
@@ -97,7 +105,40 @@ pub(super) struct ElementParams {
     pub(super) seed: [u32; 2],
     pub(super) bias_order: u32,
     pub(super) pre: f32,
+    pub(super) pad: [u32; 2],
     pub(super) bias: [[f32; 4]; 14],
+}
+
+impl PointParams {
+    /// The uniform of a kernel.
+    pub(super) fn of(k: &PointKernel) -> PointParams {
+        let mut bias = [[0.0f32; 4]; 14];
+        for (t, c) in k.bias.iter().enumerate().take(kernel::MAX_BIAS_TERMS) {
+            bias[t / 4][t % 4] = *c;
+        }
+        PointParams {
+            sub: k.sub,
+            mul: k.mul,
+            add: k.add,
+            lo: k.lo,
+            hi: k.hi,
+            skip_zero: k.skip_zero as u32,
+            gamma: k.gamma,
+            post: k.post,
+            noise_std: k.noise_std,
+            noise_mean: k.noise_mean,
+            seed: k.noise_seed,
+            bias_order: k.bias_order,
+            pre: k.pre,
+            pad: [0; 2],
+            bias,
+        }
+    }
+
+    /// The features `[gamma, noise, bias]` a pipeline must compile in for this kernel.
+    pub(super) fn features(k: &PointKernel) -> [bool; 3] {
+        [k.gamma != 1.0, k.noise_std > 0.0, k.bias_order > 0]
+    }
 }
 
 /// `Params` of `shaders/blur.wgsl` (one separable blur pass).
@@ -195,6 +236,7 @@ mod tests {
                 "Params",
                 std::mem::size_of::<ElementParams>(),
             ),
+            ("point.wgsl", "Point", std::mem::size_of::<PointParams>()),
             ("blur.wgsl", "Params", std::mem::size_of::<BlurParams>()),
             ("fft.wgsl", "Params", std::mem::size_of::<FftParams>()),
             (

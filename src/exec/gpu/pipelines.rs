@@ -10,6 +10,7 @@ const BLUR: &str = include_str!("../../../shaders/blur.wgsl");
 pub(super) const BLUR_RUN: u32 = 4;
 const FIELD: &str = include_str!("../../../shaders/field.wgsl");
 const HASH: &str = include_str!("../../../shaders/hash.wgsl");
+const POINT: &str = include_str!("../../../shaders/point.wgsl");
 const METRIC: &str = include_str!("../../../shaders/metric.wgsl");
 const LABELS: &str = include_str!("../../../shaders/labels.wgsl");
 const FFT: &str = include_str!("../../../shaders/fft.wgsl");
@@ -33,6 +34,11 @@ pub struct Pipelines {
     /// Label kernels by texel width (8, 16, 32 bits), without and with a displacement field.
     pub resample_label: [[wgpu::ComputePipeline; 2]; 3],
     pub resample_image_layout: wgpu::BindGroupLayout,
+    /// Image resampling pipelines with a point kernel fused in, by (entry, `[gamma, noise, bias]`),
+    /// built when first needed.
+    resample_image_point:
+        std::sync::Mutex<std::collections::HashMap<(ImageEntry, [bool; 3]), wgpu::ComputePipeline>>,
+    resample_image_module: wgpu::ShaderModule,
     pub resample_label_layout: wgpu::BindGroupLayout,
     pub stats_partial: wgpu::ComputePipeline,
     pub stats_final: wgpu::ComputePipeline,
@@ -168,7 +174,66 @@ fn specialised(
     })
 }
 
+/// The entry points of `shaders/resample_image.wgsl`.
+#[derive(Clone, Copy, PartialEq, Eq, Hash, Debug)]
+pub enum ImageEntry {
+    /// Trilinear through an affine map.
+    Trilinear,
+    /// Trilinear through a displacement field.
+    Field,
+    /// Nearest through an affine map.
+    Nearest,
+}
+
+impl ImageEntry {
+    fn name(self) -> &'static str {
+        match self {
+            ImageEntry::Trilinear => "resample_image",
+            ImageEntry::Field => "resample_image_field",
+            ImageEntry::Nearest => "resample_image_nearest",
+        }
+    }
+}
+
 impl Pipelines {
+    /// The image resampling pipeline of `entry`, with a point kernel of `features` (`[gamma, noise,
+    /// bias]`) applied to its samples when `point` is given.
+    pub fn resample_image(
+        &self,
+        device: &wgpu::Device,
+        entry: ImageEntry,
+        point: Option<[bool; 3]>,
+    ) -> wgpu::ComputePipeline {
+        let Some(features) = point else {
+            return match entry {
+                ImageEntry::Trilinear => &self.resample_image,
+                ImageEntry::Field => &self.resample_image_field,
+                ImageEntry::Nearest => &self.resample_image_nearest,
+            }
+            .clone();
+        };
+        let mut cache = self.resample_image_point.lock().unwrap();
+        cache
+            .entry((entry, features))
+            .or_insert_with(|| {
+                let on = |b: bool| if b { 1.0 } else { 0.0 };
+                let constants = [
+                    ("POINT", 1.0),
+                    ("GAMMA", on(features[0])),
+                    ("NOISE", on(features[1])),
+                    ("BIAS", on(features[2])),
+                ];
+                specialised(
+                    device,
+                    &self.resample_image_layout,
+                    &self.resample_image_module,
+                    entry.name(),
+                    &constants,
+                )
+            })
+            .clone()
+    }
+
     /// The point-kernel pipeline with only the features `[gamma, noise, bias]` compiled in.
     pub fn elementwise(
         &self,
@@ -292,9 +357,10 @@ impl Pipelines {
         };
         // Bindings 3..5: the three components of an optional displacement field.
         let field = texture(3, FLOAT);
+        // Binding 4 of images: the point kernel fused into the pass (when a pipeline has POINT on).
         let resample_image_layout = layout(
             "resample_image",
-            &[uniform(0), texture(1, FLOAT), storage(2), field],
+            &[uniform(0), texture(1, FLOAT), storage(2), field, uniform(4)],
         );
         let resample_label_layout = layout(
             "resample_label",
@@ -307,7 +373,7 @@ impl Pipelines {
         );
         let ri = module(
             "resample_image",
-            format!("{RESAMPLE_COMMON}\n{RESAMPLE_IMAGE}"),
+            format!("{RESAMPLE_COMMON}\n{RESAMPLE_IMAGE}\n{POINT}\n{HASH}"),
         );
         let rl = module(
             "resample_label",
@@ -324,9 +390,11 @@ impl Pipelines {
             ],
         );
         let rd = module("reduce", REDUCE.to_string());
-        let elementwise_layout =
-            layout("elementwise", &[uniform(0), texture(1, FLOAT), storage(2)]);
-        let ew = module("intensity", format!("{INTENSITY}\n{HASH}"));
+        let elementwise_layout = layout(
+            "elementwise",
+            &[uniform(0), texture(1, FLOAT), storage(2), uniform(3)],
+        );
+        let ew = module("intensity", format!("{INTENSITY}\n{POINT}\n{HASH}"));
         let blur_layout = layout(
             "blur",
             &[uniform(0), texture(1, FLOAT), storage(2), storage_ro(3)],
@@ -388,6 +456,8 @@ impl Pipelines {
             stats_final: pipeline(&reduce_layout, &rd, "stats_final"),
             histogram: pipeline(&reduce_layout, &rd, "histogram"),
             elementwise: Default::default(),
+            resample_image_point: Default::default(),
+            resample_image_module: ri,
             fft: Default::default(),
             label_argmax: Default::default(),
             elementwise_pipeline_layout: device.create_pipeline_layout(

@@ -10,6 +10,7 @@ impl GpuContext {
         map: &SamplingMap,
         field: Option<&GpuField>,
         outside: GpuOutside,
+        point: Option<&PointKernel>,
         dest: Dest,
     ) -> Result<Output> {
         let out_shape = map.grid.shape;
@@ -56,12 +57,17 @@ impl GpuContext {
         let size = texel_size(v.dtype);
         let pack = 4 / size;
         let argmax;
+        let image;
         let (pipe, layout) = match (v.kind, field.is_some()) {
-            (Kind::Image, false) if map.nearest_images => {
-                (&pipes.resample_image_nearest, &pipes.resample_image_layout)
+            (Kind::Image, f) => {
+                let entry = match (f, map.nearest_images) {
+                    (true, _) => ImageEntry::Field,
+                    (false, true) => ImageEntry::Nearest,
+                    (false, false) => ImageEntry::Trilinear,
+                };
+                image = pipes.resample_image(&self.device, entry, point.map(PointParams::features));
+                (&image, &pipes.resample_image_layout)
             }
-            (Kind::Image, false) => (&pipes.resample_image, &pipes.resample_image_layout),
-            (Kind::Image, true) => (&pipes.resample_image_field, &pipes.resample_image_layout),
             (Kind::Label, f) if map.label_interp == crate::transform::LabelInterp::LinearArgmax => {
                 let signed = matches!(v.dtype, DType::I8 | DType::I16 | DType::I32);
                 argmax =
@@ -73,6 +79,9 @@ impl GpuContext {
                 &pipes.resample_label_layout,
             ),
         };
+        // Images bind the point kernel's uniform (identity-free zeros when none is fused: unused).
+        let point_buf = (v.kind == Kind::Image)
+            .then(|| self.uniform(&point.map_or(PointParams::zeroed(), PointParams::of)));
         let p = pitch_bytes(out_shape[0], size) / 4;
         let out = self.slabs(out_shape, v.dtype, dest, |pass, buf, z0, slab| {
             let params = ResampleParams {
@@ -99,16 +108,18 @@ impl GpuContext {
                 foffset,
                 fscale,
             };
+            let mut resources = vec![
+                wgpu::BindingResource::TextureView(&view),
+                buf.as_entire_binding(),
+                wgpu::BindingResource::TextureView(&field_view),
+            ];
+            resources.extend(point_buf.as_ref().map(|b| b.as_entire_binding()));
             self.dispatch_slab(
                 pass,
                 pipe,
                 layout,
                 &params,
-                vec![
-                    wgpu::BindingResource::TextureView(&view),
-                    buf.as_entire_binding(),
-                    wgpu::BindingResource::TextureView(&field_view),
-                ],
+                resources,
                 [out_shape[0].div_ceil(pack), out_shape[1]],
                 slab,
             );

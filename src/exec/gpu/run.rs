@@ -226,7 +226,19 @@ impl GpuContext {
         let mut results: Vec<Option<HostData>> = (0..host.len()).map(|_| None).collect();
         let mut grid = subject.grid().expect("subject has volumes").clone();
         let mut first_spatial = true;
+        // The previous stage's images already went through this stage's point kernel.
+        let mut fused = false;
         for (si, stage) in stages.iter().enumerate() {
+            // An intensity op that needs no statistics right after a resampling pass runs inside it
+            // for images (one pass instead of two, the same values; labels skip intensity ops).
+            let point = match (stage, stages.get(si + 1)) {
+                (Stage::Spatial(_), Some(Stage::Intensity(op))) => match kernel::needs(op) {
+                    Needs::None(k) => Some(k),
+                    _ => None,
+                },
+                _ => None,
+            };
+            let skip_images = std::mem::replace(&mut fused, point.is_some());
             let field = match stage {
                 Stage::Spatial(SamplingMap { field: Some(d), .. }) => Some(self.build_field(d)?),
                 _ => None,
@@ -254,7 +266,10 @@ impl GpuContext {
             for vi in 0..host.len() {
                 let Some(v) = gpu[vi].as_ref() else { continue };
                 let v_shape = v.shape;
-                let dest = if last_touch[vi] == Some(si) && !resident {
+                let image = host[vi].kind == Kind::Image;
+                // A fused image's pass is also the next stage's.
+                let touch = if image && point.is_some() { si + 1 } else { si };
+                let dest = if last_touch[vi] == Some(touch) && !resident {
                     Dest::Read
                 } else {
                     Dest::Texture
@@ -263,9 +278,11 @@ impl GpuContext {
                     Stage::Spatial(map) => {
                         let h = if first_spatial { Some(host[vi]) } else { None };
                         let outside = self.outside(map.fill, v, h)?;
-                        Some(self.resample(v, map, field.as_ref(), outside, dest)?)
+                        let point = point.as_ref().filter(|_| image);
+                        Some(self.resample(v, map, field.as_ref(), outside, point, dest)?)
                     }
-                    Stage::Intensity(op) if host[vi].kind == Kind::Image => {
+                    Stage::Intensity(_) if image && skip_images => None,
+                    Stage::Intensity(op) if image => {
                         let owned = gpu[vi].take().unwrap();
                         let (back, out) =
                             self.intensity(owned, op, &grid, dest, label_mask.as_ref())?;
