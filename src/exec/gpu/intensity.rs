@@ -67,13 +67,19 @@ impl GpuContext {
                 buf.as_entire_binding(),
                 weights.as_entire_binding(),
             ];
-            // Each invocation computes BLUR_RUN outputs along the axis; workgroups are 8 x 8 x 4.
-            let mut n = [s[0] as u32, s[1] as u32, slab];
-            n[axis] = n[axis].div_ceil(BLUR_RUN);
-            let bg = self.bind(&self.pipes.blur_layout, &params, resources);
-            pass.set_pipeline(&self.pipes.blur[axis]);
-            pass.set_bind_group(0, &bg, &[]);
-            pass.dispatch_workgroups(n[0].div_ceil(8), n[1].div_ceil(8), n[2].div_ceil(4));
+            // Each invocation computes BLUR_RUN outputs along the axis: the dispatch covers that
+            // many fewer voxels along it.
+            let mut n = [s[0], s[1], slab as usize];
+            n[axis] = n[axis].div_ceil(BLUR_RUN as usize);
+            self.dispatch_slab(
+                pass,
+                &self.pipes.blur[axis],
+                &self.pipes.blur_layout,
+                &params,
+                resources,
+                [n[0], n[1]],
+                n[2] as u32,
+            );
         })
     }
 

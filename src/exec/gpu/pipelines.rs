@@ -174,6 +174,16 @@ fn specialised(
     })
 }
 
+/// The override constants of `shaders/point.wgsl` for features `[gamma, noise, bias]`.
+fn point_switches(features: [bool; 3]) -> [(&'static str, f64); 3] {
+    let on = |b: bool| if b { 1.0 } else { 0.0 };
+    [
+        ("GAMMA", on(features[0])),
+        ("NOISE", on(features[1])),
+        ("BIAS", on(features[2])),
+    ]
+}
+
 /// The entry points of `shaders/resample_image.wgsl`.
 #[derive(Clone, Copy, PartialEq, Eq, Hash, Debug)]
 pub enum ImageEntry {
@@ -216,13 +226,8 @@ impl Pipelines {
         cache
             .entry((entry, features))
             .or_insert_with(|| {
-                let on = |b: bool| if b { 1.0 } else { 0.0 };
-                let constants = [
-                    ("POINT", 1.0),
-                    ("GAMMA", on(features[0])),
-                    ("NOISE", on(features[1])),
-                    ("BIAS", on(features[2])),
-                ];
+                let [gamma, noise, bias] = point_switches(features);
+                let constants = [("POINT", 1.0), gamma, noise, bias];
                 specialised(
                     device,
                     &self.resample_image_layout,
@@ -244,12 +249,7 @@ impl Pipelines {
         cache
             .entry(features)
             .or_insert_with(|| {
-                let on = |b: bool| if b { 1.0 } else { 0.0 };
-                let constants = [
-                    ("GAMMA", on(features[0])),
-                    ("NOISE", on(features[1])),
-                    ("BIAS", on(features[2])),
-                ];
+                let constants = point_switches(features);
                 std::sync::Arc::new(device.create_compute_pipeline(
                     &wgpu::ComputePipelineDescriptor {
                         label: Some("elementwise"),
@@ -355,7 +355,7 @@ impl Pipelines {
         let pipeline = |bgl: &wgpu::BindGroupLayout, m: &wgpu::ShaderModule, entry: &str| {
             specialised(bgl, m, entry, &[])
         };
-        // Bindings 3..5: the three components of an optional displacement field.
+        // Binding 3: an optional displacement field, its three components in one RGBA32Float texture.
         let field = texture(3, FLOAT);
         // Binding 4 of images: the point kernel fused into the pass (when a pipeline has POINT on).
         let resample_image_layout = layout(

@@ -326,64 +326,72 @@ impl GpuContext {
             return Ok(Output::Texture(tex));
         }
         let size = texel_size(dtype);
-        let per = self.slab_slices(shape, size)?;
+        let (per, p, slab_bytes, buf) = self.slab_buffer(shape, size)?;
         let [nx, ny, nz] = shape;
-        let p = pitch_bytes(nx, size);
-        let slab_bytes = (p * ny * per) as u64;
+        let result = if self.batching() {
+            let mut slabs = Vec::new();
+            for z0 in (0..nz).step_by(per) {
+                let slab = per.min(nz - z0);
+                let (staging, cb) =
+                    self.slab_to_staging(&mut encode, &buf, z0, slab, p * ny, slab_bytes);
+                self.submit(cb);
+                slabs.push((staging, z0, slab));
+            }
+            let mut batch = self.batch.lock().unwrap();
+            let b = batch.as_mut().expect("batching");
+            b.deferred.push(DeferredRead {
+                shape,
+                dtype,
+                pitch: p,
+                slabs,
+            });
+            Output::Deferred(b.deferred.len() - 1)
+        } else {
+            let mut out = Voxels::output(dtype, nx * ny * nz)?;
+            // Two staging buffers in flight: the GPU works on slab s + 1 while slab s is copied out.
+            let mut pending: std::collections::VecDeque<(
+                wgpu::Buffer,
+                usize,
+                usize,
+                wgpu::SubmissionIndex,
+            )> = Default::default();
+            for z0 in (0..nz).step_by(per) {
+                let slab = per.min(nz - z0);
+                let (staging, cb) =
+                    self.slab_to_staging(&mut encode, &buf, z0, slab, p * ny, slab_bytes);
+                let idx = self.queue.submit([cb]);
+                pending.push_back((staging, z0, slab, idx));
+                if pending.len() == 2 {
+                    let (s, z, n, i) = pending.pop_front().unwrap();
+                    self.read_slab(s, i, [nx * size, ny], p, z, n, out.as_bytes_mut())?;
+                }
+            }
+            while let Some((s, z, n, i)) = pending.pop_front() {
+                self.read_slab(s, i, [nx * size, ny], p, z, n, out.as_bytes_mut())?;
+            }
+            Output::Host(out)
+        };
+        self.pool.lock().unwrap().give_buffer(buf);
+        Ok(result)
+    }
+
+    /// The slab buffer of an output of `shape` with texels of `size` bytes: slices per slab, row pitch
+    /// in bytes, slab bytes and a pooled storage buffer of that size.
+    fn slab_buffer(
+        &self,
+        shape: [usize; 3],
+        size: usize,
+    ) -> Result<(usize, usize, u64, wgpu::Buffer)> {
+        let per = self.slab_slices(shape, size)?;
+        let p = pitch_bytes(shape[0], size);
+        let slab_bytes = (p * shape[1] * per) as u64;
         let storage = wgpu::BufferUsages::STORAGE | wgpu::BufferUsages::COPY_SRC;
         let buf = self
             .pool
             .lock()
             .unwrap()
             .buffer(&self.device, slab_bytes, storage);
-        let result = match self.batching() {
-            true => {
-                let mut slabs = Vec::new();
-                for z0 in (0..nz).step_by(per) {
-                    let slab = per.min(nz - z0);
-                    let (staging, cb) =
-                        self.slab_to_staging(&mut encode, &buf, z0, slab, p * ny, slab_bytes);
-                    self.submit(cb);
-                    slabs.push((staging, z0, slab));
-                }
-                let mut batch = self.batch.lock().unwrap();
-                let b = batch.as_mut().expect("batching");
-                b.deferred.push(DeferredRead {
-                    shape,
-                    dtype,
-                    pitch: p,
-                    slabs,
-                });
-                Output::Deferred(b.deferred.len() - 1)
-            }
-            false => {
-                let mut out = Voxels::output(dtype, nx * ny * nz)?;
-                // Two staging buffers in flight: the GPU works on slab s + 1 while slab s is copied out.
-                let mut pending: std::collections::VecDeque<(
-                    wgpu::Buffer,
-                    usize,
-                    usize,
-                    wgpu::SubmissionIndex,
-                )> = Default::default();
-                for z0 in (0..nz).step_by(per) {
-                    let slab = per.min(nz - z0);
-                    let (staging, cb) =
-                        self.slab_to_staging(&mut encode, &buf, z0, slab, p * ny, slab_bytes);
-                    let idx = self.queue.submit([cb]);
-                    pending.push_back((staging, z0, slab, idx));
-                    if pending.len() == 2 {
-                        let (s, z, n, i) = pending.pop_front().unwrap();
-                        self.read_slab(s, i, [nx * size, ny], p, z, n, out.as_bytes_mut())?;
-                    }
-                }
-                while let Some((s, z, n, i)) = pending.pop_front() {
-                    self.read_slab(s, i, [nx * size, ny], p, z, n, out.as_bytes_mut())?;
-                }
-                Output::Host(out)
-            }
-        };
-        self.pool.lock().unwrap().give_buffer(buf);
-        Ok(result)
+        Ok((per, p, slab_bytes, buf))
     }
 
     /// [`slabs`](Self::slabs) into a new texture of `format` (texels of `size` bytes): each slab is
@@ -395,18 +403,13 @@ impl GpuContext {
         format: wgpu::TextureFormat,
         mut encode: impl FnMut(&mut wgpu::ComputePass<'_>, &wgpu::Buffer, u32, u32),
     ) -> Result<wgpu::Texture> {
-        let per = self.slab_slices(shape, size)?;
+        let (per, p, _, buf) = self.slab_buffer(shape, size)?;
         let [nx, ny, nz] = shape;
-        let p = pitch_bytes(nx, size);
-        let slab_bytes = (p * ny * per) as u64;
-        let storage = wgpu::BufferUsages::STORAGE | wgpu::BufferUsages::COPY_SRC;
-        let (buf, tex) = {
-            let mut pool = self.pool.lock().unwrap();
-            (
-                pool.buffer(&self.device, slab_bytes, storage),
-                pool.texture(&self.device, shape.map(|n| n as u32), format),
-            )
-        };
+        let tex = self
+            .pool
+            .lock()
+            .unwrap()
+            .texture(&self.device, shape.map(|n| n as u32), format);
         let mut enc = self.device.create_command_encoder(&Default::default());
         for z0 in (0..nz).step_by(per) {
             let slab = per.min(nz - z0);
