@@ -136,6 +136,35 @@ fn lanes_scalar(xs: &[f32], nz: bool, shift: f64) -> Lanes {
     l
 }
 
+/// Per-lane minimum and maximum of the finite values, and largest magnitude bits, over whole groups
+/// of [`LANES`] values: the lane loop's `lo`, `hi` and `bits` without its f64 moments (what
+/// [`min_max_scan`] needs; scalar form, [`x86`] holds its AVX2 twin).
+#[allow(clippy::needless_range_loop)] // lane k of every accumulator, as the registers hold them
+fn extremes_scalar(xs: &[f32]) -> Extremes {
+    let mut e = Extremes {
+        lo: [f32::INFINITY; LANES],
+        hi: [f32::NEG_INFINITY; LANES],
+        bits: [0; LANES],
+    };
+    for c in xs.chunks_exact(LANES) {
+        for k in 0..LANES {
+            let ok = keeps(c[k], false);
+            e.bits[k] = e.bits[k].max(c[k].to_bits() & 0x7fff_ffff);
+            e.lo[k] = lt_min(if ok { c[k] } else { f32::INFINITY }, e.lo[k]);
+            e.hi[k] = gt_max(if ok { c[k] } else { f32::NEG_INFINITY }, e.hi[k]);
+        }
+    }
+    e
+}
+
+/// Per-lane results of [`extremes_scalar`] and its AVX2 twin.
+#[derive(Debug, PartialEq)]
+struct Extremes {
+    lo: [f32; LANES],
+    hi: [f32; LANES],
+    bits: [u32; LANES],
+}
+
 /// Largest magnitude bits of a slice (scalar form).
 fn max_bits_scalar(xs: &[f32]) -> u32 {
     xs.iter().fold(0, |m, x| m.max(x.to_bits() & 0x7fff_ffff))
@@ -146,7 +175,7 @@ fn max_bits_scalar(xs: &[f32]) -> u32 {
 /// bit-identical. The compiler did not vectorise the scalar forms (mixed u32/f32/f64 lanes).
 #[cfg(target_arch = "x86_64")]
 mod x86 {
-    use super::{Lanes, LANES};
+    use super::{Extremes, Lanes, LANES};
     use std::arch::x86_64::*;
 
     /// The magnitude bits of eight values and their keep mask (all ones where a value counts).
@@ -223,6 +252,35 @@ mod x86 {
     /// # Safety
     /// The CPU must have AVX2.
     #[target_feature(enable = "avx2")]
+    pub unsafe fn extremes(xs: &[f32]) -> Extremes {
+        let mut bits = _mm256_setzero_si256();
+        let mut lo = _mm256_set1_ps(f32::INFINITY);
+        let mut hi = _mm256_set1_ps(f32::NEG_INFINITY);
+        for c in xs.chunks_exact(LANES) {
+            let x = _mm256_loadu_ps(c.as_ptr());
+            let (m, ok) = keep_mask(x, false);
+            let okf = _mm256_castsi256_ps(ok);
+            bits = _mm256_max_epu32(bits, m);
+            lo = _mm256_min_ps(_mm256_blendv_ps(_mm256_set1_ps(f32::INFINITY), x, okf), lo);
+            hi = _mm256_max_ps(
+                _mm256_blendv_ps(_mm256_set1_ps(f32::NEG_INFINITY), x, okf),
+                hi,
+            );
+        }
+        let mut out = Extremes {
+            lo: [0.0; LANES],
+            hi: [0.0; LANES],
+            bits: [0; LANES],
+        };
+        _mm256_storeu_ps(out.lo.as_mut_ptr(), lo);
+        _mm256_storeu_ps(out.hi.as_mut_ptr(), hi);
+        _mm256_storeu_si256(out.bits.as_mut_ptr().cast(), bits);
+        out
+    }
+
+    /// # Safety
+    /// The CPU must have AVX2.
+    #[target_feature(enable = "avx2")]
     pub unsafe fn max_bits(xs: &[f32]) -> u32 {
         let mask = _mm256_set1_epi32(0x7fff_ffff);
         let (mut m0, mut m1) = (_mm256_setzero_si256(), _mm256_setzero_si256());
@@ -238,6 +296,16 @@ mod x86 {
         out.into_iter()
             .fold(super::max_bits_scalar(body.remainder()), u32::max)
     }
+}
+
+/// [`extremes_scalar`] or its AVX2 twin.
+fn extremes(xs: &[f32]) -> Extremes {
+    #[cfg(target_arch = "x86_64")]
+    if crate::simd::avx2() {
+        // SAFETY: the CPU has AVX2 (checked at run time just above).
+        return unsafe { x86::extremes(xs) };
+    }
+    extremes_scalar(xs)
 }
 
 /// [`lanes_scalar`] or its AVX2 twin.
@@ -346,7 +414,7 @@ pub fn stats_scan(data: &[f32], nonzero: bool) -> (Stats, f32) {
     (st, largest)
 }
 
-/// Minimum and maximum of the finite values (parallel, in the lanes of the moments' first pass).
+/// Minimum and maximum of the finite values (parallel, vectorised).
 pub fn min_max(data: &[f32]) -> (f32, f32) {
     let (lo, hi, _) = min_max_scan(data);
     (lo, hi)
@@ -365,7 +433,7 @@ pub fn min_max_scan(data: &[f32]) -> (f32, f32, f32) {
 /// Min and max of one chunk's finite values, and the largest magnitude bits of all of them.
 fn chunk_min_max(xs: &[f32]) -> (f32, f32, u32) {
     let split = xs.len() - xs.len() % LANES;
-    let l = lanes(&xs[..split], false, 0.0);
+    let l = extremes(&xs[..split]);
     xs[split..].iter().fold(
         (
             l.lo.iter().fold(f32::INFINITY, |a, &b| a.min(b)),
@@ -453,6 +521,27 @@ mod tests {
                 assert_eq!(a.hi, b.hi);
                 // SAFETY: checked just above.
                 assert_eq!(unsafe { x86::max_bits(&xs) }, max_bits_scalar(&xs));
+                // The min/max-only lanes are the full lanes' lo, hi and bits (over all finite
+                // values), bit for bit: signed zeros included.
+                // SAFETY: checked just above.
+                let e = unsafe { x86::extremes(&xs) };
+                assert_eq!(e, extremes_scalar(&xs));
+                if !nz {
+                    assert_eq!(
+                        (e.lo.map(f32::to_bits), e.hi.map(f32::to_bits), e.bits),
+                        (a.lo.map(f32::to_bits), a.hi.map(f32::to_bits), a.bits)
+                    );
+                }
+                // Where the extremes are zeros of both signs, the operand order decides the sign.
+                let zeros: Vec<f32> = (0..64 * LANES)
+                    .map(|i| if i < LANES { -0.0 } else { 0.0 })
+                    .collect();
+                // SAFETY: checked just above.
+                let (e, f) = (unsafe { x86::extremes(&zeros) }, extremes_scalar(&zeros));
+                assert_eq!(
+                    (e.lo.map(f32::to_bits), e.hi.map(f32::to_bits)),
+                    (f.lo.map(f32::to_bits), f.hi.map(f32::to_bits))
+                );
             }
         }
     }
