@@ -110,6 +110,15 @@ fn gt_max(a: f32, b: f32) -> f32 {
     }
 }
 
+/// `lo`/`hi` extended by `x` when it is kept (scalar form of the AVX2 `extend`).
+#[inline(always)]
+fn extend_scalar(x: f32, ok: bool, lo: f32, hi: f32) -> (f32, f32) {
+    (
+        lt_min(if ok { x } else { f32::INFINITY }, lo),
+        gt_max(if ok { x } else { f32::NEG_INFINITY }, hi),
+    )
+}
+
 /// The pass over whole groups of [`LANES`] values (scalar form; [`x86`] holds its AVX2 twin).
 #[allow(clippy::needless_range_loop)] // lane k of every accumulator, as the registers hold them
 fn lanes_scalar(xs: &[f32], nz: bool, shift: f64) -> Lanes {
@@ -129,8 +138,7 @@ fn lanes_scalar(xs: &[f32], nz: bool, shift: f64) -> Lanes {
             let y = (if ok { c[k] } else { 0.0 }) as f64 - shift;
             l.sum[k] += if ok { y } else { 0.0 };
             l.sq[k] += if ok { y * y } else { 0.0 };
-            l.lo[k] = lt_min(if ok { c[k] } else { f32::INFINITY }, l.lo[k]);
-            l.hi[k] = gt_max(if ok { c[k] } else { f32::NEG_INFINITY }, l.hi[k]);
+            (l.lo[k], l.hi[k]) = extend_scalar(c[k], ok, l.lo[k], l.hi[k]);
         }
     }
     l
@@ -150,8 +158,7 @@ fn extremes_scalar(xs: &[f32]) -> Extremes {
         for k in 0..LANES {
             let ok = keeps(c[k], false);
             e.bits[k] = e.bits[k].max(c[k].to_bits() & 0x7fff_ffff);
-            e.lo[k] = lt_min(if ok { c[k] } else { f32::INFINITY }, e.lo[k]);
-            e.hi[k] = gt_max(if ok { c[k] } else { f32::NEG_INFINITY }, e.hi[k]);
+            (e.lo[k], e.hi[k]) = extend_scalar(c[k], ok, e.lo[k], e.hi[k]);
         }
     }
     e
@@ -191,6 +198,19 @@ mod x86 {
         (m, ok)
     }
 
+    /// Lane-wise `lo`/`hi` extended by the kept values of `x` (`okf`: the keep mask), in the scalar
+    /// form's operand order (`vminps`/`vmaxps` return the second operand on ties: the sign of zeros).
+    #[inline(always)]
+    unsafe fn extend(x: __m256, okf: __m256, lo: __m256, hi: __m256) -> (__m256, __m256) {
+        (
+            _mm256_min_ps(_mm256_blendv_ps(_mm256_set1_ps(f32::INFINITY), x, okf), lo),
+            _mm256_max_ps(
+                _mm256_blendv_ps(_mm256_set1_ps(f32::NEG_INFINITY), x, okf),
+                hi,
+            ),
+        )
+    }
+
     /// The kept values less `shift` in f64 (lanes 0-3, 4-7), zero where not kept.
     #[inline(always)]
     unsafe fn shifted(x: __m256, ok: __m256i, shift: __m256d) -> [__m256d; 2] {
@@ -224,11 +244,7 @@ mod x86 {
                 s[h] = _mm256_add_pd(s[h], y[h]);
                 q[h] = _mm256_add_pd(q[h], _mm256_mul_pd(y[h], y[h]));
             }
-            lo = _mm256_min_ps(_mm256_blendv_ps(_mm256_set1_ps(f32::INFINITY), x, okf), lo);
-            hi = _mm256_max_ps(
-                _mm256_blendv_ps(_mm256_set1_ps(f32::NEG_INFINITY), x, okf),
-                hi,
-            );
+            (lo, hi) = extend(x, okf, lo, hi);
         }
         let mut out = Lanes {
             bits: [0; LANES],
@@ -261,11 +277,7 @@ mod x86 {
             let (m, ok) = keep_mask(x, false);
             let okf = _mm256_castsi256_ps(ok);
             bits = _mm256_max_epu32(bits, m);
-            lo = _mm256_min_ps(_mm256_blendv_ps(_mm256_set1_ps(f32::INFINITY), x, okf), lo);
-            hi = _mm256_max_ps(
-                _mm256_blendv_ps(_mm256_set1_ps(f32::NEG_INFINITY), x, okf),
-                hi,
-            );
+            (lo, hi) = extend(x, okf, lo, hi);
         }
         let mut out = Extremes {
             lo: [0.0; LANES],
