@@ -44,3 +44,11 @@ macro_rules! simd_fn {
         }
     };
 }
+
+/// `i as f32` for an index below 2^31 (every voxel index along an axis is), through `i32`: the same
+/// value, but the conversion vectorises (`vcvtdq2ps`), where a `usize` converts lane by lane.
+#[inline(always)]
+pub fn index_f32(i: usize) -> f32 {
+    debug_assert!(i <= i32::MAX as usize);
+    i as i32 as f32
+}

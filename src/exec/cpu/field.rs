@@ -190,7 +190,7 @@ fn row_cells_body(
 ) {
     let hi = (n - 1) as f32;
     for (i, (t, node)) in t.iter_mut().zip(node.iter_mut()).enumerate() {
-        let q = q0 + m00 * i as f32;
+        let q = q0 + m00 * crate::simd::index_f32(i);
         // `cell`'s clamp as max/min (equal for every non-NaN value; coordinates are finite) and its
         // floor as truncation (equal on [0, n - 1]): both vectorise, the saturating forms did not.
         let u = (q / step + offset).max(0.0).min(hi);

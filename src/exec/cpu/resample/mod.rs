@@ -630,7 +630,7 @@ fn cells_body(
     let (sx, sxy) = (strides[0] as u32, strides[1] as u32);
     let [fx, fy, fz] = frac;
     for (l, q) in idx.iter_mut().enumerate() {
-        let fi = (i0 + l) as f32;
+        let fi = crate::simd::index_f32(i0 + l);
         let c = [0, 1, 2].map(|r| base[r] + step[r] * fi + half);
         // SAFETY: the caller's span keeps 0 <= c < n < 2^31: exact truncation (= floor).
         let t = c.map(|v| unsafe { v.to_int_unchecked::<i32>() });
