@@ -212,48 +212,47 @@ pub fn cell(q: f32, step: f32, offset: f32, n: usize) -> (usize, usize, f32) {
 
 impl Field {
     /// The field along the coarse x nodes at fixed fine `(q_y, q_z)`: y then z interpolated, per
-    /// component, unscaled. `at` finishes with the x interpolation, so `line` + x-lerp == `at`.
-    pub fn line(&self, qy: f32, qz: f32, out: &mut Vec<[f32; 3]>) {
+    /// component (one vector each), unscaled, with the last node repeated once more (so the upper node
+    /// of every cell is the next entry). `at` finishes with the x interpolation, so `line` + x-lerp ==
+    /// `at`.
+    pub fn line(&self, qy: f32, qz: f32, out: &mut [Vec<f32>; 3]) {
         let l = &self.layout;
         let [nx, ny, nz] = l.shape;
         let (y0, y1, ty) = cell(qy, l.step[1], l.offset[1], ny);
         let (z0, z1, tz) = cell(qz, l.step[2], l.offset[2], nz);
-        out.clear();
         let (r00, r10, r01, r11) = (
             nx * (y0 + ny * z0),
             nx * (y1 + ny * z0),
             nx * (y0 + ny * z1),
             nx * (y1 + ny * z1),
         );
-        let yz = |c: &[f32], x: usize| {
-            lerp(
-                lerp(c[r00 + x], c[r10 + x], ty),
-                lerp(c[r01 + x], c[r11 + x], ty),
-                tz,
-            )
-        };
-        let [cx, cy, cz] = [&self.comp[0][..], &self.comp[1][..], &self.comp[2][..]];
-        out.extend((0..nx).map(|x| [yz(cx, x), yz(cy, x), yz(cz, x)]));
+        for (c, out) in self.comp.iter().zip(out.iter_mut()) {
+            let (a, b, d, e) = (
+                &c[r00..][..nx],
+                &c[r10..][..nx],
+                &c[r01..][..nx],
+                &c[r11..][..nx],
+            );
+            out.clear();
+            out.extend((0..nx).map(|x| lerp(lerp(a[x], b[x], ty), lerp(d[x], e[x], ty), tz)));
+            out.push(out[nx - 1]);
+        }
     }
 
     /// Finishes a displacement from a `line` at fine `q_x`.
     #[inline]
-    pub fn from_line(&self, line: &[[f32; 3]], qx: f32) -> [f32; 3] {
+    pub fn from_line(&self, line: &[Vec<f32>; 3], qx: f32) -> [f32; 3] {
         let l = &self.layout;
         let (x0, x1, tx) = cell(qx, l.step[0], l.offset[0], l.shape[0]);
-        let (a, b) = (line[x0], line[x1]);
-        [
-            lerp(a[0], b[0], tx) * l.scale[0],
-            lerp(a[1], b[1], tx) * l.scale[1],
-            lerp(a[2], b[2], tx) * l.scale[2],
-        ]
+        [0, 1, 2].map(|a| lerp(line[a][x0], line[a][x1], tx) * l.scale[a])
     }
 
     /// [`from_line`](Self::from_line) at `q_x = q0 + m00 i` for every `i` of `d`'s rows (their length;
-    /// `nodes` is scratch): the cells first, in a loop that vectorises, then the lookups.
+    /// `nodes` is scratch): the cells first, in a loop that vectorises, then the lookups (AVX2
+    /// gathers where the CPU has them).
     pub fn row_from_line(
         &self,
-        line: &[[f32; 3]],
+        line: &[Vec<f32>; 3],
         q0: f32,
         m00: f32,
         d: [&mut Vec<f32>; 3],
@@ -273,13 +272,21 @@ impl Field {
             &mut dy[..n],
             &mut nodes[..n],
         );
-        let top = l.shape[0] - 1;
+        let line = [&line[0][..], &line[1][..], &line[2][..]];
+        // Every cell's upper node exists: nodes are at most nx - 1, each line has nx + 1 entries.
+        assert!(line.iter().all(|v| v.len() == l.shape[0] + 1));
+        #[cfg(target_arch = "x86_64")]
+        if crate::simd::avx2() {
+            // SAFETY: AVX2 is present; nodes + 1 < each line's length (asserted above, and
+            // `row_cells` clamps nodes to nx - 1).
+            unsafe { x86::row_lookup(line, l.scale, &nodes[..n], [dx, dy, dz]) };
+            return;
+        }
         for i in 0..n {
             let (t, x0) = (dy[i], nodes[i] as usize);
-            let (a, b) = (line[x0], line[(x0 + 1).min(top)]);
-            dx[i] = lerp(a[0], b[0], t) * l.scale[0];
-            dy[i] = lerp(a[1], b[1], t) * l.scale[1];
-            dz[i] = lerp(a[2], b[2], t) * l.scale[2];
+            dx[i] = lerp(line[0][x0], line[0][x0 + 1], t) * l.scale[0];
+            dy[i] = lerp(line[1][x0], line[1][x0 + 1], t) * l.scale[1];
+            dz[i] = lerp(line[2][x0], line[2][x0 + 1], t) * l.scale[2];
         }
     }
 
@@ -328,6 +335,59 @@ impl Field {
     }
 }
 
+#[cfg(target_arch = "x86_64")]
+mod x86 {
+    use std::arch::x86_64::*;
+
+    /// The lookups of `Field::row_from_line`, eight voxels at a time: `d[a] = lerp(line[a][x0],
+    /// line[a][x0 + 1], t) * scale[a]`, the fractions `t` read from `d[1]` (the scalar loop's
+    /// operations lane by lane).
+    ///
+    /// # Safety
+    /// AVX2 must be present, every `node + 1` below each line's length (< 2^31), and `d`'s slices at
+    /// least `nodes.len()` long.
+    #[target_feature(enable = "avx2")]
+    pub unsafe fn row_lookup(
+        line: [&[f32]; 3],
+        scale: [f32; 3],
+        nodes: &[u32],
+        d: [&mut Vec<f32>; 3],
+    ) {
+        let n = nodes.len();
+        let [dx, dy, dz] = d;
+        let (px, py, pz) = (dx.as_mut_ptr(), dy.as_mut_ptr(), dz.as_mut_ptr());
+        let lerp = |a: __m256, b: __m256, t: __m256| {
+            _mm256_add_ps(a, _mm256_mul_ps(_mm256_sub_ps(b, a), t))
+        };
+        let s = scale.map(|v| _mm256_set1_ps(v));
+        let mut i = 0;
+        while i + 8 <= n {
+            let q = _mm256_loadu_si256(nodes.as_ptr().add(i).cast());
+            let q1 = _mm256_add_epi32(q, _mm256_set1_epi32(1));
+            let t = _mm256_loadu_ps(py.add(i));
+            let at = |a: usize| {
+                let (lo, hi) = (
+                    _mm256_i32gather_ps::<4>(line[a].as_ptr(), q),
+                    _mm256_i32gather_ps::<4>(line[a].as_ptr(), q1),
+                );
+                _mm256_mul_ps(lerp(lo, hi, t), s[a])
+            };
+            let (vx, vy, vz) = (at(0), at(1), at(2));
+            _mm256_storeu_ps(px.add(i), vx);
+            _mm256_storeu_ps(py.add(i), vy);
+            _mm256_storeu_ps(pz.add(i), vz);
+            i += 8;
+        }
+        for i in i..n {
+            let (t, x0) = (*py.add(i), nodes[i] as usize);
+            let lerp = crate::exec::kernel::lerp;
+            *px.add(i) = lerp(line[0][x0], line[0][x0 + 1], t) * scale[0];
+            *py.add(i) = lerp(line[1][x0], line[1][x0 + 1], t) * scale[1];
+            *pz.add(i) = lerp(line[2][x0], line[2][x0 + 1], t) * scale[2];
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -341,7 +401,7 @@ mod tests {
             seed: 7,
         };
         let f = build(&spec, [61, 40, 33], [1.0, 1.0, 1.0]).unwrap();
-        let mut line = Vec::new();
+        let mut line = Default::default();
         f.line(13.25, 20.5, &mut line);
         for (q0, m00) in [
             (0.0, 1.0),
@@ -355,8 +415,10 @@ mod tests {
                 (vec![0f32; n], vec![0f32; n], vec![0f32; n], Vec::new());
             f.row_from_line(&line, q0, m00, [&mut dx, &mut dy, &mut dz], &mut nodes);
             for i in 0..n {
-                let want = f.from_line(&line, q0 + m00 * i as f32);
+                let qx = q0 + m00 * i as f32;
+                let want = f.from_line(&line, qx);
                 assert_eq!([dx[i], dy[i], dz[i]], want, "q0 {q0} m00 {m00} i {i}");
+                assert_eq!(want, f.at([qx, 13.25, 20.5]), "q0 {q0} m00 {m00} i {i}");
             }
         }
     }

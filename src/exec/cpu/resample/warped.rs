@@ -40,44 +40,63 @@ pub fn resample_many_field(
     // A pooled buffer (12 MiB at 256^3: fresh pages cost the kernel a clear each call); every entry
     // used is written before it is read.
     let mut flat = crate::exec::cpu::alloc::output::<f32>(3 * slice * group)?;
-    let coords: &mut [[f32; 3]] = bytemuck::cast_slice_mut(&mut flat);
     // When i moves q along x only, the field's y/z interpolation is shared by the whole row.
     let row_aligned = post.m[1][0] == 0.0 && post.m[2][0] == 0.0;
     for k0 in (0..nz).step_by(group) {
         let g = group.min(nz - k0);
-        let cs = &mut coords[..g * slice];
-        cs.par_chunks_mut(nx).enumerate().for_each_init(
-            || (Vec::new(), [Vec::new(), Vec::new(), Vec::new()], Vec::new()),
-            |(line, d, nodes), (r, row)| {
-                let (j, k) = (r % ny, k0 + r / ny);
-                let base = post.row_base(j, k);
-                if row_aligned {
-                    // The row's displacements first (a lookup into the coarse line per voxel),
-                    // then the coordinates in a loop that vectorises.
-                    field.line(base[1], base[2], line);
-                    for dd in d.iter_mut() {
-                        dd.resize(nx, 0.0);
+        // The group's coordinates, one plane per axis (loads and stores of whole vectors).
+        let (px, rest) = flat.split_at_mut(slice * group);
+        let (py, pz) = rest.split_at_mut(slice * group);
+        let m = g * slice;
+        let (px, py, pz) = (&mut px[..m], &mut py[..m], &mut pz[..m]);
+        px.par_chunks_mut(nx)
+            .zip(py.par_chunks_mut(nx))
+            .zip(pz.par_chunks_mut(nx))
+            .enumerate()
+            .for_each_init(
+                || {
+                    (
+                        Default::default(),
+                        [Vec::new(), Vec::new(), Vec::new()],
+                        Vec::new(),
+                    )
+                },
+                |(line, d, nodes), (r, ((rx, ry), rz))| {
+                    let (j, k) = (r % ny, k0 + r / ny);
+                    let base = post.row_base(j, k);
+                    if row_aligned {
+                        // The row's displacements first (a lookup into the coarse line per
+                        // voxel), then the coordinates in a loop that vectorises.
+                        field.line(base[1], base[2], line);
+                        for dd in d.iter_mut() {
+                            dd.resize(nx, 0.0);
+                        }
+                        let [dx, dy, dz] = d;
+                        field.row_from_line(line, base[0], post.m[0][0], [dx, dy, dz], nodes);
+                        row_coords(
+                            &pre,
+                            base,
+                            post.m[0][0],
+                            [&dx[..], &dy[..], &dz[..]],
+                            [rx, ry, rz],
+                        );
+                        return;
                     }
-                    let [dx, dy, dz] = d;
-                    field.row_from_line(line, base[0], post.m[0][0], [dx, dy, dz], nodes);
-                    row_coords(&pre, base, post.m[0][0], [&dx[..], &dy[..], &dz[..]], row);
-                    return;
-                }
-                for (i, c) in row.iter_mut().enumerate() {
-                    let fi = i as f32;
-                    let q = [
-                        base[0] + post.m[0][0] * fi,
-                        base[1] + post.m[1][0] * fi,
-                        base[2] + post.m[2][0] * fi,
-                    ];
-                    let d = field.at(q);
-                    let qd = [q[0] + d[0], q[1] + d[1], q[2] + d[2]];
-                    let row = |r: &[f32; 4]| r[0] * qd[0] + r[1] * qd[1] + r[2] * qd[2] + r[3];
-                    *c = [row(&pre[0]), row(&pre[1]), row(&pre[2])];
-                }
-            },
-        );
-        let cs = &coords[..g * slice];
+                    for i in 0..nx {
+                        let fi = i as f32;
+                        let q = [
+                            base[0] + post.m[0][0] * fi,
+                            base[1] + post.m[1][0] * fi,
+                            base[2] + post.m[2][0] * fi,
+                        ];
+                        let d = field.at(q);
+                        let qd = [q[0] + d[0], q[1] + d[1], q[2] + d[2]];
+                        let row = |r: &[f32; 4]| r[0] * qd[0] + r[1] * qd[1] + r[2] * qd[2] + r[3];
+                        (rx[i], ry[i], rz[i]) = (row(&pre[0]), row(&pre[1]), row(&pre[2]));
+                    }
+                },
+            );
+        let cs = [&px[..], &py[..], &pz[..]];
         let range = k0 * slice..(k0 + g) * slice;
         for (s, out) in specs.iter().zip(outs.iter_mut()) {
             match (*s, out) {
@@ -91,10 +110,10 @@ pub fn resample_many_field(
                 (Spec::Argmax(src, fill), out) => crate::with_voxels!(out, o => {
                     let src = Voxel::slice(src).expect("outputs take their input's type");
                     let fill = fill.map(Voxel::from_f64);
-                    o[range.clone()]
-                        .par_iter_mut()
-                        .zip(cs.par_iter())
-                        .for_each(|(o, c)| *o = super::sample_argmax_checked(src, in_shape, *c, fill));
+                    o[range.clone()].par_iter_mut().enumerate().for_each(|(i, o)| {
+                        let c = [cs[0][i], cs[1][i], cs[2][i]];
+                        *o = super::sample_argmax_checked(src, in_shape, c, fill)
+                    });
                 }),
                 _ => unreachable!("image outputs are f32"),
             }
@@ -106,13 +125,14 @@ pub fn resample_many_field(
 
 crate::simd_fn! {
     /// Coordinates of a row whose fine `q` moves along x only: `c = pre * (q + d)` with `q = base +
-    /// (m00 i, 0, 0)`, in the per-voxel path's operation order (AVX2 where the CPU has it).
+    /// (m00 i, 0, 0)`, in the per-voxel path's operation order (AVX2 where the CPU has it), one output
+    /// slice per axis.
     fn row_coords(
         pre: &[[f32; 4]; 3],
         base: [f32; 3],
         m00: f32,
         d: [&[f32]; 3],
-        row: &mut [[f32; 3]],
+        row: [&mut [f32]; 3],
     ) -> () = row_coords_body;
 }
 
@@ -122,11 +142,13 @@ fn row_coords_body(
     base: [f32; 3],
     m00: f32,
     d: [&[f32]; 3],
-    row: &mut [[f32; 3]],
+    row: [&mut [f32]; 3],
 ) {
-    let n = row.len();
+    let [rx, ry, rz] = row;
+    let n = rx.len();
+    let (ry, rz) = (&mut ry[..n], &mut rz[..n]);
     let [dx, dy, dz] = d.map(|v| &v[..n]);
-    for (i, c) in row.iter_mut().enumerate() {
+    for i in 0..n {
         let fi = crate::simd::index_f32(i);
         let qd = [
             base[0] + m00 * fi + dx[i],
@@ -134,55 +156,109 @@ fn row_coords_body(
             base[2] + 0.0 * fi + dz[i],
         ];
         let r = |r: &[f32; 4]| r[0] * qd[0] + r[1] * qd[1] + r[2] * qd[2] + r[3];
-        *c = [r(&pre[0]), r(&pre[1]), r(&pre[2])];
+        (rx[i], ry[i], rz[i]) = (r(&pre[0]), r(&pre[1]), r(&pre[2]));
+    }
+}
+
+/// A lane inside the interior: sampled from its precomputed index (and fractions).
+const INTERIOR: u32 = 0;
+/// A lane whose sample is the fill value, when there is one: past the last voxel a trilinear cell
+/// (or the rounding) can reach.
+const FAR: u32 = 1;
+/// Any other lane (near the border, or a NaN coordinate): sampled by the checked sampler.
+const BORDER: u32 = 2;
+
+/// Coordinates of a run, one slice per axis.
+type Planes<'a> = [&'a [f32]; 3];
+
+/// The sub-slices `r` of each plane.
+fn planes(c: Planes<'_>, r: std::ops::Range<usize>) -> Planes<'_> {
+    c.map(|p| &p[r.clone()])
+}
+
+/// Calls `f(output chunk, its coordinates, scratch)` for chunks of `out` in parallel, chunked by `RUN`
+/// within.
+fn runs<T: Send>(
+    out: &mut [T],
+    cs: Planes<'_>,
+    f: impl Fn(&mut [T], Planes<'_>, &mut Scratch) + Sync,
+) {
+    const CHUNK: usize = 1 << 12;
+    out.par_chunks_mut(CHUNK)
+        .enumerate()
+        .for_each_init(Scratch::default, |scratch, (ci, o)| {
+            for (ri, o) in o.chunks_mut(RUN).enumerate() {
+                let at = ci * CHUNK + ri * RUN;
+                f(o, planes(cs, at..at + o.len()), scratch);
+            }
+        });
+}
+
+/// Per-run arrays of [`cells_at`].
+struct Scratch {
+    idx: [u32; RUN],
+    frac: [[f32; RUN]; 3],
+    state: [u32; RUN],
+}
+
+impl Default for Scratch {
+    fn default() -> Scratch {
+        Scratch {
+            idx: [0; RUN],
+            frac: [[0.0; RUN]; 3],
+            state: [0; RUN],
+        }
     }
 }
 
 /// Trilinear samples at given coordinates: in runs of [`RUN`], the interior ones' indices and
-/// fractions in a loop that vectorises and their blends eight at a time ([`blend_run`]), the others
-/// (near or past the border) checked one by one.
-fn linear_at(src: &[f32], shape: [usize; 3], outside: Outside, cs: &[[f32; 3]], out: &mut [f32]) {
+/// fractions in a loop that vectorises and their blends eight at a time ([`blend_run`]), the fill for
+/// those past the border, the others checked one by one.
+fn linear_at(src: &[f32], shape: [usize; 3], outside: Outside, cs: Planes<'_>, out: &mut [f32]) {
     let [sx, sy, _] = shape;
-    if src.len() >= u32::MAX as usize {
-        // Indices past u32: the per-voxel path.
-        out.par_chunks_mut(1 << 12)
-            .zip(cs.par_chunks(1 << 12))
-            .for_each(|(o, c)| {
-                for (o, c) in o.iter_mut().zip(c) {
-                    *o = if interior(*c, shape, 1.0, 0.0) {
-                        sample_linear_interior(src, sx, sx * sy, *c)
-                    } else {
-                        sample_linear_checked(src, shape, *c, outside)
-                    };
-                }
-            });
-        return;
-    }
-    out.par_chunks_mut(1 << 12)
-        .zip(cs.par_chunks(1 << 12))
-        .for_each(|(o, c)| {
-            let (mut idx, mut frac, mut inside) = ([0u32; RUN], [[0f32; RUN]; 3], [false; RUN]);
-            for (o, c) in o.chunks_mut(RUN).zip(c.chunks(RUN)) {
-                let n = o.len();
-                let all = cells_at(
-                    c,
-                    shape,
-                    1.0,
-                    0.0,
-                    &mut idx[..n],
-                    &mut frac,
-                    &mut inside[..n],
-                );
-                if all > 0 {
-                    blend_run(src, [sx, sx * sy], &idx[..n], &frac, o);
-                }
-                if all < n {
-                    for l in (0..n).filter(|&l| !inside[l]) {
-                        o[l] = sample_linear_checked(src, shape, c[l], outside);
+    let fill = match outside {
+        Outside::Value(v) => Some(v),
+        Outside::Edge => None,
+    };
+    let wide = src.len() >= u32::MAX as usize;
+    runs(out, cs, |o, c, s| {
+        let n = o.len();
+        if wide {
+            // Indices past u32: the per-voxel path.
+            for (l, o) in o.iter_mut().enumerate() {
+                let c = [c[0][l], c[1][l], c[2][l]];
+                *o = if interior(c, shape, 1.0, 0.0) {
+                    sample_linear_interior(src, sx, sx * sy, c)
+                } else {
+                    sample_linear_checked(src, shape, c, outside)
+                };
+            }
+            return;
+        }
+        let count = cells_at(
+            c,
+            shape,
+            Cells::LINEAR,
+            &mut s.idx[..n],
+            &mut s.frac,
+            &mut s.state[..n],
+        );
+        if count > 0 {
+            blend_run(src, [sx, sx * sy], &s.idx[..n], &s.frac, o);
+        }
+        if count < n {
+            for l in 0..n {
+                match (s.state[l], fill) {
+                    (INTERIOR, _) => {}
+                    (FAR, Some(v)) => o[l] = v,
+                    _ => {
+                        o[l] =
+                            sample_linear_checked(src, shape, [c[0][l], c[1][l], c[2][l]], outside)
                     }
                 }
             }
-        });
+        }
+    });
 }
 
 /// Whether `c` is in `[lo, n - margin)` on every axis.
@@ -191,49 +267,100 @@ fn interior(c: [f32; 3], shape: [usize; 3], margin: f32, lo: f32) -> bool {
     (0..3).all(|a| c[a] >= lo && c[a] < shape[a] as f32 - margin)
 }
 
+/// For coordinates `cs`, each lane's state: see [`cells_at_scalar`], whose results these are (explicit
+/// AVX2 where the CPU has it: the compiler's vectorisation of the scalar loop ran four lanes wide).
+#[allow(clippy::too_many_arguments)]
+fn cells_at(
+    cs: Planes<'_>,
+    shape: [usize; 3],
+    how: Cells,
+    idx: &mut [u32],
+    frac: &mut [[f32; RUN]; 3],
+    state: &mut [u32],
+) -> usize {
+    let n = idx.len();
+    assert!(cs.iter().all(|p| p.len() >= n) && state.len() >= n && n <= RUN);
+    #[cfg(target_arch = "x86_64")]
+    if crate::simd::avx2() {
+        // SAFETY: AVX2 is present; every slice holds at least n entries (asserted above).
+        return unsafe { x86::cells_at(cs, shape, how, idx, frac, state) };
+    }
+    cells_at_scalar(cs, shape, how, idx, frac, state)
+}
+
+/// What [`cells_at`] computes: a trilinear cell's corner or the nearest voxel.
+#[derive(Clone, Copy, Debug)]
+struct Cells {
+    /// Interior lanes are below `n - margin - half`.
+    margin: f32,
+    /// Added before truncation (0.5 rounds to the nearest voxel).
+    half: f32,
+    /// Lanes whose `c + half` is below this (or at least `n`) get the fill.
+    far_lo: f32,
+}
+
+impl Cells {
+    /// Trilinear cells whose eight corners exist; the fill past one voxel outside.
+    const LINEAR: Cells = Cells {
+        margin: 1.0,
+        half: 0.0,
+        far_lo: -1.0,
+    };
+    /// Rounding to the nearest voxel; the fill where it rounds outside.
+    const NEAREST: Cells = Cells {
+        margin: 0.0,
+        half: 0.5,
+        far_lo: 0.0,
+    };
+}
+
 crate::simd_fn! {
-    /// For coordinates `cs`: whether each is interior (`inside`: in `[-half, n - margin - half)` on
-    /// every axis: margin 1, half 0 for a trilinear cell whose eight corners exist; margin 0, half 0.5
-    /// for rounding to the nearest voxel), and for those the linear index of `floor(c + half)` and the
-    /// fractions `c - floor(c + half)` (the trilinear fractions when half is 0; index 0 for the
-    /// others). Returns how many are interior. The volume must have under 2^32 voxels.
-    fn cells_at(
-        cs: &[[f32; 3]],
+    /// For coordinates `cs`, each lane's state: [`INTERIOR`] when in `[-half, n - margin - half)` on
+    /// every axis (margin 1, half 0 for a trilinear cell whose eight corners exist; margin 0, half 0.5
+    /// for rounding to the nearest voxel), [`FAR`] when `c + half` is below `far_lo` or at least `n` on
+    /// some axis (the checked samplers' fill tests: -1 for trilinear, 0 for nearest), else
+    /// [`BORDER`]; for interior lanes the linear index of `floor(c + half)` and the fractions `c -
+    /// floor(c + half)` (the trilinear fractions when half is 0; index 0 for the others). Returns how
+    /// many are interior. The volume must have under 2^32 voxels.
+    fn cells_at_scalar(
+        cs: Planes<'_>,
         shape: [usize; 3],
-        margin: f32,
-        half: f32,
+        how: Cells,
         idx: &mut [u32],
         frac: &mut [[f32; RUN]; 3],
-        inside: &mut [bool],
+        state: &mut [u32],
     ) -> usize = cells_at_body;
 }
 
+#[allow(clippy::too_many_arguments)]
 #[inline(always)]
 fn cells_at_body(
-    cs: &[[f32; 3]],
+    cs: Planes<'_>,
     shape: [usize; 3],
-    margin: f32,
-    half: f32,
+    how: Cells,
     idx: &mut [u32],
     frac: &mut [[f32; RUN]; 3],
-    inside: &mut [bool],
+    state: &mut [u32],
 ) -> usize {
+    let Cells {
+        margin,
+        half,
+        far_lo,
+    } = how;
     let n = idx.len();
-    let (cs, inside) = (&cs[..n], &mut inside[..n]);
-    let lim = shape.map(|v| v as f32 - margin);
+    let state = &mut state[..n];
+    let [cx, cy, cz] = cs.map(|p| &p[..n]);
+    let dims = shape.map(|v| v as f32);
+    let hi = dims.map(|v| v - margin - half);
     let (sx, sxy) = (shape[0] as u32, (shape[0] * shape[1]) as u32);
     let [fx, fy, fz] = frac;
     let mut count = 0;
     for l in 0..n {
-        let c = cs[l];
-        let ok = c[0] >= -half
-            && c[0] < lim[0] - half
-            && c[1] >= -half
-            && c[1] < lim[1] - half
-            && c[2] >= -half
-            && c[2] < lim[2] - half;
-        // Outside lanes take the origin, whose cell exists; the caller overwrites their samples.
-        let c = [0, 1, 2].map(|a| if ok { c[a] } else { 0.0 });
+        let c = [cx[l], cy[l], cz[l]];
+        let ok = (0..3).all(|a| c[a] >= -half && c[a] < hi[a]);
+        let far = (0..3).any(|a| c[a] + half < far_lo || c[a] + half >= dims[a]);
+        // Other lanes take the origin, whose cell exists; the caller overwrites their samples.
+        let c = c.map(|v| if ok { v } else { 0.0 });
         // SAFETY: 0 <= c + half < n < 2^31 (the test above, or 0): the conversion is exact
         // truncation (= floor).
         let t = c.map(|v| unsafe { (v + half).to_int_unchecked::<i32>() });
@@ -243,69 +370,72 @@ fn cells_at_body(
         fx[l] = c[0] - t[0] as f32;
         fy[l] = c[1] - t[1] as f32;
         fz[l] = c[2] - t[2] as f32;
-        inside[l] = ok;
+        state[l] = if ok {
+            INTERIOR
+        } else if far {
+            FAR
+        } else {
+            BORDER
+        };
         count += ok as usize;
     }
     count
 }
 
 /// Nearest samples at given coordinates: in runs of [`RUN`], the interior ones' indices in a loop that
-/// vectorises, the others checked one by one.
+/// vectorises, the fill for those past the border, the others checked one by one.
 fn nearest_at<T: Voxel>(
     src: &[T],
     shape: [usize; 3],
     fill: Option<T>,
-    cs: &[[f32; 3]],
+    cs: Planes<'_>,
     out: &mut [T],
 ) {
     let [sx, sy, _] = shape;
-    if src.len() >= u32::MAX as usize {
-        out.par_chunks_mut(1 << 12)
-            .zip(cs.par_chunks(1 << 12))
-            .for_each(|(o, c)| {
-                for (o, c) in o.iter_mut().zip(c) {
-                    *o = if interior(*c, shape, 0.5, -0.5) {
-                        // SAFETY: c + 0.5 is in [0, n) with n < 2^31: truncation is floor, exact
-                        // in i32.
-                        let (x, y, z) = unsafe {
-                            (
-                                (c[0] + 0.5).to_int_unchecked::<i32>() as usize,
-                                (c[1] + 0.5).to_int_unchecked::<i32>() as usize,
-                                (c[2] + 0.5).to_int_unchecked::<i32>() as usize,
-                            )
-                        };
-                        src[x + sx * (y + sy * z)]
-                    } else {
-                        sample_nearest_checked(src, shape, *c, fill)
+    let wide = src.len() >= u32::MAX as usize;
+    runs(out, cs, |o, c, s| {
+        let n = o.len();
+        if wide {
+            for (l, o) in o.iter_mut().enumerate() {
+                let c = [c[0][l], c[1][l], c[2][l]];
+                *o = if interior(c, shape, 0.5, -0.5) {
+                    // SAFETY: c + 0.5 is in [0, n) with n < 2^31: truncation is floor, exact in i32.
+                    let (x, y, z) = unsafe {
+                        (
+                            (c[0] + 0.5).to_int_unchecked::<i32>() as usize,
+                            (c[1] + 0.5).to_int_unchecked::<i32>() as usize,
+                            (c[2] + 0.5).to_int_unchecked::<i32>() as usize,
+                        )
                     };
-                }
-            });
-        return;
-    }
-    out.par_chunks_mut(1 << 12)
-        .zip(cs.par_chunks(1 << 12))
-        .for_each(|(o, c)| {
-            let (mut idx, mut frac, mut inside) = ([0u32; RUN], [[0f32; RUN]; 3], [false; RUN]);
-            for (o, c) in o.chunks_mut(RUN).zip(c.chunks(RUN)) {
-                let n = o.len();
-                cells_at(
-                    c,
-                    shape,
-                    0.0,
-                    0.5,
-                    &mut idx[..n],
-                    &mut frac,
-                    &mut inside[..n],
-                );
-                for l in 0..n {
-                    o[l] = if inside[l] {
-                        src[idx[l] as usize]
-                    } else {
-                        sample_nearest_checked(src, shape, c[l], fill)
-                    };
-                }
+                    src[x + sx * (y + sy * z)]
+                } else {
+                    sample_nearest_checked(src, shape, c, fill)
+                };
             }
-        });
+            return;
+        }
+        let count = cells_at(
+            c,
+            shape,
+            Cells::NEAREST,
+            &mut s.idx[..n],
+            &mut s.frac,
+            &mut s.state[..n],
+        );
+        if count == n {
+            for (o, &q) in o.iter_mut().zip(&s.idx[..n]) {
+                *o = src[q as usize];
+            }
+            return;
+        }
+        for l in 0..n {
+            o[l] = match (s.state[l], fill) {
+                (INTERIOR, _) => src[s.idx[l] as usize],
+                (FAR, Some(v)) => v,
+                _ => sample_nearest_checked(src, shape, [c[0][l], c[1][l], c[2][l]], fill),
+            };
+        }
+    });
 }
 
 /// Trilinear sample known to have all eight neighbours inside (`0 <= c < n - 1`: truncation is floor).
@@ -320,6 +450,101 @@ fn sample_linear_interior(src: &[f32], sx: usize, sxy: usize, c: [f32; 3]) -> f3
         ]
     };
     blend8(src, sx, sxy, corner, c)
+}
+
+#[cfg(target_arch = "x86_64")]
+mod x86 {
+    use super::{Cells, Planes, BORDER, FAR, RUN};
+    use std::arch::x86_64::*;
+
+    /// [`super::cells_at_scalar`] eight lanes at a time (the same comparisons, ordered and false on
+    /// NaN, and the same arithmetic), the remainder by the scalar loop.
+    ///
+    /// # Safety
+    /// AVX2 must be present; `cs`' planes and `state` at least `idx.len()` (<= RUN) long.
+    #[allow(clippy::too_many_arguments)]
+    #[target_feature(enable = "avx2")]
+    pub unsafe fn cells_at(
+        cs: Planes<'_>,
+        shape: [usize; 3],
+        how: Cells,
+        idx: &mut [u32],
+        frac: &mut [[f32; RUN]; 3],
+        state: &mut [u32],
+    ) -> usize {
+        let Cells {
+            margin,
+            half,
+            far_lo,
+        } = how;
+        let n = idx.len();
+        let dims = shape.map(|v| v as f32);
+        let hi = dims.map(|v| _mm256_set1_ps(v - margin - half));
+        let dims = dims.map(|v| _mm256_set1_ps(v));
+        let (lo, h, flo) = (
+            _mm256_set1_ps(-half),
+            _mm256_set1_ps(half),
+            _mm256_set1_ps(far_lo),
+        );
+        let (sx, sxy) = (
+            _mm256_set1_epi32(shape[0] as i32),
+            _mm256_set1_epi32((shape[0] * shape[1]) as i32),
+        );
+        let (far_s, border_s) = (
+            _mm256_set1_epi32(FAR as i32),
+            _mm256_set1_epi32(BORDER as i32),
+        );
+        let mut count = 0;
+        let mut l = 0;
+        while l + 8 <= n {
+            let c = cs.map(|p| _mm256_loadu_ps(p.as_ptr().add(l)));
+            let mut ok = _mm256_castsi256_ps(_mm256_set1_epi32(-1));
+            let mut far = _mm256_setzero_ps();
+            for a in 0..3 {
+                let inside = _mm256_and_ps(
+                    _mm256_cmp_ps::<_CMP_GE_OQ>(c[a], lo),
+                    _mm256_cmp_ps::<_CMP_LT_OQ>(c[a], hi[a]),
+                );
+                ok = _mm256_and_ps(ok, inside);
+                let ch = _mm256_add_ps(c[a], h);
+                far = _mm256_or_ps(
+                    far,
+                    _mm256_or_ps(
+                        _mm256_cmp_ps::<_CMP_LT_OQ>(ch, flo),
+                        _mm256_cmp_ps::<_CMP_GE_OQ>(ch, dims[a]),
+                    ),
+                );
+            }
+            // Other lanes take the origin (+0.0), as in the scalar loop.
+            let c = c.map(|v| _mm256_and_ps(v, ok));
+            let t = c.map(|v| _mm256_cvttps_epi32(_mm256_add_ps(v, h)));
+            let q = _mm256_add_epi32(
+                _mm256_add_epi32(t[0], _mm256_mullo_epi32(sx, t[1])),
+                _mm256_mullo_epi32(sxy, t[2]),
+            );
+            _mm256_storeu_si256(idx.as_mut_ptr().add(l).cast(), q);
+            for a in 0..3 {
+                let f = _mm256_sub_ps(c[a], _mm256_cvtepi32_ps(t[a]));
+                _mm256_storeu_ps(frac[a].as_mut_ptr().add(l), f);
+            }
+            // INTERIOR (0) where ok, else FAR or BORDER.
+            let st = _mm256_blendv_epi8(border_s, far_s, _mm256_castps_si256(far));
+            let st = _mm256_andnot_si256(_mm256_castps_si256(ok), st);
+            _mm256_storeu_si256(state.as_mut_ptr().add(l).cast(), st);
+            count += _mm256_movemask_ps(ok).count_ones() as usize;
+            l += 8;
+        }
+        if l < n {
+            let rest = cs.map(|p| &p[l..n]);
+            let mut f = [[0f32; RUN]; 3];
+            count +=
+                super::cells_at_scalar(rest, shape, how, &mut idx[l..n], &mut f, &mut state[l..n]);
+            for a in 0..3 {
+                frac[a][l..n].copy_from_slice(&f[a][..n - l]);
+            }
+        }
+        count
+    }
 }
 
 #[cfg(test)]
@@ -342,7 +567,7 @@ mod tests {
         edges.extend([-0.5, f32::from_bits((-0.5f32).to_bits() - 1), -0.4999]);
         let mut out = Vec::new();
         let mut h = 12345u64;
-        for _ in 0..4000 {
+        for _ in 0..9003 {
             let mut c = [0f32; 3];
             for v in c.iter_mut() {
                 h = h
@@ -368,9 +593,11 @@ mod tests {
             .collect();
         let labels: Vec<u8> = (0..n).map(|i| (i * 31 % 7) as u8).collect();
         let cs = coords(shape);
+        let axes: [Vec<f32>; 3] = [0, 1, 2].map(|a| cs.iter().map(|c| c[a]).collect());
+        let planes = [&axes[0][..], &axes[1][..], &axes[2][..]];
         for outside in [Outside::Value(-4.5), Outside::Edge] {
             let mut out = vec![0f32; cs.len()];
-            linear_at(&src, shape, outside, &cs, &mut out);
+            linear_at(&src, shape, outside, planes, &mut out);
             for (c, o) in cs.iter().zip(&out) {
                 let want = sample_linear_checked(&src, shape, *c, outside);
                 assert_eq!(o.to_bits(), want.to_bits(), "linear at {c:?} ({outside:?})");
@@ -378,7 +605,7 @@ mod tests {
         }
         for fill in [Some(9u8), None] {
             let mut out = vec![0u8; cs.len()];
-            nearest_at(&labels, shape, fill, &cs, &mut out);
+            nearest_at(&labels, shape, fill, planes, &mut out);
             for (c, o) in cs.iter().zip(&out) {
                 assert_eq!(
                     *o,
