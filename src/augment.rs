@@ -180,21 +180,27 @@ pub fn read_subject_files(
     if images.is_empty() && labels.is_empty() {
         return Err(Error::invalid("give at least one --image or --label"));
     }
-    let mut names = Vec::new();
-    let mut layouts = Vec::new();
-    let mut read = |ps: &[PathBuf], kind| -> Result<Vec<Volume>> {
-        let mut out = Vec::new();
-        for p in ps {
-            let (vols, layout) = io::read_channels(p, kind, series)?;
-            let name = member_name(p)?;
-            names.extend(std::iter::repeat_n(name, vols.len()));
-            layouts.push(layout);
-            out.extend(vols);
+    use rayon::prelude::*;
+    let files: Vec<(&PathBuf, Kind)> = (images.iter().map(|p| (p, Kind::Image)))
+        .chain(labels.iter().map(|p| (p, Kind::Label)))
+        .collect();
+    // The files are read in parallel (each also splits its own uncompressed read); the first error
+    // in argument order is reported.
+    let read: Vec<Result<_>> = files
+        .par_iter()
+        .map(|&(p, kind)| Ok((io::read_channels(p, kind, series)?, member_name(p)?)))
+        .collect();
+    let (mut imgs, mut labs, mut names, mut layouts) =
+        (Vec::new(), Vec::new(), Vec::new(), Vec::new());
+    for (r, (_, kind)) in read.into_iter().zip(&files) {
+        let ((vols, layout), name) = r?;
+        names.extend(std::iter::repeat_n(name, vols.len()));
+        layouts.push(layout);
+        match kind {
+            Kind::Image => imgs.extend(vols),
+            Kind::Label => labs.extend(vols),
         }
-        Ok(out)
-    };
-    let imgs = read(images, Kind::Image)?;
-    let labs = read(labels, Kind::Label)?;
+    }
     Ok((Subject::named(imgs, labs, names)?, layouts))
 }
 
@@ -232,16 +238,23 @@ pub fn write_outputs(
             ranges.len()
         )));
     }
-    for (i, (r, p)) in ranges.into_iter().zip(paths).enumerate() {
-        let layout = layouts.get(i).copied().flatten();
-        if r.len() == 1 && layout.is_none() {
-            io::write_volume(p, vols[r.start])?;
-        } else {
-            let group: Vec<Volume> = vols[r].iter().map(|v| (*v).clone()).collect();
-            io::write_channels(p, &group, layout)?;
-        }
-    }
-    Ok(())
+    // Each file on its own thread (a buffered write is one thread's copy into the page cache); the
+    // first error in member order is reported, each file is complete or absent.
+    use rayon::prelude::*;
+    let jobs: Vec<_> = ranges.into_iter().zip(paths).enumerate().collect();
+    let done: Vec<Result<()>> = jobs
+        .into_par_iter()
+        .map(|(i, (r, p))| {
+            let layout = layouts.get(i).copied().flatten();
+            if r.len() == 1 && layout.is_none() {
+                io::write_volume(p, vols[r.start])
+            } else {
+                let group: Vec<Volume> = vols[r].iter().map(|v| (*v).clone()).collect();
+                io::write_channels(p, &group, layout)
+            }
+        })
+        .collect();
+    done.into_iter().collect()
 }
 
 /// The member name of an input file: its output file name without the extension (`t1.nii.gz` ->

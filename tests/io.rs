@@ -191,3 +191,41 @@ fn write_is_atomic_and_leaves_no_temporary_files() {
     let e = io::write_volume(&bad, &v).unwrap_err().to_string();
     assert!(e.contains("missing-folder"), "{e}");
 }
+
+/// Uncompressed voxel data of 8 MiB and more is read by positioned reads on several threads: the
+/// values equal the gzip (streamed) read's, and a file cut short is still a clear "truncated" error.
+#[test]
+fn large_uncompressed_files_read_in_parallel_and_refuse_truncation() {
+    let dir = tmp();
+    let g = Grid::with_spacing([161, 128, 121], [1.0, 1.2, 0.9]).unwrap();
+    let image = image_from(&g, |i, j, k| {
+        (i * 7 + j * 13 + k * 31) as f32 * 0.25 - 100.0
+    });
+    let gl = Grid::with_spacing([256, 256, 131], [1.0; 3]).unwrap();
+    let label = label_from(&gl, |i, j, k| ((i / 9 + j / 7 + k / 5) % 6) as f32);
+    for (v, kind) in [(&image, Kind::Image), (&label, Kind::Label)] {
+        let (raw, gz) = (dir.path().join("v.nii"), dir.path().join("v.nii.gz"));
+        io::write_volume(&raw, v).unwrap();
+        io::write_volume(&gz, v).unwrap();
+        let bytes = std::fs::read(&raw).unwrap();
+        assert!(
+            bytes.len() > 8 << 20,
+            "the data must take the parallel path"
+        );
+        let (a, b) = (
+            io::read_volume(&raw, kind).unwrap(),
+            io::read_volume(&gz, kind).unwrap(),
+        );
+        assert_eq!(a.data, v.data);
+        assert_eq!(a.data, b.data);
+        assert_eq!(a.dtype, v.dtype);
+        // Cut inside the last chunk and inside an early one.
+        for keep in [bytes.len() - 3, 352 + (5 << 20) + 17] {
+            let cut = dir.path().join("cut.nii");
+            std::fs::write(&cut, &bytes[..keep]).unwrap();
+            let e = io::read_volume(&cut, kind).unwrap_err().to_string();
+            let got = format!("truncated: {} bytes", keep - 352);
+            assert!(e.contains(&got) && e.contains("cut.nii"), "{e}");
+        }
+    }
+}

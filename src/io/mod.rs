@@ -270,6 +270,50 @@ pub fn write_volume_as(path: &Path, volume: &Volume, format: Option<&str>) -> Re
     }
 }
 
+/// Reads into `buf` from byte `at` of `file` until it is full or the file ends; returns the bytes read.
+pub(crate) fn read_at_full(
+    file: &std::fs::File,
+    at: u64,
+    buf: &mut [u8],
+) -> std::io::Result<usize> {
+    #[cfg(unix)]
+    use std::os::unix::fs::FileExt;
+    #[cfg(windows)]
+    use std::os::windows::fs::FileExt;
+    let mut got = 0;
+    while got < buf.len() {
+        #[cfg(unix)]
+        let r = file.read_at(&mut buf[got..], at + got as u64);
+        #[cfg(windows)]
+        let r = file.seek_read(&mut buf[got..], at + got as u64);
+        match r {
+            Ok(0) => break,
+            Ok(k) => got += k,
+            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
+            Err(e) => return Err(e),
+        }
+    }
+    Ok(got)
+}
+
+/// [`read_at_full`] in chunks of 4 MiB read by the rayon threads in parallel. Returns the bytes read
+/// before the first short chunk (all of `buf` when the file holds them).
+pub(crate) fn read_at_parallel(
+    file: &std::fs::File,
+    at: u64,
+    buf: &mut [u8],
+) -> std::io::Result<usize> {
+    use rayon::prelude::*;
+    const CHUNK: usize = 4 << 20;
+    let got: Vec<usize> = buf
+        .par_chunks_mut(CHUNK)
+        .enumerate()
+        .map(|(i, c)| read_at_full(file, at + (i * CHUNK) as u64, c))
+        .collect::<std::io::Result<_>>()?;
+    let short = got.iter().position(|&g| g < CHUNK);
+    Ok(short.map_or(buf.len(), |i| (i * CHUNK + got[i]).min(buf.len())))
+}
+
 /// Writes `bytes` to `path` through a temporary file + rename, so that no partial file is ever visible.
 /// The temporary file has an unpredictable name and is created exclusively (`O_EXCL`, via the
 /// `tempfile` crate), so a link planted in a shared output folder cannot redirect the write.

@@ -522,6 +522,9 @@ fn pair_image_path(hdr: &Path) -> PathBuf {
     hdr.with_extension("img")
 }
 
+/// Voxel data from this many bytes on is read by [`crate::io::read_at_parallel`] when uncompressed.
+const PARALLEL_READ: usize = 8 << 20;
+
 /// Reads `n` voxels of `dtype` starting `start` bytes into the (possibly gzipped) file, straight into
 /// the final buffer: one read for little-endian float32 and for integer voxels kept in their own type
 /// (`typed`; byte-swapped in place if needed), else one read of the raw bytes and a parallel conversion
@@ -535,6 +538,43 @@ fn read_voxels(
     typed: bool,
 ) -> Result<Voxels> {
     let file = std::fs::File::open(path).map_err(|e| Error::io(path, e))?;
+    let bpp = dtype.size();
+    let native_f32 = dtype == DType::F32 && big == cfg!(target_endian = "big");
+    let regular = file.metadata().is_ok_and(|m| m.is_file());
+    if regular && n * bpp >= PARALLEL_READ {
+        // An uncompressed regular file: positioned reads from several threads straight into the
+        // final buffer (one thread's copy out of the page cache ran at about 1.4 GB/s here).
+        let mut magic = [0u8; 2];
+        let head = crate::io::read_at_full(&file, 0, &mut magic).map_err(|e| Error::io(path, e))?;
+        if head < 2 || magic != [0x1f, 0x8b] {
+            let truncated = |got: usize| {
+                Error::format(
+                    path,
+                    format!(
+                        "truncated: {got} bytes of voxel data, the header declares {} from byte {start}",
+                        n * bpp
+                    ),
+                )
+            };
+            let read = |buf: &mut [u8]| -> Result<()> {
+                let got = crate::io::read_at_parallel(&file, start as u64, buf)
+                    .map_err(|e| Error::io(path, e))?;
+                if got < buf.len() {
+                    return Err(truncated(got));
+                }
+                Ok(())
+            };
+            if typed || native_f32 {
+                let mut out = Voxels::zeroed(dtype, n)?;
+                read(out.as_bytes_mut())?;
+                crate::io::swap_if_needed(&mut out, big);
+                return Ok(out);
+            }
+            let mut raw = vec![0u8; n * bpp];
+            read(&mut raw)?;
+            return Ok(Voxels::F32(convert(&raw, dtype, big)));
+        }
+    }
     let mut f = std::io::BufReader::with_capacity(1 << 20, file);
     let gz = f
         .fill_buf()
@@ -557,7 +597,6 @@ fn read_voxels(
     };
     let skipped =
         std::io::copy(&mut (&mut r).take(start as u64), &mut std::io::sink()).map_err(corrupt)?;
-    let bpp = dtype.size();
     let truncated = |got: usize| {
         Error::format(
             path,
@@ -582,7 +621,6 @@ fn read_voxels(
         }
         Ok(got)
     };
-    let native_f32 = dtype == DType::F32 && big == cfg!(target_endian = "big");
     if typed || native_f32 {
         let mut out = Voxels::zeroed(dtype, n)?;
         let got = fill(&mut *r, out.as_bytes_mut())?;
