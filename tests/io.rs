@@ -219,6 +219,10 @@ fn large_uncompressed_files_read_in_parallel_and_refuse_truncation() {
         assert_eq!(a.data, v.data);
         assert_eq!(a.data, b.data);
         assert_eq!(a.dtype, v.dtype);
+        // The converting path (bytes read raw, then to f32): a uint8 file read as an image.
+        let as_image = io::read_volume(&raw, Kind::Image).unwrap();
+        assert_eq!(as_image.values(), v.values());
+        assert_eq!(as_image.data.dtype(), DType::F32, "images are held as f32");
         // Cut inside the last chunk and inside an early one.
         for keep in [bytes.len() - 3, 352 + (5 << 20) + 17] {
             let cut = dir.path().join("cut.nii");

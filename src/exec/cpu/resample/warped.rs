@@ -269,7 +269,6 @@ fn interior(c: [f32; 3], shape: [usize; 3], margin: f32, lo: f32) -> bool {
 
 /// For coordinates `cs`, each lane's state: see [`cells_at_scalar`], whose results these are (explicit
 /// AVX2 where the CPU has it: the compiler's vectorisation of the scalar loop ran four lanes wide).
-#[allow(clippy::too_many_arguments)]
 fn cells_at(
     cs: Planes<'_>,
     shape: [usize; 3],
@@ -314,27 +313,14 @@ impl Cells {
     };
 }
 
-crate::simd_fn! {
-    /// For coordinates `cs`, each lane's state: [`INTERIOR`] when in `[-half, n - margin - half)` on
-    /// every axis (margin 1, half 0 for a trilinear cell whose eight corners exist; margin 0, half 0.5
-    /// for rounding to the nearest voxel), [`FAR`] when `c + half` is below `far_lo` or at least `n` on
-    /// some axis (the checked samplers' fill tests: -1 for trilinear, 0 for nearest), else
-    /// [`BORDER`]; for interior lanes the linear index of `floor(c + half)` and the fractions `c -
-    /// floor(c + half)` (the trilinear fractions when half is 0; index 0 for the others). Returns how
-    /// many are interior. The volume must have under 2^32 voxels.
-    fn cells_at_scalar(
-        cs: Planes<'_>,
-        shape: [usize; 3],
-        how: Cells,
-        idx: &mut [u32],
-        frac: &mut [[f32; RUN]; 3],
-        state: &mut [u32],
-    ) -> usize = cells_at_body;
-}
-
-#[allow(clippy::too_many_arguments)]
-#[inline(always)]
-fn cells_at_body(
+/// For coordinates `cs`, each lane's state: [`INTERIOR`] when in `[-half, n - margin - half)` on
+/// every axis (margin 1, half 0 for a trilinear cell whose eight corners exist; margin 0, half 0.5
+/// for rounding to the nearest voxel), [`FAR`] when `c + half` is below `far_lo` or at least `n` on
+/// some axis (the checked samplers' fill tests: -1 for trilinear, 0 for nearest), else
+/// [`BORDER`]; for interior lanes the linear index of `floor(c + half)` and the fractions `c -
+/// floor(c + half)` (the trilinear fractions when half is 0; index 0 for the others). Returns how
+/// many are interior. The volume must have under 2^32 voxels.
+fn cells_at_scalar(
     cs: Planes<'_>,
     shape: [usize; 3],
     how: Cells,
@@ -462,7 +448,6 @@ mod x86 {
     ///
     /// # Safety
     /// AVX2 must be present; `cs`' planes and `state` at least `idx.len()` (<= RUN) long.
-    #[allow(clippy::too_many_arguments)]
     #[target_feature(enable = "avx2")]
     pub unsafe fn cells_at(
         cs: Planes<'_>,
