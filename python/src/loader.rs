@@ -71,7 +71,11 @@ impl Cache {
         if let Some(s) = value.as_ref() {
             return Ok(s.clone());
         }
-        let read = voxaug::augment::read_subject(&key.0, &key.1).and_then(|s| {
+        // Read on this process's pool: the files of a subject are read in parallel, and the global
+        // rayon pool may belong to the parent of a forked DataLoader worker (its threads do not exist
+        // here: a parallel read on it would wait forever).
+        let read = pool().install(|| voxaug::augment::read_subject(&key.0, &key.1));
+        let read = read.and_then(|s| {
             if self.names.is_empty() {
                 return Ok(s);
             }
