@@ -11,7 +11,9 @@ def run(data, workers):
     subs = [{"t1": data["t1"], "seg": data["seg"], "id": s} for s in range(6)]
     ds = voxaug.torch.Dataset(subs, PIPELINE, labels=("seg",), batch_size=2, seed=7, num_threads=1, device="cpu")
     ds.set_epoch(1)
-    dl = DataLoader(ds, batch_size=None, num_workers=workers)
+    # A worker that never delivers (e.g. one waiting on a thread pool inherited through the fork)
+    # fails the test after two minutes instead of hanging the run.
+    dl = DataLoader(ds, batch_size=None, num_workers=workers, timeout=120 if workers else 0)
     return [b for b in dl]
 
 
