@@ -2,9 +2,7 @@
 //! group of slices, computed once and shared by every volume, then sampled with the checked samplers of
 //! `mod.rs` where they leave the interior.
 
-use super::{
-    blend8, blend_run, sample_linear_checked, sample_nearest_checked, Outside, Params, Spec, RUN,
-};
+use super::{blend_run, sample_linear_checked, sample_nearest_checked, Outside, Params, Spec, RUN};
 use crate::error::Result;
 use crate::transform::SamplingMap;
 use crate::voxels::{Voxel, Voxels};
@@ -224,14 +222,9 @@ fn linear_at(src: &[f32], shape: [usize; 3], outside: Outside, cs: Planes<'_>, o
     runs(out, cs, |o, c, s| {
         let n = o.len();
         if wide {
-            // Indices past u32: the per-voxel path.
+            // Indices past u32: the checked sampler for every voxel (the same values).
             for (l, o) in o.iter_mut().enumerate() {
-                let c = [c[0][l], c[1][l], c[2][l]];
-                *o = if interior(c, shape, 1.0, 0.0) {
-                    sample_linear_interior(src, sx, sx * sy, c)
-                } else {
-                    sample_linear_checked(src, shape, c, outside)
-                };
+                *o = sample_linear_checked(src, shape, [c[0][l], c[1][l], c[2][l]], outside);
             }
             return;
         }
@@ -259,12 +252,6 @@ fn linear_at(src: &[f32], shape: [usize; 3], outside: Outside, cs: Planes<'_>, o
             }
         }
     });
-}
-
-/// Whether `c` is in `[lo, n - margin)` on every axis.
-#[inline(always)]
-fn interior(c: [f32; 3], shape: [usize; 3], margin: f32, lo: f32) -> bool {
-    (0..3).all(|a| c[a] >= lo && c[a] < shape[a] as f32 - margin)
 }
 
 /// For coordinates `cs`, each lane's state: see [`cells_at_scalar`], whose results these are (explicit
@@ -377,26 +364,13 @@ fn nearest_at<T: Voxel>(
     cs: Planes<'_>,
     out: &mut [T],
 ) {
-    let [sx, sy, _] = shape;
     let wide = src.len() >= u32::MAX as usize;
     runs(out, cs, |o, c, s| {
         let n = o.len();
         if wide {
+            // Indices past u32: the checked sampler for every voxel (the same values).
             for (l, o) in o.iter_mut().enumerate() {
-                let c = [c[0][l], c[1][l], c[2][l]];
-                *o = if interior(c, shape, 0.5, -0.5) {
-                    // SAFETY: c + 0.5 is in [0, n) with n < 2^31: truncation is floor, exact in i32.
-                    let (x, y, z) = unsafe {
-                        (
-                            (c[0] + 0.5).to_int_unchecked::<i32>() as usize,
-                            (c[1] + 0.5).to_int_unchecked::<i32>() as usize,
-                            (c[2] + 0.5).to_int_unchecked::<i32>() as usize,
-                        )
-                    };
-                    src[x + sx * (y + sy * z)]
-                } else {
-                    sample_nearest_checked(src, shape, c, fill)
-                };
+                *o = sample_nearest_checked(src, shape, [c[0][l], c[1][l], c[2][l]], fill);
             }
             return;
         }
@@ -422,20 +396,6 @@ fn nearest_at<T: Voxel>(
             };
         }
     });
-}
-
-/// Trilinear sample known to have all eight neighbours inside (`0 <= c < n - 1`: truncation is floor).
-#[inline(always)]
-fn sample_linear_interior(src: &[f32], sx: usize, sxy: usize, c: [f32; 3]) -> f32 {
-    // SAFETY: 0 <= c < n - 1 < 2^31 (the caller's check): truncation is floor, exact in i32.
-    let corner = unsafe {
-        [
-            c[0].to_int_unchecked::<i32>() as usize,
-            c[1].to_int_unchecked::<i32>() as usize,
-            c[2].to_int_unchecked::<i32>() as usize,
-        ]
-    };
-    blend8(src, sx, sxy, corner, c)
 }
 
 #[cfg(target_arch = "x86_64")]
