@@ -52,3 +52,35 @@ pub fn index_f32(i: usize) -> f32 {
     debug_assert!(i <= i32::MAX as usize);
     i as i32 as f32
 }
+
+/// x86 helpers shared by the AVX2 loops.
+#[cfg(target_arch = "x86_64")]
+#[doc(hidden)]
+pub mod x86 {
+    use std::arch::x86_64::*;
+
+    /// The values at `q + off` and `q + off + 1` for the eight indices `idx[..8]`, as two vectors
+    /// (`a`: first of each pair, `b`: second). Each pair is one 8-byte load: on the CPUs measured
+    /// (AMD EPYC with AVX-512) 32 such loads and a few shuffles take ~40% fewer cycles than eight
+    /// 8-lane gathers, and gathers are slower still on Intel parts with the GDS microcode fix.
+    ///
+    /// # Safety
+    /// AVX2 must be present, `idx` must hold 8 indices, and every `idx + off + 1` must be inside
+    /// the array at `p`.
+    #[inline(always)]
+    pub unsafe fn pairs8(p: *const f32, idx: *const u32, off: usize) -> (__m256, __m256) {
+        let two = |k: usize| {
+            let q = p.add(*idx.add(k) as usize + off);
+            _mm_castpd_ps(_mm_load_sd(q.cast()))
+        };
+        // x01 = a0 b0 a1 b1, ...
+        let (x01, x23) = (_mm_movelh_ps(two(0), two(1)), _mm_movelh_ps(two(2), two(3)));
+        let (x45, x67) = (_mm_movelh_ps(two(4), two(5)), _mm_movelh_ps(two(6), two(7)));
+        // lo = a0 b0 a1 b1 | a4 b4 a5 b5, hi = a2 b2 a3 b3 | a6 b6 a7 b7
+        let (lo, hi) = (_mm256_set_m128(x45, x01), _mm256_set_m128(x67, x23));
+        (
+            _mm256_shuffle_ps::<0b10_00_10_00>(lo, hi),
+            _mm256_shuffle_ps::<0b11_01_11_01>(lo, hi),
+        )
+    }
+}

@@ -344,7 +344,7 @@ mod x86 {
     /// operations lane by lane).
     ///
     /// # Safety
-    /// AVX2 must be present, every `node + 1` below each line's length (< 2^31), and `d`'s slices at
+    /// AVX2 must be present, every `node + 1` below each line's length, and `d`'s slices at
     /// least `nodes.len()` long.
     #[target_feature(enable = "avx2")]
     pub unsafe fn row_lookup(
@@ -362,14 +362,10 @@ mod x86 {
         let s = scale.map(|v| _mm256_set1_ps(v));
         let mut i = 0;
         while i + 8 <= n {
-            let q = _mm256_loadu_si256(nodes.as_ptr().add(i).cast());
-            let q1 = _mm256_add_epi32(q, _mm256_set1_epi32(1));
+            let q = nodes.as_ptr().add(i);
             let t = _mm256_loadu_ps(py.add(i));
             let at = |a: usize| {
-                let (lo, hi) = (
-                    _mm256_i32gather_ps::<4>(line[a].as_ptr(), q),
-                    _mm256_i32gather_ps::<4>(line[a].as_ptr(), q1),
-                );
+                let (lo, hi) = crate::simd::x86::pairs8(line[a].as_ptr(), q, 0);
                 _mm256_mul_ps(lerp(lo, hi, t), s[a])
             };
             let (vx, vy, vz) = (at(0), at(1), at(2));

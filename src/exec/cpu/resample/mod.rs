@@ -7,7 +7,7 @@
 //!
 //! Speed: rows are split into an interior span, where all 8 neighbours are inside and no bounds checks are
 //! made, and border spans with checks. Interior voxels go in runs of 64: indices and fractions in a loop
-//! that vectorises, then blends eight at a time (AVX2 gathers). Maps that are signed permutations with
+//! that vectorises, then blends eight at a time (AVX2; each pair of x neighbours is one 8-byte load). Maps that are signed permutations with
 //! integer offsets (flip, crop, pad) are copies and take a separate exact path; scale-and-shift maps
 //! (resize, resample) interpolate input rows along x once (`scaled.rs`).
 //!
@@ -601,24 +601,33 @@ fn interior_runs<T>(
     }
 }
 
-crate::simd_fn! {
-    /// Linear indices (`x0 + sx y0 + sxy z0`) and fractions of `idx.len()` consecutive interior voxels
-    /// from output `i0`, at the shader's coordinates `base + step * i` (plus `half`: 0.5 rounds to the
-    /// nearest voxel, 0 takes the trilinear cell's corner). Every coordinate must be in
-    /// `[0, n - 1)` (`[-0.5, n - 0.5)` with `half` 0.5) and the volume under 2^32 voxels.
-    fn cells(
-        base: [f32; 3],
-        step: [f32; 3],
-        i0: usize,
-        half: f32,
-        strides: [usize; 2],
-        idx: &mut [u32],
-        frac: &mut [[f32; RUN]; 3],
-    ) -> () = cells_body;
+/// Linear indices (`x0 + sx y0 + sxy z0`) and fractions of `idx.len()` (<= [`RUN`]) consecutive
+/// interior voxels from output `i0`, at the shader's coordinates `base + step * i` (plus `half`: 0.5
+/// rounds to the nearest voxel, 0 takes the trilinear cell's corner). Every coordinate must be in
+/// `[0, n - 1)` (`[-0.5, n - 0.5)` with `half` 0.5), the volume under 2^32 voxels and `i0 + RUN`
+/// under 2^31. Explicit AVX2 where the CPU has it (LLVM left a scalar tail and spills), else
+/// [`cells_scalar`]; the same operations, so the same bits.
+fn cells(
+    base: [f32; 3],
+    step: [f32; 3],
+    i0: usize,
+    half: f32,
+    strides: [usize; 2],
+    idx: &mut [u32],
+    frac: &mut [[f32; RUN]; 3],
+) {
+    assert!(idx.len() <= RUN && i0 + RUN <= i32::MAX as usize);
+    #[cfg(target_arch = "x86_64")]
+    if crate::simd::avx2() {
+        // SAFETY: AVX2 is present (checked just above); `idx` is at most RUN long (asserted).
+        unsafe { x86::cells(base, step, i0, half, strides, idx, frac) };
+        return;
+    }
+    cells_scalar(base, step, i0, half, strides, idx, frac)
 }
 
-#[inline(always)]
-fn cells_body(
+/// [`cells`] lane by lane.
+fn cells_scalar(
     base: [f32; 3],
     step: [f32; 3],
     i0: usize,
@@ -644,7 +653,7 @@ fn cells_body(
 }
 
 /// Trilinear blends of a run of interior voxels from their corner indices and fractions (as
-/// [`blend8`]); AVX2 gathers where the CPU has them, the same arithmetic lane by lane.
+/// [`blend8`]); in AVX2 where the CPU has it, the same arithmetic lane by lane.
 fn blend_run(
     src: &[f32],
     strides: [usize; 2],
@@ -657,8 +666,8 @@ fn blend_run(
     let top = idx.iter().max().map_or(0, |&q| q as usize + sxy + sx + 1);
     assert!(top < src.len());
     #[cfg(target_arch = "x86_64")]
-    if crate::simd::avx2() && src.len() < i32::MAX as usize {
-        // SAFETY: AVX2 is present (checked just above); every index + offset < src.len() < 2^31.
+    if crate::simd::avx2() {
+        // SAFETY: AVX2 is present (checked just above); every index + offset < src.len().
         unsafe { x86::blend_run(src, strides, idx, frac, out) };
         return;
     }
@@ -679,8 +688,59 @@ mod x86 {
         _mm256_add_ps(a, _mm256_mul_ps(_mm256_sub_ps(b, a), t))
     }
 
+    /// [`super::cells_scalar`] eight lanes at a time (the same operations in the same order); a last
+    /// partial group is computed whole and only its first lanes are kept.
+    ///
     /// # Safety
-    /// AVX2 must be present, and every `idx + sxy + sx + 1` below `src.len()` < 2^31.
+    /// AVX2 must be present and `idx.len() <= RUN`.
+    #[target_feature(enable = "avx2")]
+    pub unsafe fn cells(
+        base: [f32; 3],
+        step: [f32; 3],
+        i0: usize,
+        half: f32,
+        strides: [usize; 2],
+        idx: &mut [u32],
+        frac: &mut [[f32; RUN]; 3],
+    ) {
+        let n = idx.len();
+        let b = base.map(|v| _mm256_set1_ps(v));
+        let st = step.map(|v| _mm256_set1_ps(v));
+        let h = _mm256_set1_ps(half);
+        let (sx, sxy) = (
+            _mm256_set1_epi32(strides[0] as i32),
+            _mm256_set1_epi32(strides[1] as i32),
+        );
+        let lanes = _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7);
+        let mut l = 0;
+        while l < n {
+            let fi =
+                _mm256_cvtepi32_ps(_mm256_add_epi32(_mm256_set1_epi32((i0 + l) as i32), lanes));
+            let c =
+                [0, 1, 2].map(|r| _mm256_add_ps(_mm256_add_ps(b[r], _mm256_mul_ps(st[r], fi)), h));
+            let t = c.map(|v| _mm256_cvttps_epi32(v));
+            let q = _mm256_add_epi32(
+                _mm256_add_epi32(t[0], _mm256_mullo_epi32(sx, t[1])),
+                _mm256_mullo_epi32(sxy, t[2]),
+            );
+            // `frac` holds RUN lanes and l + 8 <= RUN: whole groups are stored there.
+            for r in 0..3 {
+                let f = _mm256_sub_ps(c[r], _mm256_cvtepi32_ps(t[r]));
+                _mm256_storeu_ps(frac[r].as_mut_ptr().add(l), f);
+            }
+            if l + 8 <= n {
+                _mm256_storeu_si256(idx.as_mut_ptr().add(l).cast(), q);
+            } else {
+                let mut last = [0u32; 8];
+                _mm256_storeu_si256(last.as_mut_ptr().cast(), q);
+                idx[l..].copy_from_slice(&last[..n - l]);
+            }
+            l += 8;
+        }
+    }
+
+    /// # Safety
+    /// AVX2 must be present, and every `idx + sxy + sx + 1` below `src.len()`.
     #[target_feature(enable = "avx2")]
     pub unsafe fn blend_run(
         src: &[f32],
@@ -694,19 +754,18 @@ mod x86 {
         let n = out.len();
         let mut l = 0;
         while l + 8 <= n {
-            let q = _mm256_loadu_si256(idx.as_ptr().add(l).cast());
-            let at = |off: usize| {
-                _mm256_i32gather_ps::<4>(p, _mm256_add_epi32(q, _mm256_set1_epi32(off as i32)))
-            };
+            let q = idx.as_ptr().add(l);
             let (fx, fy, fz) = (
                 _mm256_loadu_ps(frac[0].as_ptr().add(l)),
                 _mm256_loadu_ps(frac[1].as_ptr().add(l)),
                 _mm256_loadu_ps(frac[2].as_ptr().add(l)),
             );
-            let c00 = lerp8(at(0), at(1), fx);
-            let c10 = lerp8(at(sx), at(sx + 1), fx);
-            let c01 = lerp8(at(sxy), at(sxy + 1), fx);
-            let c11 = lerp8(at(sxy + sx), at(sxy + sx + 1), fx);
+            let corner = |off: usize| {
+                let (a, b) = crate::simd::x86::pairs8(p, q, off);
+                lerp8(a, b, fx)
+            };
+            let (c00, c10) = (corner(0), corner(sx));
+            let (c01, c11) = (corner(sxy), corner(sxy + sx));
             let v = lerp8(lerp8(c00, c10, fy), lerp8(c01, c11, fy), fz);
             _mm256_storeu_ps(out.as_mut_ptr().add(l), v);
             l += 8;
