@@ -458,3 +458,71 @@ fn gpu_batch_equals_single_runs() {
         compare("batch", &format!("{t:?}"), b, c, &s, 1e-5);
     }
 }
+
+/// Shared subjects stay on the device between runs (`Executor::apply_shared`) and give exactly what a
+/// fresh upload gives: also after other subjects of the same shape went through the texture pool (a
+/// resident texture handed out as an output would change the next sample), after eviction by the
+/// budget, and the volumes of a dropped subject are freed at the next run.
+#[test]
+fn gpu_shared_subjects_stay_resident_and_give_the_same_outputs() {
+    use std::sync::Arc;
+    // Its own context: the resident count is per context, and tests run in parallel.
+    let ctx = Arc::new(
+        voxaug::exec::gpu::GpuContext::open(None)
+            .unwrap_or_else(|e| panic!("GPU tests need an adapter: {e}")),
+    );
+    let g = Executor::Gpu(ctx.clone());
+    let mut all = subjects();
+    let (_, a) = all.remove(0);
+    let a = Arc::new(a);
+    // Another subject of the same shape and types, different voxels.
+    let mut b = (*a).clone();
+    for v in b.images.iter_mut() {
+        let d = v.data.as_f32_mut().expect("f32 image");
+        d.iter_mut().for_each(|x| *x = 3.0 - *x);
+    }
+    let b = Arc::new(b);
+    let plans: Vec<Vec<voxaug::Transform>> = [
+        r#"{"type": "rotate", "degrees": [5, 0, 20]}, {"type": "zscore"}"#,
+        r#"{"type": "blur", "sigma": 1.5}, {"type": "elastic", "sigma": 4, "alpha": 200, "seed": 3}"#,
+        r#"{"type": "flip", "axes": [0]}, {"type": "gamma", "gamma": 1.3}"#,
+    ]
+    .iter()
+    .map(|j| transforms(j))
+    .collect();
+    let fresh: Vec<Subject> = plans.iter().map(|t| g.apply(&a, t).unwrap()).collect();
+    let fresh_b: Vec<Subject> = plans.iter().map(|t| g.apply(&b, t).unwrap()).collect();
+    for round in 0..2 {
+        for (i, t) in plans.iter().enumerate() {
+            let got = g.apply_shared(&a, t, false).unwrap();
+            assert!(got == fresh[i], "round {round}, plan {i}");
+            // Another subject through the pool between two samples of the resident one.
+            assert!(
+                g.apply(&b, t).unwrap() == fresh_b[i],
+                "other subject, plan {i}"
+            );
+        }
+    }
+    assert_eq!(ctx.resident_subjects(), 1);
+    assert!(g.apply_shared(&b, &plans[0], true).unwrap() == fresh_b[0]);
+    assert_eq!(ctx.resident_subjects(), 2);
+    // Room for one subject only: the least recently used one goes.
+    let one = (a.images[0].data.as_bytes().len() + a.labels[0].data.as_bytes().len()) as u64;
+    ctx.set_resident_budget(one);
+    assert_eq!(ctx.resident_subjects(), 1);
+    assert!(g.apply_shared(&a, &plans[2], false).unwrap() == fresh[2]);
+    assert!(g.apply_shared(&b, &plans[1], false).unwrap() == fresh_b[1]);
+    assert_eq!(ctx.resident_subjects(), 1);
+    assert!(g.apply_shared(&a, &plans[1], false).unwrap() == fresh[1]);
+    // A dropped subject's volumes go at the next run.
+    drop(a);
+    g.apply(&b, &plans[0]).unwrap();
+    assert_eq!(ctx.resident_subjects(), 0);
+    // Nothing kept with a budget of 0.
+    ctx.set_resident_budget(0);
+    assert!(g.apply_shared(&b, &plans[0], false).unwrap() == fresh_b[0]);
+    assert_eq!(ctx.resident_subjects(), 0);
+    // The CPU ignores sharing: the same results as apply.
+    let cpu = Executor::Cpu;
+    assert!(cpu.apply_shared(&b, &plans[2], false).unwrap() == cpu.apply(&b, &plans[2]).unwrap());
+}

@@ -27,7 +27,9 @@ struct CacheState {
 
 /// A decoded subject and whether its images are all finite (checked once, not once per sample).
 struct Checked {
-    subject: Subject,
+    /// Shared so that the GPU can keep its volumes resident between samples
+    /// (`Executor::apply_shared`).
+    subject: Arc<Subject>,
     finite: bool,
 }
 
@@ -40,7 +42,10 @@ impl Checked {
                 .as_f32()
                 .is_none_or(|d| d.iter().all(|x| x.is_finite()))
         });
-        Checked { subject, finite }
+        Checked {
+            subject: Arc::new(subject),
+            finite,
+        }
     }
 }
 
@@ -313,11 +318,9 @@ fn compute(ctx: &Ctx, job: (usize, u64, u64)) -> Sample {
     pipe.seed = seed;
     let run = || {
         let plan = pipe.plan(&voxaug::augment::sample_input(subject)?, index)?;
-        let out = if checked.finite {
-            ctx.exec.apply_known_finite(subject, &plan.transforms)?
-        } else {
-            ctx.exec.apply(subject, &plan.transforms)?
-        };
+        let out = ctx
+            .exec
+            .apply_shared(subject, &plan.transforms, checked.finite)?;
         Ok((out, plan))
     };
     match ctx.exec {

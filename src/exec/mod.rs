@@ -33,7 +33,22 @@ impl Executor {
     /// refused otherwise, with a message naming `nan_to_num`. A result with non-finite values (an
     /// intensity parameter past the float range) is refused too, never returned.
     pub fn apply(&self, subject: &Subject, transforms: &[Transform]) -> Result<Subject> {
-        self.apply_checked(subject, transforms, true)
+        self.apply_checked(subject, transforms, true, None)
+    }
+
+    /// [`apply`](Self::apply) to a subject shared through an `Arc` (a training loader's decoded
+    /// subjects): on the GPU its volumes stay on the device after their upload, so later samples of
+    /// the same subject skip it (up to `VOXAUG_GPU_RESIDENT_MB` of device memory, default 2048,
+    /// least recently used subjects evicted first; a dropped subject's volumes are freed at the next
+    /// run). `known_finite`: the caller has checked that the images are finite (else they are
+    /// scanned as [`apply`](Self::apply) does). Same results as [`apply`](Self::apply).
+    pub fn apply_shared(
+        &self,
+        subject: &Arc<Subject>,
+        transforms: &[Transform],
+        known_finite: bool,
+    ) -> Result<Subject> {
+        self.apply_checked(subject, transforms, !known_finite, Some(subject))
     }
 
     /// [`apply`](Self::apply) for a subject whose images the caller has already checked to be finite
@@ -44,14 +59,17 @@ impl Executor {
         subject: &Subject,
         transforms: &[Transform],
     ) -> Result<Subject> {
-        self.apply_checked(subject, transforms, false)
+        self.apply_checked(subject, transforms, false, None)
     }
 
+    /// `key`: the subject's `Arc` when it is shared (its GPU uploads are kept; see
+    /// [`apply_shared`](Self::apply_shared)).
     fn apply_checked(
         &self,
         subject: &Subject,
         transforms: &[Transform],
         scan: bool,
+        key: Option<&Arc<Subject>>,
     ) -> Result<Subject> {
         if !subject.same_grid() {
             return self.apply_by_grid(subject, transforms, scan);
@@ -59,6 +77,8 @@ impl Executor {
         subject.check_grids()?;
         subject.check_storage()?;
         let (prepared, transforms) = replace_non_finite(subject, transforms)?;
+        // A prepared copy is not the shared subject.
+        let key = key.filter(|_| prepared.is_none());
         let subject = prepared.as_ref().unwrap_or(subject);
         let grid = subject.grid().expect("checked non-empty").clone();
         let stages = compile(transforms, &grid)?;
@@ -82,7 +102,10 @@ impl Executor {
         }
         let out = match self {
             Executor::Cpu => cpu::run_with(subject, &stages, first.as_ref().map(|f| &f.0[..])),
-            Executor::Gpu(g) => g.run(subject, &stages),
+            Executor::Gpu(g) => match key {
+                Some(k) => g.run_shared(k, &stages),
+                None => g.run(subject, &stages),
+            },
         }?;
         // A bound on |value| carried through the stages: resampling blends input values with the fill
         // (`a + (b - a) t`), and an affine kernel whose f32 steps stay within a quarter of the range
@@ -166,7 +189,7 @@ impl Executor {
                 labels: pick(false),
                 names: Vec::new(),
             };
-            let r = self.apply_checked(&group, transforms, scan)?;
+            let r = self.apply_checked(&group, transforms, scan, None)?;
             for (&i, v) in members.iter().zip(r.images.into_iter().chain(r.labels)) {
                 done[i] = true;
                 out[i] = Some(v);
@@ -182,7 +205,7 @@ impl Executor {
         if rest.is_empty() {
             return Ok(together);
         }
-        self.apply_checked(&together, rest, scan)
+        self.apply_checked(&together, rest, scan, None)
     }
 
     /// Runs compiled stages on a subject whose images are finite (the building block of

@@ -2,6 +2,7 @@
 //! submissions), kernel timing for `voxaug bench`.
 
 use super::*;
+use std::sync::Arc;
 
 /// Builds the output subject of a run from its host data (deferred outputs taken from `words`).
 pub(super) fn assemble(
@@ -72,8 +73,45 @@ fn widened<'a>(v: &'a Volume, stages: &[Stage]) -> Result<std::borrow::Cow<'a, V
 impl GpuContext {
     /// Runs compiled stages on the GPU. Each volume's last kernel writes straight to host memory.
     pub fn run(&self, subject: &Subject, stages: &[Stage]) -> Result<Subject> {
+        self.run_keyed(subject, None, stages)
+    }
+
+    /// [`run`](Self::run) of a shared subject, whose uploaded volumes stay on the device for its next
+    /// run (see `pool::Resident`; `VOXAUG_GPU_RESIDENT_MB` bounds them, default 2048).
+    pub fn run_shared(&self, subject: &Arc<Subject>, stages: &[Stage]) -> Result<Subject> {
+        self.run_keyed(subject, Some(subject), stages)
+    }
+
+    /// Number of shared subjects with volumes resident on the device.
+    pub fn resident_subjects(&self) -> usize {
+        self.pool.lock().unwrap().resident.len()
+    }
+
+    /// Sets the most device memory, in bytes, that shared subjects' volumes may keep between runs
+    /// (default `VOXAUG_GPU_RESIDENT_MB` MiB, else 2 GiB; 0 keeps nothing). Subjects over it are
+    /// evicted at their next upload.
+    pub fn set_resident_budget(&self, bytes: u64) {
+        let mut pool = self.pool.lock().unwrap();
+        pool.resident.budget = bytes;
+        for t in pool.resident.shrink() {
+            pool.give_texture(t);
+        }
+    }
+
+    fn run_keyed(
+        &self,
+        subject: &Subject,
+        key: Option<&Arc<Subject>>,
+        stages: &[Stage],
+    ) -> Result<Subject> {
         let _one_at_a_time = self.run_lock.lock().unwrap();
-        let r = self.scoped("GPU pipeline", || self.run_inner(subject, stages));
+        {
+            let mut pool = self.pool.lock().unwrap();
+            for t in pool.resident.purge() {
+                pool.give_texture(t);
+            }
+        }
+        let r = self.scoped("GPU pipeline", || self.run_inner(subject, key, stages));
         if r.is_err() {
             // Resources touched by a failed run are not reused.
             self.pool.lock().unwrap().clear();
@@ -94,15 +132,42 @@ impl GpuContext {
             .collect()
     }
 
-    pub(super) fn run_inner(&self, subject: &Subject, stages: &[Stage]) -> Result<Subject> {
+    pub(super) fn run_inner(
+        &self,
+        subject: &Subject,
+        key: Option<&Arc<Subject>>,
+        stages: &[Stage],
+    ) -> Result<Subject> {
         let host: Vec<&Volume> = subject.images.iter().chain(&subject.labels).collect();
         let last_touch = Self::last_touch(&host, stages);
         let mut gpu: Vec<Option<GpuVolume>> = Vec::with_capacity(host.len());
-        for (v, lt) in host.iter().zip(&last_touch) {
-            gpu.push(match lt {
-                Some(_) => Some(self.upload(&*widened(v, stages)?)?),
-                None => None,
-            });
+        for (vi, (v, lt)) in host.iter().zip(&last_touch).enumerate() {
+            if lt.is_none() {
+                gpu.push(None);
+                continue;
+            }
+            let w = widened(v, stages)?;
+            // A widened label map is a copy made for these stages: not kept.
+            let key = key.filter(|_| matches!(w, std::borrow::Cow::Borrowed(_)));
+            let kept = key.and_then(|k| self.pool.lock().unwrap().resident.get(k, vi));
+            gpu.push(Some(match kept {
+                Some(tex) => GpuVolume {
+                    tex,
+                    shape: v.grid.shape,
+                    kind: v.kind,
+                    dtype: v.data.dtype(),
+                },
+                None => {
+                    let up = self.upload(&w)?;
+                    if let Some(k) = key {
+                        let mut pool = self.pool.lock().unwrap();
+                        for t in pool.resident.keep(k, vi, host.len(), &up.tex) {
+                            pool.give_texture(t);
+                        }
+                    }
+                    up
+                }
+            }));
         }
         let (results, grid) = self.execute(subject, &host, gpu, stages, false)?;
         Ok(assemble(subject, &host, results, grid, &mut Vec::new()))
