@@ -110,6 +110,15 @@ fn nan_voxels_are_refused_by_operations_unless_nan_to_num_comes_first() {
                 e.contains("2 NaN or infinite") && e.contains("nan_to_num"),
                 "{op}: {e}"
             );
+            // A caller's bound that is not finite (the loader's, from `largest_abs`) or none at all
+            // makes the shared path scan and refuse alike.
+            let shared = std::sync::Arc::new(s.clone());
+            let largest = voxaug::exec::largest_abs(&shared);
+            assert!(!largest.is_finite());
+            for bound in [Some(largest), None] {
+                let e = err_of(ex.apply_shared(&shared, &t(op), bound));
+                assert!(e.contains("2 NaN or infinite"), "{op}, {bound:?}: {e}");
+            }
         }
         let ok = ex
             .apply(

@@ -494,7 +494,7 @@ fn gpu_shared_subjects_stay_resident_and_give_the_same_outputs() {
     let fresh_b: Vec<Subject> = plans.iter().map(|t| g.apply(&b, t).unwrap()).collect();
     for round in 0..2 {
         for (i, t) in plans.iter().enumerate() {
-            let got = g.apply_shared(&a, t, false).unwrap();
+            let got = g.apply_shared(&a, t, None).unwrap();
             assert!(got == fresh[i], "round {round}, plan {i}");
             // Another subject through the pool between two samples of the resident one.
             assert!(
@@ -504,25 +504,29 @@ fn gpu_shared_subjects_stay_resident_and_give_the_same_outputs() {
         }
     }
     assert_eq!(ctx.resident_subjects(), 1);
-    assert!(g.apply_shared(&b, &plans[0], true).unwrap() == fresh_b[0]);
+    assert!(
+        g.apply_shared(&b, &plans[0], Some(voxaug::exec::largest_abs(&b)))
+            .unwrap()
+            == fresh_b[0]
+    );
     assert_eq!(ctx.resident_subjects(), 2);
     // Room for one subject only: the least recently used one goes.
     let one = (a.images[0].data.as_bytes().len() + a.labels[0].data.as_bytes().len()) as u64;
     ctx.set_resident_budget(one);
     assert_eq!(ctx.resident_subjects(), 1);
-    assert!(g.apply_shared(&a, &plans[2], false).unwrap() == fresh[2]);
-    assert!(g.apply_shared(&b, &plans[1], false).unwrap() == fresh_b[1]);
+    assert!(g.apply_shared(&a, &plans[2], None).unwrap() == fresh[2]);
+    assert!(g.apply_shared(&b, &plans[1], None).unwrap() == fresh_b[1]);
     assert_eq!(ctx.resident_subjects(), 1);
-    assert!(g.apply_shared(&a, &plans[1], false).unwrap() == fresh[1]);
+    assert!(g.apply_shared(&a, &plans[1], None).unwrap() == fresh[1]);
     // A dropped subject's volumes go at the next run.
     drop(a);
     g.apply(&b, &plans[0]).unwrap();
     assert_eq!(ctx.resident_subjects(), 0);
     // Nothing kept with a budget of 0.
     ctx.set_resident_budget(0);
-    assert!(g.apply_shared(&b, &plans[0], false).unwrap() == fresh_b[0]);
+    assert!(g.apply_shared(&b, &plans[0], None).unwrap() == fresh_b[0]);
     assert_eq!(ctx.resident_subjects(), 0);
     // The CPU ignores sharing: the same results as apply.
     let cpu = Executor::Cpu;
-    assert!(cpu.apply_shared(&b, &plans[2], false).unwrap() == cpu.apply(&b, &plans[2]).unwrap());
+    assert!(cpu.apply_shared(&b, &plans[2], None).unwrap() == cpu.apply(&b, &plans[2]).unwrap());
 }

@@ -25,26 +25,23 @@ struct CacheState {
     bytes: usize,
 }
 
-/// A decoded subject and whether its images are all finite (checked once, not once per sample).
+/// A decoded subject and its images' largest |value| (checked once, not once per sample).
 struct Checked {
     /// Shared so that the GPU can keep its volumes resident between samples
     /// (`Executor::apply_shared`).
     subject: Arc<Subject>,
-    finite: bool,
+    /// `voxaug::exec::largest_abs`: finite when every image voxel is.
+    largest: f32,
 }
 
 impl Checked {
     fn new(subject: Subject) -> Checked {
-        // Sequential on purpose: this runs outside the process's pool (the global rayon pool may
-        // belong to the parent of a forked DataLoader worker), once per decoded subject.
-        let finite = subject.images.iter().all(|v| {
-            v.data
-                .as_f32()
-                .is_none_or(|d| d.iter().all(|x| x.is_finite()))
-        });
+        // Sequential (`largest_abs` is): this runs outside the process's pool (the global rayon
+        // pool may belong to the parent of a forked DataLoader worker), once per decoded subject.
+        let largest = voxaug::exec::largest_abs(&subject);
         Checked {
             subject: Arc::new(subject),
-            finite,
+            largest,
         }
     }
 }
@@ -318,9 +315,10 @@ fn compute(ctx: &Ctx, job: (usize, u64, u64)) -> Sample {
     pipe.seed = seed;
     let run = || {
         let plan = pipe.plan(&voxaug::augment::sample_input(subject)?, index)?;
+        // A finite bound spares the per-sample scan; otherwise `apply` finds and names the voxels.
         let out = ctx
             .exec
-            .apply_shared(subject, &plan.transforms, checked.finite)?;
+            .apply_shared(subject, &plan.transforms, Some(checked.largest))?;
         Ok((out, plan))
     };
     match ctx.exec {

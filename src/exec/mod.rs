@@ -33,33 +33,45 @@ impl Executor {
     /// refused otherwise, with a message naming `nan_to_num`. A result with non-finite values (an
     /// intensity parameter past the float range) is refused too, never returned.
     pub fn apply(&self, subject: &Subject, transforms: &[Transform]) -> Result<Subject> {
-        self.apply_checked(subject, transforms, true, None)
+        self.apply_checked(subject, transforms, Check::Scan, None)
     }
 
     /// [`apply`](Self::apply) to a subject shared through an `Arc` (a training loader's decoded
     /// subjects): on the GPU its volumes stay on the device after their upload, so later samples of
     /// the same subject skip it (up to `VOXAUG_GPU_RESIDENT_MB` of device memory, default 2048,
     /// least recently used subjects evicted first; a dropped subject's volumes are freed at the next
-    /// run). `known_finite`: the caller has checked that the images are finite (else they are
-    /// scanned as [`apply`](Self::apply) does). Same results as [`apply`](Self::apply).
+    /// run). `largest`: the images' largest |value| when the caller has it (from
+    /// [`largest_abs`], once per subject; a finite value: the images are not scanned again), else
+    /// `None` (scanned as [`apply`](Self::apply) does). Same results as [`apply`](Self::apply).
     pub fn apply_shared(
         &self,
         subject: &Arc<Subject>,
         transforms: &[Transform],
-        known_finite: bool,
+        largest: Option<f32>,
     ) -> Result<Subject> {
-        self.apply_checked(subject, transforms, !known_finite, Some(subject))
+        let check = match largest {
+            Some(m) if m.is_finite() => Check::Bound(m),
+            _ => Check::Scan,
+        };
+        self.apply_checked(subject, transforms, check, Some(subject))
     }
 
-    /// [`apply`](Self::apply) for a subject whose images the caller has already checked to be finite
-    /// (the Python loader checks each decoded subject once instead of once per sample).
+    /// [`apply`](Self::apply) for a subject whose images' largest |value| the caller has computed
+    /// ([`largest_abs`]; a finite value: the images are not scanned again, and output scans are
+    /// skipped where the bound allows; otherwise they are scanned as `apply` does).
     #[doc(hidden)]
-    pub fn apply_known_finite(
+    pub fn apply_known(
         &self,
         subject: &Subject,
         transforms: &[Transform],
+        largest: f32,
     ) -> Result<Subject> {
-        self.apply_checked(subject, transforms, false, None)
+        let check = if largest.is_finite() {
+            Check::Bound(largest)
+        } else {
+            Check::Scan
+        };
+        self.apply_checked(subject, transforms, check, None)
     }
 
     /// `key`: the subject's `Arc` when it is shared (its GPU uploads are kept; see
@@ -68,11 +80,11 @@ impl Executor {
         &self,
         subject: &Subject,
         transforms: &[Transform],
-        scan: bool,
+        check: Check,
         key: Option<&Arc<Subject>>,
     ) -> Result<Subject> {
         if !subject.same_grid() {
-            return self.apply_by_grid(subject, transforms, scan);
+            return self.apply_by_grid(subject, transforms, check);
         }
         subject.check_grids()?;
         subject.check_storage()?;
@@ -83,22 +95,29 @@ impl Executor {
         let grid = subject.grid().expect("checked non-empty").clone();
         let stages = compile(transforms, &grid)?;
         // On the CPU a leading z-score, min-max or percentile stage scans the images in its statistics
-        // pass; its kernels are kept for the run.
+        // pass (their largest |value| comes with it); its kernels are kept for the run.
         let first = match (self, stages.first()) {
-            (Executor::Cpu, Some(Stage::Intensity(op))) if scan && prepared.is_none() => {
+            (Executor::Cpu, Some(Stage::Intensity(op))) if prepared.is_none() => {
                 cpu::intensity::scan_first(op, &subject.images)
             }
             _ => None,
         };
-        // Largest |value| of the images when scanned here (None: not known).
+        // Largest |value| of the images (None: not known).
         let mut largest = None;
-        if scan && prepared.is_none() {
-            let m = first.as_ref().map_or_else(|| max_abs(subject), |f| f.1);
-            if !m.is_finite() {
-                let (i, n) = non_finite(subject).expect("a non-finite value was seen");
-                return Err(nan_error(i, n));
+        if prepared.is_none() {
+            let m = match (&first, check) {
+                (Some(f), _) => Some(f.1),
+                (None, Check::Bound(m)) => Some(m),
+                (None, Check::Scan) => Some(max_abs(subject)),
+                (None, Check::Finite) => None,
+            };
+            if let Some(m) = m {
+                if !m.is_finite() {
+                    let (i, n) = non_finite(subject).expect("a non-finite value was seen");
+                    return Err(nan_error(i, n));
+                }
+                largest = Some(m);
             }
-            largest = Some(m);
         }
         let out = match self {
             Executor::Cpu => cpu::run_with(subject, &stages, first.as_ref().map(|f| &f.0[..])),
@@ -146,7 +165,7 @@ impl Executor {
         &self,
         subject: &Subject,
         transforms: &[Transform],
-        scan: bool,
+        check: Check,
     ) -> Result<Subject> {
         let non_spatial = |t: &Transform| {
             matches!(t, Transform::NanToNum { .. })
@@ -189,7 +208,7 @@ impl Executor {
                 labels: pick(false),
                 names: Vec::new(),
             };
-            let r = self.apply_checked(&group, transforms, scan, None)?;
+            let r = self.apply_checked(&group, transforms, check, None)?;
             for (&i, v) in members.iter().zip(r.images.into_iter().chain(r.labels)) {
                 done[i] = true;
                 out[i] = Some(v);
@@ -205,7 +224,8 @@ impl Executor {
         if rest.is_empty() {
             return Ok(together);
         }
-        self.apply_checked(&together, rest, scan, None)
+        // The groups' outputs were checked (or bounded) by their runs.
+        self.apply_checked(&together, rest, Check::Finite, None)
     }
 
     /// Runs compiled stages on a subject whose images are finite (the building block of
@@ -235,7 +255,8 @@ impl Executor {
         let needs_host = plans
             .iter()
             .any(|p| matches!(p.first(), Some(Transform::NanToNum { .. })));
-        if needs_host || non_finite(subject).is_some() {
+        let largest = max_abs(subject);
+        if needs_host || !largest.is_finite() {
             return plans.iter().map(|t| self.apply(subject, t)).collect();
         }
         // The images were scanned just above: the samples need not scan them again.
@@ -243,7 +264,7 @@ impl Executor {
         match self {
             Executor::Cpu => plans
                 .iter()
-                .map(|t| self.apply_known_finite(subject, t))
+                .map(|t| self.apply_known(subject, t, largest))
                 .collect(),
             Executor::Gpu(g) => {
                 let stages = plans
@@ -262,7 +283,7 @@ impl Executor {
                 if one_by_one {
                     return plans
                         .iter()
-                        .map(|t| self.apply_known_finite(subject, t))
+                        .map(|t| self.apply_known(subject, t, largest))
                         .collect();
                 }
                 let outs = g.run_batch(subject, &stages)?;
@@ -279,6 +300,36 @@ impl Executor {
 /// the magnitude bits.
 fn max_abs(subject: &Subject) -> f32 {
     images_max_abs(&subject.images)
+}
+
+/// How an `apply` learns that the images are finite.
+#[derive(Clone, Copy, Debug)]
+enum Check {
+    /// Scanned here.
+    Scan,
+    /// Checked by the caller; largest |value| not known.
+    Finite,
+    /// Checked by the caller, with the largest |value| (finite).
+    Bound(f32),
+}
+
+/// Largest |value| over a subject's images, `+inf` or NaN when some voxel is not finite: what
+/// [`Executor::apply_shared`] takes to skip its per-sample scan. Sequential on purpose (it may run
+/// in a forked process whose global thread pool has no threads); auto-vectorised.
+pub fn largest_abs(subject: &Subject) -> f32 {
+    let bits = subject
+        .images
+        .iter()
+        .filter_map(|v| v.data.as_f32())
+        .map(|d| {
+            d.iter()
+                .map(|x| x.to_bits() & 0x7fff_ffff)
+                .max()
+                .unwrap_or(0)
+        })
+        .max()
+        .unwrap_or(0);
+    f32::from_bits(bits)
 }
 
 /// [`max_abs`] of some images.
