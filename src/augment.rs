@@ -317,6 +317,8 @@ pub fn augment_in_memory(
     progress: &(dyn Fn(u64) + Sync),
 ) -> Result<AugmentReport> {
     let samples = pipeline.samples(exec, subject, seed)?;
+    // Checked once and, on the GPU, uploaded once for every batch.
+    let mut batches = exec.batches(subject);
     let t0 = std::time::Instant::now();
     let mut compute = 0.0f64;
     let mut done = 0u64;
@@ -333,7 +335,7 @@ pub fn augment_in_memory(
             })
             .collect::<Result<Vec<_>>>()?;
         let c0 = std::time::Instant::now();
-        let outs = exec.apply_batch(subject, &ts)?;
+        let outs = batches.apply(&ts)?;
         compute += c0.elapsed().as_secs_f64();
         for o in outs {
             crate::exec::cpu::alloc::recycle_subject(o);
@@ -569,6 +571,8 @@ pub fn augment_to_dir(
             }
             Ok(written - already)
         });
+        // Checked once and, on the GPU, uploaded once for every batch.
+        let mut batches = exec.batches(subject);
         let failed = (|| -> Result<()> {
             loop {
                 let chunk: Vec<u64> = todo.by_ref().take(batch).collect();
@@ -590,7 +594,7 @@ pub fn augment_to_dir(
                 let chunk = &chunk[..plans.len()];
                 let c0 = std::time::Instant::now();
                 let ts: Vec<Vec<Transform>> = plans.iter().map(|p| p.transforms.clone()).collect();
-                let results = exec.apply_batch(subject, &ts).map_err(|e| {
+                let results = batches.apply(&ts).map_err(|e| {
                     // Name the failing sample: one at a time finds it (only on failure).
                     let k = chunk
                         .iter()

@@ -453,6 +453,19 @@ fn gpu_batch_equals_single_runs() {
     for (t, b) in plans.iter().zip(&batch) {
         assert_eq!(&g.apply(&s, t).unwrap(), b);
     }
+    // Batches of one session share one upload (augment): the same outputs, batch after batch,
+    // with other runs going through the texture pool in between.
+    let mut session = g.batches(&s);
+    for round in 0..2 {
+        for (k, chunk) in plans.chunks(2).enumerate() {
+            let outs = session.apply(chunk).unwrap();
+            for (o, want) in outs.iter().zip(&batch[2 * k..]) {
+                assert!(o == want, "round {round}, batch {k}");
+            }
+            g.apply(&s, &plans[3]).unwrap();
+        }
+    }
+    drop(session);
     let cpu_batch = Executor::Cpu.apply_batch(&s, &plans).unwrap();
     for ((b, c), t) in batch.iter().zip(&cpu_batch).zip(&plans) {
         compare("batch", &format!("{t:?}"), b, c, &s, 1e-5);

@@ -247,24 +247,53 @@ impl Executor {
     /// Applies several deterministic plans to one subject (augmentation samples). On the GPU the subject
     /// is uploaded once and the samples share submissions; on the CPU this is a loop.
     pub fn apply_batch(&self, subject: &Subject, plans: &[Vec<Transform>]) -> Result<Vec<Subject>> {
+        self.batches(subject).apply(plans)
+    }
+
+    /// Several batches of plans over one subject (`augment`): the images are scanned once for all
+    /// of them and, on the GPU, the subject is uploaded once (at the first batch that runs there).
+    pub fn batches<'a>(&'a self, subject: &'a Subject) -> Batches<'a> {
+        Batches {
+            exec: self,
+            subject,
+            largest: None,
+            uploaded: None,
+        }
+    }
+}
+
+/// Batches of samples of one subject: see [`Executor::batches`].
+pub struct Batches<'a> {
+    exec: &'a Executor,
+    subject: &'a Subject,
+    /// The images' largest |value|, scanned at the first batch.
+    largest: Option<f32>,
+    /// The subject on the device, from the first batch that ran there.
+    uploaded: Option<gpu::Uploaded<'a>>,
+}
+
+impl Batches<'_> {
+    /// Applies a batch of deterministic plans: the same results as [`Executor::apply`] on each.
+    pub fn apply(&mut self, plans: &[Vec<Transform>]) -> Result<Vec<Subject>> {
+        let (exec, subject) = (self.exec, self.subject);
         if !subject.same_grid() {
-            return plans.iter().map(|t| self.apply(subject, t)).collect();
+            return plans.iter().map(|t| exec.apply(subject, t)).collect();
         }
         subject.check_grids()?;
         subject.check_storage()?;
         let needs_host = plans
             .iter()
             .any(|p| matches!(p.first(), Some(Transform::NanToNum { .. })));
-        let largest = max_abs(subject);
+        let largest = *self.largest.get_or_insert_with(|| max_abs(subject));
         if needs_host || !largest.is_finite() {
-            return plans.iter().map(|t| self.apply(subject, t)).collect();
+            return plans.iter().map(|t| exec.apply(subject, t)).collect();
         }
-        // The images were scanned just above: the samples need not scan them again.
+        // The images were scanned once: the samples need not scan them again.
         let grid = subject.grid().expect("checked non-empty").clone();
-        match self {
+        match exec {
             Executor::Cpu => plans
                 .iter()
-                .map(|t| self.apply_known(subject, t, largest))
+                .map(|t| exec.apply_known(subject, t, largest))
                 .collect(),
             Executor::Gpu(g) => {
                 let stages = plans
@@ -283,15 +312,32 @@ impl Executor {
                 if one_by_one {
                     return plans
                         .iter()
-                        .map(|t| self.apply_known(subject, t, largest))
+                        .map(|t| exec.apply_known(subject, t, largest))
                         .collect();
                 }
-                let outs = g.run_batch(subject, &stages)?;
+                let up = match self.uploaded.take() {
+                    Some(up) => up,
+                    None => g.upload_subject(subject)?,
+                };
+                let outs = g.run_batch_uploaded(&up, &stages);
+                // A failed run cleared the pool: upload again next time.
+                if outs.is_ok() {
+                    self.uploaded = Some(up);
+                }
+                let outs = outs?;
                 for o in &outs {
                     check_output(o)?;
                 }
                 Ok(outs)
             }
+        }
+    }
+}
+
+impl Drop for Batches<'_> {
+    fn drop(&mut self) {
+        if let (Some(up), Executor::Gpu(g)) = (self.uploaded.take(), self.exec) {
+            g.release(up);
         }
     }
 }

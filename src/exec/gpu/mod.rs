@@ -28,7 +28,7 @@ mod timer;
 
 pub use context::{list_adapters, AdapterSummary, GpuContext, NO_ADAPTER};
 pub use metric::{GpuMetric, MetricSums, MAX_TRANSFORMS};
-pub use run::KernelTimes;
+pub use run::{KernelTimes, Uploaded};
 
 use crate::error::{Error, Result};
 use crate::exec::cpu::intensity as cpu_int;

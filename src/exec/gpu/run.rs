@@ -44,6 +44,12 @@ pub(super) fn cumulative(h: &[u32]) -> Vec<u64> {
     c
 }
 
+/// A subject's volumes on the device (see [`GpuContext::upload_subject`]).
+pub struct Uploaded<'a> {
+    subject: &'a Subject,
+    vols: Vec<GpuVolume>,
+}
+
 /// What [`GpuContext::kernel_times`] measured, one entry per repetition, in seconds.
 #[derive(Clone, Debug)]
 pub struct KernelTimes {
@@ -177,9 +183,45 @@ impl GpuContext {
     /// into shared submissions (split only where a statistic must be read back), and all outputs are read
     /// back together at the end.
     pub fn run_batch(&self, subject: &Subject, plans: &[Vec<Stage>]) -> Result<Vec<Subject>> {
+        let up = self.upload_subject(subject)?;
+        let r = self.run_batch_uploaded(&up, plans);
+        self.release(up);
+        r
+    }
+
+    /// Gives an upload's textures back to the pool.
+    pub fn release(&self, up: Uploaded<'_>) {
+        let mut pool = self.pool.lock().unwrap();
+        for o in up.vols {
+            pool.give_texture(o.tex);
+        }
+    }
+
+    /// Uploads every volume of a subject once, for [`run_batch_uploaded`](Self::run_batch_uploaded)
+    /// calls over it (the upload borrows the subject, which cannot change meanwhile).
+    pub fn upload_subject<'a>(&self, subject: &'a Subject) -> Result<Uploaded<'a>> {
+        let _one_at_a_time = self.run_lock.lock().unwrap();
+        let vols = self.scoped("GPU upload", || {
+            subject
+                .images
+                .iter()
+                .chain(&subject.labels)
+                .map(|v| self.upload(v))
+                .collect::<Result<Vec<_>>>()
+        })?;
+        Ok(Uploaded { subject, vols })
+    }
+
+    /// [`run_batch`](Self::run_batch) over an earlier upload: batches of samples of one subject pay
+    /// its upload once.
+    pub fn run_batch_uploaded(
+        &self,
+        up: &Uploaded<'_>,
+        plans: &[Vec<Stage>],
+    ) -> Result<Vec<Subject>> {
         let _one_at_a_time = self.run_lock.lock().unwrap();
         *self.batch.lock().unwrap() = Some(Batch::default());
-        let r = self.scoped("GPU batch", || self.run_batch_inner(subject, plans));
+        let r = self.scoped("GPU batch", || self.run_batch_inner(up, plans));
         self.batch.lock().unwrap().take();
         if r.is_err() {
             self.pool.lock().unwrap().clear();
@@ -189,15 +231,14 @@ impl GpuContext {
 
     pub(super) fn run_batch_inner(
         &self,
-        subject: &Subject,
+        up: &Uploaded<'_>,
         plans: &[Vec<Stage>],
     ) -> Result<Vec<Subject>> {
+        let subject = up.subject;
         let host: Vec<&Volume> = subject.images.iter().chain(&subject.labels).collect();
-        let originals: Vec<GpuVolume> =
-            host.iter().map(|v| self.upload(v)).collect::<Result<_>>()?;
         let mut runs = Vec::with_capacity(plans.len());
         for stages in plans {
-            let (cb, copies) = self.device_copies(&originals);
+            let (cb, copies) = self.device_copies(&up.vols);
             self.submit(cb);
             runs.push(self.execute(subject, &host, copies, stages, false)?);
         }
@@ -212,12 +253,6 @@ impl GpuContext {
                 .deferred,
         );
         let mut words = self.read_deferred(deferred)?;
-        {
-            let mut pool = self.pool.lock().unwrap();
-            for o in originals {
-                pool.give_texture(o.tex);
-            }
-        }
         Ok(runs
             .into_iter()
             .map(|(results, grid)| assemble(subject, &host, results, grid, &mut words))
