@@ -49,10 +49,7 @@ impl Executor {
         transforms: &[Transform],
         largest: Option<f32>,
     ) -> Result<Subject> {
-        let check = match largest {
-            Some(m) if m.is_finite() => Check::Bound(m),
-            _ => Check::Scan,
-        };
+        let check = largest.map_or(Check::Scan, Check::known);
         self.apply_checked(subject, transforms, check, Some(subject))
     }
 
@@ -66,12 +63,7 @@ impl Executor {
         transforms: &[Transform],
         largest: f32,
     ) -> Result<Subject> {
-        let check = if largest.is_finite() {
-            Check::Bound(largest)
-        } else {
-            Check::Scan
-        };
-        self.apply_checked(subject, transforms, check, None)
+        self.apply_checked(subject, transforms, Check::known(largest), None)
     }
 
     /// `key`: the subject's `Arc` when it is shared (its GPU uploads are kept; see
@@ -357,6 +349,18 @@ enum Check {
     Finite,
     /// Checked by the caller, with the largest |value| (finite).
     Bound(f32),
+}
+
+impl Check {
+    /// A caller's largest |value|: a bound when finite, else the images are scanned (and the
+    /// non-finite voxels named).
+    fn known(largest: f32) -> Check {
+        if largest.is_finite() {
+            Check::Bound(largest)
+        } else {
+            Check::Scan
+        }
+    }
 }
 
 /// Largest |value| over a subject's images, `+inf` or NaN when some voxel is not finite: what

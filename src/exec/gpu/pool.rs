@@ -137,31 +137,23 @@ impl Resident {
         }
         self.entries[at].vols[vi] = Some(tex.clone());
         self.entries[at].used = self.clock;
-        let mut evicted = Vec::new();
-        while self.bytes() > self.budget {
-            let Some(old) = self
-                .entries
-                .iter()
-                .enumerate()
-                .filter(|(_, e)| e.key.as_ptr() != me)
-                .min_by_key(|(_, e)| e.used)
-                .map(|(i, _)| i)
-            else {
-                break;
-            };
-            evicted.extend(self.entries.remove(old).vols.into_iter().flatten());
-        }
-        evicted
+        self.evict(Some(me))
     }
 
     /// Evicts least recently used subjects until the rest fit the budget; returns their textures.
     pub fn shrink(&mut self) -> Vec<wgpu::Texture> {
+        self.evict(None)
+    }
+
+    /// [`shrink`](Self::shrink) that never evicts the subject at `spare`.
+    fn evict(&mut self, spare: Option<*const Subject>) -> Vec<wgpu::Texture> {
         let mut evicted = Vec::new();
         while self.bytes() > self.budget {
             let Some(old) = self
                 .entries
                 .iter()
                 .enumerate()
+                .filter(|(_, e)| Some(e.key.as_ptr()) != spare)
                 .min_by_key(|(_, e)| e.used)
                 .map(|(i, _)| i)
             else {

@@ -208,8 +208,15 @@ impl GpuContext {
                 .chain(&subject.labels)
                 .map(|v| self.upload(v))
                 .collect::<Result<Vec<_>>>()
-        })?;
-        Ok(Uploaded { subject, vols })
+        });
+        if vols.is_err() {
+            // As after a failed run: what it touched is not reused.
+            self.pool.lock().unwrap().clear();
+        }
+        Ok(Uploaded {
+            subject,
+            vols: vols?,
+        })
     }
 
     /// [`run_batch`](Self::run_batch) over an earlier upload: batches of samples of one subject pay

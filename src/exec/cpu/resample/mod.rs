@@ -6,10 +6,11 @@
 //! blended) or edge replication; nearest rounds with `floor(x + 0.5)`.
 //!
 //! Speed: rows are split into an interior span, where all 8 neighbours are inside and no bounds checks are
-//! made, and border spans with checks. Interior voxels go in runs of 64: indices and fractions in a loop
-//! that vectorises, then blends eight at a time (AVX2; each pair of x neighbours is one 8-byte load). Maps that are signed permutations with
-//! integer offsets (flip, crop, pad) are copies and take a separate exact path; scale-and-shift maps
-//! (resize, resample) interpolate input rows along x once (`scaled.rs`).
+//! made, and border spans with checks. Interior voxels go in runs of 64: indices and fractions eight
+//! at a time, then blends eight at a time (AVX2; each pair of x neighbours is one 8-byte load). Maps
+//! that are signed permutations with integer offsets (flip, crop, pad) are copies and take a separate
+//! exact path; scale-and-shift maps (resize, resample) interpolate input rows along x once
+//! (`scaled.rs`).
 //!
 //! The row kernels (linear, nearest, integer map) share their span and zone set-up and mirror
 //! `shaders/resample*.wgsl` line for line; the displacement-field path (per-voxel coordinates through the
