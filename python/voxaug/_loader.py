@@ -93,7 +93,9 @@ class Loader:
     The epoch advances by one after each full pass; ``set_epoch(e)`` sets it (call it each epoch in DDP).
 
     Decoded volumes are cached within ``cache_bytes`` (default: a quarter of RAM), so a ``.nii.gz`` is
-    decompressed once, not once per sample.
+    decompressed once, not once per sample. With ``device="gpu"`` a cached subject's volumes also stay
+    on the device after their first upload (up to ``VOXAUG_GPU_RESIDENT_MB`` MiB, default 2048, least
+    recently used subjects evicted first), so its later samples skip the upload.
 
     ``one_hot=True`` returns each label map as float32 ``(B, n_classes, X, Y, Z)``: channel ``c`` is 1
     where the label equals ``classes[c]``; ``classes`` defaults to the sorted label values of the first
