@@ -334,16 +334,20 @@ fn lanes(xs: &[f32], nz: bool, shift: f64) -> Lanes {
 /// bits it is a NaN): parallel over chunks, AVX2 where the CPU has it.
 pub fn max_abs_bits(data: &[f32]) -> u32 {
     data.par_chunks(CHUNK)
-        .map(|c| {
-            #[cfg(target_arch = "x86_64")]
-            if crate::simd::avx2() {
-                // SAFETY: the CPU has AVX2 (checked at run time just above).
-                return unsafe { x86::max_bits(c) };
-            }
-            max_bits_scalar(c)
-        })
+        .map(max_abs_bits_sequential)
         .max()
         .unwrap_or(0)
+}
+
+/// [`max_abs_bits`] on the calling thread alone (for code that may run where the global thread pool
+/// is unusable, such as a forked DataLoader worker); AVX2 where the CPU has it.
+pub fn max_abs_bits_sequential(data: &[f32]) -> u32 {
+    #[cfg(target_arch = "x86_64")]
+    if crate::simd::avx2() {
+        // SAFETY: the CPU has AVX2 (checked at run time just above).
+        return unsafe { x86::max_bits(data) };
+    }
+    max_bits_scalar(data)
 }
 
 /// Moments of one chunk and the largest magnitude bits of all its values, in one pass in [`LANES`]

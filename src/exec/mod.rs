@@ -365,18 +365,13 @@ impl Check {
 
 /// Largest |value| over a subject's images, `+inf` or NaN when some voxel is not finite: what
 /// [`Executor::apply_shared`] takes to skip its per-sample scan. Sequential on purpose (it may run
-/// in a forked process whose global thread pool has no threads); auto-vectorised.
+/// in a forked process whose global thread pool has no threads).
 pub fn largest_abs(subject: &Subject) -> f32 {
     let bits = subject
         .images
         .iter()
         .filter_map(|v| v.data.as_f32())
-        .map(|d| {
-            d.iter()
-                .map(|x| x.to_bits() & 0x7fff_ffff)
-                .max()
-                .unwrap_or(0)
-        })
+        .map(crate::stats::max_abs_bits_sequential)
         .max()
         .unwrap_or(0);
     f32::from_bits(bits)
