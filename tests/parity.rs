@@ -438,8 +438,13 @@ fn gpu_fuses_a_point_kernel_into_the_resampling_pass() {
 #[test]
 fn gpu_batch_equals_single_runs() {
     let (_, s) = subjects().remove(0);
+    // Leading statistic ops take their statistics from the upload's cache after the first sample;
+    // the same op after a resampling must not (plans 0 and 3 both zscore, on different voxels).
     let plans: Vec<Vec<voxaug::Transform>> = [
-        r#"{"type": "rotate", "degrees": [5, 0, 20]}, {"type": "zscore"}"#,
+        r#"{"type": "zscore", "mask": "nonzero"}, {"type": "rotate", "degrees": [5, 0, 20]}"#,
+        r#"{"type": "percentile_clip", "low": 1, "high": 99}, {"type": "zscore"}"#,
+        r#"{"type": "minmax"}, {"type": "flip", "axes": [2]}"#,
+        r#"{"type": "rotate", "degrees": [5, 0, 20]}, {"type": "zscore", "mask": "nonzero"}"#,
         r#"{"type": "elastic", "sigma": 4, "alpha": 200, "seed": 3}, {"type": "flip", "axes": [1]}, {"type": "gamma", "gamma": 1.3}"#,
         r#"{"type": "crop", "margins": 3}, {"type": "percentile_clip", "low": 2, "high": 97}, {"type": "resize", "shape": [20, 20, 20]}"#,
         r#"{"type": "noise", "std": 3, "seed": 9}"#,
@@ -462,7 +467,7 @@ fn gpu_batch_equals_single_runs() {
             for (o, want) in outs.iter().zip(&batch[2 * k..]) {
                 assert!(o == want, "round {round}, batch {k}");
             }
-            g.apply(&s, &plans[3]).unwrap();
+            g.apply(&s, plans.last().unwrap()).unwrap();
         }
     }
     drop(session);
@@ -495,10 +500,13 @@ fn gpu_shared_subjects_stay_resident_and_give_the_same_outputs() {
         d.iter_mut().for_each(|x| *x = 3.0 - *x);
     }
     let b = Arc::new(b);
+    // Leading statistic ops use the resident subject's statistics: per subject (a and b differ).
     let plans: Vec<Vec<voxaug::Transform>> = [
         r#"{"type": "rotate", "degrees": [5, 0, 20]}, {"type": "zscore"}"#,
         r#"{"type": "blur", "sigma": 1.5}, {"type": "elastic", "sigma": 4, "alpha": 200, "seed": 3}"#,
         r#"{"type": "flip", "axes": [0]}, {"type": "gamma", "gamma": 1.3}"#,
+        r#"{"type": "zscore"}, {"type": "rotate", "degrees": [5, 0, 20]}"#,
+        r#"{"type": "percentile_clip", "low": 1, "high": 99}, {"type": "flip", "axes": [1]}"#,
     ]
     .iter()
     .map(|j| transforms(j))

@@ -96,8 +96,14 @@ pub struct GpuContext {
     lost: Arc<Mutex<Option<String>>>,
     /// One run at a time: error scopes are per thread and the pool is shared.
     pub(crate) run_lock: Mutex<()>,
-    /// Set while several samples are recorded into shared submissions.
+    /// Set while several samples are recorded into shared submissions: their outputs are read back
+    /// together at the end.
     pub(crate) batch: Mutex<Option<super::Batch>>,
+    /// Command buffers recorded and not yet submitted: submitted together when a result must be
+    /// read back or waited for (one submission per readback, not one per pass).
+    pub(crate) pending: Mutex<Vec<wgpu::CommandBuffer>>,
+    /// Parameters of the dispatches recorded in the current run.
+    pub(crate) uniforms: Mutex<super::uniforms::Uniforms>,
     /// Armed while `kernel_times` measures passes with timestamp queries.
     pub(crate) timer: Mutex<Option<super::timer::Timer>>,
 }
@@ -171,6 +177,8 @@ impl GpuContext {
             lost,
             run_lock: Mutex::new(()),
             batch: Mutex::new(None),
+            pending: Mutex::new(Vec::new()),
+            uniforms: Mutex::default(),
             timer: Mutex::new(None),
         })
     }

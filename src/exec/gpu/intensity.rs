@@ -28,7 +28,7 @@ impl GpuContext {
                 vec![
                     wgpu::BindingResource::TextureView(&view),
                     buf.as_entire_binding(),
-                    point.as_entire_binding(),
+                    point.binding(),
                 ],
                 [s[0], s[1]],
                 slab,
@@ -47,13 +47,7 @@ impl GpuContext {
         let s = v.shape;
         let view = v.tex.create_view(&Default::default());
         let p = pitch(s[0]);
-        let weights = self
-            .device
-            .create_buffer_init(&wgpu::util::BufferInitDescriptor {
-                label: Some("blur weights"),
-                contents: bytemuck::cast_slice(w),
-                usage: wgpu::BufferUsages::STORAGE,
-            });
+        let weights = self.storage_slot(w);
         self.slabs(s, DType::F32, dest, |pass, buf, z0, slab| {
             let params = BlurParams {
                 shape: [s[0] as u32, s[1] as u32, s[2] as u32, z0],
@@ -65,7 +59,7 @@ impl GpuContext {
             let resources = vec![
                 wgpu::BindingResource::TextureView(&view),
                 buf.as_entire_binding(),
-                weights.as_entire_binding(),
+                weights.binding(),
             ];
             // Each invocation computes BLUR_RUN outputs along the axis: the dispatch covers that
             // many fewer voxels along it.
@@ -83,8 +77,51 @@ impl GpuContext {
         })
     }
 
+    /// Moments of `v` (all voxels or nonzero ones), from `input`'s cache when `v` is that subject's
+    /// untouched volume `vi` (computed and kept there on the first call).
+    fn moments(
+        &self,
+        v: &GpuVolume,
+        nonzero: bool,
+        input: Option<(&InputStats, usize)>,
+    ) -> Result<crate::volume::Stats> {
+        let key = (input.map_or(0, |i| i.1), StatKey::Moments(nonzero));
+        if let Some(Cached::Moments(s)) = input.and_then(|i| i.0.get(&key)) {
+            return Ok(s);
+        }
+        let s = self.host_stats(v, nonzero)?;
+        if let Some((c, _)) = input {
+            c.put(key, Cached::Moments(s));
+        }
+        Ok(s)
+    }
+
+    /// [`percentiles`](Self::percentiles) of `q`, cached as [`moments`](Self::moments) are.
+    fn cached_percentiles(
+        &self,
+        v: &GpuVolume,
+        q: [f64; 2],
+        input: Option<(&InputStats, usize)>,
+    ) -> Result<[f64; 2]> {
+        let key = (
+            input.map_or(0, |i| i.1),
+            StatKey::Percentiles(q.map(f64::to_bits)),
+        );
+        if let Some(Cached::Percentiles(p)) = input.and_then(|i| i.0.get(&key)) {
+            return Ok(p);
+        }
+        let p = self.percentiles(v, &q)?;
+        let p = [p[0], p[1]];
+        if let Some((c, _)) = input {
+            c.put(key, Cached::Percentiles(p));
+        }
+        Ok(p)
+    }
+
     /// Applies an intensity op to an image on the GPU: statistics on the device, then one point kernel
-    /// (or, for blur, up to three separable passes).
+    /// (or, for blur, up to three separable passes). `input`: the cache of the subject's statistics
+    /// and the volume's index, when `v` is that volume untouched (a plan's leading zscore, minmax or
+    /// percentile clip then takes its statistics from the first sample that computed them).
     pub(super) fn intensity(
         &self,
         v: GpuVolume,
@@ -92,6 +129,7 @@ impl GpuContext {
         grid: &crate::grid::Grid,
         dest: Dest,
         mask: Option<&Voxels>,
+        input: Option<(&InputStats, usize)>,
     ) -> Result<(GpuVolume, Option<Output>)> {
         let spacing = grid.spacing();
         let k = match kernel::needs(op) {
@@ -117,12 +155,12 @@ impl GpuContext {
                 return Ok((v, Some(out)));
             }
             Needs::Stats { nonzero } => {
-                kernel::kernel_from(op, &self.host_stats(&v, nonzero)?, None)
+                kernel::kernel_from(op, &self.moments(&v, nonzero, input)?, None)
             }
-            Needs::MinMax => kernel::kernel_from(op, &self.host_stats(&v, false)?, None),
+            Needs::MinMax => kernel::kernel_from(op, &self.moments(&v, false, input)?, None),
             Needs::Percentiles(q) => {
-                let p = self.percentiles(&v, &q)?;
-                kernel::kernel_from(op, &self.host_stats(&v, false)?, Some([p[0], p[1]]))
+                let p = self.cached_percentiles(&v, q, input)?;
+                kernel::kernel_from(op, &self.moments(&v, false, input)?, Some(p))
             }
             Needs::KSpace => {
                 let IntensityOp::KSpace(k) = op else {
@@ -211,5 +249,35 @@ impl GpuContext {
         };
         let out = self.elementwise(&v, &k, dest)?;
         Ok((v, Some(out)))
+    }
+}
+
+/// What [`InputStats`] keeps: moments (all voxels or nonzero ones) or a pair of percentiles.
+#[derive(Clone, Copy, PartialEq, Eq, Hash)]
+pub(super) enum StatKey {
+    Moments(bool),
+    Percentiles([u64; 2]),
+}
+
+#[derive(Clone, Copy)]
+pub(super) enum Cached {
+    Moments(crate::volume::Stats),
+    Percentiles([f64; 2]),
+}
+
+/// Statistics of a subject's volumes as uploaded, by volume index: every sample of a pipeline that
+/// starts with zscore, minmax or a percentile clip needs the same ones, and reading them back is a
+/// wait for the device. Lives as long as the upload it describes (an [`Uploaded`] subject, a resident
+/// one), whose voxels cannot change meanwhile.
+#[derive(Default)]
+pub(crate) struct InputStats(std::sync::Mutex<std::collections::HashMap<(usize, StatKey), Cached>>);
+
+impl InputStats {
+    fn get(&self, key: &(usize, StatKey)) -> Option<Cached> {
+        self.0.lock().unwrap().get(key).copied()
+    }
+
+    fn put(&self, key: (usize, StatKey), value: Cached) {
+        self.0.lock().unwrap().insert(key, value);
     }
 }

@@ -85,7 +85,7 @@ impl GpuContext {
         bins: usize,
         scales: [f32; 4],
     ) -> Result<GpuMetric> {
-        let _one_at_a_time = self.run_lock.lock().unwrap();
+        let _one_at_a_time = self.one_at_a_time();
         self.scoped("GPU metric setup", || {
             let moving = self.upload(moving)?;
             let samples_buf = self
@@ -115,7 +115,7 @@ impl GpuContext {
                 rows.len()
             )));
         }
-        let _one_at_a_time = self.run_lock.lock().unwrap();
+        let _one_at_a_time = self.one_at_a_time();
         self.scoped("GPU metric", || {
             let k = rows.len();
             let chunks = m.n.div_ceil(CHUNK).max(1);
@@ -202,7 +202,7 @@ impl GpuContext {
                 m.bins * m.bins
             )));
         }
-        let _one_at_a_time = self.run_lock.lock().unwrap();
+        let _one_at_a_time = self.one_at_a_time();
         self.scoped("GPU metric gradient", || {
             let chunks = m.n.div_ceil(CHUNK).max(1);
             let mut params = m.params(1, chunks);

@@ -25,6 +25,7 @@ mod resample;
 mod run;
 mod slab;
 mod timer;
+mod uniforms;
 
 pub use context::{list_adapters, AdapterSummary, GpuContext, NO_ADAPTER};
 pub use metric::{GpuMetric, MetricSums, MAX_TRANSFORMS};
@@ -39,6 +40,7 @@ use crate::voxels::Voxels;
 use bytemuck::{Pod, Zeroable};
 use wgpu::util::DeviceExt;
 
+use intensity::InputStats;
 use params::*;
 use pipelines::ImageEntry;
 use run::*;

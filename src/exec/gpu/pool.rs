@@ -39,6 +39,8 @@ struct Entry {
     key: Weak<Subject>,
     /// One slot per volume, images then labels.
     vols: Vec<Option<wgpu::Texture>>,
+    /// Statistics of the subject's volumes (the same for every run while the entry lives).
+    stats: Arc<super::InputStats>,
     used: u64,
 }
 
@@ -100,6 +102,14 @@ impl Resident {
         e.vols.get(vi).cloned().flatten()
     }
 
+    /// The statistics cache of `subject`'s entry, if it has one.
+    pub fn stats(&self, subject: &Arc<Subject>) -> Option<Arc<super::InputStats>> {
+        self.entries
+            .iter()
+            .find(|e| e.key.as_ptr() == Arc::as_ptr(subject))
+            .map(|e| e.stats.clone())
+    }
+
     /// Keeps `tex` as volume `vi` of `subject` (of `n` volumes); returns the textures of other
     /// subjects evicted (least recently used first) to stay within the budget. When this subject's
     /// volumes alone would pass it, `tex` is not kept.
@@ -118,6 +128,7 @@ impl Resident {
                 self.entries.push(Entry {
                     key: Arc::downgrade(subject),
                     vols: vec![None; n],
+                    stats: Arc::default(),
                     used: 0,
                 });
                 self.entries.len() - 1

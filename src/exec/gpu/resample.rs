@@ -113,7 +113,7 @@ impl GpuContext {
                 buf.as_entire_binding(),
                 wgpu::BindingResource::TextureView(&field_view),
             ];
-            resources.extend(point_buf.as_ref().map(|b| b.as_entire_binding()));
+            resources.extend(point_buf.as_ref().map(|b| b.binding()));
             self.dispatch_slab(
                 pass,
                 pipe,

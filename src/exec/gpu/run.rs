@@ -48,6 +48,8 @@ pub(super) fn cumulative(h: &[u32]) -> Vec<u64> {
 pub struct Uploaded<'a> {
     subject: &'a Subject,
     vols: Vec<GpuVolume>,
+    /// Statistics of the uploaded volumes, shared by the samples of every batch over them.
+    stats: InputStats,
 }
 
 /// What [`GpuContext::kernel_times`] measured, one entry per repetition, in seconds.
@@ -110,7 +112,7 @@ impl GpuContext {
         key: Option<&Arc<Subject>>,
         stages: &[Stage],
     ) -> Result<Subject> {
-        let _one_at_a_time = self.run_lock.lock().unwrap();
+        let _one_at_a_time = self.one_at_a_time();
         {
             let mut pool = self.pool.lock().unwrap();
             for t in pool.resident.purge() {
@@ -119,8 +121,8 @@ impl GpuContext {
         }
         let r = self.scoped("GPU pipeline", || self.run_inner(subject, key, stages));
         if r.is_err() {
-            // Resources touched by a failed run are not reused.
-            self.pool.lock().unwrap().clear();
+            // Work and resources of a failed run are not reused.
+            self.discard();
         }
         r
     }
@@ -175,13 +177,15 @@ impl GpuContext {
                 }
             }));
         }
-        let (results, grid) = self.execute(subject, &host, gpu, stages, false)?;
+        // A shared subject's statistics live with its resident entry (while the subject lives).
+        let stats = key.and_then(|k| self.pool.lock().unwrap().resident.stats(k));
+        let (results, grid) = self.execute(subject, &host, gpu, stages, false, stats.as_deref())?;
         Ok(assemble(subject, &host, results, grid, &mut Vec::new()))
     }
 
-    /// Runs several samples' stages over one upload of `subject`: kernels of all samples are recorded
-    /// into shared submissions (split only where a statistic must be read back), and all outputs are read
-    /// back together at the end.
+    /// Runs several samples' stages over one upload of `subject`: each sample's kernels go to the
+    /// device in one submission (split only where a statistic must be read back) while the next sample
+    /// is recorded, and all outputs are read back together at the end.
     pub fn run_batch(&self, subject: &Subject, plans: &[Vec<Stage>]) -> Result<Vec<Subject>> {
         let up = self.upload_subject(subject)?;
         let r = self.run_batch_uploaded(&up, plans);
@@ -200,7 +204,7 @@ impl GpuContext {
     /// Uploads every volume of a subject once, for [`run_batch_uploaded`](Self::run_batch_uploaded)
     /// calls over it (the upload borrows the subject, which cannot change meanwhile).
     pub fn upload_subject<'a>(&self, subject: &'a Subject) -> Result<Uploaded<'a>> {
-        let _one_at_a_time = self.run_lock.lock().unwrap();
+        let _one_at_a_time = self.one_at_a_time();
         let vols = self.scoped("GPU upload", || {
             subject
                 .images
@@ -211,11 +215,12 @@ impl GpuContext {
         });
         if vols.is_err() {
             // As after a failed run: what it touched is not reused.
-            self.pool.lock().unwrap().clear();
+            self.discard();
         }
         Ok(Uploaded {
             subject,
             vols: vols?,
+            stats: InputStats::default(),
         })
     }
 
@@ -226,12 +231,12 @@ impl GpuContext {
         up: &Uploaded<'_>,
         plans: &[Vec<Stage>],
     ) -> Result<Vec<Subject>> {
-        let _one_at_a_time = self.run_lock.lock().unwrap();
+        let _one_at_a_time = self.one_at_a_time();
         *self.batch.lock().unwrap() = Some(Batch::default());
         let r = self.scoped("GPU batch", || self.run_batch_inner(up, plans));
         self.batch.lock().unwrap().take();
         if r.is_err() {
-            self.pool.lock().unwrap().clear();
+            self.discard();
         }
         r
     }
@@ -247,7 +252,9 @@ impl GpuContext {
         for stages in plans {
             let (cb, copies) = self.device_copies(&up.vols);
             self.submit(cb);
-            runs.push(self.execute(subject, &host, copies, stages, false)?);
+            runs.push(self.execute(subject, &host, copies, stages, false, Some(&up.stats))?);
+            // Submitted sample by sample: the device starts on this one while the next is recorded.
+            self.flush();
         }
         self.flush();
         let deferred = std::mem::take(
@@ -277,7 +284,7 @@ impl GpuContext {
         stages: &[Stage],
         reps: usize,
     ) -> Result<KernelTimes> {
-        let _one_at_a_time = self.run_lock.lock().unwrap();
+        let _one_at_a_time = self.one_at_a_time();
         self.scoped("GPU kernel timing", || {
             let host: Vec<&Volume> = subject.images.iter().chain(&subject.labels).collect();
             let originals: Vec<GpuVolume> = host
@@ -289,7 +296,7 @@ impl GpuContext {
             let mut last = None;
             for _ in 0..reps {
                 let (cb, copies) = self.device_copies(&originals);
-                let idx = self.queue.submit([cb]);
+                let idx = self.queue_submit(Some(cb));
                 self.device
                     .poll(wgpu::PollType::Wait {
                         submission_index: Some(idx),
@@ -298,7 +305,8 @@ impl GpuContext {
                     .map_err(|e| self.gpu_error(format!("waiting for the GPU failed: {e}")))?;
                 self.arm_timer();
                 let t0 = std::time::Instant::now();
-                let run = self.execute(subject, &host, copies, stages, true);
+                // Statistics are computed every time, as one run computes them.
+                let run = self.execute(subject, &host, copies, stages, true, None);
                 times.push(t0.elapsed().as_secs_f64());
                 let timed = self.read_timer();
                 run?;
@@ -321,6 +329,8 @@ impl GpuContext {
 
     /// Runs the stages over uploaded volumes. Each volume's last kernel writes to host memory unless
     /// `resident` (then everything stays on the device and the call waits for completion).
+    /// `stats`: statistics of the subject's volumes as uploaded, used and filled by intensity ops
+    /// that reach a volume before any other stage changed it.
     pub(super) fn execute(
         &self,
         subject: &Subject,
@@ -328,8 +338,11 @@ impl GpuContext {
         mut gpu: Vec<Option<GpuVolume>>,
         stages: &[Stage],
         resident: bool,
+        stats: Option<&InputStats>,
     ) -> Result<(Vec<Option<HostData>>, crate::grid::Grid)> {
         let last_touch = Self::last_touch(host, stages);
+        // Volumes no stage has changed yet (their statistics are the upload's).
+        let mut untouched = vec![true; host.len()];
         let mut results: Vec<Option<HostData>> = (0..host.len()).map(|_| None).collect();
         let mut grid = subject.grid().expect("subject has volumes").clone();
         let mut first_spatial = true;
@@ -391,8 +404,9 @@ impl GpuContext {
                     Stage::Intensity(_) if image && skip_images => None,
                     Stage::Intensity(op) if image => {
                         let owned = gpu[vi].take().unwrap();
+                        let input = stats.filter(|_| untouched[vi]).map(|c| (c, vi));
                         let (back, out) =
-                            self.intensity(owned, op, &grid, dest, label_mask.as_ref())?;
+                            self.intensity(owned, op, &grid, dest, label_mask.as_ref(), input)?;
                         gpu[vi] = Some(back);
                         out
                     }
@@ -406,6 +420,9 @@ impl GpuContext {
                     Stage::Spatial(map) => map.grid.shape,
                     _ => v_shape,
                 };
+                if out.is_some() {
+                    untouched[vi] = false;
+                }
                 match out {
                     None => {}
                     Some(Output::Texture(tex)) => {
@@ -443,6 +460,7 @@ impl GpuContext {
             }
         }
         if resident {
+            self.flush();
             self.device
                 .poll(wgpu::PollType::wait_indefinitely())
                 .map_err(|e| self.gpu_error(format!("waiting for the GPU failed: {e}")))?;

@@ -60,11 +60,10 @@ pub(super) struct DeferredRead {
     pub(super) slabs: Vec<(wgpu::Buffer, usize, usize)>,
 }
 
-/// Command buffers recorded while several samples are batched: submitted together when a statistic
-/// must be read back or the batch ends, outputs read back all at once at the end.
+/// Outputs of several samples recorded into shared submissions, read back all at once when the batch
+/// ends.
 #[derive(Default)]
 pub(crate) struct Batch {
-    pub(super) cmds: Vec<wgpu::CommandBuffer>,
     pub(super) deferred: Vec<DeferredRead>,
 }
 
@@ -218,9 +217,9 @@ impl GpuContext {
                 slice_of(&tex, z0),
                 extent([s[0], s[1], nz]),
             );
-            // Submitted now (also while a batch records): like write_texture, the copy runs before
-            // any later submission, and the staging buffer may be mapped again once it has run.
-            self.queue.submit([enc.finish()]);
+            // Submitted now, after what was recorded before it: the copy runs before any later
+            // submission, and the staging buffer may be mapped again once it has run.
+            self.queue_submit(Some(enc.finish()));
             self.pool.lock().unwrap().give_buffer(staging);
         }
         Ok(tex)
@@ -259,7 +258,7 @@ impl GpuContext {
         let ub = self.uniform(params);
         let mut entries = vec![wgpu::BindGroupEntry {
             binding: 0,
-            resource: ub.as_entire_binding(),
+            resource: ub.binding(),
         }];
         entries.extend(resources.into_iter().enumerate().map(|(i, resource)| {
             wgpu::BindGroupEntry {
@@ -274,40 +273,71 @@ impl GpuContext {
         })
     }
 
-    /// Submits now, or records into the current batch (then `None`).
+    /// Records a command buffer: submitted with the next submission (see [`flush`](Self::flush)).
+    /// Always `None`: waits on it wait for all submitted work.
     pub(super) fn submit(&self, cb: wgpu::CommandBuffer) -> Option<wgpu::SubmissionIndex> {
-        let mut batch = self.batch.lock().unwrap();
-        match batch.as_mut() {
-            Some(b) => {
-                b.cmds.push(cb);
-                None
-            }
-            None => Some(self.queue.submit([cb])),
+        self.pending.lock().unwrap().push(cb);
+        None
+    }
+
+    /// Submits the recorded command buffers followed by `extra`, in one submission, after writing the
+    /// parameters their dispatches use. Every submission goes through here, so work runs in the order
+    /// it was recorded.
+    pub(super) fn queue_submit(&self, extra: Option<wgpu::CommandBuffer>) -> wgpu::SubmissionIndex {
+        let mut cmds: Vec<wgpu::CommandBuffer> = std::mem::take(&mut *self.pending.lock().unwrap());
+        cmds.extend(extra);
+        self.uniforms.lock().unwrap().write(&self.queue);
+        self.queue.submit(cmds)
+    }
+
+    /// Submits everything recorded so far.
+    pub(super) fn flush(&self) {
+        if !self.pending.lock().unwrap().is_empty() {
+            self.queue_submit(None);
         }
     }
 
-    /// Submits everything a batch recorded so far, in one submission.
-    pub(super) fn flush(&self) {
-        let cmds: Vec<wgpu::CommandBuffer> = match self.batch.lock().unwrap().as_mut() {
-            Some(b) => b.cmds.drain(..).collect(),
-            None => return,
-        };
-        if !cmds.is_empty() {
-            self.queue.submit(cmds);
-        }
+    /// Takes the run lock (one run at a time: error scopes are per thread and the pool is shared),
+    /// submits what an earlier run left recorded and lets this run's parameters reuse the arena.
+    pub(super) fn one_at_a_time(&self) -> std::sync::MutexGuard<'_, ()> {
+        let guard = self.run_lock.lock().unwrap();
+        self.flush();
+        self.uniforms.lock().unwrap().reset();
+        guard
+    }
+
+    /// Drops recorded work after a failed run (its resources are not reused either).
+    pub(super) fn discard(&self) {
+        self.pending.lock().unwrap().clear();
+        self.uniforms.lock().unwrap().reset();
+        self.pool.lock().unwrap().clear();
     }
 
     pub(super) fn batching(&self) -> bool {
         self.batch.lock().unwrap().is_some()
     }
 
-    pub(super) fn uniform<T: Pod>(&self, v: &T) -> wgpu::Buffer {
-        self.device
-            .create_buffer_init(&wgpu::util::BufferInitDescriptor {
-                label: Some("voxaug params"),
-                contents: bytemuck::bytes_of(v),
-                usage: wgpu::BufferUsages::UNIFORM,
-            })
+    /// A slot of the run's parameter arena holding `v` (bound as a uniform).
+    pub(super) fn uniform<T: Pod>(&self, v: &T) -> super::uniforms::Slot {
+        self.param_slot(
+            self.limits.min_uniform_buffer_offset_alignment as u64,
+            bytemuck::bytes_of(v),
+        )
+    }
+
+    /// A slot of the run's parameter arena holding `v` (bound as read-only storage).
+    pub(super) fn storage_slot(&self, v: &[f32]) -> super::uniforms::Slot {
+        self.param_slot(
+            self.limits.min_storage_buffer_offset_alignment as u64,
+            bytemuck::cast_slice(v),
+        )
+    }
+
+    fn param_slot(&self, align: u64, bytes: &[u8]) -> super::uniforms::Slot {
+        self.uniforms
+            .lock()
+            .unwrap()
+            .slot(&self.device, align.max(16), bytes)
     }
 
     /// Runs a slab kernel over an output of `shape` voxels of host type `dtype` and sends the slabs to
@@ -359,7 +389,7 @@ impl GpuContext {
                 let slab = per.min(nz - z0);
                 let (staging, cb) =
                     self.slab_to_staging(&mut encode, &buf, z0, slab, p * ny, slab_bytes);
-                let idx = self.queue.submit([cb]);
+                let idx = self.queue_submit(Some(cb));
                 pending.push_back((staging, z0, slab, idx));
                 if pending.len() == 2 {
                     let (s, z, n, i) = pending.pop_front().unwrap();
@@ -619,6 +649,7 @@ impl GpuContext {
 
     /// Maps every staging buffer of a batch at once, waits once, and copies the rows out.
     pub(super) fn read_deferred(&self, deferred: Vec<DeferredRead>) -> Result<Vec<Option<Voxels>>> {
+        self.flush();
         let mut receivers = Vec::new();
         for d in &deferred {
             for (staging, _, slab) in &d.slabs {

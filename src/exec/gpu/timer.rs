@@ -79,7 +79,7 @@ impl GpuContext {
         let mut enc = self.device.create_command_encoder(&Default::default());
         enc.resolve_query_set(&t.set, 0..t.next, &resolve, 0);
         enc.copy_buffer_to_buffer(&resolve, 0, &staging, 0, bytes);
-        let idx = self.queue.submit([enc.finish()]);
+        let idx = self.queue_submit(Some(enc.finish()));
         let words = self.map_read(&staging, bytes, Some(idx))?;
         let ticks: Vec<u64> = bytemuck::pod_collect_to_vec(&words);
         self.pool.lock().unwrap().give_buffer(staging);
