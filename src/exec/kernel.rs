@@ -90,15 +90,18 @@ pub fn pcg(v: u32) -> u32 {
 #[inline(always)]
 pub fn uniform01(seed: [u32; 2], index: u32, stream: u32) -> f32 {
     let h = pcg(seed[0] ^ pcg(index ^ pcg(seed[1] ^ pcg(stream))));
-    ((h >> 8) as f32 + 0.5) * (1.0 / 16777216.0)
+    // Through i32 (the same value below 2^24): the conversion vectorises.
+    ((h >> 8) as i32 as f32 + 0.5) * (1.0 / 16777216.0)
 }
 
-/// Standard normal from `(seed, index)` by Box-Muller over two counter-based uniforms.
-#[inline]
+/// Standard normal from `(seed, index)` by Box-Muller over two counter-based uniforms (the logarithm
+/// and cosine in f64 by `exec::math`, so that runs of them vectorise; WGSL takes its own f32 ones).
+#[inline(always)]
 pub fn gauss(seed: [u32; 2], index: u32) -> f32 {
     let u1 = uniform01(seed, index, 0);
     let u2 = uniform01(seed, index, 1);
-    (-2.0 * u1.ln()).sqrt() * (std::f32::consts::TAU * u2).cos()
+    let r = (-2.0 * std::f64::consts::LN_2 * super::math::log2(u1 as f64)).sqrt();
+    (r * super::math::cos_turns(u2 as f64)) as f32
 }
 
 /// Normalised coordinate of voxel `i` of `n` in [-1, 1] (0 for a single voxel), as in the shader.
@@ -141,7 +144,7 @@ impl PointKernel {
         }
         let mut y = (x * self.pre - self.sub) * self.mul;
         if self.gamma != 1.0 {
-            y = y.max(0.0).powf(self.gamma);
+            y = super::math::pow(y.max(0.0), self.gamma);
         }
         y = y * self.post + self.add;
         if self.noise_std > 0.0 {
@@ -177,12 +180,19 @@ impl PointKernel {
         self.noise_std > 0.0 || self.bias_order > 0
     }
 
-    /// Applies a kernel without noise, bias or gamma to a run of voxels (`out[i] = f(x[i])`), in a
-    /// branch-free form the compiler vectorises (with AVX2 where present); same arithmetic as `eval`.
+    /// Applies a kernel without a bias field to a run of voxels whose first linear index is `l0`
+    /// (`out[i] = eval(x[i], l0 + i)`): gamma and noise vectorised (with AVX2 where present), the
+    /// same values as `eval`.
     #[inline]
-    pub(crate) fn affine_run(&self, x: &[f32], out: &mut [f32]) {
-        debug_assert!(!self.positional() && self.gamma == 1.0);
-        affine_run(self, x, out)
+    pub(crate) fn point_run(&self, l0: usize, x: &[f32], out: &mut [f32]) {
+        debug_assert!(self.bias_order == 0);
+        match (self.gamma != 1.0, self.noise_std > 0.0) {
+            // Branch-free, the compiler vectorises it; same arithmetic as `eval`.
+            (false, false) => affine_run(self, x, out),
+            (true, false) => gamma_run(self, l0, x, out),
+            (false, true) => noise_run(self, l0, x, out),
+            (true, true) => gamma_noise_run(self, l0, x, out),
+        }
     }
 }
 
@@ -547,6 +557,46 @@ crate::simd_fn! {
     fn affine_run(k: &PointKernel, x: &[f32], out: &mut [f32]) -> () = affine_run_body;
 }
 
+crate::simd_fn! {
+    fn gamma_run(k: &PointKernel, l0: usize, x: &[f32], out: &mut [f32]) -> () =
+        point_run_body::<true, false>;
+}
+
+crate::simd_fn! {
+    fn noise_run(k: &PointKernel, l0: usize, x: &[f32], out: &mut [f32]) -> () =
+        point_run_body::<false, true>;
+}
+
+crate::simd_fn! {
+    fn gamma_noise_run(k: &PointKernel, l0: usize, x: &[f32], out: &mut [f32]) -> () =
+        point_run_body::<true, true>;
+}
+
+/// `eval` over a run without a bias field, specialised on gamma and noise (no branch per voxel).
+#[inline(always)]
+fn point_run_body<const GAMMA: bool, const NOISE: bool>(
+    k: &PointKernel,
+    l0: usize,
+    x: &[f32],
+    out: &mut [f32],
+) {
+    let (pre, sub, mul, post, add) = (k.pre, k.sub, k.mul, k.post, k.add);
+    let (g, mean, std, seed) = (k.gamma, k.noise_mean, k.noise_std, k.noise_seed);
+    let skip = k.skip_zero;
+    for (i, (o, &v)) in out.iter_mut().zip(x).enumerate() {
+        let mut y = (v * pre - sub) * mul;
+        if GAMMA {
+            y = super::math::pow(y.max(0.0), g);
+        }
+        y = y * post + add;
+        if NOISE {
+            y += mean + std * gauss(seed, (l0 + i) as u32);
+        }
+        let y = y.clamp(k.lo, k.hi);
+        *o = if skip && v == 0.0 { 0.0 } else { y };
+    }
+}
+
 #[inline(always)]
 fn affine_run_body(k: &PointKernel, x: &[f32], out: &mut [f32]) {
     let (pre, sub, mul, post, add, lo, hi) = (k.pre, k.sub, k.mul, k.post, k.add, k.lo, k.hi);
@@ -560,6 +610,48 @@ fn affine_run_body(k: &PointKernel, x: &[f32], out: &mut [f32]) {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// The run functions give `eval`'s values bit for bit (gamma, noise, both, neither; zeros kept,
+    /// clamps; runs starting at any linear index).
+    #[test]
+    fn point_runs_equal_eval_bit_for_bit() {
+        let xs: Vec<f32> = (0..3000)
+            .map(|i| match i % 7 {
+                0 => 0.0,
+                1 => -(i as f32) * 0.37,
+                _ => (i as f32 * 0.731).sin() * 1e3,
+            })
+            .collect();
+        let base = gamma_params(-1e3, 1e3, 0.61);
+        let noisy = |k: PointKernel| PointKernel {
+            noise_std: 2.5,
+            noise_mean: 0.25,
+            noise_seed: [7, 99],
+            ..k
+        };
+        let kernels = [
+            zscore_params(100, 3.0, 40.0, true),
+            base.clone(),
+            PointKernel {
+                lo: -5.0,
+                hi: 700.0,
+                skip_zero: true,
+                ..gamma_params(-1e3, 1e3, 1.7)
+            },
+            noisy(identity()),
+            noisy(base),
+        ];
+        for k in &kernels {
+            for l0 in [0usize, 5, 1 << 20] {
+                let mut out = vec![0f32; xs.len()];
+                k.point_run(l0, &xs, &mut out);
+                for (i, (&x, &o)) in xs.iter().zip(&out).enumerate() {
+                    let want = k.eval(x, l0 + i, [0; 3], [1; 3]);
+                    assert_eq!(o.to_bits(), want.to_bits(), "{k:?} at {}", l0 + i);
+                }
+            }
+        }
+    }
 
     /// The bound that lets a run skip its output scan holds for every input within it, and is
     /// refused where an f32 step could leave a quarter of the range.

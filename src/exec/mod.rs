@@ -4,6 +4,7 @@ pub mod cpu;
 pub mod gpu;
 pub mod kernel;
 pub mod kspace;
+pub(crate) mod math;
 
 use crate::error::{Error, Result};
 use crate::transform::{compile, NanValue, Stage, Transform};

@@ -14,24 +14,16 @@ use rayon::prelude::*;
 pub fn apply_kernel(k: &PointKernel, data: &mut [f32], shape: [usize; 3]) {
     let [nx, ny, _] = shape;
     let slice = nx * ny;
-    if !k.positional() && k.gamma == 1.0 {
-        data.par_chunks_mut(1 << 16).for_each(|c| {
-            let mut tmp = [0f32; 1024];
-            for part in c.chunks_mut(1024) {
-                let n = part.len();
-                k.affine_run(part, &mut tmp[..n]);
-                part.copy_from_slice(&tmp[..n]);
-            }
-        });
-        return;
-    }
-    if !k.positional() {
+    if k.bias_order == 0 {
+        // Runs of 1024 voxels through a stack buffer (the run functions read and write apart).
         data.par_chunks_mut(1 << 16)
             .enumerate()
             .for_each(|(c, xs)| {
-                let base = c << 16;
-                for (o, x) in xs.iter_mut().enumerate() {
-                    *x = k.eval(*x, base + o, [0, 0, 0], shape);
+                let mut tmp = [0f32; 1024];
+                for (r, part) in xs.chunks_mut(1024).enumerate() {
+                    let n = part.len();
+                    k.point_run((c << 16) + (r << 10), part, &mut tmp[..n]);
+                    part.copy_from_slice(&tmp[..n]);
                 }
             });
         return;
@@ -319,20 +311,11 @@ pub fn apply_to_new_with(
     };
     let shape = grid.shape;
     let mut out = super::alloc::output(data.len())?;
-    if !k.positional() && k.gamma == 1.0 {
+    if k.bias_order == 0 {
         out.par_chunks_mut(1 << 16)
             .zip(data.par_chunks(1 << 16))
-            .for_each(|(o, x)| k.affine_run(x, o));
-        return Ok(out);
-    }
-    if !k.positional() {
-        out.par_chunks_mut(1 << 16)
-            .zip(data.par_chunks(1 << 16))
-            .for_each(|(o, x)| {
-                for (o, x) in o.iter_mut().zip(x) {
-                    *o = k.eval(*x, 0, [0, 0, 0], shape);
-                }
-            });
+            .enumerate()
+            .for_each(|(c, (o, x))| k.point_run(c << 16, x, o));
         return Ok(out);
     }
     out.copy_from_slice(data);
