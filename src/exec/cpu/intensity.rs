@@ -43,11 +43,29 @@ pub fn apply_kernel(k: &PointKernel, data: &mut [f32], shape: [usize; 3]) {
 /// held in registers over all taps: along y and z from the taps' rows, along x from the row edge-padded
 /// once.
 pub fn blur_axis(src: &[f32], shape: [usize; 3], axis: usize, w: &[f32]) -> Result<Vec<f32>> {
+    let mut out = super::alloc::output(src.len())?;
+    blur_axis_within(src, shape, axis, w, &shape.map(|n| 0..n), &mut out);
+    Ok(out)
+}
+
+/// [`blur_axis`] into `out` (the shape of `src`) for the voxels of `bx` only (x, y, z ranges): the
+/// same values there, the rest of `out` untouched.
+pub fn blur_axis_within(
+    src: &[f32],
+    shape: [usize; 3],
+    axis: usize,
+    w: &[f32],
+    bx: &[std::ops::Range<usize>; 3],
+    out: &mut [f32],
+) {
     let r = (w.len() / 2) as i64;
     let [nx, ny, nz] = shape;
-    let mut out = super::alloc::output(src.len())?;
+    let xs = bx[0].clone();
     let row_at = |j: usize, k: usize| &src[(k * ny + j) * nx..(k * ny + j + 1) * nx];
     let clamp = |p: i64, n: usize| p.clamp(0, n as i64 - 1) as usize;
+    if xs.is_empty() || bx[1].is_empty() || bx[2].is_empty() {
+        return;
+    }
     if axis == 2 {
         // Along z, a task takes a run of slices and walks y outside, z inside: the taps' rows of one y
         // (the run plus 2r) stay in cache from one output row to the next.
@@ -55,49 +73,47 @@ pub fn blur_axis(src: &[f32], shape: [usize; 3], axis: usize, w: &[f32]) -> Resu
             .enumerate()
             .for_each_init(Vec::new, |rows, (c, dst)| {
                 let k0 = c * Z_RUN;
-                let slices = dst.len() / (nx * ny);
-                for j in 0..ny {
-                    for dk in 0..slices {
+                let ks = k0.max(bx[2].start)..(k0 + dst.len() / (nx * ny)).min(bx[2].end);
+                for j in bx[1].clone() {
+                    for k in ks.clone() {
                         rows.clear();
                         rows.extend(
-                            (0..w.len())
-                                .map(|t| row_at(j, clamp((k0 + dk) as i64 + t as i64 - r, nz))),
+                            (0..w.len()).map(|t| {
+                                &row_at(j, clamp(k as i64 + t as i64 - r, nz))[xs.clone()]
+                            }),
                         );
-                        taps(
-                            &mut dst[(dk * ny + j) * nx..(dk * ny + j + 1) * nx],
-                            w,
-                            rows,
-                            0,
-                        );
+                        let at = ((k - k0) * ny + j) * nx;
+                        taps(&mut dst[at + xs.start..at + xs.end], w, rows, 0);
                     }
                 }
             });
-        return Ok(out);
+        return;
     }
     out.par_chunks_mut(nx * ny)
         .enumerate()
+        .filter(|(k, _)| bx[2].contains(k))
         .for_each(|(k, dst)| {
-            let mut pad = vec![0f32; nx + 2 * r as usize];
+            let mut pad = vec![0f32; xs.len() + 2 * r as usize];
             let mut rows: Vec<&[f32]> = Vec::with_capacity(w.len());
-            for j in 0..ny {
-                let row = &mut dst[j * nx..(j + 1) * nx];
+            for j in bx[1].clone() {
+                let row = &mut dst[j * nx + xs.start..j * nx + xs.end];
                 if axis == 0 {
                     let s = row_at(j, k);
                     for (q, p) in pad.iter_mut().enumerate() {
-                        *p = s[clamp(q as i64 - r, nx)];
+                        *p = s[clamp(xs.start as i64 + q as i64 - r, nx)];
                     }
                     // Tap t reads pad[t + i]: one row, shifted.
                     taps(row, w, &[&pad[..]], 1);
                 } else {
                     rows.clear();
                     rows.extend(
-                        (0..w.len()).map(|t| row_at(clamp(j as i64 + t as i64 - r, ny), k)),
+                        (0..w.len())
+                            .map(|t| &row_at(clamp(j as i64 + t as i64 - r, ny), k)[xs.clone()]),
                     );
                     taps(row, w, &rows, 0);
                 }
             }
         });
-    Ok(out)
 }
 
 /// Output slices per task of a z pass of [`blur_axis`].

@@ -104,7 +104,11 @@ pub fn resample_subject(s: &Subject, map: &SamplingMap) -> Result<Subject> {
             &Params::new(&map.total(), in_grid.shape, map.grid.shape),
         )?,
         Some(d) => {
-            let field = super::field::build(&d.spec, d.grid.shape, d.grid.spacing())?;
+            // Smoothed only where this sampling reads it.
+            let lay = crate::exec::kernel::layout(&d.spec, d.grid.shape);
+            let reach = super::field::reach(&lay, &map.post, map.grid.shape);
+            let field =
+                super::field::build_within(&d.spec, d.grid.shape, d.grid.spacing(), Some(reach))?;
             let outs = resample_many_field(&specs, map, in_grid.shape, &field)?;
             for c in field.comp {
                 super::alloc::recycle(c);
