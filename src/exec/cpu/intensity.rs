@@ -28,12 +28,12 @@ pub fn apply_kernel(k: &PointKernel, data: &mut [f32], shape: [usize; 3]) {
             });
         return;
     }
+    // A bias field: row by row (its polynomial in u once per row), through a row buffer.
     data.par_chunks_mut(slice).enumerate().for_each(|(kz, xs)| {
-        for j in 0..ny {
-            for i in 0..nx {
-                let l = kz * slice + j * nx + i;
-                xs[j * nx + i] = k.eval(xs[j * nx + i], l, [i, j, kz], shape);
-            }
+        let mut tmp = vec![0f32; nx];
+        for (j, row) in xs.chunks_mut(nx).enumerate() {
+            k.bias_run([0, j, kz], shape, row, &mut tmp);
+            row.copy_from_slice(&tmp);
         }
     });
 }
