@@ -94,6 +94,14 @@ def main():
     add("numpy", "minmax", lambda: (img - img.min()) / (img.max() - img.min()))
     add("numpy", "percentile_clip", lambda: np.clip(img, *np.percentile(img, [0.5, 99.5])))
 
+    # voxaug's gamma: the range mapped to [0, 1], the power, mapped back.
+    def gamma():
+        lo, hi = img.min(), img.max()
+        return np.power((img - lo) / (hi - lo), np.float32(1.2)) * (hi - lo) + lo
+    add("numpy", "gamma", gamma)
+    rng = np.random.default_rng(4)
+    add("numpy", "noise", lambda: img + np.float32(0.05) * rng.standard_normal(img.shape, dtype=np.float32))
+
     # Rotation about the world centre in world axes, as a voxel pull-back (same as voxaug's rotate).
     r = rotation([10, -5, 15])
     m3 = np.diag(1 / sp) @ r.T @ np.diag(sp)
@@ -140,6 +148,9 @@ def main():
         add("torchio", "motion", lambda: tio.RandomMotion(num_transforms=2)(subj))
         add("torchio", "ghosting", lambda: tio.RandomGhosting(num_ghosts=(6, 6), axes=(2,), intensity=(0.8, 0.8))(subj))
         add("torchio", "spike", lambda: tio.RandomSpike(num_spikes=(1, 1), intensity=(2, 2))(subj))
+        add("torchio", "gamma", lambda: tio.RandomGamma(log_gamma=(0.18, 0.18))(subj))
+        add("torchio", "noise", lambda: tio.RandomNoise(std=(0.05, 0.05))(subj))
+        add("torchio", "bias_field", lambda: tio.RandomBiasField(coefficients=0.5, order=3)(subj))
     except ImportError:
         print("torchio not installed: skipped")
     try:

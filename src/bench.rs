@@ -30,6 +30,15 @@ pub fn op_transforms(op: &str, n: usize) -> Result<Vec<Transform>> {
         "zscore" => r#"{"type": "zscore"}"#.to_string(),
         "minmax" => r#"{"type": "minmax"}"#.to_string(),
         "percentile_clip" => r#"{"type": "percentile_clip", "low": 0.5, "high": 99.5}"#.to_string(),
+        "gamma" => r#"{"type": "gamma", "gamma": 1.2}"#.to_string(),
+        "noise" => r#"{"type": "noise", "std": 0.05, "seed": 4}"#.to_string(),
+        "bias_field" => format!(
+            r#"{{"type": "bias_field", "order": 3, "coefficients": [{}]}}"#,
+            (0..20)
+                .map(|t| format!("{:.4}", 0.1 * (t as f64 * 0.7).sin()))
+                .collect::<Vec<_>>()
+                .join(", ")
+        ),
         "nnunet" => r#"{"type": "zscore"}, {"type": "zoom", "factors": 1.1}, {"type": "rotate", "degrees": [10, 5, -8]},
             {"type": "elastic", "sigma": 11, "alpha": 150, "seed": 3}, {"type": "flip", "axes": [0]},
             {"type": "noise", "std": 0.05, "seed": 4}, {"type": "gamma", "gamma": 1.2}"#.to_string(),
@@ -61,6 +70,9 @@ pub const OPS: &[&str] = &[
     "zscore",
     "minmax",
     "percentile_clip",
+    "gamma",
+    "noise",
+    "bias_field",
     "nnunet",
 ];
 
@@ -68,7 +80,16 @@ pub const OPS: &[&str] = &[
 pub fn is_intensity(op: &str) -> bool {
     matches!(
         op,
-        "zscore" | "minmax" | "percentile_clip" | "motion" | "ghosting" | "spike" | "gibbs"
+        "zscore"
+            | "minmax"
+            | "percentile_clip"
+            | "gamma"
+            | "noise"
+            | "bias_field"
+            | "motion"
+            | "ghosting"
+            | "spike"
+            | "gibbs"
     )
 }
 
