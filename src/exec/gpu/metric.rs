@@ -151,7 +151,7 @@ impl GpuContext {
             }
             enc.copy_buffer_to_buffer(&sums, 0, &staging, 0, sums_bytes);
             enc.copy_buffer_to_buffer(&hist, 0, &staging, sums_bytes, hist_bytes);
-            let idx = self.submit(enc.finish());
+            let idx = Some(self.queue_submit(Some(enc.finish())));
             let words = self.map_read(&staging, sums_bytes + hist_bytes, idx)?;
             {
                 let mut pool = self.pool.lock().unwrap();
@@ -235,7 +235,7 @@ impl GpuContext {
                 pass.dispatch_workgroups(chunks as u32, 1, 1);
             }
             enc.copy_buffer_to_buffer(&sums, 0, &staging, 0, sums_bytes);
-            let idx = self.submit(enc.finish());
+            let idx = Some(self.queue_submit(Some(enc.finish())));
             let words = self.map_read(&staging, sums_bytes, idx)?;
             {
                 let mut pool = self.pool.lock().unwrap();

@@ -97,7 +97,7 @@ impl GpuContext {
             pass.dispatch_workgroups(1, 1, 1);
         }
         enc.copy_buffer_to_buffer(&result, 0, &staging, 0, 32);
-        let idx = self.submit(enc.finish());
+        let idx = Some(self.queue_submit(Some(enc.finish())));
         let words = self.map_read(&staging, 32, idx)?;
         let mut pool = self.pool.lock().unwrap();
         for b in [partials, result, hist, staging] {
@@ -158,7 +158,7 @@ impl GpuContext {
             pass.dispatch_workgroups(gx, gy, 1);
         }
         enc.copy_buffer_to_buffer(&hist, 0, &staging, 0, BINS * 4);
-        let idx = self.submit(enc.finish());
+        let idx = Some(self.queue_submit(Some(enc.finish())));
         let words = self.map_read(&staging, BINS * 4, idx)?;
         let mut pool = self.pool.lock().unwrap();
         for b in [dummy, dummy2, hist, staging] {

@@ -274,10 +274,8 @@ impl GpuContext {
     }
 
     /// Records a command buffer: submitted with the next submission (see [`flush`](Self::flush)).
-    /// Always `None`: waits on it wait for all submitted work.
-    pub(super) fn submit(&self, cb: wgpu::CommandBuffer) -> Option<wgpu::SubmissionIndex> {
+    pub(super) fn submit(&self, cb: wgpu::CommandBuffer) {
         self.pending.lock().unwrap().push(cb);
-        None
     }
 
     /// Submits the recorded command buffers followed by `extra`, in one submission, after writing the
@@ -613,7 +611,7 @@ impl GpuContext {
             },
             extent(v.shape),
         );
-        let idx = self.submit(enc.finish());
+        let idx = Some(self.queue_submit(Some(enc.finish())));
         let mut out = Voxels::output(v.dtype, nx * ny * nz)?;
         self.map_read_with(&staging, bytes, idx, |src| {
             copy_rows(src, p, nx * size, out.as_bytes_mut())
