@@ -211,21 +211,34 @@ impl PointKernel {
         self.noise_std > 0.0 || self.bias_order > 0
     }
 
-    /// Applies a kernel with a bias field to the voxels `i0 ..` of row `(j, k)` of a volume of `shape`
-    /// (`out[i] = eval(x[i], l, (i0 + i, j, k))`), the row's polynomial in u computed once and every
-    /// voxel's exponential vectorised (with AVX2 where present); the same values as `eval`.
-    pub(crate) fn bias_run(&self, ijk0: [usize; 3], shape: [usize; 3], x: &[f32], out: &mut [f32]) {
-        let v = unit_coord(ijk0[1], shape[1]);
-        let w = unit_coord(ijk0[2], shape[2]);
-        let row = bias_row(self.bias_order, &self.bias, v, w);
-        // The point kernel without its bias, then the factor.
-        let plain = PointKernel {
+    /// The kernel up to its bias field: no bias, clamp or zero rule (what [`bias_run`](Self::bias_run)
+    /// applies before the factor).
+    pub(crate) fn unbiased(&self) -> PointKernel {
+        PointKernel {
             bias_order: 0,
+            bias: Vec::new(),
             lo: f32::NEG_INFINITY,
             hi: f32::INFINITY,
             skip_zero: false,
             ..self.clone()
-        };
+        }
+    }
+
+    /// Applies a kernel with a bias field to the voxels `i0 ..` of row `(j, k)` of a volume of `shape`
+    /// (`out[i] = eval(x[i], l, (i0 + i, j, k))`), the row's polynomial in u computed once and every
+    /// voxel's exponential vectorised (with AVX2 where present); the same values as `eval`. `plain`:
+    /// [`unbiased`](Self::unbiased), made once per volume.
+    pub(crate) fn bias_run(
+        &self,
+        plain: &PointKernel,
+        ijk0: [usize; 3],
+        shape: [usize; 3],
+        x: &[f32],
+        out: &mut [f32],
+    ) {
+        let v = unit_coord(ijk0[1], shape[1]);
+        let w = unit_coord(ijk0[2], shape[2]);
+        let row = bias_row(self.bias_order, &self.bias, v, w);
         let l0 = (ijk0[2] * shape[1] + ijk0[1]) * shape[0] + ijk0[0];
         plain.point_run(l0, x, out);
         bias_apply(self, &row, ijk0[0], shape[0], x, out);
@@ -727,10 +740,11 @@ mod tests {
                 bias: (0..20).map(|t| 0.1 * (t as f32 * 0.7).sin()).collect(),
                 ..k.clone()
             };
+            let plain = biased.unbiased();
             for j in 0..3 {
                 let row = &xs[j * shape[0]..(j + 1) * shape[0]];
                 let mut out = vec![0f32; row.len()];
-                biased.bias_run([0, j, 0], shape, row, &mut out);
+                biased.bias_run(&plain, [0, j, 0], shape, row, &mut out);
                 for (i, (&x, &o)) in row.iter().zip(&out).enumerate() {
                     let l = j * shape[0] + i;
                     let want = biased.eval(x, l, [i, j, 0], shape);

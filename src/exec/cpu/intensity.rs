@@ -29,10 +29,11 @@ pub fn apply_kernel(k: &PointKernel, data: &mut [f32], shape: [usize; 3]) {
         return;
     }
     // A bias field: row by row (its polynomial in u once per row), through a row buffer.
+    let plain = k.unbiased();
     data.par_chunks_mut(slice).enumerate().for_each(|(kz, xs)| {
         let mut tmp = vec![0f32; nx];
         for (j, row) in xs.chunks_mut(nx).enumerate() {
-            k.bias_run([0, j, kz], shape, row, &mut tmp);
+            k.bias_run(&plain, [0, j, kz], shape, row, &mut tmp);
             row.copy_from_slice(&tmp);
         }
     });
