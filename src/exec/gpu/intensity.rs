@@ -85,15 +85,12 @@ impl GpuContext {
         nonzero: bool,
         input: Option<(&InputStats, usize)>,
     ) -> Result<crate::volume::Stats> {
-        let key = (input.map_or(0, |i| i.1), StatKey::Moments(nonzero));
-        if let Some(Cached::Moments(s)) = input.and_then(|i| i.0.get(&key)) {
-            return Ok(s);
+        match InputStats::get_or(input, StatKey::Moments(nonzero), || {
+            Ok(Cached::Moments(self.host_stats(v, nonzero)?))
+        })? {
+            Cached::Moments(s) => Ok(s),
+            Cached::Percentiles(_) => unreachable!("keyed by kind"),
         }
-        let s = self.host_stats(v, nonzero)?;
-        if let Some((c, _)) = input {
-            c.put(key, Cached::Moments(s));
-        }
-        Ok(s)
     }
 
     /// [`percentiles`](Self::percentiles) of `q`, cached as [`moments`](Self::moments) are.
@@ -103,19 +100,13 @@ impl GpuContext {
         q: [f64; 2],
         input: Option<(&InputStats, usize)>,
     ) -> Result<[f64; 2]> {
-        let key = (
-            input.map_or(0, |i| i.1),
-            StatKey::Percentiles(q.map(f64::to_bits)),
-        );
-        if let Some(Cached::Percentiles(p)) = input.and_then(|i| i.0.get(&key)) {
-            return Ok(p);
+        match InputStats::get_or(input, StatKey::Percentiles(q.map(f64::to_bits)), || {
+            let p = self.percentiles(v, &q)?;
+            Ok(Cached::Percentiles([p[0], p[1]]))
+        })? {
+            Cached::Percentiles(p) => Ok(p),
+            Cached::Moments(_) => unreachable!("keyed by kind"),
         }
-        let p = self.percentiles(v, &q)?;
-        let p = [p[0], p[1]];
-        if let Some((c, _)) = input {
-            c.put(key, Cached::Percentiles(p));
-        }
-        Ok(p)
     }
 
     /// Applies an intensity op to an image on the GPU: statistics on the device, then one point kernel
@@ -273,11 +264,21 @@ pub(super) enum Cached {
 pub(crate) struct InputStats(std::sync::Mutex<std::collections::HashMap<(usize, StatKey), Cached>>);
 
 impl InputStats {
-    fn get(&self, key: &(usize, StatKey)) -> Option<Cached> {
-        self.0.lock().unwrap().get(key).copied()
-    }
-
-    fn put(&self, key: (usize, StatKey), value: Cached) {
-        self.0.lock().unwrap().insert(key, value);
+    /// The statistic `key` of volume `input.1` from the cache `input.0`, computed by `compute` and
+    /// kept on the first call; computed every time without a cache.
+    fn get_or(
+        input: Option<(&InputStats, usize)>,
+        key: StatKey,
+        compute: impl FnOnce() -> Result<Cached>,
+    ) -> Result<Cached> {
+        let Some((cache, vi)) = input else {
+            return compute();
+        };
+        if let Some(c) = cache.0.lock().unwrap().get(&(vi, key)) {
+            return Ok(*c);
+        }
+        let c = compute()?;
+        cache.0.lock().unwrap().insert((vi, key), c);
+        Ok(c)
     }
 }
