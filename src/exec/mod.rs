@@ -368,26 +368,24 @@ impl Check {
 /// [`Executor::apply_shared`] takes to skip its per-sample scan. Sequential on purpose (it may run
 /// in a forked process whose global thread pool has no threads).
 pub fn largest_abs(subject: &Subject) -> f32 {
-    let bits = subject
-        .images
-        .iter()
-        .filter_map(|v| v.data.as_f32())
-        .map(crate::stats::max_abs_bits_sequential)
-        .max()
-        .unwrap_or(0);
-    f32::from_bits(bits)
+    max_abs_by(&subject.images, crate::stats::max_abs_bits_sequential)
 }
 
 /// [`max_abs`] of some images.
 fn images_max_abs(images: &[crate::Volume]) -> f32 {
-    let bits = images
+    max_abs_by(images, crate::stats::max_abs_bits)
+}
+
+/// Largest |value| over the images, each volume's magnitude bits taken by `bits` (parallel or not).
+fn max_abs_by(images: &[crate::Volume], bits: fn(&[f32]) -> u32) -> f32 {
+    let m = images
         .iter()
         .filter_map(|v| v.data.as_f32())
-        .map(crate::stats::max_abs_bits)
+        .map(bits)
         .max()
         .unwrap_or(0);
     // Magnitude bits past +inf's are NaN payloads: report them as NaN.
-    f32::from_bits(bits)
+    f32::from_bits(m)
 }
 
 /// The first image with non-finite voxels: (image index, count).
