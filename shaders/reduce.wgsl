@@ -4,6 +4,9 @@
 //   are of the values times `vscale` (the host retries with vscale < 1 when they overflow), min and
 //   max of the values themselves.
 // stats_final: one workgroup merges all partials the same way.
+// stats_final_device, stats_partial_rescue, stats_final_rescue: the same passes, and their retry on
+//   rescaled values into result[1], dispatched indirectly only when result[0] overflowed (the
+//   device's twin of the host's retry; see stat_kernel.wgsl).
 // histogram: counts voxels per value bin (`value_bin`, the CPU formula); with `filter_bin >= 0` only
 //   voxels of that level-1 bin are counted, in sub-bins of it (the second level of the percentile search).
 
@@ -87,9 +90,8 @@ fn tree(t: u32, mine: Partial) -> Partial {
     return sh[0];
 }
 
-@compute @workgroup_size(256)
-fn stats_partial(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_index) t: u32) {
-    let w = wg.x + wg.y * p.groups_x;
+// Workgroup `w`'s partial of the values times `vscale` (thread t's share merged by the tree).
+fn partial_of(w: u32, t: u32, vscale: f32) -> Partial {
     var acc = empty();
     let base = w * CHUNK;
     for (var q = 0u; q < PER_THREAD; q = q + 1u) {
@@ -97,7 +99,7 @@ fn stats_partial(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation
         if (l < p.shape.w) {
             let raw = load(l);
             if (p.mask_nonzero == 0u || raw != 0.0) {
-                let x = raw * p.vscale;
+                let x = raw * vscale;
                 acc.count = acc.count + 1u;
                 let d = x - acc.mean;
                 acc.mean = acc.mean + d / f32(acc.count);
@@ -107,21 +109,84 @@ fn stats_partial(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation
             }
         }
     }
-    let total = tree(t, acc);
+    return tree(t, acc);
+}
+
+@compute @workgroup_size(256)
+fn stats_partial(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_index) t: u32) {
+    let w = wg.x + wg.y * p.groups_x;
+    let total = partial_of(w, t, p.vscale);
+    if (t == 0u && w * CHUNK < p.shape.w) {
+        partials[w] = total;
+    }
+}
+
+fn merge_partials(t: u32) -> Partial {
+    var acc = empty();
+    for (var q = t; q < p.partials; q = q + WG) {
+        acc = merge(acc, partials[q]);
+    }
+    return tree(t, acc);
+}
+
+@compute @workgroup_size(256)
+fn stats_final(@builtin(local_invocation_index) t: u32) {
+    let total = merge_partials(t);
+    if (t == 0u) {
+        result[0] = total;
+    }
+}
+
+// The device's own retry of an overflowed moment pass (the host's retry in GpuContext::stats, for
+// statistics that are not read back). stats_final_device is stats_final plus the indirect dispatch
+// arguments of the retry, in `hist`: words 0-2 for stats_partial_rescue, 3-5 for stats_final_rescue,
+// zero workgroups unless result[0]'s mean or M2 is not finite. The retry reduces the values times a
+// power of two that brings the largest magnitude near 2^20 (the host's formula, exact from the bits)
+// into result[1].
+fn is_finite(x: f32) -> bool {
+    return (bitcast<u32>(x) & 0x7f800000u) != 0x7f800000u;
+}
+
+@compute @workgroup_size(256)
+fn stats_final_device(@builtin(local_invocation_index) t: u32) {
+    let total = merge_partials(t);
+    if (t == 0u) {
+        result[0] = total;
+        let need = total.count > 0u && !(is_finite(total.mean) && is_finite(total.m2));
+        let gy = (p.partials + p.groups_x - 1u) / p.groups_x;
+        atomicStore(&hist[0], select(0u, p.groups_x, need));
+        atomicStore(&hist[1], select(0u, gy, need));
+        atomicStore(&hist[2], 1u);
+        atomicStore(&hist[3], select(0u, 1u, need));
+        atomicStore(&hist[4], 1u);
+        atomicStore(&hist[5], 1u);
+    }
+}
+
+// 2^(20 - ceil(log2(max(|min|, |max|, 1)))) of result[0] (stat_kernel.wgsl divides by the same).
+fn rescue_scale() -> f32 {
+    let r = result[0];
+    let big = max(max(abs(r.vmin), abs(r.vmax)), 1.0);
+    let bits = bitcast<u32>(big);
+    let e = i32((bits >> 23u) & 0xffu) - 127;
+    let up = select(0, 1, (bits & 0x7fffffu) != 0u);
+    return ldexp(1.0, 20 - (e + up));
+}
+
+@compute @workgroup_size(256)
+fn stats_partial_rescue(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_index) t: u32) {
+    let w = wg.x + wg.y * p.groups_x;
+    let total = partial_of(w, t, rescue_scale());
     if (t == 0u && w * CHUNK < p.shape.w) {
         partials[w] = total;
     }
 }
 
 @compute @workgroup_size(256)
-fn stats_final(@builtin(local_invocation_index) t: u32) {
-    var acc = empty();
-    for (var q = t; q < p.partials; q = q + WG) {
-        acc = merge(acc, partials[q]);
-    }
-    let total = tree(t, acc);
+fn stats_final_rescue(@builtin(local_invocation_index) t: u32) {
+    let total = merge_partials(t);
     if (t == 0u) {
-        result[0] = total;
+        result[1] = total;
     }
 }
 

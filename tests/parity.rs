@@ -477,6 +477,110 @@ fn gpu_batch_equals_single_runs() {
     }
 }
 
+/// Statistics ops on a volume an earlier stage changed (zscore, minmax, gamma's range, contrast's
+/// mean) build their kernel on the device (stat_kernel.wgsl, f64): the same outputs as reading the
+/// statistics back, bit for bit (the same f64 expressions), without the host waiting for the device in
+/// between; values near the f32 limit take the device's rescaled retry of the moments.
+#[test]
+fn gpu_statistics_after_a_stage_stay_on_the_device() {
+    use std::sync::Arc;
+    // Its own context: the wait count and the switch are per context, and tests run in parallel.
+    let ctx = Arc::new(
+        voxaug::exec::gpu::GpuContext::open(None)
+            .unwrap_or_else(|e| panic!("GPU tests need an adapter: {e}")),
+    );
+    let g = Executor::Gpu(ctx.clone());
+    let (_, s) = subjects().remove(0);
+    let big = {
+        let grid = Grid::with_spacing([20, 21, 22], [1.0; 3]).unwrap();
+        let n = common::noise(grid.len(), 7);
+        let img = Volume::new(
+            n.iter().map(|v| (v * 2.0 - 1.0) * 3e38).collect(),
+            grid,
+            Kind::Image,
+        )
+        .unwrap();
+        Subject::new(vec![img], vec![]).unwrap()
+    };
+    let cases = [
+        (
+            &s,
+            r#"{"type": "rotate", "degrees": [5, 0, 20]}, {"type": "zscore", "mask": "nonzero"}"#,
+        ),
+        (
+            &s,
+            r#"{"type": "rotate", "degrees": [5, 0, 20]}, {"type": "zscore"}"#,
+        ),
+        (
+            &s,
+            r#"{"type": "flip", "axes": [0]}, {"type": "minmax", "min": -1, "max": 3}"#,
+        ),
+        (
+            &s,
+            r#"{"type": "zoom", "factors": [1.2, 1.2, 1.2]}, {"type": "minmax", "mask": "nonzero"}"#,
+        ),
+        (
+            &s,
+            r#"{"type": "rotate", "degrees": [0, 0, 30]}, {"type": "gamma", "gamma": 1.3}"#,
+        ),
+        (
+            &s,
+            r#"{"type": "noise", "std": 2, "seed": 4}, {"type": "contrast", "factor": 1.2}, {"type": "gamma", "gamma": 0.7}"#,
+        ),
+        (
+            &big,
+            r#"{"type": "brightness", "factor": 0.9}, {"type": "zscore"}"#,
+        ),
+        (
+            &big,
+            r#"{"type": "brightness", "factor": 0.9}, {"type": "minmax", "min": 0, "max": 1}"#,
+        ),
+    ];
+    for (subject, json) in cases {
+        let t = transforms(json);
+        ctx.set_device_statistics(true);
+        let w0 = ctx.host_waits();
+        let on_device = g
+            .apply(subject, &t)
+            .unwrap_or_else(|e| panic!("{json}: {e}"));
+        let device_waits = ctx.host_waits() - w0;
+        ctx.set_device_statistics(false);
+        let w0 = ctx.host_waits();
+        let read_back = g.apply(subject, &t).unwrap();
+        let host_waits = ctx.host_waits() - w0;
+        assert!(
+            on_device == read_back,
+            "{json}: the device's kernel differs from the host's"
+        );
+        assert!(
+            device_waits < host_waits,
+            "{json}: {device_waits} waits with device statistics, {host_waits} reading them back"
+        );
+        compare(
+            "device statistics",
+            json,
+            &on_device,
+            &Executor::Cpu.apply(subject, &t).unwrap(),
+            subject,
+            1e-5,
+        );
+    }
+    // Samples of a batch: no wait until the outputs are read back.
+    ctx.set_device_statistics(true);
+    let plans: Vec<_> = cases[..6].iter().map(|(_, j)| transforms(j)).collect();
+    let w0 = ctx.host_waits();
+    let batch = g.apply_batch(&s, &plans).unwrap();
+    let batch_waits = ctx.host_waits() - w0;
+    ctx.set_device_statistics(false);
+    let w0 = ctx.host_waits();
+    assert_eq!(g.apply_batch(&s, &plans).unwrap(), batch);
+    let read_back_waits = ctx.host_waits() - w0;
+    assert!(
+        batch_waits + 6 <= read_back_waits,
+        "batch: {batch_waits} waits with device statistics, {read_back_waits} reading them back"
+    );
+}
+
 /// Shared subjects stay on the device between runs (`Executor::apply_shared`) and give exactly what a
 /// fresh upload gives: also after other subjects of the same shape went through the texture pool (a
 /// resident texture handed out as an output would change the next sample), after eviction by the

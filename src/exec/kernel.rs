@@ -315,7 +315,10 @@ pub enum Needs {
     Host,
 }
 
-/// Kernel of an op given statistics (`count, mean, std, min, max`) or percentiles.
+/// Kernel of an op given statistics (`count, mean, std, min, max`) or percentiles. The GPU builds the
+/// kernels of zscore, minmax, gamma and contrast on the device with the same f64 expressions
+/// (`shaders/stat_kernel.wgsl`, with [`zscore_params`], [`minmax_params`], [`gamma_params`] and
+/// [`prescaled`]): keep them in step.
 pub fn kernel_from(
     op: &IntensityOp,
     st: &crate::volume::Stats,

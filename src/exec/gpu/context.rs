@@ -106,6 +106,11 @@ pub struct GpuContext {
     pub(crate) uniforms: Mutex<super::uniforms::Uniforms>,
     /// Armed while `kernel_times` measures passes with timestamp queries.
     pub(crate) timer: Mutex<Option<super::timer::Timer>>,
+    /// Times the host waited for the device (see [`GpuContext::host_waits`]).
+    pub(crate) waits: std::sync::atomic::AtomicU64,
+    /// Statistics ops on changed volumes build their kernel on the device (see
+    /// [`GpuContext::set_device_statistics`]).
+    pub(crate) device_stats: std::sync::atomic::AtomicBool,
 }
 
 impl std::fmt::Debug for GpuContext {
@@ -144,8 +149,10 @@ impl GpuContext {
                 .ok_or_else(|| Error::Gpu(NO_ADAPTER.into()))?,
         };
         let limits = adapter.limits();
-        // Timestamp queries where the adapter has them: kernel times for `voxaug bench`.
-        let features = adapter.features() & wgpu::Features::TIMESTAMP_QUERY;
+        // Timestamp queries where the adapter has them: kernel times for `voxaug bench`; f64 shaders
+        // where it has them: statistics ops build their kernel on the device (stat_kernel.wgsl).
+        let features =
+            adapter.features() & (wgpu::Features::TIMESTAMP_QUERY | wgpu::Features::SHADER_F64);
         let desc = wgpu::DeviceDescriptor {
             label: Some("voxaug"),
             required_features: features,
@@ -180,7 +187,32 @@ impl GpuContext {
             pending: Mutex::new(Vec::new()),
             uniforms: Mutex::default(),
             timer: Mutex::new(None),
+            waits: Default::default(),
+            device_stats: std::sync::atomic::AtomicBool::new(true),
         })
+    }
+
+    /// How many times the host has waited for the device to finish work (read-backs, statistics,
+    /// explicit waits) since the context was opened: each is a round trip that leaves the device idle
+    /// until the host records more.
+    pub fn host_waits(&self) -> u64 {
+        self.waits.load(std::sync::atomic::Ordering::Relaxed)
+    }
+
+    /// Whether statistics ops (zscore, minmax, gamma, contrast) on a volume an earlier stage changed
+    /// build their point kernel on the device from a device reduction (no read-back, no wait), or read
+    /// the statistics back and build it on the host. The device path needs f64 shaders
+    /// (`SHADER_F64`); without them, or when turned off, statistics are read back. Both give the same
+    /// kernel (the same f64 expressions). On by default.
+    pub fn set_device_statistics(&self, on: bool) {
+        self.device_stats
+            .store(on, std::sync::atomic::Ordering::Relaxed);
+    }
+
+    /// Whether [`set_device_statistics`](Self::set_device_statistics) is on and the device can.
+    pub(crate) fn device_statistics(&self) -> bool {
+        self.pipes.stat_kernel.is_some()
+            && self.device_stats.load(std::sync::atomic::Ordering::Relaxed)
     }
 
     /// A GPU error message, completed by a device-lost or uncaptured error if one was recorded.

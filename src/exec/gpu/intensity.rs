@@ -6,13 +6,23 @@ use super::*;
 
 impl GpuContext {
     pub(super) fn elementwise(&self, v: &GpuVolume, k: &PointKernel, dest: Dest) -> Result<Output> {
+        let point = self.uniform(&PointParams::of(k));
+        self.elementwise_with(v, PointParams::features(k), point.binding(), dest)
+    }
+
+    /// The elementwise pass of the point kernel bound by `point` (a `Point` uniform), with the
+    /// `[gamma, noise, bias]` features it may use compiled in.
+    fn elementwise_with(
+        &self,
+        v: &GpuVolume,
+        features: [bool; 3],
+        point: wgpu::BindingResource<'_>,
+        dest: Dest,
+    ) -> Result<Output> {
         let s = v.shape;
         let view = v.tex.create_view(&Default::default());
         let p = pitch(s[0]);
-        let pipe = self
-            .pipes
-            .elementwise(&self.device, PointParams::features(k));
-        let point = self.uniform(&PointParams::of(k));
+        let pipe = self.pipes.elementwise(&self.device, features);
         self.slabs(s, DType::F32, dest, |pass, buf, z0, slab| {
             let params = ElementParams {
                 shape: [s[0] as u32, s[1] as u32, s[2] as u32, z0],
@@ -28,7 +38,7 @@ impl GpuContext {
                 vec![
                     wgpu::BindingResource::TextureView(&view),
                     buf.as_entire_binding(),
-                    point.binding(),
+                    point.clone(),
                 ],
                 [s[0], s[1]],
                 slab,
@@ -144,6 +154,22 @@ impl GpuContext {
                 cpu_int::apply(op, &mut values, grid)?;
                 let out = self.host_output(Voxels::F32(values), v.shape, dest)?;
                 return Ok((v, Some(out)));
+            }
+            Needs::Stats { .. } | Needs::MinMax if input.is_none() && self.device_statistics() => {
+                // A changed volume: the kernel is built on the device from a device reduction, so
+                // the device goes on without waiting for the host (an untouched input's statistics
+                // come from the subject's cache instead, read back once).
+                let nonzero = matches!(kernel::needs(op), Needs::Stats { nonzero: true });
+                let template = kernel::kernel_from(op, &kernel::EMPTY_STATS, None);
+                let point = self.device_kernel(&v, op, nonzero, &template)?;
+                let out = self.elementwise_with(
+                    &v,
+                    PointParams::features(&template),
+                    point.as_entire_binding(),
+                    dest,
+                );
+                self.pool.lock().unwrap().give_buffer(point);
+                return Ok((v, Some(out?)));
             }
             Needs::Stats { nonzero } => {
                 kernel::kernel_from(op, &self.moments(&v, nonzero, input)?, None)

@@ -11,6 +11,11 @@
 //! read-back voxels (`exec/cpu/intensity.rs`), and statistics masked by a label map
 //! (`"mask": "label"`) are taken on the host from read-back voxels (`kernel::label_masked_stats`)
 //! before the op's kernel runs on the device.
+//!
+//! Statistics ops (zscore, minmax, gamma, contrast) on a volume an earlier stage changed build their
+//! point kernel on the device (`reduce.rs` `device_kernel`, `shaders/stat_kernel.wgsl`: the host's f64
+//! expressions, with `SHADER_F64`), so a sample runs without the host waiting for the device between
+//! stages; an untouched input's statistics are read back once and cached with its upload.
 
 mod context;
 mod intensity;

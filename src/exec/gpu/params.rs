@@ -141,6 +141,20 @@ impl PointParams {
     }
 }
 
+/// `Op` of `shaders/stat_kernel.wgsl`: a statistics op whose kernel the device builds from its own
+/// reduction (`point`: the op's kernel from empty statistics, the fields no statistic sets).
+#[repr(C)]
+#[derive(Clone, Copy, Pod, Zeroable)]
+pub(super) struct StatOpParams {
+    pub(super) point: PointParams,
+    /// 0 zscore, 1 minmax, 2 gamma, 3 contrast.
+    pub(super) kind: u32,
+    pub(super) pad: [u32; 3],
+    /// minmax's target range.
+    pub(super) a: f64,
+    pub(super) b: f64,
+}
+
 /// `Params` of `shaders/blur.wgsl` (one separable blur pass).
 #[repr(C)]
 #[derive(Clone, Copy, Pod, Zeroable)]
@@ -201,10 +215,18 @@ mod tests {
 
     /// Size of the WGSL struct `name` declared in `source`, laid out by naga as the GPU sees it.
     fn wgsl_size(source: &str, name: &str) -> u32 {
+        wgsl_size_from(source, name, name)
+    }
+
+    /// [`wgsl_size`] of a struct whose fields use structs declared between `first` and it.
+    fn wgsl_size_from(source: &str, first: &str, name: &str) -> u32 {
         let start = source
+            .find(&format!("struct {first} {{"))
+            .expect("struct in shader");
+        let own = source
             .find(&format!("struct {name} {{"))
             .expect("struct in shader");
-        let end = start + source[start..].find('}').expect("struct end") + 1;
+        let end = own + source[own..].find('}').expect("struct end") + 1;
         let module = naga::front::wgsl::parse_str(&source[start..end]).expect("valid WGSL");
         let (_, ty) = module
             .types
@@ -245,6 +267,15 @@ mod tests {
                 std::mem::size_of::<WaveParams>(),
             ),
         ];
+        let sk = sh("stat_kernel.wgsl");
+        assert_eq!(
+            wgsl_size(&sk, "PointOut") as usize,
+            std::mem::size_of::<PointParams>()
+        );
+        assert_eq!(
+            wgsl_size_from(&sk, "PointOut", "Op") as usize,
+            std::mem::size_of::<StatOpParams>()
+        );
         for (file, name, rust) in cases {
             assert_eq!(wgsl_size(&sh(file), name) as usize, rust, "{file} {name}");
             assert_eq!(

@@ -4,6 +4,7 @@ const RESAMPLE_COMMON: &str = include_str!("../../../shaders/resample.wgsl");
 const RESAMPLE_IMAGE: &str = include_str!("../../../shaders/resample_image.wgsl");
 const RESAMPLE_LABEL: &str = include_str!("../../../shaders/resample_label.wgsl");
 const REDUCE: &str = include_str!("../../../shaders/reduce.wgsl");
+const STAT_KERNEL: &str = include_str!("../../../shaders/stat_kernel.wgsl");
 const INTENSITY: &str = include_str!("../../../shaders/intensity.wgsl");
 const BLUR: &str = include_str!("../../../shaders/blur.wgsl");
 /// Outputs per invocation of a blur pass along its axis (`RUN` in blur.wgsl).
@@ -42,6 +43,14 @@ pub struct Pipelines {
     pub resample_label_layout: wgpu::BindGroupLayout,
     pub stats_partial: wgpu::ComputePipeline,
     pub stats_final: wgpu::ComputePipeline,
+    /// stats_final with the indirect arguments of the device's retry of an overflowed moment pass,
+    /// and that retry (reduce.wgsl; zero workgroups unless the moments overflowed).
+    pub stats_final_device: wgpu::ComputePipeline,
+    pub stats_partial_rescue: wgpu::ComputePipeline,
+    pub stats_final_rescue: wgpu::ComputePipeline,
+    /// A statistics op's point kernel built on the device (stat_kernel.wgsl) and its layout: only
+    /// on devices with f64 shaders (`SHADER_F64`).
+    pub stat_kernel: Option<(wgpu::ComputePipeline, wgpu::BindGroupLayout)>,
     pub histogram: wgpu::ComputePipeline,
     pub reduce_layout: wgpu::BindGroupLayout,
     /// Point-kernel pipelines specialised on (gamma, noise, bias), built when first needed.
@@ -454,6 +463,17 @@ impl Pipelines {
             }),
             stats_partial: pipeline(&reduce_layout, &rd, "stats_partial"),
             stats_final: pipeline(&reduce_layout, &rd, "stats_final"),
+            stats_final_device: pipeline(&reduce_layout, &rd, "stats_final_device"),
+            stats_partial_rescue: pipeline(&reduce_layout, &rd, "stats_partial_rescue"),
+            stats_final_rescue: pipeline(&reduce_layout, &rd, "stats_final_rescue"),
+            stat_kernel: device
+                .features()
+                .contains(wgpu::Features::SHADER_F64)
+                .then(|| {
+                    let bgl = layout("stat_kernel", &[uniform(0), storage_ro(1), storage(2)]);
+                    let m = module("stat_kernel", STAT_KERNEL.to_string());
+                    (pipeline(&bgl, &m, "stat_kernel"), bgl)
+                }),
             histogram: pipeline(&reduce_layout, &rd, "histogram"),
             elementwise: Default::default(),
             resample_image_point: Default::default(),

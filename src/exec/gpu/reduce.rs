@@ -108,6 +108,104 @@ impl GpuContext {
         )))
     }
 
+    /// The point kernel of statistics op `op` over `v`, built on the device (`shaders/stat_kernel.wgsl`)
+    /// from a moment reduction over all voxels or the nonzero ones, the overflow retry included:
+    /// recorded, not waited for. Returns a buffer holding the kernel (`Point`), to bind as the
+    /// elementwise pass's uniform and give back to the pool after recording it. Needs
+    /// `pipes.stat_kernel` (f64 shaders).
+    pub(super) fn device_kernel(
+        &self,
+        v: &GpuVolume,
+        op: &IntensityOp,
+        nonzero: bool,
+        template: &PointKernel,
+    ) -> Result<wgpu::Buffer> {
+        let (pipe, layout) = self
+            .pipes
+            .stat_kernel
+            .as_ref()
+            .expect("device statistics need f64 shaders");
+        let (kind, a, b) = match *op {
+            IntensityOp::Zscore { .. } => (0, 0.0, 0.0),
+            IntensityOp::Minmax { min, max, .. } => (1, min, max),
+            IntensityOp::Gamma { .. } => (2, 0.0, 0.0),
+            IntensityOp::Contrast { .. } => (3, 0.0, 0.0),
+            _ => unreachable!("only moment-based ops are built on the device"),
+        };
+        let n = v.shape.iter().product::<usize>();
+        let (groups, gx, gy) = Self::reduce_groups(n);
+        let params = ReduceParams {
+            shape: [
+                v.shape[0] as u32,
+                v.shape[1] as u32,
+                v.shape[2] as u32,
+                n as u32,
+            ],
+            mask_nonzero: nonzero as u32,
+            partials: groups,
+            groups_x: gx,
+            filter_bin: -1,
+            hmin: 0.0,
+            hscale: 0.0,
+            h1min: 0.0,
+            h1scale: 0.0,
+            vscale: 1.0,
+            pad: [0; 3],
+        };
+        let view = v.tex.create_view(&Default::default());
+        let partials = self.scratch(groups as u64 * 32, false);
+        let result = self.scratch(64, false);
+        // The retry's indirect dispatch arguments (stats_final_device writes them).
+        let args = self.pool.lock().unwrap().buffer(
+            &self.device,
+            32,
+            wgpu::BufferUsages::STORAGE | wgpu::BufferUsages::INDIRECT,
+        );
+        let point = self.pool.lock().unwrap().buffer(
+            &self.device,
+            std::mem::size_of::<PointParams>() as u64,
+            wgpu::BufferUsages::STORAGE | wgpu::BufferUsages::UNIFORM,
+        );
+        let reduce = self.reduce_bind_group(&params, &view, &partials, &result, &args);
+        // The retry reads its arguments: `args` may not be bound as storage while it does.
+        let hist = self.scratch(4, false);
+        let rescue = self.reduce_bind_group(&params, &view, &partials, &result, &hist);
+        let build = self.bind(
+            layout,
+            &StatOpParams {
+                point: PointParams::of(template),
+                kind,
+                pad: [0; 3],
+                a,
+                b,
+            },
+            vec![result.as_entire_binding(), point.as_entire_binding()],
+        );
+        let mut enc = self.device.create_command_encoder(&Default::default());
+        {
+            let mut pass = self.compute_pass(&mut enc);
+            pass.set_bind_group(0, &reduce, &[]);
+            pass.set_pipeline(&self.pipes.stats_partial);
+            pass.dispatch_workgroups(gx, gy, 1);
+            pass.set_pipeline(&self.pipes.stats_final_device);
+            pass.dispatch_workgroups(1, 1, 1);
+            pass.set_bind_group(0, &rescue, &[]);
+            pass.set_pipeline(&self.pipes.stats_partial_rescue);
+            pass.dispatch_workgroups_indirect(&args, 0);
+            pass.set_pipeline(&self.pipes.stats_final_rescue);
+            pass.dispatch_workgroups_indirect(&args, 12);
+            pass.set_bind_group(0, &build, &[]);
+            pass.set_pipeline(pipe);
+            pass.dispatch_workgroups(1, 1, 1);
+        }
+        self.submit(enc.finish());
+        let mut pool = self.pool.lock().unwrap();
+        for b in [partials, result, args, hist] {
+            pool.give_buffer(b);
+        }
+        Ok(point)
+    }
+
     /// Histogram of 65536 bins of the values times `vscale` (`filter`: restrict to one level-1 bin,
     /// counted in sub-bins of it).
     pub(super) fn histogram(

@@ -274,7 +274,8 @@ impl GpuContext {
     }
 
     /// Device time of the stages with the data already on the GPU and left there (no upload, no
-    /// readback; statistics for intensity ops are still read back, as in a real run): `reps` wall-clock
+    /// readback; statistics ops build their kernels as in a real run: on the device with f64
+    /// shaders, percentiles read back): `reps` wall-clock
     /// timings in seconds, and with timestamp queries (see [`GpuContext::has_timestamps`]) the summed
     /// duration of the compute passes of each repetition. Inputs are uploaded once and copied on the
     /// device before each repetition (not timed).
@@ -461,6 +462,8 @@ impl GpuContext {
         }
         if resident {
             self.flush();
+            self.waits
+                .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
             self.device
                 .poll(wgpu::PollType::wait_indefinitely())
                 .map_err(|e| self.gpu_error(format!("waiting for the GPU failed: {e}")))?;

@@ -532,6 +532,8 @@ impl GpuContext {
         idx: Option<wgpu::SubmissionIndex>,
         what: &str,
     ) -> Result<()> {
+        self.waits
+            .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
         let (tx, rx) = futures_intrusive::channel::shared::oneshot_channel();
         slice.map_async(mode, move |r| {
             let _ = tx.send(r);
@@ -661,6 +663,8 @@ impl GpuContext {
                 receivers.push(rx);
             }
         }
+        self.waits
+            .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
         self.device
             .poll(wgpu::PollType::wait_indefinitely())
             .map_err(|e| self.gpu_error(format!("waiting for the GPU failed: {e}")))?;
