@@ -140,9 +140,9 @@ fn stats_final(@builtin(local_invocation_index) t: u32) {
 // The device's own retry of an overflowed moment pass (the host's retry in GpuContext::stats, for
 // statistics that are not read back). stats_final_device is stats_final plus the indirect dispatch
 // arguments of the retry, in `hist`: words 0-2 for stats_partial_rescue, 3-5 for stats_final_rescue,
-// zero workgroups unless result[0]'s mean or M2 is not finite. The retry reduces the values times a
-// power of two that brings the largest magnitude near 2^20 (the host's formula, exact from the bits)
-// into result[1].
+// zero workgroups unless result[0]'s mean or M2 is not finite (then result[0].pad0 = 1). The retry
+// reduces the values times a power of two that brings the largest magnitude near 2^20 (the host's
+// formula, exact from the bits) into result[1], with that scale's bits in result[1].pad0.
 fn is_finite(x: f32) -> bool {
     return (bitcast<u32>(x) & 0x7f800000u) != 0x7f800000u;
 }
@@ -151,8 +151,9 @@ fn is_finite(x: f32) -> bool {
 fn stats_final_device(@builtin(local_invocation_index) t: u32) {
     let total = merge_partials(t);
     if (t == 0u) {
-        result[0] = total;
         let need = total.count > 0u && !(is_finite(total.mean) && is_finite(total.m2));
+        result[0] = total;
+        result[0].pad0 = select(0u, 1u, need);
         let gy = (p.partials + p.groups_x - 1u) / p.groups_x;
         atomicStore(&hist[0], select(0u, p.groups_x, need));
         atomicStore(&hist[1], select(0u, gy, need));
@@ -163,7 +164,7 @@ fn stats_final_device(@builtin(local_invocation_index) t: u32) {
     }
 }
 
-// 2^(20 - ceil(log2(max(|min|, |max|, 1)))) of result[0] (stat_kernel.wgsl divides by the same).
+// 2^(20 - ceil(log2(max(|min|, |max|, 1)))) of result[0] (GpuContext::stats computes the same).
 fn rescue_scale() -> f32 {
     let r = result[0];
     let big = max(max(abs(r.vmin), abs(r.vmax)), 1.0);
@@ -187,6 +188,7 @@ fn stats_final_rescue(@builtin(local_invocation_index) t: u32) {
     let total = merge_partials(t);
     if (t == 0u) {
         result[1] = total;
+        result[1].pad0 = bitcast<u32>(rescue_scale());
     }
 }
 

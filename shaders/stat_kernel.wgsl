@@ -4,46 +4,16 @@
 // same expressions in f64 (needs SHADER_F64), so the kernel has the bits the host would build from
 // read-back statistics, without the device waiting for the host between the reduction and the
 // elementwise pass.
-//   result[0]: moments of the values (vscale 1); result[1]: the rescaled pass (stats_partial_rescue),
-//   used when result[0]'s mean or M2 overflowed, with the scale `rescue_scale` gives.
-
-struct Partial {
-    count: u32,
-    mean: f32,
-    m2: f32,
-    vmin: f32,
-    vmax: f32,
-    pad0: u32,
-    pad1: u32,
-    pad2: u32,
-}
-
-// Layout of point.wgsl's `Point` (the uniform of the elementwise pass this buffer is bound to).
-struct PointOut {
-    sub: f32,
-    mul: f32,
-    add: f32,
-    lo: f32,
-    hi: f32,
-    skip_zero: u32,
-    gamma: f32,
-    post: f32,
-    noise_std: f32,
-    noise_mean: f32,
-    seed0: u32,
-    seed1: u32,
-    bias_order: u32,
-    pre: f32,
-    pad0: u32,
-    pad1: u32,
-    bias: array<vec4<f32>, 14>,
-}
+//   result[0]: moments of the values (vscale 1), pad0 = 1 when they overflowed; result[1] then holds
+//   the retry's moments of the values times bitcast<f32>(result[1].pad0) (reduce.wgsl).
+// The host prepends reduce.wgsl's `Partial` and point.wgsl's `Point` (pipelines.rs), the layouts of
+// the buffers this pass reads and writes.
 
 // The op: `point` is its kernel from empty statistics (kernel_from with EMPTY_STATS: the fields no
 // statistic sets, such as gamma, skip_zero and contrast's factor); kind 0 zscore, 1 minmax, 2 gamma,
 // 3 contrast; [a, b] minmax's target range.
 struct Op {
-    point: PointOut,
+    point: Point,
     kind: u32,
     pad0: u32,
     pad1: u32,
@@ -54,23 +24,10 @@ struct Op {
 
 @group(0) @binding(0) var<uniform> op: Op;
 @group(0) @binding(1) var<storage, read> result: array<Partial>;
-@group(0) @binding(2) var<storage, read_write> out: PointOut;
-
-fn is_finite(x: f32) -> bool {
-    return (bitcast<u32>(x) & 0x7f800000u) != 0x7f800000u;
-}
+@group(0) @binding(2) var<storage, read_write> out: Point;
 
 fn is_finite64(x: f64) -> bool {
     return x == x && abs(x) <= 1.7976931348623157e308lf;
-}
-
-// The scale reduce.wgsl's rescue pass multiplied the values by (see rescue_scale there).
-fn rescue_scale(p: Partial) -> f32 {
-    let big = max(max(abs(p.vmin), abs(p.vmax)), 1.0);
-    let bits = bitcast<u32>(big);
-    let e = i32((bits >> 23u) & 0xffu) - 127;
-    let up = select(0, 1, (bits & 0x7fffffu) != 0u);
-    return ldexp(1.0, 20 - (e + up));
 }
 
 // kernel::prescaled: (pre, sub * pre, mul / pre) with pre the largest power of two <= 1 that keeps
@@ -93,9 +50,9 @@ fn prescale(sub: f64, mul: f64) {
 fn stat_kernel() {
     var p = result[0];
     var k = 1.0lf;
-    if (p.count > 0u && !(is_finite(p.mean) && is_finite(p.m2))) {
-        k = f64(rescue_scale(p));
+    if (p.pad0 == 1u) {
         p = result[1];
+        k = f64(bitcast<f32>(p.pad0));
     }
     // GpuMoments::from_partial and host_stats.
     let count = p.count;

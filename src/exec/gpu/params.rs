@@ -215,19 +215,12 @@ mod tests {
 
     /// Size of the WGSL struct `name` declared in `source`, laid out by naga as the GPU sees it.
     fn wgsl_size(source: &str, name: &str) -> u32 {
-        wgsl_size_from(source, name, name)
+        wgsl_size_of(super::super::pipelines::wgsl_struct(source, name), name)
     }
 
-    /// [`wgsl_size`] of a struct whose fields use structs declared between `first` and it.
-    fn wgsl_size_from(source: &str, first: &str, name: &str) -> u32 {
-        let start = source
-            .find(&format!("struct {first} {{"))
-            .expect("struct in shader");
-        let own = source
-            .find(&format!("struct {name} {{"))
-            .expect("struct in shader");
-        let end = own + source[own..].find('}').expect("struct end") + 1;
-        let module = naga::front::wgsl::parse_str(&source[start..end]).expect("valid WGSL");
+    /// Size of struct `name` declared in WGSL `decls`.
+    fn wgsl_size_of(decls: &str, name: &str) -> u32 {
+        let module = naga::front::wgsl::parse_str(decls).expect("valid WGSL");
         let (_, ty) = module
             .types
             .iter()
@@ -267,13 +260,15 @@ mod tests {
                 std::mem::size_of::<WaveParams>(),
             ),
         ];
-        let sk = sh("stat_kernel.wgsl");
-        assert_eq!(
-            wgsl_size(&sk, "PointOut") as usize,
-            std::mem::size_of::<PointParams>()
+        // stat_kernel.wgsl's Op holds point.wgsl's Point, prepended when the module is built.
+        use super::super::pipelines::{wgsl_struct, POINT, STAT_KERNEL};
+        let op = format!(
+            "{}\n{}",
+            wgsl_struct(POINT, "Point"),
+            wgsl_struct(STAT_KERNEL, "Op")
         );
         assert_eq!(
-            wgsl_size_from(&sk, "PointOut", "Op") as usize,
+            wgsl_size_of(&op, "Op") as usize,
             std::mem::size_of::<StatOpParams>()
         );
         for (file, name, rust) in cases {

@@ -4,14 +4,14 @@ const RESAMPLE_COMMON: &str = include_str!("../../../shaders/resample.wgsl");
 const RESAMPLE_IMAGE: &str = include_str!("../../../shaders/resample_image.wgsl");
 const RESAMPLE_LABEL: &str = include_str!("../../../shaders/resample_label.wgsl");
 const REDUCE: &str = include_str!("../../../shaders/reduce.wgsl");
-const STAT_KERNEL: &str = include_str!("../../../shaders/stat_kernel.wgsl");
+pub(super) const STAT_KERNEL: &str = include_str!("../../../shaders/stat_kernel.wgsl");
 const INTENSITY: &str = include_str!("../../../shaders/intensity.wgsl");
 const BLUR: &str = include_str!("../../../shaders/blur.wgsl");
 /// Outputs per invocation of a blur pass along its axis (`RUN` in blur.wgsl).
 pub(super) const BLUR_RUN: u32 = 4;
 const FIELD: &str = include_str!("../../../shaders/field.wgsl");
 const HASH: &str = include_str!("../../../shaders/hash.wgsl");
-const POINT: &str = include_str!("../../../shaders/point.wgsl");
+pub(super) const POINT: &str = include_str!("../../../shaders/point.wgsl");
 const METRIC: &str = include_str!("../../../shaders/metric.wgsl");
 const LABELS: &str = include_str!("../../../shaders/labels.wgsl");
 const FFT: &str = include_str!("../../../shaders/fft.wgsl");
@@ -148,6 +148,16 @@ fn bind_layout(
         label: Some(label),
         entries,
     })
+}
+
+/// The declaration of struct `name` in WGSL `src` (for a shader that reads or writes that struct's
+/// buffers and declares it once, where it is defined).
+pub(super) fn wgsl_struct<'a>(src: &'a str, name: &str) -> &'a str {
+    let start = src
+        .find(&format!("struct {name} {{"))
+        .expect("struct in shader");
+    let end = start + src[start..].find('}').expect("struct end") + 1;
+    &src[start..end]
 }
 
 fn module(device: &wgpu::Device, label: &str, src: String) -> wgpu::ShaderModule {
@@ -471,7 +481,12 @@ impl Pipelines {
                 .contains(wgpu::Features::SHADER_F64)
                 .then(|| {
                     let bgl = layout("stat_kernel", &[uniform(0), storage_ro(1), storage(2)]);
-                    let m = module("stat_kernel", STAT_KERNEL.to_string());
+                    let src = format!(
+                        "{}\n{}\n{STAT_KERNEL}",
+                        wgsl_struct(REDUCE, "Partial"),
+                        wgsl_struct(POINT, "Point")
+                    );
+                    let m = module("stat_kernel", src);
                     (pipeline(&bgl, &m, "stat_kernel"), bgl)
                 }),
             histogram: pipeline(&reduce_layout, &rd, "histogram"),

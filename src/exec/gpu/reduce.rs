@@ -11,6 +11,32 @@ impl GpuContext {
         (groups, gx, groups.div_ceil(gx))
     }
 
+    /// Parameters of the moment passes over `v` (all voxels or the nonzero ones, the values times
+    /// `vscale`) and the workgroups of the partial pass (`reduce_groups`).
+    fn moment_params(v: &GpuVolume, nonzero: bool, vscale: f32) -> (ReduceParams, (u32, u32, u32)) {
+        let n = v.shape.iter().product::<usize>();
+        let (groups, gx, gy) = Self::reduce_groups(n);
+        let params = ReduceParams {
+            shape: [
+                v.shape[0] as u32,
+                v.shape[1] as u32,
+                v.shape[2] as u32,
+                n as u32,
+            ],
+            mask_nonzero: nonzero as u32,
+            partials: groups,
+            groups_x: gx,
+            filter_bin: -1,
+            hmin: 0.0,
+            hscale: 0.0,
+            h1min: 0.0,
+            h1scale: 0.0,
+            vscale,
+            pad: [0; 3],
+        };
+        (params, (groups, gx, gy))
+    }
+
     pub(super) fn reduce_bind_group(
         &self,
         params: &ReduceParams,
@@ -61,26 +87,7 @@ impl GpuContext {
     }
 
     fn stats_scaled(&self, v: &GpuVolume, nonzero: bool, vscale: f32) -> Result<Partial> {
-        let n = v.shape.iter().product::<usize>();
-        let (groups, gx, gy) = Self::reduce_groups(n);
-        let params = ReduceParams {
-            shape: [
-                v.shape[0] as u32,
-                v.shape[1] as u32,
-                v.shape[2] as u32,
-                n as u32,
-            ],
-            mask_nonzero: nonzero as u32,
-            partials: groups,
-            groups_x: gx,
-            filter_bin: -1,
-            hmin: 0.0,
-            hscale: 0.0,
-            h1min: 0.0,
-            h1scale: 0.0,
-            vscale,
-            pad: [0; 3],
-        };
+        let (params, (groups, gx, gy)) = Self::moment_params(v, nonzero, vscale);
         let view = v.tex.create_view(&Default::default());
         let partials = self.scratch(groups as u64 * 32, false);
         let result = self.scratch(32, false);
@@ -132,26 +139,7 @@ impl GpuContext {
             IntensityOp::Contrast { .. } => (3, 0.0, 0.0),
             _ => unreachable!("only moment-based ops are built on the device"),
         };
-        let n = v.shape.iter().product::<usize>();
-        let (groups, gx, gy) = Self::reduce_groups(n);
-        let params = ReduceParams {
-            shape: [
-                v.shape[0] as u32,
-                v.shape[1] as u32,
-                v.shape[2] as u32,
-                n as u32,
-            ],
-            mask_nonzero: nonzero as u32,
-            partials: groups,
-            groups_x: gx,
-            filter_bin: -1,
-            hmin: 0.0,
-            hscale: 0.0,
-            h1min: 0.0,
-            h1scale: 0.0,
-            vscale: 1.0,
-            pad: [0; 3],
-        };
+        let (params, (groups, gx, gy)) = Self::moment_params(v, nonzero, 1.0);
         let view = v.tex.create_view(&Default::default());
         let partials = self.scratch(groups as u64 * 32, false);
         let result = self.scratch(64, false);
