@@ -9,8 +9,8 @@
 //! made, and border spans with checks. Interior voxels go in runs of 64: indices and fractions eight
 //! at a time, then blends eight at a time (AVX2; each pair of x neighbours is one 8-byte load). Maps
 //! that are signed permutations with integer offsets (flip, crop, pad) are copies and take a separate
-//! exact path; scale-and-shift maps (resize, resample) interpolate input rows along x once
-//! (`scaled.rs`).
+//! exact path (`copy.rs`); scale-and-shift maps (resize, resample) interpolate input rows along x once
+//! (`scaled.rs`); the AVX2 bodies of the interior runs are in `x86.rs`.
 //!
 //! The row kernels (linear, nearest, integer map) share their span and zone set-up and mirror
 //! `shaders/resample*.wgsl` line for line; the displacement-field path (per-voxel coordinates through the
@@ -20,9 +20,12 @@
 #![allow(clippy::needless_range_loop)]
 
 mod argmax;
+mod copy;
 mod scaled;
 mod warped;
 pub use argmax::sample_argmax_checked;
+pub use copy::is_integer_map;
+use copy::{integer_map, row_integer};
 pub use warped::resample_many_field;
 
 use crate::error::Result;
@@ -181,48 +184,6 @@ fn fill_of(outside: Outside) -> Option<f32> {
         Outside::Value(v) => Some(v),
         Outside::Edge => None,
     }
-}
-
-/// Signed-permutation map with integer offsets: `p_in[r] = sign[r] * p_out[axis[r]] + off[r]`.
-#[derive(Clone, Copy, Debug)]
-struct IntMap {
-    axis: [usize; 3],
-    sign: [i64; 3],
-    off: [i64; 3],
-}
-
-fn integer_map(p: &Params) -> Option<IntMap> {
-    let mut axis = [0usize; 3];
-    let mut sign = [0i64; 3];
-    let mut off = [0i64; 3];
-    let mut used = [false; 3];
-    for r in 0..3 {
-        let mut found = None;
-        for c in 0..3 {
-            let v = p.m[r][c];
-            if v == 1.0 || v == -1.0 {
-                if found.is_some() {
-                    return None;
-                }
-                found = Some((c, v as i64));
-            } else if v != 0.0 {
-                return None;
-            }
-        }
-        let (c, s) = found?;
-        if used[c] {
-            return None;
-        }
-        used[c] = true;
-        axis[r] = c;
-        sign[r] = s;
-        let t = p.m[r][3];
-        if t.fract() != 0.0 || t.abs() > 1e9 {
-            return None;
-        }
-        off[r] = t as i64;
-    }
-    Some(IntMap { axis, sign, off })
 }
 
 /// Output tile edge lengths (i, j) walked inside each slab of slices: a rotated tile reads a compact
@@ -683,104 +644,7 @@ fn blend_run(
 }
 
 #[cfg(target_arch = "x86_64")]
-mod x86 {
-    use super::RUN;
-    use std::arch::x86_64::*;
-
-    /// `a + (b - a) t` on eight lanes (the scalar `lerp`'s operations).
-    #[inline(always)]
-    unsafe fn lerp8(a: __m256, b: __m256, t: __m256) -> __m256 {
-        _mm256_add_ps(a, _mm256_mul_ps(_mm256_sub_ps(b, a), t))
-    }
-
-    /// [`super::cells_scalar`] eight lanes at a time (the same operations in the same order); a last
-    /// partial group is computed whole and only its first lanes are kept.
-    ///
-    /// # Safety
-    /// AVX2 must be present and `idx.len() <= RUN`.
-    #[target_feature(enable = "avx2")]
-    pub unsafe fn cells(
-        base: [f32; 3],
-        step: [f32; 3],
-        i0: usize,
-        half: f32,
-        strides: [usize; 2],
-        idx: &mut [u32],
-        frac: &mut [[f32; RUN]; 3],
-    ) {
-        let n = idx.len();
-        let b = base.map(|v| _mm256_set1_ps(v));
-        let st = step.map(|v| _mm256_set1_ps(v));
-        let h = _mm256_set1_ps(half);
-        let (sx, sxy) = (
-            _mm256_set1_epi32(strides[0] as i32),
-            _mm256_set1_epi32(strides[1] as i32),
-        );
-        let lanes = _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7);
-        let mut l = 0;
-        while l < n {
-            let fi =
-                _mm256_cvtepi32_ps(_mm256_add_epi32(_mm256_set1_epi32((i0 + l) as i32), lanes));
-            let c =
-                [0, 1, 2].map(|r| _mm256_add_ps(_mm256_add_ps(b[r], _mm256_mul_ps(st[r], fi)), h));
-            let t = c.map(|v| _mm256_cvttps_epi32(v));
-            let q = _mm256_add_epi32(
-                _mm256_add_epi32(t[0], _mm256_mullo_epi32(sx, t[1])),
-                _mm256_mullo_epi32(sxy, t[2]),
-            );
-            // `frac` holds RUN lanes and l + 8 <= RUN: whole groups are stored there.
-            for r in 0..3 {
-                let f = _mm256_sub_ps(c[r], _mm256_cvtepi32_ps(t[r]));
-                _mm256_storeu_ps(frac[r].as_mut_ptr().add(l), f);
-            }
-            if l + 8 <= n {
-                _mm256_storeu_si256(idx.as_mut_ptr().add(l).cast(), q);
-            } else {
-                let mut last = [0u32; 8];
-                _mm256_storeu_si256(last.as_mut_ptr().cast(), q);
-                idx[l..].copy_from_slice(&last[..n - l]);
-            }
-            l += 8;
-        }
-    }
-
-    /// # Safety
-    /// AVX2 must be present, and every `idx + sxy + sx + 1` below `src.len()`.
-    #[target_feature(enable = "avx2")]
-    pub unsafe fn blend_run(
-        src: &[f32],
-        strides: [usize; 2],
-        idx: &[u32],
-        frac: &[[f32; RUN]; 3],
-        out: &mut [f32],
-    ) {
-        let [sx, sxy] = strides;
-        let p = src.as_ptr();
-        let n = out.len();
-        let mut l = 0;
-        while l + 8 <= n {
-            let q = idx.as_ptr().add(l);
-            let (fx, fy, fz) = (
-                _mm256_loadu_ps(frac[0].as_ptr().add(l)),
-                _mm256_loadu_ps(frac[1].as_ptr().add(l)),
-                _mm256_loadu_ps(frac[2].as_ptr().add(l)),
-            );
-            let corner = |off: usize| {
-                let (a, b) = crate::simd::x86::pairs8(p, q, off);
-                lerp8(a, b, fx)
-            };
-            let (c00, c10) = (corner(0), corner(sx));
-            let (c01, c11) = (corner(sxy), corner(sxy + sx));
-            let v = lerp8(lerp8(c00, c10, fy), lerp8(c01, c11, fy), fz);
-            _mm256_storeu_ps(out.as_mut_ptr().add(l), v);
-            l += 8;
-        }
-        for l in l..n {
-            let f = [frac[0][l], frac[1][l], frac[2][l]];
-            out[l] = super::blend_at(&src[idx[l] as usize..], sx, sxy, f);
-        }
-    }
-}
+mod x86;
 
 /// Trilinear blend of the eight neighbours from corner `(x0, y0, z0)` (all inside: the caller's span
 /// guarantees `i0 + 1 + sx + sxy < src.len()`), x first, then y, then z, as the shader does.
@@ -860,81 +724,6 @@ fn row_nearest<T: Voxel>(
             )
         };
         *d = src[x + sx * (y + sy * z)];
-    }
-}
-
-fn row_integer<T: Voxel>(
-    src: &[T],
-    fill: Option<T>,
-    p: &Params,
-    im: &IntMap,
-    j: usize,
-    k: usize,
-    dst: &mut [T],
-) {
-    let out_idx = [0i64, j as i64, k as i64];
-    let shape = p.in_shape.map(|n| n as i64);
-    // Input coordinate at i = 0 and its change per step of i.
-    let mut start = [0i64; 3];
-    let mut step = [0i64; 3];
-    for r in 0..3 {
-        start[r] = im.sign[r] * out_idx[im.axis[r]] + im.off[r];
-        step[r] = if im.axis[r] == 0 { im.sign[r] } else { 0 };
-    }
-    let stride = [1i64, shape[0], shape[0] * shape[1]];
-    let nx = dst.len() as i64;
-    // Valid span of i: 0 <= start + step * i < n on every axis.
-    let (mut lo, mut hi) = (0i64, nx);
-    for r in 0..3 {
-        let (s0, st, n) = (start[r], step[r], shape[r]);
-        if st == 0 {
-            if s0 < 0 || s0 >= n {
-                lo = 0;
-                hi = 0;
-            }
-        } else if st > 0 {
-            lo = lo.max(-s0);
-            hi = hi.min(n - s0);
-        } else {
-            lo = lo.max(s0 - n + 1);
-            hi = hi.min(s0 + 1);
-        }
-    }
-    let lin = |i: i64| -> i64 { (0..3).map(|r| (start[r] + step[r] * i) * stride[r]).sum() };
-    let hi = hi.max(lo);
-    for i in (0..lo.min(nx)).chain(hi..nx) {
-        let c = [0, 1, 2].map(|r| (start[r] + step[r] * i) as f32);
-        dst[i as usize] = sample_nearest_checked(src, p.in_shape, c, fill);
-    }
-    if lo >= hi {
-        return;
-    }
-    let first = lin(lo);
-    let d: i64 = (0..3).map(|r| step[r] * stride[r]).sum();
-    let len = (hi - lo) as usize;
-    let out = &mut dst[lo as usize..hi as usize];
-    // Contiguous runs copy as slices (a flip along i is a reversed copy, which vectorises); other
-    // strides walk the source with `step_by` (no per-voxel bounds check).
-    let first = first as usize;
-    match d {
-        1 => out.copy_from_slice(&src[first..first + len]),
-        -1 => {
-            let run = &src[first + 1 - len..=first];
-            out.iter_mut()
-                .zip(run.iter().rev())
-                .for_each(|(o, &x)| *o = x);
-        }
-        d if d > 0 => out
-            .iter_mut()
-            .zip(src[first..].iter().step_by(d as usize))
-            .for_each(|(o, &x)| *o = x),
-        d => {
-            let step = d.unsigned_abs() as usize;
-            let start = first - step * (len - 1);
-            out.iter_mut()
-                .zip(src[start..=first].iter().step_by(step).rev())
-                .for_each(|(o, &x)| *o = x);
-        }
     }
 }
 
