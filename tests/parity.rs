@@ -210,6 +210,19 @@ both! {
             assert!(got.images[0].values().iter().all(|v| v.is_finite()), "{op}: non-finite");
             compare("f32-limit", op, &got, &want, &s, tol);
         }
+        // Copies (flip, crop, pad, permutations) move such values unchanged: the GPU fetches one texel
+        // per voxel for maps onto voxel centres, as the CPU copies (blending eight with weights 0
+        // and 1 gave NaN where neighbours differ by more than f32 holds).
+        for (op, tol) in [
+            (r#"{"type": "flip", "axes": [0, 2]}"#, 0.0),
+            (r#"{"type": "crop", "margins": [[2, 3], [1, 0], [0, 4]]}"#, 0.0),
+            (r#"{"type": "pad", "margins": [2, 1, 3], "fill": 7}"#, 0.0),
+            (r#"{"type": "flip", "axes": [1]}, {"type": "zscore"}"#, T),
+        ] {
+            let want = Executor::Cpu.apply(&s, &transforms(op)).unwrap();
+            let got = e.apply(&s, &transforms(op)).unwrap_or_else(|err| panic!("{op}: {err}"));
+            compare("f32-limit", op, &got, &want, &s, tol);
+        }
         let z = e.apply(&s, &transforms(r#"{"type": "zscore"}"#)).unwrap();
         let st = voxaug::stats::stats(&z.images[0].values(), None);
         assert!(st.mean.abs() < 1e-3 && (st.std - 1.0).abs() < 1e-3, "zscore: {st:?}");

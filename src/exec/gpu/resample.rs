@@ -60,9 +60,14 @@ impl GpuContext {
         let image;
         let (pipe, layout) = match (v.kind, field.is_some()) {
             (Kind::Image, f) => {
+                // A map onto voxel centres (flip, crop, pad, permutations) is a copy: one texel
+                // fetch instead of eight, as the CPU copies (`is_integer_map`).
                 let entry = match (f, map.nearest_images) {
                     (true, _) => ImageEntry::Field,
                     (false, true) => ImageEntry::Nearest,
+                    (false, false) if crate::exec::cpu::resample::is_integer_map(&m) => {
+                        ImageEntry::Nearest
+                    }
                     (false, false) => ImageEntry::Trilinear,
                 };
                 image = pipes.resample_image(&self.device, entry, point.map(PointParams::features));
