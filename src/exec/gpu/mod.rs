@@ -5,6 +5,7 @@
 //! the device's limit (128 MiB on lavapipe), so volume size is bounded by texture limits only.
 //!
 //! Files mirror `exec/cpu/`: `params.rs` (uniform structs), `slab.rs` (upload, slabs, readback),
+//! `submit.rs` (dispatch, bind groups, the parameter arena, pending submissions),
 //! `resample.rs`, `intensity.rs`, `labels.rs`, `reduce.rs`, `run.rs`. Kernel descriptions come from `exec/kernel.rs`.
 //! Three host fallbacks call the CPU reference on purpose: B-spline displacement fields are evaluated
 //! on the host on their small evaluation grid and uploaded, intensity ops without a GPU kernel run on
@@ -29,6 +30,7 @@ mod reduce;
 mod resample;
 mod run;
 mod slab;
+mod submit;
 mod timer;
 mod uniforms;
 
