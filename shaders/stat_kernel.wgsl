@@ -78,11 +78,9 @@ fn stat_kernel() {
             if (range > 0.0lf) {
                 mul = (b - a) / range;
             }
+            // sub stays 0 (prescale(0, mul)); the clamp to [a, b] comes with the template.
             prescale(0.0lf, mul);
-            out.sub = 0.0;
             out.add = f32(a - f64(p.vmin) * mul);
-            out.lo = f32(a);
-            out.hi = f32(b);
         }
         case 2u: {
             // gamma_params: the f32 reciprocal, f64 only where that would be subnormal.
