@@ -578,6 +578,31 @@ fn gpu_statistics_after_a_stage_stay_on_the_device() {
             1e-5,
         );
     }
+    // A leading `"mask": "label"` statistic takes the host's voxels of the image and label map as
+    // uploaded (no read-back of either): as many waits as a plan without a statistic.
+    let waits = |json: &str| {
+        let w0 = ctx.host_waits();
+        let out = g.apply(&s, &transforms(json)).unwrap();
+        (ctx.host_waits() - w0, out)
+    };
+    for json in [
+        r#"{"type": "zscore", "mask": "label"}, {"type": "rotate", "degrees": [5, 0, 20]}"#,
+        r#"{"type": "minmax", "mask": "label", "min": -1, "max": 1}, {"type": "flip", "axes": [1]}"#,
+    ] {
+        let (label_waits, out) = waits(json);
+        let (plain_waits, _) = waits(
+            r#"{"type": "brightness", "factor": 0.9}, {"type": "rotate", "degrees": [5, 0, 20]}"#,
+        );
+        assert_eq!(label_waits, plain_waits, "{json}");
+        compare(
+            "label mask",
+            json,
+            &out,
+            &Executor::Cpu.apply(&s, &transforms(json)).unwrap(),
+            &s,
+            1e-5,
+        );
+    }
     // Samples of a batch: no wait until the outputs are read back.
     ctx.set_device_statistics(true);
     let plans: Vec<_> = cases[..6].iter().map(|(_, j)| transforms(j)).collect();

@@ -95,12 +95,9 @@ impl GpuContext {
         nonzero: bool,
         input: Option<(&InputStats, usize)>,
     ) -> Result<crate::volume::Stats> {
-        match InputStats::get_or(input, StatKey::Moments(nonzero), || {
-            Ok(Cached::Moments(self.host_stats(v, nonzero)?))
-        })? {
-            Cached::Moments(s) => Ok(s),
-            Cached::Percentiles(_) => unreachable!("keyed by kind"),
-        }
+        InputStats::moments_or(input, StatKey::Moments(nonzero), || {
+            self.host_stats(v, nonzero)
+        })
     }
 
     /// [`percentiles`](Self::percentiles) of `q`, cached as [`moments`](Self::moments) are.
@@ -129,24 +126,23 @@ impl GpuContext {
         op: &IntensityOp,
         grid: &crate::grid::Grid,
         dest: Dest,
-        mask: Option<&Voxels>,
+        label_stats: Option<crate::volume::Stats>,
         input: Option<(&InputStats, usize)>,
     ) -> Result<(GpuVolume, Option<Output>)> {
         let spacing = grid.spacing();
         let k = match kernel::needs(op) {
             Needs::None(k) => k,
             Needs::LabelStats => {
-                // Statistics over the label map's voxels, on the host from read-back voxels (the
-                // CPU's function, so both executors build the same kernel); the kernel runs here.
-                let m = mask.ok_or_else(|| {
+                // Statistics over the label map's voxels, taken by the caller on the host
+                // (`label_masked`); the kernel runs here.
+                let st = label_stats.ok_or_else(|| {
                     Error::invalid(
                         "\"mask\": \"label\" takes its voxels from the subject's first label map, \
                          and this subject has none: add a label map (--label) or use \
                          \"nonzero\"/\"all\"",
                     )
                 })?;
-                let img = self.read_f32(&v)?;
-                kernel::kernel_from(op, &kernel::label_masked_stats(&img, m), None)
+                kernel::kernel_from(op, &st, None)
             }
             Needs::Host => {
                 // Quantile-based maps: read back, apply the host code, upload (same result as the CPU).
@@ -273,6 +269,8 @@ impl GpuContext {
 #[derive(Clone, Copy, PartialEq, Eq, Hash)]
 pub(super) enum StatKey {
     Moments(bool),
+    /// Over the first label map's nonzero voxels (valid while that label map is as uploaded too).
+    LabelMasked,
     Percentiles([u64; 2]),
 }
 
@@ -290,6 +288,18 @@ pub(super) enum Cached {
 pub(crate) struct InputStats(std::sync::Mutex<std::collections::HashMap<(usize, StatKey), Cached>>);
 
 impl InputStats {
+    /// [`get_or`](Self::get_or) of a statistic kept as moments (`key`: `Moments` or `LabelMasked`).
+    pub(super) fn moments_or(
+        input: Option<(&InputStats, usize)>,
+        key: StatKey,
+        compute: impl FnOnce() -> Result<crate::volume::Stats>,
+    ) -> Result<crate::volume::Stats> {
+        match Self::get_or(input, key, || Ok(Cached::Moments(compute()?)))? {
+            Cached::Moments(s) => Ok(s),
+            Cached::Percentiles(_) => unreachable!("keyed by kind"),
+        }
+    }
+
     /// The statistic `key` of volume `input.1` from the cache `input.0`, computed by `compute` and
     /// kept on the first call; computed every time without a cache.
     fn get_or(

@@ -10,8 +10,9 @@
 //! Three host fallbacks call the CPU reference on purpose: B-spline displacement fields are evaluated
 //! on the host on their small evaluation grid and uploaded, intensity ops without a GPU kernel run on
 //! read-back voxels (`exec/cpu/intensity.rs`), and statistics masked by a label map
-//! (`"mask": "label"`) are taken on the host from read-back voxels (`kernel::label_masked_stats`)
-//! before the op's kernel runs on the device.
+//! (`"mask": "label"`) are taken on the host (`kernel::label_masked_stats`) before the op's kernel runs
+//! on the device: from the host's own voxels while the image and the label map are as uploaded (cached
+//! with the upload), else from read-back voxels.
 //!
 //! Statistics ops (zscore, minmax, gamma, contrast) on a volume an earlier stage changed build their
 //! point kernel on the device (`reduce.rs` `device_kernel`, `shaders/stat_kernel.wgsl`: the host's f64
@@ -47,7 +48,7 @@ use crate::voxels::Voxels;
 use bytemuck::{Pod, Zeroable};
 use wgpu::util::DeviceExt;
 
-use intensity::InputStats;
+use intensity::{InputStats, StatKey};
 use params::*;
 use pipelines::ImageEntry;
 use run::*;

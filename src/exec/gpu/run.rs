@@ -328,6 +328,51 @@ impl GpuContext {
         })
     }
 
+    /// Statistics of image `vi` over the first label map's nonzero voxels (`"mask": "label"`; the CPU's
+    /// function, so both executors build the same kernel). When the image and the label map are both
+    /// as uploaded, from the host's voxels (no read-back; kept in `stats` for the next samples), else
+    /// from the device's current voxels (the label map's read once per stage into `label_mask`).
+    #[allow(clippy::too_many_arguments)]
+    fn label_masked(
+        &self,
+        host: &[&Volume],
+        gpu: &[Option<GpuVolume>],
+        results: &[Option<HostData>],
+        untouched: &[bool],
+        vi: usize,
+        stats: Option<&InputStats>,
+        label_mask: &mut Option<Voxels>,
+    ) -> Result<crate::volume::Stats> {
+        let li = host
+            .iter()
+            .position(|v| v.kind == Kind::Label)
+            .expect("a label map");
+        if untouched[vi] && untouched[li] {
+            let image = host[vi].data.as_f32().expect("an f32 image");
+            return InputStats::moments_or(stats.map(|c| (c, vi)), StatKey::LabelMasked, || {
+                Ok(kernel::label_masked_stats(image, &host[li].data))
+            });
+        }
+        if label_mask.is_none() {
+            *label_mask = Some(match (&gpu[li], &results[li]) {
+                (Some(t), _) => self.read_texture(t)?,
+                (None, Some(HostData::Ready(d))) => d.clone(),
+                (None, Some(HostData::Deferred(_))) => return Err(Error::invalid(
+                    "internal: a label mask was read back in a batch (run the plans one by one)",
+                )),
+                (None, None) => host[li].data.clone(),
+            });
+        }
+        let image = match &gpu[vi] {
+            Some(v) => self.read_f32(v)?,
+            None => unreachable!("an intensity stage runs on an image on the device"),
+        };
+        Ok(kernel::label_masked_stats(
+            &image,
+            label_mask.as_ref().expect("read above"),
+        ))
+    }
+
     /// Runs the stages over uploaded volumes. Each volume's last kernel writes to host memory unless
     /// `resident` (then everything stays on the device and the call waits for completion).
     /// `stats`: statistics of the subject's volumes as uploaded, used and filled by intensity ops
@@ -364,26 +409,8 @@ impl GpuContext {
                 Stage::Spatial(SamplingMap { field: Some(d), .. }) => Some(self.build_field(d)?),
                 _ => None,
             };
-            // `"mask": "label"`: the first label map's current voxels, on the host.
-            let label_mask = match stage {
-                Stage::Intensity(op)
-                    if matches!(kernel::needs(op), kernel::Needs::LabelStats)
-                        && !subject.labels.is_empty() =>
-                {
-                    let li = subject.images.len();
-                    Some(match (&gpu[li], &results[li]) {
-                        (Some(t), _) => self.read_texture(t)?,
-                        (None, Some(HostData::Ready(d))) => d.clone(),
-                        (None, Some(HostData::Deferred(_))) => {
-                            return Err(Error::invalid(
-                                "internal: a label mask was read back in a batch (run the plans one by one)",
-                            ))
-                        }
-                        (None, None) => host[li].data.clone(),
-                    })
-                }
-                _ => None,
-            };
+            // `"mask": "label"`: the first label map's current voxels, read when an image needs them.
+            let mut label_mask: Option<Voxels> = None;
             for vi in 0..host.len() {
                 let Some(v) = gpu[vi].as_ref() else { continue };
                 let v_shape = v.shape;
@@ -404,10 +431,24 @@ impl GpuContext {
                     }
                     Stage::Intensity(_) if image && skip_images => None,
                     Stage::Intensity(op) if image => {
+                        let label_stats = match kernel::needs(op) {
+                            Needs::LabelStats if !subject.labels.is_empty() => {
+                                Some(self.label_masked(
+                                    host,
+                                    &gpu,
+                                    &results,
+                                    &untouched,
+                                    vi,
+                                    stats,
+                                    &mut label_mask,
+                                )?)
+                            }
+                            _ => None,
+                        };
                         let owned = gpu[vi].take().unwrap();
                         let input = stats.filter(|_| untouched[vi]).map(|c| (c, vi));
                         let (back, out) =
-                            self.intensity(owned, op, &grid, dest, label_mask.as_ref(), input)?;
+                            self.intensity(owned, op, &grid, dest, label_stats, input)?;
                         gpu[vi] = Some(back);
                         out
                     }
