@@ -321,27 +321,45 @@ pub fn augment_in_memory(
     let mut batches = exec.batches(subject);
     let t0 = std::time::Instant::now();
     let mut compute = 0.0f64;
-    let mut done = 0u64;
+    let mut planned = 0u64;
     let batch = batch.max(1) as u64;
-    while done < n {
-        let chunk = done..(done + batch).min(n);
-        let ts = chunk
-            .clone()
-            .map(|i| {
-                samples
-                    .plan(i)
-                    .map(|p| p.transforms)
-                    .map_err(|e| e.context(&format!("sample {i}")))
-            })
-            .collect::<Result<Vec<_>>>()?;
-        let c0 = std::time::Instant::now();
-        let outs = batches.apply(&ts)?;
-        compute += c0.elapsed().as_secs_f64();
-        for o in outs {
-            crate::exec::cpu::alloc::recycle_subject(o);
+    // Double-buffered: batch k + 1 is submitted before batch k is read back, so on the GPU the
+    // device computes one while the host copies the other out (on the CPU a batch runs when it is
+    // finished, one at a time).
+    let mut in_flight: Option<(u64, crate::exec::Submitted)> = None;
+    loop {
+        let next = if planned < n {
+            let chunk = planned..(planned + batch).min(n);
+            let ts = chunk
+                .clone()
+                .map(|i| {
+                    samples
+                        .plan(i)
+                        .map(|p| p.transforms)
+                        .map_err(|e| e.context(&format!("sample {i}")))
+                })
+                .collect::<Result<Vec<_>>>()?;
+            let c0 = std::time::Instant::now();
+            let submitted = batches.submit(&ts)?;
+            compute += c0.elapsed().as_secs_f64();
+            planned = chunk.end;
+            Some((chunk.end, submitted))
+        } else {
+            None
+        };
+        if let Some((end, submitted)) = in_flight.take() {
+            let c0 = std::time::Instant::now();
+            let outs = batches.finish(submitted)?;
+            compute += c0.elapsed().as_secs_f64();
+            for o in outs {
+                crate::exec::cpu::alloc::recycle_subject(o);
+            }
+            progress(end);
         }
-        done = chunk.end;
-        progress(done);
+        match next {
+            Some(x) => in_flight = Some(x),
+            None => break,
+        }
     }
     Ok(AugmentReport {
         samples: n,
@@ -573,45 +591,100 @@ pub fn augment_to_dir(
         });
         // Checked once and, on the GPU, uploaded once for every batch.
         let mut batches = exec.batches(subject);
-        let failed = (|| -> Result<()> {
-            loop {
-                let chunk: Vec<u64> = todo.by_ref().take(batch).collect();
-                if chunk.is_empty() {
-                    return Ok(());
+        // A batch submitted and not yet read back: its sample indices, plans and transforms.
+        type InFlight = (
+            Vec<u64>,
+            Vec<Plan>,
+            Vec<Vec<Transform>>,
+            crate::exec::Submitted,
+        );
+        // Names a failed batch's failing sample: one at a time finds it (only on failure).
+        let name_failing = |chunk: &[u64], ts: &[Vec<Transform>], e: Error| {
+            let k = chunk
+                .iter()
+                .zip(ts)
+                .find(|(_, t)| exec.apply(subject, t).is_err())
+                .map(|(&i, _)| i)
+                .or(chunk.first().copied());
+            match k {
+                Some(k) => e.context(&format!("sample {k}")),
+                None => e,
+            }
+        };
+        // Reads a batch back and hands its samples to the writer: false when the writer stopped (its
+        // error is reported below).
+        let send = |batches: &mut crate::exec::Batches<'_>,
+                    (chunk, plans, ts, sub): InFlight,
+                    compute: &mut f64|
+         -> Result<bool> {
+            let c0 = std::time::Instant::now();
+            let results = batches
+                .finish(sub)
+                .map_err(|e| name_failing(&chunk, &ts, e));
+            *compute += c0.elapsed().as_secs_f64();
+            for ((&i, result), plan) in chunk.iter().zip(results?).zip(plans) {
+                if tx.send((i, result, plan)).is_err() {
+                    return Ok(false);
                 }
-                // Plans up to the first that fails: the samples before it are still computed.
-                let mut plans = Vec::with_capacity(chunk.len());
-                let mut plan_error = None;
-                for &i in &chunk {
-                    match samples.plan(i) {
-                        Ok(p) => plans.push(p),
-                        Err(e) => {
-                            plan_error = Some(e.context(&format!("sample {i}")));
-                            break;
+            }
+            Ok(true)
+        };
+        let failed = (|| -> Result<()> {
+            let mut in_flight: Option<(InFlight, Option<Error>)> = None;
+            loop {
+                // The next batch is submitted before the one in flight is read back
+                // (double-buffered on the GPU), unless that one ends at a failed plan.
+                let stop = in_flight.as_ref().is_some_and(|(_, e)| e.is_some());
+                let chunk: Vec<u64> = if stop {
+                    Vec::new()
+                } else {
+                    todo.by_ref().take(batch).collect()
+                };
+                let next = if chunk.is_empty() {
+                    None
+                } else {
+                    // Plans up to the first that fails: the samples before it are still computed.
+                    let mut plans = Vec::with_capacity(chunk.len());
+                    let mut plan_error = None;
+                    for &i in &chunk {
+                        match samples.plan(i) {
+                            Ok(p) => plans.push(p),
+                            Err(e) => {
+                                plan_error = Some(e.context(&format!("sample {i}")));
+                                break;
+                            }
                         }
                     }
-                }
-                let chunk = &chunk[..plans.len()];
-                let c0 = std::time::Instant::now();
-                let ts: Vec<Vec<Transform>> = plans.iter().map(|p| p.transforms.clone()).collect();
-                let results = batches.apply(&ts).map_err(|e| {
-                    // Name the failing sample: one at a time finds it (only on failure).
-                    let k = chunk
-                        .iter()
-                        .zip(&ts)
-                        .find(|(_, t)| exec.apply(subject, t).is_err())
-                        .map_or(chunk[0], |(&i, _)| i);
-                    e.context(&format!("sample {k}"))
-                });
-                compute += c0.elapsed().as_secs_f64();
-                for ((&i, result), plan) in chunk.iter().zip(results?).zip(plans) {
-                    if tx.send((i, result, plan)).is_err() {
-                        // The writer stopped: its error is reported below.
+                    let chunk = chunk[..plans.len()].to_vec();
+                    let ts: Vec<Vec<Transform>> =
+                        plans.iter().map(|p| p.transforms.clone()).collect();
+                    let c0 = std::time::Instant::now();
+                    let submitted = batches.submit(&ts);
+                    compute += c0.elapsed().as_secs_f64();
+                    match submitted {
+                        Ok(sub) => Some(((chunk, plans, ts, sub), plan_error)),
+                        Err(e) => {
+                            // The batch in flight comes first; then this batch's failing sample.
+                            if let Some((prev, _)) = in_flight.take() {
+                                if !send(&mut batches, prev, &mut compute)? {
+                                    return Ok(());
+                                }
+                            }
+                            return Err(name_failing(&chunk, &ts, e));
+                        }
+                    }
+                };
+                if let Some((prev, plan_error)) = in_flight.take() {
+                    if !send(&mut batches, prev, &mut compute)? {
                         return Ok(());
                     }
+                    if let Some(e) = plan_error {
+                        return Err(e);
+                    }
                 }
-                if let Some(e) = plan_error {
-                    return Err(e);
+                match next {
+                    Some(x) => in_flight = Some(x),
+                    None => return Ok(()),
                 }
             }
         })();

@@ -490,6 +490,67 @@ fn gpu_batch_equals_single_runs() {
     }
 }
 
+/// Readback overlaps recording: batches submitted ahead and finished later, in any order (augment's
+/// double buffering), and runs of several threads whose readbacks wait outside the run lock (the
+/// Python loader's workers) give exactly the outputs of one-at-a-time runs.
+#[test]
+fn gpu_overlapped_readbacks_give_the_same_outputs() {
+    use std::sync::Arc;
+    let (_, s) = subjects().remove(0);
+    let plans: Vec<Vec<voxaug::Transform>> = [
+        r#"{"type": "rotate", "degrees": [5, 0, 20]}, {"type": "zscore", "mask": "nonzero"}"#,
+        r#"{"type": "percentile_clip", "low": 1, "high": 99}, {"type": "flip", "axes": [2]}"#,
+        r#"{"type": "elastic", "sigma": 4, "alpha": 200, "seed": 3}, {"type": "gamma", "gamma": 1.3}"#,
+        r#"{"type": "crop", "margins": 3}, {"type": "noise", "std": 3, "seed": 9}"#,
+        r#"{"type": "rotate", "degrees": [0, 0, 15]}, {"type": "zscore", "mask": "label"}"#,
+        r#"{"type": "remap_labels", "mapping": {"1": 2}}, {"type": "zoom", "factors": [1.1, 1.1, 1.1]}"#,
+    ]
+    .iter()
+    .map(|j| transforms(j))
+    .collect();
+    let g = gpu();
+    let want: Vec<Subject> = plans.iter().map(|t| g.apply(&s, t).unwrap()).collect();
+    let mut session = g.batches(&s);
+    let first = session.submit(&plans[..3]).unwrap();
+    let second = session.submit(&plans[3..]).unwrap();
+    // Another run between submission and readback.
+    assert!(g.apply(&s, &plans[0]).unwrap() == want[0]);
+    let late = session.finish(second).unwrap();
+    let early = session.finish(first).unwrap();
+    for (i, o) in early.iter().chain(&late).enumerate() {
+        assert!(o == &want[i], "double-buffered batch, plan {i}");
+    }
+    drop(session);
+    // Four threads, two shared subjects, every plan several times.
+    let a = Arc::new(s.clone());
+    let mut b = s.clone();
+    for v in b.images.iter_mut() {
+        let d = v.data.as_f32_mut().expect("f32 image");
+        d.iter_mut().for_each(|x| *x = 2.0 - *x);
+    }
+    let want_b: Vec<Subject> = plans.iter().map(|t| g.apply(&b, t).unwrap()).collect();
+    let b = Arc::new(b);
+    std::thread::scope(|scope| {
+        for thread in 0..4 {
+            let (g, a, b, plans, want, want_b) = (&g, &a, &b, &plans, &want, &want_b);
+            scope.spawn(move || {
+                for round in 0..3 {
+                    for k in 0..plans.len() {
+                        let i = (k + thread + round) % plans.len();
+                        let (subject, expect) = if (thread + k) % 2 == 0 {
+                            (a, &want[i])
+                        } else {
+                            (b, &want_b[i])
+                        };
+                        let got = g.apply_shared(subject, &plans[i], None).unwrap();
+                        assert!(&got == expect, "thread {thread}, round {round}, plan {i}");
+                    }
+                }
+            });
+        }
+    });
+}
+
 /// Statistics ops on a volume an earlier stage changed (zscore, minmax, gamma's range, contrast's
 /// mean) build their kernel on the device (stat_kernel.wgsl, f64): the same outputs as reading the
 /// statistics back, bit for bit (the same f64 expressions), without the host waiting for the device in

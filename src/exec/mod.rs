@@ -265,57 +265,85 @@ pub struct Batches<'a> {
     uploaded: Option<gpu::Uploaded<'a>>,
 }
 
+/// A batch handed to [`Batches::submit`]: on the GPU its work is on the device, on the CPU it runs
+/// when the batch is finished.
+pub struct Submitted(Later);
+
+enum Later {
+    /// Computed by [`Batches::finish`] (the CPU; plans that run one by one).
+    Plans(Vec<Vec<Transform>>),
+    /// On the device; read back by [`Batches::finish`].
+    Gpu(gpu::Pending),
+}
+
 impl Batches<'_> {
     /// Applies a batch of deterministic plans: the same results as [`Executor::apply`] on each.
     pub fn apply(&mut self, plans: &[Vec<Transform>]) -> Result<Vec<Subject>> {
-        let (exec, subject) = (self.exec, self.subject);
+        let s = self.submit(plans)?;
+        self.finish(s)
+    }
+
+    /// Starts a batch without waiting for its outputs; [`finish`](Self::finish) returns them (what
+    /// [`apply`](Self::apply) would). On the GPU the batch is recorded and submitted here, so
+    /// submitting batch k + 1 before finishing batch k keeps the device busy while the host copies
+    /// batch k's outputs out; on the CPU the work happens in `finish` (nothing runs ahead, so a
+    /// finished batch's buffers can serve the next one's outputs).
+    pub fn submit(&mut self, plans: &[Vec<Transform>]) -> Result<Submitted> {
+        let later = || Ok(Submitted(Later::Plans(plans.to_vec())));
+        let Executor::Gpu(g) = self.exec else {
+            return later();
+        };
+        let subject = self.subject;
         if !subject.same_grid() {
-            return plans.iter().map(|t| exec.apply(subject, t)).collect();
+            return later();
         }
         subject.check_grids()?;
         subject.check_storage()?;
         let needs_host = plans
             .iter()
             .any(|p| matches!(p.first(), Some(Transform::NanToNum { .. })));
-        let largest = *self.largest.get_or_insert_with(|| max_abs(subject));
-        if needs_host || !largest.is_finite() {
-            return plans.iter().map(|t| exec.apply(subject, t)).collect();
+        if needs_host || !self.largest().is_finite() {
+            return later();
         }
-        // The images were scanned once: the samples need not scan them again.
         let grid = subject.grid().expect("checked non-empty").clone();
-        match exec {
-            Executor::Cpu => plans
-                .iter()
-                .map(|t| exec.apply_known(subject, t, largest))
-                .collect(),
-            Executor::Gpu(g) => {
-                let stages = plans
-                    .iter()
-                    .map(|t| compile(t, &grid))
-                    .collect::<Result<Vec<_>>>()?;
-                // Label value maps may widen a label map's type per plan, and label-masked
-                // statistics read the label map back mid-plan: those run one by one.
-                let one_by_one = stages.iter().flatten().any(|s| match s {
-                    Stage::Labels(_) => true,
-                    Stage::Intensity(op) => {
-                        matches!(kernel::needs(op), kernel::Needs::LabelStats)
-                    }
-                    Stage::Spatial(_) => false,
-                });
-                if one_by_one {
-                    return plans
-                        .iter()
-                        .map(|t| exec.apply_known(subject, t, largest))
-                        .collect();
-                }
-                let up = match self.uploaded.take() {
-                    Some(up) => up,
-                    None => g.upload_subject(subject)?,
+        let stages = plans
+            .iter()
+            .map(|t| compile(t, &grid))
+            .collect::<Result<Vec<_>>>()?;
+        // Label value maps may widen a label map's type per plan, and label-masked statistics read
+        // the label map back mid-plan: those run one by one.
+        let one_by_one = stages.iter().flatten().any(|s| match s {
+            Stage::Labels(_) => true,
+            Stage::Intensity(op) => matches!(kernel::needs(op), kernel::Needs::LabelStats),
+            Stage::Spatial(_) => false,
+        });
+        if one_by_one {
+            return later();
+        }
+        let up = match self.uploaded.take() {
+            Some(up) => up,
+            None => g.upload_subject(subject)?,
+        };
+        let pending = g.submit_batch(&up, &stages);
+        // A failed run cleared the pool: upload again next time.
+        if pending.is_ok() {
+            self.uploaded = Some(up);
+        }
+        Ok(Submitted(Later::Gpu(pending?)))
+    }
+
+    /// The outputs of a batch from [`submit`](Self::submit) (batches may be finished in any order).
+    pub fn finish(&mut self, s: Submitted) -> Result<Vec<Subject>> {
+        let (exec, subject) = (self.exec, self.subject);
+        match s.0 {
+            Later::Gpu(pending) => {
+                let Executor::Gpu(g) = exec else {
+                    unreachable!("submitted on the GPU")
                 };
-                let outs = g.run_batch_uploaded(&up, &stages);
-                // A failed run cleared the pool: upload again next time.
-                if outs.is_ok() {
-                    self.uploaded = Some(up);
+                let outs = g.finish(subject, pending);
+                if outs.is_err() {
+                    // The failure cleared the pool: upload again next time.
+                    self.uploaded = None;
                 }
                 let outs = outs?;
                 for o in &outs {
@@ -323,7 +351,32 @@ impl Batches<'_> {
                 }
                 Ok(outs)
             }
+            Later::Plans(plans) => {
+                if !subject.same_grid() {
+                    return plans.iter().map(|t| exec.apply(subject, t)).collect();
+                }
+                subject.check_grids()?;
+                subject.check_storage()?;
+                let needs_host = plans
+                    .iter()
+                    .any(|p| matches!(p.first(), Some(Transform::NanToNum { .. })));
+                let largest = self.largest();
+                if needs_host || !largest.is_finite() {
+                    return plans.iter().map(|t| exec.apply(subject, t)).collect();
+                }
+                // The images were scanned once: the samples need not scan them again.
+                plans
+                    .iter()
+                    .map(|t| exec.apply_known(subject, t, largest))
+                    .collect()
+            }
         }
+    }
+
+    /// The images' largest |value|, scanned once.
+    fn largest(&mut self) -> f32 {
+        let subject = self.subject;
+        *self.largest.get_or_insert_with(|| max_abs(subject))
     }
 }
 

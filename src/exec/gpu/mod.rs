@@ -37,7 +37,7 @@ mod uniforms;
 
 pub use context::{list_adapters, AdapterSummary, GpuContext, NO_ADAPTER};
 pub use metric::{GpuMetric, MetricSums, MAX_TRANSFORMS};
-pub use run::{KernelTimes, Uploaded};
+pub use run::{KernelTimes, Pending, Uploaded};
 
 use crate::error::{Error, Result};
 use crate::exec::cpu::intensity as cpu_int;

@@ -52,6 +52,15 @@ pub struct Uploaded<'a> {
     stats: InputStats,
 }
 
+/// Runs recorded and submitted whose outputs are still on the device (see
+/// [`GpuContext::submit_batch`] and [`GpuContext::finish`]).
+pub struct Pending {
+    runs: Vec<(Vec<Option<HostData>>, crate::grid::Grid)>,
+    deferred: Vec<DeferredRead>,
+    /// A submission after every one of theirs.
+    done: wgpu::SubmissionIndex,
+}
+
 /// What [`GpuContext::kernel_times`] measured, one entry per repetition, in seconds.
 #[derive(Clone, Debug)]
 pub struct KernelTimes {
@@ -112,19 +121,24 @@ impl GpuContext {
         key: Option<&Arc<Subject>>,
         stages: &[Stage],
     ) -> Result<Subject> {
-        let _one_at_a_time = self.one_at_a_time();
-        {
-            let mut pool = self.pool.lock().unwrap();
-            for t in pool.resident.purge() {
-                pool.give_texture(t);
+        let pending = {
+            let _one_at_a_time = self.one_at_a_time();
+            {
+                let mut pool = self.pool.lock().unwrap();
+                for t in pool.resident.purge() {
+                    pool.give_texture(t);
+                }
             }
-        }
-        let r = self.scoped("GPU pipeline", || self.run_inner(subject, key, stages));
-        if r.is_err() {
-            // Work and resources of a failed run are not reused.
-            self.discard();
-        }
-        r
+            let r = self.scoped("GPU pipeline", || self.record(subject, key, stages));
+            if r.is_err() {
+                // Work and resources of a failed run are not reused.
+                self.discard();
+            }
+            r?
+        };
+        // Outside the run lock: another thread records and submits its run while this one waits for
+        // its own outputs and copies them out (the device is never idle for that copy).
+        Ok(self.finish(subject, pending)?.pop().expect("one run"))
     }
 
     /// Index of the last stage that changes each volume (images: any stage; labels: spatial ones).
@@ -140,12 +154,41 @@ impl GpuContext {
             .collect()
     }
 
-    pub(super) fn run_inner(
+    /// Records and submits one run: its outputs are read back by [`finish`](Self::finish), except
+    /// where a label-masked statistic after a stage that changed the label map may need the label
+    /// map back mid-run (then every output is read as its last kernel runs).
+    fn record(
         &self,
         subject: &Subject,
         key: Option<&Arc<Subject>>,
         stages: &[Stage],
-    ) -> Result<Subject> {
+    ) -> Result<Pending> {
+        let label_readback = !subject.labels.is_empty()
+            && stages.iter().enumerate().any(|(j, s)| {
+                matches!(s, Stage::Intensity(op) if matches!(kernel::needs(op), Needs::LabelStats))
+                    && stages[..j]
+                        .iter()
+                        .any(|t| matches!(t, Stage::Spatial(_) | Stage::Labels(_)))
+            });
+        if !label_readback {
+            *self.batch.lock().unwrap() = Some(Batch::default());
+        }
+        let r = self.record_inner(subject, key, stages);
+        let deferred = self.batch.lock().unwrap().take().map(|b| b.deferred);
+        let run = r?;
+        Ok(Pending {
+            runs: vec![run],
+            deferred: deferred.unwrap_or_default(),
+            done: self.queue_submit(None),
+        })
+    }
+
+    fn record_inner(
+        &self,
+        subject: &Subject,
+        key: Option<&Arc<Subject>>,
+        stages: &[Stage],
+    ) -> Result<(Vec<Option<HostData>>, crate::grid::Grid)> {
         let host: Vec<&Volume> = subject.images.iter().chain(&subject.labels).collect();
         let last_touch = Self::last_touch(&host, stages);
         let mut gpu: Vec<Option<GpuVolume>> = Vec::with_capacity(host.len());
@@ -179,8 +222,7 @@ impl GpuContext {
         }
         // A shared subject's statistics live with its resident entry (while the subject lives).
         let stats = key.and_then(|k| self.pool.lock().unwrap().resident.stats(k));
-        let (results, grid) = self.execute(subject, &host, gpu, stages, false, stats.as_deref())?;
-        Ok(assemble(subject, &host, results, grid, &mut Vec::new()))
+        self.execute(subject, &host, gpu, stages, false, stats.as_deref())
     }
 
     /// Runs several samples' stages over one upload of `subject`: each sample's kernels go to the
@@ -231,42 +273,70 @@ impl GpuContext {
         up: &Uploaded<'_>,
         plans: &[Vec<Stage>],
     ) -> Result<Vec<Subject>> {
-        let _one_at_a_time = self.one_at_a_time();
-        *self.batch.lock().unwrap() = Some(Batch::default());
-        let r = self.scoped("GPU batch", || self.run_batch_inner(up, plans));
-        self.batch.lock().unwrap().take();
-        if r.is_err() {
-            self.discard();
-        }
-        r
+        let pending = self.submit_batch(up, plans)?;
+        self.finish(up.subject, pending)
     }
 
-    pub(super) fn run_batch_inner(
+    /// Records and submits a batch over an earlier upload without waiting for it:
+    /// [`finish`](Self::finish) reads its outputs back. Submitting the next batch before finishing
+    /// this one keeps the device busy while the host copies outputs out (double-buffered readback).
+    pub fn submit_batch(&self, up: &Uploaded<'_>, plans: &[Vec<Stage>]) -> Result<Pending> {
+        let _one_at_a_time = self.one_at_a_time();
+        *self.batch.lock().unwrap() = Some(Batch::default());
+        let r = self.scoped("GPU batch", || {
+            let runs = self.record_batch(up, plans)?;
+            Ok((runs, self.queue_submit(None)))
+        });
+        let deferred = self.batch.lock().unwrap().take().map(|b| b.deferred);
+        match r {
+            Ok((runs, done)) => Ok(Pending {
+                runs,
+                deferred: deferred.unwrap_or_default(),
+                done,
+            }),
+            Err(e) => {
+                self.discard();
+                Err(e)
+            }
+        }
+    }
+
+    fn record_batch(
         &self,
         up: &Uploaded<'_>,
         plans: &[Vec<Stage>],
-    ) -> Result<Vec<Subject>> {
-        let subject = up.subject;
-        let host: Vec<&Volume> = subject.images.iter().chain(&subject.labels).collect();
+    ) -> Result<Vec<(Vec<Option<HostData>>, crate::grid::Grid)>> {
+        let host: Vec<&Volume> = up.subject.images.iter().chain(&up.subject.labels).collect();
         let mut runs = Vec::with_capacity(plans.len());
         for stages in plans {
             let (cb, copies) = self.device_copies(&up.vols);
             self.submit(cb);
-            runs.push(self.execute(subject, &host, copies, stages, false, Some(&up.stats))?);
+            runs.push(self.execute(up.subject, &host, copies, stages, false, Some(&up.stats))?);
             // Submitted sample by sample: the device starts on this one while the next is recorded.
             self.flush();
         }
-        self.flush();
-        let deferred = std::mem::take(
-            &mut self
-                .batch
-                .lock()
-                .unwrap()
-                .as_mut()
-                .expect("batching")
-                .deferred,
-        );
-        let mut words = self.read_deferred(deferred)?;
+        Ok(runs)
+    }
+
+    /// Waits for a submitted run or batch (`subject`: the one it ran on) and reads its outputs back.
+    /// Takes no run lock: other threads record and submit meanwhile, and this waits for its own
+    /// submissions only.
+    pub fn finish(&self, subject: &Subject, pending: Pending) -> Result<Vec<Subject>> {
+        let Pending {
+            runs,
+            deferred,
+            done,
+        } = pending;
+        let words = self.scoped("GPU readback", || self.read_deferred(deferred, done));
+        let mut words = match words {
+            Ok(w) => w,
+            Err(e) => {
+                let _one_at_a_time = self.run_lock.lock().unwrap();
+                self.discard();
+                return Err(e);
+            }
+        };
+        let host: Vec<&Volume> = subject.images.iter().chain(&subject.labels).collect();
         Ok(runs
             .into_iter()
             .map(|(results, grid)| assemble(subject, &host, results, grid, &mut words))

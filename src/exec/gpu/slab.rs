@@ -534,9 +534,13 @@ impl GpuContext {
         (enc.finish(), copies)
     }
 
-    /// Maps every staging buffer of a batch at once, waits once, and copies the rows out.
-    pub(super) fn read_deferred(&self, deferred: Vec<DeferredRead>) -> Result<Vec<Option<Voxels>>> {
-        self.flush();
+    /// Maps every staging buffer of a batch at once, waits once (for submission `done`, which follows
+    /// every one of theirs: not for work submitted since), and copies the rows out.
+    pub(super) fn read_deferred(
+        &self,
+        deferred: Vec<DeferredRead>,
+        done: wgpu::SubmissionIndex,
+    ) -> Result<Vec<Option<Voxels>>> {
         let mut receivers = Vec::new();
         for d in &deferred {
             for (staging, _, slab) in &d.slabs {
@@ -553,7 +557,10 @@ impl GpuContext {
         self.waits
             .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
         self.device
-            .poll(wgpu::PollType::wait_indefinitely())
+            .poll(wgpu::PollType::Wait {
+                submission_index: Some(done),
+                timeout: None,
+            })
             .map_err(|e| self.gpu_error(format!("waiting for the GPU failed: {e}")))?;
         for rx in receivers {
             match pollster::block_on(rx.receive()) {
