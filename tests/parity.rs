@@ -576,6 +576,11 @@ fn gpu_statistics_after_a_stage_stay_on_the_device() {
         .unwrap();
         Subject::new(vec![img], vec![]).unwrap()
     };
+    let constant = {
+        let grid = Grid::with_spacing([9, 8, 7], [1.0; 3]).unwrap();
+        let img = Volume::new(vec![2.5; grid.len()], grid, Kind::Image).unwrap();
+        Subject::new(vec![img], vec![]).unwrap()
+    };
     let cases = [
         (
             &s,
@@ -600,6 +605,26 @@ fn gpu_statistics_after_a_stage_stay_on_the_device() {
         (
             &s,
             r#"{"type": "noise", "std": 2, "seed": 4}, {"type": "contrast", "factor": 1.2}, {"type": "gamma", "gamma": 0.7}"#,
+        ),
+        (
+            &s,
+            r#"{"type": "rotate", "degrees": [5, 0, 20]}, {"type": "percentile_clip", "low": 1, "high": 99}"#,
+        ),
+        (
+            &s,
+            r#"{"type": "flip", "axes": [1]}, {"type": "percentile_clip", "low": 0, "high": 100}"#,
+        ),
+        (
+            &s,
+            r#"{"type": "noise", "std": 2, "seed": 4}, {"type": "percentile_clip", "low": 37.3, "high": 62.9}"#,
+        ),
+        (
+            &constant,
+            r#"{"type": "flip", "axes": [0]}, {"type": "percentile_clip", "low": 5, "high": 95}"#,
+        ),
+        (
+            &big,
+            r#"{"type": "brightness", "factor": 0.9}, {"type": "percentile_clip", "low": 2, "high": 98}"#,
         ),
         (
             &big,

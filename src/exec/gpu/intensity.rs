@@ -167,13 +167,31 @@ impl GpuContext {
                 self.pool.lock().unwrap().give_buffer(point);
                 return Ok((v, Some(out?)));
             }
+            Needs::Percentiles(q)
+                if input.is_none()
+                    && self.device_statistics()
+                    && self.pipes.percentile.is_some() =>
+            {
+                // A changed volume: the percentiles and the clip kernel on the device, as above.
+                let template = kernel::kernel_from(op, &kernel::EMPTY_STATS, Some([0.0; 2]));
+                let point = self.device_percentile_kernel(&v, q, &template)?;
+                let out = self.elementwise_with(
+                    &v,
+                    PointParams::features(&template),
+                    point.as_entire_binding(),
+                    dest,
+                );
+                self.pool.lock().unwrap().give_buffer(point);
+                return Ok((v, Some(out?)));
+            }
             Needs::Stats { nonzero } => {
                 kernel::kernel_from(op, &self.moments(&v, nonzero, input)?, None)
             }
             Needs::MinMax => kernel::kernel_from(op, &self.moments(&v, false, input)?, None),
             Needs::Percentiles(q) => {
                 let p = self.cached_percentiles(&v, q, input)?;
-                kernel::kernel_from(op, &self.moments(&v, false, input)?, Some(p))
+                // (A percentile clip's kernel needs nothing else.)
+                kernel::kernel_from(op, &kernel::EMPTY_STATS, Some(p))
             }
             Needs::KSpace => {
                 let IntensityOp::KSpace(k) = op else {

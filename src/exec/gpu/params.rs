@@ -155,6 +155,21 @@ pub(super) struct StatOpParams {
     pub(super) b: f64,
 }
 
+/// `Params` of `shaders/percentile.wgsl`: the ranks of a percentile clip's two percentiles and its
+/// kernel with the bounds left to fill.
+#[repr(C)]
+#[derive(Clone, Copy, Pod, Zeroable)]
+pub(super) struct PercentileParams {
+    pub(super) shape: [u32; 4],
+    pub(super) groups_x: u32,
+    pub(super) pad: [u32; 3],
+    /// floor(r) and floor(r) + 1 (at most n - 1) of each percentile's rank r.
+    pub(super) ranks: [u32; 4],
+    /// r - floor(r) of each percentile.
+    pub(super) frac: [f64; 2],
+    pub(super) point: PointParams,
+}
+
 /// `Params` of `shaders/blur.wgsl` (one separable blur pass).
 #[repr(C)]
 #[derive(Clone, Copy, Pod, Zeroable)]
@@ -267,6 +282,18 @@ mod tests {
             wgsl_struct(POINT, "Point"),
             wgsl_struct(STAT_KERNEL, "Op")
         );
+        // percentile.wgsl's Params too.
+        use super::super::pipelines::PERCENTILE;
+        let pct = format!(
+            "{}\n{}",
+            wgsl_struct(POINT, "Point"),
+            wgsl_struct(PERCENTILE, "Params")
+        );
+        assert_eq!(
+            wgsl_size_of(&pct, "Params") as usize,
+            std::mem::size_of::<PercentileParams>()
+        );
+        assert_eq!(std::mem::size_of::<PercentileParams>() % 16, 0);
         assert_eq!(
             wgsl_size_of(&op, "Op") as usize,
             std::mem::size_of::<StatOpParams>()

@@ -5,6 +5,7 @@ const RESAMPLE_IMAGE: &str = include_str!("../../../shaders/resample_image.wgsl"
 const RESAMPLE_LABEL: &str = include_str!("../../../shaders/resample_label.wgsl");
 const REDUCE: &str = include_str!("../../../shaders/reduce.wgsl");
 pub(super) const STAT_KERNEL: &str = include_str!("../../../shaders/stat_kernel.wgsl");
+pub(super) const PERCENTILE: &str = include_str!("../../../shaders/percentile.wgsl");
 const INTENSITY: &str = include_str!("../../../shaders/intensity.wgsl");
 const BLUR: &str = include_str!("../../../shaders/blur.wgsl");
 /// Outputs per invocation of a blur pass along its axis (`RUN` in blur.wgsl).
@@ -51,6 +52,8 @@ pub struct Pipelines {
     /// A statistics op's point kernel built on the device (stat_kernel.wgsl) and its layout: only
     /// on devices with f64 shaders (`SHADER_F64`).
     pub stat_kernel: Option<(wgpu::ComputePipeline, wgpu::BindGroupLayout)>,
+    /// A percentile clip's kernel built on the device (percentile.wgsl): only with f64 shaders.
+    pub percentile: Option<PercentilePipes>,
     pub histogram: wgpu::ComputePipeline,
     pub reduce_layout: wgpu::BindGroupLayout,
     /// Point-kernel pipelines specialised on (gamma, noise, bias), built when first needed.
@@ -148,6 +151,25 @@ fn bind_layout(
         label: Some(label),
         entries,
     })
+}
+
+/// The passes of `shaders/percentile.wgsl` (in dispatch order) and their layout.
+pub struct PercentilePipes {
+    pub setup: wgpu::ComputePipeline,
+    pub level1: wgpu::ComputePipeline,
+    pub select: wgpu::ComputePipeline,
+    pub level2: wgpu::ComputePipeline,
+    pub finish: wgpu::ComputePipeline,
+    pub layout: wgpu::BindGroupLayout,
+}
+
+/// The declaration of function `name` in WGSL `src` (up to its closing brace at the start of a line).
+pub(super) fn wgsl_fn<'a>(src: &'a str, name: &str) -> &'a str {
+    let start = src
+        .find(&format!("fn {name}("))
+        .expect("function in shader");
+    let end = start + src[start..].find("\n}").expect("function end") + 2;
+    &src[start..end]
 }
 
 /// The declaration of struct `name` in WGSL `src` (for a shader that reads or writes that struct's
@@ -488,6 +510,41 @@ impl Pipelines {
                     );
                     let m = module("stat_kernel", src);
                     (pipeline(&bgl, &m, "stat_kernel"), bgl)
+                }),
+            percentile: device
+                .features()
+                .contains(wgpu::Features::SHADER_F64)
+                .then(|| {
+                    let bgl = layout(
+                        "percentile",
+                        &[
+                            uniform(0),
+                            texture(1, FLOAT),
+                            storage_ro(2),
+                            storage(3),
+                            storage(4),
+                            storage(5),
+                        ],
+                    );
+                    let bins = REDUCE
+                        .lines()
+                        .find(|l| l.starts_with("const BINS"))
+                        .expect("BINS in reduce.wgsl");
+                    let src = format!(
+                        "{}\n{bins}\n{}\n{}\n{PERCENTILE}",
+                        wgsl_struct(REDUCE, "Partial"),
+                        wgsl_fn(REDUCE, "value_bin"),
+                        wgsl_struct(POINT, "Point")
+                    );
+                    let m = module("percentile", src);
+                    PercentilePipes {
+                        setup: pipeline(&bgl, &m, "pct_setup"),
+                        level1: pipeline(&bgl, &m, "pct_level1"),
+                        select: pipeline(&bgl, &m, "pct_select"),
+                        level2: pipeline(&bgl, &m, "pct_level2"),
+                        finish: pipeline(&bgl, &m, "pct_finish"),
+                        layout: bgl,
+                    }
                 }),
             histogram: pipeline(&reduce_layout, &rd, "histogram"),
             elementwise: Default::default(),

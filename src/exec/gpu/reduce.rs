@@ -194,6 +194,94 @@ impl GpuContext {
         Ok(point)
     }
 
+    /// The kernel of a percentile clip of `v` at percentiles `q`, built on the device
+    /// (`shaders/percentile.wgsl`: [`percentiles`](Self::percentiles)' two-level search, pass by
+    /// pass, and `clip_params`): recorded, not waited for. Returns a buffer holding the kernel
+    /// (`Point`), to bind as the elementwise pass's uniform and give back to the pool after
+    /// recording it. Needs `pipes.percentile` (f64 shaders).
+    pub(super) fn device_percentile_kernel(
+        &self,
+        v: &GpuVolume,
+        q: [f64; 2],
+        template: &PointKernel,
+    ) -> Result<wgpu::Buffer> {
+        const BINS: u64 = kernel::PERCENTILE_BINS as u64;
+        let pipes = self
+            .pipes
+            .percentile
+            .as_ref()
+            .expect("device percentiles need f64 shaders");
+        let (params, (groups, gx, gy)) = Self::moment_params(v, false, 1.0);
+        let n = params.shape[3] as usize;
+        // The host's ranks (GpuContext::percentiles): floor(r) and the next, at most n - 1.
+        let mut ranks = [0u32; 4];
+        let mut frac = [0f64; 2];
+        for (j, &q) in q.iter().enumerate() {
+            let r = q / 100.0 * (n - 1) as f64;
+            let lo = r.floor() as usize;
+            ranks[2 * j] = lo.min(n - 1) as u32;
+            ranks[2 * j + 1] = (lo + 1).min(n - 1) as u32;
+            frac[j] = r - r.floor();
+        }
+        let view = v.tex.create_view(&Default::default());
+        let partials = self.scratch(groups as u64 * 32, false);
+        let result = self.scratch(32, false);
+        let unused = self.scratch(4, false);
+        let hist = self.scratch(5 * BINS * 4, false);
+        let search = self.scratch(128, false);
+        let point = self.pool.lock().unwrap().buffer(
+            &self.device,
+            std::mem::size_of::<PointParams>() as u64,
+            wgpu::BufferUsages::STORAGE | wgpu::BufferUsages::UNIFORM,
+        );
+        let reduce = self.reduce_bind_group(&params, &view, &partials, &result, &unused);
+        let search_bg = self.bind(
+            &pipes.layout,
+            &PercentileParams {
+                shape: params.shape,
+                groups_x: gx,
+                pad: [0; 3],
+                ranks,
+                frac,
+                point: PointParams::of(template),
+            },
+            vec![
+                wgpu::BindingResource::TextureView(&view),
+                result.as_entire_binding(),
+                hist.as_entire_binding(),
+                search.as_entire_binding(),
+                point.as_entire_binding(),
+            ],
+        );
+        let mut enc = self.device.create_command_encoder(&Default::default());
+        enc.clear_buffer(&hist, 0, None);
+        {
+            let mut pass = self.compute_pass(&mut enc);
+            pass.set_bind_group(0, &reduce, &[]);
+            pass.set_pipeline(&self.pipes.stats_partial);
+            pass.dispatch_workgroups(gx, gy, 1);
+            pass.set_pipeline(&self.pipes.stats_final);
+            pass.dispatch_workgroups(1, 1, 1);
+            pass.set_bind_group(0, &search_bg, &[]);
+            pass.set_pipeline(&pipes.setup);
+            pass.dispatch_workgroups(1, 1, 1);
+            pass.set_pipeline(&pipes.level1);
+            pass.dispatch_workgroups(gx, gy, 1);
+            pass.set_pipeline(&pipes.select);
+            pass.dispatch_workgroups(1, 1, 1);
+            pass.set_pipeline(&pipes.level2);
+            pass.dispatch_workgroups(gx, gy, 1);
+            pass.set_pipeline(&pipes.finish);
+            pass.dispatch_workgroups(1, 1, 1);
+        }
+        self.submit(enc.finish());
+        let mut pool = self.pool.lock().unwrap();
+        for b in [partials, result, unused, hist, search] {
+            pool.give_buffer(b);
+        }
+        Ok(point)
+    }
+
     /// Histogram of 65536 bins of the values times `vscale` (`filter`: restrict to one level-1 bin,
     /// counted in sub-bins of it).
     pub(super) fn histogram(

@@ -345,7 +345,7 @@ impl GpuContext {
 
     /// Device time of the stages with the data already on the GPU and left there (no upload, no
     /// readback; statistics ops build their kernels as in a real run: on the device with f64
-    /// shaders, percentiles read back): `reps` wall-clock
+    /// shaders): `reps` wall-clock
     /// timings in seconds, and with timestamp queries (see [`GpuContext::has_timestamps`]) the summed
     /// duration of the compute passes of each repetition. Inputs are uploaded once and copied on the
     /// device before each repetition (not timed).
