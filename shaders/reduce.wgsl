@@ -3,6 +3,7 @@
 //   (count, mean, M2, min, max) with per-thread Welford updates and a tree of Chan merges; mean and M2
 //   are of the values times `vscale` (the host retries with vscale < 1 when they overflow), min and
 //   max of the values themselves.
+//   stats_partial_label: the same over the voxels whose label (binding 5) is nonzero.
 // stats_final: one workgroup merges all partials the same way.
 // stats_final_device, stats_partial_rescue, stats_final_rescue: the same passes, and their retry on
 //   rescaled values into result[1], dispatched indirectly only when result[0] overflowed (the
@@ -48,6 +49,9 @@ const BINS: u32 = 65536u;
 @group(0) @binding(2) var<storage, read_write> partials: array<Partial>;
 @group(0) @binding(3) var<storage, read_write> result: array<Partial>;
 @group(0) @binding(4) var<storage, read_write> hist: array<atomic<u32>>;
+// The label map whose nonzero voxels the *_label passes reduce over (`"mask": "label"`; any unsigned
+// texel format, signed label types as their bits; a 1x1x1 placeholder for the other passes).
+@group(0) @binding(5) var labels: texture_3d<u32>;
 
 var<workgroup> sh: array<Partial, 256>;
 
@@ -90,15 +94,28 @@ fn tree(t: u32, mine: Partial) -> Partial {
     return sh[0];
 }
 
-// Workgroup `w`'s partial of the values times `vscale` (thread t's share merged by the tree).
-fn partial_of(w: u32, t: u32, vscale: f32) -> Partial {
+fn label_at(l: u32) -> u32 {
+    let nx = p.shape.x;
+    let ny = p.shape.y;
+    let r = l / nx;
+    return textureLoad(labels, vec3<u32>(l % nx, r % ny, r / ny), 0).x;
+}
+
+// Workgroup `w`'s partial of the values times `vscale` (thread t's share merged by the tree); with
+// `by_label` (a constant at each call, so each entry point compiles one test) only voxels whose label
+// is nonzero, else all voxels or the nonzero ones (`mask_nonzero`).
+fn partial_of(w: u32, t: u32, vscale: f32, by_label: bool) -> Partial {
     var acc = empty();
     let base = w * CHUNK;
     for (var q = 0u; q < PER_THREAD; q = q + 1u) {
         let l = base + q * WG + t;
         if (l < p.shape.w) {
             let raw = load(l);
-            if (p.mask_nonzero == 0u || raw != 0.0) {
+            var keep = p.mask_nonzero == 0u || raw != 0.0;
+            if (by_label) {
+                keep = label_at(l) != 0u;
+            }
+            if (keep) {
                 let x = raw * vscale;
                 acc.count = acc.count + 1u;
                 let d = x - acc.mean;
@@ -115,7 +132,16 @@ fn partial_of(w: u32, t: u32, vscale: f32) -> Partial {
 @compute @workgroup_size(256)
 fn stats_partial(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_index) t: u32) {
     let w = wg.x + wg.y * p.groups_x;
-    let total = partial_of(w, t, p.vscale);
+    let total = partial_of(w, t, p.vscale, false);
+    if (t == 0u && w * CHUNK < p.shape.w) {
+        partials[w] = total;
+    }
+}
+
+@compute @workgroup_size(256)
+fn stats_partial_label(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_index) t: u32) {
+    let w = wg.x + wg.y * p.groups_x;
+    let total = partial_of(w, t, p.vscale, true);
     if (t == 0u && w * CHUNK < p.shape.w) {
         partials[w] = total;
     }
@@ -177,7 +203,17 @@ fn rescue_scale() -> f32 {
 @compute @workgroup_size(256)
 fn stats_partial_rescue(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_index) t: u32) {
     let w = wg.x + wg.y * p.groups_x;
-    let total = partial_of(w, t, rescue_scale());
+    let total = partial_of(w, t, rescue_scale(), false);
+    if (t == 0u && w * CHUNK < p.shape.w) {
+        partials[w] = total;
+    }
+}
+
+@compute @workgroup_size(256)
+fn stats_partial_label_rescue(@builtin(workgroup_id) wg: vec3<u32>,
+                              @builtin(local_invocation_index) t: u32) {
+    let w = wg.x + wg.y * p.groups_x;
+    let total = partial_of(w, t, rescue_scale(), true);
     if (t == 0u && w * CHUNK < p.shape.w) {
         partials[w] = total;
     }

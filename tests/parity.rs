@@ -689,6 +689,46 @@ fn gpu_statistics_after_a_stage_stay_on_the_device() {
             1e-5,
         );
     }
+    // A label-masked statistic after a stage that changed the image or the label map reduces over
+    // the label map on the device (kept there up to the last such statistic, or uploaded when no
+    // stage touches it): fewer waits than reading both back, within 1e-5 of the CPU (the device's
+    // f32 moments against the host's f64 ones), and a batch of such plans equals its single runs.
+    let label_plans = [
+        r#"{"type": "rotate", "degrees": [5, 0, 20]}, {"type": "zscore", "mask": "label"}"#,
+        r#"{"type": "noise", "std": 2, "seed": 4}, {"type": "minmax", "mask": "label", "min": -1, "max": 1}"#,
+        r#"{"type": "zscore", "mask": "label"}, {"type": "flip", "axes": [2]}, {"type": "zscore", "mask": "label"}"#,
+        r#"{"type": "zoom", "factors": [1.2, 1.2, 1.2]}, {"type": "zscore", "mask": "label"}, {"type": "rotate", "degrees": [0, 0, 30]}"#,
+        r#"{"type": "flip", "axes": [0]}, {"type": "zscore", "mask": "label"}, {"type": "gamma", "gamma": 1.3}, {"type": "minmax", "mask": "label", "min": 0, "max": 1}"#,
+    ];
+    for json in label_plans {
+        let t = transforms(json);
+        ctx.set_device_statistics(true);
+        let w0 = ctx.host_waits();
+        let on_device = g.apply(&s, &t).unwrap_or_else(|e| panic!("{json}: {e}"));
+        let device_waits = ctx.host_waits() - w0;
+        ctx.set_device_statistics(false);
+        let w0 = ctx.host_waits();
+        g.apply(&s, &t).unwrap();
+        let host_waits = ctx.host_waits() - w0;
+        assert!(
+            device_waits < host_waits,
+            "{json}: {device_waits} waits with device statistics, {host_waits} reading them back"
+        );
+        compare(
+            "label mask on the device",
+            json,
+            &on_device,
+            &Executor::Cpu.apply(&s, &t).unwrap(),
+            &s,
+            1e-5,
+        );
+    }
+    ctx.set_device_statistics(true);
+    let plans: Vec<_> = label_plans.iter().map(|j| transforms(j)).collect();
+    let batch = g.apply_batch(&s, &plans).unwrap();
+    for (t, b) in plans.iter().zip(&batch) {
+        assert!(&g.apply(&s, t).unwrap() == b, "label-masked batch: {t:?}");
+    }
     // Samples of a batch: no wait until the outputs are read back.
     ctx.set_device_statistics(true);
     let plans: Vec<_> = cases[..6].iter().map(|(_, j)| transforms(j)).collect();

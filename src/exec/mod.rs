@@ -311,10 +311,12 @@ impl Batches<'_> {
             .map(|t| compile(t, &grid))
             .collect::<Result<Vec<_>>>()?;
         // Label value maps may widen a label map's type per plan, and label-masked statistics read
-        // the label map back mid-plan: those run one by one.
+        // the label map back mid-plan without device statistics: those run one by one.
         let one_by_one = stages.iter().flatten().any(|s| match s {
             Stage::Labels(_) => true,
-            Stage::Intensity(op) => matches!(kernel::needs(op), kernel::Needs::LabelStats),
+            Stage::Intensity(op) => {
+                matches!(kernel::needs(op), kernel::Needs::LabelStats) && !g.device_statistics()
+            }
             Stage::Spatial(_) => false,
         });
         if one_by_one {

@@ -95,9 +95,12 @@ pub fn gpu() -> voxaug::Executor {
     use voxaug::exec::gpu::GpuContext;
     static CTX: OnceLock<Arc<GpuContext>> = OnceLock::new();
     let ctx = CTX.get_or_init(|| {
-        Arc::new(
-            GpuContext::open(None).unwrap_or_else(|e| panic!("GPU tests need an adapter: {e}")),
-        )
+        let ctx =
+            GpuContext::open(None).unwrap_or_else(|e| panic!("GPU tests need an adapter: {e}"));
+        // Statistics built on the device, as on a hardware GPU (off by default on lavapipe, where
+        // the host reduces faster): the tests cover the path hardware runs.
+        ctx.set_device_statistics(true);
+        Arc::new(ctx)
     });
     voxaug::Executor::Gpu(ctx.clone())
 }

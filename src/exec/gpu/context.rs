@@ -188,7 +188,11 @@ impl GpuContext {
             uniforms: Mutex::default(),
             timer: Mutex::new(None),
             waits: Default::default(),
-            device_stats: std::sync::atomic::AtomicBool::new(true),
+            // Where the device is the host's own cores (lavapipe), reducing there costs more than
+            // reading the voxels back and reducing them in the host's vectorised code.
+            device_stats: std::sync::atomic::AtomicBool::new(
+                adapter.get_info().device_type != wgpu::DeviceType::Cpu,
+            ),
         })
     }
 
@@ -199,11 +203,14 @@ impl GpuContext {
         self.waits.load(std::sync::atomic::Ordering::Relaxed)
     }
 
-    /// Whether statistics ops (zscore, minmax, gamma, contrast) on a volume an earlier stage changed
+    /// Whether statistics ops (zscore, minmax, gamma, contrast, percentile clip; masked by the label
+    /// map too) on a volume an earlier stage changed
     /// build their point kernel on the device from a device reduction (no read-back, no wait), or read
     /// the statistics back and build it on the host. The device path needs f64 shaders
     /// (`SHADER_F64`); without them, or when turned off, statistics are read back. Both give the same
-    /// kernel (the same f64 expressions). On by default.
+    /// kernel (the same f64 expressions), except label-masked statistics, whose device moments are
+    /// f32 (within 1e-5 of the host's f64 ones). On by default, except on software adapters
+    /// (lavapipe), whose device is the host's own cores: there a reduction is cheaper on the host.
     pub fn set_device_statistics(&self, on: bool) {
         self.device_stats
             .store(on, std::sync::atomic::Ordering::Relaxed);

@@ -2,6 +2,7 @@
 //! `shaders/blur.wgsl`; CPU twin `exec/cpu/intensity.rs`); k-space artefacts are in `kspace.rs`.
 
 use super::pipelines::BLUR_RUN;
+use super::reduce::StatMask;
 use super::*;
 
 impl GpuContext {
@@ -126,23 +127,37 @@ impl GpuContext {
         op: &IntensityOp,
         grid: &crate::grid::Grid,
         dest: Dest,
-        label_stats: Option<crate::volume::Stats>,
+        label_stats: Option<LabelMask<'_>>,
         input: Option<(&InputStats, usize)>,
     ) -> Result<(GpuVolume, Option<Output>)> {
         let spacing = grid.spacing();
         let k = match kernel::needs(op) {
             Needs::None(k) => k,
             Needs::LabelStats => {
-                // Statistics over the label map's voxels, taken by the caller on the host
-                // (`label_masked`); the kernel runs here.
-                let st = label_stats.ok_or_else(|| {
+                // Statistics over the label map's voxels: taken by the caller on the host
+                // (`label_masked`), or reduced here over the label map on the device.
+                match label_stats.ok_or_else(|| {
                     Error::invalid(
                         "\"mask\": \"label\" takes its voxels from the subject's first label map, \
                          and this subject has none: add a label map (--label) or use \
                          \"nonzero\"/\"all\"",
                     )
-                })?;
-                kernel::kernel_from(op, &st, None)
+                })? {
+                    LabelMask::Stats(st) => kernel::kernel_from(op, &st, None),
+                    LabelMask::Device(labels) => {
+                        let template = kernel::kernel_from(op, &kernel::EMPTY_STATS, None);
+                        let point =
+                            self.device_kernel(&v, op, StatMask::Label(labels), &template)?;
+                        let out = self.elementwise_with(
+                            &v,
+                            PointParams::features(&template),
+                            point.as_entire_binding(),
+                            dest,
+                        );
+                        self.pool.lock().unwrap().give_buffer(point);
+                        return Ok((v, Some(out?)));
+                    }
+                }
             }
             Needs::Host => {
                 // Quantile-based maps: read back, apply the host code, upload (same result as the CPU).
@@ -155,9 +170,12 @@ impl GpuContext {
                 // A changed volume: the kernel is built on the device from a device reduction, so
                 // the device goes on without waiting for the host (an untouched input's statistics
                 // come from the subject's cache instead, read back once).
-                let nonzero = matches!(kernel::needs(op), Needs::Stats { nonzero: true });
+                let mask = match kernel::needs(op) {
+                    Needs::Stats { nonzero: true } => StatMask::Nonzero,
+                    _ => StatMask::All,
+                };
                 let template = kernel::kernel_from(op, &kernel::EMPTY_STATS, None);
-                let point = self.device_kernel(&v, op, nonzero, &template)?;
+                let point = self.device_kernel(&v, op, mask, &template)?;
                 let out = self.elementwise_with(
                     &v,
                     PointParams::features(&template),
@@ -281,6 +299,13 @@ impl GpuContext {
         let out = self.elementwise(&v, &k, dest)?;
         Ok((v, Some(out)))
     }
+}
+
+/// A label-masked statistic's input (`"mask": "label"`): statistics taken on the host, or the label
+/// map on the device to reduce over.
+pub(super) enum LabelMask<'a> {
+    Stats(crate::volume::Stats),
+    Device(&'a GpuVolume),
 }
 
 /// What [`InputStats`] keeps: moments (all voxels or nonzero ones) or a pair of percentiles.

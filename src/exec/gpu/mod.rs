@@ -48,7 +48,7 @@ use crate::voxels::Voxels;
 use bytemuck::{Pod, Zeroable};
 use wgpu::util::DeviceExt;
 
-use intensity::{InputStats, StatKey};
+use intensity::{InputStats, LabelMask, StatKey};
 use params::*;
 use pipelines::ImageEntry;
 use run::*;

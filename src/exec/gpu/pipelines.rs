@@ -48,6 +48,11 @@ pub struct Pipelines {
     /// and that retry (reduce.wgsl; zero workgroups unless the moments overflowed).
     pub stats_final_device: wgpu::ComputePipeline,
     pub stats_partial_rescue: wgpu::ComputePipeline,
+    /// stats_partial and its retry over the voxels whose label is nonzero (`"mask": "label"`).
+    pub stats_partial_label: wgpu::ComputePipeline,
+    pub stats_partial_label_rescue: wgpu::ComputePipeline,
+    /// The reduce layout's label binding where a pass reads no label map (1x1x1).
+    pub no_labels: wgpu::TextureView,
     pub stats_final_rescue: wgpu::ComputePipeline,
     /// A statistics op's point kernel built on the device (stat_kernel.wgsl) and its layout: only
     /// on devices with f64 shaders (`SHADER_F64`).
@@ -428,8 +433,25 @@ impl Pipelines {
                 storage(2),
                 storage(3),
                 storage(4),
+                texture(5, wgpu::TextureSampleType::Uint),
             ],
         );
+        let no_labels = device
+            .create_texture(&wgpu::TextureDescriptor {
+                label: Some("no labels"),
+                size: wgpu::Extent3d {
+                    width: 1,
+                    height: 1,
+                    depth_or_array_layers: 1,
+                },
+                mip_level_count: 1,
+                sample_count: 1,
+                dimension: wgpu::TextureDimension::D3,
+                format: wgpu::TextureFormat::R8Uint,
+                usage: wgpu::TextureUsages::TEXTURE_BINDING,
+                view_formats: &[],
+            })
+            .create_view(&Default::default());
         let rd = module("reduce", REDUCE.to_string());
         let elementwise_layout = layout(
             "elementwise",
@@ -497,6 +519,9 @@ impl Pipelines {
             stats_final: pipeline(&reduce_layout, &rd, "stats_final"),
             stats_final_device: pipeline(&reduce_layout, &rd, "stats_final_device"),
             stats_partial_rescue: pipeline(&reduce_layout, &rd, "stats_partial_rescue"),
+            stats_partial_label: pipeline(&reduce_layout, &rd, "stats_partial_label"),
+            stats_partial_label_rescue: pipeline(&reduce_layout, &rd, "stats_partial_label_rescue"),
+            no_labels,
             stats_final_rescue: pipeline(&reduce_layout, &rd, "stats_final_rescue"),
             stat_kernel: device
                 .features()

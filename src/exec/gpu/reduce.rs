@@ -37,6 +37,7 @@ impl GpuContext {
         (params, (groups, gx, gy))
     }
 
+    /// The bind group of reduce.wgsl's passes (`labels`: the label map of the *_label passes).
     pub(super) fn reduce_bind_group(
         &self,
         params: &ReduceParams,
@@ -44,6 +45,7 @@ impl GpuContext {
         partials: &wgpu::Buffer,
         result: &wgpu::Buffer,
         hist: &wgpu::Buffer,
+        labels: Option<&wgpu::TextureView>,
     ) -> wgpu::BindGroup {
         self.bind(
             &self.pipes.reduce_layout,
@@ -53,6 +55,7 @@ impl GpuContext {
                 partials.as_entire_binding(),
                 result.as_entire_binding(),
                 hist.as_entire_binding(),
+                wgpu::BindingResource::TextureView(labels.unwrap_or(&self.pipes.no_labels)),
             ],
         )
     }
@@ -93,7 +96,7 @@ impl GpuContext {
         let result = self.scratch(32, false);
         let hist = self.scratch(4, false);
         let staging = self.scratch(32, true);
-        let bg = self.reduce_bind_group(&params, &view, &partials, &result, &hist);
+        let bg = self.reduce_bind_group(&params, &view, &partials, &result, &hist, None);
         let mut enc = self.device.create_command_encoder(&Default::default());
         {
             let mut pass = self.compute_pass(&mut enc);
@@ -124,7 +127,7 @@ impl GpuContext {
         &self,
         v: &GpuVolume,
         op: &IntensityOp,
-        nonzero: bool,
+        mask: StatMask<'_>,
         template: &PointKernel,
     ) -> Result<wgpu::Buffer> {
         let (pipe, layout) = self
@@ -138,6 +141,19 @@ impl GpuContext {
             IntensityOp::Gamma { .. } => (2, 0.0, 0.0),
             IntensityOp::Contrast { .. } => (3, 0.0, 0.0),
             _ => unreachable!("only moment-based ops are built on the device"),
+        };
+        let nonzero = matches!(mask, StatMask::Nonzero);
+        let labels = match mask {
+            StatMask::Label(l) => Some(l.tex.create_view(&Default::default())),
+            _ => None,
+        };
+        let (partial_pass, rescue_pass) = if labels.is_some() {
+            (
+                &self.pipes.stats_partial_label,
+                &self.pipes.stats_partial_label_rescue,
+            )
+        } else {
+            (&self.pipes.stats_partial, &self.pipes.stats_partial_rescue)
         };
         let (params, (groups, gx, gy)) = Self::moment_params(v, nonzero, 1.0);
         let view = v.tex.create_view(&Default::default());
@@ -154,10 +170,12 @@ impl GpuContext {
             std::mem::size_of::<PointParams>() as u64,
             wgpu::BufferUsages::STORAGE | wgpu::BufferUsages::UNIFORM,
         );
-        let reduce = self.reduce_bind_group(&params, &view, &partials, &result, &args);
+        let reduce =
+            self.reduce_bind_group(&params, &view, &partials, &result, &args, labels.as_ref());
         // The retry reads its arguments: `args` may not be bound as storage while it does.
         let hist = self.scratch(4, false);
-        let rescue = self.reduce_bind_group(&params, &view, &partials, &result, &hist);
+        let rescue =
+            self.reduce_bind_group(&params, &view, &partials, &result, &hist, labels.as_ref());
         let build = self.bind(
             layout,
             &StatOpParams {
@@ -173,12 +191,12 @@ impl GpuContext {
         {
             let mut pass = self.compute_pass(&mut enc);
             pass.set_bind_group(0, &reduce, &[]);
-            pass.set_pipeline(&self.pipes.stats_partial);
+            pass.set_pipeline(partial_pass);
             pass.dispatch_workgroups(gx, gy, 1);
             pass.set_pipeline(&self.pipes.stats_final_device);
             pass.dispatch_workgroups(1, 1, 1);
             pass.set_bind_group(0, &rescue, &[]);
-            pass.set_pipeline(&self.pipes.stats_partial_rescue);
+            pass.set_pipeline(rescue_pass);
             pass.dispatch_workgroups_indirect(&args, 0);
             pass.set_pipeline(&self.pipes.stats_final_rescue);
             pass.dispatch_workgroups_indirect(&args, 12);
@@ -234,7 +252,7 @@ impl GpuContext {
             std::mem::size_of::<PointParams>() as u64,
             wgpu::BufferUsages::STORAGE | wgpu::BufferUsages::UNIFORM,
         );
-        let reduce = self.reduce_bind_group(&params, &view, &partials, &result, &unused);
+        let reduce = self.reduce_bind_group(&params, &view, &partials, &result, &unused, None);
         let search_bg = self.bind(
             &pipes.layout,
             &PercentileParams {
@@ -322,7 +340,7 @@ impl GpuContext {
         let dummy2 = self.scratch(32, false);
         let hist = self.scratch(BINS * 4, false);
         let staging = self.scratch(BINS * 4, true);
-        let bg = self.reduce_bind_group(&params, &view, &dummy, &dummy2, &hist);
+        let bg = self.reduce_bind_group(&params, &view, &dummy, &dummy2, &hist, None);
         let mut enc = self.device.create_command_encoder(&Default::default());
         enc.clear_buffer(&hist, 0, None);
         {
@@ -401,6 +419,15 @@ impl GpuContext {
             std,
         })
     }
+}
+
+/// The voxels a device-built statistic reduces over.
+#[derive(Clone, Copy)]
+pub(super) enum StatMask<'a> {
+    All,
+    Nonzero,
+    /// Those whose label in this label map (on the image's grid) is nonzero.
+    Label(&'a GpuVolume),
 }
 
 /// Moments of an image computed on the GPU, unscaled on the host.

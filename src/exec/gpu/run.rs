@@ -164,6 +164,7 @@ impl GpuContext {
         stages: &[Stage],
     ) -> Result<Pending> {
         let label_readback = !subject.labels.is_empty()
+            && !self.device_statistics()
             && stages.iter().enumerate().any(|(j, s)| {
                 matches!(s, Stage::Intensity(op) if matches!(kernel::needs(op), Needs::LabelStats))
                     && stages[..j]
@@ -398,21 +399,26 @@ impl GpuContext {
         })
     }
 
-    /// Statistics of image `vi` over the first label map's nonzero voxels (`"mask": "label"`; the CPU's
-    /// function, so both executors build the same kernel). When the image and the label map are both
-    /// as uploaded, from the host's voxels (no read-back; kept in `stats` for the next samples), else
-    /// from the device's current voxels (the label map's read once per stage into `label_mask`).
+    /// The input of image `vi`'s statistic over the first label map's nonzero voxels (`"mask":
+    /// "label"`). When the image and the label map are both as uploaded: statistics from the host's
+    /// voxels (the CPU's function, so both executors build the same kernel; no read-back; kept in
+    /// `stats` for the next samples). Else, with device statistics, the label map on the device to
+    /// reduce over (`labels`: its texture, or `spare` once uploaded for this stage when no stage
+    /// touches it); without them, statistics of read-back voxels (the label map's read once per stage
+    /// into `label_mask`).
     #[allow(clippy::too_many_arguments)]
-    fn label_masked(
+    fn label_masked<'g>(
         &self,
         host: &[&Volume],
-        gpu: &[Option<GpuVolume>],
+        image: &GpuVolume,
+        labels: Option<&'g GpuVolume>,
+        spare: &'g mut Option<GpuVolume>,
         results: &[Option<HostData>],
         untouched: &[bool],
         vi: usize,
         stats: Option<&InputStats>,
         label_mask: &mut Option<Voxels>,
-    ) -> Result<crate::volume::Stats> {
+    ) -> Result<LabelMask<'g>> {
         let li = host
             .iter()
             .position(|v| v.kind == Kind::Label)
@@ -421,10 +427,22 @@ impl GpuContext {
             let image = host[vi].data.as_f32().expect("an f32 image");
             return InputStats::moments_or(stats.map(|c| (c, vi)), StatKey::LabelMasked, || {
                 Ok(kernel::label_masked_stats(image, &host[li].data))
-            });
+            })
+            .map(LabelMask::Stats);
+        }
+        if self.device_statistics() {
+            return Ok(LabelMask::Device(match labels {
+                Some(t) => t,
+                None => {
+                    if spare.is_none() {
+                        *spare = Some(self.upload_queued(host[li])?);
+                    }
+                    spare.as_ref().expect("uploaded")
+                }
+            }));
         }
         if label_mask.is_none() {
-            *label_mask = Some(match (&gpu[li], &results[li]) {
+            *label_mask = Some(match (labels, &results[li]) {
                 (Some(t), _) => self.read_texture(t)?,
                 (None, Some(HostData::Ready(d))) => d.clone(),
                 (None, Some(HostData::Deferred(_))) => return Err(Error::invalid(
@@ -433,14 +451,11 @@ impl GpuContext {
                 (None, None) => host[li].data.clone(),
             });
         }
-        let image = match &gpu[vi] {
-            Some(v) => self.read_f32(v)?,
-            None => unreachable!("an intensity stage runs on an image on the device"),
-        };
-        Ok(kernel::label_masked_stats(
+        let image = self.read_f32(image)?;
+        Ok(LabelMask::Stats(kernel::label_masked_stats(
             &image,
             label_mask.as_ref().expect("read above"),
-        ))
+        )))
     }
 
     /// Runs the stages over uploaded volumes. Each volume's last kernel writes to host memory unless
@@ -461,6 +476,14 @@ impl GpuContext {
         let mut untouched = vec![true; host.len()];
         let mut results: Vec<Option<HostData>> = (0..host.len()).map(|_| None).collect();
         let mut grid = subject.grid().expect("subject has volumes").clone();
+        // With device statistics, the first label map stays on the device up to the last
+        // label-masked statistic (which reduces over it there), and is read back after it.
+        let li = host.iter().position(|v| v.kind == Kind::Label);
+        let mask_until = li.filter(|_| self.device_statistics()).and_then(|_| {
+            stages.iter().rposition(|s| {
+                matches!(s, Stage::Intensity(op) if matches!(kernel::needs(op), Needs::LabelStats))
+            })
+        });
         let mut first_spatial = true;
         // The previous stage's images already went through this stage's point kernel.
         let mut fused = false;
@@ -479,15 +502,18 @@ impl GpuContext {
                 Stage::Spatial(SamplingMap { field: Some(d), .. }) => Some(self.build_field(d)?),
                 _ => None,
             };
-            // `"mask": "label"`: the first label map's current voxels, read when an image needs them.
+            // `"mask": "label"`: the first label map's current voxels, read when an image needs them
+            // (without device statistics), or uploaded when no stage touches it (with them).
             let mut label_mask: Option<Voxels> = None;
+            let mut spare_labels: Option<GpuVolume> = None;
             for vi in 0..host.len() {
                 let Some(v) = gpu[vi].as_ref() else { continue };
                 let v_shape = v.shape;
                 let image = host[vi].kind == Kind::Image;
                 // A fused image's pass is also the next stage's.
                 let touch = if image && point.is_some() { si + 1 } else { si };
-                let dest = if last_touch[vi] == Some(touch) && !resident {
+                let keep = Some(vi) == li && mask_until.is_some_and(|j| j > touch);
+                let dest = if last_touch[vi] == Some(touch) && !resident && !keep {
                     Dest::Read
                 } else {
                     Dest::Texture
@@ -501,24 +527,24 @@ impl GpuContext {
                     }
                     Stage::Intensity(_) if image && skip_images => None,
                     Stage::Intensity(op) if image => {
-                        let label_stats = match kernel::needs(op) {
-                            Needs::LabelStats if !subject.labels.is_empty() => {
-                                Some(self.label_masked(
-                                    host,
-                                    &gpu,
-                                    &results,
-                                    &untouched,
-                                    vi,
-                                    stats,
-                                    &mut label_mask,
-                                )?)
-                            }
+                        let owned = gpu[vi].take().unwrap();
+                        let label_stats = match (kernel::needs(op), li) {
+                            (Needs::LabelStats, Some(li)) => Some(self.label_masked(
+                                host,
+                                &owned,
+                                gpu[li].as_ref(),
+                                &mut spare_labels,
+                                &results,
+                                &untouched,
+                                vi,
+                                stats,
+                                &mut label_mask,
+                            )?),
                             _ => None,
                         };
-                        let owned = gpu[vi].take().unwrap();
                         let input = stats.filter(|_| untouched[vi]).map(|c| (c, vi));
-                        let (back, out) =
-                            self.intensity(owned, op, &grid, dest, label_stats, input)?;
+                        let r = self.intensity(owned, op, &grid, dest, label_stats, input);
+                        let (back, out) = r?;
                         gpu[vi] = Some(back);
                         out
                     }
@@ -560,6 +586,24 @@ impl GpuContext {
             }
             if let Some(f) = field {
                 self.pool.lock().unwrap().give_texture(f.tex);
+            }
+            if let Some(t) = spare_labels {
+                self.pool.lock().unwrap().give_texture(t.tex);
+            }
+            // The label map kept for label-masked statistics goes back after the last of them.
+            if let Some(li) = li.filter(|_| mask_until == Some(si) && !resident) {
+                // (Only if no later stage changes it.)
+                if last_touch[li].is_some_and(|t| t < si) {
+                    if let Some(t) = gpu[li].take() {
+                        let out = self.texture_output(&t)?;
+                        results[li] = Some(match out {
+                            Output::Host(v) => HostData::Ready(v),
+                            Output::Deferred(id) => HostData::Deferred(id),
+                            Output::Texture(_) => unreachable!("read back"),
+                        });
+                        self.pool.lock().unwrap().give_texture(t.tex);
+                    }
+                }
             }
             match stage {
                 Stage::Spatial(map) => {

@@ -168,6 +168,40 @@ impl GpuContext {
         })
     }
 
+    /// [`upload`](Self::upload) through the queue's own staging (`write_texture`): nothing waits for
+    /// the device, so work recorded before it need not finish first (the pooled staging buffers of
+    /// `upload` wait for every submission that may still use them), at the cost of a copy on one
+    /// thread. For small volumes needed mid-run.
+    pub(super) fn upload_queued(&self, v: &Volume) -> Result<GpuVolume> {
+        let s = v.grid.shape;
+        self.check_shape(s)?;
+        let dtype = v.data.dtype();
+        // A write goes before every command not yet submitted, and a pooled texture may still be
+        // read by recorded commands: those go first.
+        self.flush();
+        let tex = self.pool.lock().unwrap().texture(
+            &self.device,
+            s.map(|n| n as u32),
+            texel_format(dtype),
+        );
+        self.queue.write_texture(
+            tex.as_image_copy(),
+            v.data.as_bytes(),
+            wgpu::TexelCopyBufferLayout {
+                offset: 0,
+                bytes_per_row: Some((s[0] * texel_size(dtype)) as u32),
+                rows_per_image: Some(s[1] as u32),
+            },
+            extent(s),
+        );
+        Ok(GpuVolume {
+            tex,
+            shape: s,
+            kind: v.kind,
+            dtype,
+        })
+    }
+
     /// A new texture of `format` holding `bytes` (x fastest, texels of `size` bytes).
     pub(super) fn upload_texels(
         &self,
@@ -481,6 +515,40 @@ impl GpuContext {
 
     /// Reads a whole texture back (rare path: label minimum after an earlier resampling; host-side
     /// intensity maps).
+    /// A volume's texture back to the host as a run's output: with the batch's deferred reads when
+    /// batching, else now.
+    pub(super) fn texture_output(&self, v: &GpuVolume) -> Result<Output> {
+        if !self.batching() {
+            return Ok(Output::Host(self.read_texture(v)?));
+        }
+        let [nx, ny, nz] = v.shape;
+        let p = pitch_bytes(nx, texel_size(v.dtype));
+        let staging = self.scratch((p * ny * nz) as u64, true);
+        let mut enc = self.device.create_command_encoder(&Default::default());
+        enc.copy_texture_to_buffer(
+            slice_of(&v.tex, 0),
+            wgpu::TexelCopyBufferInfo {
+                buffer: &staging,
+                layout: wgpu::TexelCopyBufferLayout {
+                    offset: 0,
+                    bytes_per_row: Some(p as u32),
+                    rows_per_image: Some(ny as u32),
+                },
+            },
+            extent(v.shape),
+        );
+        self.submit(enc.finish());
+        let mut batch = self.batch.lock().unwrap();
+        let b = batch.as_mut().expect("batching");
+        b.deferred.push(DeferredRead {
+            shape: v.shape,
+            dtype: v.dtype,
+            pitch: p,
+            slabs: vec![(staging, 0, nz)],
+        });
+        Ok(Output::Deferred(b.deferred.len() - 1))
+    }
+
     pub(super) fn read_texture(&self, v: &GpuVolume) -> Result<Voxels> {
         let [nx, ny, nz] = v.shape;
         let size = texel_size(v.dtype);
