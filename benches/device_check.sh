@@ -47,6 +47,11 @@ if [ -x "$OLD" ]; then
           echo "augment $b batch $bs: $($bin augment examples/pipelines/nnunet_default.json $in \
             --no-write -n 128 --batch $bs --device gpu 2>/dev/null)"
         done
+        # Statistics after a spatial stage (percentiles, label-masked zscore, gamma's range): built
+        # on the device since session 15, read back before.
+        echo "augment $b stats after spatial, batch 8: $($bin augment \
+          benches/pipelines/stats_after_spatial.json $in --no-write -n 64 --batch 8 --device gpu \
+          2>/dev/null)"
       done
     done
   } 2>&1 | tee "$OUT/ab.txt"

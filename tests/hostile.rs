@@ -418,44 +418,49 @@ fn augment_streams_plans_and_stops_at_the_failing_sample() {
         &pipe,
         br#"{"transforms": [{"type": "random_resize", "scale": [0.8, 1.2]}]}"#,
     );
-    let out = d.path().join("aug");
-    let (code, err) = cli(&[
-        "--max-voxels",
-        "40000",
-        "augment",
-        s(&pipe),
-        "--image",
-        s(&img),
-        "--out",
-        s(&out),
-        "-n",
-        "20",
-        "--batch",
-        "4",
-    ]);
-    assert_eq!(code, 1, "{err}");
-    assert!(!err.contains("panicked"), "{err}");
-    let k: u64 = err
-        .rsplit("error: ")
-        .next()
-        .unwrap()
-        .split("sample ")
-        .nth(1)
-        .and_then(|t| t.split(':').next())
-        .and_then(|t| t.parse().ok())
-        .unwrap_or_else(|| panic!("no sample index in {err}"));
-    assert!(k > 0 && err.contains("over the limit"), "{err}");
-    let mut left: Vec<String> = std::fs::read_dir(&out)
-        .unwrap()
-        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
-        .collect();
-    left.sort();
-    let mut want: Vec<String> = (0..k).map(|i| format!("{i:04}")).collect();
-    want.push("voxaug-run.json".into());
-    assert_eq!(left, want, "{err}");
-    for i in 0..k {
-        let dir = out.join(format!("{i:04}"));
-        assert!(dir.join("img.nii").is_file() && dir.join("plan.json").is_file());
+    // On both executors (the GPU reads batch k back after submitting batch k + 1).
+    for device in ["cpu", "gpu"] {
+        let out = d.path().join(format!("aug-{device}"));
+        let (code, err) = cli(&[
+            "--max-voxels",
+            "40000",
+            "augment",
+            s(&pipe),
+            "--image",
+            s(&img),
+            "--out",
+            s(&out),
+            "-n",
+            "20",
+            "--batch",
+            "4",
+            "--device",
+            device,
+        ]);
+        assert_eq!(code, 1, "{err}");
+        assert!(!err.contains("panicked"), "{err}");
+        let k: u64 = err
+            .rsplit("error: ")
+            .next()
+            .unwrap()
+            .split("sample ")
+            .nth(1)
+            .and_then(|t| t.split(':').next())
+            .and_then(|t| t.parse().ok())
+            .unwrap_or_else(|| panic!("no sample index in {err}"));
+        assert!(k > 0 && err.contains("over the limit"), "{err}");
+        let mut left: Vec<String> = std::fs::read_dir(&out)
+            .unwrap()
+            .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+            .collect();
+        left.sort();
+        let mut want: Vec<String> = (0..k).map(|i| format!("{i:04}")).collect();
+        want.push("voxaug-run.json".into());
+        assert_eq!(left, want, "{err}");
+        for i in 0..k {
+            let dir = out.join(format!("{i:04}"));
+            assert!(dir.join("img.nii").is_file() && dir.join("plan.json").is_file());
+        }
     }
 }
 
