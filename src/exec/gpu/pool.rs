@@ -16,6 +16,9 @@ pub struct Pool {
     textures: HashMap<TexKey, Vec<wgpu::Texture>>,
     buffers: HashMap<BufKey, Vec<wgpu::Buffer>>,
     buffer_bytes: u64,
+    /// Upload staging buffers (MAP_WRITE) with the submission that last copied out of them: mapping
+    /// one again waits for that submission only, not for all work (other threads' runs included).
+    staging: Vec<(wgpu::Buffer, wgpu::SubmissionIndex)>,
     /// Uploaded volumes of shared subjects, kept for their next run.
     pub resident: Resident,
 }
@@ -255,10 +258,40 @@ impl Pool {
         }
     }
 
+    /// An upload staging buffer of `size` bytes (MAP_WRITE | COPY_SRC) and the submission to wait for
+    /// before mapping it; a new one comes mapped (nothing to wait for).
+    pub fn staging(
+        &mut self,
+        device: &wgpu::Device,
+        size: u64,
+    ) -> (wgpu::Buffer, Option<wgpu::SubmissionIndex>) {
+        if let Some(i) = self.staging.iter().position(|(b, _)| b.size() == size) {
+            let (b, idx) = self.staging.swap_remove(i);
+            self.buffer_bytes -= b.size();
+            return (b, Some(idx));
+        }
+        let b = device.create_buffer(&wgpu::BufferDescriptor {
+            label: Some("voxaug upload"),
+            size,
+            usage: wgpu::BufferUsages::MAP_WRITE | wgpu::BufferUsages::COPY_SRC,
+            mapped_at_creation: true,
+        });
+        (b, None)
+    }
+
+    /// Gives an upload staging buffer back, `last`: the submission that copies out of it.
+    pub fn give_staging(&mut self, b: wgpu::Buffer, last: wgpu::SubmissionIndex) {
+        if self.staging.len() < KEEP_BUFFERS && self.buffer_bytes + b.size() <= KEPT_BUFFER_BYTES {
+            self.buffer_bytes += b.size();
+            self.staging.push((b, last));
+        }
+    }
+
     /// Frees everything held, resident subjects included.
     pub fn clear(&mut self) {
         self.textures.clear();
         self.buffers.clear();
+        self.staging.clear();
         self.buffer_bytes = 0;
         self.resident.entries.clear();
     }

@@ -96,16 +96,19 @@ impl GpuContext {
         }
     }
 
-    /// Maps the first `bytes` of a MAP_WRITE buffer (waiting for any submission still using it), lets
-    /// `f` fill them and unmaps it.
+    /// Maps the first `bytes` of a MAP_WRITE buffer once submission `last` (the last to use it) has
+    /// run (None: the buffer is new and mapped at creation), lets `f` fill them and unmaps it.
     pub(super) fn map_write_with(
         &self,
         staging: &wgpu::Buffer,
         bytes: u64,
+        last: Option<wgpu::SubmissionIndex>,
         f: impl FnOnce(wgpu::WriteOnly<'_, [u8]>),
     ) -> Result<()> {
         let slice = staging.slice(..bytes);
-        self.map_and_wait(&slice, wgpu::MapMode::Write, None, "an upload buffer")?;
+        if last.is_some() {
+            self.map_and_wait(&slice, wgpu::MapMode::Write, last, "an upload buffer")?;
+        }
         {
             let mut view = slice
                 .get_mapped_range_mut()

@@ -197,16 +197,15 @@ impl GpuContext {
         let p = pitch_bytes(s[0], size);
         let slice = p * s[1];
         let per = ((64usize << 20) / slice).clamp(1, s[2]);
-        let usage = wgpu::BufferUsages::MAP_WRITE | wgpu::BufferUsages::COPY_SRC;
         for z0 in (0..s[2]).step_by(per) {
             let nz = per.min(s[2] - z0);
-            let staging =
-                self.pool
-                    .lock()
-                    .unwrap()
-                    .buffer(&self.device, (slice * per) as u64, usage);
+            let (staging, last) = self
+                .pool
+                .lock()
+                .unwrap()
+                .staging(&self.device, (slice * per) as u64);
             let used = (slice * nz) as u64;
-            self.map_write_with(&staging, used, |dst| {
+            self.map_write_with(&staging, used, last, |dst| {
                 fill_rows(&bytes[z0 * s[1] * row..(z0 + nz) * s[1] * row], row, p, dst)
             })?;
             let mut enc = self.device.create_command_encoder(&Default::default());
@@ -224,8 +223,8 @@ impl GpuContext {
             );
             // Submitted now, after what was recorded before it: the copy runs before any later
             // submission, and the staging buffer may be mapped again once it has run.
-            self.queue_submit(Some(enc.finish()));
-            self.pool.lock().unwrap().give_buffer(staging);
+            let idx = self.queue_submit(Some(enc.finish()));
+            self.pool.lock().unwrap().give_staging(staging, idx);
         }
         Ok(tex)
     }
