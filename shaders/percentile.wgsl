@@ -11,7 +11,8 @@
 //                one histogram per distinct bin).
 //   pct_finish:  each rank's sub-bin, its centre as the value, numpy's linear interpolation between
 //                the two ranks of each percentile, clamped to [min, max]; writes the clip kernel.
-// The host prepends reduce.wgsl's `Partial`, `BINS` and `value_bin`, and point.wgsl's `Point`.
+// The host prepends reduce.wgsl's `Partial`, its chunk constants (WG, PER_THREAD, CHUNK, BINS),
+// `load`, `is_finite` and `value_bin`, and point.wgsl's `Point`.
 
 struct Params {
     shape: vec4<u32>,     // nx, ny, nz, n (voxel count)
@@ -36,10 +37,6 @@ struct Search {
     edge: vec4<f32>,      // that bin's lower edge
 }
 
-const WG: u32 = 256u;
-const PER_THREAD: u32 = 16u;
-const CHUNK: u32 = 4096u; // WG * PER_THREAD
-
 @group(0) @binding(0) var<uniform> p: Params;
 @group(0) @binding(1) var src: texture_3d<f32>;
 @group(0) @binding(2) var<storage, read> result: array<Partial>;
@@ -49,17 +46,6 @@ const CHUNK: u32 = 4096u; // WG * PER_THREAD
 
 var<workgroup> prefix: array<u32, 256>;
 var<workgroup> hit: vec2<u32>;
-
-fn load(l: u32) -> f32 {
-    let nx = p.shape.x;
-    let ny = p.shape.y;
-    let r = l / nx;
-    return textureLoad(src, vec3<u32>(l % nx, r % ny, r / ny), 0).x;
-}
-
-fn finite(x: f32) -> bool {
-    return (bitcast<u32>(x) & 0x7f800000u) != 0x7f800000u;
-}
 
 // f32 a / b correctly rounded (WGSL's f32 division may be 2.5 ulp off; rounding the f64 quotient of
 // two f32 values to f32 is exact rounding).
@@ -71,7 +57,7 @@ fn div32(a: f32, b: f32) -> f32 {
 fn pct_setup() {
     let r = result[0];
     var vscale = 1.0;
-    if (!finite(r.vmax - r.vmin)) {
+    if (!is_finite(r.vmax - r.vmin)) {
         vscale = 0.25;
     }
     let lo = r.vmin * vscale;
@@ -86,16 +72,32 @@ fn pct_setup() {
     search.sub_scale = scale * f32(BINS);
 }
 
-@compute @workgroup_size(256)
-fn pct_level1(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_index) t: u32) {
+// Histogram pass over workgroup `wg`'s chunk: level 1 (every voxel into hist[0 .. BINS]), or level 2
+// (the voxels of each selected level-1 bin into that bin's sub-bins; a constant at each call).
+fn count(wg: vec3<u32>, t: u32, level2: bool) {
     let base = (wg.x + wg.y * p.groups_x) * CHUNK;
     for (var q = 0u; q < PER_THREAD; q = q + 1u) {
         let l = base + q * WG + t;
         if (l < p.shape.w) {
             let x = load(l) * search.vscale;
-            atomicAdd(&hist[value_bin(x, search.hmin, search.hscale)], 1u);
+            let b = value_bin(x, search.hmin, search.hscale);
+            if (!level2) {
+                atomicAdd(&hist[b], 1u);
+                continue;
+            }
+            for (var k = 0u; k < 4u; k = k + 1u) {
+                if (search.slot[k] == k && search.bins[k] == b) {
+                    let s = value_bin(x, search.edge[k], search.sub_scale);
+                    atomicAdd(&hist[(1u + k) * BINS + s], 1u);
+                }
+            }
         }
     }
+}
+
+@compute @workgroup_size(256)
+fn pct_level1(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_index) t: u32) {
+    count(wg, t, false);
 }
 
 // Prefix sums of histogram `h` (at hist[h * BINS]) by blocks of 256 bins: `prefix[i]` counts the
@@ -168,20 +170,7 @@ fn pct_select(@builtin(local_invocation_index) t: u32) {
 
 @compute @workgroup_size(256)
 fn pct_level2(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_index) t: u32) {
-    let base = (wg.x + wg.y * p.groups_x) * CHUNK;
-    for (var q = 0u; q < PER_THREAD; q = q + 1u) {
-        let l = base + q * WG + t;
-        if (l < p.shape.w) {
-            let x = load(l) * search.vscale;
-            let b = value_bin(x, search.hmin, search.hscale);
-            for (var k = 0u; k < 4u; k = k + 1u) {
-                if (search.slot[k] == k && search.bins[k] == b) {
-                    let s = value_bin(x, search.edge[k], search.sub_scale);
-                    atomicAdd(&hist[(1u + k) * BINS + s], 1u);
-                }
-            }
-        }
-    }
+    count(wg, t, true);
 }
 
 @compute @workgroup_size(256)

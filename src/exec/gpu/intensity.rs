@@ -117,6 +117,25 @@ impl GpuContext {
         }
     }
 
+    /// The elementwise pass of a statistics op whose kernel (`point`) the device built: the template's
+    /// features pick the pipeline; the kernel buffer goes back to the pool once recorded.
+    fn device_point(
+        &self,
+        v: &GpuVolume,
+        template: &PointKernel,
+        point: wgpu::Buffer,
+        dest: Dest,
+    ) -> Result<Output> {
+        let out = self.elementwise_with(
+            v,
+            PointParams::features(template),
+            point.as_entire_binding(),
+            dest,
+        );
+        self.pool.lock().unwrap().give_buffer(point);
+        out
+    }
+
     /// Applies an intensity op to an image on the GPU: statistics on the device, then one point kernel
     /// (or, for blur, up to three separable passes). `input`: the cache of the subject's statistics
     /// and the volume's index, when `v` is that volume untouched (a plan's leading zscore, minmax or
@@ -148,14 +167,8 @@ impl GpuContext {
                         let template = kernel::kernel_from(op, &kernel::EMPTY_STATS, None);
                         let point =
                             self.device_kernel(&v, op, StatMask::Label(labels), &template)?;
-                        let out = self.elementwise_with(
-                            &v,
-                            PointParams::features(&template),
-                            point.as_entire_binding(),
-                            dest,
-                        );
-                        self.pool.lock().unwrap().give_buffer(point);
-                        return Ok((v, Some(out?)));
+                        let out = self.device_point(&v, &template, point, dest)?;
+                        return Ok((v, Some(out)));
                     }
                 }
             }
@@ -176,14 +189,8 @@ impl GpuContext {
                 };
                 let template = kernel::kernel_from(op, &kernel::EMPTY_STATS, None);
                 let point = self.device_kernel(&v, op, mask, &template)?;
-                let out = self.elementwise_with(
-                    &v,
-                    PointParams::features(&template),
-                    point.as_entire_binding(),
-                    dest,
-                );
-                self.pool.lock().unwrap().give_buffer(point);
-                return Ok((v, Some(out?)));
+                let out = self.device_point(&v, &template, point, dest)?;
+                return Ok((v, Some(out)));
             }
             Needs::Percentiles(q)
                 if input.is_none()
@@ -193,14 +200,8 @@ impl GpuContext {
                 // A changed volume: the percentiles and the clip kernel on the device, as above.
                 let template = kernel::kernel_from(op, &kernel::EMPTY_STATS, Some([0.0; 2]));
                 let point = self.device_percentile_kernel(&v, q, &template)?;
-                let out = self.elementwise_with(
-                    &v,
-                    PointParams::features(&template),
-                    point.as_entire_binding(),
-                    dest,
-                );
-                self.pool.lock().unwrap().give_buffer(point);
-                return Ok((v, Some(out?)));
+                let out = self.device_point(&v, &template, point, dest)?;
+                return Ok((v, Some(out)));
             }
             Needs::Stats { nonzero } => {
                 kernel::kernel_from(op, &self.moments(&v, nonzero, input)?, None)

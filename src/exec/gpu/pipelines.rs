@@ -551,13 +551,14 @@ impl Pipelines {
                             storage(5),
                         ],
                     );
-                    let bins = REDUCE
-                        .lines()
-                        .find(|l| l.starts_with("const BINS"))
-                        .expect("BINS in reduce.wgsl");
+                    let consts: Vec<&str> =
+                        REDUCE.lines().filter(|l| l.starts_with("const ")).collect();
                     let src = format!(
-                        "{}\n{bins}\n{}\n{}\n{PERCENTILE}",
+                        "{}\n{}\n{}\n{}\n{}\n{}\n{PERCENTILE}",
                         wgsl_struct(REDUCE, "Partial"),
+                        consts.join("\n"),
+                        wgsl_fn(REDUCE, "load"),
+                        wgsl_fn(REDUCE, "is_finite"),
                         wgsl_fn(REDUCE, "value_bin"),
                         wgsl_struct(POINT, "Point")
                     );

@@ -149,6 +149,22 @@ impl GpuContext {
         if !self.batching() {
             return Ok(Output::Host(self.read_texture(v)?));
         }
+        let (staging, p, cb) = self.texture_to_staging(v);
+        self.submit(cb);
+        let mut batch = self.batch.lock().unwrap();
+        let b = batch.as_mut().expect("batching");
+        b.deferred.push(DeferredRead {
+            shape: v.shape,
+            dtype: v.dtype,
+            pitch: p,
+            slabs: vec![(staging, 0, v.shape[2])],
+        });
+        Ok(Output::Deferred(b.deferred.len() - 1))
+    }
+
+    /// Commands copying a volume's texture into a new staging buffer at the row pitch such copies
+    /// need; returns the buffer, the pitch in bytes and the commands.
+    fn texture_to_staging(&self, v: &GpuVolume) -> (wgpu::Buffer, usize, wgpu::CommandBuffer) {
         let [nx, ny, nz] = v.shape;
         let p = pitch_bytes(nx, texel_size(v.dtype));
         let staging = self.scratch((p * ny * nz) as u64, true);
@@ -165,38 +181,15 @@ impl GpuContext {
             },
             extent(v.shape),
         );
-        self.submit(enc.finish());
-        let mut batch = self.batch.lock().unwrap();
-        let b = batch.as_mut().expect("batching");
-        b.deferred.push(DeferredRead {
-            shape: v.shape,
-            dtype: v.dtype,
-            pitch: p,
-            slabs: vec![(staging, 0, nz)],
-        });
-        Ok(Output::Deferred(b.deferred.len() - 1))
+        (staging, p, enc.finish())
     }
 
     pub(super) fn read_texture(&self, v: &GpuVolume) -> Result<Voxels> {
         let [nx, ny, nz] = v.shape;
         let size = texel_size(v.dtype);
-        let p = pitch_bytes(nx, size);
+        let (staging, p, cb) = self.texture_to_staging(v);
         let bytes = (p * ny * nz) as u64;
-        let staging = self.scratch(bytes, true);
-        let mut enc = self.device.create_command_encoder(&Default::default());
-        enc.copy_texture_to_buffer(
-            slice_of(&v.tex, 0),
-            wgpu::TexelCopyBufferInfo {
-                buffer: &staging,
-                layout: wgpu::TexelCopyBufferLayout {
-                    offset: 0,
-                    bytes_per_row: Some(p as u32),
-                    rows_per_image: Some(ny as u32),
-                },
-            },
-            extent(v.shape),
-        );
-        let idx = Some(self.queue_submit(Some(enc.finish())));
+        let idx = Some(self.queue_submit(Some(cb)));
         let mut out = Voxels::output(v.dtype, nx * ny * nz)?;
         self.map_read_with(&staging, bytes, idx, |src| {
             copy_rows(src, p, nx * size, out.as_bytes_mut())
