@@ -35,6 +35,11 @@ pub(super) fn assemble(
     }
 }
 
+/// Whether a stage is a statistic over the label map's nonzero voxels (`"mask": "label"`).
+fn is_label_masked(s: &Stage) -> bool {
+    matches!(s, Stage::Intensity(op) if matches!(kernel::needs(op), Needs::LabelStats))
+}
+
 pub(super) fn cumulative(h: &[u32]) -> Vec<u64> {
     let mut c = Vec::with_capacity(h.len() + 1);
     c.push(0u64);
@@ -166,7 +171,7 @@ impl GpuContext {
         let label_readback = !subject.labels.is_empty()
             && !self.device_statistics()
             && stages.iter().enumerate().any(|(j, s)| {
-                matches!(s, Stage::Intensity(op) if matches!(kernel::needs(op), Needs::LabelStats))
+                is_label_masked(s)
                     && stages[..j]
                         .iter()
                         .any(|t| matches!(t, Stage::Spatial(_) | Stage::Labels(_)))
@@ -479,11 +484,9 @@ impl GpuContext {
         // With device statistics, the first label map stays on the device up to the last
         // label-masked statistic (which reduces over it there), and is read back after it.
         let li = host.iter().position(|v| v.kind == Kind::Label);
-        let mask_until = li.filter(|_| self.device_statistics()).and_then(|_| {
-            stages.iter().rposition(|s| {
-                matches!(s, Stage::Intensity(op) if matches!(kernel::needs(op), Needs::LabelStats))
-            })
-        });
+        let mask_until = li
+            .filter(|_| self.device_statistics())
+            .and_then(|_| stages.iter().rposition(is_label_masked));
         let mut first_spatial = true;
         // The previous stage's images already went through this stage's point kernel.
         let mut fused = false;
