@@ -635,7 +635,8 @@ fn gpu_statistics_after_a_stage_stay_on_the_device() {
             r#"{"type": "brightness", "factor": 0.9}, {"type": "minmax", "min": 0, "max": 1}"#,
         ),
     ];
-    for (subject, json) in cases {
+    // A plan run with device statistics and reading them back: both outputs, the waits of each.
+    let both_paths = |subject: &Subject, json: &str| {
         let t = transforms(json);
         ctx.set_device_statistics(true);
         let w0 = ctx.host_waits();
@@ -647,6 +648,10 @@ fn gpu_statistics_after_a_stage_stay_on_the_device() {
         let w0 = ctx.host_waits();
         let read_back = g.apply(subject, &t).unwrap();
         let host_waits = ctx.host_waits() - w0;
+        (t, on_device, read_back, device_waits, host_waits)
+    };
+    for (subject, json) in cases {
+        let (t, on_device, read_back, device_waits, host_waits) = both_paths(subject, json);
         assert!(
             on_device == read_back,
             "{json}: the device's kernel differs from the host's"
@@ -701,15 +706,7 @@ fn gpu_statistics_after_a_stage_stay_on_the_device() {
         r#"{"type": "flip", "axes": [0]}, {"type": "zscore", "mask": "label"}, {"type": "gamma", "gamma": 1.3}, {"type": "minmax", "mask": "label", "min": 0, "max": 1}"#,
     ];
     for json in label_plans {
-        let t = transforms(json);
-        ctx.set_device_statistics(true);
-        let w0 = ctx.host_waits();
-        let on_device = g.apply(&s, &t).unwrap_or_else(|e| panic!("{json}: {e}"));
-        let device_waits = ctx.host_waits() - w0;
-        ctx.set_device_statistics(false);
-        let w0 = ctx.host_waits();
-        g.apply(&s, &t).unwrap();
-        let host_waits = ctx.host_waits() - w0;
+        let (t, on_device, _, device_waits, host_waits) = both_paths(&s, json);
         assert!(
             device_waits < host_waits,
             "{json}: {device_waits} waits with device statistics, {host_waits} reading them back"

@@ -168,23 +168,28 @@ pub struct PercentilePipes {
     pub layout: wgpu::BindGroupLayout,
 }
 
+/// The declaration in WGSL `src` that starts with `head`, up to and including `close`.
+fn wgsl_decl<'a>(src: &'a str, head: &str, close: &str) -> &'a str {
+    let start = src
+        .find(head)
+        .unwrap_or_else(|| panic!("`{head}` in shader"));
+    let end = start
+        + src[start..]
+            .find(close)
+            .unwrap_or_else(|| panic!("end of `{head}`"))
+        + close.len();
+    &src[start..end]
+}
+
 /// The declaration of function `name` in WGSL `src` (up to its closing brace at the start of a line).
 pub(super) fn wgsl_fn<'a>(src: &'a str, name: &str) -> &'a str {
-    let start = src
-        .find(&format!("fn {name}("))
-        .expect("function in shader");
-    let end = start + src[start..].find("\n}").expect("function end") + 2;
-    &src[start..end]
+    wgsl_decl(src, &format!("fn {name}("), "\n}")
 }
 
 /// The declaration of struct `name` in WGSL `src` (for a shader that reads or writes that struct's
 /// buffers and declares it once, where it is defined).
 pub(super) fn wgsl_struct<'a>(src: &'a str, name: &str) -> &'a str {
-    let start = src
-        .find(&format!("struct {name} {{"))
-        .expect("struct in shader");
-    let end = start + src[start..].find('}').expect("struct end") + 1;
-    &src[start..end]
+    wgsl_decl(src, &format!("struct {name} {{"), "}")
 }
 
 fn module(device: &wgpu::Device, label: &str, src: String) -> wgpu::ShaderModule {
