@@ -41,6 +41,11 @@ def main():
     ap.add_argument("--voxaug", default="target/release/voxaug")
     ap.add_argument("--json")
     args = ap.parse_args()
+    with tempfile.TemporaryDirectory(prefix="voxaug-io-") as d:
+        run(args, d)
+
+
+def run(args, d):
     import numpy as np
     import nibabel as nib
     import SimpleITK as sitk
@@ -51,7 +56,6 @@ def main():
     lab = lab.astype(np.uint8)
     sp = (1.0, 1.0, 1.2)
     aff = np.diag([*sp, 1.0])
-    d = tempfile.mkdtemp(prefix="voxaug-io-")
     paths = {}
     for name, arr in [("image", img), ("label", lab)]:
         for ext in (".nii", ".nii.gz"):

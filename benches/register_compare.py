@@ -15,7 +15,9 @@ transform is an ITK file, read by SimpleITK for the TRE.
 Usage: python benches/register_compare.py [--data DIR] [--contrast same|t2] [--threads 2] [--voxaug BIN]
 """
 import argparse
+import atexit
 import os
+import shutil
 import subprocess
 import tempfile
 import time
@@ -68,6 +70,7 @@ def main():
         moving = mv
     truth = t.GetInverse()
     tmp = tempfile.mkdtemp()
+    atexit.register(shutil.rmtree, tmp, ignore_errors=True)
     mpath = os.path.join(tmp, "moving.nii.gz")
     sitk.WriteImage(moving, mpath)
 
