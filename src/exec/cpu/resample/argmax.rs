@@ -63,10 +63,10 @@ pub fn sample_argmax_checked<T: Voxel>(
 /// `linear_argmax` resampling of one label map (`fill`: outside value, `None`: edge).
 pub(super) fn argmax_volume<T: Voxel>(src: &[T], fill: Option<f64>, p: &Params) -> Result<Vec<T>> {
     let fill = fill.map(T::from_f64);
-    drive(p, None, |j, k, range, _, row| {
+    drive(p, None, |j, k, _, row| {
         let base = p.row_base(j, k);
         let step = p.step();
-        for i in range {
+        for i in 0..row.len() {
             let fi = i as f32;
             let c = [
                 base[0] + step[0] * fi,

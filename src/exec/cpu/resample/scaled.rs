@@ -101,7 +101,7 @@ pub(super) fn linear_scaled(src: &[f32], outside: Outside, p: &Params) -> Result
                             inner: interior(p, base, 0.0, 0.0, &full),
                             reach: reach(p, base),
                         };
-                        let (coord, (ra, a, b, rb)) = row_setup(p, j, k, &full, span, fill, row);
+                        let (coord, (ra, a, b, rb)) = row_setup(p, j, k, span, fill, row);
                         for i in (ra..a).chain(b..rb) {
                             row[i] = sample_linear_checked(src, p.in_shape, coord(i), outside);
                         }
@@ -165,8 +165,8 @@ mod tests {
 
     /// The general row path (what every map took before this one).
     fn general(src: &[f32], outside: Outside, p: &Params) -> Vec<f32> {
-        drive(p, Some((0.0, 0.0)), |j, k, range, span, row| {
-            row_linear(src, outside, p, j, k, range, span, row)
+        drive(p, Some((0.0, 0.0)), |j, k, span, row| {
+            row_linear(src, outside, p, j, k, span, row)
         })
         .unwrap()
     }
