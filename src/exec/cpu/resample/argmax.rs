@@ -3,7 +3,8 @@
 //! interpolated indicator; the label with the largest weight wins, ties to the lower label value. Only
 //! neighbours' labels can win, so no new value appears; on integer coordinates it is nearest.
 
-use super::{cell, drive, Params};
+use super::checked::cell;
+use super::{drive, Params};
 use crate::error::Result;
 use crate::voxels::Voxel;
 

@@ -20,12 +20,16 @@
 #![allow(clippy::needless_range_loop)]
 
 mod argmax;
+mod checked;
 mod copy;
 mod scaled;
+mod span;
 mod warped;
 pub use argmax::sample_argmax_checked;
+pub use checked::{sample_linear_checked, sample_nearest_checked};
 pub use copy::is_integer_map;
 use copy::{integer_map, row_integer};
+use span::{interior, reach, zones, RowSpan};
 pub use warped::resample_many_field;
 
 use crate::error::Result;
@@ -34,7 +38,6 @@ use crate::transform::SamplingMap;
 use crate::volume::{Subject, Volume};
 use crate::voxels::{Voxel, Voxels};
 use rayon::prelude::*;
-use std::ops::Range;
 
 pub use crate::exec::kernel::{floor, interp_for, lerp, outside_for, Interp, Outside};
 
@@ -303,176 +306,6 @@ fn drive<T: Voxel>(
     Ok(out)
 }
 
-/// Range of `i` in `0..nx` for which `lo <= base + step * i <= hi` holds for sure in f32 (conservative:
-/// one voxel and a small margin are given up at each end; the checked path handles those).
-fn safe_span(base: f32, step: f32, lo: f64, hi: f64, nx: usize) -> (usize, usize) {
-    let (b, s) = (base as f64, step as f64);
-    let margin = 1e-3;
-    let (lo, hi) = (lo + margin, hi - margin);
-    if hi < lo {
-        return (0, 0);
-    }
-    if s.abs() < 1e-12 {
-        return if b >= lo && b <= hi { (0, nx) } else { (0, 0) };
-    }
-    let (t0, t1) = ((lo - b) / s, (hi - b) / s);
-    let (a, c) = if t0 < t1 { (t0, t1) } else { (t1, t0) };
-    let start = (a.ceil() + 1.0).max(0.0);
-    let end = (c.floor() - 1.0).min(nx as f64 - 1.0);
-    if end < start {
-        (0, 0)
-    } else {
-        (start as usize, end as usize + 1)
-    }
-}
-
-fn interior(
-    p: &Params,
-    base: [f32; 3],
-    lo: f64,
-    hi_off: f64,
-    range: &Range<usize>,
-) -> (usize, usize) {
-    let nx = p.out_shape[0];
-    let mut span = (range.start, range.end);
-    for r in 0..3 {
-        let hi = p.in_shape[r] as f64 - 1.0 + hi_off;
-        let s = safe_span(base[r], p.m[r][0], lo, hi, nx);
-        span = (span.0.max(s.0), span.1.min(s.1));
-        if span.0 >= span.1 {
-            return (0, 0);
-        }
-    }
-    span
-}
-
-/// The interpolation cell of coordinate `c`: its lower corner and the fractions along each axis. Clamped
-/// first so that the integer conversion cannot overflow; beyond one voxel outside only the fill or the
-/// edge matters.
-#[inline(always)]
-fn cell(c: [f32; 3], shape: [usize; 3]) -> ([i64; 3], [f32; 3]) {
-    let axis = |a: usize| {
-        let c = c[a].clamp(-2.0, shape[a] as f32 + 1.0);
-        let f = floor(c);
-        (f as i64, c - f)
-    };
-    let (x, y, z) = (axis(0), axis(1), axis(2));
-    ([x.0, y.0, z.0], [x.1, y.1, z.1])
-}
-
-/// Checked trilinear sample (shared with the border spans; the shader does the same per voxel).
-#[inline]
-pub fn sample_linear_checked(src: &[f32], shape: [usize; 3], c: [f32; 3], outside: Outside) -> f32 {
-    let [nx, ny, nz] = [shape[0] as i64, shape[1] as i64, shape[2] as i64];
-    let ([x0, y0, z0], [fx, fy, fz]) = cell(c, shape);
-    if x0 >= 0 && y0 >= 0 && z0 >= 0 && x0 + 1 < nx && y0 + 1 < ny && z0 + 1 < nz {
-        // The whole cell inside (the margins of the interior spans): the same blend, no checks.
-        let (sx, sxy) = (shape[0], shape[0] * shape[1]);
-        let i0 = x0 as usize + sx * y0 as usize + sxy * z0 as usize;
-        return blend_at(&src[i0..i0 + sxy + sx + 2], sx, sxy, [fx, fy, fz]);
-    }
-    if let Outside::Value(v) = outside {
-        if x0 < -1 || y0 < -1 || z0 < -1 || x0 >= nx || y0 >= ny || z0 >= nz {
-            return v;
-        }
-    }
-    let get = |x: i64, y: i64, z: i64| -> f32 {
-        let inside = x >= 0 && y >= 0 && z >= 0 && x < nx && y < ny && z < nz;
-        if inside {
-            src[(x + nx * (y + ny * z)) as usize]
-        } else {
-            match outside {
-                Outside::Value(v) => v,
-                Outside::Edge => {
-                    let (x, y, z) = (x.clamp(0, nx - 1), y.clamp(0, ny - 1), z.clamp(0, nz - 1));
-                    src[(x + nx * (y + ny * z)) as usize]
-                }
-            }
-        }
-    };
-    let c00 = lerp(get(x0, y0, z0), get(x0 + 1, y0, z0), fx);
-    let c10 = lerp(get(x0, y0 + 1, z0), get(x0 + 1, y0 + 1, z0), fx);
-    let c01 = lerp(get(x0, y0, z0 + 1), get(x0 + 1, y0, z0 + 1), fx);
-    let c11 = lerp(get(x0, y0 + 1, z0 + 1), get(x0 + 1, y0 + 1, z0 + 1), fx);
-    lerp(lerp(c00, c10, fy), lerp(c01, c11, fy), fz)
-}
-
-/// Checked nearest sample: `floor(x + 0.5)`; outside the input `fill`, or the edge when `None`.
-#[inline]
-pub fn sample_nearest_checked<T: Voxel>(
-    src: &[T],
-    shape: [usize; 3],
-    c: [f32; 3],
-    fill: Option<T>,
-) -> T {
-    let [nx, ny, nz] = [shape[0] as i64, shape[1] as i64, shape[2] as i64];
-    let round = |a: usize| floor(c[a].clamp(-2.0, shape[a] as f32 + 1.0) + 0.5) as i64;
-    let (mut x, mut y, mut z) = (round(0), round(1), round(2));
-    let inside = x >= 0 && y >= 0 && z >= 0 && x < nx && y < ny && z < nz;
-    if !inside {
-        match fill {
-            Some(v) => return v,
-            None => {
-                x = x.clamp(0, nx - 1);
-                y = y.clamp(0, ny - 1);
-                z = z.clamp(0, nz - 1);
-            }
-        }
-    }
-    src[(x + nx * (y + ny * z)) as usize]
-}
-
-/// Spans of one output row: `inner`, where no bounds checks are needed, and `reach`, outside of which the
-/// sample lies more than one voxel outside the input (the result is the fill value).
-#[derive(Clone, Copy, Debug)]
-struct RowSpan {
-    inner: (usize, usize),
-    reach: (usize, usize),
-}
-
-/// Range of `i` whose coordinate may lie in `[-1, n]` on every axis (conservative: widened by a voxel).
-fn reach(p: &Params, base: [f32; 3]) -> (usize, usize) {
-    let nx = p.out_shape[0] as f64;
-    let (mut a, mut b) = (0.0f64, nx);
-    for r in 0..3 {
-        let (b0, s) = (base[r] as f64, p.m[r][0] as f64);
-        let (lo, hi) = (-1.0 - 1e-3, p.in_shape[r] as f64 + 1e-3);
-        if s.abs() < 1e-12 {
-            if b0 < lo || b0 > hi {
-                return (0, 0);
-            }
-            continue;
-        }
-        let (t0, t1) = ((lo - b0) / s, (hi - b0) / s);
-        let (u, v) = if t0 < t1 { (t0, t1) } else { (t1, t0) };
-        a = a.max(u.floor() - 1.0);
-        b = b.min(v.ceil() + 2.0);
-    }
-    if b <= a {
-        (0, 0)
-    } else {
-        (a.max(0.0) as usize, b.min(nx) as usize)
-    }
-}
-
-/// Splits a row of `nx` voxels into fill / checked / interior / checked / fill zones:
-/// returns `(reach_start, inner_start, inner_end, reach_end)`, all in `0..=nx`, in order.
-fn zones(span: RowSpan, nx: usize, edge: bool) -> (usize, usize, usize, usize) {
-    let clamp = |x: usize| x.min(nx);
-    let (ra, rb) = if edge {
-        (0, nx)
-    } else {
-        (clamp(span.reach.0), clamp(span.reach.1))
-    };
-    let rb = rb.max(ra);
-    let (a, b) = (clamp(span.inner.0).max(ra), clamp(span.inner.1).min(rb));
-    if a >= b {
-        (ra, rb, rb, rb)
-    } else {
-        (ra, a, b, rb)
-    }
-}
-
 /// Shared start of a row: fills the zones far outside with the fill value, returns the coordinate of
 /// output voxel `i` (the shader's expression) and the zones (`reach_start, inner_start, inner_end,
 /// reach_end`).
@@ -738,84 +571,6 @@ fn row_nearest<T: Voxel>(
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    /// The checked samplers (with their shortcut for cells wholly inside) against a plain statement
-    /// of the rules, every corner looked up on its own, at coordinates inside, on and past the edges.
-    #[test]
-    fn checked_samplers_follow_the_plain_rules() {
-        let shape = [7, 5, 4];
-        let [nx, ny, nz] = shape.map(|n| n as i64);
-        let src: Vec<f32> = (0..140)
-            .map(|i| ((i * 37) % 23) as f32 * 1.5 - 9.0)
-            .collect();
-        let labels: Vec<i16> = (0..140).map(|i| ((i * 11) % 9) as i16 - 4).collect();
-        let at = |x: i64, y: i64, z: i64| (x + nx * (y + ny * z)) as usize;
-        let inside = |x: i64, y: i64, z: i64| {
-            (0..nx).contains(&x) && (0..ny).contains(&y) && (0..nz).contains(&z)
-        };
-        let plain = |c: [f32; 3], outside: Outside| -> f32 {
-            let c = [0, 1, 2].map(|a| c[a].clamp(-2.0, shape[a] as f32 + 1.0));
-            let f = c.map(f32::floor);
-            let (x0, y0, z0) = (f[0] as i64, f[1] as i64, f[2] as i64);
-            let t = [0, 1, 2].map(|a| c[a] - f[a]);
-            let get = |x: i64, y: i64, z: i64| match outside {
-                _ if inside(x, y, z) => src[at(x, y, z)],
-                Outside::Value(v) => v,
-                Outside::Edge => {
-                    src[at(x.clamp(0, nx - 1), y.clamp(0, ny - 1), z.clamp(0, nz - 1))]
-                }
-            };
-            if let Outside::Value(v) = outside {
-                if [x0, y0, z0]
-                    .iter()
-                    .zip([nx, ny, nz])
-                    .any(|(&q, n)| q < -1 || q >= n)
-                {
-                    return v;
-                }
-            }
-            let l = |a: f32, b: f32, t: f32| a + (b - a) * t;
-            let c00 = l(get(x0, y0, z0), get(x0 + 1, y0, z0), t[0]);
-            let c10 = l(get(x0, y0 + 1, z0), get(x0 + 1, y0 + 1, z0), t[0]);
-            let c01 = l(get(x0, y0, z0 + 1), get(x0 + 1, y0, z0 + 1), t[0]);
-            let c11 = l(get(x0, y0 + 1, z0 + 1), get(x0 + 1, y0 + 1, z0 + 1), t[0]);
-            l(l(c00, c10, t[1]), l(c01, c11, t[1]), t[2])
-        };
-        let mut seen = [0usize; 2];
-        for q in 0..4000u32 {
-            let r = |m: u32| (q.wrapping_mul(m) % 1000) as f32 / 1000.0;
-            let c = [
-                r(7919) * 11.0 - 2.5,
-                r(104_729) * 9.0 - 2.5,
-                r(1_299_709) * 8.0 - 2.5,
-            ];
-            for outside in [Outside::Value(-3.5), Outside::Edge] {
-                let got = sample_linear_checked(&src, shape, c, outside);
-                assert_eq!(
-                    got.to_bits(),
-                    plain(c, outside).to_bits(),
-                    "{c:?} {outside:?}"
-                );
-            }
-            let whole = (0..3).all(|a| c[a] >= 0.0 && c[a].floor() + 1.0 < shape[a] as f32);
-            seen[whole as usize] += 1;
-            let n = [0, 1, 2].map(|a| (c[a].clamp(-2.0, shape[a] as f32 + 1.0) + 0.5).floor());
-            let want = if inside(n[0] as i64, n[1] as i64, n[2] as i64) {
-                labels[at(n[0] as i64, n[1] as i64, n[2] as i64)]
-            } else {
-                7
-            };
-            assert_eq!(
-                sample_nearest_checked(&labels, shape, c, Some(7)),
-                want,
-                "{c:?}"
-            );
-        }
-        assert!(
-            seen[0] > 300 && seen[1] > 300,
-            "both kinds of cell: {seen:?}"
-        );
-    }
 
     /// Every fast path (interior spans, rows along which y and z stay put, scale-and-shift maps) gives
     /// what the checked per-voxel samplers give at the shader's coordinates, bit for bit.

@@ -4,7 +4,8 @@
 //! loop that vectorises. The arithmetic is [`blend8`](super::blend8)'s, in its order: x first, then y,
 //! then z, so the result is bit-identical to the general path.
 
-use super::{interior, lerp, reach, row_setup, sample_linear_checked, Outside, Params, RowSpan};
+use super::span::{interior, reach, RowSpan};
+use super::{lerp, row_setup, sample_linear_checked, Outside, Params};
 use crate::error::Result;
 use rayon::prelude::*;
 

@@ -1,0 +1,102 @@
+//! Where a row of output needs which sampler: the interior span (every neighbour exists, no checks),
+//! the reach (beyond it the sample is the fill) and the zones between, computed once per row.
+
+use super::Params;
+use std::ops::Range;
+
+/// Range of `i` in `0..nx` for which `lo <= base + step * i <= hi` holds for sure in f32 (conservative:
+/// one voxel and a small margin are given up at each end; the checked path handles those).
+fn safe_span(base: f32, step: f32, lo: f64, hi: f64, nx: usize) -> (usize, usize) {
+    let (b, s) = (base as f64, step as f64);
+    let margin = 1e-3;
+    let (lo, hi) = (lo + margin, hi - margin);
+    if hi < lo {
+        return (0, 0);
+    }
+    if s.abs() < 1e-12 {
+        return if b >= lo && b <= hi { (0, nx) } else { (0, 0) };
+    }
+    let (t0, t1) = ((lo - b) / s, (hi - b) / s);
+    let (a, c) = if t0 < t1 { (t0, t1) } else { (t1, t0) };
+    let start = (a.ceil() + 1.0).max(0.0);
+    let end = (c.floor() - 1.0).min(nx as f64 - 1.0);
+    if end < start {
+        (0, 0)
+    } else {
+        (start as usize, end as usize + 1)
+    }
+}
+
+/// The interior span of the row starting at `base`, within `range`: the output columns whose
+/// coordinate is in `[lo, n - 1 + hi_off]` on every axis for sure (0 / 0 for a trilinear cell whose
+/// eight corners exist, -0.5 / 0.5 for rounding to a voxel).
+pub(super) fn interior(
+    p: &Params,
+    base: [f32; 3],
+    lo: f64,
+    hi_off: f64,
+    range: &Range<usize>,
+) -> (usize, usize) {
+    let nx = p.out_shape[0];
+    let mut span = (range.start, range.end);
+    for r in 0..3 {
+        let hi = p.in_shape[r] as f64 - 1.0 + hi_off;
+        let s = safe_span(base[r], p.m[r][0], lo, hi, nx);
+        span = (span.0.max(s.0), span.1.min(s.1));
+        if span.0 >= span.1 {
+            return (0, 0);
+        }
+    }
+    span
+}
+
+/// Spans of one output row: `inner`, where no bounds checks are needed, and `reach`, outside of which the
+/// sample lies more than one voxel outside the input (the result is the fill value).
+#[derive(Clone, Copy, Debug)]
+pub(super) struct RowSpan {
+    pub(super) inner: (usize, usize),
+    pub(super) reach: (usize, usize),
+}
+
+/// Range of `i` whose coordinate may lie in `[-1, n]` on every axis (conservative: widened by a voxel).
+pub(super) fn reach(p: &Params, base: [f32; 3]) -> (usize, usize) {
+    let nx = p.out_shape[0] as f64;
+    let (mut a, mut b) = (0.0f64, nx);
+    for r in 0..3 {
+        let (b0, s) = (base[r] as f64, p.m[r][0] as f64);
+        let (lo, hi) = (-1.0 - 1e-3, p.in_shape[r] as f64 + 1e-3);
+        if s.abs() < 1e-12 {
+            if b0 < lo || b0 > hi {
+                return (0, 0);
+            }
+            continue;
+        }
+        let (t0, t1) = ((lo - b0) / s, (hi - b0) / s);
+        let (u, v) = if t0 < t1 { (t0, t1) } else { (t1, t0) };
+        a = a.max(u.floor() - 1.0);
+        b = b.min(v.ceil() + 2.0);
+    }
+    if b <= a {
+        (0, 0)
+    } else {
+        (a.max(0.0) as usize, b.min(nx) as usize)
+    }
+}
+
+/// Splits a row of `nx` voxels into fill / checked / interior / checked / fill zones:
+/// returns `(reach_start, inner_start, inner_end, reach_end)`, all in `0..=nx`, in order.
+pub(super) fn zones(span: RowSpan, nx: usize, edge: bool) -> (usize, usize, usize, usize) {
+    let clamp = |x: usize| x.min(nx);
+    let (ra, rb) = if edge {
+        (0, nx)
+    } else {
+        (clamp(span.reach.0), clamp(span.reach.1))
+    };
+    let rb = rb.max(ra);
+    let (a, b) = (clamp(span.inner.0).max(ra), clamp(span.inner.1).min(rb));
+    if a >= b {
+        (ra, rb, rb, rb)
+    } else {
+        (ra, a, b, rb)
+    }
+}
