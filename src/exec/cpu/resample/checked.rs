@@ -1,7 +1,7 @@
 //! The checked per-voxel samplers: every bound tested, the fill or the edge outside. The border zones
 //! of the row and run paths use them, and every fast path is tested against them bit for bit.
 
-use super::{blend_at, floor, lerp, Outside};
+use super::{blend8, floor, lerp, Outside};
 use crate::voxels::Voxel;
 
 /// The interpolation cell of coordinate `c`: its lower corner and the fractions along each axis. Clamped
@@ -25,9 +25,8 @@ pub fn sample_linear_checked(src: &[f32], shape: [usize; 3], c: [f32; 3], outsid
     let ([x0, y0, z0], [fx, fy, fz]) = cell(c, shape);
     if x0 >= 0 && y0 >= 0 && z0 >= 0 && x0 + 1 < nx && y0 + 1 < ny && z0 + 1 < nz {
         // The whole cell inside (the margins of the interior spans): the same blend, no checks.
-        let (sx, sxy) = (shape[0], shape[0] * shape[1]);
-        let i0 = x0 as usize + sx * y0 as usize + sxy * z0 as usize;
-        return blend_at(&src[i0..i0 + sxy + sx + 2], sx, sxy, [fx, fy, fz]);
+        let corner = [x0 as usize, y0 as usize, z0 as usize];
+        return blend8(src, shape[0], shape[0] * shape[1], corner, c);
     }
     if let Outside::Value(v) = outside {
         if x0 < -1 || y0 < -1 || z0 < -1 || x0 >= nx || y0 >= ny || z0 >= nz {

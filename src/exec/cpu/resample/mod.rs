@@ -270,7 +270,6 @@ fn drive<T: Voxel>(
         1
     };
     let tj = if bounds.is_some() { TILE_J } else { ny };
-    let full = 0..nx;
     out.par_chunks_mut(nx * ny * slab)
         .enumerate()
         .for_each(|(b, chunk)| {
@@ -283,7 +282,7 @@ fn drive<T: Voxel>(
                     .map(|r| {
                         let base = p.row_base(r % ny, k0 + r / ny);
                         RowSpan {
-                            inner: interior(p, base, lo, hi, &full),
+                            inner: interior(p, base, lo, hi),
                             reach: reach(p, base),
                         }
                     })

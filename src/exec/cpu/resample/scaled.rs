@@ -79,7 +79,6 @@ pub(super) fn linear_scaled(src: &[f32], outside: Outside, p: &Params) -> Result
         })
         .collect();
     let slab = 8;
-    let full = 0..nx;
     let fill = match outside {
         Outside::Value(v) => Some(v),
         Outside::Edge => None,
@@ -99,7 +98,7 @@ pub(super) fn linear_scaled(src: &[f32], outside: Outside, p: &Params) -> Result
                     for (j, row) in slice.chunks_mut(nx).enumerate() {
                         let base = p.row_base(j, k);
                         let span = RowSpan {
-                            inner: interior(p, base, 0.0, 0.0, &full),
+                            inner: interior(p, base, 0.0, 0.0),
                             reach: reach(p, base),
                         };
                         let (coord, (ra, a, b, rb)) = row_setup(p, j, k, span, fill, row);

@@ -2,7 +2,6 @@
 //! the reach (beyond it the sample is the fill) and the zones between, computed once per row.
 
 use super::Params;
-use std::ops::Range;
 
 /// Range of `i` in `0..nx` for which `lo <= base + step * i <= hi` holds for sure in f32 (conservative:
 /// one voxel and a small margin are given up at each end; the checked path handles those).
@@ -27,18 +26,12 @@ fn safe_span(base: f32, step: f32, lo: f64, hi: f64, nx: usize) -> (usize, usize
     }
 }
 
-/// The interior span of the row starting at `base`, within `range`: the output columns whose
-/// coordinate is in `[lo, n - 1 + hi_off]` on every axis for sure (0 / 0 for a trilinear cell whose
-/// eight corners exist, -0.5 / 0.5 for rounding to a voxel).
-pub(super) fn interior(
-    p: &Params,
-    base: [f32; 3],
-    lo: f64,
-    hi_off: f64,
-    range: &Range<usize>,
-) -> (usize, usize) {
+/// The interior span of the row starting at `base`: the output columns whose coordinate lies in
+/// `[lo, n - 1 + hi_off]` on every axis for sure (0 and 0 for a trilinear cell whose eight corners
+/// exist, -0.5 and 0.5 for rounding to a voxel).
+pub(super) fn interior(p: &Params, base: [f32; 3], lo: f64, hi_off: f64) -> (usize, usize) {
     let nx = p.out_shape[0];
-    let mut span = (range.start, range.end);
+    let mut span = (0, nx);
     for r in 0..3 {
         let hi = p.in_shape[r] as f64 - 1.0 + hi_off;
         let s = safe_span(base[r], p.m[r][0], lo, hi, nx);
