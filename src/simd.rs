@@ -1,7 +1,19 @@
 //! Runtime CPU-feature dispatch for hot loops. The crate is built for the baseline x86-64 (SSE2), so
-//! the same loop bodies are also compiled with AVX2 and chosen at run time when the CPU has it. The
-//! arithmetic is the same in both (AVX2 without FMA: Rust never fuses a multiply and an add unless
-//! asked), so results are bit-identical on every machine; only the speed differs.
+//! the same loop bodies are also compiled with AVX2 (and, for the arithmetic-bound point kernels, with
+//! AVX-512) and chosen at run time when the CPU has it. The arithmetic is the same in every build (no
+//! FMA: Rust never fuses a multiply and an add unless asked), so results are bit-identical on every
+//! machine; only the speed differs.
+
+/// `VOXAUG_SIMD`: `off` for the baseline loops only, `avx2` to stop at AVX2 (to compare), else (unset)
+/// the widest the CPU has.
+#[cfg(target_arch = "x86_64")]
+fn allowed(level: &str) -> bool {
+    match std::env::var("VOXAUG_SIMD") {
+        Ok(v) if v == "off" => false,
+        Ok(v) if v == "avx2" => level == "avx2",
+        _ => true,
+    }
+}
 
 /// True when the AVX2 builds of the hot loops run on this CPU (checked once; `VOXAUG_SIMD=off` turns
 /// them off, to compare).
@@ -10,9 +22,30 @@ pub fn avx2() -> bool {
     #[cfg(target_arch = "x86_64")]
     {
         static HAS: std::sync::OnceLock<bool> = std::sync::OnceLock::new();
+        *HAS.get_or_init(|| allowed("avx2") && std::is_x86_feature_detected!("avx2"))
+    }
+    #[cfg(not(target_arch = "x86_64"))]
+    {
+        false
+    }
+}
+
+/// True when the AVX-512 builds (F, DQ, VL) of the arithmetic-bound loops run on this CPU (checked
+/// once; `VOXAUG_SIMD=avx2` or `off` turns them off). Only loops whose time is arithmetic take this
+/// tier (gamma's power, the noise's logarithm and cosine, the bias field's exponential: 1.5-1.65x
+/// over AVX2 on an AMD EPYC with AVX-512, whose 512-bit units are two 256-bit halves); loops bound by
+/// memory or by loads keep AVX2.
+#[inline]
+pub fn avx512() -> bool {
+    #[cfg(target_arch = "x86_64")]
+    {
+        static HAS: std::sync::OnceLock<bool> = std::sync::OnceLock::new();
         *HAS.get_or_init(|| {
-            std::env::var("VOXAUG_SIMD").map_or(true, |v| v != "off")
+            allowed("avx512")
                 && std::is_x86_feature_detected!("avx2")
+                && std::is_x86_feature_detected!("avx512f")
+                && std::is_x86_feature_detected!("avx512dq")
+                && std::is_x86_feature_detected!("avx512vl")
         })
     }
     #[cfg(not(target_arch = "x86_64"))]
@@ -22,27 +55,52 @@ pub fn avx2() -> bool {
 }
 
 /// Defines `$name` calling `$body` (an `#[inline(always)]` function) through an AVX2-compiled copy
-/// when [`avx2`] holds, else directly.
+/// when [`avx2`] holds, else directly. With a leading `avx512:` the body also gets an AVX-512 copy,
+/// taken when [`avx512`] holds.
 #[macro_export]
 #[doc(hidden)]
 macro_rules! simd_fn {
-    ($(#[$m:meta])* $vis:vis fn $name:ident($($arg:ident: $ty:ty),* $(,)?) -> $ret:ty = $body:path;) => {
+    (avx512: $(#[$m:meta])* $vis:vis fn $name:ident($($arg:ident: $ty:ty),* $(,)?) -> $ret:ty = $body:path;) => {
         $(#[$m])*
         $vis fn $name($($arg: $ty),*) -> $ret {
             #[cfg(target_arch = "x86_64")]
             {
-                #[target_feature(enable = "avx2")]
-                unsafe fn with_avx2($($arg: $ty),*) -> $ret {
+                #[target_feature(enable = "avx2,avx512f,avx512dq,avx512vl")]
+                unsafe fn with_avx512($($arg: $ty),*) -> $ret {
                     $body($($arg),*)
                 }
-                if $crate::simd::avx2() {
-                    // SAFETY: the CPU supports AVX2 (checked at run time just above).
-                    return unsafe { with_avx2($($arg),*) };
+                if $crate::simd::avx512() {
+                    // SAFETY: the CPU supports these features (checked at run time just above).
+                    return unsafe { with_avx512($($arg),*) };
                 }
             }
-            $body($($arg),*)
+            $crate::simd_fn! {
+                @avx2 $name($($arg: $ty),*) -> $ret = $body
+            }
         }
     };
+    ($(#[$m:meta])* $vis:vis fn $name:ident($($arg:ident: $ty:ty),* $(,)?) -> $ret:ty = $body:path;) => {
+        $(#[$m])*
+        $vis fn $name($($arg: $ty),*) -> $ret {
+            $crate::simd_fn! {
+                @avx2 $name($($arg: $ty),*) -> $ret = $body
+            }
+        }
+    };
+    (@avx2 $name:ident($($arg:ident: $ty:ty),*) -> $ret:ty = $body:path) => {{
+        #[cfg(target_arch = "x86_64")]
+        {
+            #[target_feature(enable = "avx2")]
+            unsafe fn with_avx2($($arg: $ty),*) -> $ret {
+                $body($($arg),*)
+            }
+            if $crate::simd::avx2() {
+                // SAFETY: the CPU supports AVX2 (checked at run time just above).
+                return unsafe { with_avx2($($arg),*) };
+            }
+        }
+        $body($($arg),*)
+    }};
 }
 
 /// `i as f32` for an index below 2^31 (every voxel index along an axis is), through `i32`: the same

@@ -398,22 +398,22 @@ crate::simd_fn! {
 }
 
 crate::simd_fn! {
-    fn gamma_run(k: &PointKernel, l0: usize, x: &[f32], out: &mut [f32]) -> () =
+    avx512: fn gamma_run(k: &PointKernel, l0: usize, x: &[f32], out: &mut [f32]) -> () =
         point_run_body::<true, false>;
 }
 
 crate::simd_fn! {
-    fn noise_run(k: &PointKernel, l0: usize, x: &[f32], out: &mut [f32]) -> () =
+    avx512: fn noise_run(k: &PointKernel, l0: usize, x: &[f32], out: &mut [f32]) -> () =
         point_run_body::<false, true>;
 }
 
 crate::simd_fn! {
-    fn gamma_noise_run(k: &PointKernel, l0: usize, x: &[f32], out: &mut [f32]) -> () =
+    avx512: fn gamma_noise_run(k: &PointKernel, l0: usize, x: &[f32], out: &mut [f32]) -> () =
         point_run_body::<true, true>;
 }
 
 crate::simd_fn! {
-    fn bias_apply(k: &PointKernel, row: &[f64; 6], i0: usize, n: usize, x: &[f32], out: &mut [f32]) -> () =
+    avx512: fn bias_apply(k: &PointKernel, row: &[f64; 6], i0: usize, n: usize, x: &[f32], out: &mut [f32]) -> () =
         bias_apply_body;
 }
 
