@@ -1,6 +1,7 @@
-//! The resampler's displacement-field path (elastic deformations): coordinates through the field for a
-//! group of slices, computed once and shared by every volume, then sampled with the checked samplers of
-//! `mod.rs` where they leave the interior.
+//! The resampler's displacement-field path (elastic deformations): each output row's coordinates
+//! through the field, computed once into a thread's scratch and sampled by every volume before the
+//! next row (in runs of interior cells, with the checked samplers of `mod.rs` where they leave the
+//! interior).
 
 use super::{blend_run, sample_linear_checked, sample_nearest_checked, Outside, Params, Spec, RUN};
 use crate::error::Result;
@@ -9,8 +10,9 @@ use crate::voxels::{Voxel, Voxels};
 use rayon::prelude::*;
 
 /// Resampling through a map with a displacement field: `c = matrix * (q + d(q))`, `q = post * p`, each
-/// in the same f32 operation order as the shader. The coordinates of a group of slices are computed once
-/// (the field's interpolation is the costly part) and shared by every volume.
+/// in the same f32 operation order as the shader. Output rows are walked in parallel blocks; each row's
+/// coordinates (the field's interpolation is the costly part) are computed once into the thread's
+/// scratch and sampled by every volume before the next row, so they never leave the cache.
 pub fn resample_many_field(
     specs: &[Spec<'_>],
     map: &SamplingMap,
@@ -28,97 +30,144 @@ pub fn resample_many_field(
             Spec::Nearest(d, _) | Spec::Argmax(d, _) => Voxels::output(d.dtype(), n),
         })
         .collect::<Result<_>>()?;
-    let slice = nx * ny;
     if n == 0 {
         return Ok(outs);
     }
-    // Slices per group: enough rows for every thread, coordinates bounded to ~12 MiB.
-    let group =
-        (((1usize << 20) / slice.max(1)).max(rayon::current_num_threads() * 2)).clamp(1, nz);
-    // A pooled buffer (12 MiB at 256^3: fresh pages cost the kernel a clear each call); every entry
-    // used is written before it is read.
-    let mut flat = crate::exec::cpu::alloc::output::<f32>(3 * slice * group)?;
+    // Blocks of whole rows, about 4096 voxels each: rayon hands each thread runs of neighbouring
+    // blocks, whose rows read neighbouring parts of the input.
+    let rows_per_block = (4096 / nx).clamp(1, ny * nz);
+    let block = rows_per_block * nx;
+    // Each output as blocks of bytes (aligned: a multiple of its voxel size from the buffer's start),
+    // regrouped by block so that one task owns block b of every output.
+    let mut parts: Vec<_> = outs
+        .iter_mut()
+        .map(|o| {
+            let size = o.dtype().size();
+            o.as_bytes_mut().chunks_mut(block * size)
+        })
+        .collect();
+    let blocks: Vec<Vec<&mut [u8]>> = (0..n.div_ceil(block))
+        .map(|_| {
+            parts
+                .iter_mut()
+                .map(|p| p.next().expect("every output has n voxels"))
+                .collect()
+        })
+        .collect();
     // When i moves q along x only, the field's y/z interpolation is shared by the whole row.
     let row_aligned = post.m[1][0] == 0.0 && post.m[2][0] == 0.0;
-    for k0 in (0..nz).step_by(group) {
-        let g = group.min(nz - k0);
-        // The group's coordinates, one plane per axis (loads and stores of whole vectors).
-        let (px, rest) = flat.split_at_mut(slice * group);
-        let (py, pz) = rest.split_at_mut(slice * group);
-        let m = g * slice;
-        let (px, py, pz) = (&mut px[..m], &mut py[..m], &mut pz[..m]);
-        px.par_chunks_mut(nx)
-            .zip(py.par_chunks_mut(nx))
-            .zip(pz.par_chunks_mut(nx))
-            .enumerate()
-            .for_each_init(
-                || {
-                    (
-                        Default::default(),
-                        [Vec::new(), Vec::new(), Vec::new()],
-                        Vec::new(),
-                    )
-                },
-                |(line, d, nodes), (r, ((rx, ry), rz))| {
-                    let (j, k) = (r % ny, k0 + r / ny);
-                    let base = post.row_base(j, k);
-                    if row_aligned {
-                        // The row's displacements first (a lookup into the coarse line per
-                        // voxel), then the coordinates in a loop that vectorises.
-                        field.line(base[1], base[2], line);
-                        for dd in d.iter_mut() {
-                            dd.resize(nx, 0.0);
-                        }
-                        let [dx, dy, dz] = d;
-                        field.row_from_line(line, base[0], post.m[0][0], [dx, dy, dz], nodes);
-                        row_coords(
-                            &pre,
-                            base,
-                            post.m[0][0],
-                            [&dx[..], &dy[..], &dz[..]],
-                            [rx, ry, rz],
-                        );
-                        return;
-                    }
-                    for i in 0..nx {
-                        let fi = i as f32;
-                        let q = [
-                            base[0] + post.m[0][0] * fi,
-                            base[1] + post.m[1][0] * fi,
-                            base[2] + post.m[2][0] * fi,
-                        ];
-                        let d = field.at(q);
-                        let qd = [q[0] + d[0], q[1] + d[1], q[2] + d[2]];
-                        let row = |r: &[f32; 4]| r[0] * qd[0] + r[1] * qd[1] + r[2] * qd[2] + r[3];
-                        (rx[i], ry[i], rz[i]) = (row(&pre[0]), row(&pre[1]), row(&pre[2]));
-                    }
-                },
-            );
-        let cs = [&px[..], &py[..], &pz[..]];
-        let range = k0 * slice..(k0 + g) * slice;
-        for (s, out) in specs.iter().zip(outs.iter_mut()) {
-            match (*s, out) {
-                (Spec::Linear(src, outside), Voxels::F32(o)) => {
-                    linear_at(src, in_shape, outside, cs, &mut o[range.clone()])
+    blocks
+        .into_par_iter()
+        .enumerate()
+        .for_each_init(RowScratch::default, |sc, (b, mut outs)| {
+            for r in b * rows_per_block..((b + 1) * rows_per_block).min(ny * nz) {
+                let (j, k) = (r % ny, r / ny);
+                sc.coords(field, &post, &pre, j, k, nx, row_aligned);
+                let cs = [&sc.c[0][..], &sc.c[1][..], &sc.c[2][..]];
+                let at = (r - b * rows_per_block) * nx;
+                for (s, out) in specs.iter().zip(outs.iter_mut()) {
+                    sample_row(*s, in_shape, cs, &mut sc.cells, out, at..at + nx);
                 }
-                (Spec::Nearest(src, fill), out) => crate::with_voxels!(out, o => {
-                    let src = Voxel::slice(src).expect("outputs take their input's type");
-                    nearest_at(src, in_shape, fill.map(Voxel::from_f64), cs, &mut o[range.clone()])
-                }),
-                (Spec::Argmax(src, fill), out) => crate::with_voxels!(out, o => {
-                    let src = Voxel::slice(src).expect("outputs take their input's type");
-                    let fill = fill.map(Voxel::from_f64);
-                    o[range.clone()].par_iter_mut().enumerate().for_each(|(i, o)| {
-                        let c = [cs[0][i], cs[1][i], cs[2][i]];
-                        *o = super::sample_argmax_checked(src, in_shape, c, fill)
-                    });
-                }),
-                _ => unreachable!("image outputs are f32"),
             }
+        });
+    Ok(outs)
+}
+
+/// Samples `spec` at the coordinates `cs` into voxels `range` of `out` (an output's bytes, in its
+/// input's type).
+fn sample_row(
+    spec: Spec<'_>,
+    shape: [usize; 3],
+    cs: Planes<'_>,
+    cells: &mut Scratch,
+    out: &mut [u8],
+    range: std::ops::Range<usize>,
+) {
+    match spec {
+        Spec::Linear(src, outside) => {
+            let o: &mut [f32] = bytemuck::cast_slice_mut(out);
+            linear_at(src, shape, outside, cs, &mut o[range], cells)
+        }
+        Spec::Nearest(src, fill) => crate::with_voxels!(src, src => {
+            let o = bytemuck::cast_slice_mut(out);
+            nearest_at(src, shape, fill.map(Voxel::from_f64), cs, &mut o[range], cells)
+        }),
+        Spec::Argmax(src, fill) => crate::with_voxels!(src, src => {
+            let o = &mut bytemuck::cast_slice_mut(out)[range];
+            let fill = fill.map(Voxel::from_f64);
+            for (i, o) in o.iter_mut().enumerate() {
+                let c = [cs[0][i], cs[1][i], cs[2][i]];
+                *o = super::sample_argmax_checked(src, shape, c, fill);
+            }
+        }),
+    }
+}
+
+/// One thread's buffers for a row: the field's line and displacements, the coordinates, the cells.
+#[derive(Default)]
+struct RowScratch {
+    line: [Vec<f32>; 3],
+    d: [Vec<f32>; 3],
+    nodes: Vec<u32>,
+    c: [Vec<f32>; 3],
+    cells: Scratch,
+}
+
+impl RowScratch {
+    /// The input coordinates of output row `(j, k)` (`nx` voxels) into `self.c`.
+    #[allow(clippy::too_many_arguments)]
+    fn coords(
+        &mut self,
+        field: &crate::exec::cpu::field::Field,
+        post: &Params,
+        pre: &[[f32; 4]; 3],
+        j: usize,
+        k: usize,
+        nx: usize,
+        row_aligned: bool,
+    ) {
+        let base = post.row_base(j, k);
+        for v in self.c.iter_mut() {
+            v.resize(nx, 0.0);
+        }
+        let [rx, ry, rz] = &mut self.c;
+        if row_aligned {
+            // The row's displacements first (a lookup into the coarse line per voxel), then the
+            // coordinates in a loop that vectorises.
+            field.line(base[1], base[2], &mut self.line);
+            for dd in self.d.iter_mut() {
+                dd.resize(nx, 0.0);
+            }
+            let [dx, dy, dz] = &mut self.d;
+            field.row_from_line(
+                &self.line,
+                base[0],
+                post.m[0][0],
+                [dx, dy, dz],
+                &mut self.nodes,
+            );
+            row_coords(
+                pre,
+                base,
+                post.m[0][0],
+                [&dx[..], &dy[..], &dz[..]],
+                [rx, ry, rz],
+            );
+            return;
+        }
+        for i in 0..nx {
+            let fi = i as f32;
+            let q = [
+                base[0] + post.m[0][0] * fi,
+                base[1] + post.m[1][0] * fi,
+                base[2] + post.m[2][0] * fi,
+            ];
+            let d = field.at(q);
+            let qd = [q[0] + d[0], q[1] + d[1], q[2] + d[2]];
+            let row = |r: &[f32; 4]| r[0] * qd[0] + r[1] * qd[1] + r[2] * qd[2] + r[3];
+            (rx[i], ry[i], rz[i]) = (row(&pre[0]), row(&pre[1]), row(&pre[2]));
         }
     }
-    crate::exec::cpu::alloc::recycle(flat);
-    Ok(outs)
 }
 
 crate::simd_fn! {
@@ -174,22 +223,17 @@ fn planes(c: Planes<'_>, r: std::ops::Range<usize>) -> Planes<'_> {
     c.map(|p| &p[r.clone()])
 }
 
-/// Calls `f(output chunk, its coordinates, scratch)` for chunks of `out` in parallel, chunked by `RUN`
-/// within.
-fn runs<T: Send>(
+/// Calls `f(run of out, its coordinates, scratch)` for the runs of [`RUN`] voxels of `out`.
+fn runs<T>(
     out: &mut [T],
     cs: Planes<'_>,
-    f: impl Fn(&mut [T], Planes<'_>, &mut Scratch) + Sync,
+    scratch: &mut Scratch,
+    mut f: impl FnMut(&mut [T], Planes<'_>, &mut Scratch),
 ) {
-    const CHUNK: usize = 1 << 12;
-    out.par_chunks_mut(CHUNK)
-        .enumerate()
-        .for_each_init(Scratch::default, |scratch, (ci, o)| {
-            for (ri, o) in o.chunks_mut(RUN).enumerate() {
-                let at = ci * CHUNK + ri * RUN;
-                f(o, planes(cs, at..at + o.len()), scratch);
-            }
-        });
+    for (ri, o) in out.chunks_mut(RUN).enumerate() {
+        let at = ri * RUN;
+        f(o, planes(cs, at..at + o.len()), scratch);
+    }
 }
 
 /// Per-run arrays of [`cells_at`].
@@ -212,14 +256,21 @@ impl Default for Scratch {
 /// Trilinear samples at given coordinates: in runs of [`RUN`], the interior ones' indices and
 /// fractions in a loop that vectorises and their blends eight at a time ([`blend_run`]), the fill for
 /// those past the border, the others checked one by one.
-fn linear_at(src: &[f32], shape: [usize; 3], outside: Outside, cs: Planes<'_>, out: &mut [f32]) {
+fn linear_at(
+    src: &[f32],
+    shape: [usize; 3],
+    outside: Outside,
+    cs: Planes<'_>,
+    out: &mut [f32],
+    scratch: &mut Scratch,
+) {
     let [sx, sy, _] = shape;
     let fill = match outside {
         Outside::Value(v) => Some(v),
         Outside::Edge => None,
     };
     let wide = src.len() >= u32::MAX as usize;
-    runs(out, cs, |o, c, s| {
+    runs(out, cs, scratch, |o, c, s| {
         let n = o.len();
         if wide {
             // Indices past u32: the checked sampler for every voxel (the same values).
@@ -363,9 +414,10 @@ fn nearest_at<T: Voxel>(
     fill: Option<T>,
     cs: Planes<'_>,
     out: &mut [T],
+    scratch: &mut Scratch,
 ) {
     let wide = src.len() >= u32::MAX as usize;
-    runs(out, cs, |o, c, s| {
+    runs(out, cs, scratch, |o, c, s| {
         let n = o.len();
         if wide {
             // Indices past u32: the checked sampler for every voxel (the same values).
@@ -542,7 +594,14 @@ mod tests {
         let planes = [&axes[0][..], &axes[1][..], &axes[2][..]];
         for outside in [Outside::Value(-4.5), Outside::Edge] {
             let mut out = vec![0f32; cs.len()];
-            linear_at(&src, shape, outside, planes, &mut out);
+            linear_at(
+                &src,
+                shape,
+                outside,
+                planes,
+                &mut out,
+                &mut Scratch::default(),
+            );
             for (c, o) in cs.iter().zip(&out) {
                 let want = sample_linear_checked(&src, shape, *c, outside);
                 assert_eq!(o.to_bits(), want.to_bits(), "linear at {c:?} ({outside:?})");
@@ -550,7 +609,14 @@ mod tests {
         }
         for fill in [Some(9u8), None] {
             let mut out = vec![0u8; cs.len()];
-            nearest_at(&labels, shape, fill, planes, &mut out);
+            nearest_at(
+                &labels,
+                shape,
+                fill,
+                planes,
+                &mut out,
+                &mut Scratch::default(),
+            );
             for (c, o) in cs.iter().zip(&out) {
                 assert_eq!(
                     *o,
