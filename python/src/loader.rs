@@ -415,8 +415,11 @@ impl Member {
 }
 
 /// Stacks the volumes of one member (sample-major, `channels` per sample) into a C-ordered
-/// `(B, C, X, Y, Z)` buffer: voxaug's i-fastest
-/// voxels are transposed in tiles of 16 along i (reads of 16 neighbours, 16 contiguous write streams).
+/// `(B, C, X, Y, Z)` buffer. voxaug's voxels are i-fastest, the batch's k-fastest: for each j that is a
+/// transpose of the (i, k) plane, done in 16 x 16 tiles through a local tile (16 source rows along i
+/// copied in, 16 destination rows along k written out, no strided access to memory), slabs of 16
+/// along i in parallel. At 128^3 (a batch of two f32 images and two uint8 label maps) that is 7.6-7.8
+/// ms against 14.8-15.8 for the per-voxel strided walk it replaces (2.4-3.0 for a plain copy).
 fn stack<S: Copy + Send + Sync, T: Copy + Send + Sync + Default>(
     srcs: &[&[S]],
     channels: usize,
@@ -427,19 +430,52 @@ fn stack<S: Copy + Send + Sync, T: Copy + Send + Sync + Default>(
     let n = nx * ny * nz;
     let mut out = vec![T::default(); srcs.len() * n];
     const TILE: usize = 16;
-    out.par_chunks_mut(n)
+    out.par_chunks_mut(n.max(1))
         .zip(srcs.par_iter())
         .for_each(|(dst, src)| {
-            dst.par_chunks_mut(TILE * ny * nz)
+            dst.par_chunks_mut((TILE * ny * nz).max(1))
                 .enumerate()
                 .for_each(|(t, block)| {
                     let i0 = t * TILE;
-                    let ni = block.len() / (ny * nz);
-                    for k in 0..nz {
-                        for j in 0..ny {
-                            let s = i0 + nx * (j + ny * k);
+                    let ni = block.len() / (ny * nz).max(1);
+                    let mut tile = [[T::default(); TILE]; TILE];
+                    for j in 0..ny {
+                        for k0 in (0..nz).step_by(TILE) {
+                            let nk = TILE.min(nz - k0);
+                            // tile[dk][di]: source row (j, k0 + dk) at i0 + di.
+                            if ni == TILE && nk == TILE {
+                                // Whole tiles with fixed lengths: no bounds checks in the loops.
+                                for (dk, row) in tile.iter_mut().enumerate() {
+                                    let s = i0 + nx * (j + ny * (k0 + dk));
+                                    let s: &[S; TILE] =
+                                        src[s..s + TILE].try_into().expect("a tile row");
+                                    for (t, &v) in row.iter_mut().zip(s) {
+                                        *t = f(v);
+                                    }
+                                }
+                                // di indexes the tile's columns and the destination's rows.
+                                #[allow(clippy::needless_range_loop)]
+                                for di in 0..TILE {
+                                    let d = k0 + nz * (j + ny * di);
+                                    let d: &mut [T; TILE] =
+                                        (&mut block[d..d + TILE]).try_into().expect("a tile row");
+                                    for (dk, d) in d.iter_mut().enumerate() {
+                                        *d = tile[dk][di];
+                                    }
+                                }
+                                continue;
+                            }
+                            for (dk, row) in tile[..nk].iter_mut().enumerate() {
+                                let s = &src[i0 + nx * (j + ny * (k0 + dk))..][..ni];
+                                for (t, &v) in row.iter_mut().zip(s) {
+                                    *t = f(v);
+                                }
+                            }
                             for di in 0..ni {
-                                block[k + nz * (j + ny * di)] = f(src[s + di]);
+                                let d = &mut block[k0 + nz * (j + ny * di)..][..nk];
+                                for (dk, d) in d.iter_mut().enumerate() {
+                                    *d = tile[dk][di];
+                                }
                             }
                         }
                     }
