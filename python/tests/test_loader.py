@@ -52,6 +52,24 @@ def test_contract_sample_equals_pipeline_sample(data):
         np.testing.assert_array_equal(seg[0], want["seg"].array)
 
 
+def test_batches_hold_every_voxel_type_in_c_order():
+    """The batch transpose (i-fastest samples into C order) for a shape with whole and partial 16 x 16
+    tiles along i and k: 4-byte voxels (the AVX2 8 x 8 blocks), 2-byte and 1-byte ones."""
+    rng = np.random.default_rng(5)
+    shape = (37, 6, 35)
+    img = rng.normal(size=shape).astype(np.float32)
+    for labels in (rng.integers(-5, 70000, shape).astype(np.int32), rng.integers(0, 300, shape).astype(np.uint16),
+                   rng.integers(0, 9, shape).astype(np.uint8)):
+        sub = voxaug.Subject(t1=voxaug.Volume(img), seg=voxaug.Volume(labels, kind="label"))
+        pipe = {"transforms": [{"type": "flip", "axes": [0]}]}
+        loader = voxaug.Loader([sub, sub], pipe, labels=("seg",), batch_size=2, shuffle=False, device="cpu")
+        b = epoch(loader, 0)[0]
+        assert b["t1"].flags["C_CONTIGUOUS"] and b["seg"].dtype == labels.dtype
+        for n in range(2):
+            np.testing.assert_array_equal(b["t1"][n, 0], img[::-1])
+            np.testing.assert_array_equal(b["seg"][n, 0], labels[::-1])
+
+
 def test_same_batches_for_any_threads_and_prefetch(data):
     runs = []
     for threads, prefetch in ((1, 1), (3, 2), (2, 8)):
