@@ -63,44 +63,33 @@ macro_rules! simd_fn {
     (avx512: $(#[$m:meta])* $vis:vis fn $name:ident($($arg:ident: $ty:ty),* $(,)?) -> $ret:ty = $body:path;) => {
         $(#[$m])*
         $vis fn $name($($arg: $ty),*) -> $ret {
-            #[cfg(target_arch = "x86_64")]
-            {
-                #[target_feature(enable = "avx2,avx512f,avx512dq,avx512vl")]
-                unsafe fn with_avx512($($arg: $ty),*) -> $ret {
-                    $body($($arg),*)
-                }
-                if $crate::simd::avx512() {
-                    // SAFETY: the CPU supports these features (checked at run time just above).
-                    return unsafe { with_avx512($($arg),*) };
-                }
-            }
-            $crate::simd_fn! {
-                @avx2 $name($($arg: $ty),*) -> $ret = $body
-            }
+            $crate::simd_fn!(@tier "avx2,avx512f,avx512dq,avx512vl", avx512, with_avx512, ($($arg: $ty),*) -> $ret = $body);
+            $crate::simd_fn!(@tier "avx2", avx2, with_avx2, ($($arg: $ty),*) -> $ret = $body);
+            $body($($arg),*)
         }
     };
     ($(#[$m:meta])* $vis:vis fn $name:ident($($arg:ident: $ty:ty),* $(,)?) -> $ret:ty = $body:path;) => {
         $(#[$m])*
         $vis fn $name($($arg: $ty),*) -> $ret {
-            $crate::simd_fn! {
-                @avx2 $name($($arg: $ty),*) -> $ret = $body
+            $crate::simd_fn!(@tier "avx2", avx2, with_avx2, ($($arg: $ty),*) -> $ret = $body);
+            $body($($arg),*)
+        }
+    };
+    // Returns from the enclosing function through `$copy`, `$body` compiled with `$features`, when
+    // `simd::$check()` holds (the copy's name shows in profiles).
+    (@tier $features:literal, $check:ident, $copy:ident, ($($arg:ident: $ty:ty),*) -> $ret:ty = $body:path) => {
+        #[cfg(target_arch = "x86_64")]
+        {
+            #[target_feature(enable = $features)]
+            unsafe fn $copy($($arg: $ty),*) -> $ret {
+                $body($($arg),*)
+            }
+            if $crate::simd::$check() {
+                // SAFETY: the CPU supports these features (checked at run time just above).
+                return unsafe { $copy($($arg),*) };
             }
         }
     };
-    (@avx2 $name:ident($($arg:ident: $ty:ty),*) -> $ret:ty = $body:path) => {{
-        #[cfg(target_arch = "x86_64")]
-        {
-            #[target_feature(enable = "avx2")]
-            unsafe fn with_avx2($($arg: $ty),*) -> $ret {
-                $body($($arg),*)
-            }
-            if $crate::simd::avx2() {
-                // SAFETY: the CPU supports AVX2 (checked at run time just above).
-                return unsafe { with_avx2($($arg),*) };
-            }
-        }
-        $body($($arg),*)
-    }};
 }
 
 /// `i as f32` for an index below 2^31 (every voxel index along an axis is), through `i32`: the same

@@ -431,8 +431,9 @@ fn stack<T: Copy + Send + Sync + Default + 'static>(
     let n = nx * ny * nz;
     let mut out = vec![T::default(); srcs.len() * n];
     const TILE: usize = 16;
-    // 4-byte voxels move as their bits in f32 lanes (shuffles do not touch the bits).
-    let wide = size_of::<T>() == 4 && align_of::<T>() == 4 && avx2();
+    // 4-byte voxels move as their bits in f32 lanes (shuffles do not touch the bits); voxaug's own
+    // dispatch rule (`VOXAUG_SIMD` included).
+    let wide = size_of::<T>() == 4 && align_of::<T>() == 4 && voxaug::simd::avx2();
     let (ss, ds) = (nx * ny, ny * nz);
     out.par_chunks_mut(n.max(1))
         .zip(srcs.par_iter())
@@ -502,11 +503,6 @@ fn stack<T: Copy + Send + Sync + Default + 'static>(
         });
     let b = srcs.len() / channels;
     ArrayD::from_shape_vec(IxDyn(&[b, channels, nx, ny, nz]), out).expect("sizes match")
-}
-
-/// True when the AVX2 transposes run (voxaug's own dispatch rule, `VOXAUG_SIMD` included).
-fn avx2() -> bool {
-    voxaug::simd::avx2()
 }
 
 #[cfg(target_arch = "x86_64")]

@@ -54,15 +54,13 @@ pub fn resample_many_field(
                 .collect()
         })
         .collect();
-    // When i moves q along x only, the field's y/z interpolation is shared by the whole row.
-    let row_aligned = post.m[1][0] == 0.0 && post.m[2][0] == 0.0;
     blocks
         .into_par_iter()
         .enumerate()
         .for_each_init(RowScratch::default, |sc, (b, mut outs)| {
             for r in b * rows_per_block..((b + 1) * rows_per_block).min(ny * nz) {
                 let (j, k) = (r % ny, r / ny);
-                sc.coords(field, &post, &pre, j, k, nx, row_aligned);
+                sc.coords(field, &post, &pre, j, k);
                 let cs = [&sc.c[0][..], &sc.c[1][..], &sc.c[2][..]];
                 let at = (r - b * rows_per_block) * nx;
                 for (s, out) in specs.iter().zip(outs.iter_mut()) {
@@ -114,8 +112,7 @@ struct RowScratch {
 }
 
 impl RowScratch {
-    /// The input coordinates of output row `(j, k)` (`nx` voxels) into `self.c`.
-    #[allow(clippy::too_many_arguments)]
+    /// The input coordinates of output row `(j, k)` into `self.c`.
     fn coords(
         &mut self,
         field: &crate::exec::cpu::field::Field,
@@ -123,15 +120,15 @@ impl RowScratch {
         pre: &[[f32; 4]; 3],
         j: usize,
         k: usize,
-        nx: usize,
-        row_aligned: bool,
     ) {
+        let nx = post.out_shape[0];
         let base = post.row_base(j, k);
         for v in self.c.iter_mut() {
             v.resize(nx, 0.0);
         }
         let [rx, ry, rz] = &mut self.c;
-        if row_aligned {
+        // When i moves q along x only, the field's y/z interpolation is shared by the whole row.
+        if post.m[1][0] == 0.0 && post.m[2][0] == 0.0 {
             // The row's displacements first (a lookup into the coarse line per voxel), then the
             // coordinates in a loop that vectorises.
             field.line(base[1], base[2], &mut self.line);
