@@ -8,7 +8,7 @@
 use crate::error::{Error, Result};
 use crate::grid::Mat4;
 use crate::volume::DType;
-use byteorder::{ByteOrder, LittleEndian};
+use byteorder::ByteOrder;
 use std::io::Cursor;
 use std::path::Path;
 
@@ -68,6 +68,31 @@ pub(super) fn nifti1_header(path: &Path, bytes: &[u8]) -> Result<Header> {
     })
 }
 
+/// Fields of a header read at byte offsets in its byte order.
+struct Fields<'a> {
+    b: &'a [u8],
+    big: bool,
+}
+
+macro_rules! field_readers {
+    ($($name:ident: $t:ty = $read:ident),*) => {
+        impl Fields<'_> {
+            $(
+                /// The value at byte offset `o`.
+                fn $name(&self, o: usize) -> $t {
+                    if self.big {
+                        byteorder::BigEndian::$read(&self.b[o..])
+                    } else {
+                        byteorder::LittleEndian::$read(&self.b[o..])
+                    }
+                }
+            )*
+        }
+    };
+}
+
+field_readers!(i16: i16 = read_i16, i32: i32 = read_i32, i64: i64 = read_i64, f32: f32 = read_f32, f64: f64 = read_f64);
+
 pub(super) fn nifti2_header(path: &Path, b: &[u8], big: bool) -> Result<Header> {
     if b.len() < 540 {
         return Err(Error::format(
@@ -75,51 +100,22 @@ pub(super) fn nifti2_header(path: &Path, b: &[u8], big: bool) -> Result<Header> 
             "truncated NIfTI-2 header (540 bytes expected)",
         ));
     }
-    use byteorder::BigEndian as B;
-    use byteorder::LittleEndian as L;
-    let i16_ = |o: usize| {
-        if big {
-            B::read_i16(&b[o..])
-        } else {
-            L::read_i16(&b[o..])
-        }
-    };
-    let i32_ = |o: usize| {
-        if big {
-            B::read_i32(&b[o..])
-        } else {
-            L::read_i32(&b[o..])
-        }
-    };
-    let i64_ = |o: usize| {
-        if big {
-            B::read_i64(&b[o..])
-        } else {
-            L::read_i64(&b[o..])
-        }
-    };
-    let f64_ = |o: usize| {
-        if big {
-            B::read_f64(&b[o..])
-        } else {
-            L::read_f64(&b[o..])
-        }
-    };
+    let r = Fields { b, big };
     if &b[4..7] != b"n+2" && &b[4..7] != b"ni2" {
         return Err(Error::format(
             path,
             "540-byte header without the NIfTI-2 magic",
         ));
     }
-    let ndim = i64_(16).clamp(0, 7) as usize;
+    let ndim = r.i64(16).clamp(0, 7) as usize;
     let mut dims = [1usize; 7];
     for d in 0..ndim {
-        dims[d] = i64_(24 + 8 * d).max(0) as usize;
+        dims[d] = r.i64(24 + 8 * d).max(0) as usize;
     }
-    let pix = [f64_(112), f64_(120), f64_(128)];
-    let (qcode, scode) = (i32_(344), i32_(348));
+    let pix = [r.f64(112), r.f64(120), r.f64(128)];
+    let (qcode, scode) = (r.i32(344), r.i32(348));
     let affine = if scode > 0 {
-        let row = |o: usize| [f64_(o), f64_(o + 8), f64_(o + 16), f64_(o + 24)];
+        let row = |o: usize| [r.f64(o), r.f64(o + 8), r.f64(o + 16), r.f64(o + 24)];
         Ok([row(400), row(432), row(464), [0.0, 0.0, 0.0, 1.0]])
     } else {
         // Reuse the NIfTI-1 qform / fallback logic through an equivalent NIfTI-1 header.
@@ -129,7 +125,7 @@ pub(super) fn nifti2_header(path: &Path, b: &[u8], big: bool) -> Result<Header> 
             h.dim[d + 1] = dims[d].min(u16::MAX as usize) as u16;
         }
         h.pixdim = [
-            f64_(104) as f32,
+            r.f64(104) as f32,
             pix[0] as f32,
             pix[1] as f32,
             pix[2] as f32,
@@ -140,58 +136,39 @@ pub(super) fn nifti2_header(path: &Path, b: &[u8], big: bool) -> Result<Header> 
         ];
         h.qform_code = qcode as i16;
         h.sform_code = 0;
-        h.quatern_b = f64_(352) as f32;
-        h.quatern_c = f64_(360) as f32;
-        h.quatern_d = f64_(368) as f32;
-        h.quatern_x = f64_(376) as f32;
-        h.quatern_y = f64_(384) as f32;
-        h.quatern_z = f64_(392) as f32;
+        h.quatern_b = r.f64(352) as f32;
+        h.quatern_c = r.f64(360) as f32;
+        h.quatern_d = r.f64(368) as f32;
+        h.quatern_x = r.f64(376) as f32;
+        h.quatern_y = r.f64(384) as f32;
+        h.quatern_z = r.f64(392) as f32;
         header_affine(&h)
     };
     Ok(Header {
         dims,
         ndim,
-        datatype: i16_(12),
-        vox_offset: i64_(168).max(0) as usize,
-        slope: f64_(176),
-        inter: f64_(184),
+        datatype: r.i16(12),
+        vox_offset: r.i64(168).max(0) as usize,
+        slope: r.f64(176),
+        inter: r.f64(184),
         affine,
         big,
         pair: &b[4..7] == b"ni2",
-        intent: if big {
-            byteorder::BigEndian::read_i32(&b[504..508])
-        } else {
-            LittleEndian::read_i32(&b[504..508])
-        },
+        intent: r.i32(504),
     })
 }
 
 /// Analyze 7.5 (.hdr/.img, no orientation): nibabel's convention, LAS centred on the volume (or on the
 /// SPM origin when the header has one), with SPM's scale factor (`funused1`) when set.
 pub(super) fn analyze_header(b: &[u8], big: bool) -> Header {
-    use byteorder::BigEndian as B;
-    use byteorder::LittleEndian as L;
-    let i16_ = |o: usize| {
-        if big {
-            B::read_i16(&b[o..])
-        } else {
-            L::read_i16(&b[o..])
-        }
-    };
-    let f32_ = |o: usize| {
-        if big {
-            B::read_f32(&b[o..])
-        } else {
-            L::read_f32(&b[o..])
-        }
-    };
-    let ndim = i16_(40).clamp(0, 7) as usize;
+    let r = Fields { b, big };
+    let ndim = r.i16(40).clamp(0, 7) as usize;
     let mut dims = [1usize; 7];
     for d in 0..ndim {
-        dims[d] = i16_(42 + 2 * d).max(0) as usize;
+        dims[d] = r.i16(42 + 2 * d).max(0) as usize;
     }
-    let pix = [f32_(80) as f64, f32_(84) as f64, f32_(88) as f64].map(f64::abs);
-    let origin = [i16_(253), i16_(255), i16_(257)];
+    let pix = [r.f32(80) as f64, r.f32(84) as f64, r.f32(88) as f64].map(f64::abs);
+    let origin = [r.i16(253), r.i16(255), r.i16(257)];
     let affine = if pix.iter().any(|p| !p.is_finite() || *p == 0.0) {
         Err(format!(
             "voxel spacing (pixdim) {pix:?} has a zero or NaN entry"
@@ -209,12 +186,12 @@ pub(super) fn analyze_header(b: &[u8], big: bool) -> Header {
             [0.0, 0.0, 0.0, 1.0],
         ])
     };
-    let scale = f32_(112) as f64;
+    let scale = r.f32(112) as f64;
     Header {
         dims,
         ndim,
-        datatype: i16_(70),
-        vox_offset: f32_(108).max(0.0) as usize,
+        datatype: r.i16(70),
+        vox_offset: r.f32(108).max(0.0) as usize,
         slope: if scale != 0.0 { scale } else { 1.0 },
         inter: 0.0,
         affine,
