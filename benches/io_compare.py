@@ -7,8 +7,8 @@
 Needs the voxaug Python package (`pip install ./python`), numpy, nibabel and SimpleITK. Reports medians:
 - read / write of a float32 image and a uint8 label map, `.nii` and `.nii.gz`, through each library's
   own API (voxaug.read / voxaug.write, nibabel load + dataobj / save, SimpleITK ReadImage / WriteImage);
-- `apply` rotate end to end (image trilinear + label nearest, `.nii` in and out): the voxaug CLI timed
-  from process start to exit, against SimpleITK doing the same read + resample + write inside Python
+- `apply` rotate end to end (image trilinear + label nearest, `.nii` in and out): the voxaug CLI as a
+  user runs it (default `--device auto`) timed from process start to exit, against SimpleITK doing the same read + resample + write inside Python
   (interpreter start and import excluded, which favours SimpleITK); once replacing the previous run's
   output files, once writing into a new folder per run ("new").
 The phantom is `benches/compare_python.py`'s.
@@ -102,7 +102,7 @@ def run(args, d):
     # back at the rename or at close after the truncation, in the writer's time: both tools pay it)
     # and outputs into a new folder per run.
     cmd = [args.voxaug, "apply", pipe, "--image", paths["image.nii"], "--label", paths["label.nii"],
-           "--device", "cpu", "--out"]
+           "--out"]
     r = rotation([10, -5, 15])
     fresh = iter(range(10**6))
 

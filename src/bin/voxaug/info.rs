@@ -193,7 +193,14 @@ impl DevicesArgs {
                 a.max_buffer_size >> 20
             );
         }
-        if list[0].device_type == "Cpu" {
+        if !voxaug::exec::gpu::hardware_possible() {
+            println!(
+                "auto picks: cpu ({} threads): no GPU device node ({}), so only software renderers \
+                 can open; --device gpu uses them",
+                rayon::current_num_threads(),
+                voxaug::exec::gpu::DEVICE_NODES
+            );
+        } else if list[0].device_type == "Cpu" {
             println!(
                 "auto picks: cpu ({} threads): [0] is a software renderer, slower than the CPU executor; \
                  --device gpu uses it",

@@ -36,7 +36,9 @@ mod submit;
 mod timer;
 mod uniforms;
 
-pub use context::{list_adapters, AdapterSummary, GpuContext, NO_ADAPTER};
+pub use context::{
+    hardware_possible, list_adapters, AdapterSummary, GpuContext, DEVICE_NODES, NO_ADAPTER,
+};
 pub use metric::{GpuMetric, MetricSums, MAX_TRANSFORMS};
 pub use run::{KernelTimes, Pending, Uploaded};
 
