@@ -29,7 +29,7 @@ pub use argmax::sample_argmax_checked;
 pub use checked::{sample_linear_checked, sample_nearest_checked};
 pub use copy::is_integer_map;
 use copy::{integer_map, row_integer};
-use span::{interior, reach, zones, RowSpan};
+use span::{box_inside, interior, reach, zones, RowSpan};
 pub use warped::resample_many_field;
 
 use crate::error::Result;
@@ -270,6 +270,12 @@ fn drive<T: Voxel>(
         1
     };
     let tj = if bounds.is_some() { TILE_J } else { ny };
+    // Every row wholly inside: no per-row spans.
+    let inside = bounds.is_some_and(|(lo, hi)| box_inside(p, lo, hi));
+    let whole = RowSpan {
+        inner: (0, nx),
+        reach: (0, nx),
+    };
     out.par_chunks_mut(nx * ny * slab)
         .enumerate()
         .for_each(|(b, chunk)| {
@@ -278,6 +284,7 @@ fn drive<T: Voxel>(
             // Interior spans of every row of the slab, computed once (not once per tile).
             let spans: Vec<RowSpan> = match bounds {
                 None => Vec::new(),
+                Some(_) if inside => vec![whole; slices * ny],
                 Some((lo, hi)) => (0..slices * ny)
                     .map(|r| {
                         let base = p.row_base(r % ny, k0 + r / ny);
@@ -570,6 +577,65 @@ fn row_nearest<T: Voxel>(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// `box_inside` holds only where every voxel's coordinate, as the run kernels compute it, is in the
+    /// interior; maps are rotations and scales placed to end just inside or just past the edges.
+    #[test]
+    fn a_box_inside_has_every_voxel_inside() {
+        let mut held = [0usize; 2];
+        for q in 0..400u32 {
+            let u = |m: u32| (q.wrapping_mul(m) % 1000) as f32 / 1000.0;
+            let (a, b) = (u(7919) - 0.5, u(104_729) - 0.5);
+            let s = 0.8 + u(15_485_863) * 0.4;
+            let (ca, sa, cb, sb) = (a.cos(), a.sin(), b.cos(), b.sin());
+            let rot = [
+                [ca * cb, -sa, ca * sb],
+                [sa * cb, ca, sa * sb],
+                [-sb, 0.0, cb],
+            ];
+            let in_shape = [61usize, 53, 47];
+            let out_shape = [24usize, 20, 17];
+            let half_out = out_shape.map(|n| (n - 1) as f32 / 2.0);
+            // Centred so that the box's extreme reaches `reach` voxels from the low edge (a few
+            // hundredths inside to a little outside).
+            let reach = (u(32_452_843) - 0.3) * 0.1;
+            let mut m = [[0f32; 4]; 3];
+            for r in 0..3 {
+                let ext: f32 = (0..3).map(|c| (rot[r][c] * s).abs() * half_out[c]).sum();
+                let centre = ext + reach;
+                m[r][3] = centre;
+                for c in 0..3 {
+                    m[r][c] = rot[r][c] * s;
+                    m[r][3] -= m[r][c] * half_out[c];
+                }
+            }
+            let p = Params {
+                m,
+                in_shape,
+                out_shape,
+            };
+            for (lo, hi) in [(0.0, 0.0), (-0.5, 0.5)] {
+                if !span::box_inside(&p, lo, hi) {
+                    continue;
+                }
+                held[(lo < 0.0) as usize] += 1;
+                let half = -lo as f32;
+                for k in 0..out_shape[2] {
+                    for j in 0..out_shape[1] {
+                        let base = p.row_base(j, k);
+                        for i in 0..out_shape[0] {
+                            for r in 0..3 {
+                                let c = (base[r] + p.step()[r] * i as f32) + half;
+                                let top = (in_shape[r] as f64 - 1.0 + hi - lo) as f32;
+                                assert!(c >= 0.0 && c < top, "{m:?} {lo} {i} {j} {k}");
+                            }
+                        }
+                    }
+                }
+            }
+        }
+        assert!(held.iter().all(|&h| h > 50), "both samplers: {held:?}");
+    }
 
     /// Every fast path (interior spans, rows along which y and z stay put, scale-and-shift maps) gives
     /// what the checked per-voxel samplers give at the shader's coordinates, bit for bit.
