@@ -537,24 +537,24 @@ pub fn gpu(adapter: Option<&str>) -> Result<Executor> {
 /// opens; with none, or only a software renderer (lavapipe/llvmpipe, which runs on the same CPU cores
 /// and is slower than the CPU executor), it runs on the CPU and returns a one-line note saying why.
 /// On Linux without a GPU device node ([`gpu::DEVICE_NODES`]) `auto` runs on the CPU without starting
-/// the Vulkan loader (see [`gpu::hardware_possible`]). `--adapter` or `gpu` use
-/// whatever adapter is named or found.
+/// the Vulkan loader (see [`gpu::hardware_possible`]). `--adapter` or `gpu` use whatever adapter is
+/// named or found.
 pub fn select(device: &str, adapter: Option<&str>) -> Result<(Executor, Option<String>)> {
     match device {
         "cpu" => Ok((Executor::Cpu, None)),
         "gpu" => Ok((gpu(adapter)?, None)),
         "auto" => {
-            if adapter.is_none() && !gpu::hardware_possible() {
-                return Ok((
-                    Executor::Cpu,
-                    Some(format!(
-                        "voxaug: no GPU device node ({}), running on the CPU (--device gpu uses a \
-                         software renderer such as lavapipe if one is installed)",
-                        gpu::DEVICE_NODES
-                    )),
-                ));
-            }
             if adapter.is_none() {
+                if !gpu::hardware_possible() {
+                    return Ok((
+                        Executor::Cpu,
+                        Some(format!(
+                            "voxaug: no GPU device node ({}), running on the CPU (--device gpu uses \
+                             a software renderer such as lavapipe if one is installed)",
+                            gpu::DEVICE_NODES
+                        )),
+                    ));
+                }
                 if let Some(best) = gpu::list_adapters().first() {
                     if best.device_type == "Cpu" {
                         return Ok((
