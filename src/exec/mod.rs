@@ -534,50 +534,101 @@ pub fn gpu(adapter: Option<&str>) -> Result<Executor> {
 }
 
 /// Chooses an executor from a device name (`auto`, `cpu`, `gpu`). `auto` takes a hardware GPU when one
-/// opens; with none, or only a software renderer (lavapipe/llvmpipe, which runs on the same CPU cores
-/// and is slower than the CPU executor), it runs on the CPU and returns a one-line note saying why.
-/// On Linux without a GPU device node ([`gpu::DEVICE_NODES`]) `auto` runs on the CPU without starting
-/// the Vulkan loader (see [`gpu::hardware_possible`]). `--adapter` or `gpu` use whatever adapter is
-/// named or found.
+/// opens; otherwise it runs on the CPU and returns a one-line note saying why (the rule is
+/// [`auto_cpu_reason`], which `voxaug devices` also prints). `--adapter` or `gpu` use whatever adapter
+/// is named or found.
 pub fn select(device: &str, adapter: Option<&str>) -> Result<(Executor, Option<String>)> {
+    let on_cpu = |why: String| {
+        Ok((
+            Executor::Cpu,
+            Some(format!("voxaug: running on the CPU: {why}")),
+        ))
+    };
     match device {
         "cpu" => Ok((Executor::Cpu, None)),
         "gpu" => Ok((gpu(adapter)?, None)),
         "auto" => {
             if adapter.is_none() {
-                if !gpu::hardware_possible() {
-                    return Ok((
-                        Executor::Cpu,
-                        Some(format!(
-                            "voxaug: no GPU device node ({}), running on the CPU (--device gpu uses \
-                             a software renderer such as lavapipe if one is installed)",
-                            gpu::DEVICE_NODES
-                        )),
-                    ));
-                }
-                if let Some(best) = gpu::list_adapters().first() {
-                    if best.device_type == "Cpu" {
-                        return Ok((
-                            Executor::Cpu,
-                            Some(format!(
-                                "voxaug: the only GPU adapter is a software renderer ({}), slower than \
-                                 the CPU executor; running on the CPU (--device gpu uses it anyway)",
-                                best.name
-                            )),
-                        ));
-                    }
+                if let Some(why) = auto_cpu_reason(gpu::hardware_possible(), gpu::list_adapters) {
+                    return on_cpu(why);
                 }
             }
             match gpu(adapter) {
                 Ok(e) => Ok((e, None)),
-                Err(e) => Ok((
-                    Executor::Cpu,
-                    Some(format!("voxaug: no usable GPU, running on the CPU ({e})")),
-                )),
+                Err(e) => on_cpu(format!("no usable GPU ({e})")),
             }
         }
         other => Err(Error::InvalidInput(format!(
             "unknown device `{other}` (expected auto, cpu or gpu)"
         ))),
+    }
+}
+
+/// Why `--device auto` (no `--adapter`) runs on the CPU, or `None` when it opens the best adapter: the
+/// one rule that [`select`] follows and `voxaug devices` explains. `hardware_possible` is
+/// [`gpu::hardware_possible`]: without a GPU device node on Linux only software renderers could open,
+/// and `adapters` (best first, [`gpu::list_adapters`]) is never called, since listing starts the
+/// Vulkan loader. A software renderer (lavapipe/llvmpipe) runs on the same CPU cores and is slower
+/// than the CPU executor, so `auto` never picks one.
+pub fn auto_cpu_reason(
+    hardware_possible: bool,
+    adapters: impl FnOnce() -> Vec<gpu::AdapterSummary>,
+) -> Option<String> {
+    if !hardware_possible {
+        return Some(format!(
+            "no GPU device node ({}); --device gpu uses a software renderer such as lavapipe if one \
+             is installed",
+            gpu::DEVICE_NODES
+        ));
+    }
+    match adapters().first() {
+        None => Some("no GPU adapter found".to_string()),
+        Some(a) if a.device_type == "Cpu" => Some(format!(
+            "the best GPU adapter is a software renderer ({}), slower than the CPU executor; \
+             --device gpu uses it anyway",
+            a.name
+        )),
+        Some(_) => None,
+    }
+}
+
+#[cfg(test)]
+mod auto_tests {
+    use super::auto_cpu_reason;
+    use crate::exec::gpu::AdapterSummary;
+
+    fn adapter(name: &str, device_type: &str) -> AdapterSummary {
+        AdapterSummary {
+            name: name.into(),
+            backend: "Vulkan".into(),
+            device_type: device_type.into(),
+            driver: String::new(),
+            driver_info: String::new(),
+            max_texture_dimension_3d: 2048,
+            max_storage_buffer_binding_size: 128 << 20,
+            max_buffer_size: 1 << 30,
+        }
+    }
+
+    #[test]
+    fn auto_never_lists_adapters_without_a_device_node() {
+        let why = auto_cpu_reason(false, || panic!("the Vulkan loader must not start")).unwrap();
+        assert!(why.contains("no GPU device node"), "{why}");
+        assert!(why.contains("/dev/nvidia*"), "{why}");
+    }
+
+    #[test]
+    fn auto_picks_a_hardware_adapter_and_explains_every_cpu_choice() {
+        let h100 = adapter("NVIDIA H100 80GB HBM3", "DiscreteGpu");
+        let lvp = adapter("llvmpipe (LLVM 15.0.6, 256 bits)", "Cpu");
+        assert_eq!(
+            auto_cpu_reason(true, || vec![h100.clone(), lvp.clone()]),
+            None
+        );
+        let why = auto_cpu_reason(true, || vec![lvp.clone()]).unwrap();
+        assert!(why.contains("software renderer (llvmpipe"), "{why}");
+        assert!(why.contains("--device gpu uses it"), "{why}");
+        let why = auto_cpu_reason(true, Vec::new).unwrap();
+        assert_eq!(why, "no GPU adapter found");
     }
 }

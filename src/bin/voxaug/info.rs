@@ -178,8 +178,6 @@ impl DevicesArgs {
         }
         if list.is_empty() {
             println!("{}", voxaug::exec::gpu::NO_ADAPTER);
-            println!("auto picks: cpu ({} threads)", rayon::current_num_threads());
-            return Ok(());
         }
         for (i, a) in list.iter().enumerate() {
             println!(
@@ -193,21 +191,13 @@ impl DevicesArgs {
                 a.max_buffer_size >> 20
             );
         }
-        if !voxaug::exec::gpu::hardware_possible() {
-            println!(
-                "auto picks: cpu ({} threads): no GPU device node ({}), so only software renderers \
-                 can open; --device gpu uses them",
-                rayon::current_num_threads(),
-                voxaug::exec::gpu::DEVICE_NODES
-            );
-        } else if list[0].device_type == "Cpu" {
-            println!(
-                "auto picks: cpu ({} threads): [0] is a software renderer, slower than the CPU executor; \
-                 --device gpu uses it",
+        match voxaug::exec::auto_cpu_reason(voxaug::exec::gpu::hardware_possible(), || list.clone())
+        {
+            Some(why) => println!(
+                "auto picks: cpu ({} threads): {why}",
                 rayon::current_num_threads()
-            );
-        } else {
-            println!("auto picks: [0] {}", list[0].name);
+            ),
+            None => println!("auto picks: [0] {}", list[0].name),
         }
         Ok(())
     }
