@@ -251,7 +251,8 @@ fn run(
                 None => Subject::new(images, labels)?,
             };
             let exec = executor(&device)?;
-            pool().install(|| pipe.sample(&exec, &subject, index))
+            // The subject holds copies of the caller's arrays: the run may reuse them.
+            pool().install(|| pipe.sample_owned(&exec, subject, index))
         })
         .map_err(to_py_error)?;
     let to_py = |vs: Vec<voxaug::Volume>| -> PyResult<Vec<PyVolume>> {

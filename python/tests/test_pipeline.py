@@ -162,3 +162,22 @@ def test_resample_to_a_member_brings_members_on_different_grids_together(data, t
     assert batch["seg"].shape == (1, 1) + t1.array.shape
     with pytest.raises(ValueError, match='"t2" is not a member.*t1, seg'):
         voxaug.Pipeline.from_dict({"transforms": [{"type": "resample_to", "reference": "t2"}]}).apply(sub)
+
+
+def test_apply_leaves_the_callers_arrays_alone(data):
+    # The run works in place on its own copies (a leading intensity or label stage, nan_to_num):
+    # the caller's arrays keep their values, and the result does not share memory with them.
+    sub = subject(data)
+    t1, seg = sub["t1"].array.copy(), sub["seg"].array.copy()
+    t1_nan = sub["t1"].array.copy()
+    t1_nan[1, 2, 3] = np.nan
+    pipe = voxaug.Pipeline.from_dict({"transforms": [
+        {"type": "nan_to_num", "value": "min"}, {"type": "zscore", "mask": "nonzero"},
+        {"type": "remap_labels", "mapping": {"1": 5}}]})
+    nan_sub = voxaug.Subject(t1=voxaug.Volume(t1_nan, sub["t1"].affine), seg=sub["seg"])
+    out = pipe.apply(nan_sub, device="cpu")
+    assert np.isnan(t1_nan[1, 2, 3]) and np.array_equal(t1_nan[~np.isnan(t1_nan)], t1[~np.isnan(t1_nan)])
+    assert np.array_equal(sub["seg"].array, seg)
+    assert not np.shares_memory(out["t1"].array, t1_nan)
+    assert abs(float(out["t1"].array[out["t1"].array != 0].mean())) < 1e-3
+    assert 5 in np.unique(out["seg"].array) and 1 not in np.unique(out["seg"].array)

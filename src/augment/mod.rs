@@ -26,6 +26,20 @@ impl Pipeline {
         Ok((out, plan))
     }
 
+    /// [`sample`](Self::sample) of a subject the caller gives up (decoded files, a copy of the
+    /// caller's arrays): leading intensity, label map and `nan_to_num` stages run in its own buffers
+    /// ([`Executor::apply_owned`]). The same plan and subject as [`sample`](Self::sample).
+    pub fn sample_owned(
+        &self,
+        exec: &Executor,
+        subject: Subject,
+        index: u64,
+    ) -> Result<(Subject, Plan)> {
+        let plan = self.plan(&sample_input(&subject)?, index)?;
+        let out = exec.apply_owned(subject, &plan.transforms)?;
+        Ok((out, plan))
+    }
+
     /// Lazily yields samples `0, 1, 2, ...` of seed `seed` (overriding the pipeline's).
     pub fn samples<'a>(
         &'a self,

@@ -34,7 +34,16 @@ impl Executor {
     /// refused otherwise, with a message naming `nan_to_num`. A result with non-finite values (an
     /// intensity parameter past the float range) is refused too, never returned.
     pub fn apply(&self, subject: &Subject, transforms: &[Transform]) -> Result<Subject> {
-        self.apply_checked(subject, transforms, Check::Scan, None)
+        self.apply_checked(Input::Borrowed(subject), transforms, Check::Scan, None)
+    }
+
+    /// [`apply`](Self::apply) to a subject the caller gives up (`voxaug apply`'s decoded files). On the
+    /// CPU a leading intensity op or label map stage, and a leading `nan_to_num`, run in the subject's
+    /// own buffers instead of new ones (no fresh pages, no copy of the volumes it leaves alone), and
+    /// buffers a spatial stage no longer needs serve later outputs. Same results as
+    /// [`apply`](Self::apply).
+    pub fn apply_owned(&self, subject: Subject, transforms: &[Transform]) -> Result<Subject> {
+        self.apply_checked(Input::Owned(subject), transforms, Check::Scan, None)
     }
 
     /// [`apply`](Self::apply) to a subject shared through an `Arc` (a training loader's decoded
@@ -51,7 +60,7 @@ impl Executor {
         largest: Option<f32>,
     ) -> Result<Subject> {
         let check = largest.map_or(Check::Scan, Check::known);
-        self.apply_checked(subject, transforms, check, Some(subject))
+        self.apply_checked(Input::Borrowed(subject), transforms, check, Some(subject))
     }
 
     /// [`apply`](Self::apply) for a subject whose images' largest |value| the caller has computed
@@ -64,40 +73,46 @@ impl Executor {
         transforms: &[Transform],
         largest: f32,
     ) -> Result<Subject> {
-        self.apply_checked(subject, transforms, Check::known(largest), None)
+        self.apply_checked(
+            Input::Borrowed(subject),
+            transforms,
+            Check::known(largest),
+            None,
+        )
     }
 
     /// `key`: the subject's `Arc` when it is shared (its GPU uploads are kept; see
     /// [`apply_shared`](Self::apply_shared)).
     fn apply_checked(
         &self,
-        subject: &Subject,
+        input: Input<'_>,
         transforms: &[Transform],
         check: Check,
         key: Option<&Arc<Subject>>,
     ) -> Result<Subject> {
+        let subject = input.get();
         if !subject.same_grid() {
             return self.apply_by_grid(subject, transforms, check);
         }
         subject.check_grids()?;
         subject.check_storage()?;
-        let (prepared, transforms) = replace_non_finite(subject, transforms)?;
-        // A prepared copy is not the shared subject.
-        let key = key.filter(|_| prepared.is_none());
-        let subject = prepared.as_ref().unwrap_or(subject);
+        let (input, prepared, transforms) = replace_non_finite(input, transforms)?;
+        // A prepared subject is not the shared one.
+        let key = key.filter(|_| !prepared);
+        let subject = input.get();
         let grid = subject.grid().expect("checked non-empty").clone();
         let stages = compile(transforms, &grid)?;
         // On the CPU a leading z-score, min-max or percentile stage scans the images in its statistics
         // pass (their largest |value| comes with it); its kernels are kept for the run.
         let first = match (self, stages.first()) {
-            (Executor::Cpu, Some(Stage::Intensity(op))) if prepared.is_none() => {
+            (Executor::Cpu, Some(Stage::Intensity(op))) if !prepared => {
                 cpu::intensity::scan_first(op, &subject.images)
             }
             _ => None,
         };
         // Largest |value| of the images (None: not known).
         let mut largest = None;
-        if prepared.is_none() {
+        if !prepared {
             let m = match (&first, check) {
                 (Some(f), _) => Some(f.1),
                 (None, Check::Bound(m)) => Some(m),
@@ -113,7 +128,13 @@ impl Executor {
             }
         }
         let out = match self {
-            Executor::Cpu => cpu::run_with(subject, &stages, first.as_ref().map(|f| &f.0[..])),
+            Executor::Cpu => {
+                let first = first.as_ref().map(|f| &f.0[..]);
+                match input {
+                    Input::Borrowed(s) => cpu::run_with(s, &stages, first),
+                    Input::Owned(s) => cpu::run_owned(s, &stages, first),
+                }
+            }
             Executor::Gpu(g) => match key {
                 Some(k) => g.run_shared(k, &stages),
                 None => g.run(subject, &stages),
@@ -201,7 +222,7 @@ impl Executor {
                 labels: pick(false),
                 names: Vec::new(),
             };
-            let r = self.apply_checked(&group, transforms, check, None)?;
+            let r = self.apply_checked(Input::Owned(group), transforms, check, None)?;
             for (&i, v) in members.iter().zip(r.images.into_iter().chain(r.labels)) {
                 done[i] = true;
                 out[i] = Some(v);
@@ -218,7 +239,7 @@ impl Executor {
             return Ok(together);
         }
         // The groups' outputs were checked (or bounded) by their runs.
-        self.apply_checked(&together, rest, Check::Finite, None)
+        self.apply_checked(Input::Owned(together), rest, Check::Finite, None)
     }
 
     /// Runs compiled stages on a subject whose images are finite (the building block of
@@ -479,11 +500,28 @@ fn check_output(out: &Subject) -> Result<()> {
     Ok(())
 }
 
-/// Runs the leading `nan_to_num` transforms on the host (they come before anything else).
-fn replace_non_finite<'t>(
-    subject: &Subject,
+/// A subject a run reads (`Borrowed`) or may consume (`Owned`: its buffers are reused).
+enum Input<'a> {
+    Borrowed(&'a Subject),
+    Owned(Subject),
+}
+
+impl Input<'_> {
+    fn get(&self) -> &Subject {
+        match self {
+            Input::Borrowed(s) => s,
+            Input::Owned(s) => s,
+        }
+    }
+}
+
+/// Runs the leading `nan_to_num` transforms on the host (they come before anything else): on a copy
+/// of a borrowed subject, in place in an owned one. Returns the subject to run the rest on, whether
+/// any ran, and the rest.
+fn replace_non_finite<'s, 't>(
+    input: Input<'s>,
     transforms: &'t [Transform],
-) -> Result<(Option<Subject>, &'t [Transform])> {
+) -> Result<(Input<'s>, bool, &'t [Transform])> {
     let lead = transforms
         .iter()
         .take_while(|t| matches!(t, Transform::NanToNum { .. }))
@@ -498,9 +536,12 @@ fn replace_non_finite<'t>(
         ));
     }
     if lead == 0 {
-        return Ok((None, transforms));
+        return Ok((input, false, transforms));
     }
-    let mut out = subject.clone();
+    let mut out = match input {
+        Input::Borrowed(s) => s.clone(),
+        Input::Owned(s) => s,
+    };
     for t in &transforms[..lead] {
         if let Transform::NanToNum { value } = t {
             for v in &mut out.images {
@@ -525,7 +566,7 @@ fn replace_non_finite<'t>(
             }
         }
     }
-    Ok((Some(out), &transforms[lead..]))
+    Ok((Input::Owned(out), true, &transforms[lead..]))
 }
 
 /// Opens the GPU executor (best adapter, or the first whose name contains `adapter`).

@@ -42,7 +42,7 @@ impl ApplyArgs {
             );
         }
         let t0 = std::time::Instant::now();
-        let (result, _plan) = pipeline.sample(&exec, &subject, index)?;
+        let (result, _plan) = pipeline.sample_owned(&exec, subject, index)?;
         let secs = t0.elapsed().as_secs_f64();
         io::create_dir(out)?;
         augment::write_outputs(&outs, &result, &layouts)?;

@@ -252,7 +252,23 @@ pub fn apply_masked(
     grid: &Grid,
     mask: Option<&crate::voxels::Voxels>,
 ) -> Result<()> {
-    match kernel_for(op, data, mask)? {
+    apply_masked_with(op, data, grid, mask, None)
+}
+
+/// [`apply_masked`] with the op's point kernel when the caller has it (from [`scan_first`]: the
+/// statistics are not computed again).
+pub fn apply_masked_with(
+    op: &IntensityOp,
+    data: &mut Vec<f32>,
+    grid: &Grid,
+    mask: Option<&crate::voxels::Voxels>,
+    known: Option<&PointKernel>,
+) -> Result<()> {
+    let k = match known {
+        Some(k) => Some(k.clone()),
+        None => kernel_for(op, data, mask)?,
+    };
+    match k {
         Some(k) => apply_kernel(&k, data, grid.shape),
         None => match op {
             IntensityOp::Blur { sigma_mm } => {

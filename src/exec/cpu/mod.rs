@@ -36,10 +36,37 @@ pub fn run_with(
     stages: &[Stage],
     first: Option<&[crate::exec::kernel::PointKernel]>,
 ) -> Result<Subject> {
-    // The input is borrowed until the first stage produces a new subject: no up-front copy.
-    let mut cur: Option<Subject> = None;
+    run_from(Cur::Borrowed(subject), stages, first)
+}
+
+/// [`run_with`] on a subject the caller gives up: a leading intensity or label map stage runs in the
+/// subject's own buffers, and the buffers a spatial stage no longer needs serve later outputs. The
+/// same values as [`run_with`].
+pub fn run_owned(
+    subject: Subject,
+    stages: &[Stage],
+    first: Option<&[crate::exec::kernel::PointKernel]>,
+) -> Result<Subject> {
+    run_from(Cur::Owned(subject), stages, first)
+}
+
+/// The subject between stages: the caller's, read only, until a stage produces one of its own.
+enum Cur<'a> {
+    Borrowed(&'a Subject),
+    Owned(Subject),
+}
+
+fn run_from(
+    mut cur: Cur<'_>,
+    stages: &[Stage],
+    first: Option<&[crate::exec::kernel::PointKernel]>,
+) -> Result<Subject> {
     // The label type each label map has after its first label map stage (both executors use it).
     let label_types = if stages.iter().any(|s| matches!(s, Stage::Labels(_))) {
+        let subject = match &cur {
+            Cur::Borrowed(s) => *s,
+            Cur::Owned(s) => s,
+        };
         subject
             .labels
             .iter()
@@ -48,13 +75,18 @@ pub fn run_with(
     } else {
         Vec::new()
     };
-    for stage in stages {
-        let input = cur.as_ref().unwrap_or(subject);
+    for (i, stage) in stages.iter().enumerate() {
+        let input = match &cur {
+            Cur::Borrowed(s) => *s,
+            Cur::Owned(s) => s,
+        };
+        // The first stage's kernels, when the caller computed them.
+        let known = first.filter(|_| i == 0);
         match stage {
             Stage::Spatial(map) => {
                 let next = resample::resample_subject(input, map)?;
-                // The previous intermediate result's buffers serve the next outputs.
-                if let Some(old) = cur.replace(next) {
+                // The previous subject's buffers, when they are ours, serve the next outputs.
+                if let Cur::Owned(old) = std::mem::replace(&mut cur, Cur::Owned(next)) {
                     alloc::recycle_subject(old);
                 }
             }
@@ -65,13 +97,15 @@ pub fn run_with(
                     .zip(&label_types)
                     .map(|(l, &t)| labels::map_volume(l, lut, t))
                     .collect::<Result<Vec<_>>>()?;
-                cur = Some(match cur.take() {
-                    Some(mut owned) => {
-                        owned.labels = labels;
+                cur = Cur::Owned(match cur {
+                    Cur::Owned(mut owned) => {
+                        for old in std::mem::replace(&mut owned.labels, labels) {
+                            alloc::recycle(old.data);
+                        }
                         owned
                     }
-                    // First stage: images are copied as they are.
-                    None => Subject {
+                    // The caller's subject: images are copied as they are.
+                    Cur::Borrowed(subject) => Subject {
                         images: subject
                             .images
                             .iter()
@@ -83,30 +117,36 @@ pub fn run_with(
                 });
             }
             Stage::Intensity(op) => {
-                cur = Some(match cur.take() {
-                    // Later stages own their data: in place.
-                    Some(mut owned) => {
+                cur = Cur::Owned(match cur {
+                    // Our own subject: in place.
+                    Cur::Owned(mut owned) => {
                         let mask = owned.labels.first().map(|l| &l.data);
-                        for img in owned.images.iter_mut() {
+                        for (k, img) in owned.images.iter_mut().enumerate() {
                             let grid = img.grid.clone();
-                            intensity::apply_masked(op, img.image_data_mut()?, &grid, mask)?;
+                            intensity::apply_masked_with(
+                                op,
+                                img.image_data_mut()?,
+                                &grid,
+                                mask,
+                                known.map(|f| &f[k]),
+                            )?;
                         }
                         owned
                     }
-                    // First stage: images are computed out of place (one read, one write); label maps
-                    // are copied as they are.
-                    None => Subject {
+                    // The caller's subject: images are computed out of place (one read, one
+                    // write); label maps are copied as they are.
+                    Cur::Borrowed(subject) => Subject {
                         images: subject
                             .images
                             .iter()
                             .enumerate()
-                            .map(|(i, img)| {
+                            .map(|(k, img)| {
                                 Ok(img.with_data(intensity::apply_to_new_with(
                                     op,
                                     img.image_data()?,
                                     &img.grid,
                                     subject.labels.first().map(|l| &l.data),
-                                    first.map(|k| &k[i]),
+                                    known.map(|f| &f[k]),
                                 )?))
                             })
                             .collect::<Result<_>>()?,
@@ -121,5 +161,8 @@ pub fn run_with(
             }
         }
     }
-    Ok(cur.unwrap_or_else(|| subject.clone()))
+    Ok(match cur {
+        Cur::Owned(s) => s,
+        Cur::Borrowed(s) => s.clone(),
+    })
 }
