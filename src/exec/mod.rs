@@ -9,6 +9,7 @@ pub(crate) mod math;
 use crate::error::{Error, Result};
 use crate::transform::{compile, NanValue, Stage, Transform};
 use crate::volume::Subject;
+use std::borrow::Cow;
 use std::sync::Arc;
 
 /// Which executor runs a pipeline.
@@ -34,7 +35,7 @@ impl Executor {
     /// refused otherwise, with a message naming `nan_to_num`. A result with non-finite values (an
     /// intensity parameter past the float range) is refused too, never returned.
     pub fn apply(&self, subject: &Subject, transforms: &[Transform]) -> Result<Subject> {
-        self.apply_checked(Input::Borrowed(subject), transforms, Check::Scan, None)
+        self.apply_checked(Cow::Borrowed(subject), transforms, Check::Scan, None)
     }
 
     /// [`apply`](Self::apply) to a subject the caller gives up (`voxaug apply`'s decoded files). On the
@@ -43,7 +44,7 @@ impl Executor {
     /// buffers a spatial stage no longer needs serve later outputs. Same results as
     /// [`apply`](Self::apply).
     pub fn apply_owned(&self, subject: Subject, transforms: &[Transform]) -> Result<Subject> {
-        self.apply_checked(Input::Owned(subject), transforms, Check::Scan, None)
+        self.apply_checked(Cow::Owned(subject), transforms, Check::Scan, None)
     }
 
     /// [`apply`](Self::apply) to a subject shared through an `Arc` (a training loader's decoded
@@ -60,7 +61,7 @@ impl Executor {
         largest: Option<f32>,
     ) -> Result<Subject> {
         let check = largest.map_or(Check::Scan, Check::known);
-        self.apply_checked(Input::Borrowed(subject), transforms, check, Some(subject))
+        self.apply_checked(Cow::Borrowed(subject), transforms, check, Some(subject))
     }
 
     /// [`apply`](Self::apply) for a subject whose images' largest |value| the caller has computed
@@ -74,7 +75,7 @@ impl Executor {
         largest: f32,
     ) -> Result<Subject> {
         self.apply_checked(
-            Input::Borrowed(subject),
+            Cow::Borrowed(subject),
             transforms,
             Check::known(largest),
             None,
@@ -85,12 +86,12 @@ impl Executor {
     /// [`apply_shared`](Self::apply_shared)).
     fn apply_checked(
         &self,
-        input: Input<'_>,
+        input: Cow<'_, Subject>,
         transforms: &[Transform],
         check: Check,
         key: Option<&Arc<Subject>>,
     ) -> Result<Subject> {
-        let subject = input.get();
+        let subject: &Subject = &input;
         if !subject.same_grid() {
             return self.apply_by_grid(subject, transforms, check);
         }
@@ -99,7 +100,7 @@ impl Executor {
         let (input, prepared, transforms) = replace_non_finite(input, transforms)?;
         // A prepared subject is not the shared one.
         let key = key.filter(|_| !prepared);
-        let subject = input.get();
+        let subject: &Subject = &input;
         let grid = subject.grid().expect("checked non-empty").clone();
         let stages = compile(transforms, &grid)?;
         // On the CPU a leading z-score, min-max or percentile stage scans the images in its statistics
@@ -131,8 +132,8 @@ impl Executor {
             Executor::Cpu => {
                 let first = first.as_ref().map(|f| &f.0[..]);
                 match input {
-                    Input::Borrowed(s) => cpu::run_with(s, &stages, first),
-                    Input::Owned(s) => cpu::run_owned(s, &stages, first),
+                    Cow::Borrowed(s) => cpu::run_with(s, &stages, first),
+                    Cow::Owned(s) => cpu::run_owned(s, &stages, first),
                 }
             }
             Executor::Gpu(g) => match key {
@@ -222,7 +223,7 @@ impl Executor {
                 labels: pick(false),
                 names: Vec::new(),
             };
-            let r = self.apply_checked(Input::Owned(group), transforms, check, None)?;
+            let r = self.apply_checked(Cow::Owned(group), transforms, check, None)?;
             for (&i, v) in members.iter().zip(r.images.into_iter().chain(r.labels)) {
                 done[i] = true;
                 out[i] = Some(v);
@@ -239,7 +240,7 @@ impl Executor {
             return Ok(together);
         }
         // The groups' outputs were checked (or bounded) by their runs.
-        self.apply_checked(Input::Owned(together), rest, Check::Finite, None)
+        self.apply_checked(Cow::Owned(together), rest, Check::Finite, None)
     }
 
     /// Runs compiled stages on a subject whose images are finite (the building block of
@@ -500,28 +501,13 @@ fn check_output(out: &Subject) -> Result<()> {
     Ok(())
 }
 
-/// A subject a run reads (`Borrowed`) or may consume (`Owned`: its buffers are reused).
-enum Input<'a> {
-    Borrowed(&'a Subject),
-    Owned(Subject),
-}
-
-impl Input<'_> {
-    fn get(&self) -> &Subject {
-        match self {
-            Input::Borrowed(s) => s,
-            Input::Owned(s) => s,
-        }
-    }
-}
-
 /// Runs the leading `nan_to_num` transforms on the host (they come before anything else): on a copy
 /// of a borrowed subject, in place in an owned one. Returns the subject to run the rest on, whether
 /// any ran, and the rest.
 fn replace_non_finite<'s, 't>(
-    input: Input<'s>,
+    input: Cow<'s, Subject>,
     transforms: &'t [Transform],
-) -> Result<(Input<'s>, bool, &'t [Transform])> {
+) -> Result<(Cow<'s, Subject>, bool, &'t [Transform])> {
     let lead = transforms
         .iter()
         .take_while(|t| matches!(t, Transform::NanToNum { .. }))
@@ -538,10 +524,7 @@ fn replace_non_finite<'s, 't>(
     if lead == 0 {
         return Ok((input, false, transforms));
     }
-    let mut out = match input {
-        Input::Borrowed(s) => s.clone(),
-        Input::Owned(s) => s,
-    };
+    let mut out = input.into_owned();
     for t in &transforms[..lead] {
         if let Transform::NanToNum { value } = t {
             for v in &mut out.images {
@@ -566,7 +549,7 @@ fn replace_non_finite<'s, 't>(
             }
         }
     }
-    Ok((Input::Owned(out), true, &transforms[lead..]))
+    Ok((Cow::Owned(out), true, &transforms[lead..]))
 }
 
 /// Opens the GPU executor (best adapter, or the first whose name contains `adapter`).

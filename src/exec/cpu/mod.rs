@@ -23,6 +23,7 @@ pub mod resample;
 use crate::error::Result;
 use crate::transform::Stage;
 use crate::volume::Subject;
+use std::borrow::Cow;
 
 /// Runs compiled stages on the CPU (rayon over rows/slices).
 pub fn run(subject: &Subject, stages: &[Stage]) -> Result<Subject> {
@@ -36,7 +37,7 @@ pub fn run_with(
     stages: &[Stage],
     first: Option<&[crate::exec::kernel::PointKernel]>,
 ) -> Result<Subject> {
-    run_from(Cur::Borrowed(subject), stages, first)
+    run_from(Cow::Borrowed(subject), stages, first)
 }
 
 /// [`run_with`] on a subject the caller gives up: a leading intensity or label map stage runs in the
@@ -47,28 +48,19 @@ pub fn run_owned(
     stages: &[Stage],
     first: Option<&[crate::exec::kernel::PointKernel]>,
 ) -> Result<Subject> {
-    run_from(Cur::Owned(subject), stages, first)
+    run_from(Cow::Owned(subject), stages, first)
 }
 
-/// The subject between stages: the caller's, read only, until a stage produces one of its own.
-enum Cur<'a> {
-    Borrowed(&'a Subject),
-    Owned(Subject),
-}
-
+/// `cur`: the subject between stages; the caller's, read only, until a stage produces one of its own
+/// (or from the start, when the caller gave it up).
 fn run_from(
-    mut cur: Cur<'_>,
+    mut cur: Cow<'_, Subject>,
     stages: &[Stage],
     first: Option<&[crate::exec::kernel::PointKernel]>,
 ) -> Result<Subject> {
     // The label type each label map has after its first label map stage (both executors use it).
     let label_types = if stages.iter().any(|s| matches!(s, Stage::Labels(_))) {
-        let subject = match &cur {
-            Cur::Borrowed(s) => *s,
-            Cur::Owned(s) => s,
-        };
-        subject
-            .labels
+        cur.labels
             .iter()
             .map(|l| crate::transform::labels::plan_dtype(l, stages))
             .collect::<Result<Vec<_>>>()?
@@ -76,17 +68,14 @@ fn run_from(
         Vec::new()
     };
     for (i, stage) in stages.iter().enumerate() {
-        let input = match &cur {
-            Cur::Borrowed(s) => *s,
-            Cur::Owned(s) => s,
-        };
+        let input: &Subject = &cur;
         // The first stage's kernels, when the caller computed them.
         let known = first.filter(|_| i == 0);
         match stage {
             Stage::Spatial(map) => {
                 let next = resample::resample_subject(input, map)?;
                 // The previous subject's buffers, when they are ours, serve the next outputs.
-                if let Cur::Owned(old) = std::mem::replace(&mut cur, Cur::Owned(next)) {
+                if let Cow::Owned(old) = std::mem::replace(&mut cur, Cow::Owned(next)) {
                     alloc::recycle_subject(old);
                 }
             }
@@ -97,15 +86,15 @@ fn run_from(
                     .zip(&label_types)
                     .map(|(l, &t)| labels::map_volume(l, lut, t))
                     .collect::<Result<Vec<_>>>()?;
-                cur = Cur::Owned(match cur {
-                    Cur::Owned(mut owned) => {
+                cur = Cow::Owned(match cur {
+                    Cow::Owned(mut owned) => {
                         for old in std::mem::replace(&mut owned.labels, labels) {
                             alloc::recycle(old.data);
                         }
                         owned
                     }
                     // The caller's subject: images are copied as they are.
-                    Cur::Borrowed(subject) => Subject {
+                    Cow::Borrowed(subject) => Subject {
                         images: subject
                             .images
                             .iter()
@@ -117,9 +106,9 @@ fn run_from(
                 });
             }
             Stage::Intensity(op) => {
-                cur = Cur::Owned(match cur {
+                cur = Cow::Owned(match cur {
                     // Our own subject: in place.
-                    Cur::Owned(mut owned) => {
+                    Cow::Owned(mut owned) => {
                         let mask = owned.labels.first().map(|l| &l.data);
                         for (k, img) in owned.images.iter_mut().enumerate() {
                             let grid = img.grid.clone();
@@ -135,7 +124,7 @@ fn run_from(
                     }
                     // The caller's subject: images are computed out of place (one read, one
                     // write); label maps are copied as they are.
-                    Cur::Borrowed(subject) => Subject {
+                    Cow::Borrowed(subject) => Subject {
                         images: subject
                             .images
                             .iter()
@@ -161,8 +150,5 @@ fn run_from(
             }
         }
     }
-    Ok(match cur {
-        Cur::Owned(s) => s,
-        Cur::Borrowed(s) => s.clone(),
-    })
+    Ok(cur.into_owned())
 }
