@@ -156,7 +156,9 @@ pub struct Row {
     /// Executor (`cpu`, `gpu` end-to-end or `gpu-kernel`).
     pub device: String,
     /// `end_to_end` (upload, compute, readback; fresh output buffers; the input scanned for
-    /// non-finite voxels as `apply` does), `steady` (outputs recycled between runs and the input
+    /// non-finite voxels as `apply` does), `owned` (CPU: as `end_to_end`, but the run owns its input,
+    /// a copy made before the clock starts, as `voxaug apply` and Python's `Pipeline.apply` do:
+    /// elementwise ops and flips work in its buffers), `steady` (outputs recycled between runs and the input
     /// scanned once, as `augment` and the Python loader do), `resident` (GPU: data already on the
     /// device and left there, wall clock) or `kernel` (GPU: summed compute-pass time from timestamp
     /// queries; only where the adapter has them).
@@ -232,6 +234,25 @@ pub fn measure(exec: &Executor, op: &str, n: usize, runs: usize, memcpy: f64) ->
         }
     };
     let mut rows = vec![row("end_to_end", times)];
+    if matches!(exec, Executor::Cpu) {
+        // The input as `voxaug apply` decodes it (buffers from the CPU allocator, faulted in before
+        // the clock starts); the pool emptied after each run, as a process's exit would.
+        let copy =
+            |v: &crate::Volume| Ok(v.with_voxels(crate::exec::cpu::alloc::copy_voxels(&v.data)?));
+        let mut owned = Vec::with_capacity(runs);
+        for _ in 0..runs {
+            let input = Subject {
+                images: s.images.iter().map(copy).collect::<Result<_>>()?,
+                labels: s.labels.iter().map(copy).collect::<Result<_>>()?,
+                names: s.names.clone(),
+            };
+            let t0 = std::time::Instant::now();
+            std::hint::black_box(exec.apply_owned(input, &t)?);
+            owned.push(t0.elapsed().as_secs_f64());
+            crate::exec::cpu::alloc::release_pool();
+        }
+        rows.push(row("owned", owned));
+    }
     {
         // Steady state of a sampling loop: each output's buffers serve the next one, and the input
         // is scanned for its largest |value| once, as the Python loader does for each decoded

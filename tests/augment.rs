@@ -561,6 +561,12 @@ fn owned_subjects_give_the_same_samples_as_borrowed_ones() {
         r#"[{"type": "remap_labels", "mapping": {"1": 7}}, {"type": "minmax"}]"#,
         r#"[{"type": "rotate", "degrees": [5, 0, 0]}, {"type": "zscore"}, {"type": "flip", "axes": [1]}]"#,
         r#"[]"#,
+        // Flips (and a flip undone: the identity) run in the owned subject's buffers.
+        r#"[{"type": "flip", "axes": [0, 1, 2]}]"#,
+        r#"[{"type": "flip", "axes": [2]}, {"type": "zscore"}, {"type": "flip", "axes": [0, 1]}]"#,
+        r#"[{"type": "flip", "axes": [1], "label_interpolation": "linear_argmax"}]"#,
+        r#"[{"type": "flip", "axes": [1]}, {"type": "flip", "axes": [1]}, {"type": "minmax"}]"#,
+        r#"[{"type": "random_flip", "axes": [0, 1, 2], "p": 0.5}, {"type": "gamma", "gamma": 0.8}]"#,
         PIPE,
     ] {
         same(&s, json);

@@ -181,3 +181,9 @@ def test_apply_leaves_the_callers_arrays_alone(data):
     assert not np.shares_memory(out["t1"].array, t1_nan)
     assert abs(float(out["t1"].array[out["t1"].array != 0].mean())) < 1e-3
     assert 5 in np.unique(out["seg"].array) and 1 not in np.unique(out["seg"].array)
+    # A flip runs in the run's copies too: the caller's arrays are untouched, the result is the mirror.
+    flipped = voxaug.Pipeline.from_dict({"transforms": [{"type": "flip", "axes": [0, 2]}]}).apply(sub, device="cpu")
+    assert np.array_equal(sub["t1"].array, t1) and np.array_equal(sub["seg"].array, seg)
+    assert np.array_equal(flipped["t1"].array, t1[::-1, :, ::-1])
+    assert np.array_equal(flipped["seg"].array, seg[::-1, :, ::-1])
+    assert not np.shares_memory(flipped["t1"].array, sub["t1"].array)

@@ -1,8 +1,11 @@
 //! Maps onto voxel centres (signed permutations with integer offsets: flip, crop, pad, axis
 //! permutations) are copies: each output row is a strided copy of an input row, exact for every type.
+//! A map that only reverses axes of a grid onto the same shape can also run in the input's own
+//! buffer ([`flip_axes`], [`flip_in_place`]) when the run owns it.
 
 use super::{sample_nearest_checked, Params};
 use crate::voxels::Voxel;
+use rayon::prelude::*;
 
 /// Signed-permutation map with integer offsets: `p_in[r] = sign[r] * p_out[axis[r]] + off[r]`.
 #[derive(Clone, Copy, Debug)]
@@ -130,5 +133,163 @@ pub(super) fn row_integer<T: Voxel>(
                 .zip(src[start..=first].iter().step_by(step).rev())
                 .for_each(|(o, &x)| *o = x);
         }
+    }
+}
+
+/// The axes a map reverses when it is a pure flip: output and input shapes equal, no axis permuted, and
+/// along every axis either `p_in = p_out` or `p_in = n - 1 - p_out` (every output voxel reads one input
+/// voxel, each input voxel is read once). `Some([false; 3])` for the identity.
+pub(super) fn flip_axes(p: &Params) -> Option<[bool; 3]> {
+    if p.in_shape != p.out_shape {
+        return None;
+    }
+    let im = integer_map(p)?;
+    let mut flip = [false; 3];
+    for r in 0..3 {
+        if im.axis[r] != r {
+            return None;
+        }
+        let last = p.in_shape[r] as i64 - 1;
+        flip[r] = match (im.sign[r], im.off[r]) {
+            (1, 0) => false,
+            (-1, o) if o == last => true,
+            _ => return None,
+        };
+    }
+    Some(flip)
+}
+
+/// Reverses `data` (i-fastest, `shape`) along the axes `flip` names, in place: the same values as the
+/// copy [`row_integer`] makes of a [`flip_axes`] map, without a second buffer. Pairs of slices (or of
+/// rows within a slice) swap their contents, in parallel over slices.
+pub(super) fn flip_in_place<T: Copy + Send>(data: &mut [T], shape: [usize; 3], flip: [bool; 3]) {
+    let [nx, ny, nz] = shape;
+    let plane = nx * ny;
+    debug_assert_eq!(data.len(), plane * nz);
+    if plane == 0 || nz == 0 || flip == [false; 3] {
+        return;
+    }
+    let [fx, fy, fz] = flip;
+    if fz {
+        let half = nz / 2;
+        let (low, rest) = data.split_at_mut(half * plane);
+        let (mid, high) = rest.split_at_mut((nz - 2 * half) * plane);
+        low.par_chunks_mut(plane)
+            .zip(high.par_chunks_mut(plane).rev())
+            .for_each(|(a, b)| {
+                for j in 0..ny {
+                    let jb = if fy { ny - 1 - j } else { j };
+                    swap_rows(
+                        &mut a[j * nx..(j + 1) * nx],
+                        &mut b[jb * nx..(jb + 1) * nx],
+                        fx,
+                    );
+                }
+            });
+        flip_plane(mid, nx, fy, fx);
+    } else {
+        data.par_chunks_mut(plane)
+            .for_each(|s| flip_plane(s, nx, fy, fx));
+    }
+}
+
+/// One slice (or none, when `s` is empty) reversed along y and/or x in place.
+fn flip_plane<T: Copy>(s: &mut [T], nx: usize, fy: bool, fx: bool) {
+    if s.is_empty() {
+        return;
+    }
+    let ny = s.len() / nx;
+    if fy {
+        let half = ny / 2;
+        let (top, rest) = s.split_at_mut(half * nx);
+        let (mid, bottom) = rest.split_at_mut((ny - 2 * half) * nx);
+        for (a, b) in top
+            .chunks_exact_mut(nx)
+            .zip(bottom.chunks_exact_mut(nx).rev())
+        {
+            swap_rows(a, b, fx);
+        }
+        if fx {
+            mid.reverse();
+        }
+    } else if fx {
+        s.chunks_exact_mut(nx).for_each(|r| r.reverse());
+    }
+}
+
+/// Exchanges two rows, each reversed when `fx`.
+fn swap_rows<T: Copy>(a: &mut [T], b: &mut [T], fx: bool) {
+    if fx {
+        a.iter_mut()
+            .zip(b.iter_mut().rev())
+            .for_each(|(x, y)| std::mem::swap(x, y));
+    } else {
+        a.swap_with_slice(b);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::grid::Mat4;
+
+    /// The pull-back of a flip of `shape` along `flip` (`p_in = n - 1 - p_out` on flipped axes).
+    fn flip_params(shape: [usize; 3], flip: [bool; 3]) -> Params {
+        let mut m: Mat4 = crate::grid::IDENTITY;
+        for r in 0..3 {
+            if flip[r] {
+                m[r][r] = -1.0;
+                m[r][3] = shape[r] as f64 - 1.0;
+            }
+        }
+        Params::new(&m, shape, shape)
+    }
+
+    #[test]
+    fn flips_in_place_equal_the_copy_on_every_axis_set_and_parity() {
+        for shape in [
+            [5, 4, 3],
+            [4, 5, 6],
+            [1, 1, 1],
+            [3, 1, 2],
+            [1, 7, 1],
+            [6, 6, 7],
+        ] {
+            let n = shape.iter().product::<usize>();
+            let src: Vec<u16> = (0..n as u16).map(|v| v.wrapping_mul(7919)).collect();
+            for bits in 0..8 {
+                let flip = [bits & 1 != 0, bits & 2 != 0, bits & 4 != 0];
+                let p = flip_params(shape, flip);
+                assert_eq!(flip_axes(&p), Some(flip), "{shape:?} {flip:?}");
+                let copy = super::super::resample_nearest(&src, Some(0.0), &p).unwrap();
+                let mut own = src.clone();
+                flip_in_place(&mut own, shape, flip);
+                assert_eq!(own, copy, "{shape:?} {flip:?}");
+            }
+        }
+    }
+
+    #[test]
+    fn only_pure_flips_run_in_place() {
+        let shape = [4, 5, 6];
+        let mut m = crate::grid::IDENTITY;
+        // A shift by one voxel: integer, but it reads outside.
+        m[0][3] = 1.0;
+        assert_eq!(flip_axes(&Params::new(&m, shape, shape)), None);
+        // A flip whose offset misses the last voxel.
+        let mut m = crate::grid::IDENTITY;
+        m[1][1] = -1.0;
+        m[1][3] = 3.0;
+        assert_eq!(flip_axes(&Params::new(&m, shape, shape)), None);
+        // An axis swap of a cube.
+        let mut m = crate::grid::IDENTITY;
+        m[0] = [0.0, 1.0, 0.0, 0.0];
+        m[1] = [1.0, 0.0, 0.0, 0.0];
+        assert_eq!(flip_axes(&Params::new(&m, [4, 4, 4], [4, 4, 4])), None);
+        // A crop.
+        assert_eq!(
+            flip_axes(&Params::new(&crate::grid::IDENTITY, shape, [4, 5, 5])),
+            None
+        );
     }
 }

@@ -28,7 +28,7 @@ mod warped;
 pub use argmax::sample_argmax_checked;
 pub use checked::{sample_linear_checked, sample_nearest_checked};
 pub use copy::is_integer_map;
-use copy::{integer_map, row_integer};
+use copy::{flip_axes, flip_in_place, integer_map, row_integer};
 use span::{box_inside, interior, reach, zones, RowSpan};
 pub use warped::resample_many_field;
 
@@ -140,6 +140,29 @@ pub fn resample_subject(s: &Subject, map: &SamplingMap) -> Result<Subject> {
         labels: s.labels.iter().map(&mut rebuild).collect(),
         names: s.names.clone(),
     })
+}
+
+/// [`resample_subject`] in the subject's own buffers where the map allows it: a map that only reverses
+/// axes (flip, onto the same shape; every output voxel reads one input voxel) swaps voxels in place,
+/// the identity only takes the map's grid. Returns false, leaving `s` as it was, for any other map.
+/// The same values as [`resample_subject`] (a copy, exact for every type, in both cases).
+pub fn resample_in_place(s: &mut Subject, map: &SamplingMap) -> bool {
+    let Some(in_grid) = s.grid() else {
+        return false;
+    };
+    if map.field.is_some() {
+        return false;
+    }
+    let p = Params::new(&map.total(), in_grid.shape, map.grid.shape);
+    let Some(flip) = flip_axes(&p) else {
+        return false;
+    };
+    let shape = in_grid.shape;
+    for v in s.images.iter_mut().chain(s.labels.iter_mut()) {
+        crate::with_voxels!(&mut v.data, d => flip_in_place(d, shape, flip));
+        v.grid = map.grid.clone();
+    }
+    true
 }
 
 /// Resamples one f32 array (trilinear) through a map onto `out_grid`.
