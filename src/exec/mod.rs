@@ -91,10 +91,10 @@ impl Executor {
         check: Check,
         key: Option<&Arc<Subject>>,
     ) -> Result<Subject> {
-        let subject: &Subject = &input;
-        if !subject.same_grid() {
-            return self.apply_by_grid(subject, transforms, check);
+        if !input.same_grid() {
+            return self.apply_by_grid(input, transforms, check);
         }
+        let subject: &Subject = &input;
         subject.check_grids()?;
         subject.check_storage()?;
         let (input, prepared, transforms) = replace_non_finite(input, transforms)?;
@@ -176,9 +176,10 @@ impl Executor {
     /// the spatial run that the leading `resample_to` opens (required: every later transform assumes one
     /// grid), so each group is pulled from its own grid in one fused pass; the rest of the plan then
     /// runs once on the members together (a label-masked statistic sees the label map).
+    /// An owned subject's members move into their groups; a borrowed one's are copied.
     fn apply_by_grid(
         &self,
-        subject: &Subject,
+        subject: Cow<'_, Subject>,
         transforms: &[Transform],
         check: Check,
     ) -> Result<Subject> {
@@ -200,8 +201,23 @@ impl Executor {
             .position(non_spatial)
             .map_or(transforms.len(), |p| lead + p);
         let (transforms, rest) = transforms.split_at(end);
-        let vols: Vec<&crate::Volume> = subject.images.iter().chain(&subject.labels).collect();
         let n_images = subject.images.len();
+        let names = subject.names.clone();
+        let grids: Vec<crate::Grid> = subject
+            .images
+            .iter()
+            .chain(&subject.labels)
+            .map(|v| v.grid.clone())
+            .collect();
+        let mut vols: Vec<Option<crate::Volume>> = match subject {
+            Cow::Owned(s) => s.images.into_iter().chain(s.labels).map(Some).collect(),
+            Cow::Borrowed(s) => s
+                .images
+                .iter()
+                .chain(&s.labels)
+                .map(|v| Some(v.clone()))
+                .collect(),
+        };
         let mut done = vec![false; vols.len()];
         let mut out: Vec<Option<crate::Volume>> = vec![None; vols.len()];
         for first in 0..vols.len() {
@@ -209,13 +225,13 @@ impl Executor {
                 continue;
             }
             let members: Vec<usize> = (first..vols.len())
-                .filter(|&i| !done[i] && vols[i].grid.same_as(&vols[first].grid, 1e-4))
+                .filter(|&i| !done[i] && grids[i].same_as(&grids[first], 1e-4))
                 .collect();
-            let pick = |images: bool| -> Vec<crate::Volume> {
+            let mut pick = |images: bool| -> Vec<crate::Volume> {
                 members
                     .iter()
                     .filter(|&&i| (i < n_images) == images)
-                    .map(|&i| vols[i].clone())
+                    .map(|&i| vols[i].take().expect("each member is in one group"))
                     .collect()
             };
             let group = Subject {
@@ -234,7 +250,7 @@ impl Executor {
         let together = Subject {
             images,
             labels: all.collect(),
-            names: subject.names.clone(),
+            names,
         };
         if rest.is_empty() {
             return Ok(together);
