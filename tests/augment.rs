@@ -567,6 +567,9 @@ fn owned_subjects_give_the_same_samples_as_borrowed_ones() {
         r#"[{"type": "flip", "axes": [1], "label_interpolation": "linear_argmax"}]"#,
         r#"[{"type": "flip", "axes": [1]}, {"type": "flip", "axes": [1]}, {"type": "minmax"}]"#,
         r#"[{"type": "random_flip", "axes": [0, 1, 2], "p": 0.5}, {"type": "gamma", "gamma": 0.8}]"#,
+        // Crops inside the volume move rows within the owned buffers.
+        r#"[{"type": "crop", "margins": [[3, 1], [2, 0], [4, 5]]}, {"type": "zscore"}]"#,
+        r#"[{"type": "minmax"}, {"type": "random_crop", "size": [20, 17, 9]}]"#,
         PIPE,
     ] {
         same(&s, json);

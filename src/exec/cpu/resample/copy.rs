@@ -1,7 +1,7 @@
 //! Maps onto voxel centres (signed permutations with integer offsets: flip, crop, pad, axis
 //! permutations) are copies: each output row is a strided copy of an input row, exact for every type.
-//! A map that only reverses axes of a grid onto the same shape can also run in the input's own
-//! buffer ([`flip_axes`], [`flip_in_place`]) when the run owns it.
+//! A map that only reverses axes of a grid onto the same shape, or crops it, can also run in the
+//! input's own buffer ([`flip_in_place`], [`crop_in_place`]) when the run owns it.
 
 use super::{sample_nearest_checked, Params};
 use crate::voxels::Voxel;
@@ -159,6 +159,46 @@ pub(super) fn flip_axes(p: &Params) -> Option<[bool; 3]> {
     Some(flip)
 }
 
+/// The first input voxel of a map that is a pure crop: no axis flipped or permuted, and the output box
+/// `p_in = p_out + off` wholly inside the input (every output voxel read from the input, none filled).
+pub(super) fn crop_offset(p: &Params) -> Option<[usize; 3]> {
+    let im = integer_map(p)?;
+    let mut off = [0usize; 3];
+    for r in 0..3 {
+        if im.axis[r] != r || im.sign[r] != 1 || im.off[r] < 0 {
+            return None;
+        }
+        off[r] = im.off[r] as usize;
+        if off[r] + p.out_shape[r] > p.in_shape[r] {
+            return None;
+        }
+    }
+    Some(off)
+}
+
+/// Crops `data` (i-fastest, `in_shape`) to the box of `out_shape` at `off` in its own buffer: rows move
+/// towards the start in output order (each row's destination lies at or before its source and after
+/// every earlier row's, so no row is overwritten before it is read), then the buffer is shortened
+/// (its capacity kept). The same values as the copy [`row_integer`] makes of a [`crop_offset`] map.
+pub(super) fn crop_in_place<T: Copy>(
+    data: &mut Vec<T>,
+    in_shape: [usize; 3],
+    out_shape: [usize; 3],
+    off: [usize; 3],
+) {
+    let [nx, ny, _] = in_shape;
+    let [ox, oy, oz] = out_shape;
+    let mut dst = 0;
+    for k in 0..oz {
+        for j in 0..oy {
+            let src = off[0] + (off[1] + j) * nx + (off[2] + k) * nx * ny;
+            data.copy_within(src..src + ox, dst);
+            dst += ox;
+        }
+    }
+    data.truncate(ox * oy * oz);
+}
+
 /// Reverses `data` (i-fastest, `shape`) along the axes `flip` names, in place: the same values as the
 /// copy [`row_integer`] makes of a [`flip_axes`] map, without a second buffer. Pairs of slices (or of
 /// rows within a slice) swap their contents, in parallel over slices.
@@ -267,6 +307,43 @@ mod tests {
                 assert_eq!(own, copy, "{shape:?} {flip:?}");
             }
         }
+    }
+
+    #[test]
+    fn crops_in_place_equal_the_copy() {
+        let in_shape = [6, 5, 4];
+        let n = in_shape.iter().product::<usize>();
+        let src: Vec<i32> = (0..n as i32).map(|v| v * 31 - 7).collect();
+        for (out_shape, off) in [
+            ([6, 5, 4], [0, 0, 0]),
+            ([4, 3, 2], [1, 1, 1]),
+            ([2, 5, 4], [4, 0, 0]),
+            ([6, 1, 1], [0, 4, 3]),
+            ([1, 1, 1], [5, 4, 3]),
+            ([3, 2, 4], [0, 3, 0]),
+            ([0, 2, 2], [6, 0, 0]),
+        ] {
+            let mut m: Mat4 = crate::grid::IDENTITY;
+            for r in 0..3 {
+                m[r][3] = off[r] as f64;
+            }
+            let p = Params::new(&m, in_shape, out_shape);
+            assert_eq!(crop_offset(&p), Some(off), "{out_shape:?} at {off:?}");
+            let copy = super::super::resample_nearest(&src, Some(0.0), &p).unwrap();
+            let mut own = src.clone();
+            crop_in_place(&mut own, in_shape, out_shape, off);
+            assert_eq!(own, copy, "{out_shape:?} at {off:?}");
+        }
+        // Boxes that reach outside (a pad) or flip are not crops.
+        let mut m: Mat4 = crate::grid::IDENTITY;
+        m[0][3] = -1.0;
+        assert_eq!(crop_offset(&Params::new(&m, in_shape, [6, 5, 4])), None);
+        m[0][3] = 1.0;
+        assert_eq!(crop_offset(&Params::new(&m, in_shape, [6, 5, 4])), None);
+        let mut m: Mat4 = crate::grid::IDENTITY;
+        m[2][2] = -1.0;
+        m[2][3] = 3.0;
+        assert_eq!(crop_offset(&Params::new(&m, in_shape, [6, 5, 4])), None);
     }
 
     #[test]

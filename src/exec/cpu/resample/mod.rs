@@ -28,7 +28,7 @@ mod warped;
 pub use argmax::sample_argmax_checked;
 pub use checked::{sample_linear_checked, sample_nearest_checked};
 pub use copy::is_integer_map;
-use copy::{flip_axes, flip_in_place, integer_map, row_integer};
+use copy::{crop_in_place, crop_offset, flip_axes, flip_in_place, integer_map, row_integer};
 use span::{box_inside, interior, reach, zones, RowSpan};
 pub use warped::resample_many_field;
 
@@ -143,9 +143,10 @@ pub fn resample_subject(s: &Subject, map: &SamplingMap) -> Result<Subject> {
 }
 
 /// [`resample_subject`] in the subject's own buffers where the map allows it: a map that only reverses
-/// axes (flip, onto the same shape; every output voxel reads one input voxel) swaps voxels in place,
-/// the identity only takes the map's grid. Returns false, leaving `s` as it was, for any other map.
-/// The same values as [`resample_subject`] (a copy, exact for every type, in both cases).
+/// axes (flip, onto the same shape; every output voxel reads one input voxel) swaps voxels in place, a
+/// crop wholly inside the input moves its rows to the start of the buffer, the identity only takes the
+/// map's grid. Returns false, leaving `s` as it was, for any other map. The same values as
+/// [`resample_subject`] (a copy, exact for every type, in every case).
 pub fn resample_in_place(s: &mut Subject, map: &SamplingMap) -> bool {
     let Some(in_grid) = s.grid() else {
         return false;
@@ -154,13 +155,19 @@ pub fn resample_in_place(s: &mut Subject, map: &SamplingMap) -> bool {
         return false;
     }
     let p = Params::new(&map.total(), in_grid.shape, map.grid.shape);
-    let Some(flip) = flip_axes(&p) else {
+    let vols = s.images.iter_mut().chain(s.labels.iter_mut());
+    if let Some(flip) = flip_axes(&p) {
+        for v in vols {
+            crate::with_voxels!(&mut v.data, d => flip_in_place(d, p.in_shape, flip));
+            v.grid = map.grid.clone();
+        }
+    } else if let Some(off) = crop_offset(&p) {
+        for v in vols {
+            crate::with_voxels!(&mut v.data, d => crop_in_place(d, p.in_shape, p.out_shape, off));
+            v.grid = map.grid.clone();
+        }
+    } else {
         return false;
-    };
-    let shape = in_grid.shape;
-    for v in s.images.iter_mut().chain(s.labels.iter_mut()) {
-        crate::with_voxels!(&mut v.data, d => flip_in_place(d, shape, flip));
-        v.grid = map.grid.clone();
     }
     true
 }
