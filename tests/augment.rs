@@ -574,6 +574,22 @@ fn owned_subjects_give_the_same_samples_as_borrowed_ones() {
     ] {
         same(&s, json);
     }
+    // Two images and a label map: each volume's input buffer serves the next one's output.
+    let mut second = s.images[0].clone();
+    if let voxaug::voxels::Voxels::F32(v) = &mut second.data {
+        v.iter_mut()
+            .enumerate()
+            .for_each(|(i, x)| *x = *x * 0.5 + (i % 13) as f32);
+    }
+    let two = Subject::new(vec![s.images[0].clone(), second], s.labels.clone()).unwrap();
+    for json in [
+        r#"[{"type": "rotate", "degrees": [3, 0, 7]}, {"type": "zscore"}]"#,
+        r#"[{"type": "zscore"}, {"type": "zoom", "factors": [1.1, 0.9, 1]}, {"type": "rotate", "degrees": [0, 5, 0]}]"#,
+        r#"[{"type": "resize", "shape": [30, 31, 17]}, {"type": "rotate", "degrees": [0, 0, 20]}]"#,
+        PIPE,
+    ] {
+        same(&two, json);
+    }
     // A leading nan_to_num: replaced in place in an owned subject, on a copy of a borrowed one.
     let mut nan = phantom();
     if let voxaug::voxels::Voxels::F32(v) = &mut nan.images[0].data {

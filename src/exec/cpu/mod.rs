@@ -73,18 +73,12 @@ fn run_from(
         let known = first.filter(|_| i == 0);
         match stage {
             Stage::Spatial(map) => {
-                // Our own subject and a flip (or the identity): in its buffers.
-                if let Cow::Owned(owned) = &mut cur {
-                    if resample::resample_in_place(owned, map) {
-                        continue;
-                    }
-                }
-                let input: &Subject = &cur;
-                let next = resample::resample_subject(input, map)?;
-                // The previous subject's buffers, when they are ours, serve the next outputs.
-                if let Cow::Owned(old) = std::mem::replace(&mut cur, Cow::Owned(next)) {
-                    alloc::recycle_subject(old);
-                }
+                cur = Cow::Owned(match cur {
+                    // Our own subject: flips and crops in its buffers, and its buffers serve the
+                    // outputs as soon as they are read.
+                    Cow::Owned(owned) => resample::resample_subject_owned(owned, map)?,
+                    Cow::Borrowed(subject) => resample::resample_subject(subject, map)?,
+                });
             }
             Stage::Labels(lut) => {
                 let labels = input

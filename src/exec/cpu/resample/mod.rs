@@ -94,21 +94,11 @@ pub fn resample_subject(s: &Subject, map: &SamplingMap) -> Result<Subject> {
         }
         return Ok(out);
     }
-    let vols: Vec<&Volume> = s.images.iter().chain(&s.labels).collect();
-    let specs: Vec<Spec<'_>> = vols
+    let specs: Vec<Spec<'_>> = s
+        .images
         .iter()
-        .map(|v| match (v.kind, map.nearest_images) {
-            (crate::volume::Kind::Image, true) => Ok(Spec::Nearest(
-                &v.data,
-                fill_of(outside_for(map.fill, v)).map(f64::from),
-            )),
-            (crate::volume::Kind::Label, _)
-                if map.label_interp == crate::transform::LabelInterp::LinearArgmax =>
-            {
-                Ok(Spec::Argmax(&v.data, label_fill(map.fill, &v.data)))
-            }
-            _ => Spec::for_volume(v, map.fill),
-        })
+        .chain(&s.labels)
+        .map(|v| Spec::under_map(v, map))
         .collect::<Result<_>>()?;
     let outs = match &map.field {
         None => resample_many(
@@ -142,12 +132,39 @@ pub fn resample_subject(s: &Subject, map: &SamplingMap) -> Result<Subject> {
     })
 }
 
+/// [`resample_subject`] on a subject the run owns, with the same values. Flips, crops inside the volume
+/// and the identity run in its own buffers ([`resample_in_place`]); other maps without a displacement
+/// field resample one volume at a time and give each input buffer back to the pool as soon as its
+/// output exists, so the next volume of the same type and shape (a second modality) is written into it
+/// instead of fresh memory: a subject of k images on one grid peaks at k + 1 images, not 2k.
+pub fn resample_subject_owned(mut s: Subject, map: &SamplingMap) -> Result<Subject> {
+    if resample_in_place(&mut s, map) {
+        return Ok(s);
+    }
+    if map.field.is_some() {
+        // The field's coordinates are shared by every volume: all in one pass.
+        let out = resample_subject(&s, map)?;
+        super::alloc::recycle_subject(s);
+        return Ok(out);
+    }
+    let in_shape = s.grid().expect("subject has volumes").shape;
+    let p = Params::new(&map.total(), in_shape, map.grid.shape);
+    for v in s.images.iter_mut().chain(s.labels.iter_mut()) {
+        let out = resample_many(&[Spec::under_map(v, map)?], &p)?
+            .pop()
+            .expect("one output per spec");
+        super::alloc::recycle(std::mem::replace(&mut v.data, out));
+        v.grid = map.grid.clone();
+    }
+    Ok(s)
+}
+
 /// [`resample_subject`] in the subject's own buffers where the map allows it: a map that only reverses
 /// axes (flip, onto the same shape; every output voxel reads one input voxel) swaps voxels in place, a
 /// crop wholly inside the input moves its rows to the start of the buffer, the identity only takes the
 /// map's grid. Returns false, leaving `s` as it was, for any other map. The same values as
 /// [`resample_subject`] (a copy, exact for every type, in every case).
-pub fn resample_in_place(s: &mut Subject, map: &SamplingMap) -> bool {
+fn resample_in_place(s: &mut Subject, map: &SamplingMap) -> bool {
     let Some(in_grid) = s.grid() else {
         return false;
     };
@@ -197,6 +214,23 @@ pub enum Spec<'a> {
 }
 
 impl<'a> Spec<'a> {
+    /// The spec of a volume in a resampling pass through `map`: [`for_volume`](Self::for_volume), with
+    /// images sampled nearest where the map says so and label maps by `linear_argmax` where it asks.
+    pub fn under_map(v: &'a Volume, map: &SamplingMap) -> Result<Spec<'a>> {
+        match (v.kind, map.nearest_images) {
+            (crate::volume::Kind::Image, true) => Ok(Spec::Nearest(
+                &v.data,
+                fill_of(outside_for(map.fill, v)).map(f64::from),
+            )),
+            (crate::volume::Kind::Label, _)
+                if map.label_interp == crate::transform::LabelInterp::LinearArgmax =>
+            {
+                Ok(Spec::Argmax(&v.data, label_fill(map.fill, &v.data)))
+            }
+            _ => Spec::for_volume(v, map.fill),
+        }
+    }
+
     /// The spec of a volume under a map's fill rule: images trilinear, label maps nearest (fill 0, or
     /// their minimum label, or the edge).
     pub fn for_volume(v: &'a Volume, fill: crate::transform::Fill) -> Result<Spec<'a>> {
