@@ -570,6 +570,11 @@ fn owned_subjects_give_the_same_samples_as_borrowed_ones() {
         // Crops inside the volume move rows within the owned buffers.
         r#"[{"type": "crop", "margins": [[3, 1], [2, 0], [4, 5]]}, {"type": "zscore"}]"#,
         r#"[{"type": "minmax"}, {"type": "random_crop", "size": [20, 17, 9]}]"#,
+        // Pads with a constant fill grow the owned buffers; an edge fill takes the copy path.
+        r#"[{"type": "pad", "margins": [[2, 3], [1, 0], [0, 4]], "fill": 7.5}, {"type": "zscore"}]"#,
+        r#"[{"type": "pad", "margins": 3, "fill": "min"}]"#,
+        r#"[{"type": "pad", "margins": [1, 2, 3], "fill": "edge"}]"#,
+        r#"[{"type": "crop_or_pad", "size": [48, 50, 20], "label_interpolation": "linear_argmax"}]"#,
         PIPE,
     ] {
         same(&s, json);

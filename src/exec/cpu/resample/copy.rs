@@ -1,7 +1,8 @@
 //! Maps onto voxel centres (signed permutations with integer offsets: flip, crop, pad, axis
 //! permutations) are copies: each output row is a strided copy of an input row, exact for every type.
-//! A map that only reverses axes of a grid onto the same shape, or crops it, can also run in the
-//! input's own buffer ([`flip_in_place`], [`crop_in_place`]) when the run owns it.
+//! A map that only reverses axes of a grid onto the same shape, crops it or pads it with a constant
+//! can also run in the input's own buffer ([`flip_in_place`], [`crop_in_place`], [`pad_in_place`])
+//! when the run owns it.
 
 use super::{sample_nearest_checked, Params};
 use crate::voxels::Voxel;
@@ -199,6 +200,69 @@ pub(super) fn crop_in_place<T: Copy>(
     data.truncate(ox * oy * oz);
 }
 
+/// The leading margins of a map that is a pure pad: no axis flipped or permuted, the input box wholly
+/// inside the output at `p_out = p_in + lead` (every input voxel kept, the rest filled).
+pub(super) fn pad_lead(p: &Params) -> Option<[usize; 3]> {
+    let im = integer_map(p)?;
+    let mut lead = [0usize; 3];
+    for r in 0..3 {
+        if im.axis[r] != r || im.sign[r] != 1 || im.off[r] > 0 {
+            return None;
+        }
+        lead[r] = im.off[r].unsigned_abs() as usize;
+        if lead[r] + p.in_shape[r] > p.out_shape[r] {
+            return None;
+        }
+    }
+    Some(lead)
+}
+
+/// Pads `data` (i-fastest, `in_shape`) to `out_shape` with the input at `lead`, in its own buffer: the
+/// buffer grows (the allocator may extend it where it lies), rows move towards the end in reverse
+/// order (each row's destination lies at or after its source and before every later row's), then
+/// every voxel outside the input box takes `fill`. The same values as the copy [`row_integer`] makes
+/// of a [`pad_lead`] map with a constant fill.
+pub(super) fn pad_in_place<T: Voxel>(
+    data: &mut Vec<T>,
+    in_shape: [usize; 3],
+    out_shape: [usize; 3],
+    lead: [usize; 3],
+    fill: T,
+) -> crate::error::Result<()> {
+    let [ix, iy, iz] = in_shape;
+    let [ox, oy, oz] = out_shape;
+    let n = ox * oy * oz;
+    data.try_reserve_exact(n - data.len()).map_err(|_| {
+        crate::error::Error::InvalidInput(format!(
+            "out of memory growing a volume to {out_shape:?} voxels"
+        ))
+    })?;
+    data.resize(n, fill);
+    if ix > 0 {
+        for k in (0..iz).rev() {
+            for j in (0..iy).rev() {
+                let src = j * ix + k * ix * iy;
+                let dst = lead[0] + (lead[1] + j) * ox + (lead[2] + k) * ox * oy;
+                data.copy_within(src..src + ix, dst);
+            }
+        }
+    }
+    let inside = |v: usize, r: usize, n: usize| v >= lead[r] && v < lead[r] + n;
+    data.par_chunks_mut((ox * oy).max(1))
+        .enumerate()
+        .for_each(|(k, slice)| {
+            for (j, row) in slice.chunks_mut(ox.max(1)).enumerate() {
+                if inside(k, 2, iz) && inside(j, 1, iy) {
+                    row[..lead[0]].fill(fill);
+                    row[lead[0] + ix..].fill(fill);
+                } else {
+                    row.fill(fill);
+                }
+            }
+        });
+    Ok(())
+}
+
 /// Reverses `data` (i-fastest, `shape`) along the axes `flip` names, in place: the same values as the
 /// copy [`row_integer`] makes of a [`flip_axes`] map, without a second buffer. Pairs of slices (or of
 /// rows within a slice) swap their contents, in parallel over slices.
@@ -344,6 +408,41 @@ mod tests {
         m[2][2] = -1.0;
         m[2][3] = 3.0;
         assert_eq!(crop_offset(&Params::new(&m, in_shape, [6, 5, 4])), None);
+    }
+
+    #[test]
+    fn pads_in_place_equal_the_copy() {
+        let in_shape = [4, 3, 2];
+        let n = in_shape.iter().product::<usize>();
+        let src: Vec<f32> = (0..n).map(|v| v as f32 * 1.5 + 1.0).collect();
+        for (out_shape, lead) in [
+            ([4, 3, 2], [0, 0, 0]),
+            ([6, 5, 4], [1, 1, 1]),
+            ([7, 3, 2], [3, 0, 0]),
+            // Margins over the input's old rows (they must be refilled, not left stale).
+            ([7, 3, 2], [1, 0, 0]),
+            ([5, 4, 3], [0, 1, 1]),
+            ([4, 6, 2], [0, 0, 0]),
+            ([4, 3, 5], [0, 0, 3]),
+            ([9, 8, 7], [5, 2, 4]),
+        ] {
+            let mut m: Mat4 = crate::grid::IDENTITY;
+            for r in 0..3 {
+                m[r][3] = -(lead[r] as f64);
+            }
+            let p = Params::new(&m, in_shape, out_shape);
+            assert_eq!(pad_lead(&p), Some(lead), "{out_shape:?} at {lead:?}");
+            let copy = super::super::resample_nearest(&src, Some(-2.0), &p).unwrap();
+            let mut own = src.clone();
+            pad_in_place(&mut own, in_shape, out_shape, lead, -2.0).unwrap();
+            assert_eq!(own, copy, "{out_shape:?} at {lead:?}");
+        }
+        // Boxes that cut the input (a crop, a shift past the end) are not pads.
+        let mut m: Mat4 = crate::grid::IDENTITY;
+        m[1][3] = 1.0;
+        assert_eq!(pad_lead(&Params::new(&m, in_shape, [4, 5, 2])), None);
+        m[1][3] = -3.0;
+        assert_eq!(pad_lead(&Params::new(&m, in_shape, [4, 5, 2])), None);
     }
 
     #[test]

@@ -28,7 +28,10 @@ mod warped;
 pub use argmax::sample_argmax_checked;
 pub use checked::{sample_linear_checked, sample_nearest_checked};
 pub use copy::is_integer_map;
-use copy::{crop_in_place, crop_offset, flip_axes, flip_in_place, integer_map, row_integer};
+use copy::{
+    crop_in_place, crop_offset, flip_axes, flip_in_place, integer_map, pad_in_place, pad_lead,
+    row_integer,
+};
 use span::{box_inside, interior, reach, zones, RowSpan};
 pub use warped::resample_many_field;
 
@@ -138,7 +141,7 @@ pub fn resample_subject(s: &Subject, map: &SamplingMap) -> Result<Subject> {
 /// output exists, so the next volume of the same type and shape (a second modality) is written into it
 /// instead of fresh memory: a subject of k images on one grid peaks at k + 1 images, not 2k.
 pub fn resample_subject_owned(mut s: Subject, map: &SamplingMap) -> Result<Subject> {
-    if resample_in_place(&mut s, map) {
+    if resample_in_place(&mut s, map)? {
         return Ok(s);
     }
     if map.field.is_some() {
@@ -161,32 +164,53 @@ pub fn resample_subject_owned(mut s: Subject, map: &SamplingMap) -> Result<Subje
 
 /// [`resample_subject`] in the subject's own buffers where the map allows it: a map that only reverses
 /// axes (flip, onto the same shape; every output voxel reads one input voxel) swaps voxels in place, a
-/// crop wholly inside the input moves its rows to the start of the buffer, the identity only takes the
-/// map's grid. Returns false, leaving `s` as it was, for any other map. The same values as
+/// crop wholly inside the input moves its rows to the start of the buffer, a pad with a constant fill
+/// (not `edge`) grows the buffer and moves its rows towards the end, the identity only takes the map's
+/// grid. Returns false, leaving `s` as it was, for any other map. The same values as
 /// [`resample_subject`] (a copy, exact for every type, in every case).
-fn resample_in_place(s: &mut Subject, map: &SamplingMap) -> bool {
+fn resample_in_place(s: &mut Subject, map: &SamplingMap) -> Result<bool> {
     let Some(in_grid) = s.grid() else {
-        return false;
+        return Ok(false);
     };
     if map.field.is_some() {
-        return false;
+        return Ok(false);
     }
     let p = Params::new(&map.total(), in_grid.shape, map.grid.shape);
-    let vols = s.images.iter_mut().chain(s.labels.iter_mut());
     if let Some(flip) = flip_axes(&p) {
-        for v in vols {
+        for v in s.images.iter_mut().chain(s.labels.iter_mut()) {
             crate::with_voxels!(&mut v.data, d => flip_in_place(d, p.in_shape, flip));
             v.grid = map.grid.clone();
         }
     } else if let Some(off) = crop_offset(&p) {
-        for v in vols {
+        for v in s.images.iter_mut().chain(s.labels.iter_mut()) {
             crate::with_voxels!(&mut v.data, d => crop_in_place(d, p.in_shape, p.out_shape, off));
             v.grid = map.grid.clone();
         }
+    } else if let Some(lead) = pad_lead(&p) {
+        // Every volume's constant fill, before any volume changes (an edge fill is not in place).
+        let fills = s
+            .images
+            .iter()
+            .chain(&s.labels)
+            .map(|v| {
+                Ok(match Spec::under_map(v, map)? {
+                    Spec::Linear(_, Outside::Value(f)) => Some(f64::from(f)),
+                    Spec::Linear(_, Outside::Edge) => None,
+                    Spec::Nearest(_, f) | Spec::Argmax(_, f) => f,
+                })
+            })
+            .collect::<Result<Option<Vec<f64>>>>()?;
+        let Some(fills) = fills else {
+            return Ok(false);
+        };
+        for (v, f) in s.images.iter_mut().chain(s.labels.iter_mut()).zip(fills) {
+            crate::with_voxels!(&mut v.data, d => pad_in_place(d, p.in_shape, p.out_shape, lead, Voxel::from_f64(f))?);
+            v.grid = map.grid.clone();
+        }
     } else {
-        return false;
+        return Ok(false);
     }
-    true
+    Ok(true)
 }
 
 /// Resamples one f32 array (trilinear) through a map onto `out_grid`.
