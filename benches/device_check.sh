@@ -42,7 +42,7 @@ if [ -x "$OLD" ]; then
         bin=$V; [ $b = old ] && bin=$OLD
         echo "-- $b, round $round"
         $bin bench --size 128,256 --device gpu --ops rotate,elastic,zscore,nnunet -n 5 2>&1 \
-          | grep -E "resident|kernel|steady|end_to_end"
+          | grep -E "resident|kernel|steady|owned|end_to_end"
         for bs in 1 8 32; do
           echo "augment $b batch $bs: $($bin augment examples/pipelines/nnunet_default.json $in \
             --no-write -n 128 --batch $bs --device gpu 2>/dev/null)"
