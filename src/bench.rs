@@ -158,7 +158,7 @@ pub struct Row {
     /// `end_to_end` (upload, compute, readback; fresh output buffers; the input scanned for
     /// non-finite voxels as `apply` does), `owned` (CPU: as `end_to_end`, but the run owns its input,
     /// a copy made before the clock starts, as `voxaug apply` and Python's `Pipeline.apply` do:
-    /// elementwise ops and flips work in its buffers), `steady` (outputs recycled between runs and the input
+    /// elementwise ops, flips, crops and pads work in its buffers), `steady` (outputs recycled between runs and the input
     /// scanned once, as `augment` and the Python loader do), `resident` (GPU: data already on the
     /// device and left there, wall clock) or `kernel` (GPU: summed compute-pass time from timestamp
     /// queries; only where the adapter has them).

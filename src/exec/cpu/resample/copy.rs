@@ -179,8 +179,9 @@ pub(super) fn crop_offset(p: &Params) -> Option<[usize; 3]> {
 
 /// Crops `data` (i-fastest, `in_shape`) to the box of `out_shape` at `off` in its own buffer: rows move
 /// towards the start in output order (each row's destination lies at or before its source and after
-/// every earlier row's, so no row is overwritten before it is read), then the buffer is shortened
-/// (its capacity kept). The same values as the copy [`row_integer`] makes of a [`crop_offset`] map.
+/// every earlier row's, so no row is overwritten before it is read), then the buffer is shortened and
+/// its tail handed back (the allocator shrinks a large block where it lies). The same values as the
+/// copy [`row_integer`] makes of a [`crop_offset`] map.
 pub(super) fn crop_in_place<T: Copy>(
     data: &mut Vec<T>,
     in_shape: [usize; 3],
@@ -198,6 +199,7 @@ pub(super) fn crop_in_place<T: Copy>(
         }
     }
     data.truncate(ox * oy * oz);
+    data.shrink_to_fit();
 }
 
 /// The leading margins of a map that is a pure pad: no axis flipped or permuted, the input box wholly
@@ -233,8 +235,9 @@ pub(super) fn pad_in_place<T: Voxel>(
     let [ox, oy, oz] = out_shape;
     let n = ox * oy * oz;
     data.try_reserve_exact(n - data.len()).map_err(|_| {
-        crate::error::Error::InvalidInput(format!(
-            "out of memory growing a volume to {out_shape:?} voxels"
+        crate::error::Error::Limits(format!(
+            "out of memory: a volume could not grow to {out_shape:?} voxels; free memory or use a \
+             smaller volume"
         ))
     })?;
     data.resize(n, fill);
