@@ -160,21 +160,22 @@ pub(super) fn flip_axes(p: &Params) -> Option<[bool; 3]> {
     Some(flip)
 }
 
-/// The first input voxel of a map that is a pure crop: no axis flipped or permuted, and the output box
-/// `p_in = p_out + off` wholly inside the input (every output voxel read from the input, none filled).
-pub(super) fn crop_offset(p: &Params) -> Option<[usize; 3]> {
+/// The offsets of a map that only shifts (no axis flipped or permuted): `p_in = p_out + off`.
+fn shift(p: &Params) -> Option<[i64; 3]> {
     let im = integer_map(p)?;
-    let mut off = [0usize; 3];
-    for r in 0..3 {
-        if im.axis[r] != r || im.sign[r] != 1 || im.off[r] < 0 {
-            return None;
-        }
-        off[r] = im.off[r] as usize;
-        if off[r] + p.out_shape[r] > p.in_shape[r] {
-            return None;
-        }
-    }
-    Some(off)
+    (0..3)
+        .all(|r| im.axis[r] == r && im.sign[r] == 1)
+        .then_some(im.off)
+}
+
+/// The first input voxel of a map that is a pure crop: a [`shift`] whose output box
+/// `p_in = p_out + off` lies wholly inside the input (every output voxel read from the input, none
+/// filled).
+pub(super) fn crop_offset(p: &Params) -> Option<[usize; 3]> {
+    let off = shift(p)?;
+    (0..3)
+        .all(|r| off[r] >= 0 && off[r] as usize + p.out_shape[r] <= p.in_shape[r])
+        .then(|| off.map(|o| o as usize))
 }
 
 /// Crops `data` (i-fastest, `in_shape`) to the box of `out_shape` at `off` in its own buffer: rows move
@@ -202,21 +203,13 @@ pub(super) fn crop_in_place<T: Copy>(
     data.shrink_to_fit();
 }
 
-/// The leading margins of a map that is a pure pad: no axis flipped or permuted, the input box wholly
+/// The leading margins of a map that is a pure pad: a [`shift`] that places the input box wholly
 /// inside the output at `p_out = p_in + lead` (every input voxel kept, the rest filled).
 pub(super) fn pad_lead(p: &Params) -> Option<[usize; 3]> {
-    let im = integer_map(p)?;
-    let mut lead = [0usize; 3];
-    for r in 0..3 {
-        if im.axis[r] != r || im.sign[r] != 1 || im.off[r] > 0 {
-            return None;
-        }
-        lead[r] = im.off[r].unsigned_abs() as usize;
-        if lead[r] + p.in_shape[r] > p.out_shape[r] {
-            return None;
-        }
-    }
-    Some(lead)
+    let off = shift(p)?;
+    (0..3)
+        .all(|r| off[r] <= 0 && off[r].unsigned_abs() as usize + p.in_shape[r] <= p.out_shape[r])
+        .then(|| off.map(|o| o.unsigned_abs() as usize))
 }
 
 /// Pads `data` (i-fastest, `in_shape`) to `out_shape` with the input at `lead`, in its own buffer: the
@@ -376,6 +369,15 @@ mod tests {
         }
     }
 
+    /// The pull-back `p_in = p_out + off` between two shapes.
+    fn shifted(in_shape: [usize; 3], out_shape: [usize; 3], off: [f64; 3]) -> Params {
+        let mut m: Mat4 = crate::grid::IDENTITY;
+        for r in 0..3 {
+            m[r][3] = off[r];
+        }
+        Params::new(&m, in_shape, out_shape)
+    }
+
     #[test]
     fn crops_in_place_equal_the_copy() {
         let in_shape = [6, 5, 4];
@@ -390,11 +392,7 @@ mod tests {
             ([3, 2, 4], [0, 3, 0]),
             ([0, 2, 2], [6, 0, 0]),
         ] {
-            let mut m: Mat4 = crate::grid::IDENTITY;
-            for r in 0..3 {
-                m[r][3] = off[r] as f64;
-            }
-            let p = Params::new(&m, in_shape, out_shape);
+            let p = shifted(in_shape, out_shape, off.map(|o| o as f64));
             assert_eq!(crop_offset(&p), Some(off), "{out_shape:?} at {off:?}");
             let copy = super::super::resample_nearest(&src, Some(0.0), &p).unwrap();
             let mut own = src.clone();
@@ -429,11 +427,7 @@ mod tests {
             ([4, 3, 5], [0, 0, 3]),
             ([9, 8, 7], [5, 2, 4]),
         ] {
-            let mut m: Mat4 = crate::grid::IDENTITY;
-            for r in 0..3 {
-                m[r][3] = -(lead[r] as f64);
-            }
-            let p = Params::new(&m, in_shape, out_shape);
+            let p = shifted(in_shape, out_shape, lead.map(|l| -(l as f64)));
             assert_eq!(pad_lead(&p), Some(lead), "{out_shape:?} at {lead:?}");
             let copy = super::super::resample_nearest(&src, Some(-2.0), &p).unwrap();
             let mut own = src.clone();
