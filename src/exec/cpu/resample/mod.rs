@@ -10,7 +10,8 @@
 //! at a time, then blends eight at a time (AVX2; each pair of x neighbours is one 8-byte load). Maps
 //! that are signed permutations with integer offsets (flip, crop, pad) are copies and take a separate
 //! exact path (`copy.rs`); scale-and-shift maps (resize, resample) interpolate input rows along x once
-//! (`scaled.rs`); the AVX2 bodies of the interior runs are in `x86.rs`.
+//! (`scaled.rs`); the AVX2 bodies of the interior runs are in `x86.rs`; a subject the run owns is
+//! resampled in its own buffers where the map allows (`owned.rs`).
 //!
 //! The row kernels (linear, nearest, integer map) share their span and zone set-up and mirror
 //! `shaders/resample*.wgsl` line for line; the displacement-field path (per-voxel coordinates through the
@@ -22,17 +23,19 @@
 mod argmax;
 mod checked;
 mod copy;
+mod owned;
 mod scaled;
 mod span;
+mod spec;
 mod warped;
 pub use argmax::sample_argmax_checked;
 pub use checked::{sample_linear_checked, sample_nearest_checked};
 pub use copy::is_integer_map;
-use copy::{
-    crop_in_place, crop_offset, flip_axes, flip_in_place, integer_map, pad_in_place, pad_lead,
-    row_integer,
-};
+use copy::{integer_map, row_integer};
+pub use owned::resample_subject_owned;
 use span::{box_inside, interior, reach, zones, RowSpan};
+use spec::fill_of;
+pub use spec::{label_fill, Spec};
 pub use warped::resample_many_field;
 
 use crate::error::Result;
@@ -135,84 +138,6 @@ pub fn resample_subject(s: &Subject, map: &SamplingMap) -> Result<Subject> {
     })
 }
 
-/// [`resample_subject`] on a subject the run owns, with the same values. Flips, crops inside the volume,
-/// pads with a constant fill and the identity run in its own buffers (`resample_in_place`); other maps without a displacement
-/// field resample one volume at a time and give each input buffer back to the pool as soon as its
-/// output exists, so the next volume of the same type and shape (a second modality) is written into it
-/// instead of fresh memory: a subject of k images on one grid peaks at k + 1 images, not 2k.
-pub fn resample_subject_owned(mut s: Subject, map: &SamplingMap) -> Result<Subject> {
-    if resample_in_place(&mut s, map)? {
-        return Ok(s);
-    }
-    if map.field.is_some() {
-        // The field's coordinates are shared by every volume: all in one pass.
-        let out = resample_subject(&s, map)?;
-        super::alloc::recycle_subject(s);
-        return Ok(out);
-    }
-    let in_shape = s.grid().expect("subject has volumes").shape;
-    let p = Params::new(&map.total(), in_shape, map.grid.shape);
-    for v in s.images.iter_mut().chain(s.labels.iter_mut()) {
-        let out = resample_many(&[Spec::under_map(v, map)?], &p)?
-            .pop()
-            .expect("one output per spec");
-        super::alloc::recycle(std::mem::replace(&mut v.data, out));
-        v.grid = map.grid.clone();
-    }
-    Ok(s)
-}
-
-/// [`resample_subject`] in the subject's own buffers where the map allows it: a map that only reverses
-/// axes (flip, onto the same shape; every output voxel reads one input voxel) swaps voxels in place, a
-/// crop wholly inside the input moves its rows to the start of the buffer, a pad with a constant fill
-/// (not `edge`) grows the buffer and moves its rows towards the end, the identity only takes the map's
-/// grid. Returns false, leaving `s` as it was, for any other map. The same values as
-/// [`resample_subject`] (a copy, exact for every type, in every case).
-fn resample_in_place(s: &mut Subject, map: &SamplingMap) -> Result<bool> {
-    let Some(in_grid) = s.grid() else {
-        return Ok(false);
-    };
-    if map.field.is_some() {
-        return Ok(false);
-    }
-    let p = Params::new(&map.total(), in_grid.shape, map.grid.shape);
-    if let Some(flip) = flip_axes(&p) {
-        for v in s.images.iter_mut().chain(s.labels.iter_mut()) {
-            crate::with_voxels!(&mut v.data, d => flip_in_place(d, p.in_shape, flip));
-            v.grid = map.grid.clone();
-        }
-    } else if let Some(off) = crop_offset(&p) {
-        for v in s.images.iter_mut().chain(s.labels.iter_mut()) {
-            crate::with_voxels!(&mut v.data, d => crop_in_place(d, p.in_shape, p.out_shape, off));
-            v.grid = map.grid.clone();
-        }
-    } else if let Some(lead) = pad_lead(&p) {
-        // Every volume's constant fill, before any volume changes (an edge fill is not in place).
-        let fills = s
-            .images
-            .iter()
-            .chain(&s.labels)
-            .map(|v| {
-                Ok(match Spec::under_map(v, map)? {
-                    Spec::Linear(_, Outside::Value(f)) => Some(f64::from(f)),
-                    Spec::Linear(_, Outside::Edge) => None,
-                    Spec::Nearest(_, f) | Spec::Argmax(_, f) => f,
-                })
-            })
-            .collect::<Result<Option<Vec<f64>>>>()?;
-        let Some(fills) = fills else {
-            return Ok(false);
-        };
-        for (v, f) in s.images.iter_mut().chain(s.labels.iter_mut()).zip(fills) {
-            crate::with_voxels!(&mut v.data, d => pad_in_place(d, p.in_shape, p.out_shape, lead, Voxel::from_f64(f))?);
-            v.grid = map.grid.clone();
-        }
-    } else {
-        return Ok(false);
-    }
-    Ok(true)
-}
-
 /// Resamples one f32 array (trilinear) through a map onto `out_grid`.
 pub fn resample(
     src: &[f32],
@@ -223,64 +148,6 @@ pub fn resample(
 ) -> Result<Vec<f32>> {
     let p = Params::new(matrix, in_grid.shape, out_grid.shape);
     linear_volume(src, outside, &p)
-}
-
-/// One volume of a resampling pass.
-#[derive(Clone, Copy, Debug)]
-pub enum Spec<'a> {
-    /// An image: trilinear, outside the input the fill value or the edge.
-    Linear(&'a [f32], Outside),
-    /// Voxels sampled nearest in their own type (label maps); outside the input `Some(fill)` (converted
-    /// to the voxel type, exact for every 32-bit integer) or `None` for the edge.
-    Nearest(&'a Voxels, Option<f64>),
-    /// A label map sampled by `linear_argmax` (fill as for `Nearest`).
-    Argmax(&'a Voxels, Option<f64>),
-}
-
-impl<'a> Spec<'a> {
-    /// The spec of a volume in a resampling pass through `map`: [`for_volume`](Self::for_volume), with
-    /// images sampled nearest where the map says so and label maps by `linear_argmax` where it asks.
-    pub fn under_map(v: &'a Volume, map: &SamplingMap) -> Result<Spec<'a>> {
-        match (v.kind, map.nearest_images) {
-            (crate::volume::Kind::Image, true) => Ok(Spec::Nearest(
-                &v.data,
-                fill_of(outside_for(map.fill, v)).map(f64::from),
-            )),
-            (crate::volume::Kind::Label, _)
-                if map.label_interp == crate::transform::LabelInterp::LinearArgmax =>
-            {
-                Ok(Spec::Argmax(&v.data, label_fill(map.fill, &v.data)))
-            }
-            _ => Spec::for_volume(v, map.fill),
-        }
-    }
-
-    /// The spec of a volume under a map's fill rule: images trilinear, label maps nearest (fill 0, or
-    /// their minimum label, or the edge).
-    pub fn for_volume(v: &'a Volume, fill: crate::transform::Fill) -> Result<Spec<'a>> {
-        Ok(match v.kind {
-            crate::volume::Kind::Image => Spec::Linear(v.image_data()?, outside_for(fill, v)),
-            crate::volume::Kind::Label => Spec::Nearest(&v.data, label_fill(fill, &v.data)),
-        })
-    }
-}
-
-/// A label map's fill under a map's rule, in f64 (exact for every label type): 0 for a value fill (label
-/// maps are padded with background), the smallest label for `min`, `None` for the edge.
-pub fn label_fill(fill: crate::transform::Fill, data: &Voxels) -> Option<f64> {
-    use crate::transform::Fill;
-    match fill {
-        Fill::Edge => None,
-        Fill::Value(_) => Some(0.0),
-        Fill::Min => Some(data.range().0.clamp(f64::MIN, f64::MAX)),
-    }
-}
-
-fn fill_of(outside: Outside) -> Option<f32> {
-    match outside {
-        Outside::Value(v) => Some(v),
-        Outside::Edge => None,
-    }
 }
 
 /// Rows of output walked together inside each slab of slices (whole rows: every row of `TILE_J x
