@@ -9,11 +9,12 @@ use crate::transform::SamplingMap;
 use crate::volume::Subject;
 use crate::voxels::Voxel;
 
-/// [`resample_subject`] on a subject the run owns, with the same values. Flips, crops inside the volume,
-/// pads with a constant fill and the identity run in its own buffers (`resample_in_place`); other maps without a displacement
-/// field resample one volume at a time and give each input buffer back to the pool as soon as its
-/// output exists, so the next volume of the same type and shape (a second modality) is written into it
-/// instead of fresh memory: a subject of k images on one grid peaks at k + 1 images, not 2k.
+/// [`resample_subject`] on a subject the run owns, with the same values. Flips, crops inside the
+/// volume, pads with a constant fill and the identity run in its own buffers (`resample_in_place`);
+/// other maps without a displacement field resample one volume at a time and give each input buffer
+/// back to the pool as soon as its output exists, so the next volume of the same type and shape (a
+/// second modality) is written into it instead of fresh memory: a subject of k images on one grid
+/// peaks at k + 1 images, not 2k.
 pub fn resample_subject_owned(mut s: Subject, map: &SamplingMap) -> Result<Subject> {
     if resample_in_place(&mut s, map)? {
         return Ok(s);
