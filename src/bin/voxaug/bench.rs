@@ -74,6 +74,11 @@ fn run(
         "memcpy bandwidth: {:.1} GB/s (read + write, {threads} threads); sizes {sizes:?}",
         memcpy / 1e9
     );
+    let (huge, why) = voxaug::exec::cpu::alloc::huge_pages();
+    println!(
+        "large fresh CPU buffers: {} ({why})",
+        if huge { "huge pages" } else { "4 KiB pages" }
+    );
     println!(
         "{:<16} {:>5} {:<40} {:<10} {:>10} {:>19} {:>9} {:>7} {:>6} {:>8} {:>6}",
         "op",
@@ -133,6 +138,7 @@ fn run(
             "date_unix": std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_secs()).unwrap_or(0),
             "cpu_threads": threads,
             "memcpy_bytes_per_s": memcpy,
+            "huge_pages": huge,
             "executors": adapters,
             "rows": all,
         });
