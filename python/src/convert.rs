@@ -5,7 +5,7 @@
 //! float32, label maps in their integer type); volumes leaving voxaug are handed to numpy without a copy
 //! (Fortran-ordered arrays over voxaug's buffers, float32 images, label maps in their integer type).
 
-use ndarray::{Array3, ArrayView3, ShapeBuilder};
+use ndarray::{ArrayView, ArrayView3, ShapeBuilder};
 use numpy::{PyArray3, PyReadonlyArray3};
 use pyo3::prelude::*;
 use pyo3::types::PyAnyMethods;
@@ -74,15 +74,58 @@ pub fn fortran_vec<T: voxaug::Voxel>(a: ArrayView3<'_, T>) -> Vec<T> {
     t.iter().copied().collect()
 }
 
-/// A Fortran-ordered numpy array over `data` (no copy).
-pub fn fortran_array<T: numpy::Element>(
+/// Owns the voxels under the numpy arrays voxaug hands out. When the last array over them is freed,
+/// the buffer goes to voxaug's recycling pool (`voxaug::exec::cpu::alloc::recycle`), so the next output
+/// of that size reuses pages already faulted in instead of asking the kernel for fresh ones: a Python
+/// loop of `Pipeline.apply` or of loader batches runs like voxaug's own sampling loops.
+#[pyclass(module = "voxaug")]
+pub struct Buffer {
+    data: Option<Voxels>,
+}
+
+impl Drop for Buffer {
+    fn drop(&mut self) {
+        if let Some(d) = self.data.take() {
+            voxaug::exec::cpu::alloc::recycle(d);
+        }
+    }
+}
+
+/// A numpy array of `shape` over `data` (no copy), owned by a [`Buffer`] that recycles `data` when
+/// the array is freed.
+pub fn owned_array<'py, T, D, Sh>(
+    py: Python<'py>,
+    shape: Sh,
+    data: Vec<T>,
+) -> Bound<'py, numpy::PyArray<T, D>>
+where
+    T: voxaug::Voxel + numpy::Element,
+    D: ndarray::Dimension,
+    Sh: Into<ndarray::StrideShape<D>> + Clone,
+{
+    ArrayView::from_shape(shape.clone(), &data[..]).expect("length matches the shape");
+    let ptr = data.as_ptr();
+    let owner = Bound::new(
+        py,
+        Buffer {
+            data: Some(T::wrap(data)),
+        },
+    )
+    .expect("a Buffer object");
+    // SAFETY: the shape was checked against `data` above; `data`'s heap buffer moved into `owner`
+    // without its elements moving, and `owner`, the array's base from here on, leaves it alone until
+    // numpy drops it after the array is gone.
+    let view = unsafe { ArrayView::from_shape_ptr(shape, ptr) };
+    unsafe { numpy::PyArray::borrow_from_array(&view, owner.into_any()) }
+}
+
+/// A Fortran-ordered numpy array over `data` (no copy; the buffer is recycled when the array is freed).
+pub fn fortran_array<T: voxaug::Voxel + numpy::Element>(
     py: Python<'_>,
     shape: [usize; 3],
     data: Vec<T>,
 ) -> Bound<'_, PyArray3<T>> {
-    let a = Array3::from_shape_vec((shape[0], shape[1], shape[2]).f(), data)
-        .expect("length matches the shape");
-    PyArray3::from_owned_array(py, a)
+    owned_array(py, (shape[0], shape[1], shape[2]).f(), data)
 }
 
 /// A Python volume tuple to a voxaug volume (checks shape, affine, values).

@@ -407,6 +407,13 @@ fn num_threads() -> usize {
     pool().current_num_threads()
 }
 
+/// Bytes voxaug's buffer pool holds now: buffers of freed outputs and batches kept for the next ones
+/// of their size (at most 256 MiB; a diagnostic).
+#[pyfunction]
+fn _pool_bytes() -> usize {
+    voxaug::exec::cpu::alloc::pool_bytes()
+}
+
 #[pymodule]
 fn _voxaug(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(read, m)?)?;
@@ -418,6 +425,7 @@ fn _voxaug(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(augment_files, m)?)?;
     m.add_function(wrap_pyfunction!(grid_starts, m)?)?;
     m.add_function(wrap_pyfunction!(num_threads, m)?)?;
+    m.add_function(wrap_pyfunction!(_pool_bytes, m)?)?;
     m.add_class::<Aggregator>()?;
     m.add_class::<loader::NativeLoader>()?;
     m.add_class::<loader::Stream>()?;

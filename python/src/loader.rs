@@ -401,14 +401,22 @@ enum Member {
 
 impl Member {
     fn into_py(self, py: Python<'_>) -> Py<PyAny> {
+        /// Over the batch's buffer, which goes back to voxaug's pool when the array is freed.
+        fn recycled<T: Voxel + numpy::Element>(py: Python<'_>, a: ArrayD<T>) -> Py<PyAny> {
+            let shape = IxDyn(a.shape());
+            let (v, _) = a.into_raw_vec_and_offset();
+            crate::convert::owned_array(py, shape, v)
+                .into_any()
+                .unbind()
+        }
         match self {
-            Member::F32(a) => PyArrayDyn::from_owned_array(py, a).into_any().unbind(),
-            Member::U8(a) => PyArrayDyn::from_owned_array(py, a).into_any().unbind(),
-            Member::I8(a) => PyArrayDyn::from_owned_array(py, a).into_any().unbind(),
-            Member::U16(a) => PyArrayDyn::from_owned_array(py, a).into_any().unbind(),
-            Member::I16(a) => PyArrayDyn::from_owned_array(py, a).into_any().unbind(),
-            Member::U32(a) => PyArrayDyn::from_owned_array(py, a).into_any().unbind(),
-            Member::I32(a) => PyArrayDyn::from_owned_array(py, a).into_any().unbind(),
+            Member::F32(a) => recycled(py, a),
+            Member::U8(a) => recycled(py, a),
+            Member::I8(a) => recycled(py, a),
+            Member::U16(a) => recycled(py, a),
+            Member::I16(a) => recycled(py, a),
+            Member::U32(a) => recycled(py, a),
+            Member::I32(a) => recycled(py, a),
             Member::I64(a) => PyArrayDyn::from_owned_array(py, a).into_any().unbind(),
         }
     }
@@ -422,14 +430,17 @@ impl Member {
 /// written out). At 128^3, a batch of two f32 images and two uint8 label maps (standalone, same
 /// minutes): 6.3-8.9 ms (mostly 6.5), the local tile alone 8.4-10.8, the per-voxel strided walk
 /// before both 15.4-15.5, a plain copy 2.3-2.8.
+///
+/// `out` holds `srcs.len()` volumes of `shape` (old values allowed: every voxel is written).
 fn stack<T: Copy + Send + Sync + Default + 'static>(
     srcs: &[&[T]],
     channels: usize,
     shape: [usize; 3],
+    mut out: Vec<T>,
 ) -> ArrayD<T> {
     let [nx, ny, nz] = shape;
     let n = nx * ny * nz;
-    let mut out = vec![T::default(); srcs.len() * n];
+    assert_eq!(out.len(), srcs.len() * n, "the batch buffer's size");
     const TILE: usize = 16;
     // 4-byte voxels move as their bits in f32 lanes (shuffles do not touch the bits); voxaug's own
     // dispatch rule (`VOXAUG_SIMD` included).
@@ -558,12 +569,15 @@ fn all_of<'a, S: Voxel>(vols: &[&'a Volume]) -> Option<Vec<&'a [S]>> {
 
 /// A member's batch in its voxels' own type: f32 images, label maps in their integer type (no
 /// conversion, only the transpose). `vols` holds the `channels` volumes of each sample in turn.
-fn member(vols: &[&Volume], channels: usize) -> Member {
+fn member(vols: &[&Volume], channels: usize) -> Result<Member> {
     let shape = vols[0].grid.shape;
+    let len = vols.len() * shape.iter().product::<usize>();
     macro_rules! typed {
         ($t:ty, $variant:ident) => {
             if let Some(s) = all_of::<$t>(vols) {
-                return Member::$variant(stack(&s, channels, shape));
+                // A buffer a freed batch gave back, if one of this size is in the pool.
+                let out = voxaug::exec::cpu::alloc::output::<$t>(len)?;
+                return Ok(Member::$variant(stack(&s, channels, shape, out)));
             }
         };
     }
@@ -580,7 +594,7 @@ fn member(vols: &[&Volume], channels: usize) -> Member {
         .map(|v| voxaug::with_voxels!(&v.data, d => d.iter().map(|x| x.to_f64() as i64).collect()))
         .collect();
     let refs: Vec<&[i64]> = wide.iter().map(|w| &w[..]).collect();
-    Member::I64(stack(&refs, channels, shape))
+    Ok(Member::I64(stack(&refs, channels, shape, vec![0; len])))
 }
 
 fn assemble(samples: Vec<(Subject, Plan)>, first_job: usize, ctx: &Ctx) -> Result<Batch> {
@@ -619,7 +633,7 @@ fn assemble(samples: Vec<(Subject, Plan)>, first_job: usize, ctx: &Ctx) -> Resul
                 all[r.clone()].to_vec()
             })
             .collect();
-        let m = member(&vols, r.len());
+        let m = member(&vols, r.len())?;
         if r.start < n_img {
             images.push(m);
         } else {

@@ -233,3 +233,32 @@ def test_one_hot_label_maps(data):
     assert np.array_equal(some["seg"][:, 1], (seg == 0).astype(np.float32))
     with pytest.raises(ValueError, match="one_hot"):
         voxaug.Loader(subjects(data, 2), pipe, classes=[0, 1])
+
+
+def test_freed_batches_are_recycled_whole():
+    # A batch's arrays give their buffers back to voxaug's pool when freed; later batches written into
+    # them hold exactly what fresh buffers would (every voxel of the transposed batch is written).
+    import gc
+    rng = np.random.default_rng(8)
+    shape = (112, 112, 112)  # 2 x 5.6 MB of float32 per batch: above the pool's 4 MiB floor
+    subs = [voxaug.Subject(t1=voxaug.Volume(rng.normal(size=shape).astype(np.float32)),
+                           seg=voxaug.Volume(rng.integers(0, 9, shape).astype(np.uint8), kind="label"))
+            for _ in range(4)]
+    pipe = {"transforms": [{"type": "flip", "axes": [1]}]}
+    loader = voxaug.Loader(subs, pipe, labels=("seg",), batch_size=2, shuffle=False, device="cpu")
+    gc.collect()
+    before = voxaug._voxaug._pool_bytes()
+    seen = 0
+    loader.set_epoch(0)
+    for b in loader:  # one batch alive at a time
+        assert type(b["t1"].base).__name__ == "Buffer"
+        for n in range(2):
+            s = subs[seen + n]
+            np.testing.assert_array_equal(b["t1"][n, 0], s["t1"].array[:, ::-1])
+            np.testing.assert_array_equal(b["seg"][n, 0], s["seg"].array[:, ::-1])
+        seen += 2
+        nbytes = b["t1"].nbytes  # the uint8 batch (2.8 MB) is under the floor
+        del b
+        gc.collect()
+    assert seen == 4
+    assert voxaug._voxaug._pool_bytes() >= before + nbytes

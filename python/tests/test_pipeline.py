@@ -187,3 +187,30 @@ def test_apply_leaves_the_callers_arrays_alone(data):
     assert np.array_equal(flipped["t1"].array, t1[::-1, :, ::-1])
     assert np.array_equal(flipped["seg"].array, seg[::-1, :, ::-1])
     assert not np.shares_memory(flipped["t1"].array, sub["t1"].array)
+
+
+def test_freed_outputs_go_back_to_the_pool_and_live_ones_stay():
+    # Arrays voxaug returns own their buffer through a voxaug object: freeing the last array hands the
+    # buffer to voxaug's pool for the next output of its size, and a live array's buffer is never
+    # handed out. 112^3 float32 (5.6 MB) is above the pool's 4 MiB floor.
+    import gc
+    rng = np.random.default_rng(3)
+    a = rng.random((112, 112, 112), dtype=np.float32)
+    rot = voxaug.Pipeline.from_dict({"transforms": [{"type": "rotate", "degrees": [0, 0, 7]}]})
+    out1 = rot.apply(voxaug.Subject(t1=voxaug.Volume(a)), device="cpu")
+    keep = out1["t1"].array.copy()
+    assert type(out1["t1"].array.base).__name__ == "Buffer"
+    for scale in (2.0, 3.0):
+        again = rot.apply(voxaug.Subject(t1=voxaug.Volume(a * scale)), device="cpu")
+        np.testing.assert_allclose(again["t1"].array, keep * scale, rtol=1e-6, atol=1e-6)
+        del again
+        assert np.array_equal(out1["t1"].array, keep), "a live output kept its values"
+    gc.collect()
+    before = voxaug._voxaug._pool_bytes()
+    nbytes = out1["t1"].array.nbytes
+    del out1
+    gc.collect()
+    assert voxaug._voxaug._pool_bytes() == before + nbytes
+    # The next output of that size comes out of the pool and is whole (every voxel written).
+    out3 = rot.apply(voxaug.Subject(t1=voxaug.Volume(a)), device="cpu")
+    assert np.array_equal(out3["t1"].array, keep)

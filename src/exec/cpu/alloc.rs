@@ -179,6 +179,11 @@ pub fn recycle(v: impl Into<Voxels>) {
     }
 }
 
+/// Bytes the pool holds now (0 when another thread is using it).
+pub fn pool_bytes() -> usize {
+    pool().map_or(0, |p| p.iter().map(|b| b.as_bytes().len()).sum())
+}
+
 /// Frees every buffer the pool holds (memory back to the system; later outputs start fresh).
 pub fn release_pool() {
     if let Some(mut pool) = pool() {
