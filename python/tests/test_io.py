@@ -55,6 +55,18 @@ def test_volume_from_numpy_any_order(tmp_path):
     v = voxaug.Volume(a)
     np.testing.assert_array_equal(v.affine, np.eye(4))
     assert v.array is a  # float32 input is not copied
+    # C-ordered arrays enter voxaug through a tiled transpose: whole and partial 16 x 16 tiles along i
+    # and k, every voxel type; a flip's result shows each voxel landed where it belongs.
+    rng = np.random.default_rng(1)
+    big = rng.normal(size=(37, 6, 35)).astype(np.float32)
+    flip = voxaug.Pipeline.from_dict({"transforms": [{"type": "flip", "axes": [1]}]})
+    for dt in ("uint8", "int8", "uint16", "int16", "uint32", "int32"):
+        lab = rng.integers(0, 100, big.shape).astype(dt)
+        assert lab.flags["C_CONTIGUOUS"]
+        out = flip.apply(voxaug.Subject(t1=voxaug.Volume(big), seg=voxaug.Volume(lab, kind="label")), device="cpu")
+        np.testing.assert_array_equal(out["t1"].array, big[:, ::-1])
+        np.testing.assert_array_equal(out["seg"].array, lab[:, ::-1])
+        assert out["seg"].array.dtype == lab.dtype
 
 
 def test_label_volume_from_numpy():
