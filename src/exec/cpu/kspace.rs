@@ -21,7 +21,9 @@ pub fn apply(op: &KSpaceOp, data: &[f32], grid: &Grid) -> Result<Vec<f32>> {
         Work::Filters(filters) => {
             let mut cur = filter(data, shape, &filters[0])?;
             for f in &filters[1..] {
-                cur = filter(&cur, shape, f)?;
+                let next = filter(&cur, shape, f)?;
+                // The intermediate volume serves the next output instead of going back to the OS.
+                alloc::recycle(std::mem::replace(&mut cur, next));
             }
             Ok(cur)
         }
