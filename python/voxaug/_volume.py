@@ -34,7 +34,8 @@ class Volume:
     Images hold a float32 array; label maps their own integer dtype. Building a Volume copies only when
     the array must change type (an image that is not float32, a float label map); any memory order is
     accepted. A Volume entering a transform is copied once into voxaug's buffer; results are handed back
-    without a copy (images: float32 arrays in Fortran order over voxaug's buffer).
+    without a copy (images: float32 arrays in Fortran order over voxaug's buffer); once freed, such a
+    buffer serves voxaug's next output of its size.
     """
 
     __slots__ = ("array", "affine", "kind", "dtype")
