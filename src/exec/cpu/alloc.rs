@@ -8,7 +8,7 @@
 //! 2-core VM, touching a fresh 64 MiB buffer took 270-405 ms in huge pages against 26-37 ms in 4 KiB
 //! pages (the same after 4 KiB rounds: freed small pages do not give back cheap huge ones), and only a
 //! huge page the process had freed itself moments before came back cheap (5-6 ms per 64 MiB). A
-//! one-shot `voxaug apply` of a 256^3 image + label took 0.69-0.94 s with the advice and 0.14-0.16 s
+//! one-shot `voxaug apply` of a 256^3 image + label took 0.69-0.94 s with the advice and 0.14-0.32 s
 //! without it; loops do not need it (the recycling pool keeps their buffers faulted in), so there the
 //! advice is off by default.
 //!
@@ -87,7 +87,7 @@ fn huge_pages_from(v: Option<&str>, reporting: impl FnOnce() -> bool) -> (bool, 
         Some("off" | "0" | "false" | "no") => (false, "VOXAUG_HUGE_PAGES=off"),
         _ if reporting() => (
             false,
-            "this VM reports free memory to its host: fresh huge pages come from there, 8-15x \
+            "this VM reports free memory to its host: fresh huge pages come from there, 7-15x \
              slower than small ones; VOXAUG_HUGE_PAGES=on overrides",
         ),
         _ => (true, "default"),
