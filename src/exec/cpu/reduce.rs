@@ -241,6 +241,21 @@ mod tests {
         assert!((key(f32::MIN) >> 16) as usize >= LOW_END);
     }
 
+    /// `percentiles(data, qs)` equals numpy's linear percentiles of a sort of the finite values.
+    fn percentiles_like_a_sort(data: &[f32], qs: &[f64]) {
+        let mut sorted: Vec<f64> = data
+            .iter()
+            .filter(|x| x.is_finite())
+            .map(|&x| x as f64)
+            .collect();
+        sorted.sort_by(f64::total_cmp);
+        for (q, got) in qs.iter().zip(percentiles(data, qs)) {
+            let r = q / 100.0 * (sorted.len() - 1) as f64;
+            let (lo, hi) = (sorted[r.floor() as usize], sorted[r.ceil() as usize]);
+            assert_eq!(got, lo + (hi - lo) * (r - r.floor()), "q = {q}");
+        }
+    }
+
     #[test]
     fn runs_of_one_value_count_like_single_voxels() {
         // Runs of equal values (whole RUN blocks, and runs straddling block edges) among varying
@@ -265,18 +280,8 @@ mod tests {
                 data.extend((0..len).map(|_| (next() % 2000) as f32 * 0.01 - 10.0));
             }
         }
-        let mut sorted: Vec<f64> = data
-            .iter()
-            .filter(|x| x.is_finite())
-            .map(|&x| x as f64)
-            .collect();
-        sorted.sort_by(f64::total_cmp);
         let qs: Vec<f64> = (0..=200).map(|i| i as f64 * 0.5).collect();
-        for (q, got) in qs.iter().zip(percentiles(&data, &qs)) {
-            let r = q / 100.0 * (sorted.len() - 1) as f64;
-            let (lo, hi) = (sorted[r.floor() as usize], sorted[r.ceil() as usize]);
-            assert_eq!(got, lo + (hi - lo) * (r - r.floor()), "q = {q}");
-        }
+        percentiles_like_a_sort(&data, &qs);
         assert!(uniform(&[-0.0; RUN]).is_some() && uniform(&[0.0, -0.0]).is_none());
     }
 
@@ -289,19 +294,7 @@ mod tests {
         data[9] = f32::NEG_INFINITY;
         data[11] = f32::INFINITY;
         data.extend(std::iter::repeat_n(0.0, 50_000));
-        let mut sorted: Vec<f64> = data
-            .iter()
-            .filter(|x| x.is_finite())
-            .map(|&x| x as f64)
-            .collect();
-        sorted.sort_by(f64::total_cmp);
-        let qs = [0.0, 0.5, 1.0, 25.0, 50.0, 99.5, 100.0];
-        for (q, got) in qs.iter().zip(percentiles(&data, &qs)) {
-            let r = q / 100.0 * (sorted.len() - 1) as f64;
-            let (lo, hi) = (sorted[r.floor() as usize], sorted[r.ceil() as usize]);
-            let want = lo + (hi - lo) * (r - r.floor());
-            assert_eq!(got, want, "q = {q}");
-        }
+        percentiles_like_a_sort(&data, &[0.0, 0.5, 1.0, 25.0, 50.0, 99.5, 100.0]);
         assert_eq!(percentiles(&[f32::NAN], &[50.0]), vec![0.0]);
         assert_eq!(percentiles_scan(&data, &[50.0]).1, f32::INFINITY);
         let finite: Vec<f32> = data.iter().copied().filter(|x| x.is_finite()).collect();
