@@ -183,24 +183,63 @@ pub(super) fn crop_offset(p: &Params) -> Option<[usize; 3]> {
 /// every earlier row's, so no row is overwritten before it is read), then the buffer is shortened and
 /// its tail handed back (the allocator shrinks a large block where it lies). The same values as the
 /// copy [`row_integer`] makes of a [`crop_offset`] map.
-pub(super) fn crop_in_place<T: Copy>(
+///
+/// Output k-planes (slabs) move in parallel waves: every slab whose destination ends at or before the
+/// first source plane still to be read (that of the wave's first slab, which may overlap its own
+/// destination and moves its rows in order on one thread) joins the wave. A crop to 3/4 of each axis
+/// needs three to nine waves whatever the size.
+pub(super) fn crop_in_place<T: Copy + Send>(
     data: &mut Vec<T>,
     in_shape: [usize; 3],
     out_shape: [usize; 3],
     off: [usize; 3],
 ) {
-    let [nx, ny, _] = in_shape;
+    let [nx, ny, nz] = in_shape;
     let [ox, oy, oz] = out_shape;
-    let mut dst = 0;
-    for k in 0..oz {
-        for j in 0..oy {
-            let src = off[0] + (off[1] + j) * nx + (off[2] + k) * nx * ny;
-            data.copy_within(src..src + ox, dst);
-            dst += ox;
+    let (plane_in, plane_out) = (nx * ny, ox * oy);
+    assert!(data.len() == plane_in * nz && (0..3).all(|r| off[r] + out_shape[r] <= in_shape[r]));
+    /// The buffer shared by the slabs of a wave, which touch disjoint ranges of it (see below).
+    struct Shared<T>(*mut T);
+    // SAFETY: the slabs of a wave read and write disjoint ranges of one live buffer (see `slab`).
+    unsafe impl<T: Send> Send for Shared<T> {}
+    unsafe impl<T: Send> Sync for Shared<T> {}
+    impl<T> Shared<T> {
+        /// The element at `i` (a method, so closures capture the whole `Shared`).
+        fn at(&self, i: usize) -> *mut T {
+            // SAFETY: callers pass indices inside the buffer.
+            unsafe { self.0.add(i) }
         }
+    }
+    let base = Shared(data.as_mut_ptr());
+    let slab = |k: usize| {
+        for j in 0..oy {
+            let src = off[0] + (off[1] + j) * nx + (off[2] + k) * plane_in;
+            let dst = k * plane_out + j * ox;
+            // SAFETY: both rows lie inside the buffer (asserted box); `ptr::copy` allows them to
+            // overlap. Within the slab rows move in order, each destination at or before its source
+            // and after the earlier rows' (the sequential argument). Across the slabs of a wave: slab
+            // k writes [k * A, (k + 1) * A) (A = plane_out) and reads inside input plane off[2] + k;
+            // every later slab of the wave ends its destination at or before the first slab's
+            // source plane, so at or before every source plane of the wave and of later waves, and
+            // destinations are disjoint.
+            unsafe { std::ptr::copy(base.at(src), base.at(dst), ox) };
+        }
+    };
+    let mut done = 0;
+    while done < oz {
+        let m = wave_end(done, off[2], plane_in, plane_out, oz);
+        (done..m).into_par_iter().for_each(slab);
+        done = m;
     }
     data.truncate(ox * oy * oz);
     data.shrink_to_fit();
+}
+
+/// The end of the wave of [`crop_in_place`] that starts at output plane `done`: slab `done`, and every
+/// later slab `k` whose destination `[k * a, (k + 1) * a)` ends at or before slab `done`'s source plane,
+/// which starts at `(off_k + done) * p` (`a`, `p`: output and input plane sizes, `a <= p`).
+fn wave_end(done: usize, off_k: usize, p: usize, a: usize, oz: usize) -> usize {
+    ((off_k + done) * p / a.max(1)).clamp(done + 1, oz)
 }
 
 /// The leading margins of a map that is a pure pad: a [`shift`] that places the input box wholly
@@ -399,6 +438,25 @@ mod tests {
             crop_in_place(&mut own, in_shape, out_shape, off);
             assert_eq!(own, copy, "{out_shape:?} at {off:?}");
         }
+        // Many output planes: the parallel waves (from one slab at a time with no k offset to
+        // wide waves with one), planes of 30 to 36 rows.
+        let big = [37, 9, 64];
+        let n = big.iter().product::<usize>();
+        let data: Vec<i32> = (0..n as i32).map(|v| v * 7 + 3).collect();
+        for (out_shape, off) in [
+            ([30, 8, 60], [0, 0, 0]),
+            ([30, 8, 60], [7, 1, 4]),
+            ([36, 9, 33], [1, 0, 31]),
+            ([4, 2, 64], [33, 7, 0]),
+        ] {
+            let p = shifted(big, out_shape, off.map(|o| o as f64));
+            let copy = super::super::resample_nearest(&data, Some(0.0), &p).unwrap();
+            for _ in 0..20 {
+                let mut own = data.clone();
+                crop_in_place(&mut own, big, out_shape, off);
+                assert_eq!(own, copy, "{out_shape:?} at {off:?}");
+            }
+        }
         // Boxes that reach outside (a pad) or flip are not crops.
         let mut m: Mat4 = crate::grid::IDENTITY;
         m[0][3] = -1.0;
@@ -409,6 +467,26 @@ mod tests {
         m[2][2] = -1.0;
         m[2][3] = 3.0;
         assert_eq!(crop_offset(&Params::new(&m, in_shape, [6, 5, 4])), None);
+    }
+
+    #[test]
+    fn crop_waves_never_write_a_source_still_to_read() {
+        for (p, a) in [(64, 64), (64, 63), (64, 36), (1000, 1), (7, 3)] {
+            for off_k in 0..4 {
+                for oz in 1..40 {
+                    let mut done = 0;
+                    while done < oz {
+                        let m = wave_end(done, off_k, p, a, oz);
+                        assert!(m > done && m <= oz);
+                        // Every slab after the first ends its destination before the first's source.
+                        assert!((done + 1..m).all(|k| (k + 1) * a <= (off_k + done) * p));
+                        // And the wave is as wide as that allows.
+                        assert!(m == oz || (m + 1) * a > (off_k + done) * p || m == done + 1);
+                        done = m;
+                    }
+                }
+            }
+        }
     }
 
     #[test]
