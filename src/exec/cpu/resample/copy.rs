@@ -100,10 +100,17 @@ pub(super) fn row_integer<T: Voxel>(
         }
     }
     let lin = |i: i64| -> i64 { (0..3).map(|r| (start[r] + step[r] * i) * stride[r]).sum() };
-    let hi = hi.max(lo);
-    for i in (0..lo.min(nx)).chain(hi..nx) {
-        let c = [0, 1, 2].map(|r| (start[r] + step[r] * i) as f32);
-        dst[i as usize] = sample_nearest_checked(src, p.in_shape, c, fill);
+    let (lo, hi) = (lo.clamp(0, nx), hi.clamp(0, nx).max(lo.clamp(0, nx)));
+    if let Some(f) = fill {
+        // Outside [lo, hi) some axis falls off the input at a whole voxel: the fill value (a pad's
+        // margins, a whole row of them included, at memset speed).
+        dst[..lo as usize].fill(f);
+        dst[hi as usize..].fill(f);
+    } else {
+        for i in (0..lo).chain(hi..nx) {
+            let c = [0, 1, 2].map(|r| (start[r] + step[r] * i) as f32);
+            dst[i as usize] = sample_nearest_checked(src, p.in_shape, c, fill);
+        }
     }
     if lo >= hi {
         return;
@@ -198,18 +205,6 @@ pub(super) fn crop_in_place<T: Copy + Send>(
     let [ox, oy, oz] = out_shape;
     let (plane_in, plane_out) = (nx * ny, ox * oy);
     assert!(data.len() == plane_in * nz && (0..3).all(|r| off[r] + out_shape[r] <= in_shape[r]));
-    /// The buffer shared by the slabs of a wave, which touch disjoint ranges of it (see below).
-    struct Shared<T>(*mut T);
-    // SAFETY: the slabs of a wave read and write disjoint ranges of one live buffer (see `slab`).
-    unsafe impl<T: Send> Send for Shared<T> {}
-    unsafe impl<T: Send> Sync for Shared<T> {}
-    impl<T> Shared<T> {
-        /// The element at `i` (a method, so closures capture the whole `Shared`).
-        fn at(&self, i: usize) -> *mut T {
-            // SAFETY: callers pass indices inside the buffer.
-            unsafe { self.0.add(i) }
-        }
-    }
     let base = Shared(data.as_mut_ptr());
     let slab = |k: usize| {
         for j in 0..oy {
@@ -233,6 +228,30 @@ pub(super) fn crop_in_place<T: Copy + Send>(
     }
     data.truncate(ox * oy * oz);
     data.shrink_to_fit();
+}
+
+/// A buffer shared by the slabs of a wave of [`crop_in_place`] or [`pad_in_place`], which touch
+/// disjoint ranges of it (see their safety notes).
+struct Shared<T>(*mut T);
+// SAFETY: the slabs of a wave read and write disjoint ranges of one live buffer.
+unsafe impl<T: Send> Send for Shared<T> {}
+unsafe impl<T: Send> Sync for Shared<T> {}
+impl<T> Shared<T> {
+    /// The element at `i` (a method, so closures capture the whole `Shared`).
+    fn at(&self, i: usize) -> *mut T {
+        // SAFETY: callers pass indices inside the buffer.
+        unsafe { self.0.add(i) }
+    }
+}
+
+/// The first slab of the wave of [`pad_in_place`] that ends below input plane `hi`: slab `hi - 1`,
+/// and every lower slab `k` whose destination, starting at `(lead_k + k) * a`, starts at or after the
+/// end of slab `hi - 1`'s source, `hi * p` (`p`, `a`: input and output plane sizes, `p <= a`).
+fn pad_wave_start(hi: usize, lead_k: usize, p: usize, a: usize) -> usize {
+    (hi * p)
+        .div_ceil(a.max(1))
+        .saturating_sub(lead_k)
+        .min(hi - 1)
 }
 
 /// The end of the wave of [`crop_in_place`] that starts at output plane `done`: slab `done`, and every
@@ -273,14 +292,25 @@ pub(super) fn pad_in_place<T: Voxel>(
         ))
     })?;
     data.resize(n, fill);
-    if ix > 0 {
-        for k in (0..iz).rev() {
-            for j in (0..iy).rev() {
-                let src = j * ix + k * ix * iy;
-                let dst = lead[0] + (lead[1] + j) * ox + (lead[2] + k) * ox * oy;
-                data.copy_within(src..src + ix, dst);
-            }
+    let (plane_in, plane_out) = (ix * iy, ox * oy);
+    let base = Shared(data.as_mut_ptr());
+    let slab = |k: usize| {
+        for j in (0..iy).rev() {
+            let src = j * ix + k * plane_in;
+            let dst = lead[0] + (lead[1] + j) * ox + (lead[2] + k) * plane_out;
+            // SAFETY: both rows lie inside the grown buffer; `ptr::copy` allows overlap. Within the
+            // slab rows move in reverse order, each destination at or after its source and before
+            // the later rows' (the sequential argument). Across a wave: every slab but the first
+            // (the highest) starts its destination at or after the end of the first's source, so
+            // after every source of the wave and of later waves; destinations are disjoint planes.
+            unsafe { std::ptr::copy(base.at(src), base.at(dst), ix) };
         }
+    };
+    let mut hi = if ix > 0 { iz } else { 0 };
+    while hi > 0 {
+        let lo = pad_wave_start(hi, lead[2], plane_in, plane_out);
+        (lo..hi).into_par_iter().for_each(slab);
+        hi = lo;
     }
     let inside = |v: usize, r: usize, n: usize| v >= lead[r] && v < lead[r] + n;
     data.par_chunks_mut((ox * oy).max(1))
@@ -418,6 +448,64 @@ mod tests {
     }
 
     #[test]
+    fn integer_copies_equal_per_voxel_nearest_sampling_with_margins() {
+        // Rows wholly outside, partly outside on either side, flips and a permutation with offsets
+        // past the edges: the copy (margins at memset speed for a fill) equals sampling each voxel.
+        let in_shape = [5, 4, 3];
+        let n = in_shape.iter().product::<usize>();
+        let src: Vec<i16> = (0..n as i16).map(|v| v * 3 - 20).collect();
+        let out_shape = [8, 6, 5];
+        let mut maps: Vec<Mat4> = Vec::new();
+        for off in [
+            [-2.0, -1.0, -1.0],
+            [3.0, 2.0, 1.0],
+            [-9.0, 0.0, 0.0],
+            [0.0, 0.0, 4.0],
+        ] {
+            let mut m: Mat4 = crate::grid::IDENTITY;
+            (0..3).for_each(|r| m[r][3] = off[r]);
+            maps.push(m);
+        }
+        let mut flip: Mat4 = crate::grid::IDENTITY;
+        flip[0][0] = -1.0;
+        flip[0][3] = 6.0;
+        flip[2][2] = -1.0;
+        flip[2][3] = 3.0;
+        maps.push(flip);
+        let mut perm = [[0.0; 4]; 4];
+        perm[3][3] = 1.0;
+        perm[0][2] = 1.0;
+        perm[1][1] = -1.0;
+        perm[2][0] = 1.0;
+        perm[1][3] = 4.0;
+        perm[2][3] = -2.0;
+        maps.push(perm);
+        for m in &maps {
+            let p = Params::new(m, in_shape, out_shape);
+            assert!(integer_map(&p).is_some());
+            for fill in [Some(-2.0), None] {
+                let got = super::super::resample_nearest(&src, fill, &p).unwrap();
+                let mut want = Vec::new();
+                for k in 0..out_shape[2] {
+                    for j in 0..out_shape[1] {
+                        for i in 0..out_shape[0] {
+                            let o = [i as f32, j as f32, k as f32, 1.0];
+                            let c = [0, 1, 2].map(|r| (0..4).map(|a| m[r][a] as f32 * o[a]).sum());
+                            want.push(sample_nearest_checked(
+                                &src,
+                                in_shape,
+                                c,
+                                fill.map(|f| f as i16),
+                            ));
+                        }
+                    }
+                }
+                assert_eq!(got, want, "{m:?} fill {fill:?}");
+            }
+        }
+    }
+
+    #[test]
     fn crops_in_place_equal_the_copy() {
         let in_shape = [6, 5, 4];
         let n = in_shape.iter().product::<usize>();
@@ -490,6 +578,26 @@ mod tests {
     }
 
     #[test]
+    fn pad_waves_never_write_a_source_still_to_read() {
+        for (p, a) in [(64, 64), (63, 64), (36, 64), (1, 1000), (3, 7)] {
+            for lead_k in 0..4 {
+                for iz in 1..40 {
+                    let mut hi = iz;
+                    while hi > 0 {
+                        let lo = pad_wave_start(hi, lead_k, p, a);
+                        assert!(lo < hi);
+                        // Every slab below the first starts its destination after the first's source.
+                        assert!((lo..hi - 1).all(|k| (lead_k + k) * a >= hi * p));
+                        // And the wave is as wide as that allows.
+                        assert!(lo == 0 || (lead_k + lo - 1) * a < hi * p || lo == hi - 1);
+                        hi = lo;
+                    }
+                }
+            }
+        }
+    }
+
+    #[test]
     fn pads_in_place_equal_the_copy() {
         let in_shape = [4, 3, 2];
         let n = in_shape.iter().product::<usize>();
@@ -511,6 +619,25 @@ mod tests {
             let mut own = src.clone();
             pad_in_place(&mut own, in_shape, out_shape, lead, -2.0).unwrap();
             assert_eq!(own, copy, "{out_shape:?} at {lead:?}");
+        }
+        // Many input planes: the parallel waves (one slab at a time without a k margin, wider
+        // waves with one).
+        let big = [30, 8, 60];
+        let data: Vec<f32> = (0..big.iter().product::<usize>())
+            .map(|v| v as f32 * 0.5)
+            .collect();
+        for (out_shape, lead) in [
+            ([37, 9, 60], [0, 0, 0]),
+            ([37, 9, 64], [7, 1, 4]),
+            ([31, 8, 93], [1, 0, 33]),
+        ] {
+            let p = shifted(big, out_shape, lead.map(|l| -(l as f64)));
+            let copy = super::super::resample_nearest(&data, Some(-2.0), &p).unwrap();
+            for _ in 0..20 {
+                let mut own = data.clone();
+                pad_in_place(&mut own, big, out_shape, lead, -2.0).unwrap();
+                assert_eq!(own, copy, "{out_shape:?} at {lead:?}");
+            }
         }
         // Boxes that cut the input (a crop, a shift past the end) are not pads.
         let mut m: Mat4 = crate::grid::IDENTITY;
