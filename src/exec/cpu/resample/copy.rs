@@ -291,7 +291,18 @@ pub(super) fn pad_in_place<T: Voxel>(
              smaller volume"
         ))
     })?;
-    data.resize(n, fill);
+    // The grown tail, written in parallel (its pages are faulted in on both threads); the margins
+    // are filled again below, the rows moved over the rest.
+    let old = data.len();
+    data.spare_capacity_mut()[..n - old]
+        .par_chunks_mut(1 << 16)
+        .for_each(|c| {
+            c.iter_mut()
+                .for_each(|x| *x = std::mem::MaybeUninit::new(fill))
+        });
+    // SAFETY: the first `n` elements are initialised (the old ones and the tail just written) and
+    // the capacity holds `n` (reserved above).
+    unsafe { data.set_len(n) };
     let (plane_in, plane_out) = (ix * iy, ox * oy);
     let base = Shared(data.as_mut_ptr());
     let slab = |k: usize| {
