@@ -156,7 +156,7 @@ fn taps_body(dst: &mut [f32], w: &[f32], rows: &[&[f32]], shift: usize) {
 
 /// Separable Gaussian blur (sigma in voxels per axis), x then y then z.
 pub fn blur(data: &[f32], shape: [usize; 3], sigma_vox: [f64; 3]) -> Result<Vec<f32>> {
-    let mut cur = data.to_vec();
+    let mut cur = super::alloc::copy_of(data)?;
     for a in 0..3 {
         if sigma_vox[a] > 0.0 && shape[a] > 1 {
             let next = blur_axis(&cur, shape, a, &gaussian_weights(sigma_vox[a]))?;

@@ -42,13 +42,18 @@ pub fn apply(op: &KSpaceOp, data: &[f32], grid: &Grid) -> Result<Vec<f32>> {
             filter_sum(shape, &filters, |i, add| {
                 match &copies[i].map {
                     None => add(data),
-                    Some(map) => add(&super::resample::resample(
-                        data,
-                        grid,
-                        &map.total(),
-                        &map.grid,
-                        Outside::Value(min),
-                    )?),
+                    Some(map) => {
+                        let moved = super::resample::resample(
+                            data,
+                            grid,
+                            &map.total(),
+                            &map.grid,
+                            Outside::Value(min),
+                        )?;
+                        add(&moved);
+                        // The moved copy serves the next one instead of going back to the OS.
+                        alloc::recycle(moved);
+                    }
                 }
                 Ok(())
             })
