@@ -100,7 +100,8 @@ pub(super) fn row_integer<T: Voxel>(
         }
     }
     let lin = |i: i64| -> i64 { (0..3).map(|r| (start[r] + step[r] * i) * stride[r]).sum() };
-    let (lo, hi) = (lo.clamp(0, nx), hi.clamp(0, nx).max(lo.clamp(0, nx)));
+    let lo = lo.clamp(0, nx);
+    let hi = hi.clamp(0, nx).max(lo);
     if let Some(f) = fill {
         // Outside [lo, hi) some axis falls off the input at a whole voxel: the fill value (a pad's
         // margins, a whole row of them included, at memset speed).
