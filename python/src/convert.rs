@@ -176,7 +176,9 @@ pub fn fortran_array<T: voxaug::Voxel + numpy::Element>(
     owned_array(py, (shape[0], shape[1], shape[2]).f(), data)
 }
 
-/// A Python volume tuple to a voxaug volume (checks shape, affine, values).
+/// A Python volume tuple to a voxaug volume (checks shape, affine, values). The copy and the checks
+/// run without the GIL on this process's pool ([`crate::pool`]): never on rayon's global pool, whose
+/// threads a forked child (a DataLoader worker) does not have.
 pub fn volume_from_py(v: PyVolume) -> PyResult<Volume> {
     let (array, affine, kind, dtype) = v;
     let kind = match kind.as_str() {
@@ -189,14 +191,27 @@ pub fn volume_from_py(v: PyVolume) -> PyResult<Volume> {
         }
     };
     let dtype = dtype_of(&dtype).map_err(to_py_error)?;
-    let (data, shape) = Python::attach(|py| -> PyResult<(Voxels, [usize; 3])> {
+    let build = |data: Voxels, shape: [usize; 3]| -> voxaug::Result<Volume> {
+        let grid = Grid::new(shape, affine)?;
+        let mut v = match data {
+            Voxels::F32(d) => Volume::new(d, grid, kind),
+            d => Volume::from_voxels(d, grid, kind),
+        }?;
+        v.dtype = dtype;
+        Ok(v)
+    };
+    Python::attach(|py| -> PyResult<Volume> {
         let array = array.bind(py);
         macro_rules! typed {
             ($t:ty) => {
                 if let Ok(arr) = array.extract::<PyReadonlyArray3<'_, $t>>() {
                     let view = arr.as_array();
                     let shape = [view.shape()[0], view.shape()[1], view.shape()[2]];
-                    return Ok((Voxels::from(fortran_vec(view)), shape));
+                    return py
+                        .detach(|| {
+                            crate::pool().install(|| build(Voxels::from(fortran_vec(view)), shape))
+                        })
+                        .map_err(to_py_error);
                 }
             };
         }
@@ -212,15 +227,7 @@ pub fn volume_from_py(v: PyVolume) -> PyResult<Volume> {
              bits (voxaug.Volume converts)"
                 .into(),
         )))
-    })?;
-    let grid = Grid::new(shape, affine).map_err(to_py_error)?;
-    let mut v = match data {
-        Voxels::F32(d) => Volume::new(d, grid, kind),
-        d => Volume::from_voxels(d, grid, kind),
-    }
-    .map_err(to_py_error)?;
-    v.dtype = dtype;
-    Ok(v)
+    })
 }
 
 /// The voxels of a volume as a numpy array, without a copy: float32 for images, the label's integer

@@ -376,13 +376,13 @@ impl Aggregator {
                 self.size
             ))));
         }
-        let flat = convert::fortran_vec(a);
         let inner = self.inner.as_mut().ok_or_else(|| {
             to_py_error(voxaug::Error::InvalidInput(
                 "this aggregator was already finished".into(),
             ))
         })?;
-        py.detach(|| inner.add(start, &flat)).map_err(to_py_error)
+        py.detach(|| pool().install(|| inner.add(start, &convert::fortran_vec(a))))
+            .map_err(to_py_error)
     }
 
     /// The stitched volume (float32, Fortran order, indexed `[i, j, k]`).
@@ -396,7 +396,9 @@ impl Aggregator {
                 "this aggregator was already finished".into(),
             ))
         })?;
-        let data = py.detach(|| inner.finish()).map_err(to_py_error)?;
+        let data = py
+            .detach(|| pool().install(|| inner.finish()))
+            .map_err(to_py_error)?;
         Ok(convert::fortran_array(py, shape, data))
     }
 }
