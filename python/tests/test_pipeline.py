@@ -68,6 +68,19 @@ def test_pipeline_errors(data, tmp_path):
         crop.apply(subject(data))
 
 
+def test_the_constructor_takes_text_a_dict_or_a_list(tmp_path):
+    steps = [{"type": "rotate", "degrees": [0, 0, 15]}, {"type": "zscore"}]
+    want = voxaug.Pipeline.from_json(json.dumps({"seed": 0, "transforms": steps})).to_dict()
+    for given in (steps, tuple(steps), {"seed": 0, "transforms": steps}, json.dumps(steps)):
+        assert voxaug.Pipeline(given).to_dict() == want
+    with pytest.raises(ValueError, match="Pipeline.from_file"):
+        voxaug.Pipeline(tmp_path / "p.json")
+    with pytest.raises(ValueError, match="got int"):
+        voxaug.Pipeline(3)
+    with pytest.raises(ValueError, match="not JSON-serialisable"):
+        voxaug.Pipeline([{"type": "rotate", "degrees": {1, 2}}])
+
+
 def test_sample_releases_the_gil():
     rng = np.random.default_rng(0)
     big = voxaug.Subject(t1=voxaug.Volume(rng.normal(size=(128, 128, 128)).astype(np.float32)))

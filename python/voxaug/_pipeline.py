@@ -17,6 +17,13 @@ def _as_subject(subject):
     raise VoxaugValueError(f"expected a voxaug.Subject (or a dict of Volumes), got {type(subject).__name__}")
 
 
+def _json_text(d):
+    try:
+        return json.dumps(d)
+    except (TypeError, ValueError) as e:
+        raise VoxaugValueError(f"pipeline: not JSON-serialisable ({e})") from None
+
+
 class Pipeline:
     """A parsed pipeline (``{"seed": 0, "transforms": [...]}``). Errors name the transform and field.
 
@@ -26,6 +33,15 @@ class Pipeline:
     """
 
     def __init__(self, text, base=None):
+        """``text``: the pipeline as JSON text, as a dict (``{"seed": 0, "transforms": [...]}``) or as a
+        list of transforms (``[{"type": "rotate", "degrees": [0, 0, 15]}]``, TorchIO's ``Compose``)."""
+        if isinstance(text, (dict, list, tuple)):
+            text = _json_text(text)
+        elif isinstance(text, os.PathLike):
+            raise VoxaugValueError(f"pipeline: {os.fspath(text)!r} is a path; read it with Pipeline.from_file")
+        elif not isinstance(text, str):
+            raise VoxaugValueError(
+                f"pipeline: expected JSON text, a dict or a list of transforms, got {type(text).__name__}")
         canonical, fixed = _voxaug.parse_pipeline(text, base)
         self._json = canonical
         self._dict = json.loads(canonical)
@@ -38,12 +54,8 @@ class Pipeline:
 
     @classmethod
     def from_dict(cls, d):
-        """From a dict (e.g. a plan returned by ``sample``)."""
-        try:
-            text = json.dumps(d)
-        except (TypeError, ValueError) as e:
-            raise VoxaugValueError(f"pipeline: not JSON-serialisable ({e})") from None
-        return cls(text)
+        """From a dict (e.g. a plan returned by ``sample``) or a list of transforms."""
+        return cls(_json_text(d))
 
     @classmethod
     def from_file(cls, path):
