@@ -76,50 +76,11 @@ pub fn fortran_vec<T: voxaug::Voxel>(a: ArrayView3<'_, T>) -> Vec<T> {
     let a = t.reversed_axes();
     if let Some(s) = a.as_slice() {
         if let Ok(mut out) = voxaug::exec::cpu::alloc::output::<T>(s.len()) {
-            c_to_fortran(s, shape, &mut out);
+            crate::transpose::c_to_fortran(s, shape, &mut out);
             return out;
         }
     }
     a.reversed_axes().iter().copied().collect()
-}
-
-/// `dst` in i-fastest order from `src` in C order (k fastest), both of `shape`: for each j the (i, k)
-/// plane is transposed in 16 x 16 tiles (16 source rows of 16 contiguous k in, 16 destination rows of
-/// 16 contiguous i out), slabs of 16 k-planes of `dst` in parallel. Every voxel of `dst` is written.
-fn c_to_fortran<T: voxaug::Voxel>(src: &[T], shape: [usize; 3], dst: &mut [T]) {
-    use rayon::prelude::*;
-    const TILE: usize = 16;
-    let [nx, ny, nz] = shape;
-    let plane = nx * ny;
-    assert!(src.len() == plane * nz && dst.len() == src.len());
-    if dst.is_empty() {
-        return;
-    }
-    dst.par_chunks_mut(plane * TILE)
-        .enumerate()
-        .for_each(|(t, slab)| {
-            let k0 = t * TILE;
-            let nk = slab.len() / plane;
-            let mut tile = [[T::default(); TILE]; TILE];
-            for j in 0..ny {
-                for i0 in (0..nx).step_by(TILE) {
-                    let ni = TILE.min(nx - i0);
-                    // tile[di][dk] = src[i0 + di, j, k0 + dk]
-                    for (di, row) in tile[..ni].iter_mut().enumerate() {
-                        let at = ((i0 + di) * ny + j) * nz + k0;
-                        row[..nk].copy_from_slice(&src[at..at + nk]);
-                    }
-                    // dk indexes the tile's columns and the destination's rows.
-                    #[allow(clippy::needless_range_loop)]
-                    for dk in 0..nk {
-                        let at = dk * plane + j * nx + i0;
-                        for (di, d) in slab[at..at + ni].iter_mut().enumerate() {
-                            *d = tile[di][dk];
-                        }
-                    }
-                }
-            }
-        });
 }
 
 /// Owns the voxels under the numpy arrays voxaug hands out. When the last array over them is freed,

@@ -7,6 +7,7 @@
 
 mod convert;
 mod loader;
+mod transpose;
 
 use convert::{to_py_error, volume_from_py, volume_to_py, PyVolume};
 use pyo3::prelude::*;
