@@ -148,7 +148,11 @@ fn pipeline_errors_name_the_problem() {
     let cases = [
         (
             r#"{"transforms": [{"type": "rotat", "degrees": 3}]}"#,
-            "unknown transform type `rotat`",
+            "unknown transform type `rotat`; did you mean `rotate`?",
+        ),
+        (
+            r#"{"transforms": [{"type": "RandFlipd"}]}"#,
+            "did you mean `random_flip` (MONAI's RandFlip)?",
         ),
         (
             r#"{"transforms": [{"type": "rotate", "degres": 3}]}"#,

@@ -3,13 +3,15 @@
 //!
 //! `kspace.rs` (k-space artefacts), `values.rs` (values inside transforms: three numbers, fill, margins, masks, units), `spec.rs`
 //! (deterministic transforms), `range.rs` (random parameter ranges and their checks),
-//! `random.rs` (random transforms, combinators and the step parser), `sampler.rs` (the per-sample random
+//! `random.rs` (random transforms, combinators and the step parser), `names.rs` (hints for unknown
+//! types: TorchIO/MONAI names, typos), `sampler.rs` (the per-sample random
 //! source), `pipeline.rs` (pipelines and plans), `spatial.rs` (geometry), `fuse.rs` (fusion). Imports go
 //! one way: spec <- range <- random <- sampler <- pipeline.
 
 pub mod fuse;
 pub mod kspace;
 pub mod labels;
+mod names;
 pub mod pipeline;
 pub mod random;
 pub mod range;

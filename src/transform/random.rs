@@ -739,8 +739,16 @@ pub(crate) fn parse_transform(at: &str, v: &serde_json::Value) -> Result<Transfo
                 .unwrap_or("")
                 .to_string();
             let random: Vec<String> = RANDOM_TYPES.iter().map(|t| format!("`{t}`")).collect();
+            let known: Vec<&str> = fixed
+                .split(", ")
+                .map(|t| t.trim_matches('`'))
+                .chain(RANDOM_TYPES.iter().copied())
+                .collect();
+            let hint = super::names::suggest(ty, &known)
+                .map(|h| format!("; {h}"))
+                .unwrap_or_default();
             Error::pipeline(format!(
-                "{at}: unknown transform type `{ty}` (known: {fixed}, {})",
+                "{at}: unknown transform type `{ty}`{hint} (known: {fixed}, {})",
                 random.join(", ")
             ))
         } else {
