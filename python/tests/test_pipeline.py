@@ -92,7 +92,7 @@ def test_sample_releases_the_gil():
 
     def work():
         t = time.perf_counter()
-        for i in range(3):
+        for i in range(8):
             pipe.sample(big, seed=0, index=i)
         done["secs"] = time.perf_counter() - t
 
@@ -227,3 +227,54 @@ def test_freed_outputs_go_back_to_the_pool_and_live_ones_stay():
     # The next output of that size comes out of the pool and is whole (every voxel written).
     out3 = rot.apply(voxaug.Subject(t1=voxaug.Volume(a)), device="cpu")
     assert np.array_equal(out3["t1"].array, keep)
+
+
+def test_calling_a_pipeline_works_like_a_torchio_transform():
+    import torch
+
+    rng = np.random.default_rng(3)
+    x = rng.random((20, 18, 16), dtype=np.float32)
+    lab = voxaug.Volume((x > 0.5).astype(np.uint8), kind="label")
+    rand = voxaug.Pipeline([{"type": "random_affine", "degrees": 20}])
+    fixed = voxaug.Pipeline([{"type": "flip", "axes": [0]}])
+    # Same types out as in; a fixed pipeline equals apply.
+    assert isinstance(fixed(voxaug.Volume(x)), voxaug.Volume)
+    np.testing.assert_array_equal(fixed(x), x[::-1])
+    out = fixed(lab)
+    assert out.kind == "label" and out.array.dtype == np.uint8
+    np.testing.assert_array_equal(out.array, lab.array[::-1])
+    sub = fixed(voxaug.Subject(t1=voxaug.Volume(x), seg=lab))
+    assert isinstance(sub, voxaug.Subject) and sub.seg is sub["seg"]
+    with pytest.raises(AttributeError, match="members: t1, seg"):
+        sub.t2
+    # A random pipeline draws from torch's generator: seeded calls repeat, the next call differs.
+    torch.manual_seed(0)
+    a = rand(x)
+    torch.manual_seed(0)
+    np.testing.assert_array_equal(rand(x), a)
+    assert not np.array_equal(rand(x), a)
+    # Channels share one plan (trilinear is linear: 2x in, exactly 2x out); tensors come back as tensors.
+    two = torch.from_numpy(np.stack([x, 2 * x]))
+    torch.manual_seed(1)
+    t = rand(two)
+    assert isinstance(t, torch.Tensor) and t.shape == (2, 20, 18, 16) and t.dtype == torch.float32
+    torch.testing.assert_close(t[1], 2 * t[0], rtol=0, atol=0)
+    with pytest.raises(ValueError, match="got shape"):
+        rand(x[0])
+
+
+def test_without_torch_calls_draw_from_numpys_generator():
+    import subprocess
+    import sys
+
+    code = """
+import sys; sys.modules['torch'] = None
+import numpy as np, voxaug
+x = np.random.default_rng(0).random((12, 10, 8), dtype=np.float32)
+p = voxaug.Pipeline([{"type": "random_affine", "degrees": 20}])
+np.random.seed(5); a = p(x)
+np.random.seed(5); b = p(x)
+print(np.array_equal(a, b), np.array_equal(p(x), a))
+"""
+    r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    assert r.stdout.split() == ["True", "False"], r.stderr

@@ -1,6 +1,9 @@
 """Pipelines: the JSON format of ``voxaug apply`` / ``voxaug augment``, sampled and applied from Python."""
 import json
 import os
+import sys
+
+import numpy as np
 
 from . import _voxaug
 from ._errors import VoxaugFileNotFoundError, VoxaugOSError, VoxaugValueError
@@ -15,6 +18,14 @@ def _as_subject(subject):
     if isinstance(subject, dict):
         return Subject(subject)
     raise VoxaugValueError(f"expected a voxaug.Subject (or a dict of Volumes), got {type(subject).__name__}")
+
+
+def _draw_index():
+    """A sample number for a call: from torch's generator when torch is imported, else NumPy's."""
+    torch = sys.modules.get("torch")
+    if torch is not None:
+        return int(torch.randint(0, 2**62, (1,)).item())
+    return int(np.random.randint(0, 2**62, dtype=np.int64))
 
 
 def _json_text(d):
@@ -112,6 +123,35 @@ class Pipeline:
     def apply(self, subject, device="cpu"):
         """Applies the pipeline once (a random pipeline: its sample ``sample`` or 0, as ``voxaug apply``)."""
         return self._run(subject, None, None, device)[0]
+
+    def __call__(self, x, device="cpu"):
+        """Applies the pipeline the way a TorchIO transform is called: a random pipeline draws a new
+        sample on every call, its number taken from PyTorch's random generator when torch is imported
+        (so ``torch.manual_seed`` and the DataLoader's per-worker seeds make runs repeat) and from
+        NumPy's global generator otherwise. Returns what it is given: a Subject (or a dict of Volumes)
+        a Subject, a Volume a Volume, a 3D or channels-first 4D NumPy array or torch tensor the same
+        type and shape, float32 (an image; one plan for every channel). Samples by number, with their
+        plans: ``sample(subject, seed, index)``."""
+        index = _draw_index() if self.is_random else None
+        if isinstance(x, Volume):
+            out = self._run(x, None, index, device)[0]
+            return next(iter(out.values()))
+        if isinstance(x, (Subject, dict)):
+            return self._run(x, None, index, device)[0]
+        is_torch = type(x).__module__.split(".")[0] == "torch"
+        a = x.detach().cpu().numpy() if is_torch else np.asarray(x)
+        if a.ndim not in (3, 4):
+            raise VoxaugValueError(
+                f"a pipeline takes a Subject, a Volume, or a 3D or (C, X, Y, Z) array or tensor; got shape {a.shape}")
+        channels = [a] if a.ndim == 3 else list(a)
+        names = [f"c{c}" for c in range(len(channels))]
+        out = self._run(Subject({n: Volume(c) for n, c in zip(names, channels)}), None, index, device)[0]
+        r = out[names[0]].array if a.ndim == 3 else np.stack([out[n].array for n in names])
+        if is_torch:
+            import torch
+
+            return torch.from_numpy(r).to(x.device)
+        return r
 
     def invert(self, volume, reference, fill=0.0, device="cpu"):
         """Maps ``volume`` (a prediction on the grid this plan produced) back onto ``reference``'s grid

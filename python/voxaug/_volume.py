@@ -175,6 +175,13 @@ class Subject(Mapping):
     def __getitem__(self, name):
         return self._volumes[name]
 
+    def __getattr__(self, name):
+        # Members by attribute, as in TorchIO (``subject.t1``); methods and properties come first.
+        vols = self.__dict__.get("_volumes")
+        if vols is not None and name in vols:
+            return vols[name]
+        raise AttributeError(f"Subject has no member or attribute {name!r} (members: {', '.join(vols or [])})")
+
     def __iter__(self):
         return iter(self._volumes)
 
