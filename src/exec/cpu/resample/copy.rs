@@ -292,8 +292,8 @@ pub(super) fn pad_in_place<T: Voxel>(
              smaller volume"
         ))
     })?;
-    // The grown tail, written in parallel (its pages are faulted in on both threads); the margins
-    // are filled again below, the rows moved over the rest.
+    // The grown tail, written in parallel (its pages are faulted in on both threads); rows moved
+    // there overwrite its inside, its margins keep the fill.
     let old = data.len();
     data.spare_capacity_mut()[..n - old]
         .par_chunks_mut(1 << 16)
@@ -325,7 +325,11 @@ pub(super) fn pad_in_place<T: Voxel>(
         hi = lo;
     }
     let inside = |v: usize, r: usize, n: usize| v >= lead[r] && v < lead[r] + n;
-    data.par_chunks_mut((ox * oy).max(1))
+    // Margins in the grown tail still hold the fill written above (every moved row lands inside the
+    // input box): only the planes that start in the old length can hold stale values.
+    let stale = old.div_ceil(plane_out.max(1)) * plane_out;
+    data[..stale.min(n)]
+        .par_chunks_mut(plane_out.max(1))
         .enumerate()
         .for_each(|(k, slice)| {
             for (j, row) in slice.chunks_mut(ox.max(1)).enumerate() {
