@@ -40,6 +40,10 @@ pub enum Error {
     /// A request that exceeds a limit of the device or of the library.
     #[error("limit exceeded: {0}")]
     Limits(String),
+    /// A buffer could not be allocated: the memory there is (or the process's limit) is not enough.
+    /// The message says what was asked for and what to do.
+    #[error("out of memory: {0}")]
+    OutOfMemory(String),
     /// No GPU adapter, a validation error, out of memory or a lost device.
     #[error("gpu: {0}")]
     Gpu(String),

@@ -16,7 +16,8 @@ use voxaug::{DType, Error, Grid, Kind, Volume, Voxels};
 pub type PyVolume = (Py<PyAny>, [[f64; 4]; 4], String, String);
 
 /// The exception for a voxaug error: a class of `voxaug._errors` (all subclasses of `VoxaugError`;
-/// I/O failures are `OSError`s, a missing file a `FileNotFoundError`, bad input `ValueError`s).
+/// I/O failures are `OSError`s, a missing file a `FileNotFoundError`, a refused allocation a
+/// `MemoryError`, bad input `ValueError`s).
 pub fn to_py_error(e: Error) -> PyErr {
     let class = match &e {
         Error::Io { source, .. } if source.kind() == std::io::ErrorKind::NotFound => {
@@ -24,6 +25,7 @@ pub fn to_py_error(e: Error) -> PyErr {
         }
         Error::Io { .. } => "VoxaugOSError",
         Error::Gpu(_) => "VoxaugRuntimeError",
+        Error::OutOfMemory(_) => "VoxaugMemoryError",
         _ => "VoxaugValueError",
     };
     let msg = e.to_string();

@@ -144,3 +144,25 @@ def test_to_canonical_equals_nibabel(perm, signs):
     got = out if isinstance(out, voxaug.Volume) else list(out.values())[0]
     assert np.allclose(got.affine, want.affine, atol=1e-6)
     assert np.array_equal(np.asarray(got.array), np.asarray(want.dataobj))
+
+
+def test_a_refused_allocation_is_a_memory_error_in_apply_and_in_the_loader():
+    import subprocess
+    import sys
+
+    # In a child limited to 3 GiB of address space: a 1024^3 float32 output (4 GiB) cannot exist.
+    code = """
+import resource, numpy as np, voxaug
+resource.setrlimit(resource.RLIMIT_AS, (3 << 30, 3 << 30))
+sub = voxaug.Subject(t1=voxaug.Volume(np.ones((8, 8, 8), np.float32)))
+big = [{"type": "resize", "shape": [1024, 1024, 1024]}]
+for run in (lambda: voxaug.Pipeline(big).apply(sub),
+            lambda: next(iter(voxaug.Loader([sub], {"transforms": big}, batch_size=1, device="cpu")))):
+    try:
+        run()
+        print("no error")
+    except voxaug.VoxaugMemoryError as e:
+        print(isinstance(e, MemoryError) and "out of memory" in str(e))
+"""
+    r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    assert r.stdout.split() == ["True", "True"], (r.stdout, r.stderr)

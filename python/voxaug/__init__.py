@@ -8,8 +8,8 @@ CPU and the GPU, with a streaming loader for PyTorch and dataset-scale runs on R
 
 ``voxaug.torch`` (needs torch) and ``voxaug.ray`` (needs ray) are imported on demand.
 """
-from ._errors import (VoxaugError, VoxaugFileNotFoundError, VoxaugOSError, VoxaugRuntimeError,
-                      VoxaugValueError)
+from ._errors import (VoxaugError, VoxaugFileNotFoundError, VoxaugMemoryError, VoxaugOSError,
+                      VoxaugRuntimeError, VoxaugValueError)
 from ._loader import Loader
 from ._patches import GridAggregator, GridSampler
 from ._pipeline import Pipeline
@@ -20,4 +20,4 @@ from ._voxaug import num_threads
 __version__ = "0.1.0"
 __all__ = ["read", "write", "Volume", "Subject", "Pipeline", "Loader", "GridSampler", "GridAggregator",
            "VoxaugError", "VoxaugOSError", "VoxaugFileNotFoundError", "VoxaugValueError", "VoxaugRuntimeError",
-           "num_threads", "register"]
+           "VoxaugMemoryError", "num_threads", "register"]

@@ -21,15 +21,15 @@ use crate::voxels::{Voxel, Voxels};
 /// zeroed and untouched from the OS (calloc maps fresh pages), so the advice is given before the first
 /// write and nothing is written twice.
 ///
-/// A refused allocation is an error (`Error::Limits`), not an abort: the memory is asked for with
+/// A refused allocation is an error (`Error::OutOfMemory`), not an abort: the memory is asked for with
 /// `alloc_zeroed`, which reports failure instead of ending the process.
 pub fn zeroed<T: Voxel>(n: usize) -> Result<Vec<T>> {
     if n == 0 {
         return Ok(Vec::new());
     }
     let refused = || {
-        Error::Limits(format!(
-            "out of memory: a buffer of {n} voxels ({} MiB) could not be allocated; free memory, \
+        Error::OutOfMemory(format!(
+            "a buffer of {n} voxels ({} MiB) could not be allocated; free memory, \
              lower the number of threads or samples in flight, or use a smaller volume",
             (n as u128 * std::mem::size_of::<T>() as u128) >> 20
         ))

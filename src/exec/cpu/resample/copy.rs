@@ -287,8 +287,8 @@ pub(super) fn pad_in_place<T: Voxel>(
     let [ox, oy, oz] = out_shape;
     let n = ox * oy * oz;
     data.try_reserve_exact(n - data.len()).map_err(|_| {
-        crate::error::Error::Limits(format!(
-            "out of memory: a volume could not grow to {out_shape:?} voxels; free memory or use a \
+        crate::error::Error::OutOfMemory(format!(
+            "a volume could not grow to {out_shape:?} voxels; free memory or use a \
              smaller volume"
         ))
     })?;
