@@ -63,3 +63,10 @@ def test_readme_training_example_runs(tmp_path):
                        capture_output=True, text=True, timeout=300)
     assert r.returncode == 0, r.stderr
     assert r.stdout.count("epoch") == 3, r.stdout
+
+
+def test_a_volume_takes_a_tensor_that_requires_grad():
+    t = torch.rand(6, 5, 4, requires_grad=True)
+    v = voxaug.Volume(t)
+    assert v.array.dtype == np.float32 and v.shape == (6, 5, 4)
+    np.testing.assert_array_equal(v.array, t.detach().numpy())

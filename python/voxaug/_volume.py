@@ -43,6 +43,8 @@ class Volume:
     def __init__(self, array, affine=None, kind="image", dtype=None):
         if kind not in _KINDS:
             raise VoxaugValueError(f'kind must be "image" or "label", got {kind!r}')
+        if type(array).__module__.split(".")[0] == "torch":
+            array = array.detach().cpu().numpy()  # a tensor on any device, or one that requires grad
         a = np.asarray(array)
         if a.ndim != 3:
             raise VoxaugValueError(f"a volume is 3D; got an array of shape {a.shape} (take one frame or channel)")

@@ -3,7 +3,7 @@
 //! within a typo or two (`rotatee`). Used by the pipeline parser's error message.
 
 /// TorchIO and MONAI class names and the voxaug type that does their job (the README's table "Coming
-/// from TorchIO or MONAI"). MONAI's dictionary forms (`RandFlipd`, `RandFlipD`, `RandFlipDict`) are
+/// from TorchIO or MONAI" lists the same names). MONAI's dictionary forms (`RandFlipd`, `RandFlipD`, `RandFlipDict`) are
 /// matched through their base name.
 const PEERS: &[(&str, &str, &str)] = &[
     // (peer class, voxaug type, whose)
@@ -55,7 +55,6 @@ const PEERS: &[(&str, &str, &str)] = &[
     ("ZNormalization", "zscore", "TorchIO's"),
     ("NormalizeIntensity", "zscore", "MONAI's"),
     ("RescaleIntensity", "minmax", "TorchIO's"),
-    ("ScaleIntensity", "minmax", "MONAI's"),
     ("ScaleIntensityRangePercentiles", "minmax", "MONAI's"),
     (
         "HistogramStandardization",
@@ -76,7 +75,9 @@ const PEERS: &[(&str, &str, &str)] = &[
     ("BiasField", "bias_field", "TorchIO's"),
     ("RandomBiasField", "random_bias_field", "TorchIO's"),
     ("RandBiasField", "random_bias_field", "MONAI's"),
-    ("ScaleIntensityFixedMean", "brightness", "MONAI's"),
+    ("ScaleIntensityFixedMean", "contrast", "MONAI's"),
+    ("RandScaleIntensityFixedMean", "random_contrast", "MONAI's"),
+    ("ScaleIntensity", "minmax", "MONAI's"),
     ("RandScaleIntensity", "random_brightness", "MONAI's"),
     ("ShiftIntensity", "intensity_shift", "MONAI's"),
     ("RandShiftIntensity", "random_intensity_shift", "MONAI's"),
