@@ -1,4 +1,5 @@
 import os
+import sys
 
 import nibabel as nib
 import numpy as np
@@ -146,9 +147,9 @@ def test_to_canonical_equals_nibabel(perm, signs):
     assert np.array_equal(np.asarray(got.array), np.asarray(want.dataobj))
 
 
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="RLIMIT_AS is enforced on Linux")
 def test_a_refused_allocation_is_a_memory_error_in_apply_and_in_the_loader():
     import subprocess
-    import sys
 
     # In a child limited to 3 GiB of address space: a 1024^3 float32 output (4 GiB) cannot exist.
     code = """
