@@ -107,6 +107,24 @@ const ELSEWHERE: &[(&str, &str)] = &[
     ),
 ];
 
+/// The message for the unknown type `ty` at `at`: the hint, if there is one, and every known type
+/// (`fixed`: serde's list of the deterministic ones, "`a`, `b`, ..."; `random`: the random ones).
+pub(crate) fn unknown_type(at: &str, ty: &str, fixed: &str, random: &[&str]) -> String {
+    let known: Vec<&str> = fixed
+        .split(", ")
+        .map(|t| t.trim_matches('`'))
+        .chain(random.iter().copied())
+        .collect();
+    let hint = suggest(ty, &known)
+        .map(|h| format!("; {h}"))
+        .unwrap_or_default();
+    let random: Vec<String> = random.iter().map(|t| format!("`{t}`")).collect();
+    format!(
+        "{at}: unknown transform type `{ty}`{hint} (known: {fixed}, {})",
+        random.join(", ")
+    )
+}
+
 /// A hint for the unknown type `ty` among the `known` types: `did you mean ...?` (or what does the
 /// job instead), or `None` when nothing is close.
 pub(crate) fn suggest(ty: &str, known: &[&str]) -> Option<String> {

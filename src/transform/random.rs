@@ -738,19 +738,7 @@ pub(crate) fn parse_transform(at: &str, v: &serde_json::Value) -> Result<Transfo
                 .nth(1)
                 .unwrap_or("")
                 .to_string();
-            let random: Vec<String> = RANDOM_TYPES.iter().map(|t| format!("`{t}`")).collect();
-            let known: Vec<&str> = fixed
-                .split(", ")
-                .map(|t| t.trim_matches('`'))
-                .chain(RANDOM_TYPES.iter().copied())
-                .collect();
-            let hint = super::names::suggest(ty, &known)
-                .map(|h| format!("; {h}"))
-                .unwrap_or_default();
-            Error::pipeline(format!(
-                "{at}: unknown transform type `{ty}`{hint} (known: {fixed}, {})",
-                random.join(", ")
-            ))
+            Error::pipeline(super::names::unknown_type(at, ty, &fixed, RANDOM_TYPES))
         } else {
             Error::pipeline(format!("{at} ({ty}): {msg}"))
         }
