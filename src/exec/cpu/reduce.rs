@@ -70,7 +70,7 @@ fn parts(n: usize) -> usize {
 /// A radix selection on the f32 order key in two passes over the data: a histogram of the key's high
 /// 16 bits (which also counts the non-finite voxels: they own buckets of their own), then, for the few
 /// buckets holding a needed rank, a histogram of the low 16 bits, which pins each ranked value exactly.
-/// Blocks of [`RUN`] voxels of one value (an image's background) count with one increment in both
+/// Blocks of 16 voxels of one value (an image's background) count with one increment in both
 /// passes. No sort, no copy of the data, no min/max pass.
 pub fn percentiles(data: &[f32], qs: &[f64]) -> Vec<f64> {
     percentiles_scan(data, qs).0
