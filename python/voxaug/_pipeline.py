@@ -128,9 +128,9 @@ class Pipeline:
         """Applies the pipeline the way a TorchIO transform is called: a random pipeline draws a new
         sample on every call, its number taken from PyTorch's random generator when torch is imported
         (so ``torch.manual_seed`` and the DataLoader's per-worker seeds make runs repeat) and from
-        NumPy's global generator otherwise. Returns what it is given: a Subject (or a dict of Volumes)
-        a Subject, a Volume a Volume, a 3D or channels-first 4D NumPy array or torch tensor the same
-        type and shape, float32 (an image; one plan for every channel). Samples by number, with their
+        NumPy's global generator otherwise. Returns what it is given: Subject (or dict of Volumes) ->
+        Subject, Volume -> Volume, a 3D or channels-first 4D NumPy array or torch tensor -> the same
+        type and shape in float32 (an image; one plan for every channel). Samples by number, with their
         plans: ``sample(subject, seed, index)``."""
         index = _draw_index() if self.is_random else None
         if isinstance(x, Volume):
