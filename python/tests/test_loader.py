@@ -137,6 +137,21 @@ def test_in_memory_subjects(data):
         np.testing.assert_array_equal(mem[k][0], files[k][0])
 
 
+def test_in_memory_dicts_carry_fields_like_path_dicts(data):
+    t1, seg = voxaug.read(data["t1"]), voxaug.read(data["seg"], kind="label")
+    mem = [{"t1": t1, "seg": seg, "id": f"sub-{s}", "y": s % 2} for s in range(3)]
+    a = epoch(voxaug.Loader(mem, PIPELINE, labels=("seg",), batch_size=3, seed=2, device="cpu"), 0)[0]
+    b = epoch(voxaug.Loader(subjects(data, 3), PIPELINE, labels=("seg",), batch_size=3, seed=2, device="cpu"), 0)[0]
+    assert a["id"] == b["id"] == ["sub-0", "sub-1", "sub-2"] and a["y"] == b["y"] == [0, 1, 0]
+    np.testing.assert_array_equal(a["t1"], b["t1"])
+    np.testing.assert_array_equal(a["seg"], b["seg"])
+    assert a["seg"].dtype == b["seg"].dtype
+    with pytest.raises(voxaug.VoxaugError, match="beside in-memory Volumes"):
+        voxaug.Loader([{"t1": t1, "seg": data["seg"]}], PIPELINE, labels=("seg",))
+    with pytest.raises(voxaug.VoxaugError, match='kind="label"'):
+        voxaug.Loader([{"t1": t1, "seg": voxaug.read(data["seg"])}], PIPELINE, labels=("seg",))
+
+
 def test_loader_errors(data, tmp_path):
     no_crop = {"transforms": [{"type": "random_affine", "degrees": 5}]}
     other = tmp_path / "small.nii.gz"

@@ -78,9 +78,9 @@ def _resolve_world(rank, world_size):
 class Loader:
     """Streams augmented batches: ``for batch in Loader(subjects, pipe, labels=("seg",), batch_size=2)``.
 
-    ``subjects``: a list of dicts ``name -> path`` (or of :class:`Subject`); string values that are not
-    volume paths (no such file, no volume extension) and other JSON-able values are passed through into
-    the batch as lists. Each batch is a dict ``name -> numpy array (B, C, X, Y, Z)`` (C order; C = 1,
+    ``subjects``: a list of dicts ``name -> path`` (or ``name -> Volume`` for data in memory), or of
+    :class:`Subject`; string values that are not volume paths (no such file, no volume extension) and
+    other JSON-able values (class targets, ids) are passed through into the batch as lists. Each batch is a dict ``name -> numpy array (B, C, X, Y, Z)`` (C order; C = 1,
     or the channels of a multi-channel NIfTI file; images float32, label maps their integer dtype), ``"index"``: list of (subject index, sample index),
     ``"plan"``: list of plan dicts, plus the pass-through fields.
 
@@ -146,14 +146,36 @@ class Loader:
             if isinstance(sub, Subject):
                 images, labels, extras = sub.images(), sub.labels(), {}
                 src = ("volumes", [sub[n]._to_native() for n in images], [sub[n]._to_native() for n in labels])
+            elif isinstance(sub, dict) and any(isinstance(v, Volume) for v in sub.values()):
+                # In-memory volumes (each Volume's kind says image or label map) with pass-through fields.
+                vols, extras = {}, {}
+                for name, value in sub.items():
+                    if name in _RESERVED:
+                        raise VoxaugValueError(f"subject {s}: {name!r} is a reserved batch key; rename that member")
+                    if isinstance(value, Volume):
+                        if name in self.labels and value.kind != "label":
+                            raise VoxaugValueError(
+                                f"subject {s}: {name!r} is in labels= but its Volume is an image; build it with "
+                                f"kind=\"label\"")
+                        vols[name] = value
+                    elif _is_volume_path(name, value, self.labels):
+                        raise VoxaugValueError(
+                            f"subject {s}: {name!r} is a path beside in-memory Volumes; read it "
+                            f"(voxaug.read) or give every member as a path")
+                    else:
+                        try:
+                            json.dumps(value)
+                        except (TypeError, ValueError):
+                            raise VoxaugValueError(f"subject {s}: field {name!r} is neither a Volume nor JSON-able") from None
+                        extras[name] = value
+                vs = Subject(vols)
+                images, labels = vs.images(), vs.labels()
+                src = ("volumes", [vs[n]._to_native() for n in images], [vs[n]._to_native() for n in labels])
             elif isinstance(sub, dict):
                 images, labels, extras, ipaths, lpaths = [], [], {}, [], []
                 for name, value in sub.items():
                     if name in _RESERVED:
                         raise VoxaugValueError(f"subject {s}: {name!r} is a reserved batch key; rename that member")
-                    if isinstance(value, Volume):
-                        raise VoxaugValueError(
-                            f"subject {s}: member {name!r} is an in-memory Volume; pass a voxaug.Subject for in-memory data")
                     if _is_volume_path(name, value, self.labels):
                         p = os.path.abspath(os.fspath(value))
                         if not os.path.exists(p):
