@@ -150,6 +150,12 @@ def test_in_memory_dicts_carry_fields_like_path_dicts(data):
         voxaug.Loader([{"t1": t1, "seg": data["seg"]}], PIPELINE, labels=("seg",))
     with pytest.raises(voxaug.VoxaugError, match='kind="label"'):
         voxaug.Loader([{"t1": t1, "seg": voxaug.read(data["seg"])}], PIPELINE, labels=("seg",))
+    with pytest.raises(voxaug.VoxaugError, match="'y' is neither a Volume nor JSON-able"):
+        voxaug.Loader([{"t1": t1, "y": {1, 2}}], PIPELINE)
+    with pytest.raises(voxaug.VoxaugError, match="'y' is neither a volume path nor JSON-able"):
+        voxaug.Loader([{"t1": data["t1"], "y": {1, 2}}], PIPELINE)
+    with pytest.raises(voxaug.VoxaugError, match="reserved"):
+        voxaug.Loader([{"t1": t1, "plan": 1}], PIPELINE)
 
 
 def test_loader_errors(data, tmp_path):

@@ -47,6 +47,15 @@ def _pipeline(p):
     raise VoxaugValueError(f"pipeline must be a voxaug.Pipeline, a dict or a file path, got {type(p).__name__}")
 
 
+def _field(s, name, value, what):
+    """A pass-through field of subject ``s``, checked to be JSON-able (``what``: the volume it is not)."""
+    try:
+        json.dumps(value)
+    except (TypeError, ValueError):
+        raise VoxaugValueError(f"subject {s}: field {name!r} is neither {what} nor JSON-able") from None
+    return value
+
+
 def _is_volume_path(name, value, labels):
     if not isinstance(value, (str, os.PathLike)):
         return False
@@ -146,49 +155,42 @@ class Loader:
             if isinstance(sub, Subject):
                 images, labels, extras = sub.images(), sub.labels(), {}
                 src = ("volumes", [sub[n]._to_native() for n in images], [sub[n]._to_native() for n in labels])
-            elif isinstance(sub, dict) and any(isinstance(v, Volume) for v in sub.values()):
-                # In-memory volumes (each Volume's kind says image or label map) with pass-through fields.
-                vols, extras = {}, {}
-                for name, value in sub.items():
-                    if name in _RESERVED:
-                        raise VoxaugValueError(f"subject {s}: {name!r} is a reserved batch key; rename that member")
-                    if isinstance(value, Volume):
-                        if name in self.labels and value.kind != "label":
-                            raise VoxaugValueError(
-                                f"subject {s}: {name!r} is in labels= but its Volume is an image; build it with "
-                                f"kind=\"label\"")
-                        vols[name] = value
-                    elif _is_volume_path(name, value, self.labels):
-                        raise VoxaugValueError(
-                            f"subject {s}: {name!r} is a path beside in-memory Volumes; read it "
-                            f"(voxaug.read) or give every member as a path")
-                    else:
-                        try:
-                            json.dumps(value)
-                        except (TypeError, ValueError):
-                            raise VoxaugValueError(f"subject {s}: field {name!r} is neither a Volume nor JSON-able") from None
-                        extras[name] = value
-                vs = Subject(vols)
-                images, labels = vs.images(), vs.labels()
-                src = ("volumes", [vs[n]._to_native() for n in images], [vs[n]._to_native() for n in labels])
             elif isinstance(sub, dict):
-                images, labels, extras, ipaths, lpaths = [], [], {}, [], []
-                for name, value in sub.items():
+                for name in sub:
                     if name in _RESERVED:
                         raise VoxaugValueError(f"subject {s}: {name!r} is a reserved batch key; rename that member")
-                    if _is_volume_path(name, value, self.labels):
-                        p = os.path.abspath(os.fspath(value))
-                        if not os.path.exists(p):
-                            raise VoxaugFileNotFoundError(f"subject {s}: {name}: {p}: no such file or folder")
-                        (lpaths if name in self.labels else ipaths).append(p)
-                        (labels if name in self.labels else images).append(name)
-                    else:
-                        try:
-                            json.dumps(value)
-                        except (TypeError, ValueError):
-                            raise VoxaugValueError(f"subject {s}: field {name!r} is neither a volume path nor JSON-able") from None
-                        extras[name] = value
-                src = ("paths", ipaths, lpaths)
+                images, labels, extras = [], [], {}
+                if any(isinstance(v, Volume) for v in sub.values()):
+                    # In-memory volumes (each Volume's kind says image or label map) with pass-through fields.
+                    vols = {}
+                    for name, value in sub.items():
+                        if isinstance(value, Volume):
+                            if name in self.labels and value.kind != "label":
+                                raise VoxaugValueError(
+                                    f"subject {s}: {name!r} is in labels= but its Volume is an image; build it "
+                                    f"with kind=\"label\"")
+                            vols[name] = value
+                        elif _is_volume_path(name, value, self.labels):
+                            raise VoxaugValueError(
+                                f"subject {s}: {name!r} is a path beside in-memory Volumes; read it "
+                                f"(voxaug.read) or give every member as a path")
+                        else:
+                            extras[name] = _field(s, name, value, "a Volume")
+                    vs = Subject(vols)
+                    images, labels = vs.images(), vs.labels()
+                    src = ("volumes", [vs[n]._to_native() for n in images], [vs[n]._to_native() for n in labels])
+                else:
+                    ipaths, lpaths = [], []
+                    for name, value in sub.items():
+                        if _is_volume_path(name, value, self.labels):
+                            p = os.path.abspath(os.fspath(value))
+                            if not os.path.exists(p):
+                                raise VoxaugFileNotFoundError(f"subject {s}: {name}: {p}: no such file or folder")
+                            (lpaths if name in self.labels else ipaths).append(p)
+                            (labels if name in self.labels else images).append(name)
+                        else:
+                            extras[name] = _field(s, name, value, "a volume path")
+                    src = ("paths", ipaths, lpaths)
             else:
                 raise VoxaugValueError(f"subject {s} is a {type(sub).__name__}; expected a dict of paths or a voxaug.Subject")
             if not images and not labels:
