@@ -99,7 +99,7 @@ impl Volume {
     pub fn new(data: Vec<f32>, grid: Grid, kind: Kind) -> Result<Volume> {
         check_len(data.len(), &grid)?;
         match kind {
-            Kind::Image => Volume::from_voxels(Voxels::F32(data), grid, kind),
+            Kind::Image => Volume::from_voxels(Voxels::from(data), grid, kind),
             Kind::Label => Volume::from_voxels(Voxels::labels_from_f32(&data)?, grid, kind),
         }
     }
@@ -153,7 +153,7 @@ impl Volume {
     }
 
     /// The f32 voxels of an image, writable; an error for a label map.
-    pub fn image_data_mut(&mut self) -> Result<&mut Vec<f32>> {
+    pub fn image_data_mut(&mut self) -> Result<&mut crate::voxels::Buf<f32>> {
         let dtype = self.data.dtype();
         self.data.as_f32_mut().ok_or_else(|| {
             Error::invalid(format!(
@@ -215,7 +215,7 @@ impl Volume {
 
     /// Same grid, kind and on-disk type, other f32 data (images).
     pub fn with_data(&self, data: Vec<f32>) -> Volume {
-        self.with_voxels(Voxels::F32(data))
+        self.with_voxels(Voxels::from(data))
     }
 
     /// Same grid, kind and on-disk type, other voxels (of the kind's storage type).

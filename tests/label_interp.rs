@@ -128,7 +128,7 @@ fn ties_go_to_the_lower_label(e: &Executor) {
         (-2, 3, [-2.0, 0.0]),
         (5, -7, [-7.0, -7.0]),
     ] {
-        let v = Volume::from_voxels(Voxels::I16(vec![a, b]), g.clone(), Kind::Label).unwrap();
+        let v = Volume::from_voxels(Voxels::from(vec![a, b]), g.clone(), Kind::Label).unwrap();
         let s = Subject::new(vec![], vec![v]).unwrap();
         // Output voxel i reads x = i + 0.5: (a, b) then (b, outside). With fill "min" the outside label
         // is the smallest of the map.

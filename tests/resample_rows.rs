@@ -25,7 +25,7 @@ fn fast_rows_equal_the_checked_samplers_bit_for_bit() {
     let out_shape = [45, 33, 31];
     let p = Params::new(&m, shape, out_shape);
     let labels: Vec<i16> = src.iter().map(|&x| x as i16).collect();
-    let typed = Voxels::I16(labels.clone());
+    let typed = Voxels::from(labels.clone());
     for (outside, fill) in [(Outside::Value(-7.0), Some(-7.0)), (Outside::Edge, None)] {
         let outs = resample_many(
             &[Spec::Linear(&src, outside), Spec::Nearest(&typed, fill)],

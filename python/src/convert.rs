@@ -107,13 +107,14 @@ impl Drop for Buffer {
 pub fn owned_array<'py, T, D, Sh>(
     py: Python<'py>,
     shape: Sh,
-    data: Vec<T>,
+    data: impl Into<voxaug::voxels::Buf<T>>,
 ) -> Bound<'py, numpy::PyArray<T, D>>
 where
     T: voxaug::Voxel + numpy::Element,
     D: ndarray::Dimension,
     Sh: Into<ndarray::StrideShape<D>> + Clone,
 {
+    let data: voxaug::voxels::Buf<T> = data.into();
     ArrayView::from_shape(shape.clone(), &data[..]).expect("length matches the shape");
     let ptr = data.as_ptr();
     let owner = Bound::new(
@@ -123,8 +124,8 @@ where
         },
     )
     .expect("a Buffer object");
-    // SAFETY: the shape was checked against `data` above; `data`'s heap buffer moved into `owner`
-    // without its elements moving, and `owner`, the array's base from here on, leaves it alone until
+    // SAFETY: the shape was checked against `data` above; `data`'s buffer (heap or mapping) moved
+    // into `owner` without its elements moving, and `owner`, the array's base from here on, leaves it alone until
     // numpy drops it after the array is gone.
     let view = unsafe { ArrayView::from_shape_ptr(shape, ptr) };
     unsafe { numpy::PyArray::borrow_from_array(&view, owner.into_any()) }
@@ -134,7 +135,7 @@ where
 pub fn fortran_array<T: voxaug::Voxel + numpy::Element>(
     py: Python<'_>,
     shape: [usize; 3],
-    data: Vec<T>,
+    data: impl Into<voxaug::voxels::Buf<T>>,
 ) -> Bound<'_, PyArray3<T>> {
     owned_array(py, (shape[0], shape[1], shape[2]).f(), data)
 }
@@ -157,7 +158,7 @@ pub fn volume_from_py(v: PyVolume) -> PyResult<Volume> {
     let build = |data: Voxels, shape: [usize; 3]| -> voxaug::Result<Volume> {
         let grid = Grid::new(shape, affine)?;
         let mut v = match data {
-            Voxels::F32(d) => Volume::new(d, grid, kind),
+            Voxels::F32(d) => Volume::new(d.into_owned_vec(), grid, kind),
             d => Volume::from_voxels(d, grid, kind),
         }?;
         v.dtype = dtype;

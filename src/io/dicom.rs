@@ -519,5 +519,5 @@ pub fn read(path: &Path, kind: Kind, series: Option<&str>) -> Result<Volume> {
         Some(_) => DType::I32,
         None => DType::F32,
     };
-    super::finish_volume(path, Voxels::F32(data), grid, kind, dtype)
+    super::finish_volume(path, Voxels::from(data), grid, kind, dtype)
 }

@@ -346,5 +346,5 @@ pub fn read(path: &Path, kind: Kind) -> Result<Volume> {
         };
     }
     let grid = Grid::new(shape, affine).map_err(|e| Error::format(path, e.to_string()))?;
-    crate::io::finish_volume(path, Voxels::F32(data), grid, kind, DType::F32)
+    crate::io::finish_volume(path, Voxels::from(data), grid, kind, DType::F32)
 }

@@ -75,6 +75,22 @@ pub fn detect(path: &Path) -> Result<Format> {
     Ok(Format::Nifti)
 }
 
+static MAPPED_READS: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
+
+/// Lets readers map large uncompressed NIfTI/Analyze files (8 MiB of voxels or more, stored as they
+/// are held: float32 images, integer label maps, native byte order) instead of copying them into new
+/// memory: faster, and the memory is the page cache's. The price is in [`crate::voxels::Buf`]'s
+/// notes: a file shrunk in place by another program while mapped ends the process (`SIGBUS`). Off
+/// unless set; the `voxaug` command line sets it (`VOXAUG_MAP_READS=off` turns it off there).
+pub fn set_mapped_reads(on: bool) {
+    MAPPED_READS.store(on, std::sync::atomic::Ordering::Relaxed);
+}
+
+/// Whether readers map files (see [`set_mapped_reads`]).
+pub fn mapped_reads() -> bool {
+    MAPPED_READS.load(std::sync::atomic::Ordering::Relaxed)
+}
+
 /// Reads a volume from any supported file, detected by content: NIfTI-1 (`.nii`, `.nii.gz`, `.hdr`/
 /// `.img` pairs), NIfTI-2, Analyze 7.5, NRRD (`.nrrd`, `.nhdr`), a DICOM series folder (one series) or
 /// a single DICOM file.

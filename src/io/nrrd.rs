@@ -225,7 +225,7 @@ pub fn read(path: &Path, kind: Kind) -> Result<Volume> {
     let values = if kind == Kind::Label && dtype.int_range().is_some() {
         super::typed_from_raw(raw, dtype, big)?
     } else {
-        Voxels::F32(super::nifti::convert(raw, dtype, big))
+        Voxels::from(super::nifti::convert(raw, dtype, big))
     };
     super::finish_volume(path, values, grid, kind, dtype)
 }

@@ -384,7 +384,7 @@ pub fn register(fixed: &Volume, moving: &Volume, opts: &RegisterOptions) -> Resu
             Some(mk) if shrink > 1 => {
                 let mut mk = mk.clone();
                 mk.kind = Kind::Image;
-                mk.data = crate::voxels::Voxels::F32(mk.values().into_owned());
+                mk.data = crate::voxels::Voxels::from(mk.values().into_owned());
                 Some(level_image(&mk, 0.0, shrink)?)
             }
             Some(mk) => Some(mk.clone()),

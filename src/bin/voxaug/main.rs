@@ -84,6 +84,15 @@ fn main() -> ExitCode {
         // SAFETY: still single-threaded; read once by voxaug::grid::max_voxels.
         unsafe { std::env::set_var("VOXAUG_MAX_VOXELS", n.to_string()) };
     }
+    // Inputs are read, used and dropped within one run: large uncompressed files are mapped rather
+    // than copied (see `voxaug::io::set_mapped_reads` for the one risk), unless turned off.
+    let off = std::env::var("VOXAUG_MAP_READS").is_ok_and(|v| {
+        matches!(
+            v.trim().to_ascii_lowercase().as_str(),
+            "off" | "0" | "false" | "no"
+        )
+    });
+    voxaug::io::set_mapped_reads(!off);
     let result = match cli.cmd {
         Cmd::Apply(a) => a.run(),
         Cmd::Augment(a) => a.run(),

@@ -15,7 +15,7 @@
 //! `VOXAUG_HUGE_PAGES=on` or `off` overrides the choice; [`huge_pages`] says what is in force and why.
 
 use crate::error::{Error, Result};
-use crate::voxels::{Voxel, Voxels};
+use crate::voxels::{Buf, Voxel, Voxels};
 
 /// A zeroed `Vec<T>` of `n` elements, huge-page backed where the OS allows. Large allocations come
 /// zeroed and untouched from the OS (calloc maps fresh pages), so the advice is given before the first
@@ -128,7 +128,7 @@ pub fn output<T: Voxel>(n: usize) -> Result<Vec<T>> {
                 .iter()
                 .position(|v| v.len() == n && v.dtype() == T::DTYPE)
             {
-                if let Ok(v) = T::unwrap(pool.swap_remove(at)) {
+                if let Ok(Ok(v)) = T::unwrap(pool.swap_remove(at)).map(Buf::into_vec) {
                     return Ok(v);
                 }
             }
@@ -164,7 +164,8 @@ fn pool() -> Option<std::sync::MutexGuard<'static, Vec<Voxels>>> {
 pub fn recycle(v: impl Into<Voxels>) {
     let v: Voxels = v.into();
     let bytes = v.as_bytes().len();
-    if bytes < RECYCLE_MIN {
+    // A mapped file's pages are unmapped, not kept: they are the file's, not fresh memory.
+    if bytes < RECYCLE_MIN || v.is_mapped() {
         return;
     }
     let Some(mut pool) = pool() else {

@@ -241,14 +241,14 @@ pub fn scan_first(op: &IntensityOp, images: &[crate::Volume]) -> Option<(Vec<Poi
 }
 
 /// Applies an intensity op to one image in place.
-pub fn apply(op: &IntensityOp, data: &mut Vec<f32>, grid: &Grid) -> Result<()> {
+pub fn apply(op: &IntensityOp, data: &mut crate::voxels::Buf<f32>, grid: &Grid) -> Result<()> {
     apply_masked(op, data, grid, None)
 }
 
 /// [`apply`] with the subject's first label map (`"mask": "label"` takes its nonzero voxels).
 pub fn apply_masked(
     op: &IntensityOp,
-    data: &mut Vec<f32>,
+    data: &mut crate::voxels::Buf<f32>,
     grid: &Grid,
     mask: Option<&crate::voxels::Voxels>,
 ) -> Result<()> {
@@ -259,7 +259,7 @@ pub fn apply_masked(
 /// statistics are not computed again).
 pub fn apply_masked_with(
     op: &IntensityOp,
-    data: &mut Vec<f32>,
+    data: &mut crate::voxels::Buf<f32>,
     grid: &Grid,
     mask: Option<&crate::voxels::Voxels>,
     known: Option<&PointKernel>,
@@ -272,14 +272,16 @@ pub fn apply_masked_with(
         Some(k) => apply_kernel(&k, data, grid.shape),
         None => match op {
             IntensityOp::Blur { sigma_mm } => {
-                *data = blur(data, grid.shape, blur_sigmas(*sigma_mm, grid))?
+                *data = blur(data, grid.shape, blur_sigmas(*sigma_mm, grid))?.into()
             }
             IntensityOp::HistogramStandardize { landmarks } => {
                 super::quantile::standardize(data, landmarks)
             }
             IntensityOp::HistScale { bins } => super::quantile::hist_scale(data, *bins),
-            IntensityOp::LowResolution { zoom } => *data = low_resolution(data, grid, *zoom)?,
-            IntensityOp::KSpace(k) => *data = super::kspace::apply(k, data, grid)?,
+            IntensityOp::LowResolution { zoom } => {
+                *data = low_resolution(data, grid, *zoom)?.into()
+            }
+            IntensityOp::KSpace(k) => *data = super::kspace::apply(k, data, grid)?.into(),
             _ => unreachable!("every other op has a point kernel"),
         },
     }
@@ -339,9 +341,9 @@ pub fn apply_to_new_with(
         if let IntensityOp::KSpace(k) = op {
             return super::kspace::apply(k, data, grid);
         }
-        let mut out = data.to_vec();
+        let mut out = data.to_vec().into();
         apply(op, &mut out, grid)?;
-        return Ok(out);
+        return Ok(out.into_owned_vec());
     };
     let shape = grid.shape;
     let mut out = super::alloc::output(data.len())?;

@@ -174,9 +174,9 @@ impl GpuContext {
             }
             Needs::Host => {
                 // Quantile-based maps: read back, apply the host code, upload (same result as the CPU).
-                let mut values = self.read_f32(&v)?;
+                let mut values = self.read_f32(&v)?.into();
                 cpu_int::apply(op, &mut values, grid)?;
-                let out = self.host_output(Voxels::F32(values), v.shape, dest)?;
+                let out = self.host_output(Voxels::from(values), v.shape, dest)?;
                 return Ok((v, Some(out)));
             }
             Needs::Stats { .. } | Needs::MinMax if input.is_none() && self.device_statistics() => {

@@ -311,7 +311,7 @@ impl GpuContext {
                 })?
             }
         };
-        self.host_output(Voxels::F32(out), s, dest)
+        self.host_output(Voxels::from(out), s, dest)
     }
 
     /// Largest magnitude of the image's 3D spectrum: FFTs along z (real and imaginary parts), then y,
@@ -346,7 +346,7 @@ impl GpuContext {
             // (u * p) mod n would overflow 32 bits in the shader: add the waves on the host.
             let mut x = self.read_f32(v)?;
             crate::exec::cpu::kspace::add_waves(&mut x, s, frequencies, amplitude as f64);
-            return self.host_output(Voxels::F32(x), s, dest);
+            return self.host_output(Voxels::from(x), s, dest);
         }
         let freqs: Vec<[u32; 4]> = frequencies
             .iter()

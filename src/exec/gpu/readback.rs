@@ -30,7 +30,7 @@ impl GpuContext {
     /// An image texture read back as f32 values.
     pub(super) fn read_f32(&self, v: &GpuVolume) -> Result<Vec<f32>> {
         match self.read_texture(v)? {
-            Voxels::F32(x) => Ok(x),
+            Voxels::F32(x) => Ok(x.into_owned_vec()),
             _ => Err(Error::invalid("intensity ops apply to float32 images only")),
         }
     }

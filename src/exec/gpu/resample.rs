@@ -273,7 +273,7 @@ impl GpuContext {
                         read = self.read_texture(v)?;
                         &read
                     }
-                    None => &Voxels::U8(Vec::new()),
+                    None => &Voxels::U8(Default::default()),
                 };
                 let value = crate::exec::cpu::resample::label_fill(fill, data).unwrap_or(0.0);
                 GpuOutside::Bits(label_bits(value, v.dtype))

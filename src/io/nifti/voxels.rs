@@ -4,26 +4,15 @@
 
 use crate::error::{Error, Result};
 use crate::volume::DType;
-use crate::voxels::Voxels;
+use crate::voxels::{Voxel, Voxels};
 use byteorder::ByteOrder;
 use std::io::{BufRead, Read};
 use std::path::Path;
 
 /// Splits voxel data holding `count` consecutive 3D channels into one buffer per channel.
 pub(super) fn split_channels(values: Voxels, count: usize) -> Vec<Voxels> {
-    fn split<T: Clone>(v: Vec<T>, count: usize, wrap: fn(Vec<T>) -> Voxels) -> Vec<Voxels> {
-        let n = v.len() / count;
-        v.chunks(n).map(|c| wrap(c.to_vec())).collect()
-    }
-    match values {
-        Voxels::F32(v) => split(v, count, Voxels::F32),
-        Voxels::U8(v) => split(v, count, Voxels::U8),
-        Voxels::I8(v) => split(v, count, Voxels::I8),
-        Voxels::U16(v) => split(v, count, Voxels::U16),
-        Voxels::I16(v) => split(v, count, Voxels::I16),
-        Voxels::U32(v) => split(v, count, Voxels::U32),
-        Voxels::I32(v) => split(v, count, Voxels::I32),
-    }
+    let n = values.len() / count.max(1);
+    crate::with_voxels!(&values, v => v.chunks(n.max(1)).map(|c| Voxels::from(c.to_vec())).collect())
 }
 
 /// Voxel data from this many bytes on is read by [`crate::io::read_at_parallel`] when uncompressed.
@@ -59,7 +48,7 @@ pub(super) fn read_voxels(
         let mut out = if direct {
             Voxels::zeroed(dtype, n)?
         } else {
-            Voxels::U8(vec![0u8; n * bpp])
+            Voxels::from(vec![0u8; n * bpp])
         };
         let got = read(out.as_bytes_mut())?;
         if got < n * bpp {
@@ -69,12 +58,21 @@ pub(super) fn read_voxels(
             crate::io::swap_if_needed(&mut out, big);
             return Ok(out);
         }
-        Ok(Voxels::F32(convert(out.as_bytes_mut(), dtype, big)))
+        Ok(Voxels::from(convert(out.as_bytes_mut(), dtype, big)))
     };
     if n * bpp >= PARALLEL_READ && file.metadata().is_ok_and(|m| m.is_file()) {
         let mut magic = [0u8; 2];
         let head = crate::io::read_at_full(&file, 0, &mut magic).map_err(|e| Error::io(path, e))?;
         if head < 2 || magic != [0x1f, 0x8b] {
+            // Voxels kept as they are on disk: the file's pages, where the process maps reads
+            // (a file too short for them is read below, which reports it).
+            let native = bpp == 1 || big == cfg!(target_endian = "big");
+            if direct && native && crate::io::mapped_reads() {
+                let mapped = crate::with_dtype!(dtype, T => crate::voxels::Buf::<T>::map(&file, start as u64, n).map(T::wrap));
+                if let Some(v) = mapped {
+                    return Ok(v);
+                }
+            }
             // An uncompressed regular file: positioned reads from several threads straight into
             // the final buffer (one thread's copy out of the page cache ran at about 1.4 GB/s).
             return into(&mut |buf| {

@@ -5,7 +5,7 @@
 //! when the run owns it.
 
 use super::{sample_nearest_checked, Params};
-use crate::voxels::Voxel;
+use crate::voxels::{Buf, Voxel};
 use rayon::prelude::*;
 
 /// Signed-permutation map with integer offsets: `p_in[r] = sign[r] * p_out[axis[r]] + off[r]`.
@@ -196,8 +196,8 @@ pub(super) fn crop_offset(p: &Params) -> Option<[usize; 3]> {
 /// first source plane still to be read (that of the wave's first slab, which may overlap its own
 /// destination and moves its rows in order on one thread) joins the wave. A crop to 3/4 of each axis
 /// needs three to nine waves whatever the size.
-pub(super) fn crop_in_place<T: Copy + Send>(
-    data: &mut Vec<T>,
+pub(super) fn crop_in_place<T: bytemuck::Pod + Send>(
+    data: &mut Buf<T>,
     in_shape: [usize; 3],
     out_shape: [usize; 3],
     off: [usize; 3],
@@ -538,7 +538,7 @@ mod tests {
             let p = shifted(in_shape, out_shape, off.map(|o| o as f64));
             assert_eq!(crop_offset(&p), Some(off), "{out_shape:?} at {off:?}");
             let copy = super::super::resample_nearest(&src, Some(0.0), &p).unwrap();
-            let mut own = src.clone();
+            let mut own: Buf<_> = src.clone().into();
             crop_in_place(&mut own, in_shape, out_shape, off);
             assert_eq!(own, copy, "{out_shape:?} at {off:?}");
         }
@@ -556,7 +556,7 @@ mod tests {
             let p = shifted(big, out_shape, off.map(|o| o as f64));
             let copy = super::super::resample_nearest(&data, Some(0.0), &p).unwrap();
             for _ in 0..20 {
-                let mut own = data.clone();
+                let mut own: Buf<_> = data.clone().into();
                 crop_in_place(&mut own, big, out_shape, off);
                 assert_eq!(own, copy, "{out_shape:?} at {off:?}");
             }

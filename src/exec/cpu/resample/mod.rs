@@ -163,7 +163,7 @@ pub fn resample_many(specs: &[Spec<'_>], p: &Params) -> Result<Vec<Voxels>> {
     specs
         .iter()
         .map(|s| match *s {
-            Spec::Linear(src, outside) => Ok(Voxels::F32(linear_volume(src, outside, p)?)),
+            Spec::Linear(src, outside) => Ok(Voxels::from(linear_volume(src, outside, p)?)),
             Spec::Nearest(src, fill) => {
                 crate::with_voxels!(src, d => Ok(Voxel::wrap(nearest_volume(d, fill, p)?)))
             }

@@ -75,11 +75,14 @@ fn resample_in_place(s: &mut Subject, map: &SamplingMap) -> Result<bool> {
                 })
             })
             .collect::<Result<Option<Vec<f64>>>>()?;
-        let Some(fills) = fills else {
+        // A mapped input (a file's pages) would be copied before it can grow: resampled into a
+        // fresh buffer instead.
+        let mapped = s.images.iter().chain(&s.labels).any(|v| v.data.is_mapped());
+        let (Some(fills), false) = (fills, mapped) else {
             return Ok(false);
         };
         for (v, f) in s.images.iter_mut().chain(s.labels.iter_mut()).zip(fills) {
-            crate::with_voxels!(&mut v.data, d => pad_in_place(d, p.in_shape, p.out_shape, lead, Voxel::from_f64(f))?);
+            crate::with_voxels!(&mut v.data, d => pad_in_place(d.vec_mut()?, p.in_shape, p.out_shape, lead, Voxel::from_f64(f))?);
             v.grid = map.grid.clone();
         }
     } else {

@@ -5,8 +5,11 @@
 //! Kernels are written once, generic over [`Voxel`], and instantiated per type through
 //! [`with_voxels!`](crate::with_voxels).
 
+mod buf;
+
 use crate::error::{Error, Result};
 use crate::volume::DType;
+pub use buf::Buf;
 
 /// A voxel type voxaug stores in memory.
 pub trait Voxel:
@@ -21,10 +24,10 @@ pub trait Voxel:
     /// The value of `x` in this type (saturating, truncating towards zero for integers: callers pass
     /// values already known to fit, such as a fill value or a checked label).
     fn from_f64(x: f64) -> Self;
-    /// Wraps a buffer of this type.
-    fn wrap(v: Vec<Self>) -> Voxels;
+    /// Wraps a buffer of this type (a `Vec` or a [`Buf`]).
+    fn wrap(v: impl Into<Buf<Self>>) -> Voxels;
     /// The buffer of `v` when it holds this type (else `v` back).
-    fn unwrap(v: Voxels) -> std::result::Result<Vec<Self>, Voxels>;
+    fn unwrap(v: Voxels) -> std::result::Result<Buf<Self>, Voxels>;
     /// A view of `v`'s buffer when it holds this type.
     fn slice(v: &Voxels) -> Option<&[Self]>;
 }
@@ -45,10 +48,10 @@ macro_rules! voxel_impl {
             fn from_f64(x: f64) -> Self {
                 x as $t
             }
-            fn wrap(v: Vec<Self>) -> Voxels {
-                Voxels::$variant(v)
+            fn wrap(v: impl Into<Buf<Self>>) -> Voxels {
+                Voxels::$variant(v.into())
             }
-            fn unwrap(v: Voxels) -> std::result::Result<Vec<Self>, Voxels> {
+            fn unwrap(v: Voxels) -> std::result::Result<Buf<Self>, Voxels> {
                 match v {
                     Voxels::$variant(x) => Ok(x),
                     other => Err(other),
@@ -63,29 +66,34 @@ macro_rules! voxel_impl {
         }
         impl From<Vec<$t>> for Voxels {
             fn from(v: Vec<$t>) -> Voxels {
+                Voxels::$variant(v.into())
+            }
+        }
+        impl From<Buf<$t>> for Voxels {
+            fn from(v: Buf<$t>) -> Voxels {
                 Voxels::$variant(v)
             }
         }
     )*};
 }
 
-/// Voxel data in i-fastest order, in its in-memory type.
+/// Voxel data in i-fastest order, in its in-memory type, in a [`Buf`] (a `Vec`, or a mapped file).
 #[derive(Clone, Debug, PartialEq)]
 pub enum Voxels {
     /// Intensities (every image).
-    F32(Vec<f32>),
+    F32(Buf<f32>),
     /// 8-bit unsigned labels.
-    U8(Vec<u8>),
+    U8(Buf<u8>),
     /// 8-bit signed labels.
-    I8(Vec<i8>),
+    I8(Buf<i8>),
     /// 16-bit unsigned labels.
-    U16(Vec<u16>),
+    U16(Buf<u16>),
     /// 16-bit signed labels.
-    I16(Vec<i16>),
+    I16(Buf<i16>),
     /// 32-bit unsigned labels.
-    U32(Vec<u32>),
+    U32(Buf<u32>),
     /// 32-bit signed labels.
-    I32(Vec<i32>),
+    I32(Buf<i32>),
 }
 
 voxel_impl!(F32 f32, U8 u8, I8 i8, U16 u16, I16 i16, U32 u32, I32 i32);
@@ -157,7 +165,7 @@ impl Voxels {
 
     /// The in-memory type.
     pub fn dtype(&self) -> DType {
-        with_voxels!(self, x => element_dtype(x.as_slice()))
+        with_voxels!(self, x => element_dtype(&x[..]))
     }
 
     /// The f32 buffer of an image (`None` for integer labels).
@@ -166,7 +174,7 @@ impl Voxels {
     }
 
     /// The f32 buffer of an image, mutable (`None` for integer labels).
-    pub fn as_f32_mut(&mut self) -> Option<&mut Vec<f32>> {
+    pub fn as_f32_mut(&mut self) -> Option<&mut Buf<f32>> {
         match self {
             Voxels::F32(x) => Some(x),
             _ => None,
@@ -199,7 +207,7 @@ impl Voxels {
     pub fn to_f32_vec(&self) -> Vec<f32> {
         use rayon::prelude::*;
         match self {
-            Voxels::F32(x) => x.clone(),
+            Voxels::F32(x) => x.to_vec(),
             other => with_voxels!(other, x => x.par_iter().map(|v| v.to_f32()).collect()),
         }
     }
@@ -212,14 +220,19 @@ impl Voxels {
         }
     }
 
+    /// Whether the voxels are a mapped file's pages (see [`Buf`]).
+    pub fn is_mapped(&self) -> bool {
+        with_voxels!(self, x => x.is_mapped())
+    }
+
     /// The raw bytes (native endianness).
     pub fn as_bytes(&self) -> &[u8] {
-        with_voxels!(self, x => bytemuck::cast_slice(x.as_slice()))
+        with_voxels!(self, x => bytemuck::cast_slice(&x[..]))
     }
 
     /// The raw bytes, writable (native endianness).
     pub fn as_bytes_mut(&mut self) -> &mut [u8] {
-        with_voxels!(self, x => bytemuck::cast_slice_mut(x.as_mut_slice()))
+        with_voxels!(self, x => bytemuck::cast_slice_mut(&mut x[..]))
     }
 
     /// `n` zero voxels of an in-memory type (f64 is held as f32); an allocation failure is an error.
@@ -242,7 +255,7 @@ impl Voxels {
     /// Label values (already checked to be integers in range of `dtype`) converted to `dtype`.
     pub(crate) fn labels_as(data: &[f32], dtype: DType) -> Voxels {
         use rayon::prelude::*;
-        with_dtype!(dtype, T => T::wrap(data.par_iter().map(|&v| T::from_f64(v as f64)).collect()))
+        with_dtype!(dtype, T => T::wrap(data.par_iter().map(|&v| T::from_f64(v as f64)).collect::<Vec<T>>()))
     }
 }
 
@@ -319,7 +332,7 @@ mod tests {
         assert!(Voxels::labels_from_f32(&[-1.0, 3e9]).is_err());
         assert_eq!(
             Voxels::labels_from_f32(&[-3.0, 7.0]).unwrap(),
-            Voxels::I8(vec![-3, 7])
+            Voxels::from(vec![-3i8, 7])
         );
     }
 }
