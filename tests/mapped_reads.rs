@@ -113,8 +113,9 @@ fn mapped_reads_equal_copied_reads_and_leave_files_alone() {
     assert_eq!(m.image_data().unwrap()[999], 7.5);
     assert_eq!(std::fs::read(at("image.nii")).unwrap(), before);
 
-    // Owned pipelines (flip and crop in place, a pad that is not, a rotation) on mapped inputs: the
-    // same as on copied ones, and the files untouched.
+    // Owned pipelines (flip, crop and pad, which run in the buffers of copied inputs, a rotation,
+    // intensity ops first or later) on mapped inputs: the same as on copied ones, computed into fresh
+    // buffers (writing into a mapping would copy it page by page), and the files untouched.
     let label_bytes = std::fs::read(at("u16.nii")).unwrap();
     let subject = |mapped: bool| {
         let img = read(&at("image.nii"), Kind::Image, mapped);
@@ -126,6 +127,8 @@ fn mapped_reads_equal_copied_reads_and_leave_files_alone() {
         r#"[{"type": "crop", "start": [5, 20, 30], "size": [100, 90, 64]}]"#,
         r#"[{"type": "pad", "margins": [[2, 3], [1, 0], [0, 4]], "fill": 7.5}]"#,
         r#"[{"type": "rotate", "degrees": [0, 0, 12]}, {"type": "zscore"}]"#,
+        r#"[{"type": "zscore"}, {"type": "flip", "axes": [1]}]"#,
+        r#"[{"type": "clip", "min": -100, "max": 200}]"#,
     ] {
         let p = Pipeline::from_json(&format!(r#"{{"transforms": {t}}}"#)).unwrap();
         let ts = p.fixed_transforms().unwrap();
@@ -134,6 +137,15 @@ fn mapped_reads_equal_copied_reads_and_leave_files_alone() {
         assert_eq!(got.images[0].data, want.images[0].data, "{t}");
         assert_eq!(got.labels[0].data, want.labels[0].data, "{t}");
         assert_eq!(got.images[0].grid, want.images[0].grid, "{t}");
+        assert!(
+            !got.images[0].data.is_mapped(),
+            "{t}: written into the mapping"
+        );
+        // Intensity ops leave label maps as they are: still the file's pages.
+        let spatial = ["flip", "crop", "pad", "rotate"]
+            .iter()
+            .any(|o| t.contains(o));
+        assert_eq!(got.labels[0].data.is_mapped(), !spatial, "{t}");
     }
     assert_eq!(std::fs::read(at("image.nii")).unwrap(), before);
     assert_eq!(std::fs::read(at("u16.nii")).unwrap(), label_bytes);

@@ -108,18 +108,31 @@ fn run_from(
             }
             Stage::Intensity(op) => {
                 cur = Cow::Owned(match cur {
-                    // Our own subject: in place.
+                    // Our own subject: in place, except images mapped from files (writing there
+                    // copies page by page): into fresh buffers, the mapping dropped.
                     Cow::Owned(mut owned) => {
                         let mask = owned.labels.first().map(|l| &l.data);
                         for (k, img) in owned.images.iter_mut().enumerate() {
                             let grid = img.grid.clone();
-                            intensity::apply_masked_with(
-                                op,
-                                img.image_data_mut()?,
-                                &grid,
-                                mask,
-                                known.map(|f| &f[k]),
-                            )?;
+                            let known = known.map(|f| &f[k]);
+                            if img.data.is_mapped() {
+                                let out = intensity::apply_to_new_with(
+                                    op,
+                                    img.image_data()?,
+                                    &grid,
+                                    mask,
+                                    known,
+                                )?;
+                                img.data = out.into();
+                            } else {
+                                intensity::apply_masked_with(
+                                    op,
+                                    img.image_data_mut()?,
+                                    &grid,
+                                    mask,
+                                    known,
+                                )?;
+                            }
                         }
                         owned
                     }

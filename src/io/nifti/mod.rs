@@ -247,8 +247,8 @@ fn read_frames(
         slope != 0.0 && slope.is_finite() && inter.is_finite() && (slope != 1.0 || inter != 0.0);
     // Label maps of an integer type are read in that type (one copy, no conversion).
     let typed = kind == Kind::Label && !scaled && dtype.int_range().is_some();
-    let mut values =
-        read_voxels(&data_path, start, n * count, dtype, h.big, typed).map_err(|e| match e {
+    let mut values = read_voxels(&data_path, start, n * count, dtype, h.big, typed, !scaled)
+        .map_err(|e| match e {
             Error::Format { msg, .. } if msg.starts_with("truncated") => Error::format(
                 path,
                 format!(

@@ -21,7 +21,9 @@ const PARALLEL_READ: usize = 8 << 20;
 /// Reads `n` voxels of `dtype` starting `start` bytes into the (possibly gzipped) file, straight into
 /// the final buffer: one read for little-endian float32 and for integer voxels kept in their own type
 /// (`typed`; byte-swapped in place if needed), else one read of the raw bytes and a parallel conversion
-/// to f32. Nothing past the declared bytes is read or inflated.
+/// to f32. Nothing past the declared bytes is read or inflated. `kept`: the caller keeps the voxels as
+/// read (no scaling in place), so a large uncompressed file may be mapped instead (see
+/// [`crate::io::set_mapped_reads`]).
 pub(super) fn read_voxels(
     path: &Path,
     start: usize,
@@ -29,6 +31,7 @@ pub(super) fn read_voxels(
     dtype: DType,
     big: bool,
     typed: bool,
+    kept: bool,
 ) -> Result<Voxels> {
     let file = std::fs::File::open(path).map_err(|e| Error::io(path, e))?;
     let bpp = dtype.size();
@@ -67,7 +70,7 @@ pub(super) fn read_voxels(
             // Voxels kept as they are on disk: the file's pages, where the process maps reads
             // (a file too short for them is read below, which reports it).
             let native = bpp == 1 || big == cfg!(target_endian = "big");
-            if direct && native && crate::io::mapped_reads() {
+            if direct && native && kept && crate::io::mapped_reads() {
                 let mapped = crate::with_dtype!(dtype, T => crate::voxels::Buf::<T>::map(&file, start as u64, n).map(T::wrap));
                 if let Some(v) = mapped {
                     return Ok(v);
