@@ -15,10 +15,11 @@
 //! (its inputs are read, used and dropped within one run), the library and the Python package do not
 //! unless asked.
 
+use super::Voxel;
 use std::ops::{Deref, DerefMut};
 
 /// Voxel storage: a `Vec<T>` or a private file mapping, used as a slice (`Deref<Target = [T]>`).
-pub struct Buf<T> {
+pub struct Buf<T: Voxel> {
     repr: Repr<T>,
 }
 
@@ -54,7 +55,7 @@ impl<T> Drop for Map<T> {
     }
 }
 
-impl<T: bytemuck::Pod> Buf<T> {
+impl<T: Voxel> Buf<T> {
     /// Maps `n` voxels starting `offset` bytes into `file` (private, copy-on-write; Unix). `None` when
     /// the file cannot be mapped here: no mmap (not Unix), an offset not a multiple of the voxel
     /// size, a file shorter than the voxels (callers report truncation), or a refused `mmap` (then a
@@ -111,10 +112,10 @@ impl<T: bytemuck::Pod> Buf<T> {
         !matches!(self.repr, Repr::Heap(_))
     }
 
-    /// The `Vec` of a heap buffer; a mapped buffer back as `Err`.
-    pub fn into_vec(self) -> Result<Vec<T>, Buf<T>> {
-        match self.repr {
-            Repr::Heap(v) => Ok(v),
+    /// The `Vec` of a heap buffer (taken: it is not recycled); a mapped buffer back as `Err`.
+    pub fn into_vec(mut self) -> Result<Vec<T>, Buf<T>> {
+        match &mut self.repr {
+            Repr::Heap(v) => Ok(std::mem::take(v)),
             #[cfg(unix)]
             Repr::Map(_) => Err(self),
         }
@@ -162,7 +163,20 @@ impl<T: bytemuck::Pod> Buf<T> {
     }
 }
 
-impl<T> Deref for Buf<T> {
+/// A large heap buffer goes to the recycling pool when dropped
+/// ([`crate::exec::cpu::alloc::recycle`]), for the next output of its size and type: a loop that drops
+/// its outputs gets faulted-in memory back instead of fresh pages from the OS.
+impl<T: Voxel> Drop for Buf<T> {
+    fn drop(&mut self) {
+        if let Repr::Heap(v) = &mut self.repr {
+            if std::mem::size_of_val(v.as_slice()) >= crate::exec::cpu::alloc::RECYCLE_MIN {
+                crate::exec::cpu::alloc::recycle(T::wrap(std::mem::take(v)));
+            }
+        }
+    }
+}
+
+impl<T: Voxel> Deref for Buf<T> {
     type Target = [T];
     #[inline]
     fn deref(&self) -> &[T] {
@@ -175,7 +189,7 @@ impl<T> Deref for Buf<T> {
     }
 }
 
-impl<T> DerefMut for Buf<T> {
+impl<T: Voxel> DerefMut for Buf<T> {
     #[inline]
     fn deref_mut(&mut self) -> &mut [T] {
         match &mut self.repr {
@@ -187,7 +201,7 @@ impl<T> DerefMut for Buf<T> {
     }
 }
 
-impl<T> From<Vec<T>> for Buf<T> {
+impl<T: Voxel> From<Vec<T>> for Buf<T> {
     fn from(v: Vec<T>) -> Buf<T> {
         Buf {
             repr: Repr::Heap(v),
@@ -195,50 +209,50 @@ impl<T> From<Vec<T>> for Buf<T> {
     }
 }
 
-impl<T> Default for Buf<T> {
+impl<T: Voxel> Default for Buf<T> {
     fn default() -> Buf<T> {
         Vec::new().into()
     }
 }
 
 /// A clone is a heap copy (of a mapping too).
-impl<T: Clone> Clone for Buf<T> {
+impl<T: Voxel> Clone for Buf<T> {
     fn clone(&self) -> Buf<T> {
         self.to_vec().into()
     }
 }
 
-impl<T: std::fmt::Debug> std::fmt::Debug for Buf<T> {
+impl<T: Voxel> std::fmt::Debug for Buf<T> {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         <[T] as std::fmt::Debug>::fmt(self, f)
     }
 }
 
-impl<T: PartialEq> PartialEq for Buf<T> {
+impl<T: Voxel> PartialEq for Buf<T> {
     fn eq(&self, other: &Buf<T>) -> bool {
         **self == **other
     }
 }
 
-impl<T: PartialEq> PartialEq<Vec<T>> for Buf<T> {
+impl<T: Voxel> PartialEq<Vec<T>> for Buf<T> {
     fn eq(&self, other: &Vec<T>) -> bool {
         **self == **other
     }
 }
 
-impl<T: PartialEq> PartialEq<[T]> for Buf<T> {
+impl<T: Voxel> PartialEq<[T]> for Buf<T> {
     fn eq(&self, other: &[T]) -> bool {
         **self == *other
     }
 }
 
-impl<T> FromIterator<T> for Buf<T> {
+impl<T: Voxel> FromIterator<T> for Buf<T> {
     fn from_iter<I: IntoIterator<Item = T>>(it: I) -> Buf<T> {
         it.into_iter().collect::<Vec<T>>().into()
     }
 }
 
-impl<T: Send> rayon::iter::FromParallelIterator<T> for Buf<T> {
+impl<T: Voxel> rayon::iter::FromParallelIterator<T> for Buf<T> {
     fn from_par_iter<I: rayon::iter::IntoParallelIterator<Item = T>>(it: I) -> Buf<T> {
         Vec::from_par_iter(it).into()
     }

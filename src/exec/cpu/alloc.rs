@@ -13,6 +13,10 @@
 //! advice is off by default.
 //!
 //! `VOXAUG_HUGE_PAGES=on` or `off` overrides the choice; [`huge_pages`] says what is in force and why.
+//!
+//! Buffers of 4 MiB or more go back to a pool when dropped (a heap [`Buf`]'s `Drop`, or [`recycle`]),
+//! up to 256 MiB, and [`output`] hands them out again: a loop that drops its outputs reuses memory
+//! that is already faulted in. [`release_pool`] gives the pool's memory back to the system.
 
 use crate::error::{Error, Result};
 use crate::voxels::{Buf, Voxel, Voxels};
@@ -143,7 +147,7 @@ pub fn copy_voxels(src: &Voxels) -> Result<Voxels> {
 }
 
 /// Buffers smaller than this (4 MiB) are not kept: the allocator serves them without page faults.
-const RECYCLE_MIN: usize = 4 << 20;
+pub(crate) const RECYCLE_MIN: usize = 4 << 20;
 /// Most bytes the pool keeps (four 256^3 float volumes, say).
 const POOL_BYTES: usize = 1 << 28;
 
@@ -160,7 +164,8 @@ fn pool() -> Option<std::sync::MutexGuard<'static, Vec<Voxels>>> {
 }
 
 /// Gives a volume buffer that is no longer needed back for [`output`] to hand out again (kept while the
-/// pool holds under 256 MiB, oldest evicted first; dropped when another thread is using the pool).
+/// pool holds under 256 MiB, oldest evicted first; freed when another thread is using the pool).
+/// Dropping a large heap [`Buf`] does the same.
 pub fn recycle(v: impl Into<Voxels>) {
     let v: Voxels = v.into();
     let bytes = v.as_bytes().len();
@@ -169,15 +174,24 @@ pub fn recycle(v: impl Into<Voxels>) {
         return;
     }
     let Some(mut pool) = pool() else {
-        return;
+        return free(v);
     };
     let mut held: usize = pool.iter().map(|b| b.as_bytes().len()).sum();
     while held + bytes > POOL_BYTES && !pool.is_empty() {
-        held -= pool.remove(0).as_bytes().len();
+        let old = pool.remove(0);
+        held -= old.as_bytes().len();
+        free(old);
     }
     if held + bytes <= POOL_BYTES {
         pool.push(v);
+    } else {
+        free(v);
     }
+}
+
+/// Frees a buffer for good (dropping it would offer it to the pool again).
+fn free(v: Voxels) {
+    crate::with_voxels!(v, b => drop(b.into_vec()));
 }
 
 /// Bytes the pool holds now (0 when another thread is using it).
@@ -188,7 +202,7 @@ pub fn pool_bytes() -> usize {
 /// Frees every buffer the pool holds (memory back to the system; later outputs start fresh).
 pub fn release_pool() {
     if let Some(mut pool) = pool() {
-        pool.clear();
+        pool.drain(..).for_each(free);
     }
 }
 

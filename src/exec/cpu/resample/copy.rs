@@ -196,7 +196,7 @@ pub(super) fn crop_offset(p: &Params) -> Option<[usize; 3]> {
 /// first source plane still to be read (that of the wave's first slab, which may overlap its own
 /// destination and moves its rows in order on one thread) joins the wave. A crop to 3/4 of each axis
 /// needs three to nine waves whatever the size.
-pub(super) fn crop_in_place<T: bytemuck::Pod + Send>(
+pub(super) fn crop_in_place<T: Voxel>(
     data: &mut Buf<T>,
     in_shape: [usize; 3],
     out_shape: [usize; 3],
