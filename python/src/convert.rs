@@ -86,20 +86,13 @@ pub fn fortran_vec<T: voxaug::Voxel>(a: ArrayView3<'_, T>) -> Vec<T> {
 }
 
 /// Owns the voxels under the numpy arrays voxaug hands out. When the last array over them is freed,
-/// the buffer goes to voxaug's recycling pool (`voxaug::exec::cpu::alloc::recycle`), so the next output
-/// of that size reuses pages already faulted in instead of asking the kernel for fresh ones: a Python
-/// loop of `Pipeline.apply` or of loader batches runs like voxaug's own sampling loops.
+/// the buffer is dropped and so goes to voxaug's recycling pool (a large voxel buffer does when
+/// dropped; `voxaug::exec::cpu::alloc`), so the next output of that size reuses pages already faulted
+/// in instead of asking the kernel for fresh ones: a Python loop of `Pipeline.apply` or of loader
+/// batches runs like voxaug's own sampling loops.
 #[pyclass(module = "voxaug")]
 pub struct Buffer {
-    data: Option<Voxels>,
-}
-
-impl Drop for Buffer {
-    fn drop(&mut self) {
-        if let Some(d) = self.data.take() {
-            voxaug::exec::cpu::alloc::recycle(d);
-        }
-    }
+    _data: Voxels,
 }
 
 /// A numpy array of `shape` over `data` (no copy), owned by a [`Buffer`] that recycles `data` when
@@ -120,7 +113,7 @@ where
     let owner = Bound::new(
         py,
         Buffer {
-            data: Some(T::wrap(data)),
+            _data: T::wrap(data),
         },
     )
     .expect("a Buffer object");

@@ -206,7 +206,7 @@ pub fn release_pool() {
     }
 }
 
-/// Recycles every buffer of a subject (see [`recycle`]).
+/// Recycles every buffer of a subject (see [`recycle`]; dropping the subject does the same).
 pub fn recycle_subject(s: crate::volume::Subject) {
     for v in s.images.into_iter().chain(s.labels) {
         recycle(v.data);
