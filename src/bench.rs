@@ -161,8 +161,8 @@ pub struct Row {
     /// dropped, which hands its buffers back to the pool for the next; the input scanned for
     /// non-finite voxels as `apply` does), `owned` (CPU: the run owns its input, a copy made before
     /// the clock starts, as `voxaug apply` and Python's `Pipeline.apply` do: elementwise ops, flips,
-    /// crops and pads work in its buffers; the output freed and the pool emptied inside the clock, so
-    /// every run starts from fresh memory, as a one-shot process does), `steady` (outputs recycled
+    /// crops and pads work in its buffers; the output freed inside the clock and the pool emptied
+    /// after it, so every run starts from fresh memory, as a one-shot process does), `steady` (outputs recycled
     /// between runs and the input scanned once, as `augment` and the Python loader do), `resident` (GPU: data already on the
     /// device and left there, wall clock) or `kernel` (GPU: summed compute-pass time from timestamp
     /// queries; only where the adapter has them).
@@ -240,8 +240,8 @@ pub fn measure(exec: &Executor, op: &str, n: usize, runs: usize, memcpy: f64) ->
     let mut rows = vec![row("end_to_end", times)];
     if matches!(exec, Executor::Cpu) {
         // The input as `voxaug apply` decodes it (buffers from the CPU allocator, faulted in before
-        // the clock starts); the output freed and the pool emptied inside the clock, as a one-shot
-        // process's exit would (so every run starts from fresh memory).
+        // the clock starts); the output freed inside the clock, the pool emptied after it (every run
+        // starts from fresh memory, as a one-shot process does).
         let copy =
             |v: &crate::Volume| Ok(v.with_voxels(crate::exec::cpu::alloc::copy_voxels(&v.data)?));
         let mut owned = Vec::with_capacity(runs);
@@ -252,9 +252,10 @@ pub fn measure(exec: &Executor, op: &str, n: usize, runs: usize, memcpy: f64) ->
                 names: s.names.clone(),
             };
             let t0 = std::time::Instant::now();
-            std::hint::black_box(exec.apply_owned(input, &t)?);
-            crate::exec::cpu::alloc::release_pool();
+            let out = std::hint::black_box(exec.apply_owned(input, &t)?);
+            crate::exec::cpu::alloc::free_subject(out);
             owned.push(t0.elapsed().as_secs_f64());
+            crate::exec::cpu::alloc::release_pool();
         }
         rows.push(row("owned", owned));
     }

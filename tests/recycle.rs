@@ -1,7 +1,7 @@
 //! Large voxel buffers go back to the recycling pool when dropped, and the next output of the same
 //! size and type reuses one (no fresh pages from the OS). One test: the pool is per process.
 
-use voxaug::exec::cpu::alloc::{pool_bytes, release_pool};
+use voxaug::exec::cpu::alloc::{free_subject, pool_bytes, release_pool};
 use voxaug::voxels::Voxels;
 use voxaug::{DType, Executor, Grid, Pipeline, Subject, Volume};
 
@@ -61,8 +61,13 @@ fn dropped_buffers_serve_the_next_outputs() {
     assert_eq!(second.images[0].data, want.images[0].data);
     assert_eq!(second.labels[0].data, want.labels[0].data);
 
+    // Freeing a subject bypasses the pool.
+    release_pool();
+    free_subject(second);
+    assert_eq!(pool_bytes(), 0);
+
     // The pool keeps at most 256 MiB, oldest first out; releasing it frees everything.
-    drop((second, want));
+    drop(want);
     release_pool();
     let many: Vec<Voxels> = (0..40)
         .map(|_| Voxels::output(DType::F32, n).unwrap())

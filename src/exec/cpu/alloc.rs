@@ -206,6 +206,14 @@ pub fn release_pool() {
     }
 }
 
+/// Frees every buffer of a subject now, past the pool (dropping it would recycle them): for a caller
+/// that is done allocating, or that times what a one-shot process pays.
+pub fn free_subject(s: crate::volume::Subject) {
+    for v in s.images.into_iter().chain(s.labels) {
+        free(v.data);
+    }
+}
+
 /// Recycles every buffer of a subject (see [`recycle`]; dropping the subject does the same).
 pub fn recycle_subject(s: crate::volume::Subject) {
     for v in s.images.into_iter().chain(s.labels) {
