@@ -128,10 +128,7 @@ impl<T: Voxel> Buf<T> {
 
     /// The buffer as a `Vec` that may grow or shrink: a mapped buffer is first copied to the heap
     /// (an allocation failure is an error).
-    pub fn vec_mut(&mut self) -> crate::error::Result<&mut Vec<T>>
-    where
-        T: crate::voxels::Voxel,
-    {
+    pub fn vec_mut(&mut self) -> crate::error::Result<&mut Vec<T>> {
         #[cfg(unix)]
         if let Repr::Map(m) = &self.repr {
             // SAFETY: the mapping holds `len` initialised elements.
