@@ -144,6 +144,73 @@ fn nan_voxels_are_refused_by_operations_unless_nan_to_num_comes_first() {
 }
 
 #[test]
+fn pipelines_of_copies_refuse_only_the_nan_voxels_they_keep() {
+    // NaN on the plane i = 1 (SPM's NaN outside the brain): a crop that cuts it away needs no
+    // nan_to_num; one that keeps part of it, a pad and a flip keep what they keep and are refused.
+    let g = Grid::with_spacing([12, 10, 8], [1.0; 3]).unwrap();
+    let d: Vec<f32> = (0..12 * 10 * 8)
+        .map(|n| if n % 12 == 1 { f32::NAN } else { n as f32 })
+        .collect();
+    let img = voxaug::Volume::image(d, g.clone()).unwrap();
+    let lab = voxaug::Volume::label((0..12 * 10 * 8).map(|n| (n % 3) as f32).collect(), g).unwrap();
+    let s = Subject::new(vec![img], vec![lab]).unwrap();
+    let t = |json: &str| {
+        Pipeline::from_json(&format!("{{\"transforms\": [{json}]}}"))
+            .unwrap()
+            .fixed_transforms()
+            .unwrap()
+    };
+    let cut = t(r#"{"type": "crop", "margins": [[2, 0], [0, 0], [0, 0]]}"#);
+    // The same crop of the image with its NaN replaced: where it keeps nothing replaced, the same.
+    let clean = t(
+        r#"{"type": "nan_to_num", "value": -7}, {"type": "crop", "margins": [[2, 0], [0, 0], [0, 0]]}"#,
+    );
+    let want = cpu().apply(&s, &clean).unwrap();
+    assert!(want.images[0].values().iter().all(|&x| x != -7.0));
+    let shared = std::sync::Arc::new(s.clone());
+    for ex in [cpu(), gpu()] {
+        for out in [
+            ex.apply(&s, &cut).unwrap(),
+            ex.apply_owned(s.clone(), &cut).unwrap(),
+            ex.apply_shared(&shared, &cut, None).unwrap(),
+        ] {
+            assert_eq!(out.images[0].values(), want.images[0].values());
+            assert_eq!(out.labels[0].data, want.labels[0].data);
+        }
+        for (op, kept) in [
+            // Margin 1 keeps i = 1 on the rows it keeps: 8 x 6 of them.
+            (r#"{"type": "crop", "margins": 1}"#, 48),
+            (r#"{"type": "pad", "margins": 2, "fill": 3}"#, 80),
+            (r#"{"type": "flip", "axes": [0, 2]}"#, 80),
+            (
+                r#"{"type": "crop", "margins": [[1, 0], [0, 0], [0, 0]]}, {"type": "flip", "axes": [1]}"#,
+                80,
+            ),
+            // A crop with an edge pad on another axis (rows repeated: 12 x 8): a copy still.
+            (
+                r#"{"type": "crop_or_pad", "size": [11, 12, 8], "fill": "edge"}"#,
+                96,
+            ),
+        ] {
+            for e in [
+                err_of(ex.apply(&s, &t(op))),
+                err_of(ex.apply_owned(s.clone(), &t(op))),
+                err_of(ex.apply_shared(&shared, &t(op), None)),
+            ] {
+                assert!(
+                    e.contains(&format!("image 0 has {kept} NaN or infinite"))
+                        && e.contains("nan_to_num"),
+                    "{op}: {e}"
+                );
+            }
+        }
+        // Arithmetic on the values still needs every input voxel finite.
+        let e = err_of(ex.apply(&s, &t(r#"{"type": "rotate", "degrees": [0, 0, 90]}"#)));
+        assert!(e.contains("80 NaN or infinite"), "{e}");
+    }
+}
+
+#[test]
 fn pipeline_errors_name_the_problem() {
     let cases = [
         (

@@ -32,7 +32,9 @@ impl Executor {
 
     /// Applies deterministic transforms to a subject (spatial runs fused into single passes).
     /// Leading `nan_to_num` transforms run first on the host; images with NaN or infinite voxels are
-    /// refused otherwise, with a message naming `nan_to_num`. A result with non-finite values (an
+    /// refused otherwise, with a message naming `nan_to_num` (a pipeline of copies only: flips,
+    /// crops, pads, axis permutations, label remaps, refuses those its output keeps: a crop may cut
+    /// them away). A result with non-finite values (an
     /// intensity parameter past the float range) is refused too, never returned.
     pub fn apply(&self, subject: &Subject, transforms: &[Transform]) -> Result<Subject> {
         self.apply_checked(Cow::Borrowed(subject), transforms, Check::Scan, None)
@@ -111,12 +113,17 @@ impl Executor {
             }
             _ => None,
         };
+        // A run of copies checks its output instead of its input: it computes nothing from the
+        // values, so only those it keeps matter (a crop need not read what it cuts away).
+        let check_out =
+            !prepared && first.is_none() && matches!(check, Check::Scan) && copies_only(&stages);
         // Largest |value| of the images (None: not known).
         let mut largest = None;
         if !prepared {
             let m = match (&first, check) {
                 (Some(f), _) => Some(f.1),
                 (None, Check::Bound(m)) => Some(m),
+                (None, Check::Scan) if check_out => None,
                 (None, Check::Scan) => Some(max_abs(subject)),
                 (None, Check::Finite) => None,
             };
@@ -128,19 +135,30 @@ impl Executor {
                 largest = Some(m);
             }
         }
-        let out = match self {
+        let (out, seen) = match self {
             Executor::Cpu => {
                 let first = first.as_ref().map(|f| &f.0[..]);
-                match input {
-                    Cow::Borrowed(s) => cpu::run_with(s, &stages, first),
-                    Cow::Owned(s) => cpu::run_owned(s, &stages, first),
+                match (input, check_out) {
+                    (input, true) => cpu::run_checked(input, &stages, first)?,
+                    (Cow::Borrowed(s), false) => (cpu::run_with(s, &stages, first)?, None),
+                    (Cow::Owned(s), false) => (cpu::run_owned(s, &stages, first)?, None),
                 }
             }
-            Executor::Gpu(g) => match key {
-                Some(k) => g.run_shared(k, &stages),
-                None => g.run(subject, &stages),
-            },
-        }?;
+            Executor::Gpu(g) => (
+                match key {
+                    Some(k) => g.run_shared(k, &stages),
+                    None => g.run(subject, &stages),
+                }?,
+                None,
+            ),
+        };
+        if check_out {
+            if !seen.unwrap_or_else(|| max_abs(&out)).is_finite() {
+                let (i, n) = non_finite(&out).expect("a non-finite value was seen");
+                return Err(nan_error(i, n));
+            }
+            return Ok(out);
+        }
         // A bound on |value| carried through the stages: resampling blends input values with the fill
         // (`a + (b - a) t`), and an affine kernel whose f32 steps stay within a quarter of the range
         // (the first stage's, known here) maps a bound to a bound. With a bound within a quarter of the
@@ -432,6 +450,21 @@ impl Drop for Batches<'_> {
 /// the magnitude bits.
 fn max_abs(subject: &Subject) -> f32 {
     images_max_abs(&subject.images)
+}
+
+/// Whether every stage moves voxels without arithmetic: maps onto voxel centres without a field
+/// (flip, crop, pad with a constant or the edge, axis permutations, integer shifts: copies on both
+/// executors) and label map remaps. Images then hold input values and the fill only.
+fn copies_only(stages: &[Stage]) -> bool {
+    stages.iter().all(|s| match s {
+        Stage::Spatial(m) => {
+            let t = m.total();
+            m.field.is_none()
+                && cpu::resample::is_integer_map(&[0, 1, 2].map(|r| t[r].map(|x| x as f32)))
+        }
+        Stage::Labels(_) => true,
+        Stage::Intensity(_) => false,
+    })
 }
 
 /// How an `apply` learns that the images are finite.

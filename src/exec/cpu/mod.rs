@@ -37,7 +37,7 @@ pub fn run_with(
     stages: &[Stage],
     first: Option<&[crate::exec::kernel::PointKernel]>,
 ) -> Result<Subject> {
-    run_from(Cow::Borrowed(subject), stages, first)
+    Ok(run_from(Cow::Borrowed(subject), stages, first, false)?.0)
 }
 
 /// [`run_with`] on a subject the caller gives up: a leading intensity or label map stage runs in the
@@ -48,16 +48,31 @@ pub fn run_owned(
     stages: &[Stage],
     first: Option<&[crate::exec::kernel::PointKernel]>,
 ) -> Result<Subject> {
-    run_from(Cow::Owned(subject), stages, first)
+    Ok(run_from(Cow::Owned(subject), stages, first, false)?.0)
+}
+
+/// [`run_with`] or [`run_owned`] (as `input` is borrowed or owned), and the output images' largest
+/// |value| (NaN or +inf where one is not finite) when the last stage to write them was a copy that
+/// took it on the way (`None`: not taken).
+pub fn run_checked(
+    input: Cow<'_, Subject>,
+    stages: &[Stage],
+    first: Option<&[crate::exec::kernel::PointKernel]>,
+) -> Result<(Subject, Option<f32>)> {
+    run_from(input, stages, first, true)
 }
 
 /// `cur`: the subject between stages; the caller's, read only, until a stage produces one of its own
-/// (or from the start, when the caller gave it up).
+/// (or from the start, when the caller gave it up). `check`: take the images' largest |value| in
+/// copies (see [`run_checked`]).
 fn run_from(
     mut cur: Cow<'_, Subject>,
     stages: &[Stage],
     first: Option<&[crate::exec::kernel::PointKernel]>,
-) -> Result<Subject> {
+    check: bool,
+) -> Result<(Subject, Option<f32>)> {
+    // The images' largest |value|, when a copy took it and nothing has written them since.
+    let mut seen = None;
     // The label type each label map has after its first label map stage (both executors use it).
     let label_types = if stages.iter().any(|s| matches!(s, Stage::Labels(_))) {
         cur.labels
@@ -73,12 +88,24 @@ fn run_from(
         let known = first.filter(|_| i == 0);
         match stage {
             Stage::Spatial(map) => {
-                cur = Cow::Owned(match cur {
+                let (out, m) = match (cur, check) {
                     // Our own subject: flips and crops in its buffers, and its buffers serve the
                     // outputs as soon as they are read.
-                    Cow::Owned(owned) => resample::resample_subject_owned(owned, map)?,
-                    Cow::Borrowed(subject) => resample::resample_subject(subject, map)?,
-                });
+                    (Cow::Owned(owned), false) => {
+                        (resample::resample_subject_owned(owned, map)?, None)
+                    }
+                    (Cow::Owned(owned), true) => {
+                        resample::resample_subject_owned_checked(owned, map)?
+                    }
+                    (Cow::Borrowed(subject), false) => {
+                        (resample::resample_subject(subject, map)?, None)
+                    }
+                    (Cow::Borrowed(subject), true) => {
+                        resample::resample_subject_checked(subject, map)?
+                    }
+                };
+                cur = Cow::Owned(out);
+                seen = m;
             }
             Stage::Labels(lut) => {
                 let labels = input
@@ -107,6 +134,7 @@ fn run_from(
                 });
             }
             Stage::Intensity(op) => {
+                seen = None;
                 cur = Cow::Owned(match cur {
                     // Our own subject: in place, except images mapped from files (writing there
                     // copies page by page): into fresh buffers, the mapping dropped.
@@ -164,5 +192,5 @@ fn run_from(
             }
         }
     }
-    Ok(cur.into_owned())
+    Ok((cur.into_owned(), seen))
 }

@@ -62,6 +62,8 @@ fn integer_rows(m: &[[f32; 4]; 3]) -> Option<IntMap> {
     Some(IntMap { axis, sign, off })
 }
 
+/// Writes output row `(j, k)` of an integer map; returns the part of it that holds input values (the
+/// rest holds `fill`).
 pub(super) fn row_integer<T: Voxel>(
     src: &[T],
     fill: Option<T>,
@@ -70,7 +72,7 @@ pub(super) fn row_integer<T: Voxel>(
     j: usize,
     k: usize,
     dst: &mut [T],
-) {
+) -> std::ops::Range<usize> {
     let out_idx = [0i64, j as i64, k as i64];
     let shape = p.in_shape.map(|n| n as i64);
     // Input coordinate at i = 0 and its change per step of i.
@@ -113,8 +115,12 @@ pub(super) fn row_integer<T: Voxel>(
             dst[i as usize] = sample_nearest_checked(src, p.in_shape, c, fill);
         }
     }
+    let held = match fill {
+        Some(_) => lo as usize..hi as usize,
+        None => 0..dst.len(),
+    };
     if lo >= hi {
-        return;
+        return held;
     }
     let first = lin(lo);
     let d: i64 = (0..3).map(|r| step[r] * stride[r]).sum();
@@ -143,6 +149,7 @@ pub(super) fn row_integer<T: Voxel>(
                 .for_each(|(o, &x)| *o = x);
         }
     }
+    held
 }
 
 /// The axes a map reverses when it is a pure flip: output and input shapes equal, no axis permuted, and

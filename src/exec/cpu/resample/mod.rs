@@ -31,8 +31,8 @@ mod warped;
 pub use argmax::sample_argmax_checked;
 pub use checked::{sample_linear_checked, sample_nearest_checked};
 pub use copy::is_integer_map;
-use copy::{integer_map, row_integer};
-pub use owned::resample_subject_owned;
+use copy::{integer_map, row_integer, IntMap};
+pub use owned::{resample_subject_owned, resample_subject_owned_checked};
 use span::{box_inside, interior, reach, zones, RowSpan};
 use spec::fill_of;
 pub use spec::{label_fill, Spec};
@@ -87,6 +87,70 @@ impl Params {
             m[2][3] + m[2][1] * jf + m[2][2] * kf,
         ]
     }
+}
+
+/// [`resample_subject`], and, where the map is a copy onto voxel centres (flip, crop, pad,
+/// permutations) of images sampled trilinearly, their largest |value| (NaN or +inf when one is not
+/// finite), taken from each output row as it is written (`None`: not taken; scan the output).
+pub fn resample_subject_checked(s: &Subject, map: &SamplingMap) -> Result<(Subject, Option<f32>)> {
+    let in_grid = s.grid().expect("subject has volumes");
+    let p = Params::new(&map.total(), in_grid.shape, map.grid.shape);
+    let Some(im) = integer_map(&p).filter(|_| map.field.is_none() && !map.nearest_images) else {
+        return Ok((resample_subject(s, map)?, None));
+    };
+    let mut seen = 0;
+    let mut images = Vec::with_capacity(s.images.len());
+    for v in &s.images {
+        let Spec::Linear(src, outside) = Spec::under_map(v, map)? else {
+            unreachable!("images are sampled trilinearly here");
+        };
+        let (data, m) = copy_checked(src, outside, &p, &im)?;
+        seen = seen.max(m);
+        images.push(Volume {
+            data: data.into(),
+            grid: map.grid.clone(),
+            kind: v.kind,
+            dtype: v.dtype,
+        });
+    }
+    let specs: Vec<Spec<'_>> = s
+        .labels
+        .iter()
+        .map(|v| Spec::under_map(v, map))
+        .collect::<Result<_>>()?;
+    let labels = resample_many(&specs, &p)?
+        .into_iter()
+        .zip(&s.labels)
+        .map(|(data, v)| Volume {
+            data,
+            grid: map.grid.clone(),
+            kind: v.kind,
+            dtype: v.dtype,
+        })
+        .collect();
+    let out = Subject {
+        images,
+        labels,
+        names: s.names.clone(),
+    };
+    Ok((out, Some(f32::from_bits(seen))))
+}
+
+/// An image copied through an integer map, with its largest |value| bits (past +inf's: NaN), taken
+/// from each row's input values while they are in cache (and from the fill where a row holds it).
+fn copy_checked(src: &[f32], outside: Outside, p: &Params, im: &IntMap) -> Result<(Vec<f32>, u32)> {
+    let fill = fill_of(outside);
+    let fill_bits = fill.map_or(0, |f| f.abs().to_bits());
+    drive_max(p, None, |j, k, _, row| {
+        let held = row_integer(src, fill, p, im, j, k, row);
+        let filled = held.len() < row.len();
+        let m = crate::stats::max_abs_bits_sequential(&row[held]);
+        if filled {
+            m.max(fill_bits)
+        } else {
+            m
+        }
+    })
 }
 
 /// Resamples every image (trilinear) and label map (nearest, in its own type) of a subject through one
@@ -177,7 +241,7 @@ pub fn resample_many(specs: &[Spec<'_>], p: &Params) -> Result<Vec<Voxels>> {
 fn linear_volume(src: &[f32], outside: Outside, p: &Params) -> Result<Vec<f32>> {
     match integer_map(p) {
         Some(im) => drive(p, None, |j, k, _, row| {
-            row_integer(src, fill_of(outside), p, &im, j, k, row)
+            row_integer(src, fill_of(outside), p, &im, j, k, row);
         }),
         None if scaled::is_scaled(p) => scaled::linear_scaled(src, outside, p),
         None => drive(p, Some((0.0, 0.0)), |j, k, span, row| {
@@ -195,7 +259,7 @@ fn nearest_volume<T: Voxel>(src: &[T], fill: Option<f64>, p: &Params) -> Result<
     let fill = fill.map(T::from_f64);
     match integer_map(p) {
         Some(im) => drive(p, None, |j, k, _, row| {
-            row_integer(src, fill, p, &im, j, k, row)
+            row_integer(src, fill, p, &im, j, k, row);
         }),
         None => drive(p, Some((-0.5, 0.5)), |j, k, span, row| {
             row_nearest(src, fill, p, j, k, span, row)
@@ -211,11 +275,25 @@ fn drive<T: Voxel>(
     bounds: Option<(f64, f64)>,
     row: impl Fn(usize, usize, RowSpan, &mut [T]) + Sync,
 ) -> Result<Vec<T>> {
+    let row = |j, k, span, out: &mut [T]| {
+        row(j, k, span, out);
+        0
+    };
+    Ok(drive_max(p, bounds, row)?.0)
+}
+
+/// [`drive`] with rows that return a number (a row's largest |value| bits, taken while it is in
+/// cache); returns the largest.
+fn drive_max<T: Voxel>(
+    p: &Params,
+    bounds: Option<(f64, f64)>,
+    row: impl Fn(usize, usize, RowSpan, &mut [T]) -> u32 + Sync,
+) -> Result<(Vec<T>, u32)> {
     let [nx, ny, nz] = p.out_shape;
     let n = nx * ny * nz;
     let mut out = super::alloc::output::<T>(n)?;
     if n == 0 {
-        return Ok(out);
+        return Ok((out, 0));
     }
     let slab = if nz >= 32 {
         8
@@ -231,9 +309,10 @@ fn drive<T: Voxel>(
         inner: (0, nx),
         reach: (0, nx),
     };
-    out.par_chunks_mut(nx * ny * slab)
+    let last = out
+        .par_chunks_mut(nx * ny * slab)
         .enumerate()
-        .for_each(|(b, chunk)| {
+        .map(|(b, chunk)| {
             let k0 = b * slab;
             let slices = chunk.len() / (nx * ny);
             // Interior spans of every row of the slab, computed once (not once per tile).
@@ -254,17 +333,22 @@ fn drive<T: Voxel>(
                 inner: (0, 0),
                 reach: (0, 0),
             };
+            let mut seen = 0;
             for j0 in (0..ny).step_by(tj) {
                 for dk in 0..slices {
                     for j in j0..(j0 + tj).min(ny) {
                         let r = dk * ny + j;
                         let span = spans.get(r).copied().unwrap_or(none);
-                        row(j, k0 + dk, span, &mut chunk[r * nx..(r + 1) * nx]);
+                        let out = &mut chunk[r * nx..(r + 1) * nx];
+                        seen = seen.max(row(j, k0 + dk, span, out));
                     }
                 }
             }
-        });
-    Ok(out)
+            seen
+        })
+        .max()
+        .unwrap_or(0);
+    Ok((out, last))
 }
 
 /// Shared start of a row: fills the zones far outside with the fill value, returns the coordinate of
