@@ -265,6 +265,24 @@ fn augment_cli_is_byte_identical_across_runs_and_thread_counts() {
         std::fs::read(outs[0].join("0000/img.nii.gz")).unwrap(),
         std::fs::read(outs[0].join("0001/img.nii.gz")).unwrap()
     );
+    // Sample folders and files have the modes `create_dir` and `File::create` give here (written
+    // through temporary ones, they kept tempfile's owner-only 0700 and 0600).
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        let mode = |p: &std::path::Path| std::fs::metadata(p).unwrap().permissions().mode() & 0o777;
+        let (plain_dir, plain_file) = (d.join("plain"), d.join("plain.txt"));
+        std::fs::create_dir(&plain_dir).unwrap();
+        std::fs::File::create(&plain_file).unwrap();
+        assert_eq!(mode(&outs[0].join("0001")), mode(&plain_dir));
+        for f in ["img.nii.gz", "lab.nii.gz", "plan.json"] {
+            assert_eq!(
+                mode(&outs[0].join("0001").join(f)),
+                mode(&plain_file),
+                "{f}"
+            );
+        }
+    }
     // `apply --seed S --sample k` writes what `augment --seed S` put in folder k (the pipeline's own
     // seed is 7; augment ran with it, apply is told it explicitly over a pipeline saying 0).
     let p0 = d.join("p0.json");

@@ -211,6 +211,93 @@ fn pipelines_of_copies_refuse_only_the_nan_voxels_they_keep() {
 }
 
 #[test]
+fn an_output_past_the_space_allowed_is_an_error_before_any_byte() {
+    // A 1 MiB file size limit (RLIMIT_FSIZE, SIGXFSZ ignored) stands for a full disk: reserving the
+    // output's blocks fails (EFBIG, as ENOSPC would), the error names the output, and neither it nor
+    // its temporary file is left; the input is untouched.
+    use std::os::unix::process::CommandExt;
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    let g = Grid::with_spacing([96, 96, 40], [1.0; 3]).unwrap();
+    let input = d.join("in.nii");
+    io::write_volume(&input, &image_from(&g, |i, j, k| (i + j + k) as f32)).unwrap();
+    let before = std::fs::read(&input).unwrap();
+    let plan = d.join("p.json");
+    std::fs::write(&plan, r#"{"transforms": [{"type": "flip", "axes": [0]}]}"#).unwrap();
+    // A label map small enough to be written: apply writes it only if the image is written too.
+    let label = d.join("lab.nii");
+    io::write_volume(&label, &label_from(&g, |i, _, _| (i % 3) as f32)).unwrap();
+    let out = d.join("out");
+    let converted = d.join("c.nii");
+    let s = |p: &std::path::Path| p.to_str().unwrap().to_string();
+    for args in [
+        vec![
+            "apply".into(),
+            s(&plan),
+            "--image".into(),
+            s(&input),
+            "--out".into(),
+            s(&out),
+        ],
+        vec![
+            "apply".into(),
+            s(&plan),
+            "--image".into(),
+            s(&input),
+            "--label".into(),
+            s(&label),
+            "--out".into(),
+            s(&out),
+        ],
+        vec!["convert".into(), s(&input), s(&converted)],
+    ] {
+        let mut c = Command::new(env!("CARGO_BIN_EXE_voxaug"));
+        c.args(&args).env("VOXAUG_DEVICE", "cpu");
+        // SAFETY: only async-signal-safe calls between fork and exec.
+        unsafe {
+            c.pre_exec(|| {
+                let lim = libc::rlimit {
+                    rlim_cur: 1 << 20,
+                    rlim_max: 1 << 20,
+                };
+                libc::signal(libc::SIGXFSZ, libc::SIG_IGN);
+                if libc::setrlimit(libc::RLIMIT_FSIZE, &lim) != 0 {
+                    return Err(std::io::Error::last_os_error());
+                }
+                Ok(())
+            });
+        }
+        let o = c.output().unwrap();
+        let err = String::from_utf8_lossy(&o.stderr);
+        assert!(!o.status.success(), "{args:?}: {err}");
+        assert!(
+            err.contains("too large") && (err.contains("in.nii") || err.contains("c.nii")),
+            "{args:?}: {err}"
+        );
+        let left: Vec<_> = walk(d)
+            .into_iter()
+            .filter(|p| ![&input, &plan, &label].contains(&p))
+            .collect();
+        assert!(left.is_empty() && !out.exists(), "{args:?} left {left:?}");
+        assert_eq!(std::fs::read(&input).unwrap(), before);
+    }
+}
+
+/// Every file under `dir`.
+fn walk(dir: &std::path::Path) -> Vec<std::path::PathBuf> {
+    let mut files = Vec::new();
+    for e in std::fs::read_dir(dir).unwrap() {
+        let p = e.unwrap().path();
+        if p.is_dir() {
+            files.extend(walk(&p));
+        } else {
+            files.push(p);
+        }
+    }
+    files
+}
+
+#[test]
 fn pipeline_errors_name_the_problem() {
     let cases = [
         (

@@ -241,7 +241,8 @@ pub fn member_ranges(subject: &Subject) -> Vec<std::ops::Range<usize>> {
 }
 
 /// Writes each member of `sample` to its path (one path per member, in order): a multi-channel member
-/// as one file in its input's layout (`layouts[i]`; dim 4 when absent).
+/// as one file in its input's layout (`layouts[i]`; dim 4 when absent). The files are put in place
+/// only once all are written: an error leaves none of them.
 pub fn write_outputs(
     paths: &[PathBuf],
     sample: &Subject,
@@ -256,23 +257,24 @@ pub fn write_outputs(
             ranges.len()
         )));
     }
-    // Each file on its own thread (a buffered write is one thread's copy into the page cache); the
-    // first error in member order is reported, each file is complete or absent.
+    // Each file on its own thread (a buffered write is one thread's copy into the page cache), under
+    // a temporary name; renamed into place only once every file is written: the first error in
+    // member order is reported and leaves none of them (and any file they would replace as it was).
     use rayon::prelude::*;
     let jobs: Vec<_> = ranges.into_iter().zip(paths).enumerate().collect();
-    let done: Vec<Result<()>> = jobs
+    let staged: Vec<Result<io::Staged>> = jobs
         .into_par_iter()
         .map(|(i, (r, p))| {
             let layout = layouts.get(i).copied().flatten();
             if r.len() == 1 && layout.is_none() {
-                io::write_volume(p, vols[r.start])
+                io::stage_volume_as(p, vols[r.start], None)
             } else {
                 let group: Vec<Volume> = vols[r].iter().map(|v| (*v).clone()).collect();
-                io::write_channels(p, &group, layout)
+                io::stage_channels(p, &group, layout)
             }
         })
         .collect();
-    done.into_iter().collect()
+    io::commit_all(staged.into_iter().collect::<Result<_>>()?)
 }
 
 /// The member name of an input file: its output file name without the extension (`t1.nii.gz` ->

@@ -288,7 +288,7 @@ pub fn augment_to_dir(
             let mut written = already;
             for (i, s, plan) in rx {
                 let dir = sample_dir(out, i);
-                let tmp = tempfile::Builder::new()
+                let tmp = crate::io::usual_mode(&mut tempfile::Builder::new(), true)
                     .prefix(&format!(".{i:04}."))
                     .suffix(".voxaug-tmp")
                     .tempdir_in(out)

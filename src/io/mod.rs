@@ -208,9 +208,17 @@ pub fn write_channels(
     channels: &[Volume],
     layout: Option<ChannelLayout>,
 ) -> Result<()> {
-    let path = path.as_ref();
+    stage_channels(path.as_ref(), channels, layout)?.commit()
+}
+
+/// [`write_channels`] up to the rename (see [`Staged`]).
+pub fn stage_channels(
+    path: &Path,
+    channels: &[Volume],
+    layout: Option<ChannelLayout>,
+) -> Result<Staged> {
     if let ([v], None) = (channels, layout) {
-        return write_volume(path, v);
+        return stage_volume_as(path, v, None);
     }
     match output_format(path, None)? {
         (Format::Nifti, gz) => {
@@ -219,9 +227,9 @@ pub fn write_channels(
             let mut parts: Vec<&[u8]> = vec![&header];
             parts.extend(data.iter().map(|d| &d[..]));
             if gz {
-                write_atomic(path, &gzip::compress(&parts))
+                stage_parts(path, &[&gzip::compress(&parts)])
             } else {
-                write_atomic_parts(path, &parts)
+                stage_parts(path, &parts)
             }
         }
         _ => Err(Error::Unsupported(format!(
@@ -270,18 +278,23 @@ pub fn write_volume(path: impl AsRef<Path>, volume: &Volume) -> Result<()> {
 
 /// Writes a volume in `format` (`nifti`, `nrrd`) or, when `None`, the format of the extension.
 pub fn write_volume_as(path: &Path, volume: &Volume, format: Option<&str>) -> Result<()> {
+    stage_volume_as(path, volume, format)?.commit()
+}
+
+/// [`write_volume_as`] up to the rename (see [`Staged`]).
+pub fn stage_volume_as(path: &Path, volume: &Volume, format: Option<&str>) -> Result<Staged> {
     match output_format(path, format)? {
         (Format::Nifti, gz) => {
             // Header and voxel bytes are written (or compressed) from where they are: a float32
             // volume's voxels go to the file straight from its buffer.
             let (header, data) = nifti::encode_parts(volume)?;
             if gz {
-                write_atomic(path, &gzip::compress(&[&header, &data]))
+                stage_parts(path, &[&gzip::compress(&[&header, &data])])
             } else {
-                write_atomic_parts(path, &[&header, &data])
+                stage_parts(path, &[&header, &data])
             }
         }
-        (Format::Nrrd, _) => write_atomic(path, &nrrd::encode(volume)?),
+        (Format::Nrrd, _) => stage_parts(path, &[&nrrd::encode(volume)?]),
         (Format::Dicom | Format::Minc, _) => unreachable!("not an output format"),
     }
 }
@@ -342,17 +355,60 @@ pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<()> {
 /// does not `fsync` (a power loss may lose the newest files, never leave a partial one under its name
 /// once the rename is on disk).
 pub fn write_atomic_parts(path: &Path, parts: &[&[u8]]) -> Result<()> {
+    stage_parts(path, parts)?.commit()
+}
+
+/// A file written in full under a temporary name in its folder, put in place by
+/// [`commit`](Self::commit); dropped uncommitted, it is removed and `path` is left as it was. Several
+/// files staged before any is committed are written as a set: one that fails leaves none of them.
+#[must_use = "a staged file is removed unless committed"]
+pub struct Staged {
+    tmp: tempfile::NamedTempFile,
+    path: PathBuf,
+}
+
+impl Staged {
+    /// Renames the file over its path (atomic: the old file or the new one, never a part).
+    pub fn commit(self) -> Result<()> {
+        let path = self.path;
+        self.tmp
+            .persist(&path)
+            .map_err(|e| Error::io(&path, e.error))?;
+        Ok(())
+    }
+
+    /// Where [`commit`](Self::commit) puts the file.
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+}
+
+/// Commits staged files in order (see [`Staged`]).
+pub fn commit_all(staged: Vec<Staged>) -> Result<()> {
+    staged.into_iter().try_for_each(Staged::commit)
+}
+
+/// [`write_atomic_parts`] up to the rename: the file written under its temporary name.
+pub fn stage_parts(path: &Path, parts: &[&[u8]]) -> Result<Staged> {
     let dir = path
         .parent()
         .filter(|p| !p.as_os_str().is_empty())
         .map(Path::to_path_buf)
         .unwrap_or_else(|| PathBuf::from("."));
     let name = path.file_name().and_then(|n| n.to_str()).unwrap_or("out");
-    let mut tmp = tempfile::Builder::new()
+    let mut tmp = usual_mode(&mut tempfile::Builder::new(), false)
         .prefix(&format!(".{name}."))
         .suffix(".voxaug-tmp")
         .tempfile_in(&dir)
         .map_err(|e| Error::io(path, e))?;
+    // A file replaced keeps its mode, as one rewritten in place would.
+    if let Ok(old) = std::fs::metadata(path) {
+        if old.is_file() {
+            tmp.as_file()
+                .set_permissions(old.permissions())
+                .map_err(|e| Error::io(path, e))?;
+        }
+    }
     let total = parts.iter().map(|p| p.len() as u64).sum();
     let reserved = reserve(tmp.as_file(), total).map_err(|e| Error::io(path, e))?;
     // Replacing a file: ext4 (and other file systems with the same safeguard) allocates the blocks
@@ -365,8 +421,35 @@ pub fn write_atomic_parts(path: &Path, parts: &[&[u8]]) -> Result<()> {
         parts.iter().try_for_each(|p| tmp.write_all(p))
     }
     .map_err(|e| Error::io(path, e))?;
-    tmp.persist(path).map_err(|e| Error::io(path, e.error))?;
-    Ok(())
+    Ok(Staged {
+        tmp,
+        path: path.to_path_buf(),
+    })
+}
+
+/// Gives the files (or, with `dir`, folders) a `tempfile` builder makes the mode new ones usually have:
+/// read and write (and, for folders, search) for everyone the umask allows, 0644 and 0755 under the
+/// usual 022, as `File::create`, nibabel and SimpleITK make them. Outputs are written through such
+/// temporary files and would otherwise keep `tempfile`'s owner-only 0600 and 0700. Unix only (other
+/// systems have no such mode).
+pub(crate) fn usual_mode<'b, 'p, 's>(
+    b: &'b mut tempfile::Builder<'p, 's>,
+    dir: bool,
+) -> &'b mut tempfile::Builder<'p, 's> {
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        b.permissions(std::fs::Permissions::from_mode(if dir {
+            0o777
+        } else {
+            0o666
+        }))
+    }
+    #[cfg(not(unix))]
+    {
+        let _ = dir;
+        b
+    }
 }
 
 /// Allocates the disk blocks of a new, empty `file` of `len` bytes (`fallocate`, Linux) before it is
@@ -490,6 +573,32 @@ mod tests {
         write_starting_writeback(&file, &refs).unwrap();
         drop(file);
         assert_eq!(std::fs::read(&path).unwrap(), parts.concat());
+    }
+
+    /// Outputs get the mode `File::create` gives under the same umask (not `tempfile`'s 0600); a
+    /// replaced file keeps its own.
+    #[cfg(unix)]
+    #[test]
+    fn outputs_have_the_usual_mode_and_replaced_files_keep_theirs() {
+        use std::os::unix::fs::PermissionsExt;
+        let dir = tempfile::tempdir().unwrap();
+        let mode = |p: &Path| std::fs::metadata(p).unwrap().permissions().mode() & 0o7777;
+        let plain = dir.path().join("plain");
+        std::fs::File::create(&plain).unwrap();
+        let ours = dir.path().join("ours");
+        write_atomic(&ours, b"new").unwrap();
+        assert_eq!(mode(&ours), mode(&plain));
+        assert_ne!(
+            mode(&ours),
+            0o600,
+            "umask 0177 would make this test vacuous"
+        );
+        std::fs::set_permissions(&ours, std::fs::Permissions::from_mode(0o640)).unwrap();
+        write_atomic(&ours, b"again").unwrap();
+        assert_eq!(
+            (mode(&ours), std::fs::read(&ours).unwrap()),
+            (0o640, b"again".to_vec())
+        );
     }
 
     /// Reserving gives the file its final length (its bytes are then all written over), and nothing
