@@ -26,6 +26,7 @@ pub mod io;
 pub mod patches;
 pub mod phantom;
 pub mod register;
+pub mod settings;
 pub mod simd;
 pub mod stats;
 pub mod transform;

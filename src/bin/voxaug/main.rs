@@ -86,13 +86,7 @@ fn main() -> ExitCode {
     }
     // Inputs are read, used and dropped within one run: large uncompressed files are mapped rather
     // than copied (see `voxaug::io::set_mapped_reads` for the one risk), unless turned off.
-    let off = std::env::var("VOXAUG_MAP_READS").is_ok_and(|v| {
-        matches!(
-            v.trim().to_ascii_lowercase().as_str(),
-            "off" | "0" | "false" | "no"
-        )
-    });
-    voxaug::io::set_mapped_reads(!off);
+    voxaug::io::set_mapped_reads(voxaug::settings::env_switch("VOXAUG_MAP_READS") != Some(false));
     let result = match cli.cmd {
         Cmd::Apply(a) => a.run(),
         Cmd::Augment(a) => a.run(),

@@ -82,13 +82,13 @@ pub fn huge_pages() -> (bool, &'static str) {
     })
 }
 
-/// The choice from the setting of `VOXAUG_HUGE_PAGES` (`on`, `1`, `true`, `yes`; `off`, `0`,
-/// `false`, `no`; anything else, or unset, is `auto`) and, for `auto`, whether this machine reports
+/// The choice from the setting of `VOXAUG_HUGE_PAGES` (a [`switch`](crate::settings::switch) word;
+/// anything else, or unset, is `auto`) and, for `auto`, whether this machine reports
 /// free pages to its host (asked only then).
 fn huge_pages_from(v: Option<&str>, reporting: impl FnOnce() -> bool) -> (bool, &'static str) {
-    match v.map(|s| s.trim().to_ascii_lowercase()).as_deref() {
-        Some("on" | "1" | "true" | "yes") => (true, "VOXAUG_HUGE_PAGES=on"),
-        Some("off" | "0" | "false" | "no") => (false, "VOXAUG_HUGE_PAGES=off"),
+    match v.and_then(crate::settings::switch) {
+        Some(true) => (true, "VOXAUG_HUGE_PAGES=on"),
+        Some(false) => (false, "VOXAUG_HUGE_PAGES=off"),
         _ if reporting() => (
             false,
             "this VM reports free memory to its host: fresh huge pages come from there, 7-15x \
