@@ -595,3 +595,52 @@ fn simulate_low_resolution_samples_nearest_down_and_linear_up() {
         assert!(e.contains("low_resolution"), "{bad}: {e}");
     }
 }
+
+#[test]
+fn large_crops_are_the_box_voxel_for_voxel() {
+    // Crops of 8 MiB or more are copied past the cache (non-temporal stores): odd offsets and row
+    // lengths give unaligned heads and tails, and the label map's rows are one byte per voxel. Every
+    // entry point (the input checked in the copy, a known bound, an owned input) gives the box.
+    let g = Grid::with_spacing([227, 210, 190], [1.0; 3]).unwrap();
+    let f = |i: usize, j: usize, k: usize| (i * 7 + j * 131 + k * 1031) as f32 * 0.5 - 9000.0;
+    let l = |i: usize, j: usize, k: usize| ((i + 2 * j + 3 * k) % 200) as f32;
+    let s = Subject::new(vec![image_from(&g, f)], vec![label_from(&g, l)]).unwrap();
+    assert_eq!(s.labels[0].dtype, voxaug::DType::U8);
+    let (off, size) = ([3usize, 1, 2], [221usize, 207, 185]);
+    // Past the threshold in both types (the label map's bytes too).
+    assert!(size.iter().product::<usize>() >= 8 << 20);
+    let crop = |start: [usize; 3]| Transform::Crop {
+        start: Some(start),
+        size: Some(size),
+        margins: None,
+        percent: false,
+        label_interpolation: None,
+    };
+    let t = [crop(off)];
+    let cpu = Executor::Cpu;
+    let largest = voxaug::exec::largest_abs(&s);
+    for out in [
+        cpu.apply(&s, &t).unwrap(),
+        cpu.apply_known(&s, &t, largest).unwrap(),
+        cpu.apply_owned(s.clone(), &t).unwrap(),
+    ] {
+        assert_eq!(out.images[0].grid.shape, size);
+        let (img, lab) = (out.images[0].values(), out.labels[0].values());
+        for k in 0..size[2] {
+            for j in 0..size[1] {
+                for i in 0..size[0] {
+                    let n = i + size[0] * (j + size[1] * k);
+                    let (a, b, c) = (i + off[0], j + off[1], k + off[2]);
+                    assert_eq!((img[n], lab[n]), (f(a, b, c), l(a, b, c)), "{i} {j} {k}");
+                }
+            }
+        }
+    }
+    // A NaN inside the box is found by the check inside the copy; one outside is cut away.
+    let mut bad = s.clone();
+    let d = bad.images[0].image_data_mut().unwrap();
+    d[(off[0] + 220) + 227 * ((off[1] + 206) + 210 * (off[2] + 184))] = f32::NAN;
+    let e = cpu.apply(&bad, &t).unwrap_err().to_string();
+    assert!(e.contains("1 NaN or infinite"), "{e}");
+    assert!(cpu.apply(&bad, &[crop([2, 1, 2])]).is_ok());
+}

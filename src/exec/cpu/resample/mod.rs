@@ -31,7 +31,7 @@ mod warped;
 pub use argmax::sample_argmax_checked;
 pub use checked::{sample_linear_checked, sample_nearest_checked};
 pub use copy::is_integer_map;
-use copy::{integer_map, row_integer, IntMap};
+use copy::{crop_row, integer_map, row_integer, store_fence, stream_copy, streamed_crop, IntMap};
 pub use owned::{resample_subject_owned, resample_subject_owned_checked};
 use span::{box_inside, interior, reach, zones, RowSpan};
 use spec::fill_of;
@@ -139,9 +139,13 @@ pub fn resample_subject_checked(s: &Subject, map: &SamplingMap) -> Result<(Subje
 /// An image copied through an integer map, with its largest |value| bits (past +inf's: NaN), taken
 /// from each row's input values while they are in cache (and from the fill where a row holds it).
 fn copy_checked(src: &[f32], outside: Outside, p: &Params, im: &IntMap) -> Result<(Vec<f32>, u32)> {
+    if let Some(off) = streamed_crop::<f32>(p) {
+        // Each row's source was just read: checked there (the row itself went past the cache).
+        return crop_streamed(src, p, off, crate::stats::max_abs_bits_sequential);
+    }
     let fill = fill_of(outside);
     let fill_bits = fill.map_or(0, |f| f.abs().to_bits());
-    drive_max(p, None, |j, k, _, row| {
+    drive_max(p, None, false, |j, k, _, row| {
         let held = row_integer(src, fill, p, im, j, k, row);
         let filled = held.len() < row.len();
         let m = crate::stats::max_abs_bits_sequential(&row[held]);
@@ -238,7 +242,25 @@ pub fn resample_many(specs: &[Spec<'_>], p: &Params) -> Result<Vec<Voxels>> {
         .collect()
 }
 
+/// A large crop inside the input ([`streamed_crop`]): each output row copied from its input run past
+/// the cache, `scan` of the run (in cache) returned as the largest of its values.
+fn crop_streamed<T: Voxel>(
+    src: &[T],
+    p: &Params,
+    off: [usize; 3],
+    scan: impl Fn(&[T]) -> u32 + Sync,
+) -> Result<(Vec<T>, u32)> {
+    drive_max(p, None, true, |j, k, _, row| {
+        let run = crop_row(src, p, off, j, k, row.len());
+        stream_copy(row, run);
+        scan(run)
+    })
+}
+
 fn linear_volume(src: &[f32], outside: Outside, p: &Params) -> Result<Vec<f32>> {
+    if let Some(off) = streamed_crop::<f32>(p) {
+        return Ok(crop_streamed(src, p, off, |_| 0)?.0);
+    }
     match integer_map(p) {
         Some(im) => drive(p, None, |j, k, _, row| {
             row_integer(src, fill_of(outside), p, &im, j, k, row);
@@ -256,6 +278,9 @@ pub fn resample_nearest<T: Voxel>(src: &[T], fill: Option<f64>, p: &Params) -> R
 }
 
 fn nearest_volume<T: Voxel>(src: &[T], fill: Option<f64>, p: &Params) -> Result<Vec<T>> {
+    if let Some(off) = streamed_crop::<T>(p) {
+        return Ok(crop_streamed(src, p, off, |_| 0)?.0);
+    }
     let fill = fill.map(T::from_f64);
     match integer_map(p) {
         Some(im) => drive(p, None, |j, k, _, row| {
@@ -279,14 +304,15 @@ fn drive<T: Voxel>(
         row(j, k, span, out);
         0
     };
-    Ok(drive_max(p, bounds, row)?.0)
+    Ok(drive_max(p, bounds, false, row)?.0)
 }
 
 /// [`drive`] with rows that return a number (a row's largest |value| bits, taken while it is in
-/// cache); returns the largest.
+/// cache); returns the largest. `streamed`: rows are written with non-temporal stores.
 fn drive_max<T: Voxel>(
     p: &Params,
     bounds: Option<(f64, f64)>,
+    streamed: bool,
     row: impl Fn(usize, usize, RowSpan, &mut [T]) -> u32 + Sync,
 ) -> Result<(Vec<T>, u32)> {
     let [nx, ny, nz] = p.out_shape;
@@ -343,6 +369,11 @@ fn drive_max<T: Voxel>(
                         seen = seen.max(row(j, k0 + dk, span, out));
                     }
                 }
+            }
+            if streamed {
+                // Rows written past the cache, ordered before the task's end (a fence after
+                // ordinary stores waits for them: 0.4 ms on a 288^3 pad).
+                store_fence();
             }
             seen
         })
