@@ -34,8 +34,8 @@ impl Executor {
     /// Leading `nan_to_num` transforms run first on the host; images with NaN or infinite voxels are
     /// refused otherwise, with a message naming `nan_to_num` (a pipeline of copies only: flips,
     /// crops, pads, axis permutations, label remaps, refuses those its output keeps: a crop may cut
-    /// them away). A result with non-finite values (an
-    /// intensity parameter past the float range) is refused too, never returned.
+    /// them away). A result with non-finite values (an intensity parameter past the float range) is
+    /// refused too, never returned.
     pub fn apply(&self, subject: &Subject, transforms: &[Transform]) -> Result<Subject> {
         self.apply_checked(Cow::Borrowed(subject), transforms, Check::Scan, None)
     }

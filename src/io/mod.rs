@@ -376,11 +376,6 @@ impl Staged {
             .map_err(|e| Error::io(&path, e.error))?;
         Ok(())
     }
-
-    /// Where [`commit`](Self::commit) puts the file.
-    pub fn path(&self) -> &Path {
-        &self.path
-    }
 }
 
 /// Commits staged files in order (see [`Staged`]).

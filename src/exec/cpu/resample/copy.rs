@@ -201,9 +201,9 @@ const STREAM_BYTES: usize = 8 << 20;
 /// The offset of a crop inside the input ([`crop_offset`]) whose output of `T` is large enough to be
 /// copied with non-temporal stores ([`stream_copy`]): it does not fit the cache whole anyway, and a
 /// store that bypasses the cache skips reading each line in before writing it, a third of a copy's
-/// memory traffic (256^3 f32 + uint8 label map cropped to 192^3: 2.7-3.0 -> 1.9-2.1 ms steady, 2 threads,
-/// AMD EPYC). Pads keep ordinary stores: streaming the copied part of rows that also hold fill made
-/// them 1.3x slower.
+/// memory traffic (256^3 f32 + uint8 label map cropped to 192^3: 2.3-2.4 -> 1.5-1.6 ms steady, 2
+/// threads, AMD EPYC). Pads keep ordinary stores: streaming the copied part of rows that also hold
+/// fill made them 1.3x slower.
 pub(super) fn streamed_crop<T>(p: &Params) -> Option<[usize; 3]> {
     let bytes = p.out_shape.iter().product::<usize>() * std::mem::size_of::<T>();
     if !cfg!(target_arch = "x86_64") || bytes < STREAM_BYTES {
