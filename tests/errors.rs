@@ -250,6 +250,16 @@ fn an_output_past_the_space_allowed_is_an_error_before_any_byte() {
             s(&out),
         ],
         vec!["convert".into(), s(&input), s(&converted)],
+        // The resampled moving image is past the limit: no transform file is left either.
+        vec![
+            "register".into(),
+            s(&input),
+            s(&input),
+            "--out".into(),
+            s(&out),
+            "--iterations".into(),
+            "3".into(),
+        ],
     ] {
         let mut c = Command::new(env!("CARGO_BIN_EXE_voxaug"));
         c.args(&args).env("VOXAUG_DEVICE", "cpu");

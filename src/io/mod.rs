@@ -517,6 +517,19 @@ pub fn create_dir(path: &Path) -> Result<()> {
     std::fs::create_dir_all(path).map_err(|e| Error::io(path, e))
 }
 
+/// Runs `write` (which writes a set of outputs into `dir`, all or none: see [`Staged`]) in `dir`,
+/// created first if missing; a folder made here is removed again when `write` fails and left it
+/// empty, so a failed run leaves nothing behind.
+pub fn write_in_dir(dir: &Path, write: impl FnOnce() -> Result<()>) -> Result<()> {
+    let made = !dir.exists();
+    create_dir(dir)?;
+    write().inspect_err(|_| {
+        if made {
+            let _ = std::fs::remove_dir(dir);
+        }
+    })
+}
+
 /// Reads a text file; errors name the file.
 pub fn read_text(path: &Path) -> Result<String> {
     std::fs::read_to_string(path).map_err(|e| Error::io(path, e))

@@ -44,15 +44,7 @@ impl ApplyArgs {
         let t0 = std::time::Instant::now();
         let (result, _plan) = pipeline.sample_owned(&exec, subject, index)?;
         let secs = t0.elapsed().as_secs_f64();
-        // A folder made for outputs that could not be written is removed (when still empty).
-        let made = !out.exists();
-        io::create_dir(out)?;
-        if let Err(e) = augment::write_outputs(&outs, &result, &layouts) {
-            if made {
-                let _ = std::fs::remove_dir(out);
-            }
-            return Err(e);
-        }
+        io::write_in_dir(out, || augment::write_outputs(&outs, &result, &layouts))?;
         for o in &outs {
             println!("wrote {}", o.display());
         }

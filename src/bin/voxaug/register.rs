@@ -119,13 +119,26 @@ impl RegisterArgs {
         let out = exec.apply(&subject, &[r.transform()])?;
         let json = serde_json::to_string_pretty(&r).expect("serialisable");
         let tfm = r.to_tfm();
-        io::create_dir(&self.out)?;
-        for (v, p) in out.images.iter().chain(&out.labels).zip(&outs) {
-            io::write_volume(p, v)?;
-        }
-        io::write_atomic(&self.out.join("transform.tfm"), tfm.as_bytes())?;
-        // Last: transform.json marks a complete result.
-        io::write_atomic(&self.out.join("transform.json"), json.as_bytes())?;
+        // Every file written before any is put in place (a failure leaves none of them); the last
+        // renamed, transform.json, marks a complete result.
+        io::write_in_dir(&self.out, || {
+            let mut staged = out
+                .images
+                .iter()
+                .chain(&out.labels)
+                .zip(&outs)
+                .map(|(v, p)| io::stage_volume_as(p, v, None))
+                .collect::<Result<Vec<_>>>()?;
+            staged.push(io::stage_parts(
+                &self.out.join("transform.tfm"),
+                &[tfm.as_bytes()],
+            )?);
+            staged.push(io::stage_parts(
+                &self.out.join("transform.json"),
+                &[json.as_bytes()],
+            )?);
+            io::commit_all(staged)
+        })?;
         if self.json {
             println!("{json}");
         } else {
