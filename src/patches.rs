@@ -239,7 +239,9 @@ pub struct PatchEntry {
 /// `voxaug patches`: writes the patches of `v` (`size`, `stride`) as `out/patch_00000.nii.gz`, ... with
 /// their own affines, plus `out/index.json` (which names `source`). Returns the index. A folder that
 /// already holds patches (an `index.json` or `patch_*` files) is refused unless `overwrite`, which
-/// removes them first (so no stale patch of an earlier cut stays behind).
+/// removes them first (so no stale patch of an earlier cut stays behind). A failure part-way removes
+/// the patches already written (and the folder, when it was made for them): a folder holds a whole
+/// cut or none.
 pub fn write_folder(
     v: &Volume,
     source: &str,
@@ -249,47 +251,58 @@ pub fn write_folder(
     overwrite: bool,
 ) -> Result<Index> {
     let starts = grid_starts(v.grid.shape, size, stride)?;
-    crate::io::create_dir(out)?;
-    let mut old = Vec::new();
-    for e in std::fs::read_dir(out).map_err(|e| Error::io(out, e))? {
-        let p = e.map_err(|e| Error::io(out, e))?.path();
-        let name = p.file_name().and_then(|n| n.to_str()).unwrap_or("");
-        if name == "index.json" || (name.starts_with("patch_") && p.is_file()) {
-            old.push(p);
-        }
-    }
-    if !old.is_empty() {
-        if !overwrite {
-            return Err(Error::invalid(format!(
-                "{} already holds patches ({} files); pass --overwrite to replace them or choose \
-                 another --out",
-                out.display(),
-                old.len()
-            )));
-        }
-        for p in &old {
-            std::fs::remove_file(p).map_err(|e| Error::io(p, e))?;
-        }
-    }
-    let mut entries = Vec::with_capacity(starts.len());
-    for (n, st) in starts.iter().enumerate() {
-        let p = extract(v, *st, size)?;
-        let file = format!("patch_{n:05}.nii.gz");
-        crate::io::write_volume(out.join(&file), &p)?;
-        entries.push(PatchEntry { file, start: *st });
-    }
-    let index = Index {
-        source: source.to_string(),
-        shape: v.grid.shape,
-        affine: v.grid.affine,
-        size,
-        stride,
-        kind: v.kind,
-        patches: entries,
-    };
-    let text = serde_json::to_string_pretty(&index).expect("serialisable");
-    crate::io::write_atomic(&out.join("index.json"), text.as_bytes())?;
-    Ok(index)
+    crate::io::write_in_dir(out, || {
+        // The files written so far, removed again if a later one fails.
+        let mut written = Vec::new();
+        let mut cut = || -> Result<Index> {
+            let mut old = Vec::new();
+            for e in std::fs::read_dir(out).map_err(|e| Error::io(out, e))? {
+                let p = e.map_err(|e| Error::io(out, e))?.path();
+                let name = p.file_name().and_then(|n| n.to_str()).unwrap_or("");
+                if name == "index.json" || (name.starts_with("patch_") && p.is_file()) {
+                    old.push(p);
+                }
+            }
+            if !old.is_empty() {
+                if !overwrite {
+                    return Err(Error::invalid(format!(
+                        "{} already holds patches ({} files); pass --overwrite to replace them or choose \
+                         another --out",
+                        out.display(),
+                        old.len()
+                    )));
+                }
+                for p in &old {
+                    std::fs::remove_file(p).map_err(|e| Error::io(p, e))?;
+                }
+            }
+            let mut entries = Vec::with_capacity(starts.len());
+            for (n, st) in starts.iter().enumerate() {
+                let p = extract(v, *st, size)?;
+                let file = format!("patch_{n:05}.nii.gz");
+                crate::io::write_volume(out.join(&file), &p)?;
+                written.push(out.join(&file));
+                entries.push(PatchEntry { file, start: *st });
+            }
+            let index = Index {
+                source: source.to_string(),
+                shape: v.grid.shape,
+                affine: v.grid.affine,
+                size,
+                stride,
+                kind: v.kind,
+                patches: entries,
+            };
+            let text = serde_json::to_string_pretty(&index).expect("serialisable");
+            crate::io::write_atomic(&out.join("index.json"), text.as_bytes())?;
+            Ok(index)
+        };
+        cut().inspect_err(|_| {
+            for p in &written {
+                let _ = std::fs::remove_file(p);
+            }
+        })
+    })
 }
 
 /// `voxaug stitch`: reads a patch folder (`index.json` + patches, possibly modified) and stitches it

@@ -224,6 +224,21 @@ fn an_output_past_the_space_allowed_is_an_error_before_any_byte() {
     let before = std::fs::read(&input).unwrap();
     let plan = d.join("p.json");
     std::fs::write(&plan, r#"{"transforms": [{"type": "flip", "axes": [0]}]}"#).unwrap();
+    // Patches: the first (constant) compresses to little and is written, the second (noise) is past
+    // the limit; the first is removed again.
+    let cut = d.join("cut.nii");
+    let hash = |i: usize, j: usize, k: usize| {
+        let n = (i + 128 * (j + 64 * k)) as u64;
+        (n.wrapping_mul(6364136223846793005)
+            .wrapping_add(1442695040888963407)
+            >> 40) as f32
+    };
+    let cg = Grid::with_spacing([128, 64, 64], [1.0; 3]).unwrap();
+    io::write_volume(
+        &cut,
+        &image_from(&cg, |i, j, k| if i < 64 { 1.0 } else { hash(i, j, k) }),
+    )
+    .unwrap();
     // A label map small enough to be written: apply writes it only if the image is written too.
     let label = d.join("lab.nii");
     io::write_volume(&label, &label_from(&g, |i, _, _| (i % 3) as f32)).unwrap();
@@ -250,6 +265,14 @@ fn an_output_past_the_space_allowed_is_an_error_before_any_byte() {
             s(&out),
         ],
         vec!["convert".into(), s(&input), s(&converted)],
+        vec![
+            "patches".into(),
+            s(&cut),
+            "--size".into(),
+            "64,64,64".into(),
+            "--out".into(),
+            s(&out),
+        ],
         // The resampled moving image is past the limit: no transform file is left either.
         vec![
             "register".into(),
@@ -281,12 +304,12 @@ fn an_output_past_the_space_allowed_is_an_error_before_any_byte() {
         let err = String::from_utf8_lossy(&o.stderr);
         assert!(!o.status.success(), "{args:?}: {err}");
         assert!(
-            err.contains("too large") && (err.contains("in.nii") || err.contains("c.nii")),
+            err.contains("too large") && (err.contains(&s(&out)) || err.contains(&s(&converted))),
             "{args:?}: {err}"
         );
         let left: Vec<_> = walk(d)
             .into_iter()
-            .filter(|p| ![&input, &plan, &label].contains(&p))
+            .filter(|p| ![&input, &plan, &label, &cut].contains(&p))
             .collect();
         assert!(left.is_empty() && !out.exists(), "{args:?} left {left:?}");
         assert_eq!(std::fs::read(&input).unwrap(), before);

@@ -520,7 +520,7 @@ pub fn create_dir(path: &Path) -> Result<()> {
 /// Runs `write` (which writes a set of outputs into `dir`, all or none: see [`Staged`]) in `dir`,
 /// created first if missing; a folder made here is removed again when `write` fails and left it
 /// empty, so a failed run leaves nothing behind.
-pub fn write_in_dir(dir: &Path, write: impl FnOnce() -> Result<()>) -> Result<()> {
+pub fn write_in_dir<T>(dir: &Path, write: impl FnOnce() -> Result<T>) -> Result<T> {
     let made = !dir.exists();
     create_dir(dir)?;
     write().inspect_err(|_| {
