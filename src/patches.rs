@@ -305,6 +305,15 @@ pub fn write_folder(
     })
 }
 
+/// Removes the cut [`write_folder`] wrote into `dir` (its `index.json` and the patches it lists), when
+/// a run writing more beside it fails.
+pub fn remove_cut(dir: &std::path::Path, index: &Index) {
+    for e in &index.patches {
+        let _ = std::fs::remove_file(dir.join(&e.file));
+    }
+    let _ = std::fs::remove_file(dir.join("index.json"));
+}
+
 /// `voxaug stitch`: reads a patch folder (`index.json` + patches, possibly modified) and stitches it
 /// back onto the original grid. Unmodified patches give the input back exactly.
 pub fn stitch_folder(dir: &std::path::Path, blend: Blend) -> Result<(Volume, Index)> {

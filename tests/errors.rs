@@ -227,11 +227,12 @@ fn an_output_past_the_space_allowed_is_an_error_before_any_byte() {
     // Patches: the first (constant) compresses to little and is written, the second (noise) is past
     // the limit; the first is removed again.
     let cut = d.join("cut.nii");
+    // splitmix64's finaliser: bytes that do not compress.
     let hash = |i: usize, j: usize, k: usize| {
-        let n = (i + 128 * (j + 64 * k)) as u64;
-        (n.wrapping_mul(6364136223846793005)
-            .wrapping_add(1442695040888963407)
-            >> 40) as f32
+        let mut z = (i + 128 * (j + 128 * k)) as u64;
+        z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
+        z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
+        ((z ^ (z >> 31)) >> 40) as f32
     };
     let cg = Grid::with_spacing([128, 64, 64], [1.0; 3]).unwrap();
     io::write_volume(
@@ -239,6 +240,12 @@ fn an_output_past_the_space_allowed_is_an_error_before_any_byte() {
         &image_from(&cg, |i, j, k| if i < 64 { 1.0 } else { hash(i, j, k) }),
     )
     .unwrap();
+    // Patches of an image and a label map: the image's cut is written, the label map's (noise) is past
+    // the limit; the image's is removed again.
+    let (pimg, plab) = (d.join("pimg.nii"), d.join("plab.nii"));
+    let pg = Grid::with_spacing([128, 128, 128], [1.0; 3]).unwrap();
+    io::write_volume(&pimg, &image_from(&pg, |_, _, _| 1.0)).unwrap();
+    io::write_volume(&plab, &label_from(&pg, |i, j, k| hash(i, j, k) % 256.0)).unwrap();
     // A label map small enough to be written: apply writes it only if the image is written too.
     let label = d.join("lab.nii");
     io::write_volume(&label, &label_from(&g, |i, _, _| (i % 3) as f32)).unwrap();
@@ -265,6 +272,16 @@ fn an_output_past_the_space_allowed_is_an_error_before_any_byte() {
             s(&out),
         ],
         vec!["convert".into(), s(&input), s(&converted)],
+        vec![
+            "patches".into(),
+            s(&pimg),
+            "--label".into(),
+            s(&plab),
+            "--size".into(),
+            "128,128,128".into(),
+            "--out".into(),
+            s(&out),
+        ],
         vec![
             "patches".into(),
             s(&cut),
@@ -309,7 +326,7 @@ fn an_output_past_the_space_allowed_is_an_error_before_any_byte() {
         );
         let left: Vec<_> = walk(d)
             .into_iter()
-            .filter(|p| ![&input, &plan, &label, &cut].contains(&p))
+            .filter(|p| ![&input, &plan, &label, &cut, &pimg, &plab].contains(&p))
             .collect();
         assert!(left.is_empty() && !out.exists(), "{args:?} left {left:?}");
         assert_eq!(std::fs::read(&input).unwrap(), before);

@@ -77,32 +77,44 @@ impl PatchesArgs {
             }
             None => None,
         };
-        let index = patches::write_folder(
-            &v,
-            &self.input.display().to_string(),
-            size,
-            stride,
-            &self.out,
-            self.overwrite,
-        )?;
+        // The image's cut and the label map's are written as a pair: a failure in the second removes
+        // the first (and the folder, when this run made it).
+        let (index, labels) = io::write_in_dir(&self.out, || {
+            let index = patches::write_folder(
+                &v,
+                &self.input.display().to_string(),
+                size,
+                stride,
+                &self.out,
+                self.overwrite,
+            )?;
+            let labels = match &lab {
+                Some((p, l)) => {
+                    let dir = self.out.join("label");
+                    let cut = patches::write_folder(
+                        l,
+                        &p.display().to_string(),
+                        size,
+                        stride,
+                        &dir,
+                        self.overwrite,
+                    )
+                    .inspect_err(|_| patches::remove_cut(&self.out, &index))?;
+                    Some((dir, cut))
+                }
+                None => None,
+            };
+            Ok((index, labels))
+        })?;
         println!(
             "wrote {} patches of {size:?} (stride {stride:?}) and index.json to {}",
             index.patches.len(),
             self.out.display()
         );
-        if let Some((p, l)) = lab {
-            let dir = self.out.join("label");
-            let index = patches::write_folder(
-                &l,
-                &p.display().to_string(),
-                size,
-                stride,
-                &dir,
-                self.overwrite,
-            )?;
+        if let Some((dir, cut)) = labels {
             println!(
                 "wrote {} label patches and index.json to {}",
-                index.patches.len(),
+                cut.patches.len(),
                 dir.display()
             );
         }
