@@ -9,7 +9,8 @@
 //! made, and border spans with checks. Interior voxels go in runs of 64: indices and fractions eight
 //! at a time, then blends eight at a time (AVX2; each pair of x neighbours is one 8-byte load). Maps
 //! that are signed permutations with integer offsets (flip, crop, pad) are copies and take a separate
-//! exact path (`copy.rs`); scale-and-shift maps (resize, resample) interpolate input rows along x once
+//! exact path (`copy.rs`; large crops past the cache, `stream.rs`; copies that check their values for
+//! NaN as they go, `checked_copy.rs`); scale-and-shift maps (resize, resample) interpolate input rows along x once
 //! (`scaled.rs`); the AVX2 bodies of the interior runs are in `x86.rs`; a subject the run owns is
 //! resampled in its own buffers where the map allows (`owned.rs`).
 //!
@@ -22,20 +23,25 @@
 
 mod argmax;
 mod checked;
+mod checked_copy;
 mod copy;
 mod owned;
 mod scaled;
 mod span;
 mod spec;
+mod stream;
 mod warped;
 pub use argmax::sample_argmax_checked;
 pub use checked::{sample_linear_checked, sample_nearest_checked};
+use checked_copy::copy_checked;
+pub use checked_copy::resample_subject_checked;
 pub use copy::is_integer_map;
-use copy::{crop_row, integer_map, row_integer, store_fence, stream_copy, streamed_crop, IntMap};
+use copy::{integer_map, row_integer};
 pub use owned::{resample_subject_owned, resample_subject_owned_checked};
 use span::{box_inside, interior, reach, zones, RowSpan};
 use spec::fill_of;
 pub use spec::{label_fill, Spec};
+use stream::{crop_streamed, store_fence, streamed_crop};
 pub use warped::resample_many_field;
 
 use crate::error::Result;
@@ -87,74 +93,6 @@ impl Params {
             m[2][3] + m[2][1] * jf + m[2][2] * kf,
         ]
     }
-}
-
-/// [`resample_subject`], and, where the map is a copy onto voxel centres (flip, crop, pad,
-/// permutations) of images sampled trilinearly, their largest |value| (NaN or +inf when one is not
-/// finite), taken from each output row as it is written (`None`: not taken; scan the output).
-pub fn resample_subject_checked(s: &Subject, map: &SamplingMap) -> Result<(Subject, Option<f32>)> {
-    let in_grid = s.grid().expect("subject has volumes");
-    let p = Params::new(&map.total(), in_grid.shape, map.grid.shape);
-    let Some(im) = integer_map(&p).filter(|_| map.field.is_none() && !map.nearest_images) else {
-        return Ok((resample_subject(s, map)?, None));
-    };
-    let mut seen = 0;
-    let mut images = Vec::with_capacity(s.images.len());
-    for v in &s.images {
-        let Spec::Linear(src, outside) = Spec::under_map(v, map)? else {
-            unreachable!("images are sampled trilinearly here");
-        };
-        let (data, m) = copy_checked(src, outside, &p, &im)?;
-        seen = seen.max(m);
-        images.push(Volume {
-            data: data.into(),
-            grid: map.grid.clone(),
-            kind: v.kind,
-            dtype: v.dtype,
-        });
-    }
-    let specs: Vec<Spec<'_>> = s
-        .labels
-        .iter()
-        .map(|v| Spec::under_map(v, map))
-        .collect::<Result<_>>()?;
-    let labels = resample_many(&specs, &p)?
-        .into_iter()
-        .zip(&s.labels)
-        .map(|(data, v)| Volume {
-            data,
-            grid: map.grid.clone(),
-            kind: v.kind,
-            dtype: v.dtype,
-        })
-        .collect();
-    let out = Subject {
-        images,
-        labels,
-        names: s.names.clone(),
-    };
-    Ok((out, Some(f32::from_bits(seen))))
-}
-
-/// An image copied through an integer map, with its largest |value| bits (past +inf's: NaN), taken
-/// from each row's input values while they are in cache (and from the fill where a row holds it).
-fn copy_checked(src: &[f32], outside: Outside, p: &Params, im: &IntMap) -> Result<(Vec<f32>, u32)> {
-    if let Some(off) = streamed_crop::<f32>(p) {
-        // Each row's source was just read: checked there (the row itself went past the cache).
-        return crop_streamed(src, p, off, crate::stats::max_abs_bits_sequential);
-    }
-    let fill = fill_of(outside);
-    let fill_bits = fill.map_or(0, |f| f.abs().to_bits());
-    drive_max(p, None, false, |j, k, _, row| {
-        let held = row_integer(src, fill, p, im, j, k, row);
-        let filled = held.len() < row.len();
-        let m = crate::stats::max_abs_bits_sequential(&row[held]);
-        if filled {
-            m.max(fill_bits)
-        } else {
-            m
-        }
-    })
 }
 
 /// Resamples every image (trilinear) and label map (nearest, in its own type) of a subject through one
@@ -240,21 +178,6 @@ pub fn resample_many(specs: &[Spec<'_>], p: &Params) -> Result<Vec<Voxels>> {
             }
         })
         .collect()
-}
-
-/// A large crop inside the input ([`streamed_crop`]): each output row copied from its input run past
-/// the cache, `scan` of the run (in cache) returned as the largest of its values.
-fn crop_streamed<T: Voxel>(
-    src: &[T],
-    p: &Params,
-    off: [usize; 3],
-    scan: impl Fn(&[T]) -> u32 + Sync,
-) -> Result<(Vec<T>, u32)> {
-    drive_max(p, None, true, |j, k, _, row| {
-        let run = crop_row(src, p, off, j, k, row.len());
-        stream_copy(row, run);
-        scan(run)
-    })
 }
 
 fn linear_volume(src: &[f32], outside: Outside, p: &Params) -> Result<Vec<f32>> {
